@@ -1,0 +1,54 @@
+# Veritrain — every entry point a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+VT := $(VENV)/bin/veritrain
+export APE_DATA_FOLDER := $(CURDIR)/.veritrain/ape
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup test demo lint artifacts check-artifacts gas bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed node_modules/.installed  ## install everything (idempotent)
+	@$(PY) -m veritrain.dev.solc install
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  { echo "error: Python 3.11 is required (found $$($(PYTHON) --version))"; exit 1; }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json
+	@command -v npm >/dev/null || { echo "error: npm is required (Node 20+)"; exit 1; }
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: setup  ## run the whole test suite (starts and stops its own Anvil and IPFS)
+	$(PY) -m pytest
+
+demo: setup  ## start a fresh local stack and deploy the contracts
+	$(VT) dev down >/dev/null
+	$(VT) dev up --fresh
+	$(VENV)/bin/ape run deploy --network ethereum:local:foundry --account TEST::0 \
+	  || { $(VT) dev down; exit 1; }
+	@echo "contracts deployed (deployments/local.json); the stack keeps running: veritrain dev down"
+
+lint: setup  ## ruff on everything, mypy on veritrain
+	$(VENV)/bin/ruff check veritrain worker requester verifier scripts tests
+	$(VENV)/bin/mypy veritrain
+
+artifacts: setup  ## recompile contracts/ into the shipped ABIs and bytecode
+	$(PY) -m veritrain.dev.solc build
+
+check-artifacts: setup  ## fail when shipped artifacts drift from contracts/
+	$(PY) -m veritrain.dev.solc check
+
+clean:  ## remove local state (stack, caches); keeps .venv and node_modules
+	-$(VT) dev down
+	rm -rf .veritrain .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Veritrain requester role. Imports veritrain, never the other roles."""

@@ -1,0 +1,93 @@
+"""`veritrain dev up|status|down` as a user runs it, and the failures it must explain."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from veritrain.dev import procs
+
+VERITRAIN = [sys.executable, "-m", "veritrain.cli"]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*VERITRAIN, *args], capture_output=True, text=True, timeout=180,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    yield tmp_path
+    run("dev", "down", "--home", str(tmp_path))  # never leave a process behind
+
+
+def ports() -> list[str]:
+    return ["--anvil-port", str(procs.free_port()), "--ipfs-port", str(procs.free_port())]
+
+
+def test_up_status_down_leaves_no_process(home: Path) -> None:
+    up = run("dev", "up", "--home", str(home), *ports(), "--json")
+    assert up.returncode == 0, up.stderr
+    status = json.loads(run("dev", "status", "--home", str(home), "--json").stdout)
+    assert status["running"] is True
+    services = status["services"]
+    assert set(services) == {"anvil", "ipfs"}
+    assert services["anvil"]["detail"] == 31337
+    assert services["ipfs"]["answers"] is True
+    pids = {name: (svc["pid"], svc["started"]) for name, svc in services.items()}
+    assert all(procs.is_alive(pid, started) for pid, started in pids.values())
+
+    down = run("dev", "down", "--home", str(home))
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert not any(procs.is_alive(pid, started) for pid, started in pids.values())
+    assert not (home / "dev" / "stack.json").exists()
+    assert json.loads(run("dev", "status", "--home", str(home), "--json").stdout)["running"] is False
+
+
+def test_second_up_is_refused_while_running(home: Path) -> None:
+    args = ports()
+    assert run("dev", "up", "--home", str(home), *args).returncode == 0
+    again = run("dev", "up", "--home", str(home), *args)
+    assert again.returncode == 1
+    assert again.stderr.count("\n") == 1 and "already running" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_taken_port_is_named_and_nothing_is_left(home: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("dev", "up", "--home", str(home), "--anvil-port", str(port),
+                     "--ipfs-port", str(procs.free_port()))
+    assert result.returncode == 1
+    assert f"port {port} for anvil is taken" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (home / "dev" / "stack.json").exists()
+
+
+def test_stale_state_file_is_cleaned(home: Path) -> None:
+    (home / "dev").mkdir(parents=True)
+    stale = {"home": str(home), "services": {"anvil": {
+        "name": "anvil", "pid": 999_999, "started": 1, "port": 1, "log": "x", "url": "x"}}}
+    (home / "dev" / "stack.json").write_text(json.dumps(stale))
+    down = run("dev", "down", "--home", str(home))
+    assert down.returncode == 0 and "already gone" in down.stdout
+    assert not (home / "dev" / "stack.json").exists()
+
+
+def test_missing_node_modules_is_explained(home: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    empty = tmp_path_factory.mktemp("no_node_modules")
+    result = run("dev", "up", "--home", str(home), *ports(),
+                 env={"VERITRAIN_NODE_MODULES": str(empty)})
+    assert result.returncode == 1
+    assert "anvil not found" in result.stderr and "make setup" in result.stderr
+    assert not (home / "dev" / "stack.json").exists()

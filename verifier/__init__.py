@@ -1,0 +1,1 @@
+"""Veritrain verifier role. Imports veritrain, never the other roles."""

@@ -1,0 +1,142 @@
+"""The ``veritrain`` command: one Typer app with a sub-app per role.
+
+Imports stay lazy (web3 alone costs ~2 s): each command imports what it needs. User errors
+(:class:`~veritrain.errors.VeritrainError`) end in one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from veritrain import __version__
+from veritrain.errors import VeritrainError
+
+app = typer.Typer(
+    name="veritrain",
+    help="Verifiable ML training marketplace: workers, requesters, verifiers, local stack.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+dev_app = typer.Typer(help="The local stack: Anvil chain + IPFS node.", no_args_is_help=True)
+app.add_typer(dev_app, name="dev")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"veritrain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        Optional[bool],  # noqa: UP045 - typer needs Optional here
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = None,
+) -> None:
+    """Veritrain: buy ML training from strangers and trust the result."""
+
+
+def _stack(home: Path | None, anvil_port: int | None, ipfs_port: int | None):  # type: ignore[no-untyped-def]
+    from veritrain.dev.stack import Stack
+    from veritrain.settings import StackSettings
+
+    overrides: dict[str, object] = {}
+    if home is not None:
+        overrides["home"] = home
+    if anvil_port is not None:
+        overrides["anvil_port"] = anvil_port
+    if ipfs_port is not None:
+        overrides["ipfs_api_port"] = ipfs_port
+    return Stack(StackSettings(**overrides))  # type: ignore[arg-type]
+
+
+HomeOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--home", help="Stack folder (env VERITRAIN_HOME, default .veritrain)."),
+]
+AnvilPortOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--anvil-port", help="Anvil port (env VERITRAIN_ANVIL_PORT, default 8545)."),
+]
+IpfsPortOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--ipfs-port", help="IPFS API port (env VERITRAIN_IPFS_API_PORT, default 5001)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@dev_app.command("up")
+def dev_up(
+    home: HomeOpt = None,
+    anvil_port: AnvilPortOpt = None,
+    ipfs_port: IpfsPortOpt = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start from an empty chain.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start Anvil and the IPFS daemon (offline); wait until both answer."""
+    stack = _stack(home, anvil_port, ipfs_port)
+    state = stack.up(fresh=fresh)
+    if as_json:
+        typer.echo(json.dumps(stack.status(), indent=2))
+        return
+    for svc in state.services.values():
+        typer.echo(f"{svc.name:6} pid {svc.pid:<8} {svc.url}  log {svc.log}")
+    typer.echo(f"state: {stack.state_file}   stop with: veritrain dev down")
+
+
+@dev_app.command("status")
+def dev_status(
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the recorded stack: PIDs, ports, logs, and whether each service answers."""
+    stack = _stack(home, None, None)
+    status = stack.status()
+    if as_json:
+        typer.echo(json.dumps(status, indent=2))
+        return
+    services: dict[str, dict[str, object]] = status["services"]  # type: ignore[assignment]
+    if not services:
+        typer.echo(f"no stack recorded in {stack.home} (start one with `veritrain dev up`)")
+        return
+    for name, svc in services.items():
+        state = "answering" if svc["answers"] else ("running" if svc["alive"] else "GONE")
+        typer.echo(f"{name:6} pid {svc['pid']:<8} {svc['url']}  {state}")
+    if not status["running"]:
+        typer.echo("some recorded processes are gone: run `veritrain dev down`, then `dev up`")
+
+
+@dev_app.command("down")
+def dev_down(home: HomeOpt = None) -> None:
+    """Stop exactly the processes `dev up` started, and forget them."""
+    stack = _stack(home, None, None)
+    if stack.read_state() is None:
+        typer.echo(f"no stack recorded in {stack.home}: nothing to stop")
+        return
+    stopped = stack.down()
+    if stopped:
+        typer.echo("stopped " + ", ".join(f"{s.name} (pid {s.pid})" for s in stopped))
+    else:
+        typer.echo("recorded processes were already gone; stale state file removed")
+
+
+def main() -> None:
+    """Console entry point: user errors become one line and exit code 1."""
+    try:
+        app()
+    except VeritrainError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Settings, one pydantic-settings class per service, read from ``VERITRAIN_*`` variables.
+
+Settings are loaded in CLI entry points (or by tests), never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The checkout this package was installed from (editable install): where node_modules lives.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class StackSettings(BaseSettings):
+    """The local development stack: ``veritrain dev up|status|down``.
+
+    ``VERITRAIN_HOME`` (default ``./.veritrain``) holds the state file, logs, the chain's
+    state and the IPFS repo. Ports are configurable so several stacks can coexist.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="VERITRAIN_", extra="ignore")
+
+    home: Path = Field(default=Path(".veritrain"))
+    anvil_port: int = Field(default=8545, ge=1, le=65535)
+    ipfs_api_port: int = Field(default=5001, ge=1, le=65535)
+    node_modules: Path = Field(default=PROJECT_ROOT / "node_modules")
+    startup_timeout: float = Field(default=90.0, gt=0)
+    #: Anvil seconds between state dumps; 1 keeps the chain across a SIGKILL of anvil.
+    anvil_state_interval: int = Field(default=1, ge=0)
+
+    @property
+    def dev_dir(self) -> Path:
+        return self.home / "dev"
+
+    @property
+    def state_file(self) -> Path:
+        return self.dev_dir / "stack.json"
+
+
+class ChainSettings(BaseSettings):
+    """Where a role finds the chain and the deployed contracts."""
+
+    model_config = SettingsConfigDict(env_prefix="VERITRAIN_", extra="ignore")
+
+    rpc_url: str = "http://127.0.0.1:8545"
+    #: JSON written by ``ape run deploy`` / ``veritrain dev deploy``; see veritrain.deployments.
+    deployment: Path = Field(default=Path("deployments/local.json"))
+    confirmations: int = Field(default=0, ge=0)
+    poll_interval: float = Field(default=0.2, gt=0)
+
+
+class StorageSettings(BaseSettings):
+    """Where a role finds IPFS (the Kubo-compatible RPC API)."""
+
+    model_config = SettingsConfigDict(env_prefix="VERITRAIN_", extra="ignore")
+
+    ipfs_api: str = "/ip4/127.0.0.1/tcp/5001/http"

@@ -1,0 +1,1 @@
+"""Veritrain worker role. Imports veritrain, never the other roles."""
