@@ -49,6 +49,12 @@ artifacts: setup  ## recompile contracts/ into the shipped ABIs and bytecode
 check-artifacts: setup  ## fail when shipped artifacts drift from contracts/
 	$(PY) -m veritrain.dev.solc check
 
+gas: setup  ## gas of every contract function on a representative scenario
+	$(PY) -m veritrain.dev.gas
+
+bench: setup  ## every benchmark, side by side: .veritrain/bench/results.json
+	$(PY) -m veritrain.bench
+
 clean:  ## remove local state (stack, caches); keeps .venv and node_modules
 	-$(VT) dev down
 	rm -rf .veritrain .pytest_cache .hypothesis
