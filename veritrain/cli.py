@@ -25,6 +25,22 @@ app = typer.Typer(
 dev_app = typer.Typer(help="The local stack: Anvil chain + IPFS node.", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
 
+#: Role packages plug their sub-apps in through this entry-point group (pyproject.toml), so
+#: veritrain never imports worker/, requester/ or verifier/ (house-style.md).
+ROLE_ENTRY_POINTS = "veritrain.cli"
+
+
+def _add_role_apps() -> None:
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=ROLE_ENTRY_POINTS), key=lambda e: e.name):
+        try:
+            sub = ep.load()
+        except ImportError as exc:  # a role that cannot import must not break the others
+            typer.echo(f"warning: `veritrain {ep.name}` unavailable: {exc}", err=True)
+            continue
+        app.add_typer(sub, name=ep.name)
+
 
 def _version(value: bool) -> None:
     if value:
@@ -129,6 +145,7 @@ def dev_down(home: HomeOpt = None) -> None:
 def main() -> None:
     """Console entry point: user errors become one line and exit code 1."""
     try:
+        _add_role_apps()
         app()
     except VeritrainError as exc:
         typer.echo(f"error: {exc}", err=True)
