@@ -1,0 +1,322 @@
+"""The JobSpec: what a requester asks for, public on IPFS, its CID bound on-chain.
+
+Frozen pydantic models, loaded from YAML, JSON or a dict. An invalid spec raises ONE
+:class:`~veritrain.errors.SpecError` listing every problem with its path
+(``optimizer.lr: must be > 0``), field checks and cross-field checks together (``k`` divides
+``steps_per_task``; the model exists in the zoo and accepts its arguments for this data).
+``canonical_json()`` and ``digest()`` give the bytes everyone hashes. No torch here.
+
+The JSON Schema lives at ``veritrain/schemas/jobspec.schema.json``; regenerate it with
+``python -m veritrain.spec`` after changing a model (a test fails when it drifts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from veritrain.errors import SpecError
+from veritrain.training import registry
+
+SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "jobspec.schema.json"
+
+Address = str  # 0x-prefixed 20-byte hex, checked by VerificationPolicy
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelSpec(_Frozen):
+    name: str = Field(description="a model of the zoo (veritrain.training.zoo)", min_length=1)
+    args: dict[str, Any] = Field(default_factory=dict, description="the builder's arguments")
+
+
+class OptimizerSpec(_Frozen):
+    name: Literal["sgd", "adam", "adamw"]
+    lr: float = Field(gt=0)
+    momentum: float = Field(default=0.0, ge=0, lt=1, description="sgd only")
+    nesterov: bool = Field(default=False, description="sgd only")
+    weight_decay: float = Field(default=0.0, ge=0)
+    betas: tuple[float, float] = Field(default=(0.9, 0.999), description="adam/adamw only")
+    eps: float = Field(default=1e-8, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OptimizerSpec:
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError("betas: each must be in [0, 1)")
+        if self.nesterov and (self.name != "sgd" or self.momentum == 0):
+            raise ValueError("nesterov: needs sgd with momentum > 0")
+        return self
+
+
+class ToleranceSpec(_Frozen):
+    mode: Literal["exact", "tolerance"] = "exact"
+    bound: float | None = Field(
+        default=None, gt=0,
+        description="tolerance mode: the largest accepted normalized distance between a replayed "
+        "and a claimed checkpoint (see docs/engine.md); calibrate with veritrain.training.tolerance",
+    )
+
+    @model_validator(mode="after")
+    def _bound_iff_tolerance(self) -> ToleranceSpec:
+        if self.mode == "tolerance" and self.bound is None:
+            raise ValueError("bound: required in tolerance mode")
+        if self.mode == "exact" and self.bound is not None:
+            raise ValueError("bound: only allowed in tolerance mode")
+        return self
+
+
+class ReplayProfile(_Frozen):
+    """What a job pins so that replay is bitwise (docs/engine.md, toolchain.md)."""
+
+    torch_version: str = Field(pattern=r"^\d+\.\d+\.\d+$", description="e.g. 2.13.0")
+    device: Literal["cpu"] = "cpu"
+    threads: int = Field(ge=1, le=256, description="intra-op threads (torch, OMP, MKL)")
+    mkl_cbwr: str | None = Field(
+        default="AVX2,STRICT", description="MKL_CBWR, set before torch loads; null = unset"
+    )
+    cpu_isa: Literal["default", "avx2", "avx512"] = Field(
+        default="avx2", description="ATen kernel level (ATEN_CPU_CAPABILITY)"
+    )
+    deterministic_algorithms: bool = True
+    tolerance: ToleranceSpec = Field(default_factory=ToleranceSpec)
+
+
+class DataSpec(_Frozen):
+    input_shape: tuple[int, ...] = Field(min_length=1, description="one example's shape")
+    num_classes: int = Field(ge=2, description="classes (or vocabulary size for a language model)")
+    format: Literal["npz", "pt", "csv", "image_folder"] = "npz"
+    input_dtype: Literal["float32", "int64"] = "float32"
+    targets: Literal["class", "sequence"] = Field(
+        default="class", description="one label per example, or one per position"
+    )
+
+    @model_validator(mode="after")
+    def _positive_dims(self) -> DataSpec:
+        if any(d < 1 for d in self.input_shape):
+            raise ValueError("input_shape: every dimension must be >= 1")
+        return self
+
+    def shape(self) -> registry.DataShape:
+        return registry.DataShape(self.input_shape, self.num_classes, self.input_dtype, self.targets)
+
+
+class EvaluationSpec(_Frozen):
+    set_cid: str | None = Field(default=None, min_length=8, description="CID of the evaluation set")
+    batch_size: int = Field(default=256, ge=1)
+
+
+class Deadlines(_Frozen):
+    """Windows in seconds, each counted from the end of the previous phase."""
+
+    key_window: int = Field(gt=0)
+    submission_window: int = Field(gt=0)
+    reveal_window: int = Field(gt=0)
+    challenge_window: int = Field(gt=0)
+
+
+class VerificationPolicy(_Frozen):
+    verifiers: Literal["open"] | list[Address] = Field(
+        default="open", description="'open' or the addresses that may receive the data key"
+    )
+    full_verification: bool = Field(default=False, description="replay every segment")
+
+    @model_validator(mode="after")
+    def _addresses(self) -> VerificationPolicy:
+        if isinstance(self.verifiers, list):
+            if not self.verifiers:
+                raise ValueError("verifiers: an empty list; use 'open' or name at least one address")
+            bad = [a for a in self.verifiers if not _is_address(a)]
+            if bad:
+                raise ValueError(f"verifiers: not 0x-prefixed 20-byte hex addresses: {', '.join(bad)}")
+        return self
+
+
+class DpSgd(_Frozen):
+    epsilon: float = Field(gt=0)
+    delta: float = Field(gt=0, lt=1)
+    noise_multiplier: float = Field(ge=0)
+    max_grad_norm: float = Field(gt=0)
+
+
+class Privacy(_Frozen):
+    dp_sgd: DpSgd | None = None
+
+
+class TaskKey(_Frozen):
+    """One task: one shard in one round."""
+
+    round: int = Field(ge=0)
+    shard: int = Field(ge=0)
+
+    def __str__(self) -> str:
+        return f"{self.round}:{self.shard}"
+
+
+class JobSpec(_Frozen):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    model: ModelSpec
+    optimizer: OptimizerSpec
+    batch_size: int = Field(ge=1)
+    seed: int = Field(ge=0, lt=2**63)
+    steps_per_task: int = Field(ge=1)
+    checkpoint_interval: int = Field(ge=1, description="k: a checkpoint every k steps")
+    rounds: int = Field(default=1, ge=1)
+    num_shards: int = Field(ge=1)
+    redundancy: int = Field(default=1, ge=1, description="r: workers per task")
+    replay: ReplayProfile
+    incentive: Literal["replay", "scored"] = "replay"
+    data: DataSpec
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    deadlines: Deadlines
+    verification: VerificationPolicy = Field(default_factory=VerificationPolicy)
+    privacy: Privacy = Field(default_factory=Privacy)
+
+    # -- derived -------------------------------------------------------------------------
+    @property
+    def num_checkpoints(self) -> int:
+        """n + 1 checkpoints h_0..h_n per task, n = steps_per_task / k."""
+        return self.steps_per_task // self.checkpoint_interval + 1
+
+    def tasks(self) -> Iterator[TaskKey]:
+        for r in range(self.rounds):
+            for s in range(self.num_shards):
+                yield TaskKey(round=r, shard=s)
+
+    def check_task(self, task: TaskKey) -> None:
+        if task.round >= self.rounds or task.shard >= self.num_shards:
+            raise SpecError([f"task {task}: outside {self.rounds} rounds x {self.num_shards} shards"])
+
+    # -- bytes ---------------------------------------------------------------------------
+    def canonical_json(self) -> str:
+        """Every field, defaults included, sorted keys, no whitespace, ASCII."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def digest(self) -> bytes:
+        """sha256 of :meth:`canonical_json` (32 bytes)."""
+        return hashlib.sha256(self.canonical_json().encode()).digest()
+
+    # -- loading -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> JobSpec:
+        return load_spec(data, source=source)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> JobSpec:
+        return load_spec(Path(path))
+
+
+def _is_address(a: object) -> bool:
+    if not isinstance(a, str) or len(a) != 42 or not a.startswith("0x"):
+        return False
+    try:
+        int(a[2:], 16)
+    except ValueError:
+        return False
+    return True
+
+
+def _read(source: Path | str) -> Any:
+    text = Path(source).read_text() if isinstance(source, Path) else source
+    try:
+        import yaml  # YAML is a superset of JSON
+
+        return yaml.safe_load(text)
+    except Exception as exc:  # yaml.YAMLError and friends
+        raise SpecError([f"(file): not valid YAML or JSON: {exc}".replace("\n", " ")],
+                        str(source) if isinstance(source, Path) else None) from None
+
+
+def load_spec(obj: Mapping[str, Any] | Path | str, source: str | None = None) -> JobSpec:
+    """A JobSpec from a dict, a YAML/JSON file (``Path``) or YAML/JSON text (``str``).
+
+    Raises one :class:`SpecError` listing every problem (``path: message``).
+    """
+    if isinstance(obj, Path):
+        source = source or str(obj)
+        try:
+            raw: Any = _read(obj)
+        except OSError as exc:
+            raise SpecError([f"(file): cannot read: {exc.strerror or exc}"], source) from None
+    elif isinstance(obj, str):
+        raw = _read(obj)
+    else:
+        raw = obj
+    if not isinstance(raw, Mapping):
+        raise SpecError([f"(spec): expected a mapping at the top level, got {type(raw).__name__}"], source)
+    problems: list[str] = []
+    spec: JobSpec | None = None
+    try:
+        spec = JobSpec.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems += [registry.format_error(e) for e in exc.errors()]
+    problems += _cross_field_problems(raw)
+    if problems or spec is None:
+        raise SpecError(_unique(problems), source)
+    return spec
+
+
+def _section(model: type[_Frozen], raw: Mapping[str, Any], key: str) -> Any:
+    """The validated section ``raw[key]`` or None when it is absent or invalid."""
+    try:
+        return model.model_validate(raw[key])
+    except (KeyError, TypeError, ValidationError):
+        return None
+
+
+def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Problems that involve more than one field; sections that failed alone are skipped."""
+    problems = []
+    steps, k = raw.get("steps_per_task"), raw.get("checkpoint_interval")
+    if isinstance(steps, int) and isinstance(k, int) and steps >= 1 and k >= 1 and steps % k:
+        problems.append(f"checkpoint_interval: must divide steps_per_task ({k} does not divide {steps})")
+    model: ModelSpec | None = _section(ModelSpec, raw, "model")
+    data: DataSpec | None = _section(DataSpec, raw, "data")
+    if model is not None:
+        try:
+            entry = registry.get(model.name)
+        except KeyError as exc:
+            problems.append(f"model.name: {exc.args[0]}")
+        else:
+            problems += entry.problems(model.args, data.shape() if data is not None else None)
+    return problems
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def schema_json() -> str:
+    """The JobSpec JSON Schema as written to :data:`SCHEMA_PATH`."""
+    return json.dumps(JobSpec.model_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m veritrain.spec [FILE...]``: rewrite the schema, or validate spec files."""
+    files = sys.argv[1:] if argv is None else argv
+    if not files:
+        SCHEMA_PATH.parent.mkdir(parents=True, exist_ok=True)
+        SCHEMA_PATH.write_text(schema_json())
+        print(f"wrote {SCHEMA_PATH}")
+        return 0
+    status = 0
+    for f in files:
+        try:
+            spec = load_spec(Path(f))
+            print(f"{f}: ok, digest {spec.digest().hex()}")
+        except SpecError as exc:
+            print(exc, file=sys.stderr)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
