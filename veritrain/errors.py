@@ -72,3 +72,7 @@ class ContractRevert(ChainError):
 
 class ReplayProfileError(VeritrainError, RuntimeError):
     """This machine cannot honour a job's replay profile; the message names the setting."""
+
+
+class CheckpointFormatError(VeritrainError, ValueError):
+    """Bytes are not a canonical Veritrain checkpoint (bad magic, version, header or lengths)."""
