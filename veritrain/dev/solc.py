@@ -42,8 +42,15 @@ def lookalike_path() -> Path:
     return solcx_folder() / f"solc-v{SOLC_VERSION}"
 
 
-def install_lookalike(node_modules: Path = PROJECT_ROOT / "node_modules") -> Path:
-    """Write the look-alike where py-solc-x finds installed compilers; idempotent."""
+def install_lookalike(
+    node_modules: Path = PROJECT_ROOT / "node_modules", dest: Path | None = None
+) -> Path:
+    """Write the look-alike where py-solc-x finds installed compilers; idempotent.
+
+    The copy embeds the absolute path of *this* checkout's npm solc, so the last checkout
+    to run ``make setup`` owns ``~/.solcx``; the project's own builds use a private copy
+    (:func:`compile_contracts`) and never depend on another checkout.
+    """
     solcjs = (node_modules / "solc").resolve()
     if not (solcjs / "package.json").exists():
         raise SetupError(f"npm solc not found at {solcjs}: run `make setup` (npm install)")
@@ -51,7 +58,7 @@ def install_lookalike(node_modules: Path = PROJECT_ROOT / "node_modules") -> Pat
     if found != SOLC_VERSION:
         raise SetupError(f"npm solc is {found}, expected {SOLC_VERSION}: run `npm install`")
     text = TEMPLATE.read_text().replace("__SOLCJS_PATH__", str(solcjs))
-    dest = lookalike_path()
+    dest = dest or lookalike_path()
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not dest.exists() or dest.read_text() != text:
         tmp = dest.with_suffix(".tmp")
@@ -90,9 +97,9 @@ def compile_contracts(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     import solcx
     from solcx.exceptions import SolcError
 
-    binary = lookalike_path()
-    if not binary.exists():
-        binary = install_lookalike(root / "node_modules")
+    binary = install_lookalike(
+        root / "node_modules", root / ".veritrain" / "solc" / f"solc-v{SOLC_VERSION}"
+    )
     # solcjs reads sources itself through the import callback, so pass contents directly.
     inp = standard_input(root)
     inp["sources"] = {f: {"content": (root / f).read_text()} for f in inp["sources"]}
