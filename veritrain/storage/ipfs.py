@@ -1,0 +1,121 @@
+"""``IpfsStorage``: the Kubo RPC API (also served by js-ipfs), through ipfshttpclient.
+
+The client is constructed directly (``ipfshttpclient.Client(addr)``): ``connect()`` refuses
+daemons newer than 0.7 (toolchain.md). Every add uses CIDv1, raw leaves and base32, so
+the CIDs match :mod:`veritrain.storage.cid`; every read is verified by the base class.
+Transient failures (connection refused or reset, timeouts — a restarting daemon) are
+retried with exponential backoff for ``retry_seconds``, then raise StorageError naming the
+API address.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from veritrain.errors import StorageError
+from veritrain.storage.base import Storage, check_cid
+from veritrain.storage.cid import CHUNK_SIZE, Cid
+
+T = TypeVar("T")
+#: HTTP body piece size for uploads (the library default, 8 KiB, costs CPU on large files).
+UPLOAD_CHUNK = 1 << 20
+
+ADD_OPTS = {
+    "cid-version": 1,
+    "raw-leaves": True,
+    "cid-base": "base32",
+    "chunker": f"size-{CHUNK_SIZE}",
+    "pin": True,
+}
+
+
+class IpfsStorage(Storage):
+    def __init__(
+        self,
+        api: str = "/ip4/127.0.0.1/tcp/5001/http",
+        *,
+        retry_seconds: float = 20.0,
+        backoff: float = 0.1,
+        fetch_timeout: float = 120.0,
+        has_timeout: float = 1.0,
+    ) -> None:
+        import ipfshttpclient  # lazy: keeps CLI start-up fast
+
+        self.api = api
+        self.where = f"IPFS node at {api}"
+        self.retry_seconds = retry_seconds
+        self.backoff = backoff
+        self.fetch_timeout = fetch_timeout
+        self.has_timeout = has_timeout
+        try:
+            self._client: Any = ipfshttpclient.Client(api, chunk_size=UPLOAD_CHUNK)
+        except ipfshttpclient.exceptions.AddressError as exc:
+            raise StorageError(f"invalid IPFS API address {api!r}: {exc}; use e.g. "
+                               "/ip4/127.0.0.1/tcp/5001/http") from None
+        self._exc = ipfshttpclient.exceptions
+
+    # ---------------------------------------------------------------------------- retry
+    def _attempt(self, fn: Callable[[], T], what: str) -> T:
+        deadline = time.monotonic() + self.retry_seconds
+        delay = self.backoff
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return fn()
+            except (self._exc.ConnectionError, self._exc.TimeoutError, self._exc.ProtocolError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise StorageError(
+                        f"{what}: the IPFS node at {self.api} did not answer after {attempts} "
+                        f"attempts over {self.retry_seconds:.0f} s ({type(exc).__name__}); is the "
+                        "daemon running (`veritrain dev up`) and VERITRAIN_IPFS_API right?"
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except self._exc.ErrorResponse as exc:
+                raise self._error(exc, what) from exc
+
+    def _error(self, exc: Exception, what: str) -> StorageError:
+        msg = str(exc)
+        if "timed out" in msg:
+            return StorageError(
+                f"{what}: the IPFS node at {self.api} could not find the content within "
+                f"{self.fetch_timeout:.0f} s; check the CID and that the uploader still serves it"
+            )
+        return StorageError(f"{what}: the IPFS node at {self.api} refused: {msg}")
+
+    # ----------------------------------------------------------------------- primitives
+    def _add(self, chunks: Iterable[bytes]) -> str:
+        data: Any = chunks if not isinstance(chunks, list) else b"".join(chunks)
+        return str(self._client.add_bytes(data, opts=ADD_OPTS))
+
+    def _cat(self, cid: Cid) -> Iterator[bytes]:
+        opts = {"timeout": f"{self.fetch_timeout:g}s"}
+        yield from self._client._client.request("/cat", (cid,), opts=opts, stream=True)
+
+    def pin(self, cid: str) -> None:
+        cid = check_cid(cid)
+        self._attempt(lambda: self._client.pin.add(cid, opts={"timeout": f"{self.fetch_timeout:g}s"}),
+                      f"pinning {cid}")
+
+    def has(self, cid: str) -> bool:
+        cid = check_cid(cid)
+
+        def attempt() -> bool:
+            try:
+                self._client._client.request(
+                    "/block/stat", (cid,), opts={"timeout": f"{int(self.has_timeout * 1000)}ms",
+                                                 "offline": "true"},
+                    decoder="json", timeout=self.has_timeout + 10,
+                )
+            except self._exc.ErrorResponse:
+                return False
+            return True
+
+        return self._attempt(attempt, f"checking {cid}")
+
+    def version(self) -> str:
+        """The daemon's version string (a cheap liveness probe)."""
+        return str(self._attempt(lambda: self._client.version()["Version"], "asking the version"))
