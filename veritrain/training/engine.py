@@ -1,0 +1,165 @@
+"""The deterministic training engine: train a task, replay a segment, evaluate.
+
+A task trains ``steps_per_task`` steps on one shard; after every ``k`` steps (and at step 0)
+the full state is encoded canonically (:mod:`veritrain.checkpoint`) and handed to the sink
+with its hash ``h_i``. Batches come from :class:`~veritrain.training.data_order.BatchOrder`,
+so a run resumed from any checkpoint, or a replay of segment ``j``, sees the same batches and
+(under the job's replay profile) produces bitwise the same checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from veritrain.checkpoint import CheckpointState, decode
+from veritrain.errors import CheckpointFormatError, DataError
+from veritrain.spec import JobSpec, TaskKey
+from veritrain.training import profile, state
+from veritrain.training.data_order import BatchOrder
+from veritrain.training.sinks import CheckpointSink, MemorySink
+
+Progress = Callable[[int, int], None]
+"""``progress(steps_done, steps_total)``, called after every step."""
+
+
+def as_tensors(spec: JobSpec, features: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The shard as tensors of the spec's dtypes; :class:`DataError` naming what is wrong."""
+    x = torch.as_tensor(np.asarray(features))
+    y = torch.as_tensor(np.asarray(labels))
+    d = spec.data
+    want_x = (len(x), *d.input_shape)
+    want_y = (len(x),) if d.targets == "class" else want_x
+    if tuple(x.shape) != want_x:
+        raise DataError(f"features have shape {tuple(x.shape)}; the job's data wants {want_x}")
+    if tuple(y.shape) != want_y:
+        raise DataError(f"labels have shape {tuple(y.shape)}; the job's data wants {want_y}")
+    if len(x) == 0:
+        raise DataError("the shard has no examples")
+    x = x.to(torch.float32 if d.input_dtype == "float32" else torch.int64).contiguous()
+    y = y.to(torch.int64).contiguous()
+    if d.input_dtype == "float32" and not torch.isfinite(x).all():
+        raise DataError("features contain NaN or infinity")
+    limit = d.num_classes
+    if int(y.min()) < 0 or int(y.max()) >= limit:
+        raise DataError(f"labels must lie in [0, {limit}); found {int(y.min())}..{int(y.max())}")
+    if d.input_dtype == "int64" and (int(x.min()) < 0 or int(x.max()) >= limit):
+        raise DataError(f"tokens must lie in [0, {limit}); found {int(x.min())}..{int(x.max())}")
+    return x, y
+
+
+def order_for(spec: JobSpec, task: TaskKey, n: int) -> BatchOrder:
+    return BatchOrder(spec.seed, task.round, task.shard, n, spec.batch_size)
+
+
+def train_step(live: state.Live, order: BatchOrder, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One optimizer step on the batch of step ``live.step``; returns the loss (a tensor)."""
+    idx = order.indices(live.step)
+    live.model.train()
+    live.optimizer.zero_grad(set_to_none=True)
+    logits = live.model(x[idx])
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y[idx].reshape(-1))
+    loss.backward()
+    live.optimizer.step()
+    live.step += 1
+    return loss
+
+
+def run_segments(spec: JobSpec, task: TaskKey, live: state.Live, x: torch.Tensor, y: torch.Tensor,
+                 sink: CheckpointSink, *, until: int, progress: Progress | None = None) -> list[bytes]:
+    """Train from ``live.step`` to step ``until``, emitting a checkpoint every ``k`` steps."""
+    order = order_for(spec, task, len(x))
+    k, total, hashes = spec.checkpoint_interval, spec.steps_per_task, []
+    while live.step < until:
+        train_step(live, order, x, y)
+        if progress is not None:
+            progress(live.step, total)
+        if live.step % k == 0:
+            data, digest = state.checkpoint(spec, task, live)
+            sink.put(live.step // k, data, digest)
+            hashes.append(digest)
+    return hashes
+
+
+def train_task(spec: JobSpec, task: TaskKey, features: Any, labels: Any, sink: CheckpointSink, *,
+               progress: Progress | None = None, resume: bytes | None = None,
+               initial_model: dict[str, torch.Tensor] | None = None) -> list[bytes]:
+    """Train ``task`` on its shard; every checkpoint goes to ``sink``.
+
+    Fresh: emits ``h_0..h_n`` and returns them. With ``resume`` (the bytes of checkpoint
+    ``i``, e.g. :meth:`DirectorySink.latest`), continues after it and returns
+    ``h_{i+1}..h_n``. ``initial_model`` (a state_dict, e.g. last round's aggregate) replaces
+    the seeded initial weights. Runs in this process: it must honour the profile
+    (:func:`profile.enter`; see ``runner.run_in_profile`` for a fresh process).
+    """
+    spec.check_task(task)
+    profile.enter(spec.replay)
+    x, y = as_tensors(spec, features, labels)
+    if resume is not None:
+        live = state.restore(spec, task, resume)
+        hashes: list[bytes] = []
+    else:
+        live = state.initial(spec, task, initial_model)
+        data, digest = state.checkpoint(spec, task, live)
+        sink.put(0, data, digest)
+        hashes = [digest]
+    return hashes + run_segments(spec, task, live, x, y, sink, until=spec.steps_per_task, progress=progress)
+
+
+def replay_segment_bytes(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
+                         labels: Any, *, strict_profile: bool = True) -> tuple[bytes, bytes]:
+    """Replay the ``k`` steps after checkpoint ``j``: (bytes of checkpoint j+1, h_{j+1})."""
+    n = spec.steps_per_task // spec.checkpoint_interval
+    if not 0 <= j < n:
+        raise ValueError(f"segment {j} does not exist: a task has segments 0..{n - 1}")
+    profile.enter(spec.replay, strict=strict_profile)
+    live = state.restore(spec, task, checkpoint_j)
+    if live.step != j * spec.checkpoint_interval:
+        given = live.step // spec.checkpoint_interval
+        raise CheckpointFormatError(f"the checkpoint given is #{given}, not #{j}")
+    x, y = as_tensors(spec, features, labels)
+    sink = MemorySink()
+    run_segments(spec, task, live, x, y, sink, until=(j + 1) * spec.checkpoint_interval)
+    return sink.items[j + 1]
+
+
+def replay_segment(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
+                   labels: Any) -> bytes:
+    """``h_{j+1}`` recomputed from checkpoint ``j`` under the job's (pinned) profile."""
+    return replay_segment_bytes(spec, task, j, checkpoint_j, features, labels)[1]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    loss: float
+    accuracy: float
+    perplexity: float | None  # language models (``targets: sequence``)
+    examples: int
+
+
+def evaluate(spec: JobSpec, checkpoint: bytes | CheckpointState, features: Any, labels: Any) -> Evaluation:
+    """Mean loss and accuracy of the checkpoint's model on an evaluation set."""
+    ck = decode(checkpoint) if not isinstance(checkpoint, CheckpointState) else checkpoint
+    model = state.build_model(spec)
+    model.load_state_dict({k.removeprefix("model/"): torch.from_numpy(v)
+                           for k, v in ck.tensors.items() if k.startswith("model/")})
+    x, y = as_tensors(spec, features, labels)
+    model.eval()
+    loss_sum, correct, count = 0.0, 0, 0
+    b = spec.evaluation.batch_size
+    with torch.no_grad():
+        for start in range(0, len(x), b):
+            xb, yb = x[start : start + b], y[start : start + b]
+            logits = model(xb).reshape(-1, spec.data.num_classes)
+            target = yb.reshape(-1)
+            loss_sum += float(F.cross_entropy(logits, target, reduction="sum"))
+            correct += int((logits.argmax(dim=-1) == target).sum())
+            count += target.numel()
+    loss = loss_sum / count
+    ppl = float(np.exp(loss)) if spec.data.targets == "sequence" else None
+    return Evaluation(loss=loss, accuracy=correct / count, perplexity=ppl, examples=len(x))

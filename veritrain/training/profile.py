@@ -1,0 +1,107 @@
+"""Replay profiles: the environment a job pins, applied before torch loads, checked after.
+
+Some settings only take effect when set before torch (and MKL) load: ``MKL_CBWR``, the
+ATen kernel level ``ATEN_CPU_CAPABILITY`` and the OpenMP/MKL thread pools. Training and
+replay therefore run in a process whose environment was set first: :func:`profile_env`
+gives that environment (the runner subprocess gets it), and :func:`enter` is the in-process
+path when the current process already matches. A mismatch raises
+:class:`~veritrain.errors.ReplayProfileError` naming each setting that differs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from veritrain.errors import ReplayProfileError
+from veritrain.spec import ReplayProfile
+
+
+def profile_env(profile: ReplayProfile, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) with the profile's variables set."""
+    env = dict(os.environ if base is None else base)
+    threads = str(profile.threads)
+    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, ATEN_CPU_CAPABILITY=profile.cpu_isa,
+               PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES="")
+    if profile.mkl_cbwr is None:
+        env.pop("MKL_CBWR", None)
+    else:
+        env["MKL_CBWR"] = profile.mkl_cbwr
+    return env
+
+
+def preset_environment(profile: ReplayProfile) -> bool:
+    """Set the profile's variables in this process if torch has not loaded yet; True if done."""
+    import sys
+
+    if "torch" in sys.modules:
+        return False
+    os.environ.update(profile_env(profile, base={}))
+    if profile.mkl_cbwr is None:
+        os.environ.pop("MKL_CBWR", None)
+    return True
+
+
+def torch_version() -> str:
+    import torch
+
+    return str(torch.__version__).split("+")[0]
+
+
+def differences(profile: ReplayProfile, *, threads_settable: bool = True) -> list[str]:
+    """Each setting of ``profile`` this process does not honour, as ``name: wanted X, have Y``.
+
+    With ``threads_settable`` the thread count is not a difference (``enter`` sets it).
+    """
+    import torch
+
+    have = {
+        "torch_version": torch_version(),
+        "mkl_cbwr": os.environ.get("MKL_CBWR"),
+        "cpu_isa": torch.backends.cpu.get_cpu_capability().lower(),
+        "threads": torch.get_num_threads(),
+    }
+    wanted: dict[str, object] = {
+        "torch_version": profile.torch_version,
+        "mkl_cbwr": profile.mkl_cbwr,
+        "cpu_isa": profile.cpu_isa,
+        "threads": profile.threads,
+    }
+    if threads_settable:
+        wanted.pop("threads")
+    return [f"{k}: job wants {wanted[k]!r}, this process has {have[k]!r}"
+            for k in wanted if wanted[k] != have[k]]
+
+
+def enter(profile: ReplayProfile, *, strict: bool = True) -> None:
+    """Apply what can be applied in-process (threads, deterministic algorithms) and check the rest.
+
+    ``strict=False`` (tolerance-mode verification on other hardware) checks only the torch
+    version and keeps this machine's threads, MKL and ISA settings.
+    """
+    import torch
+
+    problems = differences(profile)
+    if not strict:
+        problems = [p for p in problems if p.startswith("torch_version")]
+    if problems:
+        raise ReplayProfileError(
+            "this process cannot honour the job's replay profile: " + "; ".join(problems)
+            + " (run through veritrain.training.runner.run_in_profile, which sets the environment "
+            "before torch loads, or use a machine that matches)"
+        )
+    if strict:
+        torch.set_num_threads(profile.threads)
+    torch.use_deterministic_algorithms(profile.deterministic_algorithms)
+
+
+def current_profile(threads: int | None = None) -> ReplayProfile:
+    """The profile this process honours as it is (tests, calibration, benchmarks)."""
+    import torch
+
+    return ReplayProfile(
+        torch_version=torch_version(),
+        threads=threads or torch.get_num_threads(),
+        mkl_cbwr=os.environ.get("MKL_CBWR"),
+        cpu_isa=torch.backends.cpu.get_cpu_capability().lower(),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,119 @@
+"""Training state in torch (model, optimizer, RNG, position) <-> the canonical checkpoint.
+
+Tensor names: ``model/<state_dict key>``, ``optim/<param index:04d>/<state key>``,
+``rng/torch`` (the global CPU generator: dropout draws from it). Metadata: format, the job's
+spec digest, the task, the step and checkpoint index, model and optimizer names. Python's and
+numpy's generators are not used by the engine, so they are not part of the state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from veritrain.checkpoint import CheckpointState, decode, encode_and_hash
+from veritrain.errors import CheckpointFormatError
+from veritrain.spec import JobSpec, TaskKey
+from veritrain.training import registry
+from veritrain.training.data_order import derive_seed
+
+FORMAT = "veritrain-train-state/1"
+
+
+@dataclass
+class Live:
+    """The live objects of a task at some step."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    step: int
+
+
+def build_model(spec: JobSpec) -> nn.Module:
+    entry = registry.get(spec.model.name)
+    return entry.builder(entry.parse_args(spec.model.args), spec.data.shape())  # type: ignore[no-any-return]
+
+
+def build_optimizer(spec: JobSpec, model: nn.Module) -> torch.optim.Optimizer:
+    o = spec.optimizer
+    params = list(model.parameters())
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
+                               weight_decay=o.weight_decay)
+    cls = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
+    return cls(params, lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
+
+
+def initial(spec: JobSpec, task: TaskKey, model_state: dict[str, torch.Tensor] | None = None) -> Live:
+    """Step 0 of ``task``: the job's seeded initial model (or ``model_state``, e.g. an aggregate)."""
+    torch.manual_seed(derive_seed(spec.seed, "init", task.round))
+    model = build_model(spec)
+    if model_state is not None:
+        model.load_state_dict(model_state)
+    torch.manual_seed(derive_seed(spec.seed, "train", task.round, task.shard))
+    return Live(model, build_optimizer(spec, model), 0)
+
+
+def _meta(spec: JobSpec, task: TaskKey, step: int) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "job": spec.digest().hex(),
+        "task": {"round": task.round, "shard": task.shard},
+        "step": step,
+        "index": step // spec.checkpoint_interval,
+        "model": spec.model.name,
+        "optimizer": spec.optimizer.name,
+    }
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().contiguous().numpy()
+
+
+def capture(spec: JobSpec, task: TaskKey, live: Live) -> CheckpointState:
+    tensors = {f"model/{k}": _np(v) for k, v in live.model.state_dict().items()}
+    for idx, slots in live.optimizer.state_dict()["state"].items():
+        for key, value in slots.items():
+            if not isinstance(value, torch.Tensor):  # none of the zoo's optimizers keep these
+                raise TypeError(f"optimizer state {key!r} is not a tensor; cannot checkpoint it")
+            tensors[f"optim/{idx:04d}/{key}"] = _np(value)
+    tensors["rng/torch"] = _np(torch.get_rng_state())
+    return CheckpointState(meta=_meta(spec, task, live.step), tensors=tensors)
+
+
+def checkpoint(spec: JobSpec, task: TaskKey, live: Live) -> tuple[bytes, bytes]:
+    """The canonical bytes of ``live`` and their hash ``h_i``."""
+    return encode_and_hash(capture(spec, task, live))
+
+
+def restore(spec: JobSpec, task: TaskKey, data: bytes | CheckpointState) -> Live:
+    """Live objects from a checkpoint of this job and task; sets the global torch RNG."""
+    state = decode(data) if not isinstance(data, CheckpointState) else data
+    meta = state.meta
+    step = meta.get("step")
+    if not isinstance(step, int) or step < 0 or step % spec.checkpoint_interval:
+        raise CheckpointFormatError(f"checkpoint step {step!r} is not a multiple of k")
+    expected = _meta(spec, task, step)
+    wrong = [k for k in expected if k != "step" and meta.get(k) != expected[k]]
+    if wrong:
+        raise CheckpointFormatError(f"checkpoint is not of this job and task (mismatch: {', '.join(wrong)})")
+    live = initial(spec, task)
+    t = {k: torch.from_numpy(v) for k, v in state.tensors.items()}
+    model_keys = {k.removeprefix("model/") for k in t if k.startswith("model/")}
+    if model_keys != set(live.model.state_dict()):
+        raise CheckpointFormatError("checkpoint model tensors do not match the job's model")
+    live.model.load_state_dict({k: t[f"model/{k}"] for k in model_keys})
+    opt_state: dict[int, dict[str, Any]] = {}
+    for name, value in t.items():
+        if name.startswith("optim/"):
+            _, idx, key = name.split("/", 2)
+            opt_state.setdefault(int(idx), {})[key] = value
+    live.optimizer.load_state_dict({"state": opt_state,
+                                    "param_groups": live.optimizer.state_dict()["param_groups"]})
+    torch.set_rng_state(t["rng/torch"].clone())
+    live.step = int(meta["step"])
+    return live
