@@ -76,3 +76,7 @@ class ReplayProfileError(VeritrainError, RuntimeError):
 
 class CheckpointFormatError(VeritrainError, ValueError):
     """Bytes are not a canonical Veritrain checkpoint (bad magic, version, header or lengths)."""
+
+
+class ManifestError(VeritrainError, ValueError):
+    """A worker's manifest is malformed or inconsistent (e.g. its root is not the hashes' root)."""
