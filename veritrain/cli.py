@@ -21,6 +21,7 @@ app = typer.Typer(
     help="Verifiable ML training marketplace: workers, requesters, verifiers, local stack.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 dev_app = typer.Typer(help="The local stack: Anvil chain + IPFS node.", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
