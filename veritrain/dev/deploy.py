@@ -1,6 +1,9 @@
 """Deploy the shipped artifacts with web3 (tests, the demo, `veritrain dev deploy`).
 
-``scripts/deploy.py`` is the Ape way to do the same on any network.
+``scripts/deploy.py`` is the Ape way to do the same on any network. Both deploy, in order:
+the ERC-20 (``DevToken`` on local networks), ``JobMarket(token, owner)``,
+``VerifierRegistry(market, minStake, unbondingDelay)``,
+``DisputeResolver(market, registry, params)``, then ``market.setModules(registry, resolver)``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,43 @@ from web3 import Web3
 from veritrain.artifacts import artifact
 from veritrain.deployments import Deployment
 
+#: Tokens minted to each dev account on a local deployment.
+DEV_MINT = 1_000_000 * 10**18
+DEV_FUNDED_ACCOUNTS = 20
+
+#: Verifier registry: least stake, and the unbonding delay (must exceed a dispute's windows).
+REGISTRY_MIN_STAKE = 100 * 10**18
+REGISTRY_UNBONDING_DELAY = 7 * 24 * 3600
+
+#: DisputeResolver.Params, in ABI order: committeeSize, challengeBond, drawWindow,
+#: commitWindow, revealWindow, bountyBps, refereeFeeBps, refereeSlashBps.
+RESOLVER_PARAMS: dict[str, int] = {
+    "committeeSize": 3,
+    "challengeBond": 100 * 10**18,
+    "drawWindow": 3600,
+    "commitWindow": 24 * 3600,
+    "revealWindow": 24 * 3600,
+    "bountyBps": 5_000,
+    "refereeFeeBps": 2_000,
+    "refereeSlashBps": 1_000,
+}
+
+
+def resolver_params_tuple(params: dict[str, int] | None = None) -> tuple[int, ...]:
+    p = {**RESOLVER_PARAMS, **(params or {})}
+    return tuple(p[k] for k in RESOLVER_PARAMS)
+
+
+def _send(w3: Web3, sender: Any, call: Any) -> Any:
+    tx = call.build_transaction(
+        {"from": sender.address, "nonce": w3.eth.get_transaction_count(sender.address, "pending")}
+    )
+    tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
+    if receipt["status"] != 1:
+        raise RuntimeError(f"transaction reverted (tx {tx_hash.hex()})")
+    return receipt
+
 
 def deploy_contract(w3: Web3, sender: Any, name: str, *args: Any, folder: Any = None) -> Any:
     """Deploy contract ``name`` from the shipped artifacts; returns a web3 contract object.
@@ -21,24 +61,48 @@ def deploy_contract(w3: Web3, sender: Any, name: str, *args: Any, folder: Any = 
     """
     art = artifact(name) if folder is None else artifact(name, folder)
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-    tx = factory.constructor(*args).build_transaction(
-        {"from": sender.address, "nonce": w3.eth.get_transaction_count(sender.address, "pending")}
-    )
-    signed = sender.sign_transaction(tx)
-    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
-    if receipt["status"] != 1:
-        raise RuntimeError(f"deploying {name} reverted (tx {tx_hash.hex()})")
+    receipt = _send(w3, sender, factory.constructor(*args))
     return w3.eth.contract(address=receipt["contractAddress"], abi=art["abi"])
 
 
-def deploy_local(w3: Web3, deployer: Any, network: str = "local") -> Deployment:
-    """Everything a local network needs, starting with the dev token."""
+def deploy_protocol(
+    w3: Web3,
+    deployer: Any,
+    token: str,
+    *,
+    min_stake: int = REGISTRY_MIN_STAKE,
+    unbonding_delay: int = REGISTRY_UNBONDING_DELAY,
+    resolver_params: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """Market, registry and resolver over ``token``, wired together; name -> contract."""
+    market = deploy_contract(w3, deployer, "JobMarket", token, deployer.address)
+    registry = deploy_contract(w3, deployer, "VerifierRegistry", market.address, min_stake, unbonding_delay)
+    resolver = deploy_contract(
+        w3, deployer, "DisputeResolver", market.address, registry.address,
+        resolver_params_tuple(resolver_params),
+    )
+    _send(w3, deployer, market.functions.setModules(registry.address, resolver.address))
+    return {"JobMarket": market, "VerifierRegistry": registry, "DisputeResolver": resolver}
+
+
+def deploy_local(
+    w3: Web3, deployer: Any, network: str = "local", *, mint_to: list[str] | None = None
+) -> Deployment:
+    """Everything a local network needs: the dev token (minted to the dev accounts) and the
+    protocol's three contracts."""
+    from veritrain.dev.accounts import dev_account
+
     start = w3.eth.block_number
     token = deploy_contract(w3, deployer, "DevToken", deployer.address)
+    contracts = deploy_protocol(w3, deployer, token.address)
+    holders = mint_to if mint_to is not None else [
+        dev_account(i).address for i in range(DEV_FUNDED_ACCOUNTS)
+    ]
+    for holder in holders:
+        _send(w3, deployer, token.functions.mint(holder, DEV_MINT))
     return Deployment(
         network=network,
         chain_id=w3.eth.chain_id,
         deploy_block=start,
-        contracts={"DevToken": token.address},
+        contracts={"DevToken": token.address, **{k: c.address for k, c in contracts.items()}},
     )

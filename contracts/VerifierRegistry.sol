@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
+
+/// @title VerifierRegistry
+/// @notice Staked verifiers: the pool referees are drawn from, and who may challenge.
+///
+/// A verifier registers with its 64-byte uncompressed secp256k1 public key (so requesters can
+/// wrap data keys to it) and a stake of at least `minStake`; the stake is held by the
+/// {JobMarket} (the one vault) on this registry's account. `deregister` leaves the pool at
+/// once and starts an unbonding delay, longer than any dispute can last, during which the
+/// stake can still be slashed for referee duty already assigned; then `withdrawStake`.
+contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
+    enum VerifierStatus {
+        None,
+        Active,
+        Unbonding
+    }
+
+    struct Verifier {
+        VerifierStatus status;
+        uint64 unbondingEnds;
+        uint32 poolIndex;
+        uint128 stake;
+        bytes pubKey;
+    }
+
+    IJobMarket private immutable _market;
+    uint256 private immutable _minStake;
+    uint64 private immutable _unbondingDelay;
+
+    mapping(address verifier => Verifier) private _verifiers;
+    address[] private _pool;
+
+    event VerifierRegistered(address indexed verifier, bytes pubKey, uint256 stake);
+    event VerifierDeregistered(address indexed verifier, uint64 unbondingEnds);
+    event VerifierSlashed(address indexed verifier, uint256 amount, uint256 remaining);
+    event StakeWithdrawn(address indexed verifier, uint256 amount);
+
+    error VerifierRegistryAlreadyRegistered(address verifier, VerifierStatus status);
+    error VerifierRegistryNotActive(address verifier, VerifierStatus status);
+    error VerifierRegistryStakeTooLow(uint256 stake, uint256 minStake);
+    error VerifierRegistryBadPubKey(address caller, address derived);
+    error VerifierRegistryStillUnbonding(address verifier, uint64 unbondingEnds);
+    error VerifierRegistryNotResolver(address caller);
+
+    /// @param market The {JobMarket} holding the stakes; its resolver module may slash.
+    /// @param minStake Least stake to register (and to stay in the pool after a slash).
+    /// @param unbondingDelay Seconds between `deregister` and `withdrawStake`; must exceed the
+    /// longest dispute (the resolver checks this at its construction).
+    constructor(IJobMarket market, uint256 minStake, uint64 unbondingDelay) {
+        _market = market;
+        _minStake = minStake;
+        _unbondingDelay = unbondingDelay;
+    }
+
+    /// @notice Join the pool with `stake` tokens (approve the market first).
+    /// Emits a {VerifierRegistered} event.
+    function register(bytes calldata pubKey, uint256 stake) external nonReentrant {
+        Verifier storage v = _verifiers[msg.sender];
+        if (v.status != VerifierStatus.None) revert VerifierRegistryAlreadyRegistered(msg.sender, v.status);
+        address derived = pubKey.length == 64 ? address(uint160(uint256(keccak256(pubKey)))) : address(0);
+        if (derived != msg.sender) revert VerifierRegistryBadPubKey(msg.sender, derived);
+        if (stake < _minStake || stake > type(uint128).max) revert VerifierRegistryStakeTooLow(stake, _minStake);
+        v.status = VerifierStatus.Active;
+        v.stake = uint128(stake);
+        v.pubKey = pubKey;
+        v.poolIndex = uint32(_pool.length);
+        _pool.push(msg.sender);
+        emit VerifierRegistered(msg.sender, pubKey, stake);
+        _market.collect(msg.sender, stake);
+    }
+
+    /// @notice Leave the pool; the stake can be withdrawn after the unbonding delay.
+    /// Emits a {VerifierDeregistered} event.
+    function deregister() external {
+        Verifier storage v = _verifiers[msg.sender];
+        if (v.status != VerifierStatus.Active) revert VerifierRegistryNotActive(msg.sender, v.status);
+        _leavePool(msg.sender, v);
+    }
+
+    /// @notice After unbonding, credit the remaining stake to the caller's market balance
+    /// (then `JobMarket.withdraw`). The caller may register again later.
+    /// Emits a {StakeWithdrawn} event.
+    function withdrawStake() external nonReentrant {
+        Verifier storage v = _verifiers[msg.sender];
+        if (v.status != VerifierStatus.Unbonding) revert VerifierRegistryNotActive(msg.sender, v.status);
+        if (block.timestamp < v.unbondingEnds) revert VerifierRegistryStillUnbonding(msg.sender, v.unbondingEnds);
+        uint256 amount = v.stake;
+        delete _verifiers[msg.sender];
+        emit StakeWithdrawn(msg.sender, amount);
+        if (amount != 0) _market.credit(msg.sender, amount);
+    }
+
+    /// @inheritdoc IVerifierRegistry
+    /// @dev Takes at most the remaining stake; a verifier left below `minStake` leaves the
+    /// pool and starts unbonding. Emits a {VerifierSlashed} event.
+    function slash(address verifier, uint256 amount) external returns (uint256 slashed) {
+        (, address resolver) = _market.modules();
+        if (msg.sender != resolver) revert VerifierRegistryNotResolver(msg.sender);
+        Verifier storage v = _verifiers[verifier];
+        slashed = amount < v.stake ? amount : v.stake;
+        // cannot underflow: slashed <= v.stake
+        unchecked {
+            v.stake -= uint128(slashed);
+        }
+        emit VerifierSlashed(verifier, slashed, v.stake);
+        if (v.status == VerifierStatus.Active && v.stake < _minStake) _leavePool(verifier, v);
+        if (slashed != 0) _market.moveHeld(resolver, slashed);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IVerifierRegistry
+    function poolSize() external view returns (uint256) {
+        return _pool.length;
+    }
+
+    /// @inheritdoc IVerifierRegistry
+    function poolAt(uint256 index) external view returns (address) {
+        return _pool[index];
+    }
+
+    /// @notice Every pool member (order changes when someone leaves).
+    function pool() external view returns (address[] memory) {
+        return _pool;
+    }
+
+    /// @inheritdoc IVerifierRegistry
+    function stakeOf(address verifier) external view returns (uint256) {
+        return _verifiers[verifier].stake;
+    }
+
+    /// @inheritdoc IVerifierRegistry
+    function isActive(address verifier) external view returns (bool) {
+        return _verifiers[verifier].status == VerifierStatus.Active;
+    }
+
+    function getVerifier(address verifier) external view returns (Verifier memory) {
+        return _verifiers[verifier];
+    }
+
+    function market() external view returns (address) {
+        return address(_market);
+    }
+
+    function minStake() external view returns (uint256) {
+        return _minStake;
+    }
+
+    /// @inheritdoc IVerifierRegistry
+    function unbondingDelay() external view returns (uint64) {
+        return _unbondingDelay;
+    }
+
+    // ------------------------------------------------------------------ internal
+
+    function _leavePool(address verifier, Verifier storage v) private {
+        uint256 last = _pool.length - 1;
+        uint32 index = v.poolIndex;
+        if (index != last) {
+            address moved = _pool[last];
+            _pool[index] = moved;
+            _verifiers[moved].poolIndex = index;
+        }
+        _pool.pop();
+        v.status = VerifierStatus.Unbonding;
+        v.poolIndex = 0;
+        v.unbondingEnds = uint64(block.timestamp) + _unbondingDelay;
+        emit VerifierDeregistered(verifier, v.unbondingEnds);
+    }
+}

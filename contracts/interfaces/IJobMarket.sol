@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+/// @title IJobMarket
+/// @notice What the market's two modules (the {VerifierRegistry} and the {DisputeResolver})
+/// need from the market: it is the single vault, so every token they account for is held by
+/// the market and moved by these calls only. Each module may only move what it deposited.
+interface IJobMarket {
+    /// @notice What the resolver needs to know about a revealed claim it puts in dispute.
+    struct DisputedClaim {
+        uint256 jobId;
+        address requester;
+        bytes32 root;
+        uint32 checkpointCount;
+    }
+
+    /// @notice Pull `amount` from `from` (which approved the market) into the caller module's holdings.
+    function collect(address from, uint256 amount) external;
+
+    /// @notice Move `amount` of the caller module's holdings to what `to` may withdraw.
+    function credit(address to, uint256 amount) external;
+
+    /// @notice Move `amount` of the caller module's holdings to another module's holdings.
+    function moveHeld(address toModule, uint256 amount) external;
+
+    /// @notice Move `amount` of the caller module's holdings into job `jobId`'s escrow.
+    function creditEscrow(uint256 jobId, uint256 amount) external;
+
+    /// @notice Resolver only: freeze a revealed claim still inside its challenge window.
+    function openDispute(uint256 taskId, address worker) external returns (DisputedClaim memory);
+
+    /// @notice Resolver only: a disputed claim was upheld; it returns to Revealed.
+    function releaseClaim(uint256 taskId, address worker) external;
+
+    /// @notice Resolver only: a disputed claim lost; its whole stake moves to the resolver's
+    /// holdings and the slot reopens. Returns the stake.
+    function slashClaim(uint256 taskId, address worker) external returns (uint256 stake);
+
+    /// @notice Resolver only: pay up to the job's per-dispute referee fee from its free escrow
+    /// into the resolver's holdings. Returns the amount moved.
+    function takeRefereeFee(uint256 jobId) external returns (uint256 fee);
+
+    /// @notice The registry and resolver modules (zero until wired).
+    function modules() external view returns (address registry, address resolver);
+
+    /// @notice The ERC-20 every amount is denominated in.
+    function token() external view returns (address);
+}

@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+/// @title IVerifierRegistry
+/// @notice The referee pool as the {DisputeResolver} sees it.
+interface IVerifierRegistry {
+    /// @notice Number of verifiers currently in the pool (registered, not unbonding).
+    function poolSize() external view returns (uint256);
+
+    /// @notice The pool member at `index` (0 <= index < poolSize()). Order changes on deregister.
+    function poolAt(uint256 index) external view returns (address);
+
+    /// @notice Current stake of `verifier` (also while unbonding, until withdrawn).
+    function stakeOf(address verifier) external view returns (uint256);
+
+    /// @notice Whether `verifier` is in the pool (may challenge and be drawn).
+    function isActive(address verifier) external view returns (bool);
+
+    /// @notice Seconds between leaving the pool and withdrawing the stake.
+    function unbondingDelay() external view returns (uint64);
+
+    /// @notice Resolver only: move `amount` of `verifier`'s stake to the resolver's holdings.
+    function slash(address verifier, uint256 amount) external returns (uint256 slashed);
+}
