@@ -1,0 +1,222 @@
+"""``ChainClient``: locally signed transactions with managed nonces, retries and typed reverts.
+
+- Signs with an eth-account ``LocalAccount``; the node holds no keys.
+- Nonces: :class:`veritrain.chain.nonce.NonceManager` (threads and processes of one account).
+- Gas: estimated once per transaction, times ``gas_margin``; or pass ``gas=``.
+- Transient RPC failures (connection refused, timeouts) are retried with backoff for
+  ``retry_seconds``, then raise ChainError naming the RPC URL.
+- Reverts with a custom error raise the same-named subclass of ContractRevert
+  (:mod:`veritrain.chain.errors`), from estimation, calls, or a mined failed transaction.
+
+web3 is imported inside this module only; import it lazily from CLI start-up paths.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+
+from veritrain.artifacts import ARTIFACTS_DIR, artifact
+from veritrain.chain import errors as chain_errors
+from veritrain.chain.nonce import NonceManager
+from veritrain.deployments import Deployment
+from veritrain.errors import ChainError, ContractRevert
+
+T = TypeVar("T")
+_NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacement transaction",
+                 "invalid nonce", "nonce has already been used")
+
+
+class ChainClient:
+    def __init__(
+        self,
+        rpc_url: str,
+        account: Any,
+        deployment: Deployment | None = None,
+        *,
+        gas_margin: float = 1.25,
+        retry_seconds: float = 15.0,
+        backoff: float = 0.1,
+        receipt_timeout: float = 120.0,
+        poll_latency: float = 0.005,
+        nonce_dir: Path | None = None,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self.rpc_url = rpc_url
+        self.account = account
+        self.address: str = account.address
+        self.deployment = deployment
+        self.gas_margin = gas_margin
+        self.retry_seconds = retry_seconds
+        self.backoff = backoff
+        self.receipt_timeout = receipt_timeout
+        self.poll_latency = poll_latency
+        self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": request_timeout}))
+        self._chain_id: int | None = None
+        self._nonce_dir = nonce_dir or Path(tempfile.gettempdir()) / "veritrain-nonces"
+        self._nonces: NonceManager | None = None
+        self._fees: tuple[float, dict[str, int]] | None = None
+
+    # ------------------------------------------------------------------------- basics
+    def retry(self, fn: Callable[[], T], what: str) -> T:
+        """Run ``fn``; retry connection failures and timeouts, then raise ChainError."""
+        deadline = time.monotonic() + self.retry_seconds
+        delay = self.backoff
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return fn()
+            except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise ChainError(
+                        f"{what}: the RPC node at {self.rpc_url} did not answer after {attempts} "
+                        f"attempts over {self.retry_seconds:.0f} s ({type(exc).__name__}); is the "
+                        "node running and VERITRAIN_RPC_URL right?"
+                    ) from exc
+                time.sleep(delay)
+                delay = min(2 * delay, 2.0)
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self.retry(lambda: self.w3.eth.chain_id, "reading the chain id"))
+            if self.deployment and self.deployment.chain_id != self._chain_id:
+                raise ChainError(
+                    f"the RPC node at {self.rpc_url} is chain {self._chain_id}, but the deployment "
+                    f"{self.deployment.network} is for chain {self.deployment.chain_id}"
+                )
+        return self._chain_id
+
+    @property
+    def nonces(self) -> NonceManager:
+        if self._nonces is None:
+            self._nonces = NonceManager(self.address, self.chain_id, self._nonce_dir, self._pending)
+        return self._nonces
+
+    def _pending(self) -> int:
+        addr: Any = self.address
+        return int(self.retry(lambda: self.w3.eth.get_transaction_count(addr, "pending"),
+                              "reading the pending nonce"))
+
+    def block_number(self) -> int:
+        return int(self.retry(lambda: self.w3.eth.block_number, "reading the block number"))
+
+    def contract(self, name: str, address: str | None = None, folder: Path = ARTIFACTS_DIR) -> Any:
+        """A web3 contract for ``name`` (ABI from artifacts, address from the deployment)."""
+        art = artifact(name, folder)
+        chain_errors.register_abi(art["abi"])
+        if address is None:
+            if self.deployment is None:
+                raise ChainError(f"no address for {name}: pass address= or a deployment")
+            address = self.deployment.address(name)
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=art["abi"])
+
+    # -------------------------------------------------------------------- calls and txs
+    def call(self, contract: Any, fn: str, *args: Any, block: int | str = "latest") -> Any:
+        func = contract.functions[fn](*args)
+        return self.retry(lambda: self._reverts(lambda: func.call({"from": self.address},
+                                                                 block_identifier=block)),
+                          f"calling {fn}")
+
+    def transact(self, contract: Any, fn: str, *args: Any, gas: int | None = None,
+                 value: int = 0, wait: bool = True) -> Any:
+        """Send ``fn(*args)``; returns the receipt (or the tx hash when ``wait=False``)."""
+        data = contract.encode_abi(fn, args=list(args))
+        return self.send({"to": contract.address, "data": data, "value": value}, gas=gas,
+                         wait=wait, what=fn)
+
+    def send(self, tx: dict[str, Any], *, gas: int | None = None, wait: bool = True,
+             what: str = "transaction") -> Any:
+        tx = {"from": self.address, "chainId": self.chain_id, **tx}
+        if gas is None:
+            estimate = self.retry(lambda: self._reverts(lambda: self.w3.eth.estimate_gas(tx)),  # type: ignore[arg-type]
+                                  f"estimating gas for {what}")
+            gas = int(estimate * self.gas_margin)
+        tx["gas"] = gas
+        tx.update(self._fee_fields())
+        tx_hash = self._sign_and_send(tx, what)
+        if not wait:
+            return tx_hash
+        return self.wait(tx_hash, tx, what)
+
+    def _sign_and_send(self, tx: dict[str, Any], what: str) -> Any:
+        for attempt in range(3):
+            try:
+                with self.nonces.reserve() as nonce:
+                    signed = self.account.sign_transaction({**tx, "nonce": nonce})
+                    return self.retry(functools.partial(self._send_raw, signed), f"sending {what}")
+            except (Web3RPCError, ValueError) as exc:
+                if attempt < 2 and any(s in str(exc).lower() for s in _NONCE_ERRORS):
+                    self.nonces.resync()
+                    continue
+                self.nonces.resync()
+                raise ChainError(
+                    f"{what}: the node at {self.rpc_url} rejected the transaction: {exc}"
+                ) from exc
+        raise AssertionError("unreachable")
+
+    def _send_raw(self, signed: Any) -> Any:
+        try:
+            return self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except (Web3RPCError, ValueError) as exc:
+            if "already known" in str(exc).lower():  # our own earlier attempt got through
+                return signed.hash
+            raise
+
+    def wait(self, tx_hash: Any, tx: dict[str, Any] | None = None, what: str = "transaction") -> Any:
+        try:
+            receipt = self.retry(
+                lambda: self.w3.eth.wait_for_transaction_receipt(
+                    tx_hash, timeout=self.receipt_timeout, poll_latency=self.poll_latency),
+                f"waiting for {what}")
+        except TimeExhausted:
+            raise ChainError(f"{what} {tx_hash.hex()} was not mined within {self.receipt_timeout:.0f} s "
+                             f"on {self.rpc_url}") from None
+        if receipt["status"] != 1:
+            raise self._failed(tx_hash, tx, receipt, what)
+        return receipt
+
+    def _failed(self, tx_hash: Any, tx: dict[str, Any] | None, receipt: Any, what: str) -> ChainError:
+        """Replay a failed tx at its block to recover the revert reason."""
+        h = "0x" + bytes(tx_hash).hex()
+        if tx:
+            replay = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
+            try:
+                self.w3.eth.call(replay, receipt["blockNumber"] - 1)  # type: ignore[arg-type]
+            except ContractLogicError as exc:
+                err = chain_errors.decode_revert(exc.data if isinstance(exc.data, str) else None, h)
+                if err is not None:
+                    return err
+            except Exception:  # noqa: S110 - best effort; fall through to a plain error
+                pass
+        return ChainError(f"{what} {h} reverted (gas used {receipt['gasUsed']} of {tx and tx.get('gas')})")
+
+    def _reverts(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except ContractLogicError as exc:
+            data = exc.data if isinstance(exc.data, str) else None
+            err = chain_errors.decode_revert(data)
+            if err is not None:
+                raise err from None
+            raise ContractRevert("Unknown", {"message": str(exc), "data": data}) from None
+        except Web3RPCError as exc:
+            raise ChainError(f"the node at {self.rpc_url} refused: {exc}") from None
+
+    def _fee_fields(self) -> dict[str, int]:
+        now = time.monotonic()
+        if self._fees is None or now - self._fees[0] > 2.0:
+            block = self.retry(lambda: self.w3.eth.get_block("latest"), "reading fees")
+            base = int(block.get("baseFeePerGas") or 0)
+            tip = 10**9
+            self._fees = (now, {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip})
+        return self._fees[1]
