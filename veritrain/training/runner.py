@@ -67,12 +67,8 @@ def run_in_profile(spec: JobSpec, op: str, *, task: TaskKey, features: Any, labe
         return _execute(spec, op, task, features, labels, directory, j, checkpoint, progress)
     with tempfile.TemporaryDirectory(prefix="veritrain-run-") as tmp:
         work = Path(tmp)
-        np.savez(work / "data.npz", features=np.asarray(features), labels=np.asarray(labels))
-        if checkpoint is not None:
-            (work / "checkpoint.vtck").write_bytes(checkpoint)
-        job = {"op": op, "spec": json.loads(spec.canonical_json()), "task": task.model_dump(),
-               "directory": str(directory) if directory else None, "j": j}
-        (work / "job.json").write_text(json.dumps(job))
+        write_job(work, spec, op, task=task, features=features, labels=labels, directory=directory,
+                  j=j, checkpoint=checkpoint)
         _spawn(spec, work, progress, timeout)
         result = json.loads((work / "result.json").read_text())
         if "error" in result:
@@ -85,6 +81,17 @@ def run_in_profile(spec: JobSpec, op: str, *, task: TaskKey, features: Any, labe
         if op == "train":
             return [bytes.fromhex(h) for h in result["hashes"]]
         return (work / "next.vtck").read_bytes(), bytes.fromhex(result["hash"])
+
+
+def write_job(work: Path, spec: JobSpec, op: str, *, task: TaskKey, features: Any, labels: Any,
+              directory: Path | None = None, j: int | None = None, checkpoint: bytes | None = None) -> None:
+    """Write the child's inputs into ``work`` (run it with :func:`command` and :func:`profile_env`)."""
+    np.savez(work / "data.npz", features=np.asarray(features), labels=np.asarray(labels))
+    if checkpoint is not None:
+        (work / "checkpoint.vtck").write_bytes(checkpoint)
+    job = {"op": op, "spec": json.loads(spec.canonical_json()), "task": task.model_dump(),
+           "directory": str(directory) if directory else None, "j": j}
+    (work / "job.json").write_text(json.dumps(job))
 
 
 def command(work: Path) -> list[str]:
