@@ -179,6 +179,7 @@ class ChainClient:
                     tx_hash, timeout=self.receipt_timeout, poll_latency=self.poll_latency),
                 f"waiting for {what}")
         except TimeExhausted:
+            self.nonces.resync()  # a stuck (e.g. queued, gapped) nonce must not block later sends
             raise ChainError(f"{what} {tx_hash.hex()} was not mined within {self.receipt_timeout:.0f} s "
                              f"on {self.rpc_url}") from None
         if receipt["status"] != 1:
