@@ -15,11 +15,13 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// with a bond (`challenge`), or, for two redundant workers of one task whose roots differ,
 /// by anyone without a bond (`disputeWorkers`). The accused claim(s) freeze in the market.
 ///
-/// Committee randomness: at opening, `drawBlock = block.number + 1` is fixed; `drawCommittee`
-/// (anyone, in a later block) seeds the draw with `blockhash(drawBlock)`, which nobody knew
-/// when the dispute was opened. Limits: the producer of block `drawBlock` can bias the draw
-/// (by choosing or withholding that block), and on a chain whose blocks one party produces
-/// (a dev chain) it is predictable. If nobody draws within 256 blocks the hash is no longer
+/// Committee randomness: at opening, `drawBlock` = the opening transaction's own block is
+/// fixed; `drawCommittee` (anyone, in any later block) seeds the draw with
+/// `blockhash(drawBlock)`, which the opener cannot know when it signs (the hash covers the
+/// whole block, its own transaction included). Limits: the producer of block `drawBlock` can
+/// bias the draw (by reordering, or withholding that block), and on a chain whose blocks one
+/// party produces (a dev chain) it is predictable; a production deployment should prefer a
+/// VRF or a RANDAO value from a later block. If nobody draws within 256 blocks the hash is no longer
 /// available and the draw moves to the next block (`DrawRescheduled`). Referees are pool
 /// members other than the accused, the accuser and the job's requester; if fewer than
 /// `committeeSize` are eligible the draw reverts and the dispute is dismissed at its draw
@@ -235,7 +237,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         if (block.number <= d.drawBlock) revert DisputeResolverTooEarly(disputeId, d.drawBlock);
         bytes32 seed = blockhash(d.drawBlock);
         if (seed == bytes32(0)) {
-            d.drawBlock = uint64(block.number);
+            d.drawBlock = uint64(block.number); // the hash of this block: known from the next
             emit DrawRescheduled(disputeId, d.drawBlock);
             return;
         }
@@ -281,7 +283,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         Dispute storage d = _inStatus(disputeId, DisputeStatus.Voting);
         (uint256 index, Seat storage seat) = _seatOf(disputeId, msg.sender);
         if (seat.state != BallotState.Committed) revert DisputeResolverBallotState(disputeId, msg.sender, seat.state);
-        if (block.timestamp <= d.deadline && !_allInState(disputeId, BallotState.Committed)) {
+        if (block.timestamp <= d.deadline && !_allAtLeast(disputeId, BallotState.Committed)) {
             revert DisputeResolverTooEarly(disputeId, d.deadline);
         }
         uint256 revealDeadline = uint256(d.deadline) + _params.revealWindow;
@@ -305,7 +307,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
             if (block.timestamp <= d.deadline) revert DisputeResolverTooEarly(disputeId, d.deadline);
         } else if (d.status == DisputeStatus.Voting) {
             uint256 revealDeadline = uint256(d.deadline) + _params.revealWindow;
-            if (block.timestamp <= revealDeadline && !_allInState(disputeId, BallotState.Revealed)) {
+            if (block.timestamp <= revealDeadline && !_allAtLeast(disputeId, BallotState.Revealed)) {
                 revert DisputeResolverTooEarly(disputeId, revealDeadline);
             }
         } else {
@@ -411,7 +413,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     ) private returns (uint256 disputeId) {
         disputeId = ++_disputeCount;
         Dispute storage d = _disputes[disputeId];
-        uint64 drawBlock = uint64(block.number) + 1;
+        uint64 drawBlock = uint64(block.number);
         d.taskId = taskId;
         d.accused = accused;
         d.segment = uint32(seg.j);
@@ -554,10 +556,10 @@ contract DisputeResolver is ReentrancyGuardTransient {
         revert DisputeResolverNotReferee(disputeId, referee);
     }
 
-    function _allInState(uint256 disputeId, BallotState state) private view returns (bool) {
+    function _allAtLeast(uint256 disputeId, BallotState state) private view returns (bool) {
         Seat[] storage seats = _seats[disputeId];
         for (uint256 i = 0; i < seats.length; ++i) {
-            if (seats[i].state != state) return false;
+            if (seats[i].state < state) return false;
         }
         return true;
     }

@@ -98,15 +98,18 @@ class Env:
         return self.send(worker, self.market.functions.claim(task_id, pubkey(worker)))
 
     def deliver(self, task_id: int, worker: Any, requester: Any = None) -> Any:
-        return self.send(requester or self.requester,
-                         self.market.functions.deliverKey(task_id, worker.address, b"\xee" * 129))
+        return self.send(
+            requester or self.requester,
+            self.market.functions.deliverKey(task_id, worker.address, b"\xee" * 129),
+        )
 
     def commit(self, worker: Any, task_id: int, root: bytes, salt: bytes = b"\x05" * 32) -> Any:
         c = commitment(root, worker.address, salt)
         return self.send(worker, self.market.functions.commit(task_id, c))
 
-    def reveal(self, worker: Any, task_id: int, root: bytes, salt: bytes = b"\x05" * 32,
-               cid: str = "bafymanifest") -> Any:
+    def reveal(
+        self, worker: Any, task_id: int, root: bytes, salt: bytes = b"\x05" * 32, cid: str = "bafymanifest"
+    ) -> Any:
         return self.send(worker, self.market.functions.reveal(task_id, root, salt, cid))
 
     def revealed(self, worker: Any, task_id: int, tree: Tree) -> None:
@@ -157,5 +160,6 @@ def env(deployed: dict[str, Any]) -> Iterator[Env]:
     e.chain.revert(deployed["snap"])
     # anvil consumes a snapshot when reverting to it: take it again for the next test
     deployed["snap"] = e.chain.snapshot()
+
 
 __all__ = ["Env", "Tree", "commitment", "hashes", "job_tuple", "E18"]

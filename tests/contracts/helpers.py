@@ -152,11 +152,16 @@ class Chain:
 
         On a revert with ``check`` set, replays it as eth_call to raise :class:`Reverted`.
         """
-        tx = call.build_transaction({
-            "from": account.address, "nonce": self._nonce(account.address), "gas": gas,
-            "maxFeePerGas": GAS_PRICE * 2, "maxPriorityFeePerGas": GAS_PRICE,
-            "chainId": self.chain_id,
-        })
+        tx = call.build_transaction(
+            {
+                "from": account.address,
+                "nonce": self._nonce(account.address),
+                "gas": gas,
+                "maxFeePerGas": GAS_PRICE * 2,
+                "maxPriorityFeePerGas": GAS_PRICE,
+                "chainId": self.chain_id,
+            }
+        )
         h = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(h, poll_latency=0.005)
         if receipt["status"] != 1 and check:

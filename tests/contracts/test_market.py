@@ -24,7 +24,12 @@ def test_post_job_pulls_escrow_and_records_job(env: Env) -> None:
     ev = env.chain.events(env.market, "JobPosted", r)[0]["args"]
     escrow = 6 * REWARD + POOL
     assert (ev["jobId"], ev["requester"], ev["escrow"], ev["taskCount"], ev["redundancy"]) == (
-        1, env.requester.address, escrow, 3, 2)
+        1,
+        env.requester.address,
+        escrow,
+        3,
+        2,
+    )
     assert ev["specCid"] == DEFAULT_JOB["specCid"]
     assert env.balance(env.requester) == before - escrow
     job = env.job(1)
@@ -35,11 +40,21 @@ def test_post_job_pulls_escrow_and_records_job(env: Env) -> None:
     env.assert_solvent()
 
 
-@pytest.mark.parametrize("field,value", [
-    ("taskCount", 0), ("redundancy", 0), ("checkpointCount", 1), ("stakePerTask", 0),
-    ("griefingFee", 51 * E18), ("keyWindow", 0), ("submissionWindow", 0), ("revealWindow", 0),
-    ("challengeWindow", 0), ("specCid", ""),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("taskCount", 0),
+        ("redundancy", 0),
+        ("checkpointCount", 1),
+        ("stakePerTask", 0),
+        ("griefingFee", 51 * E18),
+        ("keyWindow", 0),
+        ("submissionWindow", 0),
+        ("revealWindow", 0),
+        ("challengeWindow", 0),
+        ("specCid", ""),
+    ],
+)
 def test_post_job_rejects_bad_parameters(env: Env, field: str, value: object) -> None:
     call = env.market.functions.postJob(job_tuple(**{field: value}))
     env.revert_with(env.requester, call, "JobMarketInvalidParameter", b32(field))
@@ -47,8 +62,9 @@ def test_post_job_rejects_bad_parameters(env: Env, field: str, value: object) ->
 
 def test_pause_stops_new_jobs_only_and_only_owner_pauses(env: Env) -> None:
     job = env.post_job()
-    env.revert_with(env.requester, env.market.functions.pause(), "OwnableUnauthorizedAccount",
-                    env.requester.address)
+    env.revert_with(
+        env.requester, env.market.functions.pause(), "OwnableUnauthorizedAccount", env.requester.address
+    )
     env.send(env.owner, env.market.functions.pause())
     env.revert_with(env.requester, env.market.functions.postJob(job_tuple()), "EnforcedPause")
     env.claim(env.workers[0], env.task_id(job))  # running jobs keep working
@@ -57,13 +73,21 @@ def test_pause_stops_new_jobs_only_and_only_owner_pauses(env: Env) -> None:
 
 
 def test_modules_are_wired_once(env: Env) -> None:
-    env.revert_with(env.owner, env.market.functions.setModules(env.owner.address, env.requester.address),
-                    "JobMarketModulesAlreadySet")
+    env.revert_with(
+        env.owner,
+        env.market.functions.setModules(env.owner.address, env.requester.address),
+        "JobMarketModulesAlreadySet",
+    )
     assert env.market.functions.modules().call() == [env.registry.address, env.resolver.address]
-    env.revert_with(env.owner, env.market.functions.collect(env.owner.address, 1),
-                    "JobMarketNotModule", env.owner.address)
-    env.revert_with(env.owner, env.market.functions.slashClaim(1, env.owner.address),
-                    "JobMarketNotModule", env.owner.address)
+    env.revert_with(
+        env.owner, env.market.functions.collect(env.owner.address, 1), "JobMarketNotModule", env.owner.address
+    )
+    env.revert_with(
+        env.owner,
+        env.market.functions.slashClaim(1, env.owner.address),
+        "JobMarketNotModule",
+        env.owner.address,
+    )
 
 
 def test_happy_path_claim_key_commit_reveal_finalize_withdraw(env: Env) -> None:
@@ -81,14 +105,21 @@ def test_happy_path_claim_key_commit_reveal_finalize_withdraw(env: Env) -> None:
     salt = b"\x07" * 32
     r = env.commit(w, t, TREE.root, salt)
     assert env.chain.events(env.market, "ResultCommitted", r)[0]["args"]["commitment"] == commitment(
-        TREE.root, w.address, salt)
+        TREE.root, w.address, salt
+    )
     r = env.reveal(w, t, TREE.root, salt, cid="bafyManifest")
     ev = env.chain.events(env.market, "ResultRevealed", r)[0]["args"]
     assert (ev["root"], ev["manifestCid"]) == (TREE.root, "bafyManifest")
     claim = env.market.functions.getClaim(t, w.address).call()
     assert claim[0] == REVEALED and claim[5] == TREE.root and claim[3] == ev["challengeDeadline"]
-    env.revert_with(w, env.market.functions.finalize(t, w.address), "JobMarketTooEarly",
-                    t, w.address, ev["challengeDeadline"])
+    env.revert_with(
+        w,
+        env.market.functions.finalize(t, w.address),
+        "JobMarketTooEarly",
+        t,
+        w.address,
+        ev["challengeDeadline"],
+    )
     env.chain.warp_past(ev["challengeDeadline"])
     r = env.send(env.outsiders[0], env.market.functions.finalize(t, w.address))
     assert env.chain.events(env.market, "ClaimFinalized", r)[0]["args"]["reward"] == REWARD
@@ -99,41 +130,67 @@ def test_happy_path_claim_key_commit_reveal_finalize_withdraw(env: Env) -> None:
     assert env.balance(w) == start + REWARD and env.owed(w) == 0
     env.revert_with(w, env.market.functions.withdraw(), "JobMarketNothingOwed", w.address)
     # the slot is done: nobody else can claim it
-    env.revert_with(env.workers[1], env.market.functions.claim(t, pubkey(env.workers[1])),
-                    "JobMarketTaskFull", t)
+    env.revert_with(
+        env.workers[1], env.market.functions.claim(t, pubkey(env.workers[1])), "JobMarketTaskFull", t
+    )
     env.assert_solvent()
 
 
 def test_claim_reverts(env: Env) -> None:
     job = env.post_job()
     t, w, other = env.task_id(job), env.workers[0], env.workers[1]
-    env.revert_with(w, env.market.functions.claim(t, pubkey(other)), "JobMarketBadPubKey",
-                    w.address, other.address)
-    env.revert_with(w, env.market.functions.claim(t, pubkey(w)[:63]), "JobMarketBadPubKey",
-                    w.address, "0x" + "00" * 20)
-    env.revert_with(w, env.market.functions.claim(env.task_id(job, 2), pubkey(w)),
-                    "JobMarketTaskOutOfRange", env.task_id(job, 2))
+    env.revert_with(
+        w, env.market.functions.claim(t, pubkey(other)), "JobMarketBadPubKey", w.address, other.address
+    )
+    env.revert_with(
+        w, env.market.functions.claim(t, pubkey(w)[:63]), "JobMarketBadPubKey", w.address, "0x" + "00" * 20
+    )
+    env.revert_with(
+        w,
+        env.market.functions.claim(env.task_id(job, 2), pubkey(w)),
+        "JobMarketTaskOutOfRange",
+        env.task_id(job, 2),
+    )
     env.revert_with(w, env.market.functions.claim(env.task_id(9), pubkey(w)), "JobMarketUnknownJob", 9)
     env.claim(w, t)
     env.revert_with(other, env.market.functions.claim(t, pubkey(other)), "JobMarketTaskFull", t)
     job2 = env.post_job(redundancy=2)
     env.claim(w, env.task_id(job2))
-    env.revert_with(w, env.market.functions.claim(env.task_id(job2), pubkey(w)), "JobMarketWrongStatus",
-                    env.task_id(job2), w.address, CLAIMED)
+    env.revert_with(
+        w,
+        env.market.functions.claim(env.task_id(job2), pubkey(w)),
+        "JobMarketWrongStatus",
+        env.task_id(job2),
+        w.address,
+        CLAIMED,
+    )
 
 
 def test_deliver_key_reverts(env: Env) -> None:
     job = env.post_job()
     t, w = env.task_id(job), env.workers[0]
-    env.revert_with(env.requester, env.market.functions.deliverKey(t, w.address, b"k"),
-                    "JobMarketWrongStatus", t, w.address, 0)
+    env.revert_with(
+        env.requester,
+        env.market.functions.deliverKey(t, w.address, b"k"),
+        "JobMarketWrongStatus",
+        t,
+        w.address,
+        0,
+    )
     r = env.claim(w, t)
     key_deadline = env.chain.events(env.market, "TaskClaimed", r)[0]["args"]["keyDeadline"]
-    env.revert_with(w, env.market.functions.deliverKey(t, w.address, b"k"), "JobMarketNotRequester",
-                    job, w.address)
+    env.revert_with(
+        w, env.market.functions.deliverKey(t, w.address, b"k"), "JobMarketNotRequester", job, w.address
+    )
     env.chain.warp_past(key_deadline)
-    env.revert_with(env.requester, env.market.functions.deliverKey(t, w.address, b"k"),
-                    "JobMarketDeadlinePassed", t, w.address, key_deadline)
+    env.revert_with(
+        env.requester,
+        env.market.functions.deliverKey(t, w.address, b"k"),
+        "JobMarketDeadlinePassed",
+        t,
+        w.address,
+        key_deadline,
+    )
 
 
 def test_requester_that_never_sends_keys_pays_griefing_fee(env: Env) -> None:
@@ -141,8 +198,9 @@ def test_requester_that_never_sends_keys_pays_griefing_fee(env: Env) -> None:
     t, w = env.task_id(job), env.workers[0]
     r = env.claim(w, t)
     key_deadline = env.chain.events(env.market, "TaskClaimed", r)[0]["args"]["keyDeadline"]
-    env.revert_with(w, env.market.functions.abandon(t, w.address), "JobMarketTooEarly",
-                    t, w.address, key_deadline)
+    env.revert_with(
+        w, env.market.functions.abandon(t, w.address), "JobMarketTooEarly", t, w.address, key_deadline
+    )
     env.chain.warp_past(key_deadline)
     r = env.send(env.outsiders[0], env.market.functions.abandon(t, w.address))
     assert env.chain.events(env.market, "ClaimAbandoned", r)[0]["args"]["griefingFee"] == FEE
@@ -160,8 +218,9 @@ def test_griefing_fee_without_free_escrow_closes_the_slot(env: Env) -> None:
     env.send(w, env.market.functions.abandon(t, w.address))
     assert env.owed(w) == STAKE + FEE
     assert env.market.functions.getTask(t).call()[4] == 1  # closed
-    env.revert_with(env.workers[1], env.market.functions.claim(t, pubkey(env.workers[1])),
-                    "JobMarketTaskFull", t)
+    env.revert_with(
+        env.workers[1], env.market.functions.claim(t, pubkey(env.workers[1])), "JobMarketTaskFull", t
+    )
     r = env.send(env.outsiders[0], env.market.functions.closeJob(job))
     assert env.chain.events(env.market, "JobClosed", r)[0]["args"]["refunded"] == REWARD - FEE
     assert env.owed(env.requester) == REWARD - FEE
@@ -173,14 +232,27 @@ def test_commit_and_reveal_reverts(env: Env) -> None:
     t, w = env.task_id(job), env.workers[0]
     r = env.claim(w, t)
     commit_deadline = env.chain.events(env.market, "TaskClaimed", r)[0]["args"]["commitDeadline"]
-    env.revert_with(w, env.market.functions.commit(t, b"\1" * 32), "JobMarketWrongStatus",
-                    t, w.address, CLAIMED)
+    env.revert_with(
+        w, env.market.functions.commit(t, b"\1" * 32), "JobMarketWrongStatus", t, w.address, CLAIMED
+    )
     env.deliver(t, w)
-    env.revert_with(w, env.market.functions.reveal(t, TREE.root, b"\5" * 32, "x"), "JobMarketWrongStatus",
-                    t, w.address, KEY)
+    env.revert_with(
+        w,
+        env.market.functions.reveal(t, TREE.root, b"\5" * 32, "x"),
+        "JobMarketWrongStatus",
+        t,
+        w.address,
+        KEY,
+    )
     env.chain.warp_past(commit_deadline)
-    env.revert_with(w, env.market.functions.commit(t, b"\1" * 32), "JobMarketDeadlinePassed",
-                    t, w.address, commit_deadline)
+    env.revert_with(
+        w,
+        env.market.functions.commit(t, b"\1" * 32),
+        "JobMarketDeadlinePassed",
+        t,
+        w.address,
+        commit_deadline,
+    )
 
 
 def test_a_worker_cannot_reveal_another_workers_root(env: Env) -> None:
@@ -195,8 +267,9 @@ def test_a_worker_cannot_reveal_another_workers_root(env: Env) -> None:
     copied = env.market.functions.getClaim(t, a.address).call()[4]
     env.send(b, env.market.functions.commit(t, copied))
     env.reveal(a, t, TREE.root, salt)
-    env.revert_with(b, env.market.functions.reveal(t, TREE.root, salt, "x"), "JobMarketCommitMismatch",
-                    t, b.address)
+    env.revert_with(
+        b, env.market.functions.reveal(t, TREE.root, salt, "x"), "JobMarketCommitMismatch", t, b.address
+    )
 
 
 def test_reveals_wait_for_every_commit_of_the_task(env: Env) -> None:
@@ -207,8 +280,14 @@ def test_reveals_wait_for_every_commit_of_the_task(env: Env) -> None:
     env.commit(a, t, TREE.root)
     env.claim(b, t)
     reveal_from = env.market.functions.getTask(t).call()[0]
-    env.revert_with(a, env.market.functions.reveal(t, TREE.root, b"\5" * 32, "x"), "JobMarketTooEarly",
-                    t, a.address, reveal_from)
+    env.revert_with(
+        a,
+        env.market.functions.reveal(t, TREE.root, b"\5" * 32, "x"),
+        "JobMarketTooEarly",
+        t,
+        a.address,
+        reveal_from,
+    )
     env.deliver(t, b)
     env.commit(b, t, TREE.root)
     env.reveal(a, t, TREE.root)  # all committed: reveals open
@@ -223,10 +302,22 @@ def test_reveal_deadline_and_timeouts(env: Env) -> None:
         env.deliver(t, w)
     env.commit(a, t, TREE.root)
     commit_deadline_b = env.market.functions.getClaim(t, b.address).call()[2]
-    env.revert_with(env.outsiders[0], env.market.functions.timeout(t, b.address), "JobMarketTooEarly",
-                    t, b.address, commit_deadline_b)
-    env.revert_with(env.outsiders[0], env.market.functions.timeout(t, env.workers[2].address),
-                    "JobMarketWrongStatus", t, env.workers[2].address, 0)
+    env.revert_with(
+        env.outsiders[0],
+        env.market.functions.timeout(t, b.address),
+        "JobMarketTooEarly",
+        t,
+        b.address,
+        commit_deadline_b,
+    )
+    env.revert_with(
+        env.outsiders[0],
+        env.market.functions.timeout(t, env.workers[2].address),
+        "JobMarketWrongStatus",
+        t,
+        env.workers[2].address,
+        0,
+    )
     env.chain.warp_past(commit_deadline_b)
     # b missed its commit deadline: half its stake goes to the escrow, the slot reopens
     r = env.send(env.outsiders[0], env.market.functions.timeout(t, b.address))
@@ -235,11 +326,23 @@ def test_reveal_deadline_and_timeouts(env: Env) -> None:
     assert env.owed(b) == STAKE - penalty
     assert env.job(job)["escrow"] == 2 * 2 * REWARD + POOL + penalty
     deadline = env.market.functions.revealDeadline(t).call()
-    env.revert_with(env.outsiders[0], env.market.functions.timeout(t, a.address), "JobMarketTooEarly",
-                    t, a.address, deadline)
+    env.revert_with(
+        env.outsiders[0],
+        env.market.functions.timeout(t, a.address),
+        "JobMarketTooEarly",
+        t,
+        a.address,
+        deadline,
+    )
     env.chain.warp_past(deadline)
-    env.revert_with(a, env.market.functions.reveal(t, TREE.root, b"\5" * 32, "x"),
-                    "JobMarketDeadlinePassed", t, a.address, deadline)
+    env.revert_with(
+        a,
+        env.market.functions.reveal(t, TREE.root, b"\5" * 32, "x"),
+        "JobMarketDeadlinePassed",
+        t,
+        a.address,
+        deadline,
+    )
     env.send(env.outsiders[0], env.market.functions.timeout(t, a.address))
     assert env.owed(a) == STAKE - penalty
     task = env.market.functions.getTask(t).call()
@@ -257,8 +360,13 @@ def test_cancel_and_close(env: Env) -> None:
     refunded = env.chain.events(env.market, "JobCancelled", r)[0]["args"]["refunded"]
     assert refunded == 2 * REWARD + POOL and env.owed(env.requester) == refunded
     assert env.job(job)["status"] == CANCELLED
-    env.revert_with(env.workers[1], env.market.functions.claim(env.task_id(job, 1), pubkey(env.workers[1])),
-                    "JobMarketJobNotOpen", job, CANCELLED)
+    env.revert_with(
+        env.workers[1],
+        env.market.functions.claim(env.task_id(job, 1), pubkey(env.workers[1])),
+        "JobMarketJobNotOpen",
+        job,
+        CANCELLED,
+    )
     env.revert_with(env.requester, env.market.functions.cancelJob(job), "JobMarketJobNotOpen", job, CANCELLED)
     env.revert_with(env.requester, env.market.functions.closeJob(job), "JobMarketJobBusy", job, 1, 1)
     env.chain.warp(DEFAULT_JOB["challengeWindow"] + 1)

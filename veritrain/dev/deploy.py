@@ -78,7 +78,11 @@ def deploy_protocol(
     market = deploy_contract(w3, deployer, "JobMarket", token, deployer.address)
     registry = deploy_contract(w3, deployer, "VerifierRegistry", market.address, min_stake, unbonding_delay)
     resolver = deploy_contract(
-        w3, deployer, "DisputeResolver", market.address, registry.address,
+        w3,
+        deployer,
+        "DisputeResolver",
+        market.address,
+        registry.address,
         resolver_params_tuple(resolver_params),
     )
     _send(w3, deployer, market.functions.setModules(registry.address, resolver.address))
@@ -95,9 +99,7 @@ def deploy_local(
     start = w3.eth.block_number
     token = deploy_contract(w3, deployer, "DevToken", deployer.address)
     contracts = deploy_protocol(w3, deployer, token.address)
-    holders = mint_to if mint_to is not None else [
-        dev_account(i).address for i in range(DEV_FUNDED_ACCOUNTS)
-    ]
+    holders = mint_to if mint_to is not None else [dev_account(i).address for i in range(DEV_FUNDED_ACCOUNTS)]
     for holder in holders:
         _send(w3, deployer, token.functions.mint(holder, DEV_MINT))
     return Deployment(

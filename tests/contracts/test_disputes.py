@@ -1,0 +1,463 @@
+"""DisputeResolver and VerifierRegistry: challenges, worker-vs-worker disputes, the committee,
+votes, settlement and every revert; money is conserved after each scenario."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.conftest import DEFAULT_JOB, Env
+from contracts.helpers import Tree, commitment, hashes, pubkey
+from veritrain.dev.deploy import REGISTRY_MIN_STAKE, REGISTRY_UNBONDING_DELAY, RESOLVER_PARAMS
+
+STAKE, REWARD = DEFAULT_JOB["stakePerTask"], DEFAULT_JOB["rewardPerTask"]
+REF_FEE = DEFAULT_JOB["refereeFeePool"] // (DEFAULT_JOB["taskCount"] * DEFAULT_JOB["redundancy"])
+BOND = RESOLVER_PARAMS["challengeBond"]
+HONEST = Tree(hashes(9))
+CHEAT = Tree(hashes(9, diverge_at=4))  # agrees on h_0..h_3, differs from h_4 on
+DRAWING, VOTING, SETTLED = 1, 2, 3
+ACCUSED_LOST, ACCUSER_LOST, BOTH_LOST, DISMISSED = 1, 2, 3, 4
+REVEALED_CLAIM, DISPUTED_CLAIM = 4, 5
+SALT = b"\x42" * 32
+
+
+def setup_challenge(env: Env, worker_tree: Tree, claimed_next: bytes, j: int = 3) -> tuple[int, int, Any]:
+    job = env.post_job()
+    t, w = env.task_id(job), env.workers[0]
+    env.revealed(w, t, worker_tree)
+    challenger = env.verifiers[0]
+    r = env.send(
+        challenger, env.resolver.functions.challenge(t, w.address, worker_tree.segment(j), claimed_next)
+    )
+    return env.chain.events(env.resolver, "DisputeOpened", r)[0]["args"]["disputeId"], t, challenger
+
+
+def draw(env: Env, dispute_id: int) -> list[Any]:
+    r = env.send(env.outsiders[0], env.resolver.functions.drawCommittee(dispute_id))
+    referees = env.chain.events(env.resolver, "CommitteeDrawn", r)[0]["args"]["referees"]
+    by_addr = {a.address: a for a in env.verifiers}
+    return [by_addr[a] for a in referees]
+
+
+def vote(env: Env, dispute_id: int, referees: list[Any], votes: list[bytes | None]) -> None:
+    for ref, v in zip(referees, votes, strict=True):
+        if v is not None:
+            env.send(ref, env.resolver.functions.commitVote(dispute_id, commitment(v, ref.address, SALT)))
+    if any(v is None for v in votes):
+        env.chain.warp(RESOLVER_PARAMS["commitWindow"] + 1)
+    for ref, v in zip(referees, votes, strict=True):
+        if v is not None:
+            env.send(ref, env.resolver.functions.revealVote(dispute_id, v, SALT))
+
+
+def settle(env: Env, dispute_id: int) -> dict[str, Any]:
+    r = env.send(env.outsiders[1], env.resolver.functions.settle(dispute_id))
+    return dict(env.chain.events(env.resolver, "DisputeSettled", r)[0]["args"])
+
+
+def test_challenge_upheld_slashes_cheating_worker(env: Env) -> None:
+    did, t, challenger = setup_challenge(env, CHEAT, HONEST.hashes[4])
+    w = env.workers[0]
+    d = env.dispute(did)
+    assert (d["status"], d["accused"], d["accuser"], d["segment"]) == (
+        DRAWING,
+        w.address,
+        challenger.address,
+        3,
+    )
+    assert d["accusedNext"] == CHEAT.hashes[4] and d["accuserNext"] == HONEST.hashes[4] and d["bond"] == BOND
+    assert env.claim_status(t, w) == DISPUTED_CLAIM
+    env.revert_with(
+        w, env.market.functions.finalize(t, w.address), "JobMarketWrongStatus", t, w.address, DISPUTED_CLAIM
+    )
+    env.assert_solvent()
+    referees = draw(env, did)
+    assert len(referees) == 3 and challenger not in referees
+    assert env.dispute(did)["status"] == VOTING
+    r = env.send(env.requester, env.resolver.functions.deliverRefereeKey(did, referees[0].address, b"env"))
+    assert (
+        env.chain.events(env.resolver, "RefereeKeyDelivered", r)[0]["args"]["referee"] == referees[0].address
+    )
+    env.send(w, env.resolver.functions.deliverRefereeKey(did, referees[1].address, b"env"))
+    vote(env, did, referees, [HONEST.hashes[4]] * 3)
+    ev = settle(env, did)
+    pot = STAKE * 2000 // 10_000 + REF_FEE
+    assert (ev["outcome"], ev["verdict"], ev["refereePot"]) == (ACCUSED_LOST, HONEST.hashes[4], pot)
+    assert env.owed(challenger) == BOND + STAKE // 2
+    for ref in referees:
+        assert env.owed(ref) == pot // 3
+    assert env.claim_status(t, w) == 0 and env.owed(w) == 0
+    env.claim(env.workers[1], t)  # the task reopened
+    assert env.resolver.functions.totalBonds().call() == 0
+    env.assert_solvent()
+
+
+def test_wrong_challenger_loses_bond_and_worker_finalizes(env: Env) -> None:
+    did, t, challenger = setup_challenge(env, HONEST, CHEAT.hashes[4])
+    w = env.workers[0]
+    referees = draw(env, did)
+    vote(env, did, referees, [HONEST.hashes[4]] * 3)
+    ev = settle(env, did)
+    pot = BOND * 2000 // 10_000 + REF_FEE
+    assert ev["outcome"] == ACCUSER_LOST and ev["refereePot"] == pot
+    assert env.owed(w) == BOND - BOND * 2000 // 10_000 and env.owed(challenger) == 0
+    assert env.claim_status(t, w) == REVEALED_CLAIM
+    env.chain.warp(DEFAULT_JOB["challengeWindow"] + 1)
+    env.send(w, env.market.functions.finalize(t, w.address))
+    assert env.owed(w) == BOND - BOND * 2000 // 10_000 + REWARD + STAKE
+    env.assert_solvent()
+
+
+def test_unavailable_votes_count_against_the_worker(env: Env) -> None:
+    did, t, challenger = setup_challenge(env, HONEST, CHEAT.hashes[4])
+    referees = draw(env, did)
+    vote(env, did, referees, [b"\0" * 32] * 3)
+    assert settle(env, did)["outcome"] == ACCUSED_LOST
+    assert env.claim_status(t, env.workers[0]) == 0
+    env.assert_solvent()
+
+
+def test_minority_and_silent_referees_lose_part_of_their_stake(env: Env) -> None:
+    did, _, _ = setup_challenge(env, CHEAT, HONEST.hashes[4])
+    referees = draw(env, did)
+    vote(env, did, referees, [HONEST.hashes[4], CHEAT.hashes[4], None])
+    env.revert_with(env.outsiders[1], env.resolver.functions.settle(did), "DisputeResolverTooEarly")
+    env.chain.warp(RESOLVER_PARAMS["revealWindow"] + 1)
+    ev = settle(env, did)
+    # two different votes and a silence: no majority, dismissed; only the silent one is slashed
+    assert ev["outcome"] == DISMISSED and ev["refereePot"] == 2 * REGISTRY_MIN_STAKE // 10
+    full = 2 * REGISTRY_MIN_STAKE
+    for ref in referees[:2]:
+        assert env.registry.functions.stakeOf(ref.address).call() == full
+    assert env.registry.functions.stakeOf(referees[2].address).call() == full - full // 10
+    assert env.job(1)["escrow"] == 2 * REWARD + DEFAULT_JOB["refereeFeePool"] + full // 10
+    assert env.claim_status(env.task_id(1), env.workers[0]) == REVEALED_CLAIM
+    env.assert_solvent()
+
+
+def test_majority_pays_and_dissenter_is_slashed(env: Env) -> None:
+    did, _, challenger = setup_challenge(env, CHEAT, HONEST.hashes[4])
+    referees = draw(env, did)
+    vote(env, did, referees, [HONEST.hashes[4], HONEST.hashes[4], CHEAT.hashes[4]])
+    ev = settle(env, did)
+    full = 2 * REGISTRY_MIN_STAKE
+    slashed = full // 10
+    pot = STAKE * 2000 // 10_000 + REF_FEE + slashed
+    assert ev["outcome"] == ACCUSED_LOST and ev["refereePot"] == pot
+    assert env.owed(referees[0]) == pot // 2 == env.owed(referees[1])
+    assert env.registry.functions.stakeOf(referees[2].address).call() == full - slashed
+    env.assert_solvent()
+
+
+def test_redundant_workers_with_different_roots_dispute_without_challenger(env: Env) -> None:
+    job = env.post_job(redundancy=2)
+    t, a, b = env.task_id(job), env.workers[0], env.workers[1]
+    for w in (a, b):
+        env.claim(w, t)
+        env.deliver(t, w)
+    env.commit(a, t, HONEST.root)
+    env.commit(b, t, CHEAT.root)
+    env.reveal(a, t, HONEST.root)
+    env.reveal(b, t, CHEAT.root)
+    bad = list(HONEST.segment(3))
+    bad[1] = b"\x13" * 32
+    call = env.resolver.functions.disputeWorkers(t, a.address, tuple(bad), b.address, CHEAT.segment(3))
+    env.revert_with(env.outsiders[2], call, "DisputeResolverSegmentsDiffer")
+    call = env.resolver.functions.disputeWorkers(
+        t, a.address, HONEST.segment(3), b.address, HONEST.segment(3)
+    )
+    env.revert_with(env.outsiders[2], call, "DisputeResolverNoDisagreement", HONEST.hashes[4])
+    call = env.resolver.functions.disputeWorkers(t, a.address, HONEST.segment(3), b.address, CHEAT.segment(3))
+    r = env.send(env.outsiders[2], call)
+    did = env.chain.events(env.resolver, "DisputeOpened", r)[0]["args"]["disputeId"]
+    d = env.dispute(did)
+    assert d["accuserIsWorker"] and d["bond"] == 0 and d["accuserNext"] == CHEAT.hashes[4]
+    referees = draw(env, did)
+    assert a not in referees and b not in referees
+    vote(env, did, referees, [HONEST.hashes[4]] * 3)
+    assert settle(env, did)["outcome"] == ACCUSER_LOST
+    assert env.owed(a) == STAKE // 2  # the bounty
+    assert env.claim_status(t, a) == REVEALED_CLAIM and env.claim_status(t, b) == 0
+    env.assert_solvent()
+
+
+def test_both_redundant_workers_wrong(env: Env) -> None:
+    job = env.post_job(redundancy=2)
+    t, a, b = env.task_id(job), env.workers[0], env.workers[1]
+    other = Tree(hashes(9, tag=b"other", diverge_at=4))
+    other.hashes[:4] = HONEST.hashes[:4]
+    other = Tree(other.hashes)
+    for w, tree in ((a, CHEAT), (b, other)):
+        env.claim(w, t)
+        env.deliver(t, w)
+        env.commit(w, t, tree.root)
+    env.reveal(a, t, CHEAT.root)
+    env.reveal(b, t, other.root)
+    r = env.send(
+        env.outsiders[2],
+        env.resolver.functions.disputeWorkers(t, a.address, CHEAT.segment(3), b.address, other.segment(3)),
+    )
+    did = env.chain.events(env.resolver, "DisputeOpened", r)[0]["args"]["disputeId"]
+    referees = draw(env, did)
+    vote(env, did, referees, [HONEST.hashes[4]] * 3)
+    assert settle(env, did)["outcome"] == BOTH_LOST
+    assert env.owed(a) == env.owed(b) == 0
+    env.assert_solvent()
+
+
+def test_challenge_reverts_and_forged_proofs(env: Env) -> None:
+    job = env.post_job()
+    t, w = env.task_id(job), env.workers[0]
+    env.revealed(w, t, CHEAT)
+    v = env.verifiers[0]
+    ch = env.resolver.functions.challenge
+    env.revert_with(
+        env.outsiders[0],
+        ch(t, w.address, CHEAT.segment(3), HONEST.hashes[4]),
+        "DisputeResolverNotVerifier",
+        env.outsiders[0].address,
+    )
+    env.revert_with(
+        v,
+        ch(t, w.address, CHEAT.segment(3), CHEAT.hashes[4]),
+        "DisputeResolverNoDisagreement",
+        CHEAT.hashes[4],
+    )
+    # forged: the honest tree's proofs against the cheat's root
+    env.revert_with(
+        v, ch(t, w.address, HONEST.segment(4), b"\x99" * 32), "DisputeResolverBadProof", w.address, 4
+    )
+    forged = list(CHEAT.segment(3))
+    forged[3] = b"\x77" * 32  # claims the worker's h_4 is something else
+    env.revert_with(
+        v, ch(t, w.address, tuple(forged), HONEST.hashes[4]), "DisputeResolverBadProof", w.address, 4
+    )
+    shifted = (4, CHEAT.hashes[3], CHEAT.proof(3), CHEAT.hashes[4], CHEAT.proof(4))  # wrong index
+    env.revert_with(v, ch(t, w.address, shifted, HONEST.hashes[4]), "DisputeResolverBadProof", w.address, 4)
+    env.revert_with(
+        v,
+        ch(t, w.address, (8, CHEAT.hashes[8], CHEAT.proof(8), b"\1" * 32, []), HONEST.hashes[4]),
+        "DisputeResolverSegmentOutOfRange",
+        8,
+        9,
+    )
+    env.revert_with(
+        v,
+        ch(t, env.workers[1].address, CHEAT.segment(3), HONEST.hashes[4]),
+        "JobMarketWrongStatus",
+        t,
+        env.workers[1].address,
+        0,
+    )
+    deadline = env.market.functions.getClaim(t, w.address).call()[3]
+    env.chain.warp_past(deadline)
+    env.revert_with(
+        v,
+        ch(t, w.address, CHEAT.segment(3), HONEST.hashes[4]),
+        "JobMarketDeadlinePassed",
+        t,
+        w.address,
+        deadline,
+    )
+
+
+def test_committee_and_vote_reverts(env: Env) -> None:
+    did, _, challenger = setup_challenge(env, CHEAT, HONEST.hashes[4])
+    drawn = env.dispute(did)
+    env.revert_with(
+        env.outsiders[0],
+        env.resolver.functions.drawCommittee(did),
+        "DisputeResolverTooEarly",
+        did,
+        drawn["drawBlock"],
+    )
+    env.revert_with(
+        env.verifiers[1],
+        env.resolver.functions.commitVote(did, b"\1" * 32),
+        "DisputeResolverWrongStatus",
+        did,
+        DRAWING,
+    )
+    env.revert_with(
+        env.outsiders[0],
+        env.resolver.functions.settle(did),
+        "DisputeResolverTooEarly",
+        did,
+        drawn["deadline"],
+    )
+    referees = draw(env, did)
+    outsider = next(v for v in env.verifiers if v not in referees)
+    env.revert_with(
+        outsider,
+        env.resolver.functions.commitVote(did, b"\1" * 32),
+        "DisputeResolverNotReferee",
+        did,
+        outsider.address,
+    )
+    env.revert_with(
+        env.outsiders[0],
+        env.resolver.functions.deliverRefereeKey(did, referees[0].address, b"k"),
+        "DisputeResolverNotKeyHolder",
+        did,
+        env.outsiders[0].address,
+    )
+    env.revert_with(
+        env.requester,
+        env.resolver.functions.deliverRefereeKey(did, outsider.address, b"k"),
+        "DisputeResolverNotReferee",
+        did,
+        outsider.address,
+    )
+    r0 = referees[0]
+    env.send(r0, env.resolver.functions.commitVote(did, commitment(HONEST.hashes[4], r0.address, SALT)))
+    env.revert_with(
+        r0,
+        env.resolver.functions.commitVote(did, b"\1" * 32),
+        "DisputeResolverBallotState",
+        did,
+        r0.address,
+        1,
+    )
+    commit_deadline = env.dispute(did)["deadline"]
+    env.revert_with(
+        r0,
+        env.resolver.functions.revealVote(did, HONEST.hashes[4], SALT),
+        "DisputeResolverTooEarly",
+        did,
+        commit_deadline,
+    )
+    env.revert_with(
+        referees[1],
+        env.resolver.functions.revealVote(did, HONEST.hashes[4], SALT),
+        "DisputeResolverBallotState",
+        did,
+        referees[1].address,
+        0,
+    )
+    env.chain.warp_past(commit_deadline)
+    env.revert_with(
+        referees[1],
+        env.resolver.functions.commitVote(did, b"\1" * 32),
+        "DisputeResolverDeadlinePassed",
+        did,
+        commit_deadline,
+    )
+    env.revert_with(
+        r0,
+        env.resolver.functions.revealVote(did, CHEAT.hashes[4], SALT),
+        "DisputeResolverCommitMismatch",
+        did,
+        r0.address,
+    )
+    # a referee copying r0's commitment cannot reveal it either (the referee is bound)
+    env.send(r0, env.resolver.functions.revealVote(did, HONEST.hashes[4], SALT))
+    env.chain.warp_past(commit_deadline + RESOLVER_PARAMS["revealWindow"])
+    env.revert_with(
+        r0,
+        env.resolver.functions.revealVote(did, HONEST.hashes[4], SALT),
+        "DisputeResolverBallotState",
+        did,
+        r0.address,
+        2,
+    )
+    ev = settle(env, did)
+    assert ev["outcome"] == DISMISSED  # one vote of three: no verdict, the bond returns
+    assert env.owed(challenger) == BOND
+    env.revert_with(
+        env.outsiders[0], env.resolver.functions.settle(did), "DisputeResolverWrongStatus", did, SETTLED
+    )
+    env.assert_solvent()
+
+
+def test_too_small_pool_dismisses_at_draw_deadline(env: Env) -> None:
+    did, t, challenger = setup_challenge(env, CHEAT, HONEST.hashes[4])
+    for v in env.verifiers[2:]:
+        env.send(v, env.registry.functions.deregister())
+    env.revert_with(
+        env.outsiders[0], env.resolver.functions.drawCommittee(did), "DisputeResolverPoolTooSmall", 1, 3
+    )
+    deadline = env.dispute(did)["deadline"]
+    env.chain.warp_past(deadline)
+    env.revert_with(
+        env.outsiders[0],
+        env.resolver.functions.drawCommittee(did),
+        "DisputeResolverDeadlinePassed",
+        did,
+        deadline,
+    )
+    assert settle(env, did)["outcome"] == DISMISSED
+    assert env.owed(challenger) == BOND and env.claim_status(t, env.workers[0]) == REVEALED_CLAIM
+    env.assert_solvent()
+
+
+def test_draw_reschedules_when_blockhash_expired(env: Env) -> None:
+    did, _, _ = setup_challenge(env, CHEAT, HONEST.hashes[4])
+    env.w3.provider.make_request("anvil_mine", [hex(300)])
+    r = env.send(env.outsiders[0], env.resolver.functions.drawCommittee(did))
+    assert env.chain.events(env.resolver, "DrawRescheduled", r)[0]["args"]["drawBlock"] == r["blockNumber"]
+    assert len(draw(env, did)) == 3
+
+
+def test_registry_register_deregister_withdraw(env: Env) -> None:
+    v, other = env.outsiders[3], env.outsiders[4]
+    reg = env.registry.functions
+    env.revert_with(
+        v,
+        reg.register(pubkey(other), REGISTRY_MIN_STAKE),
+        "VerifierRegistryBadPubKey",
+        v.address,
+        other.address,
+    )
+    env.revert_with(
+        v,
+        reg.register(pubkey(v), REGISTRY_MIN_STAKE - 1),
+        "VerifierRegistryStakeTooLow",
+        REGISTRY_MIN_STAKE - 1,
+        REGISTRY_MIN_STAKE,
+    )
+    env.revert_with(v, reg.deregister(), "VerifierRegistryNotActive", v.address, 0)
+    size = reg.poolSize().call()
+    r = env.send(v, reg.register(pubkey(v), REGISTRY_MIN_STAKE))
+    assert env.chain.events(env.registry, "VerifierRegistered", r)[0]["args"]["pubKey"] == pubkey(v)
+    assert reg.poolSize().call() == size + 1 and reg.isActive(v.address).call()
+    assert reg.getVerifier(v.address).call()[4] == pubkey(v)
+    env.revert_with(
+        v, reg.register(pubkey(v), REGISTRY_MIN_STAKE), "VerifierRegistryAlreadyRegistered", v.address, 1
+    )
+    env.revert_with(v, reg.slash(v.address, 1), "VerifierRegistryNotResolver", v.address)
+    env.revert_with(v, reg.withdrawStake(), "VerifierRegistryNotActive", v.address, 1)
+    r = env.send(v, reg.deregister())
+    ends = env.chain.events(env.registry, "VerifierDeregistered", r)[0]["args"]["unbondingEnds"]
+    assert ends == env.chain.now() + REGISTRY_UNBONDING_DELAY
+    assert reg.poolSize().call() == size and v.address not in reg.pool().call()
+    env.revert_with(v, reg.withdrawStake(), "VerifierRegistryStillUnbonding", v.address, ends)
+    env.chain.warp_past(ends)
+    env.send(v, reg.withdrawStake())
+    assert env.owed(v) == REGISTRY_MIN_STAKE and reg.stakeOf(v.address).call() == 0
+    env.assert_solvent()
+
+
+def test_resolver_rejects_bad_parameters(env: Env) -> None:
+    from veritrain.dev.deploy import resolver_params_tuple
+
+    factory = env.w3.eth.contract(abi=env.resolver.abi, bytecode=_bytecode())
+    for bad, name in (
+        (dict(committeeSize=2), "committeeSize"),
+        (dict(bountyBps=9000), "bps"),
+        (dict(commitWindow=10**9), "unbondingDelay"),
+        (dict(revealWindow=0), "window"),
+    ):
+        call = factory.constructor(env.market.address, env.registry.address, resolver_params_tuple(bad))
+        try:
+            env.w3.eth.call({"from": env.owner.address, "data": call.data_in_transaction})
+        except Exception as exc:  # noqa: BLE001 - decode whatever web3 raised
+            data = getattr(exc, "data", None) or exc.args[-1]
+            err = env.chain.decoder.decode(data)
+            assert err == ("DisputeResolverInvalidParameter", (name.encode().ljust(32, b"\0"),))
+        else:
+            raise AssertionError(f"{bad} accepted")
+
+
+def _bytecode() -> str:
+    from veritrain.artifacts import artifact
+
+    return str(artifact("DisputeResolver")["bytecode"])
