@@ -1,0 +1,150 @@
+"""The verifier's read-only HTTP API (FastAPI), served from its journal.
+
+``GET /health``, ``/tasks/{task_id}`` (verification state and evidence of every worker's
+result on that task), ``/disputes``, ``/stats``, ``/metrics`` (Prometheus text format).
+No write endpoints: the service acts on-chain; the API only reports.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import PlainTextResponse
+
+from verifier import sampling
+from veritrain import __version__
+from veritrain.journal import Journal
+
+RESULT_PHASES = ("seen", "verified", "challenged", "skipped", "no_key", "unavailable", "unrunnable",
+                 "missed", "challenge_failed", "error")
+
+
+def _result_view(item: Any) -> dict[str, Any]:
+    d = item.data
+    return {
+        "task_id": d.get("task_id"), "job_id": d.get("job_id"), "worker": d.get("worker"),
+        "state": item.phase, "detail": d.get("detail"), "root": d.get("root"),
+        "manifest_cid": d.get("manifest_cid"), "challenge_deadline": d.get("challenge_deadline"),
+        "segments_total": d.get("n_segments"), "segments_sampled": d.get("segments"),
+        "full_verification": d.get("full"), "checks": d.get("checks", []),
+        "challenge": d.get("challenge"), "challenge_tx": d.get("challenge_tx"),
+        "dispute_id": d.get("dispute_id"), "dispute_outcome": d.get("dispute_outcome"),
+        "revealed_in_block": d.get("block"), "updated": item.updated,
+    }
+
+
+def _dispute_view(item: Any) -> dict[str, Any]:
+    d = item.data
+    keep = ("dispute_id", "task_id", "accused", "accuser", "segment", "accused_next", "accuser_next",
+            "role", "referees", "commit_deadline", "reveal_deadline", "duty", "duty_detail", "vote",
+            "votes", "outcome", "verdict", "referee_pot", "check", "opened_tx", "settled_tx")
+    return {"status": item.phase, **{k: d.get(k) for k in keep if k in d}}
+
+
+def stats(journal: Journal) -> dict[str, Any]:
+    results = journal.items("result:")
+    disputes = journal.items("dispute:")
+    by_phase = Counter(i.phase for i in results)
+    checks = [c for i in results for c in i.data.get("checks", [])]
+    outcomes = Counter(c["outcome"] for c in checks)
+    mine = [i for i in disputes if i.data.get("role") == "accuser"]
+    refereed = [i for i in disputes if i.data.get("role") == "referee"]
+    txs = journal.txs()
+    return {
+        "address": journal.value("address"),
+        "p": journal.value("p"),
+        "last_block": journal.value("last_block"),
+        "results": {"total": len(results), **{p: by_phase.get(p, 0) for p in RESULT_PHASES}},
+        "segments": {"replayed": len(checks), **{k: outcomes.get(k, 0) for k in
+                                                 ("match", "mismatch", "unrunnable", "unavailable")}},
+        "challenges": {
+            "sent": len(mine),
+            "won": sum(1 for i in mine if i.data.get("outcome") == "AccusedLost"),
+            "lost": sum(1 for i in mine if i.data.get("outcome") == "AccuserLost"),
+            "open": sum(1 for i in mine if i.phase != "settled"),
+        },
+        "referee": {
+            "drawn": len(refereed),
+            "revealed": sum(1 for i in refereed if i.data.get("duty") == "revealed"),
+            "missed": sum(1 for i in refereed if i.data.get("duty") == "missed"),
+            "with_majority": sum(1 for i in refereed if i.phase == "settled" and i.data.get("vote")
+                                 and i.data.get("vote") == i.data.get("verdict")),
+        },
+        "transactions": dict(Counter(t.status for t in txs)),
+        "withdrawn_total": journal.value("withdrawn_total", 0),
+        "last_error": journal.value("last_error"),
+    }
+
+
+def metrics_text(journal: Journal) -> str:
+    s = stats(journal)
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], float]]) -> None:
+        lines.append(f"# HELP {name} {help_}")
+        lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            lab = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+            lines.append(f"{name}{{{lab}}} {value:g}" if lab else f"{name} {value:g}")
+
+    metric("veritrain_verifier_sampling_probability", "gauge", "Probability p of replaying a segment.",
+           [({}, float(s["p"] or 0))])
+    metric("veritrain_verifier_last_block", "gauge", "Last block scanned for events.",
+           [({}, float(s["last_block"] or 0))])
+    metric("veritrain_verifier_results_total", "gauge", "Revealed results seen, by verification state.",
+           [({"state": k}, float(v)) for k, v in s["results"].items() if k != "total"])
+    metric("veritrain_verifier_segments_replayed_total", "counter", "Segments replayed, by outcome.",
+           [({"outcome": k}, float(v)) for k, v in s["segments"].items() if k != "replayed"])
+    metric("veritrain_verifier_challenges_total", "counter", "Challenges sent, by outcome.",
+           [({"outcome": k}, float(v)) for k, v in s["challenges"].items() if k != "sent"])
+    metric("veritrain_verifier_referee_duties_total", "counter", "Referee duties, by state.",
+           [({"state": k}, float(v)) for k, v in s["referee"].items()])
+    metric("veritrain_verifier_transactions_total", "counter", "Transactions, by status.",
+           [({"status": k}, float(v)) for k, v in s["transactions"].items()])
+    metric("veritrain_verifier_withdrawn_wei_total", "counter", "Token amount withdrawn from the market.",
+           [({}, float(s["withdrawn_total"] or 0))])
+    return "\n".join(lines) + "\n"
+
+
+def create_app(journal: Journal, *, segments_for_figures: int = 10) -> FastAPI:
+    app = FastAPI(title="Veritrain verifier", version=__version__,
+                  description="Read-only view of what this verifier checked and sent.")
+    started = time.time()
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        err = journal.value("last_error")
+        return {"status": "degraded" if err else "ok", "address": journal.value("address"),
+                "last_block": journal.value("last_block"), "uptime_seconds": round(time.time() - started, 1),
+                "last_error": err, "version": __version__}
+
+    @app.get("/tasks/{task_id}")
+    def task(task_id: int) -> dict[str, Any]:
+        results = journal.items(f"result:{task_id}:")
+        if not results:
+            raise HTTPException(404, f"no revealed result of task {task_id} seen by this verifier")
+        disputes = [_dispute_view(i) for i in journal.items("dispute:") if i.data.get("task_id") == task_id]
+        return {"task_id": task_id, "job_id": task_id >> 32, "results": [_result_view(i) for i in results],
+                "disputes": disputes}
+
+    @app.get("/disputes")
+    def disputes() -> list[dict[str, Any]]:
+        items = sorted(journal.items("dispute:"), key=lambda i: int(i.data.get("dispute_id", 0)))
+        return [_dispute_view(i) for i in items]
+
+    @app.get("/stats")
+    def get_stats() -> dict[str, Any]:
+        s = stats(journal)
+        p = s["p"]
+        if p is not None:
+            s["detection"] = sampling.figures(float(p), segments_for_figures).as_dict()
+        return s
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> str:
+        return metrics_text(journal)
+
+    return app

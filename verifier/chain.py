@@ -1,0 +1,170 @@
+"""The verifier's view of the contracts: typed reads and the few transactions it sends.
+
+A small adapter over :class:`veritrain.chain.ChainClient` and its bound contracts (JobMarket,
+VerifierRegistry, DisputeResolver, the token). Imports web3: import it lazily from the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from veritrain.chain import ChainClient, bind
+from veritrain.deployments import Deployment
+from veritrain.envelope import public_key_from_private
+
+#: DisputeResolver enums, by value.
+DISPUTE_STATUS = ("None", "Drawing", "Voting", "Settled")
+OUTCOME = ("None", "AccusedLost", "AccuserLost", "BothLost", "Dismissed")
+BALLOT = ("None", "Committed", "Revealed")
+CLAIM_STATUS = ("None", "Claimed", "KeyDelivered", "Committed", "Revealed", "Disputed", "Finalized")
+UNAVAILABLE = b"\x00" * 32
+
+
+@dataclass(frozen=True)
+class DisputeView:
+    dispute_id: int
+    task_id: int
+    accused: str
+    segment: int
+    draw_block: int
+    accuser: str
+    bond: int
+    requester: str
+    deadline: int
+    status: str
+    outcome: str
+    accuser_is_worker: bool
+    accused_next: bytes
+    accuser_next: bytes
+
+
+class VerifierChain:
+    def __init__(self, rpc_url: str, account: Any, deployment: Deployment, *, nonce_dir: Path | None = None,
+                 retry_seconds: float = 15.0) -> None:
+        self.client = ChainClient(rpc_url, account, deployment, nonce_dir=nonce_dir,
+                                  retry_seconds=retry_seconds)
+        self.account = account
+        self.address: str = account.address
+        self.deployment = deployment
+        self.market = bind(self.client, "JobMarket")
+        self.registry = bind(self.client, "VerifierRegistry")
+        self.resolver = bind(self.client, "DisputeResolver")
+        token = self.market.token()
+        self.token = bind(self.client, "DevToken", token)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def chain_id(self) -> int:
+        return self.client.chain_id
+
+    def private_key(self) -> bytes:
+        return bytes(self.account.key)
+
+    def public_key(self) -> bytes:
+        return bytes(public_key_from_private(self.private_key()))
+
+    def block_number(self) -> int:
+        return self.client.block_number()
+
+    def timestamp(self) -> int:
+        block = self.client.retry(lambda: self.client.w3.eth.get_block("latest"), "reading the head")
+        return int(block["timestamp"])
+
+    def pollers(self, market_from: int, resolver_from: int, confirmations: int) -> tuple[Any, Any]:
+        m = self.market.events(market_from, names=["ResultRevealed"], confirmations=confirmations)
+        names = ["DisputeOpened", "CommitteeDrawn", "RefereeKeyDelivered", "VoteRevealed", "DisputeSettled"]
+        r = self.resolver.events(resolver_from, names=names, confirmations=confirmations)
+        return m, r
+
+    # ------------------------------------------------------------------ registry
+    def is_active(self) -> bool:
+        return bool(self.registry.isActive(self.address))
+
+    def verifier_status(self) -> int:
+        return int(self.registry.getVerifier(self.address)[0])
+
+    def stake(self) -> int:
+        return int(self.registry.stakeOf(self.address))
+
+    def min_stake(self) -> int:
+        return int(self.registry.minStake())
+
+    def approve(self, amount: int) -> Any:
+        return self.token.approve(self.market.address, amount)
+
+    def register(self, stake: int) -> Any:
+        self.approve(stake)
+        return self.registry.register(self.public_key(), stake)
+
+    # ------------------------------------------------------------------ market
+    def job(self, job_id: int) -> Any:
+        return self.market.getJob(job_id)
+
+    def spec_cid(self, job_id: int) -> str:
+        return str(self.job(job_id)[-1])
+
+    def requester_of(self, job_id: int) -> str:
+        return str(self.job(job_id)[0])
+
+    def claim_status(self, task_id: int, worker: str) -> str:
+        return CLAIM_STATUS[int(self.market.getClaim(task_id, worker)[0])]
+
+    def owed(self) -> int:
+        return int(self.market.owed(self.address))
+
+    def withdraw(self) -> Any:
+        return self.market.withdraw()
+
+    # ------------------------------------------------------------------ resolver
+    def bond(self) -> int:
+        return int(self.resolver.params()[1])
+
+    def challenge(self, task_id: int, worker: str, segment: tuple[Any, ...], claimed_next: bytes) -> Any:
+        bond = self.bond()
+        if bond:
+            self.approve(bond)
+        return self.resolver.challenge(task_id, worker, segment, claimed_next)
+
+    def dispute_id_from(self, receipt: Any) -> int:
+        events = self.resolver.web3_contract.events.DisputeOpened().process_receipt(receipt)
+        return int(events[0]["args"]["disputeId"])
+
+    def dispute(self, dispute_id: int) -> DisputeView:
+        d = self.resolver.getDispute(dispute_id)
+        return DisputeView(dispute_id, int(d[0]), str(d[1]), int(d[2]), int(d[3]), str(d[4]), int(d[5]),
+                           str(d[6]), int(d[7]), DISPUTE_STATUS[int(d[8])], OUTCOME[int(d[9])], bool(d[10]),
+                           bytes(d[11]), bytes(d[12]))
+
+    def ballots(self, dispute_id: int) -> list[tuple[str, str, bytes]]:
+        refs, states, ballots = self.resolver.getBallots(dispute_id)
+        return [(str(r), BALLOT[int(s)], bytes(b)) for r, s, b in zip(refs, states, ballots, strict=True)]
+
+    def reveal_window(self) -> int:
+        return int(self.resolver.params()[4])
+
+    def draw(self, dispute_id: int) -> Any:
+        return self.resolver.drawCommittee(dispute_id)
+
+    def commit_vote(self, dispute_id: int, commitment: bytes) -> Any:
+        return self.resolver.commitVote(dispute_id, commitment)
+
+    def reveal_vote(self, dispute_id: int, vote: bytes, salt: bytes) -> Any:
+        return self.resolver.revealVote(dispute_id, vote, salt)
+
+    def settle(self, dispute_id: int) -> Any:
+        return self.resolver.settle(dispute_id)
+
+
+def vote_commitment(vote: bytes, referee: str, salt: bytes) -> bytes:
+    """``keccak256(abi.encode(voteHash, referee, salt))`` as the resolver checks it."""
+    from sha3 import keccak_256
+
+    addr = bytes.fromhex(referee[2:]).rjust(32, b"\x00")
+    return keccak_256(vote + addr + salt).digest()
+
+
+def tx_hash_of(receipt: Any) -> str:
+    h = receipt["transactionHash"]
+    return "0x" + bytes(h).hex()

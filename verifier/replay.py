@@ -1,0 +1,210 @@
+"""Fetch what a revealed result points to, replay one segment, and judge it.
+
+The verifier needs: the job document (``specCid``), the worker's manifest (``manifestCid``,
+whose root must be the root revealed on-chain), the job's data key, the shard, and
+checkpoint ``j`` (and, in tolerance mode, ``j+1``). Every read is verified (CIDs by the
+storage layer, checkpoint bytes against the manifest's ``h_i``) before it is trusted.
+
+Outcomes of one segment check:
+
+- ``match``: the replay reproduces the worker's ``h_{j+1}`` (or, in tolerance mode, lands
+  within the job's bound of the worker's checkpoint ``j+1``);
+- ``mismatch``: it does not; ``replayed`` is the hash this verifier computed;
+- ``unrunnable``: this machine cannot honour the job's replay profile (the detail names the
+  setting). Reported as such, never guessed;
+- ``unavailable``: checkpoint ``j`` (or ``j+1``) could not be fetched or did not match its hash.
+
+The replay itself goes through an injectable ``ReplayFn`` (default :func:`engine_replay`), the
+narrow hook tests use to simulate a verifier that lies.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from veritrain import crypto
+from veritrain import manifest as manifest_mod
+from veritrain.checkpoint import checkpoint_hash
+from veritrain.errors import (
+    DataError,
+    IntegrityError,
+    ManifestError,
+    ReplayProfileError,
+    SpecError,
+    StorageError,
+)
+from veritrain.jobdoc import JobDocument, checkpoint_binding
+from veritrain.manifest import Manifest
+from veritrain.spec import JobSpec, TaskKey
+from veritrain.storage import Storage
+
+#: ``replay(spec, task, j, checkpoint_j, features, labels) -> (bytes_{j+1}, h_{j+1})``
+ReplayFn = Callable[[JobSpec, TaskKey, int, bytes, Any, Any], tuple[bytes, bytes]]
+
+MATCH, MISMATCH, UNRUNNABLE, UNAVAILABLE = "match", "mismatch", "unrunnable", "unavailable"
+
+
+def task_key(spec: JobSpec, task_id: int) -> TaskKey:
+    """On-chain ``taskId = jobId << 32 | index``; index = round * num_shards + shard."""
+    index = task_id & 0xFFFFFFFF
+    key = TaskKey(round=index // spec.num_shards, shard=index % spec.num_shards)
+    spec.check_task(key)
+    return key
+
+
+def engine_replay(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
+                  labels: Any) -> tuple[bytes, bytes]:
+    """The honest replay: exact mode under the full profile (a fresh process if this one does
+    not match it), tolerance mode on this machine's settings (torch version still pinned)."""
+    if spec.replay.tolerance.mode == "exact":
+        from veritrain.training.runner import run_in_profile
+
+        result: tuple[bytes, bytes] = run_in_profile(spec, "replay", task=task, features=features,
+                                                     labels=labels, j=j, checkpoint=checkpoint_j)
+        return result
+    from veritrain.training.engine import replay_segment_bytes
+
+    return replay_segment_bytes(spec, task, j, checkpoint_j, features, labels, strict_profile=False)
+
+
+def decode_shard(plain: bytes) -> tuple[Any, Any]:
+    """A decrypted shard: ``.npz`` with ``features`` and ``labels`` (adapter until the core
+    ships its versioned shard format)."""
+    import numpy as np
+
+    try:
+        with np.load(io.BytesIO(plain), allow_pickle=False) as npz:
+            names = set(npz.files)
+            fx, fy = ("features", "labels") if {"features", "labels"} <= names else ("x", "y")
+            return npz[fx], npz[fy]
+    except (ValueError, KeyError, OSError) as exc:
+        raise DataError(f"the decrypted shard is not an npz with features/labels: {exc}") from None
+
+
+def load_job_document(storage: Storage, spec_cid: str) -> JobDocument:
+    return JobDocument.from_bytes(storage.get_bytes(spec_cid), source=f"job document {spec_cid}")
+
+
+def load_manifest(storage: Storage, cid: str, *, root: bytes, task_id: int, worker: str) -> Manifest:
+    """The manifest, checked against what the worker revealed on-chain."""
+    m = manifest_mod.load(storage.get_bytes(cid), source=cid)
+    if m.root_bytes() != root:
+        raise ManifestError(f"manifest {cid} has root {m.root}, but the worker revealed 0x{root.hex()}")
+    if m.task_id != task_id or m.worker.lower() != worker.lower():
+        raise ManifestError(f"manifest {cid} is for task {m.task_id} of {m.worker}, "
+                            f"not task {task_id} of {worker}")
+    return m
+
+
+@dataclass
+class TaskContext:
+    """Everything needed to replay any segment of one worker's result."""
+
+    doc: JobDocument
+    manifest: Manifest
+    key: bytes
+    task_id: int
+    worker: str
+    _shard: tuple[Any, Any] | None = field(default=None, repr=False)
+
+    @property
+    def spec(self) -> JobSpec:
+        return self.doc.spec
+
+    @property
+    def task(self) -> TaskKey:
+        return task_key(self.doc.spec, self.task_id)
+
+    @property
+    def n_segments(self) -> int:
+        return self.manifest.n_checkpoints - 1
+
+
+@dataclass(frozen=True)
+class SegmentCheck:
+    j: int
+    outcome: str
+    claimed: str  # the worker's h_{j+1}, 0x-hex
+    replayed: str | None = None  # this verifier's h_{j+1}
+    detail: str = ""
+    distance: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def vote(self) -> bytes | None:
+        """The hash a referee should vote: the worker's when it holds up, else its own."""
+        if self.outcome == MATCH:
+            return bytes.fromhex(self.claimed[2:])
+        if self.outcome == MISMATCH and self.replayed:
+            return bytes.fromhex(self.replayed[2:])
+        return None
+
+
+class SegmentReplayer:
+    def __init__(self, storage: Storage, replay: ReplayFn = engine_replay) -> None:
+        self.storage = storage
+        self.replay_fn = replay
+
+    def context(self, doc: JobDocument, manifest: Manifest, key: bytes, task_id: int,
+                worker: str) -> TaskContext:
+        return TaskContext(doc, manifest, key, task_id, worker)
+
+    def shard(self, ctx: TaskContext) -> tuple[Any, Any]:
+        if ctx._shard is None:
+            ref = ctx.doc.shard(ctx.task.shard)
+            blob = self.storage.get_bytes(ref.cid)
+            plain = crypto.decrypt_bytes(blob, ctx.key, job_id=ctx.doc.binding, shard_index=ref.index)
+            ctx._shard = decode_shard(plain)
+        return ctx._shard
+
+    def checkpoint(self, ctx: TaskContext, i: int) -> bytes:
+        """Checkpoint ``i`` decrypted and checked against the manifest's ``h_i``."""
+        blob = self.storage.get_bytes(ctx.manifest.checkpoint_cids[i])
+        binding = checkpoint_binding(ctx.doc, ctx.task_id, ctx.worker)
+        plain = crypto.decrypt_bytes(blob, ctx.key, job_id=binding, shard_index=i)
+        if checkpoint_hash(plain) != ctx.manifest.hash_bytes(i):
+            raise IntegrityError(f"checkpoint {i} ({ctx.manifest.checkpoint_cids[i]}) does not hash to "
+                                 f"the manifest's h_{i}")
+        return plain
+
+    def check(self, ctx: TaskContext, j: int) -> SegmentCheck:
+        """Replay segment ``j`` of ``ctx`` and judge the worker's ``h_{j+1}``."""
+        claimed = ctx.manifest.hashes[j + 1]
+        try:
+            ck_j = self.checkpoint(ctx, j)
+        except (StorageError, IntegrityError) as exc:
+            return SegmentCheck(j, UNAVAILABLE, claimed, detail=f"checkpoint {j}: {exc}")
+        try:
+            x, y = self.shard(ctx)
+            replayed_bytes, replayed = self.replay_fn(ctx.spec, ctx.task, j, ck_j, x, y)
+        except ReplayProfileError as exc:
+            return SegmentCheck(j, UNRUNNABLE, claimed, detail=str(exc))
+        except (SpecError, DataError, StorageError, IntegrityError) as exc:
+            return SegmentCheck(j, UNAVAILABLE, claimed, detail=f"{type(exc).__name__}: {exc}")
+        return self.judge(ctx, j, ck_j, replayed_bytes, replayed)
+
+    def judge(self, ctx: TaskContext, j: int, ck_j: bytes, replayed_bytes: bytes,
+              replayed: bytes) -> SegmentCheck:
+        claimed = ctx.manifest.hashes[j + 1]
+        mine = "0x" + replayed.hex()
+        if replayed == ctx.manifest.hash_bytes(j + 1):
+            return SegmentCheck(j, MATCH, claimed, mine, distance=0.0)
+        tol = ctx.spec.replay.tolerance
+        if tol.mode == "exact" or tol.bound is None:
+            return SegmentCheck(j, MISMATCH, claimed, mine, detail="replayed h_{j+1} differs")
+        try:
+            claimed_bytes = self.checkpoint(ctx, j + 1)
+        except (StorageError, IntegrityError) as exc:
+            return SegmentCheck(j, UNAVAILABLE, claimed, mine, detail=f"checkpoint {j + 1}: {exc}")
+        from veritrain.training.tolerance import distance
+
+        d = distance(ck_j, claimed_bytes, replayed_bytes)
+        outcome = MATCH if d.value <= tol.bound else MISMATCH
+        detail = f"distance {d.value:.3g} vs bound {tol.bound:g}" + (
+            f"; exact mismatches: {', '.join(d.mismatches)}" if d.mismatches else "")
+        return SegmentCheck(j, outcome, claimed, mine, detail=detail, distance=d.value)

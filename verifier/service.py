@@ -1,0 +1,233 @@
+"""The verifier's run loop: ingest events, verify results, serve as referee, settle, withdraw.
+
+One :meth:`VerifierService.tick` does, in order:
+
+1. read new confirmed events (cursors in the journal): ``ResultRevealed`` becomes a
+   ``result:<task>:<worker>`` item, dispute events update ``dispute:<id>`` items (and create
+   referee duty when this verifier is drawn, storing its key envelope when it arrives);
+2. referee duty first (it has deadlines measured in hours, but a missed reveal costs stake);
+3. pending results: sample, replay, challenge (:class:`verifier.watcher.Watcher`);
+4. disputes it is part of: draw the committee once the draw block is mined, settle once
+   every vote is in or the deadline passed;
+5. withdraw whatever the market owes it (bounties, referee fees, returned bonds).
+
+Everything is journaled (:mod:`veritrain.journal`), so a restarted service resumes where it
+stopped: it never challenges twice and never forgets to reveal a committed vote.
+
+Hooks for tests and demos (never reached by the CLI): ``replay`` (a :data:`ReplayFn`) and
+``vote_policy`` (a :data:`VotePolicy`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from verifier.chain import DISPUTE_STATUS, VerifierChain, tx_hash_of
+from verifier.keys import KeySource
+from verifier.referee import Referee, VotePolicy, honest
+from verifier.replay import ReplayFn, SegmentReplayer, engine_replay
+from verifier.watcher import WatchConfig, Watcher
+from veritrain.errors import ChainError, ConfigError, ContractRevert, StorageError, VeritrainError
+from veritrain.journal import Journal
+from veritrain.storage import Storage
+
+log = logging.getLogger("veritrain.verifier")
+
+
+class VerifierService:
+    def __init__(self, chain: VerifierChain, storage: Storage, journal: Journal, keys: KeySource, *,
+                 p: float, secret: bytes, full_jobs: frozenset[int] = frozenset(), confirmations: int = 0,
+                 start_block: int | None = None, replay: ReplayFn = engine_replay,
+                 vote_policy: VotePolicy = honest, vote_margin: int = 600, challenge_margin: int = 0) -> None:
+        self.chain = chain
+        self.storage = storage
+        self.journal = journal
+        self.p = p
+        self.confirmations = confirmations
+        self.replayer = SegmentReplayer(storage, replay)
+        self.watcher = Watcher(chain, journal, self.replayer, keys,
+                               WatchConfig(p=p, secret=secret, full_jobs=full_jobs, margin=challenge_margin))
+        self.referee = Referee(chain, journal, self.replayer, vote_policy=vote_policy,
+                               vote_margin=vote_margin)
+        start = chain.deployment.deploy_block if start_block is None else start_block
+        self.journal.set("address", chain.address)
+        self.journal.set("p", p)
+        m_from = int(journal.value("cursor:market", start))
+        r_from = int(journal.value("cursor:resolver", start))
+        self._market_events, self._resolver_events = chain.pollers(m_from, r_from, confirmations)
+
+    # ------------------------------------------------------------------ registration
+    def ensure_registered(self, stake: int | None = None) -> str:
+        """Register with ``stake`` (default: the registry minimum) unless already active."""
+        if self.chain.is_active():
+            return "already registered"
+        status = self.chain.verifier_status()
+        if status == 2:
+            raise ConfigError(f"{self.chain.address} is unbonding from the verifier registry; withdraw its "
+                              "stake after the unbonding delay, then register again")
+        amount = stake or self.chain.min_stake()
+        tx = self.journal.tx_intent("registry", "register", detail=str(amount))
+        try:
+            receipt = self.chain.register(amount)
+        except VeritrainError as exc:
+            self.journal.tx_update(tx, "failed", detail=str(exc))
+            raise
+        self.journal.tx_update(tx, "mined", tx_hash=tx_hash_of(receipt))
+        return f"registered with stake {amount}"
+
+    # ------------------------------------------------------------------ loop
+    def tick(self) -> dict[str, int]:
+        """One pass; returns counts of what it did (for logs and tests)."""
+        counts = {"events": self.ingest()}
+        now = self.chain.timestamp()
+        counts["duties"] = sum(1 for item in self.referee.duties() if self.referee.step(item, now))
+        checked = 0
+        for item in self.watcher.pending():
+            self.watcher.process(item)
+            checked += 1
+        counts["results"] = checked
+        counts["housekeeping"] = self.housekeeping(self.chain.timestamp())
+        counts["withdrawn"] = self.withdraw()
+        return counts
+
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        """Tick until ``stop`` is set; RPC and IPFS trouble is logged and retried."""
+        while not stop.is_set():
+            try:
+                self.tick()
+                self.journal.set("last_error", None)
+            except (ChainError, StorageError) as exc:
+                log.warning("will retry: %s", exc)
+                self.journal.set("last_error", str(exc))
+            stop.wait(interval)
+
+    # ------------------------------------------------------------------ events
+    def ingest(self) -> int:
+        events = self._market_events.poll()
+        for ev in events:
+            if ev.name == "ResultRevealed":
+                self._on_revealed(ev)
+        self.journal.set("cursor:market", self._market_events.cursor)
+        devents = self._resolver_events.poll()
+        for ev in devents:
+            getattr(self, f"_on_{ev.name}")(ev)
+        self.journal.set("cursor:resolver", self._resolver_events.cursor)
+        self.journal.set("last_block", max(self._market_events.cursor, self._resolver_events.cursor) - 1)
+        return len(events) + len(devents)
+
+    def _on_revealed(self, ev: Any) -> None:
+        a = ev.args
+        task_id, worker = int(a["taskId"]), str(a["worker"])
+        key = f"result:{task_id}:{worker.lower()}"
+        if self.journal.get(key) is not None:
+            return
+        job_id = task_id >> 32
+        self.journal.put(key, "seen", task_id=task_id, job_id=job_id, worker=worker, root=a["root"],
+                         manifest_cid=a["manifestCid"], challenge_deadline=int(a["challengeDeadline"]),
+                         spec_cid=self.chain.spec_cid(job_id), block=ev.block_number, tx=ev.tx_hash)
+
+    def _on_DisputeOpened(self, ev: Any) -> None:  # noqa: N802 - named after the event
+        a = ev.args
+        me = self.chain.address.lower()
+        role = "accuser" if str(a["accuser"]).lower() == me else (
+            "accused" if str(a["accused"]).lower() == me else "observer")
+        key = f"dispute:{int(a['disputeId'])}"
+        if self.journal.get(key) is None:
+            self.journal.put(key, "drawing", dispute_id=int(a["disputeId"]), task_id=int(a["taskId"]),
+                             accused=a["accused"], accuser=a["accuser"],
+                             accuser_is_worker=a["accuserIsWorker"], segment=int(a["segment"]),
+                             accused_next=a["accusedNext"], accuser_next=a["accuserNext"],
+                             bond=int(a["bond"]), draw_block=int(a["drawBlock"]),
+                             role=role, opened_tx=ev.tx_hash)
+
+    def _on_CommitteeDrawn(self, ev: Any) -> None:  # noqa: N802
+        a = ev.args
+        key = f"dispute:{int(a['disputeId'])}"
+        item = self.journal.get(key)
+        referees = [str(r) for r in a["referees"]]
+        extra: dict[str, Any] = {"referees": referees, "commit_deadline": int(a["commitDeadline"]),
+                                 "reveal_deadline": int(a["revealDeadline"])}
+        if self.chain.address.lower() in {r.lower() for r in referees}:
+            extra["role"] = "referee"
+            if item is None or "duty" not in item.data:
+                extra["duty"] = "pending"
+        self.journal.put(key, "voting", **extra)
+
+    def _on_RefereeKeyDelivered(self, ev: Any) -> None:  # noqa: N802
+        a = ev.args
+        if str(a["referee"]).lower() == self.chain.address.lower():
+            item = self.journal.get(f"dispute:{int(a['disputeId'])}")
+            self.journal.put(f"dispute:{int(a['disputeId'])}", item.phase if item else "voting",
+                             envelope=a["envelope"])
+
+    def _on_VoteRevealed(self, ev: Any) -> None:  # noqa: N802
+        a = ev.args
+        key = f"dispute:{int(a['disputeId'])}"
+        item = self.journal.get(key)
+        votes = dict(item.data.get("votes", {})) if item else {}
+        votes[str(a["referee"])] = a["voteHash"]
+        self.journal.put(key, item.phase if item else "voting", votes=votes)
+
+    def _on_DisputeSettled(self, ev: Any) -> None:  # noqa: N802
+        a = ev.args
+        outcome = ("None", "AccusedLost", "AccuserLost", "BothLost", "Dismissed")[int(a["outcome"])]
+        key = f"dispute:{int(a['disputeId'])}"
+        item = self.journal.get(key)
+        self.journal.put(key, "settled", outcome=outcome, verdict=a["verdict"],
+                         referee_pot=int(a["refereePot"]), settled_tx=ev.tx_hash)
+        if item is not None:
+            self.journal.put(f"result:{item.data['task_id']}:{str(item.data['accused']).lower()}",
+                             (self.journal.get(f"result:{item.data['task_id']}:"
+                                               f"{str(item.data['accused']).lower()}") or item).phase,
+                             dispute_outcome=outcome)
+
+    # ------------------------------------------------------------------ disputes
+    def housekeeping(self, now: int) -> int:
+        """Draw committees and settle disputes this verifier takes part in; returns txs sent."""
+        sent = 0
+        block = self.chain.block_number()
+        for item in self.journal.items("dispute:", phases=("drawing", "voting")):
+            if item.data.get("role") not in ("accuser", "referee", "accused"):
+                continue
+            dispute_id = int(item.data["dispute_id"])
+            try:
+                d = self.chain.dispute(dispute_id)
+                if d.status == "Drawing" and now <= d.deadline and block > d.draw_block:
+                    sent += self._tx(item.key, "drawCommittee", lambda i=dispute_id: self.chain.draw(i))
+                elif self._settleable(d, dispute_id, now):
+                    sent += self._tx(item.key, "settle", lambda i=dispute_id: self.chain.settle(i))
+            except ContractRevert as exc:  # someone else was faster: events will tell
+                log.info("dispute %s: %s", dispute_id, exc)
+        return sent
+
+    def _settleable(self, d: Any, dispute_id: int, now: int) -> bool:
+        if d.status == "Drawing":
+            return now > d.deadline
+        if d.status != "Voting":
+            return False
+        if now > d.deadline + self.chain.reveal_window():
+            return True
+        return all(state == "Revealed" for _, state, _ in self.chain.ballots(dispute_id))
+
+    def _tx(self, item: str, action: str, send: Any) -> int:
+        tx = self.journal.tx_intent(item, action)
+        try:
+            receipt = send()
+        except VeritrainError as exc:
+            self.journal.tx_update(tx, "failed", detail=str(exc))
+            raise
+        self.journal.tx_update(tx, "mined", tx_hash=tx_hash_of(receipt))
+        return 1
+
+    def withdraw(self) -> int:
+        owed = self.chain.owed()
+        if owed == 0:
+            return 0
+        self._tx("market", "withdraw", self.chain.withdraw)
+        self.journal.set("withdrawn_total", int(self.journal.value("withdrawn_total", 0)) + owed)
+        return owed
+
+
+__all__ = ["DISPUTE_STATUS", "VerifierService"]

@@ -1,0 +1,132 @@
+"""Sampling verification of revealed results, and challenges of wrong ones.
+
+For each ``ResultRevealed`` (recorded in the journal by the service as ``result:<task>:<worker>``)
+the watcher decides which segments to replay (:mod:`verifier.sampling`), replays them in
+order (:mod:`verifier.replay`), and on the first mismatch builds the challenge with Merkle
+proofs (:mod:`verifier.challenge`) and sends it while the challenge window is open. Every
+step is journaled before it is acted on, so a restarted verifier never challenges twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from verifier import sampling
+from verifier.challenge import ChallengeError, build_challenge
+from verifier.keys import KeySource
+from verifier.replay import MATCH, MISMATCH, SegmentReplayer, load_job_document, load_manifest
+from veritrain.errors import ChainError, ContractRevert, VeritrainError
+from veritrain.journal import Item, Journal
+
+log = logging.getLogger("veritrain.verifier.watcher")
+
+#: Result phases: waiting, then one final state.
+PENDING = ("seen",)
+FINAL = ("verified", "challenged", "skipped", "no_key", "unavailable", "unrunnable", "missed",
+         "challenge_failed", "error")
+
+
+@dataclass
+class WatchConfig:
+    p: float
+    secret: bytes
+    full_jobs: frozenset[int] = frozenset()
+    #: Do not start a challenge with less than this many seconds of window left.
+    margin: int = 0
+
+
+class Watcher:
+    def __init__(self, chain: Any, journal: Journal, replayer: SegmentReplayer, keys: KeySource,
+                 config: WatchConfig) -> None:
+        self.chain = chain
+        self.journal = journal
+        self.replayer = replayer
+        self.keys = keys
+        self.config = config
+
+    def pending(self) -> list[Item]:
+        return self.journal.items("result:", phases=PENDING)
+
+    def process(self, item: Item) -> str:
+        """Check one revealed result to a final phase; returns that phase."""
+        try:
+            return self._process(item)
+        except ChainError:
+            raise  # transient: retried on the next tick
+        except VeritrainError as exc:
+            log.warning("result %s: %s", item.key, exc)
+            self.journal.put(item.key, "error", detail=f"{type(exc).__name__}: {exc}")
+            return "error"
+
+    def _process(self, item: Item) -> str:
+        d = item.data
+        key, task_id, worker = item.key, int(d["task_id"]), str(d["worker"])
+        job_id = task_id >> 32
+        if worker.lower() == self.chain.address.lower():
+            return self._final(key, "skipped", "own result")
+        if self.chain.timestamp() + self.config.margin > int(d["challenge_deadline"]):
+            return self._final(key, "missed", "challenge window closed before it could be checked")
+        doc = load_job_document(self.replayer.storage, d["spec_cid"])
+        policy = doc.spec.verification
+        if isinstance(policy.verifiers, list) and self.chain.address.lower() not in {
+                a.lower() for a in policy.verifiers}:
+            return self._final(key, "skipped", "this verifier is not on the job's verifier list")
+        data_key = self.keys.job_key(job_id)
+        if data_key is None:
+            return self._final(key, "no_key", f"no data key for job {job_id}")
+        manifest = load_manifest(self.replayer.storage, d["manifest_cid"], root=bytes.fromhex(d["root"][2:]),
+                                 task_id=task_id, worker=worker)
+        ctx = self.replayer.context(doc, manifest, data_key, task_id, worker)
+        full = policy.full_verification or job_id in self.config.full_jobs
+        seed = sampling.task_seed(self.config.secret, self.chain.chain_id, task_id, worker,
+                                  manifest.root_bytes())
+        segments = sampling.choose_segments(seed, ctx.n_segments, self.config.p, full=full)
+        self.journal.put(key, "seen", segments=segments, full=full, n_segments=ctx.n_segments, checks=[])
+        checks: list[dict[str, Any]] = []
+        for j in segments:
+            check = self.replayer.check(ctx, j)
+            checks.append(check.as_dict())
+            self.journal.put(key, "seen", checks=checks)
+            if check.outcome == MISMATCH:
+                return self._challenge(key, task_id, manifest, check.j, check.replayed or "")
+            if check.outcome != MATCH:
+                return self._final(key, check.outcome, check.detail)
+        return self._final(key, "verified", f"{len(segments)} of {ctx.n_segments} segments replayed")
+
+    def _final(self, key: str, phase: str, detail: str) -> str:
+        self.journal.put(key, phase, detail=detail)
+        return phase
+
+    def _challenge(self, key: str, task_id: int, manifest: Any, j: int, replayed: str) -> str:
+        try:
+            ch = build_challenge(manifest, task_id, j, bytes.fromhex(replayed[2:]))
+        except ChallengeError as exc:
+            return self._final(key, "challenge_failed", str(exc))
+        self.journal.put(key, "seen", challenge=ch.as_dict())
+        return self.send_challenge(key, ch)
+
+    def send_challenge(self, key: str, ch: Any) -> str:
+        """Send ``ch`` once: a journaled intent from an earlier (crashed) run is never resent
+        blindly; the chain says whether it landed."""
+        earlier = [t for t in self.journal.txs(key, "challenge") if t.status in ("intent", "mined")]
+        if earlier:
+            status = self.chain.claim_status(ch.task_id, ch.worker)
+            if status != "Revealed":
+                return self._final(key, "challenged", f"challenge already sent (claim is {status})")
+        tx = self.journal.tx_intent(key, "challenge", detail=f"segment {ch.j}")
+        try:
+            receipt = self.chain.challenge(*ch.args())
+        except VeritrainError as exc:
+            self.journal.tx_update(tx, "failed", detail=str(exc))
+            if isinstance(exc, ChainError) and not isinstance(exc, ContractRevert):
+                raise  # RPC trouble: retry next tick (the intent makes the retry check the chain)
+            return self._final(key, "challenge_failed", str(exc))
+        from verifier.chain import tx_hash_of
+
+        self.journal.tx_update(tx, "mined", tx_hash=tx_hash_of(receipt))
+        dispute_id = self.chain.dispute_id_from(receipt)
+        self.journal.put(key, "challenged", detail=f"segment {ch.j} challenged", dispute_id=dispute_id,
+                         challenge_tx=tx_hash_of(receipt))
+        return "challenged"
