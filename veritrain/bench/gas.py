@@ -1,0 +1,271 @@
+"""Gas of every contract function on a representative scenario, on a throwaway Anvil.
+
+``run(quick)`` starts its own Anvil on a free port (veritrain.dev.stack, a temporary home),
+deploys the protocol, plays the scenario below and always stops the chain. It returns
+``{"gas": {...}}``: ``functions`` (gas used per ``Contract.function``, the mean when called
+several times), and the two totals the issue sets targets for:
+
+- ``task_happy_path``: claim, deliverKey, commit, reveal, finalize, withdraw of one task plus
+  that task's share of postJob (the job has ``TASKS`` tasks, redundancy 1);
+- ``dispute_total``: a challenge with Merkle proofs into a root over 1,025 leaves (1,024
+  checkpoint segments), the committee draw, three referees' commit and reveal, settlement.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
+from web3.logs import DISCARD
+
+TASKS = 8
+CHECKPOINTS = 1025  # n + 1 leaves for n = 1,024 segments
+TARGETS = {"task_happy_path": 400_000, "dispute_total": 700_000}
+E18 = 10**18
+
+
+def _leaf(i: int, h: bytes) -> bytes:
+    return keccak(abi_encode(["uint256", "bytes32"], [i, h]))
+
+
+def _tree(hashes: list[bytes]) -> list[list[bytes]]:
+    layers = [[_leaf(i, h) for i, h in enumerate(hashes)]]
+    while len(layers[-1]) > 1:
+        cur = layers[-1]
+        nxt = [keccak(min(a, b) + max(a, b)) for a, b in zip(cur[::2], cur[1::2], strict=False)]
+        if len(cur) % 2:
+            nxt.append(cur[-1])
+        layers.append(nxt)
+    return layers
+
+
+def _proof(layers: list[list[bytes]], i: int) -> list[bytes]:
+    out = []
+    for layer in layers[:-1]:
+        if i ^ 1 < len(layer):
+            out.append(layer[i ^ 1])
+        i //= 2
+    return out
+
+
+def _pubkey(account: Any) -> bytes:
+    from eth_keys import keys
+
+    return bytes(keys.PrivateKey(account.key).public_key.to_bytes())
+
+
+def _commit(value: bytes, who: str, salt: bytes) -> bytes:
+    return keccak(abi_encode(["bytes32", "address", "bytes32"], [value, who, salt]))
+
+
+class _Runner:
+    """Locally signed transactions with tracked nonces; records gas per function."""
+
+    def __init__(self, w3: Any) -> None:
+        self.w3 = w3
+        self.nonces: dict[str, int] = {}
+        self.gas: dict[str, list[int]] = defaultdict(list)
+        self.chain_id = w3.eth.chain_id
+
+    def send(self, account: Any, contract_name: str, call: Any) -> Any:
+        addr = account.address
+        if addr not in self.nonces:
+            self.nonces[addr] = self.w3.eth.get_transaction_count(addr, "pending")
+        tx = call.build_transaction(
+            {
+                "from": addr,
+                "nonce": self.nonces[addr],
+                "gas": 5_000_000,
+                "chainId": self.chain_id,
+                "maxFeePerGas": 2 * 10**9,
+                "maxPriorityFeePerGas": 10**9,
+            }
+        )
+        self.nonces[addr] += 1
+        h = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+        receipt = self.w3.eth.wait_for_transaction_receipt(h, poll_latency=0.005)
+        if receipt["status"] != 1:
+            call.call({"from": addr})  # raises the contract's error
+            raise RuntimeError(f"{contract_name}.{call.fn_name} reverted")
+        self.gas[f"{contract_name}.{call.fn_name}"].append(int(receipt["gasUsed"]))
+        return receipt
+
+    def warp(self, seconds: int) -> None:
+        self.w3.provider.make_request("evm_increaseTime", [seconds])
+        self.w3.provider.make_request("evm_mine", [])
+
+
+def _job(spec: str, **kw: int) -> tuple[Any, ...]:
+    p: dict[str, Any] = {
+        "specCid": spec,
+        "shardsRoot": b"\x11" * 32,
+        "taskCount": TASKS,
+        "redundancy": 1,
+        "checkpointCount": CHECKPOINTS,
+        "rewardPerTask": 50 * E18,
+        "stakePerTask": 40 * E18,
+        "griefingFee": 5 * E18,
+        "refereeFeePool": 8 * E18,
+        "keyWindow": 3600,
+        "submissionWindow": 86_400,
+        "revealWindow": 3600,
+        "challengeWindow": 86_400,
+    }
+    p.update(kw)
+    return tuple(p.values())
+
+
+def scenario(w3: Any) -> dict[str, Any]:
+    """Deploy and play the scenario on ``w3``; the gas figures."""
+    from veritrain.artifacts import artifact
+    from veritrain.dev.accounts import dev_account
+    from veritrain.dev.deploy import REGISTRY_MIN_STAKE, deploy_local
+
+    owner = dev_account(0)
+    dep = deploy_local(w3, owner)
+    c = {
+        n: w3.eth.contract(address=dep.address(n), abi=artifact(n)["abi"])
+        for n in ("DevToken", "JobMarket", "VerifierRegistry", "DisputeResolver")
+    }
+    token, market, registry, resolver = (c[n] for n in c)
+    run = _Runner(w3)
+    requester, workers = dev_account(1), [dev_account(i) for i in (2, 3, 4, 5)]
+    verifiers = [dev_account(i) for i in range(6, 12)]
+    for i in range(1, 14):
+        run.send(dev_account(i), "DevToken", token.functions.approve(market.address, 2**256 - 1))
+    for v in verifiers:
+        run.send(v, "VerifierRegistry", registry.functions.register(_pubkey(v), REGISTRY_MIN_STAKE))
+
+    cid = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+    envelope = b"\x04" + b"\xee" * 128  # eciespy: 65-byte ephemeral key + nonce + tag + 32-byte key
+    r = run.send(requester, "JobMarket", market.functions.postJob(_job(cid)))
+    job = market.events.JobPosted().process_receipt(r, errors=DISCARD)[0]["args"]["jobId"]
+    post_share = r["gasUsed"] // TASKS
+
+    honest = [keccak(b"h" + i.to_bytes(4, "big")) for i in range(CHECKPOINTS)]
+    cheat = honest[:513] + [keccak(b"x" + i.to_bytes(4, "big")) for i in range(513, CHECKPOINTS)]
+    trees = {"honest": _tree(honest), "cheat": _tree(cheat)}
+    salt = b"\x05" * 32
+
+    def submit(worker: Any, task: int, layers: list[list[bytes]], reveal: bool = True) -> None:
+        root = layers[-1][0]
+        run.send(worker, "JobMarket", market.functions.claim(task, _pubkey(worker)))
+        run.send(requester, "JobMarket", market.functions.deliverKey(task, worker.address, envelope))
+        run.send(worker, "JobMarket", market.functions.commit(task, _commit(root, worker.address, salt)))
+        if reveal:
+            run.send(worker, "JobMarket", market.functions.reveal(task, root, salt, cid))
+
+    # task 0: the happy path
+    t0 = (job << 32) | 0
+    submit(workers[0], t0, trees["honest"])
+    # task 1: a cheat diverging after checkpoint 512, challenged at j = 512
+    t1 = (job << 32) | 1
+    submit(workers[1], t1, trees["cheat"])
+    j = 512
+    seg = (j, cheat[j], _proof(trees["cheat"], j), cheat[j + 1], _proof(trees["cheat"], j + 1))
+    r = run.send(
+        verifiers[0],
+        "DisputeResolver",
+        resolver.functions.challenge(t1, workers[1].address, seg, honest[j + 1]),
+    )
+    did = resolver.events.DisputeOpened().process_receipt(r, errors=DISCARD)[0]["args"]["disputeId"]
+    r = run.send(dev_account(13), "DisputeResolver", resolver.functions.drawCommittee(did))
+    referees = resolver.events.CommitteeDrawn().process_receipt(r, errors=DISCARD)[0]["args"]["referees"]
+    by_addr = {v.address: v for v in verifiers}
+    for ref in referees:
+        run.send(requester, "DisputeResolver", resolver.functions.deliverRefereeKey(did, ref, envelope))
+    for ref in referees:
+        run.send(
+            by_addr[ref],
+            "DisputeResolver",
+            resolver.functions.commitVote(did, _commit(honest[j + 1], ref, salt)),
+        )
+    for ref in referees:
+        run.send(by_addr[ref], "DisputeResolver", resolver.functions.revealVote(did, honest[j + 1], salt))
+    run.send(dev_account(13), "DisputeResolver", resolver.functions.settle(did))
+    dispute_gas = {
+        k: list(v)
+        for k, v in run.gas.items()
+        if k.startswith("DisputeResolver.") and not k.endswith("deliverRefereeKey")
+    }
+
+    run.warp(86_401)
+    run.send(dev_account(13), "JobMarket", market.functions.finalize(t0, workers[0].address))
+    run.send(workers[0], "JobMarket", market.functions.withdraw())
+    happy_keys = ("claim", "deliverKey", "commit", "reveal", "finalize", "withdraw")
+    happy = {k: run.gas[f"JobMarket.{k}"][0] for k in happy_keys}
+
+    # the remaining functions, once each
+    t2, t3 = (job << 32) | 2, (job << 32) | 3
+    run.send(workers[2], "JobMarket", market.functions.claim(t2, _pubkey(workers[2])))
+    run.send(workers[3], "JobMarket", market.functions.claim(t3, _pubkey(workers[3])))
+    run.send(requester, "JobMarket", market.functions.deliverKey(t3, workers[3].address, envelope))
+    run.warp(86_400 + 3601)
+    run.send(dev_account(13), "JobMarket", market.functions.abandon(t2, workers[2].address))
+    run.send(dev_account(13), "JobMarket", market.functions.timeout(t3, workers[3].address))
+    run.send(requester, "JobMarket", market.functions.cancelJob(job))
+    run.send(dev_account(13), "JobMarket", market.functions.closeJob(job))
+    job2 = _job(cid, taskCount=1, redundancy=2)
+    r = run.send(requester, "JobMarket", market.functions.postJob(job2))
+    t = (market.events.JobPosted().process_receipt(r, errors=DISCARD)[0]["args"]["jobId"] << 32) | 0
+    submit(workers[0], t, trees["honest"], reveal=False)
+    submit(workers[1], t, trees["cheat"], reveal=False)
+    for w, name in ((workers[0], "honest"), (workers[1], "cheat")):
+        run.send(w, "JobMarket", market.functions.reveal(t, trees[name][-1][0], salt, cid))
+    seg_b = (j, cheat[j], _proof(trees["cheat"], j), cheat[j + 1], _proof(trees["cheat"], j + 1))
+    seg_a = (j, honest[j], _proof(trees["honest"], j), honest[j + 1], _proof(trees["honest"], j + 1))
+    run.send(
+        dev_account(13),
+        "DisputeResolver",
+        resolver.functions.disputeWorkers(t, workers[0].address, seg_a, workers[1].address, seg_b),
+    )
+    run.send(verifiers[5], "VerifierRegistry", registry.functions.deregister())
+    run.warp(7 * 86_400 + 1)
+    run.send(verifiers[5], "VerifierRegistry", registry.functions.withdrawStake())
+    run.send(owner, "JobMarket", market.functions.pause())
+    run.send(owner, "JobMarket", market.functions.unpause())
+
+    balance = token.functions.balanceOf(market.address).call()
+    assert balance == market.functions.liabilities().call(), "money invariant broken in the gas scenario"
+    totals = {
+        "task_happy_path": post_share + sum(happy.values()),
+        "dispute_total": sum(sum(v) for v in dispute_gas.values()),
+    }
+    return {
+        "functions": {k: round(mean(v)) for k, v in sorted(run.gas.items()) if not k.startswith("DevToken")},
+        "task_happy_path_parts": {"postJob_share": post_share, **happy},
+        "dispute_parts": {k: v for k, v in dispute_gas.items()},
+        **totals,
+        "targets": TARGETS,
+        "within_targets": all(totals[k] <= TARGETS[k] for k in TARGETS),
+        "scenario": {"tasks_per_job": TASKS, "checkpoints": CHECKPOINTS, "committee": len(referees)},
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Start a throwaway Anvil, play the scenario, stop the chain; ``{"gas": {...}}``."""
+    from web3 import HTTPProvider, Web3
+
+    from veritrain.dev import procs
+    from veritrain.dev.stack import Stack
+    from veritrain.settings import StackSettings
+
+    with tempfile.TemporaryDirectory(prefix="veritrain-gas-") as home:
+        settings = StackSettings(
+            home=Path(home),
+            anvil_port=procs.free_port(),
+            ipfs_api_port=procs.free_port(),
+            anvil_state_interval=0,
+        )
+        stack = Stack(settings)
+        try:
+            state = stack.up(services=("anvil",))
+            w3 = Web3(HTTPProvider(state.services["anvil"].url, request_kwargs={"timeout": 30}))
+            return {"gas": scenario(w3)}
+        finally:
+            stack.down()
