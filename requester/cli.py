@@ -4,4 +4,5 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Post training jobs, deliver keys, watch them, fetch checked models.", no_args_is_help=True)
+app = typer.Typer(help="Post training jobs, deliver keys, watch them, fetch checked models.",
+                  no_args_is_help=True)

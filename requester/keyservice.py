@@ -1,0 +1,155 @@
+"""The key service: answer every claim on a job with the data key wrapped to the claimant.
+
+- Workers: each ``TaskClaimed`` (it carries the worker's 64-byte public key) is answered with
+  ``deliverKey(taskId, worker, wrap(key, pubKey, worker_key_context(...)))`` while the claim
+  is still ``Claimed`` and before its key deadline.
+- Referees: for each dispute on one of the job's tasks whose committee is drawn, every referee
+  without a ``RefereeKeyDelivered`` gets ``deliverRefereeKey(disputeId, referee, envelope)``,
+  wrapped to its registered public key (VerifierRegistry) with ``referee_key_context``.
+- Sampling verifiers (the spec's ``verification`` policy): the contracts have no on-chain
+  request for a verifier key yet, so none is delivered (see docs/requester.md).
+
+Catch-up: every pass scans from the job's posting block, and the on-chain state decides
+(claim status, delivery events), so a service that was down answers what it missed and a
+second instance (or a restart) never delivers twice; a race between two instances loses
+with ``JobMarketWrongStatus`` and is ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from requester.market import ClaimState, DisputeState, Market, split_task_id
+from veritrain import envelope
+from veritrain.errors import ContractRevert, VeritrainError
+from veritrain.jobdoc import referee_key_context, worker_key_context
+
+log = logging.getLogger("veritrain.requester.keys")
+
+
+@dataclass
+class Delivery:
+    kind: str  # "worker" | "referee"
+    target: int  # task id or dispute id
+    party: str
+    tx: str
+
+
+@dataclass
+class KeyService:
+    market: Market
+    job_id: int
+    data_key: bytes
+    from_block: int
+    deliveries: list[Delivery] = field(default_factory=list)
+    missed: set[tuple[int, str]] = field(default_factory=set)
+
+    def step(self) -> list[Delivery]:
+        """One pass: deliver every key owed now; returns the deliveries of this pass."""
+        done = self._workers() + self._referees()
+        self.deliveries += done
+        return done
+
+    # ------------------------------------------------------------------------- workers
+    def _workers(self) -> list[Delivery]:
+        out = []
+        now = None
+        for ev in self.market.job_events(self.job_id, self.from_block, ["TaskClaimed"]):
+            task_id, worker = int(ev.args["taskId"]), str(ev.args["worker"])
+            claim = self.market.get_claim(task_id, worker)
+            if claim["status"] != ClaimState.CLAIMED:
+                continue  # delivered already, or the claim ended
+            now = now if now is not None else self.market.timestamp()
+            if now > claim["keyDeadline"]:
+                self.missed.add((task_id, worker))
+                continue
+            ctx = worker_key_context(self.market.chain_id, self.market.address, task_id, worker)
+            env = envelope.wrap(self.data_key, ev.args["pubKey"], ctx)
+            try:
+                receipt = self.market.market.deliverKey(task_id, worker, env)
+            except ContractRevert as exc:
+                if exc.name in ("JobMarketWrongStatus", "JobMarketDeadlinePassed"):
+                    continue  # another instance was first, or the deadline just passed
+                raise
+            out.append(Delivery("worker", task_id, worker, _tx(receipt)))
+            log.info("delivered the key for task %d to %s", task_id, worker)
+        return out
+
+    # ------------------------------------------------------------------------ referees
+    def _referees(self) -> list[Delivery]:
+        events = self.market.resolver_events(
+            self.from_block, ["DisputeOpened", "CommitteeDrawn", "RefereeKeyDelivered"])
+        ours = {int(e.args["disputeId"]) for e in events if e.name == "DisputeOpened"
+                and split_task_id(int(e.args["taskId"]))[0] == self.job_id}
+        if not ours:
+            return []
+        delivered = {(int(e.args["disputeId"]), str(e.args["referee"]).lower())
+                     for e in events if e.name == "RefereeKeyDelivered"}
+        out = []
+        for e in events:
+            if e.name != "CommitteeDrawn" or int(e.args["disputeId"]) not in ours:
+                continue
+            dispute_id = int(e.args["disputeId"])
+            if self.market.get_dispute(dispute_id)["status"] != DisputeState.VOTING:
+                continue
+            for referee in e.args["referees"]:
+                if (dispute_id, str(referee).lower()) in delivered:
+                    continue
+                pub = self._referee_pubkey(str(referee))
+                ctx = referee_key_context(self.market.chain_id, self.market.address, dispute_id, referee)
+                env = envelope.wrap(self.data_key, pub, ctx)
+                receipt = self.market.resolver.deliverRefereeKey(dispute_id, referee, env)
+                out.append(Delivery("referee", dispute_id, str(referee), _tx(receipt)))
+                log.info("delivered the key for dispute %d to referee %s", dispute_id, referee)
+        return out
+
+    def _referee_pubkey(self, referee: str) -> bytes:
+        v = self.market.registry.getVerifier(referee)
+        pub = v[-1] if isinstance(v, tuple | list) else v["pubKey"]
+        return bytes(pub)
+
+
+def _tx(receipt: Any) -> str:
+    h = receipt["transactionHash"]
+    return h if isinstance(h, str) else "0x" + bytes(h).hex()
+
+
+class KeyServiceThread:
+    """Runs :meth:`KeyService.step` every ``interval`` seconds in a daemon thread."""
+
+    def __init__(self, service: KeyService, interval: float = 1.0) -> None:
+        self.service = service
+        self.interval = interval
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"keys-job-{service.job_id}", daemon=True)
+
+    def start(self) -> KeyServiceThread:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.service.step()
+            except VeritrainError as exc:  # RPC down, a revert: log, keep serving
+                self.errors.append(exc)
+                log.warning("key service for job %d: %s", self.service.job_id, exc)
+            self._stop.wait(self.interval)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def __enter__(self) -> KeyServiceThread:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,119 @@
+"""Read and write the contracts the requester uses, through veritrain's ChainClient.
+
+Struct views come back as dicts keyed by the Solidity field names; events come back as
+:class:`veritrain.chain.Event` filtered to one job's tasks. web3 is imported lazily (by
+``veritrain.chain``) so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from veritrain.deployments import Deployment
+
+TASK_SHIFT = 32
+
+
+class JobState(IntEnum):  # JobMarket.JobStatus
+    NONE = 0
+    OPEN = 1
+    CANCELLED = 2
+    CLOSED = 3
+
+
+class ClaimState(IntEnum):  # JobMarket.ClaimStatus
+    NONE = 0
+    CLAIMED = 1
+    KEY_DELIVERED = 2
+    COMMITTED = 3
+    REVEALED = 4
+    DISPUTED = 5
+    FINALIZED = 6
+
+
+class DisputeState(IntEnum):  # DisputeResolver.DisputeStatus
+    NONE = 0
+    DRAWING = 1
+    VOTING = 2
+    SETTLED = 3
+
+
+def task_id_of(job_id: int, index: int) -> int:
+    return job_id << TASK_SHIFT | index
+
+
+def split_task_id(task_id: int) -> tuple[int, int]:
+    return task_id >> TASK_SHIFT, task_id & ((1 << TASK_SHIFT) - 1)
+
+
+def _names(contract: Any, fn: str) -> list[str]:
+    for item in contract.abi:
+        if item.get("type") == "function" and item["name"] == fn:
+            return [c["name"] for c in item["outputs"][0]["components"]]
+    raise KeyError(fn)
+
+
+@dataclass
+class Market:
+    """The JobMarket, its token and its dispute modules, bound to one account."""
+
+    client: Any  # veritrain.chain.ChainClient
+    deployment: Deployment
+
+    def __post_init__(self) -> None:
+        from veritrain.chain import bind
+
+        self.market = bind(self.client, "JobMarket", self.deployment.address("JobMarket"))
+        token_address = self.market.token()
+        self.token = bind(self.client, "DevToken", token_address)  # any ERC-20: same ABI subset
+        self.resolver = bind(self.client, "DisputeResolver", self.deployment.address("DisputeResolver"))
+        self.registry = bind(self.client, "VerifierRegistry", self.deployment.address("VerifierRegistry"))
+        self._struct_names: dict[str, list[str]] = {}
+
+    @property
+    def address(self) -> str:
+        return str(self.market.address)
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.client.chain_id)
+
+    def _struct(self, contract: Any, fn: str, value: Any) -> dict[str, Any]:
+        key = f"{contract.name}.{fn}"
+        if key not in self._struct_names:
+            self._struct_names[key] = _names(contract.web3_contract, fn)
+        return dict(zip(self._struct_names[key], value, strict=True))
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        return self._struct(self.market, "getJob", self.market.getJob(job_id))
+
+    def get_task(self, task_id: int) -> dict[str, Any]:
+        return self._struct(self.market, "getTask", self.market.getTask(task_id))
+
+    def get_claim(self, task_id: int, worker: str) -> dict[str, Any]:
+        return self._struct(self.market, "getClaim", self.market.getClaim(task_id, worker))
+
+    def get_dispute(self, dispute_id: int) -> dict[str, Any]:
+        return self._struct(self.resolver, "getDispute", self.resolver.getDispute(dispute_id))
+
+    def timestamp(self) -> int:
+        w3 = self.client.w3
+        return int(self.client.retry(lambda: w3.eth.get_block("latest")["timestamp"], "reading the head"))
+
+    def job_events(self, job_id: int, from_block: int, names: list[str]) -> list[Any]:
+        """JobMarket events of ``job_id``'s tasks (and the job itself) since ``from_block``."""
+        events = self.market.events(from_block, names=names).poll()
+        out = []
+        for ev in events:
+            a = ev.args
+            if "jobId" in a:
+                if int(a["jobId"]) == job_id:
+                    out.append(ev)
+            elif "taskId" in a and split_task_id(int(a["taskId"]))[0] == job_id:
+                out.append(ev)
+        return out
+
+    def resolver_events(self, from_block: int, names: list[str]) -> list[Any]:
+        return list(self.resolver.events(from_block, names=names).poll())

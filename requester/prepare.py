@@ -1,0 +1,54 @@
+"""Before anything is posted: shard, encrypt and upload the data, then the job document.
+
+Every shard is encrypted under one fresh job data key with ``job_id = doc.binding`` and
+``shard_index = index`` (veritrain.crypto's associated data), so a shard cannot be passed off
+as another job's or another index's. The binding is fixed (spec digest + a random nonce)
+before the first shard is encrypted, and the document that lists the shards carries it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from requester.data import Dataset, shard_bytes, split_holdout, split_shards
+from veritrain import crypto
+from veritrain.jobdoc import JobDocument, ShardRef, binding_for, new_nonce
+from veritrain.spec import JobSpec
+from veritrain.storage import Storage
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    doc: JobDocument
+    doc_cid: str
+    data_key: bytes
+    holdout: Dataset | None
+
+
+def encrypt_and_upload_shards(spec: JobSpec, data: Dataset, storage: Storage, key: bytes,
+                              binding: str) -> list[ShardRef]:
+    refs = []
+    for index, shard in enumerate(split_shards(spec, data)):
+        ct = crypto.encrypt_bytes(shard_bytes(shard), key, job_id=binding, shard_index=index)
+        cid = storage.put_bytes(ct)
+        refs.append(ShardRef(index=index, cid=cid, sha256=hashlib.sha256(ct).hexdigest(),
+                             size=len(ct), examples=len(shard)))
+    return refs
+
+
+def prepare_job(spec: JobSpec, data: Dataset, storage: Storage, *, holdout: float = 0.2,
+                holdout_data: Dataset | None = None) -> PreparedJob:
+    """Split off the held-out set (unless given), shard, encrypt, upload; upload the document."""
+    if holdout_data is None:
+        train, held = split_holdout(spec, data, holdout)
+    else:
+        train, held = data, holdout_data
+    key = crypto.generate_data_key()
+    nonce = new_nonce()
+    binding = binding_for(spec, nonce)
+    refs = encrypt_and_upload_shards(spec, train, storage, key, binding)
+    doc = JobDocument.create(spec, refs, nonce)
+    assert doc.binding == binding
+    doc_cid = storage.put_bytes(doc.to_bytes())
+    return PreparedJob(doc=doc, doc_cid=doc_cid, data_key=key, holdout=held)

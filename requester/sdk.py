@@ -1,0 +1,306 @@
+"""The requester SDK: post a training job on private data, serve its keys, fetch a checked model.
+
+    from requester import Requester
+    r = Requester(rpc_url, account, IpfsStorage(api), deployment)
+    job = r.post_job("examples/digits-mlp.yaml", "digits.npz", reward_per_task=10**18,
+                     stake_per_task=10**18)
+    with job.serve_keys():
+        job.wait(timeout=3600)
+    res = job.result()           # model, metrics on the held-out set, provenance
+    res.save("model.safetensors")
+
+Everything is checked before anything is posted: the spec, the dataset against the model's
+input, the token balance (and the allowance when ``approve=False``). Posting costs one
+``postJob`` transaction, plus one ``approve`` only when the allowance is short.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from requester import data as datamod
+from requester.errors import InsufficientFundsError, UnknownJobError, UnsupportedError
+from requester.market import JobState, Market
+from requester.store import JobRecord, JobStore, seal_key, unseal_key
+from veritrain.deployments import Deployment
+from veritrain.deployments import load as load_deployment
+from veritrain.errors import ConfigError
+from veritrain.jobdoc import JobDocument
+from veritrain.spec import JobSpec, load_spec
+from veritrain.storage import Storage
+
+UINT96 = 2**96 - 1
+
+
+def _spec(spec: JobSpec | str | Path | dict[str, Any]) -> JobSpec:
+    if isinstance(spec, JobSpec):
+        return spec
+    if isinstance(spec, str) and not spec.lstrip().startswith(("{", "schema_version")) and Path(spec).suffix:
+        spec = Path(spec)
+    return load_spec(spec)  # type: ignore[arg-type]
+
+
+def _tx(receipt: Any) -> str:
+    h = receipt["transactionHash"]
+    return h if isinstance(h, str) else "0x" + bytes(h).hex()
+
+
+@dataclass(frozen=True)
+class Costs:
+    escrow: int
+    reward_per_task: int
+    stake_per_task: int
+    griefing_fee: int
+    referee_fee_pool: int
+
+
+def check_supported(spec: JobSpec) -> None:
+    problems = []
+    if spec.rounds != 1:
+        problems.append(f"rounds: {spec.rounds} rounds need each round's job document to name the "
+                        "previous aggregate as the initial model, which the job document format "
+                        "cannot express yet; post rounds: 1 (one job per round) for now")
+    if spec.incentive != "replay":
+        problems.append("incentive: the deployed JobMarket settles replay mode only")
+    if problems:
+        raise UnsupportedError("cannot post this job: " + "; ".join(problems))
+
+
+def job_costs(spec: JobSpec, reward_per_task: int, stake_per_task: int,
+              griefing_fee: int | None, referee_fee_pool: int) -> Costs:
+    problems = []
+    for name, v in (("reward_per_task", reward_per_task), ("stake_per_task", stake_per_task)):
+        if not isinstance(v, int) or not 0 < v <= UINT96:
+            problems.append(f"{name} must be a positive whole number of token units below 2**96, got {v!r}")
+    fee = reward_per_task // 10 if griefing_fee is None else griefing_fee
+    if isinstance(reward_per_task, int) and not 0 <= fee <= reward_per_task:
+        problems.append(f"griefing_fee must lie in [0, reward_per_task], got {fee}")
+    if not isinstance(referee_fee_pool, int) or referee_fee_pool < 0:
+        problems.append(f"referee_fee_pool must be >= 0, got {referee_fee_pool!r}")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    escrow = spec.num_shards * spec.redundancy * reward_per_task + referee_fee_pool
+    return Costs(escrow, reward_per_task, stake_per_task, fee, referee_fee_pool)
+
+
+class Requester:
+    """One requester account on one deployment, with a storage backend and a local job store."""
+
+    def __init__(self, rpc_url: str, account: Any, storage: Storage,
+                 deployment: Deployment | str | Path, *, home: Path | str | None = None,
+                 client: Any = None) -> None:
+        from veritrain.chain import ChainClient
+
+        if not isinstance(deployment, Deployment):
+            deployment = load_deployment(Path(deployment))
+        self.account = account
+        self.storage = storage
+        self.deployment = deployment
+        if home is None:
+            from veritrain.settings import StackSettings
+
+            home = StackSettings().home
+        self.home = Path(home)
+        self.client = client or ChainClient(rpc_url, account, deployment,
+                                            nonce_dir=self.home / "requester" / "nonces")
+        self.market = Market(self.client, deployment)
+        self.store = JobStore(self.home, deployment.chain_id, self.market.address)
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    # -------------------------------------------------------------------------- posting
+    def check_funds(self, costs: Costs, *, approve: bool = True) -> None:
+        balance = int(self.market.token.balanceOf(self.address))
+        if balance < costs.escrow:
+            raise InsufficientFundsError(
+                f"the job escrows {costs.escrow} token units but {self.address} holds {balance}: "
+                "lower the reward or the number of shards, or fund the account")
+        if not approve:
+            allowance = int(self.market.token.allowance(self.address, self.market.address))
+            if allowance < costs.escrow:
+                raise InsufficientFundsError(
+                    f"the market may spend {allowance} of {self.address}'s tokens, the job escrows "
+                    f"{costs.escrow}: approve the market first (or let post_job approve)")
+        w3 = self.client.w3
+        gas = int(self.client.retry(lambda: w3.eth.get_balance(self.address), "reading the balance"))
+        if gas == 0:
+            raise InsufficientFundsError(f"{self.address} has no ether to pay for gas")
+
+    def post_job(self, spec: JobSpec | str | Path | dict[str, Any], dataset: Any, *,
+                 reward_per_task: int, stake_per_task: int, griefing_fee: int | None = None,
+                 referee_fee_pool: int = 0, holdout: float = 0.2, holdout_data: Any = None,
+                 approve: bool = True) -> Job:
+        """Validate, shard, encrypt, upload and post; returns the :class:`Job`.
+
+        ``dataset``: a path (.npz, .pt, .csv) or a ``(features, labels)`` pair. ``holdout``:
+        the fraction kept back (never uploaded) for :meth:`Job.result`'s evaluation, unless
+        ``holdout_data`` is given. Amounts are in the token's smallest unit.
+        """
+        from requester.prepare import prepare_job
+
+        spec = _spec(spec)
+        check_supported(spec)
+        costs = job_costs(spec, reward_per_task, stake_per_task, griefing_fee, referee_fee_pool)
+        data = datamod.check_fits(spec, datamod.load_dataset(dataset))
+        held = None
+        if holdout_data is not None:
+            held = datamod.check_fits(spec, datamod.load_dataset(holdout_data))
+        if held is None:  # checks the split is possible before any upload
+            datamod.split_holdout(spec, data, holdout)
+        self.check_funds(costs, approve=approve)
+        prepared = prepare_job(spec, data, self.storage, holdout=holdout, holdout_data=held)
+        doc = prepared.doc
+        record = JobRecord(chain_id=self.deployment.chain_id, market=self.market.address,
+                           requester=self.address, doc_cid=prepared.doc_cid, binding=doc.binding,
+                           sealed_key=seal_key(prepared.data_key, self.account, prepared.doc_cid),
+                           shards_root="0x" + doc.shards_root().hex())
+        if prepared.holdout is not None:
+            where = self.store.holdout_path(prepared.doc_cid)
+            record.holdout = str(datamod.save_npz(prepared.holdout, where))
+        self.store.save_pending(record)
+        allowance = int(self.market.token.allowance(self.address, self.market.address))
+        if allowance < costs.escrow:
+            record.approve_tx = _tx(self.market.token.approve(self.market.address, costs.escrow))
+        d = spec.deadlines
+        params = (prepared.doc_cid, doc.shards_root(), spec.num_shards, spec.redundancy,
+                  spec.num_checkpoints, costs.reward_per_task, costs.stake_per_task,
+                  costs.griefing_fee, costs.referee_fee_pool, d.key_window, d.submission_window,
+                  d.reveal_window, d.challenge_window)
+        receipt = self.market.market.postJob(params)
+        from web3.logs import DISCARD
+
+        posted = self.market.market.web3_contract.events.JobPosted().process_receipt(receipt, errors=DISCARD)
+        record.job_id = int(posted[0]["args"]["jobId"])
+        record.post_tx = _tx(receipt)
+        record.post_block = int(receipt["blockNumber"])
+        self.store.save(record)
+        return Job(self, record, doc=doc, data_key=prepared.data_key)
+
+    # ------------------------------------------------------------------------- lookup
+    def job(self, job_id: int) -> Job:
+        """A job this requester posted from this home; UnknownJobError otherwise."""
+        if not isinstance(job_id, int) or job_id < 1:
+            raise UnknownJobError(f"{job_id!r} is not a job id (they are whole numbers from 1)")
+        try:
+            record = self.store.load(job_id)
+        except UnknownJobError:
+            onchain = self.market.get_job(job_id)
+            if onchain["status"] == JobState.NONE:
+                raise UnknownJobError(f"there is no job {job_id} on the market "
+                                      f"{self.market.address} (chain {self.deployment.chain_id})") from None
+            if onchain["requester"].lower() != self.address.lower():
+                raise UnknownJobError(f"job {job_id} was posted by {onchain['requester']}, not by "
+                                      f"{self.address}") from None
+            raise
+        return Job(self, record)
+
+    def jobs(self) -> list[Job]:
+        return [Job(self, self.store.load(i)) for i in self.store.job_ids()]
+
+    def withdraw(self) -> int:
+        """Withdraw everything the market owes this account (refunds); returns the amount."""
+        owed = int(self.market.market.owed(self.address))
+        if owed:
+            self.market.market.withdraw()
+        return owed
+
+
+class Job:
+    """A posted job: its on-chain id, its key, its status, its keys service and its result."""
+
+    def __init__(self, requester: Requester, record: JobRecord, *, doc: JobDocument | None = None,
+                 data_key: bytes | None = None) -> None:
+        assert record.job_id is not None
+        self.requester = requester
+        self.record = record
+        self.id: int = record.job_id
+        self._doc = doc
+        self._key = data_key
+
+    def __repr__(self) -> str:
+        return f"Job({self.id}, spec={self.record.doc_cid})"
+
+    @property
+    def doc(self) -> JobDocument:
+        if self._doc is None:
+            raw = self.requester.storage.get_bytes(self.record.doc_cid)
+            self._doc = JobDocument.from_bytes(raw, source=self.record.doc_cid)
+        return self._doc
+
+    @property
+    def spec(self) -> JobSpec:
+        return self.doc.spec
+
+    @property
+    def data_key(self) -> bytes:
+        if self._key is None:
+            self._key = unseal_key(self.record, self.requester.account)
+        return self._key
+
+    @property
+    def task_ids(self) -> list[int]:
+        from requester.market import task_id_of
+
+        return [task_id_of(self.id, i) for i in range(self.spec.num_shards)]
+
+    # ------------------------------------------------------------------------- status
+    def status(self) -> Any:
+        from requester.status import job_status
+
+        return job_status(self)
+
+    def wait(self, timeout: float = 3600.0, *, poll: float = 1.0, serve_keys: bool = True) -> Any:
+        """Until every task has its ``redundancy`` finalized results (or the job ends).
+
+        With ``serve_keys`` the key service runs inside the wait, so a script needs nothing
+        else. Raises JobTimeoutError after ``timeout`` seconds.
+        """
+        from requester.errors import JobTimeoutError
+        from requester.keyservice import KeyService
+
+        service = KeyService(self.requester.market, self.id, self.data_key, self._from_block)
+        deadline = time.monotonic() + timeout
+        while True:
+            if serve_keys:
+                service.step()
+            st = self.status()
+            if st.done or st.state != "open":
+                return st
+            if time.monotonic() >= deadline:
+                raise JobTimeoutError(f"job {self.id} not done after {timeout:.0f} s: {st.summary()}")
+            time.sleep(poll)
+
+    @property
+    def _from_block(self) -> int:
+        return int(self.record.post_block or self.requester.deployment.deploy_block)
+
+    def serve_keys(self, interval: float = 1.0) -> Any:
+        """Start the key service in a background thread; use as a context manager or ``.stop()``."""
+        from requester.keyservice import KeyService, KeyServiceThread
+
+        service = KeyService(self.requester.market, self.id, self.data_key, self._from_block)
+        return KeyServiceThread(service, interval).start()
+
+    def cancel(self) -> int:
+        """Stop new claims; returns the refund credited (see ``Requester.withdraw``)."""
+        receipt = self.requester.market.market.cancelJob(self.id)
+        from web3.logs import DISCARD
+
+        contract = self.requester.market.market.web3_contract
+        ev = contract.events.JobCancelled().process_receipt(receipt, errors=DISCARD)
+        return int(ev[0]["args"]["refunded"])
+
+    # ------------------------------------------------------------------------- result
+    def result(self, *, require_all: bool = True) -> Any:
+        from requester.fetch import job_result
+
+        return job_result(self, require_all=require_all)
+
+    def to_json(self) -> str:
+        return json.dumps(self.status().to_dict(), indent=2)

@@ -1,0 +1,123 @@
+"""The requester's local job records: what it needs to resume a job after a restart.
+
+One JSON file per job, mode 0600, under
+``<home>/requester/<chain id>-<market>/jobs/<job id>.json`` (``home`` = ``VERITRAIN_HOME``,
+default ``.veritrain``). The job's data key is stored *sealed*: wrapped (ECIES,
+:mod:`veritrain.envelope`) to the requester account's own public key, so the file alone does
+not reveal it — only the account's private key opens it.
+
+A record is first written under ``pending/<document CID>.json`` before ``postJob`` is sent
+and moved to ``jobs/`` once the job id is known, so a crash between the two never loses the
+key of a job that did get posted (:meth:`JobStore.pending` lists them for recovery).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from requester.errors import UnknownJobError
+from veritrain import envelope
+from veritrain.errors import ConfigError
+
+RECORD_VERSION = 1
+
+
+class JobRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = RECORD_VERSION
+    chain_id: int
+    market: str
+    requester: str
+    job_id: int | None = None
+    doc_cid: str
+    binding: str
+    sealed_key: str = Field(description="the data key, ECIES-wrapped to the requester's own key")
+    shards_root: str
+    post_block: int | None = None
+    post_tx: str | None = None
+    approve_tx: str | None = None
+    holdout: str | None = Field(default=None, description="path of the held-out set (.npz, 0600)")
+    created: float = Field(default_factory=time.time)
+
+
+def _context(doc_cid: str) -> bytes:
+    return f"veritrain/requester/job-key/v1/{doc_cid}".encode()
+
+
+def seal_key(data_key: bytes, account: Any, doc_cid: str) -> str:
+    pub = envelope.public_key_from_private(bytes(account.key))
+    return envelope.wrap(data_key, pub, _context(doc_cid)).hex()
+
+
+def unseal_key(record: JobRecord, account: Any) -> bytes:
+    if account.address.lower() != record.requester.lower():
+        raise ConfigError(f"job {record.job_id} was posted by {record.requester}; the account "
+                          f"{account.address} cannot open its data key")
+    return envelope.unwrap(bytes.fromhex(record.sealed_key), bytes(account.key), _context(record.doc_cid))
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class JobStore:
+    def __init__(self, home: Path, chain_id: int, market: str) -> None:
+        self.root = Path(home) / "requester" / f"{chain_id}-{market.lower()}"
+        self.jobs_dir = self.root / "jobs"
+        self.pending_dir = self.root / "pending"
+
+    def path(self, job_id: int) -> Path:
+        return self.jobs_dir / f"{job_id}.json"
+
+    def holdout_path(self, doc_cid: str) -> Path:
+        return self.root / "holdout" / f"{doc_cid}.npz"
+
+    def save_pending(self, record: JobRecord) -> Path:
+        path = self.pending_dir / f"{record.doc_cid}.json"
+        _write_private(path, record.model_dump_json(indent=2))
+        return path
+
+    def save(self, record: JobRecord) -> Path:
+        if record.job_id is None:
+            raise ValueError("a posted job record needs its job id")
+        path = self.path(record.job_id)
+        _write_private(path, record.model_dump_json(indent=2))
+        (self.pending_dir / f"{record.doc_cid}.json").unlink(missing_ok=True)
+        return path
+
+    def load(self, job_id: int) -> JobRecord:
+        path = self.path(job_id)
+        try:
+            return JobRecord.model_validate(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise UnknownJobError(
+                f"no job {job_id} of this requester on this deployment (looked for {path}); "
+                "`veritrain job list` shows the jobs posted from this machine"
+            ) from None
+        except ValueError as exc:
+            raise ConfigError(f"job record {path} is damaged: {exc}") from None
+
+    def job_ids(self) -> list[int]:
+        if not self.jobs_dir.is_dir():
+            return []
+        return sorted(int(p.stem) for p in self.jobs_dir.glob("*.json") if p.stem.isdigit())
+
+    def pending(self) -> list[JobRecord]:
+        if not self.pending_dir.is_dir():
+            return []
+        return [JobRecord.model_validate(json.loads(p.read_text()))
+                for p in sorted(self.pending_dir.glob("*.json"))]
