@@ -74,7 +74,7 @@ def job_result(job: Any, *, require_all: bool = True) -> JobResult:
     from veritrain.training.engine import evaluate
 
     if r.holdout and Path(r.holdout).exists():
-        held = datamod.load_dataset(Path(r.holdout))
+        held = datamod.load_npz(Path(r.holdout))
         ev = evaluate(spec, agg, held.features, held.labels)
         metrics.update(holdout_loss=ev.loss, holdout_accuracy=ev.accuracy, holdout_examples=ev.examples)
         if ev.perplexity is not None:

@@ -147,10 +147,8 @@ class Requester:
         spec = _spec(spec)
         check_supported(spec)
         costs = job_costs(spec, reward_per_task, stake_per_task, griefing_fee, referee_fee_pool)
-        data = datamod.check_fits(spec, datamod.load_dataset(dataset))
-        held = None
-        if holdout_data is not None:
-            held = datamod.check_fits(spec, datamod.load_dataset(holdout_data))
+        data = datamod.load_dataset(dataset, spec)
+        held = datamod.load_dataset(holdout_data, spec) if holdout_data is not None else None
         if held is None:  # checks the split is possible before any upload
             datamod.split_holdout(spec, data, holdout)
         self.check_funds(costs, approve=approve)
