@@ -11,7 +11,7 @@ from pathlib import Path
 from veritrain.bench.results import DEFAULT_PATH, record
 
 #: Modules under veritrain.bench with a ``run(quick: bool) -> dict`` function, in run order.
-MODULES: list[str] = ["storage"]
+MODULES: list[str] = ["storage", "engine"]
 
 
 def main(argv: list[str] | None = None) -> int:

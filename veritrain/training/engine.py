@@ -9,7 +9,9 @@ so a run resumed from any checkpoint, or a replay of segment ``j``, sees the sam
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from veritrain.checkpoint import CheckpointState, decode
-from veritrain.errors import CheckpointFormatError, DataError
+from veritrain.checkpoint import CheckpointState, checkpoint_hash, decode, encode
+from veritrain.errors import CheckpointFormatError, DataError, SpecError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.training import profile, state
 from veritrain.training.data_order import BatchOrder
@@ -53,6 +55,13 @@ def as_tensors(spec: JobSpec, features: Any, labels: Any) -> tuple[torch.Tensor,
     return x, y
 
 
+def refuse_unsupported(spec: JobSpec) -> None:
+    """Refuse rather than silently train without what the job asks for."""
+    if spec.privacy.dp_sgd is not None:
+        raise SpecError(["privacy.dp_sgd: DP-SGD is not supported by this engine yet; "
+                         "remove it or use an engine that applies it"])
+
+
 def order_for(spec: JobSpec, task: TaskKey, n: int) -> BatchOrder:
     return BatchOrder(spec.seed, task.round, task.shard, n, spec.batch_size)
 
@@ -72,18 +81,34 @@ def train_step(live: state.Live, order: BatchOrder, x: torch.Tensor, y: torch.Te
 
 def run_segments(spec: JobSpec, task: TaskKey, live: state.Live, x: torch.Tensor, y: torch.Tensor,
                  sink: CheckpointSink, *, until: int, progress: Progress | None = None) -> list[bytes]:
-    """Train from ``live.step`` to step ``until``, emitting a checkpoint every ``k`` steps."""
+    """Train from ``live.step`` to step ``until``, emitting a checkpoint every ``k`` steps.
+
+    The state is encoded (copied) on this thread; hashing and ``sink.put`` run in order on
+    one background thread (sha256 and file writes release the GIL) while training goes on.
+    At most two checkpoints wait at a time; a sink error is raised here.
+    """
     order = order_for(spec, task, len(x))
-    k, total, hashes = spec.checkpoint_interval, spec.steps_per_task, []
-    while live.step < until:
-        train_step(live, order, x, y)
-        if progress is not None:
-            progress(live.step, total)
-        if live.step % k == 0:
-            data, digest = state.checkpoint(spec, task, live)
-            sink.put(live.step // k, data, digest)
-            hashes.append(digest)
+    k, total = spec.checkpoint_interval, spec.steps_per_task
+    pending: deque[Future[bytes]] = deque()
+    hashes: list[bytes] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="veritrain-ckpt") as pool:
+        while live.step < until:
+            train_step(live, order, x, y)
+            if progress is not None:
+                progress(live.step, total)
+            if live.step % k == 0:
+                while len(pending) >= 2:
+                    hashes.append(pending.popleft().result())
+                data = encode(state.capture(spec, task, live))
+                pending.append(pool.submit(_hash_and_put, sink, live.step // k, data))
+        hashes += [f.result() for f in pending]
     return hashes
+
+
+def _hash_and_put(sink: CheckpointSink, index: int, data: bytes) -> bytes:
+    digest = checkpoint_hash(data)
+    sink.put(index, data, digest)
+    return digest
 
 
 def train_task(spec: JobSpec, task: TaskKey, features: Any, labels: Any, sink: CheckpointSink, *,
@@ -98,6 +123,7 @@ def train_task(spec: JobSpec, task: TaskKey, features: Any, labels: Any, sink: C
     (:func:`profile.enter`; see ``runner.run_in_profile`` for a fresh process).
     """
     spec.check_task(task)
+    refuse_unsupported(spec)
     profile.enter(spec.replay)
     x, y = as_tensors(spec, features, labels)
     if resume is not None:
@@ -117,6 +143,7 @@ def replay_segment_bytes(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: byt
     n = spec.steps_per_task // spec.checkpoint_interval
     if not 0 <= j < n:
         raise ValueError(f"segment {j} does not exist: a task has segments 0..{n - 1}")
+    refuse_unsupported(spec)
     profile.enter(spec.replay, strict=strict_profile)
     live = state.restore(spec, task, checkpoint_j)
     if live.step != j * spec.checkpoint_interval:

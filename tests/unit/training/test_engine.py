@@ -10,7 +10,7 @@ import torch
 
 from veritrain import adversary
 from veritrain.checkpoint import checkpoint_hash, decode
-from veritrain.errors import CheckpointFormatError, DataError
+from veritrain.errors import CheckpointFormatError, DataError, SpecError
 from veritrain.spec import TaskKey
 from veritrain.training import engine, tolerance
 from veritrain.training.runner import train_or_resume
@@ -100,6 +100,12 @@ def test_bad_shard_is_refused_with_one_clear_error(make_spec, digits) -> None:  
     bad[3, 3] = np.nan
     with pytest.raises(DataError, match="NaN"):
         engine.train_task(spec, TASK, bad, y, MemorySink())
+
+
+def test_dp_sgd_jobs_are_refused_not_trained_without_privacy(make_spec, digits) -> None:  # type: ignore[no-untyped-def]
+    dp = {"dp_sgd": {"epsilon": 3, "delta": 1e-5, "noise_multiplier": 1.1, "max_grad_norm": 1}}
+    with pytest.raises(SpecError, match="privacy.dp_sgd"):
+        engine.train_task(make_spec(privacy=dp), TASK, digits[0][:50], digits[1][:50], MemorySink())
 
 
 CHEATS = {
