@@ -144,8 +144,8 @@ class VerifierChain:
     def reveal_window(self) -> int:
         return int(self.resolver.params()[4])
 
-    def draw(self, dispute_id: int) -> Any:
-        return self.resolver.drawCommittee(dispute_id)
+    def draw(self, dispute_id: int, gas: int | None = None) -> Any:
+        return self.resolver.drawCommittee(dispute_id, gas=gas)
 
     def commit_vote(self, dispute_id: int, commitment: bytes) -> Any:
         return self.resolver.commitVote(dispute_id, commitment)

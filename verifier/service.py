@@ -34,6 +34,8 @@ from veritrain.journal import Journal
 from veritrain.storage import Storage
 
 log = logging.getLogger("veritrain.verifier")
+#: Gas for drawCommittee sent without estimation (committees of up to 15 from a large pool).
+DRAW_GAS = 3_000_000
 
 
 class VerifierService:
@@ -194,8 +196,12 @@ class VerifierService:
             dispute_id = int(item.data["dispute_id"])
             try:
                 d = self.chain.dispute(dispute_id)
-                if d.status == "Drawing" and now <= d.deadline and block > d.draw_block:
-                    sent += self._tx(item.key, "drawCommittee", lambda i=dispute_id: self.chain.draw(i))
+                if d.status == "Drawing" and now <= d.deadline and block >= d.draw_block:
+                    # in the draw block itself gas estimation (at the head) would see TooEarly; the
+                    # transaction lands in a later block, so send it with a fixed gas limit then
+                    gas = None if block > d.draw_block else DRAW_GAS
+                    sent += self._tx(item.key, "drawCommittee",
+                                     lambda i=dispute_id, g=gas: self.chain.draw(i, gas=g))
                 elif self._settleable(d, dispute_id, now):
                     sent += self._tx(item.key, "settle", lambda i=dispute_id: self.chain.settle(i))
             except ContractRevert as exc:  # someone else was faster: events will tell

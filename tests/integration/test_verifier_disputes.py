@@ -1,0 +1,209 @@
+"""The verifier service on the real stack (Anvil + js-ipfs): catch a cheater, lose a false
+challenge, survive a lying referee; the HTTP API reports each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from verifier_helpers import STAKE, Job, Requester, Worker, balance, contracts, small_spec
+
+from verifier.api import create_app
+from verifier.chain import VerifierChain
+from verifier.keys import DirectoryKeySource
+from verifier.referee import RefereeCase
+from verifier.replay import engine_replay
+from verifier.service import VerifierService
+from veritrain.adversary import SkipStep
+from veritrain.dev.accounts import dev_account
+from veritrain.dev.deploy import RESOLVER_PARAMS, deploy_local
+from veritrain.journal import Journal
+from veritrain.storage import IpfsStorage
+
+pytestmark = pytest.mark.timeout(300)
+VERIFIERS = (4, 5, 6, 7)  # dev accounts; 4 is the sampling verifier, 5..7 the only eligible referees
+BOND = RESOLVER_PARAMS["challengeBond"]
+
+
+@dataclass
+class World:
+    w3: Any
+    dep: Any
+    storage: IpfsStorage
+    requester: Requester
+    honest: Worker
+    cheater: Worker
+    job: Job
+    tmp: Path
+    services: dict[int, VerifierService]
+
+    def service(self, index: int, *, p: float, replay: Any = engine_replay, vote_policy: Any = None,
+                journal: Journal | None = None) -> VerifierService:
+        acct = dev_account(index)
+        home = self.tmp / f"verifier-{index}"
+        chain = VerifierChain(self.w3.provider.endpoint_uri, acct, self.dep, nonce_dir=self.tmp / "nonces")
+        keys = DirectoryKeySource(home / "keys", bytes(acct.key), chain.chain_id, chain.market.address,
+                                  acct.address)
+        extra = {"vote_policy": vote_policy} if vote_policy else {}
+        svc = VerifierService(chain, self.storage, journal or Journal(home / "journal.sqlite"), keys, p=p,
+                              secret=bytes([index]) * 32, replay=replay, **extra)
+        self.services[index] = svc
+        return svc
+
+    def tick_all(self, rounds: int = 1) -> None:
+        for _ in range(rounds):
+            for svc in self.services.values():
+                svc.tick()
+
+
+@pytest.fixture
+def world(fresh_chain, ipfs, tmp_path) -> World:
+    w3 = fresh_chain
+    dep = deploy_local(w3, dev_account(0))
+    storage = IpfsStorage(ipfs.url)
+    requester = Requester(w3, dep, storage)
+    spec = small_spec(num_shards=2)
+    job = requester.post_job(spec)
+    honest, cheater = Worker(w3, dep, storage, dev_account(2)), Worker(w3, dep, storage, dev_account(3))
+    for worker, index in ((honest, 0), (cheater, 1)):
+        worker.claim(job.task_id(index))
+        requester.deliver_key(job, job.task_id(index), worker.acct)
+    return World(w3, dep, storage, requester, honest, cheater, job, tmp_path, {})
+
+
+def _register(world: World, svc: VerifierService, sampling_key: bool) -> None:
+    assert svc.ensure_registered() == f"registered with stake {RESOLVER_PARAMS['challengeBond']}"
+    assert svc.ensure_registered() == "already registered"
+    if sampling_key:
+        world.requester.verifier_envelope(world.job, svc.chain.account, svc.watcher.keys.folder)
+
+
+def _run_dispute(world: World, dispute_id: int) -> None:
+    """Draw (by the challenger's housekeeping), hand referees their keys, let everyone vote."""
+    world.tick_all()  # draws the committee (the draw block is already mined)
+    referees = world.requester.deliver_referee_keys(world.job, dispute_id)
+    assert {r.lower() for r in referees} == {dev_account(i).address.lower() for i in VERIFIERS[1:]}
+    world.tick_all(3)  # ingest keys, replay, commit; reveal; settle; withdraw
+
+
+def _settled(world: World, dispute_id: int) -> dict[str, Any]:
+    resolver = contracts(world.w3, world.dep)["DisputeResolver"]
+    logs = resolver.events.DisputeSettled().get_logs(from_block=0)
+    [ev] = [e for e in logs if e["args"]["disputeId"] == dispute_id]
+    return dict(ev["args"])
+
+
+def test_cheater_is_challenged_slashed_and_challenger_paid(world: World):
+    challenger = world.service(VERIFIERS[0], p=1.0)
+    referees = [world.service(i, p=0.0) for i in VERIFIERS[1:]]
+    for svc in (challenger, *referees):
+        _register(world, svc, sampling_key=svc is challenger)
+    world.honest.train_and_submit(world.job, 0)
+    world.cheater.train_and_submit(world.job, 1, cheat=SkipStep(segment=2, offset=3))
+    before = balance(world.w3, world.dep, challenger.chain.address)
+
+    challenger.tick()
+    cheat_key = f"result:{world.job.task_id(1)}:{world.cheater.acct.address.lower()}"
+    honest_key = f"result:{world.job.task_id(0)}:{world.honest.acct.address.lower()}"
+    assert challenger.journal.get(honest_key).phase == "verified"
+    cheat = challenger.journal.get(cheat_key)
+    assert cheat.phase == "challenged"
+    assert [c["outcome"] for c in cheat.data["checks"]] == ["match", "match", "mismatch"]
+    assert cheat.data["challenge"]["segment"] == 2
+    dispute_id = cheat.data["dispute_id"]
+
+    # restart: a new service over the same journal never challenges again
+    restarted = world.service(VERIFIERS[0], p=1.0, journal=challenger.journal)
+    restarted.tick()
+    assert len(restarted.journal.txs(cheat_key, "challenge")) == 1
+    assert contracts(world.w3, world.dep)["DisputeResolver"].functions.disputeCount().call() == 1
+
+    _run_dispute(world, dispute_id)
+    settled = _settled(world, dispute_id)
+    assert settled["outcome"] == 1  # AccusedLost
+    market = contracts(world.w3, world.dep)["JobMarket"]
+    claim = market.functions.getClaim(world.job.task_id(1), world.cheater.acct.address).call()
+    assert claim[0] == 0  # the claim is gone: the slot reopened
+    bounty = STAKE * RESOLVER_PARAMS["bountyBps"] // 10_000
+    assert balance(world.w3, world.dep, challenger.chain.address) - before == bounty  # bond back + bounty
+    for ref in referees:
+        d = ref.journal.get(f"dispute:{dispute_id}").data
+        assert d["duty"] == "revealed" and d["vote"] == d["honest_vote"] == settled_verdict(settled)
+        assert ref.journal.value("withdrawn_total", 0) > 0  # referee fees withdrawn
+
+    api = TestClient(create_app(restarted.journal))
+    body = api.get(f"/tasks/{world.job.task_id(1)}").json()
+    assert body["results"][0]["state"] == "challenged" and body["disputes"][0]["outcome"] == "AccusedLost"
+    assert api.get("/stats").json()["challenges"]["won"] == 1
+    assert 'veritrain_verifier_challenges_total{outcome="won"} 1' in api.get("/metrics").text
+    ref_api = TestClient(create_app(referees[0].journal))
+    assert ref_api.get("/disputes").json()[0]["duty"] == "revealed"
+
+
+def settled_verdict(settled: dict[str, Any]) -> str:
+    return "0x" + bytes(settled["verdict"]).hex()
+
+
+def test_false_challenge_loses_the_bond(world: World):
+    def lying_replay(spec, task, j, ck, x, y):  # claims every segment's result is something else
+        data, h = engine_replay(spec, task, j, ck, x, y)
+        return data, bytes(b ^ 0xFF for b in h)
+
+    liar = world.service(VERIFIERS[0], p=1.0, replay=lying_replay)
+    referees = [world.service(i, p=0.0) for i in VERIFIERS[1:]]
+    for svc in (liar, *referees):
+        _register(world, svc, sampling_key=svc is liar)
+    world.honest.train_and_submit(world.job, 0)
+    market = contracts(world.w3, world.dep)["JobMarket"]
+    worker_owed = market.functions.owed(world.honest.acct.address).call()
+    before = balance(world.w3, world.dep, liar.chain.address)
+
+    liar.tick()
+    item = liar.journal.get(f"result:{world.job.task_id(0)}:{world.honest.acct.address.lower()}")
+    assert item.phase == "challenged" and item.data["checks"][0]["outcome"] == "mismatch"
+    _run_dispute(world, item.data["dispute_id"])
+
+    settled = _settled(world, item.data["dispute_id"])
+    assert settled["outcome"] == 2  # AccuserLost
+    assert balance(world.w3, world.dep, liar.chain.address) == before - BOND
+    fee = BOND * RESOLVER_PARAMS["refereeFeeBps"] // 10_000
+    assert market.functions.owed(world.honest.acct.address).call() - worker_owed == BOND - fee
+    claim = market.functions.getClaim(world.job.task_id(0), world.honest.acct.address).call()
+    assert claim[0] == 4  # Revealed again: released
+    stats = TestClient(create_app(liar.journal)).get("/stats").json()
+    assert stats["challenges"] == {"sent": 1, "won": 0, "lost": 1, "open": 0}
+
+
+def test_one_lying_referee_is_outvoted_and_slashed(world: World):
+    def lie(case: RefereeCase, vote: bytes) -> bytes:
+        return b"\x42" * 32
+
+    challenger = world.service(VERIFIERS[0], p=1.0)
+    honest_refs = [world.service(i, p=0.0) for i in VERIFIERS[1:3]]
+    liar = world.service(VERIFIERS[3], p=0.0, vote_policy=lie)
+    for svc in (challenger, *honest_refs, liar):
+        _register(world, svc, sampling_key=svc is challenger)
+    world.cheater.train_and_submit(world.job, 1, cheat=SkipStep(segment=0))
+    liar_stake = liar.chain.stake()
+
+    challenger.tick()
+    item = challenger.journal.get(f"result:{world.job.task_id(1)}:{world.cheater.acct.address.lower()}")
+    assert item.phase == "challenged" and item.data["challenge"]["segment"] == 0
+    dispute_id = item.data["dispute_id"]
+    _run_dispute(world, dispute_id)
+
+    settled = _settled(world, dispute_id)
+    assert settled["outcome"] == 1  # the cheater still loses
+    verdict = settled_verdict(settled)
+    assert verdict == item.data["challenge"]["claimed_next"]
+    slash = liar_stake * RESOLVER_PARAMS["refereeSlashBps"] // 10_000
+    assert liar.chain.stake() == liar_stake - slash
+    assert liar.journal.get(f"dispute:{dispute_id}").data["vote"] == "0x" + "42" * 32
+    assert liar.journal.value("withdrawn_total", 0) == 0  # the minority earns nothing
+    assert all(r.journal.value("withdrawn_total", 0) > 0 for r in honest_refs)
+    body = TestClient(create_app(liar.journal)).get("/disputes").json()
+    assert body[0]["outcome"] == "AccusedLost" and body[0]["verdict"] == verdict
+    assert TestClient(create_app(liar.journal)).get("/stats").json()["referee"]["with_majority"] == 0

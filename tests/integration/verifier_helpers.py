@@ -1,0 +1,212 @@
+"""Drive a requester and workers with veritrain core only (roles never import each other),
+so verifier integration tests run the whole protocol on the real Anvil and IPFS node.
+
+requester: shard + encrypt + upload, job document, postJob, deliverKey, deliverRefereeKey,
+sampling envelopes for verifiers; worker: claim, train (honest, or with a cheat from
+veritrain.adversary), upload encrypted checkpoints + manifest, commit, reveal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from eth_abi import encode
+from sklearn.datasets import load_digits
+from web3 import Web3
+
+from veritrain import crypto, envelope
+from veritrain.deployments import Deployment
+from veritrain.dev.accounts import dev_account
+from veritrain.jobdoc import (
+    JobDocument,
+    ShardRef,
+    checkpoint_binding,
+    new_nonce,
+    referee_key_context,
+    verifier_key_context,
+    worker_key_context,
+)
+from veritrain.manifest import Manifest
+from veritrain.spec import JobSpec, TaskKey, load_spec
+from veritrain.storage import Storage
+from veritrain.training.sinks import MemorySink
+
+ROOT = Path(__file__).resolve().parents[2]
+REWARD = 50 * 10**18
+STAKE = 200 * 10**18
+
+
+def send(w3: Web3, acct: Any, call: Any) -> Any:
+    tx = call.build_transaction({"from": acct.address,
+                                 "nonce": w3.eth.get_transaction_count(acct.address, "pending")})
+    h = w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(h, poll_latency=0.005)
+    assert receipt["status"] == 1, f"transaction reverted: {call.fn_name}"
+    return receipt
+
+
+def contracts(w3: Web3, dep: Deployment) -> dict[str, Any]:
+    from veritrain.artifacts import artifact
+
+    return {name: w3.eth.contract(address=addr, abi=artifact(name)["abi"])
+            for name, addr in dep.contracts.items()}
+
+
+def small_spec(num_shards: int = 2) -> JobSpec:
+    from veritrain.training.profile import current_profile
+
+    raw = yaml.safe_load((ROOT / "examples" / "digits-mlp.yaml").read_text())
+    raw.update(steps_per_task=40, checkpoint_interval=10, num_shards=num_shards, batch_size=16)
+    raw["model"]["args"]["hidden"] = [32]
+    raw["replay"] = current_profile(threads=1).model_dump()
+    return load_spec(raw)
+
+
+def digits_shards(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    x, y = load_digits(return_X_y=True)
+    x, y = (x / 16.0).astype(np.float32)[:400], y.astype(np.int64)[:400]
+    return [(x[i::n], y[i::n]) for i in range(n)]
+
+
+def npz_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, features=x, labels=y)
+    return buf.getvalue()
+
+
+@dataclass
+class Job:
+    job_id: int
+    doc: JobDocument
+    spec_cid: str
+    key: bytes
+    shards: list[tuple[np.ndarray, np.ndarray]]
+
+    def task_id(self, index: int) -> int:
+        return (self.job_id << 32) | index
+
+
+@dataclass
+class Requester:
+    w3: Web3
+    dep: Deployment
+    storage: Storage
+    acct: Any = field(default_factory=lambda: dev_account(1))
+
+    def __post_init__(self) -> None:
+        self.c = contracts(self.w3, self.dep)
+
+    def post_job(self, spec: JobSpec, *, challenge_window: int = 3600) -> Job:
+        key = crypto.generate_data_key()
+        nonce = new_nonce()
+        from veritrain.jobdoc import binding_for
+
+        binding = binding_for(spec, nonce)
+        shards = digits_shards(spec.num_shards)
+        refs = []
+        for i, (x, y) in enumerate(shards):
+            ct = crypto.encrypt_bytes(npz_bytes(x, y), key, job_id=binding, shard_index=i)
+            cid = self.storage.put_bytes(ct)
+            refs.append(ShardRef(index=i, cid=cid, sha256=hashlib.sha256(ct).hexdigest(), size=len(ct),
+                                 examples=len(x)))
+        doc = JobDocument.create(spec, refs, nonce)
+        spec_cid = self.storage.put_bytes(doc.to_bytes())
+        tasks = spec.rounds * spec.num_shards
+        pool = 10 * 10**18 * tasks
+        escrow = tasks * spec.redundancy * REWARD + pool
+        market = self.c["JobMarket"]
+        send(self.w3, self.acct, self.c["DevToken"].functions.approve(market.address, escrow))
+        params = (spec_cid, doc.shards_root(), tasks, spec.redundancy, spec.num_checkpoints, REWARD, STAKE,
+                  REWARD // 10, pool, 600, 3600, 600, challenge_window)
+        send(self.w3, self.acct, market.functions.postJob(params))
+        job_id = market.functions.jobCount().call()
+        return Job(job_id, doc, spec_cid, key, shards)
+
+    def deliver_key(self, job: Job, task_id: int, worker: Any) -> None:
+        pub = envelope.public_key_from_private(bytes(worker.key))
+        ctx = worker_key_context(self.w3.eth.chain_id, self.c["JobMarket"].address, task_id, worker.address)
+        env = envelope.wrap(job.key, pub, ctx)
+        send(self.w3, self.acct, self.c["JobMarket"].functions.deliverKey(task_id, worker.address, env))
+
+    def verifier_envelope(self, job: Job, verifier: Any, folder: Path) -> Path:
+        """The out-of-band sampling envelope (`<home>/keys/job-<id>.envelope`)."""
+        pub = self.c["VerifierRegistry"].functions.getVerifier(verifier.address).call()[4]
+        ctx = verifier_key_context(self.w3.eth.chain_id, self.c["JobMarket"].address, job.job_id,
+                                   verifier.address)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"job-{job.job_id}.envelope"
+        path.write_text(envelope.wrap(job.key, pub, ctx).hex())
+        return path
+
+    def deliver_referee_keys(self, job: Job, dispute_id: int) -> list[str]:
+        resolver = self.c["DisputeResolver"]
+        referees = resolver.functions.getBallots(dispute_id).call()[0]
+        for r in referees:
+            pub = self.c["VerifierRegistry"].functions.getVerifier(r).call()[4]
+            ctx = referee_key_context(self.w3.eth.chain_id, self.c["JobMarket"].address, dispute_id, r)
+            send(self.w3, self.acct,
+                 resolver.functions.deliverRefereeKey(dispute_id, r, envelope.wrap(job.key, pub, ctx)))
+        return list(referees)
+
+
+@dataclass
+class Worker:
+    w3: Web3
+    dep: Deployment
+    storage: Storage
+    acct: Any
+
+    def __post_init__(self) -> None:
+        self.c = contracts(self.w3, self.dep)
+
+    def claim(self, task_id: int) -> None:
+        market = self.c["JobMarket"]
+        send(self.w3, self.acct, self.c["DevToken"].functions.approve(market.address, STAKE))
+        pub = envelope.public_key_from_private(bytes(self.acct.key))
+        send(self.w3, self.acct, market.functions.claim(task_id, pub))
+
+    def train_and_submit(self, job: Job, task_index: int, cheat: Any = None) -> Manifest:
+        """Train (honestly, or with ``cheat``), upload encrypted checkpoints and the manifest,
+        commit and reveal. Returns the manifest."""
+        from veritrain.adversary import dishonest_train
+        from veritrain.training.engine import train_task
+
+        spec, task_id = job.doc.spec, job.task_id(task_index)
+        task = TaskKey(round=task_index // spec.num_shards, shard=task_index % spec.num_shards)
+        x, y = job.shards[task.shard]
+        sink = MemorySink()
+        if cheat is None:
+            hashes = train_task(spec, task, x, y, sink)
+        else:
+            hashes = dishonest_train(spec, task, x, y, cheat, sink)
+        binding = checkpoint_binding(job.doc, task_id, self.acct.address)
+        cids = [self.storage.put_bytes(crypto.encrypt_bytes(sink.data(i), job.key, job_id=binding,
+                                                            shard_index=i))
+                for i in range(len(hashes))]
+        m = Manifest.build(spec_cid=job.spec_cid, job_id=job.job_id, task_id=task_id,
+                           worker=self.acct.address, k=spec.checkpoint_interval, hashes=hashes,
+                           checkpoint_cids=cids)
+        manifest_cid = self.storage.put_bytes(m.canonical_json())
+        salt = os.urandom(32)
+        root = m.root_bytes()
+        commitment = Web3.keccak(encode(["bytes32", "address", "bytes32"], [root, self.acct.address, salt]))
+        market = self.c["JobMarket"]
+        send(self.w3, self.acct, market.functions.commit(task_id, commitment))
+        send(self.w3, self.acct, market.functions.reveal(task_id, root, salt, manifest_cid))
+        return m
+
+
+def time_travel(w3: Web3, seconds: int) -> None:
+    w3.provider.make_request("evm_increaseTime", [seconds])
+    w3.provider.make_request("evm_mine", [])
+
+
+def balance(w3: Web3, dep: Deployment, who: str) -> int:
+    return int(contracts(w3, dep)["DevToken"].functions.balanceOf(who).call())
