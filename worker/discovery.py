@@ -1,0 +1,71 @@
+"""Open slots on the market, as :class:`~worker.policy.Offer` objects for the policy.
+
+Reads every open job (``getJob``), its document from IPFS (cached on disk, verified by CID
+and against the job's ``shardsRoot``), and each task's free slots. A job whose document is
+unreadable or inconsistent still yields offers, carrying the problem, so the operator sees
+why it was skipped.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from veritrain.errors import SpecError, StorageError, VeritrainError
+from worker import tasks
+from worker.policy import Offer
+
+if TYPE_CHECKING:
+    from worker.loop import Worker
+
+JOB_OPEN = 1
+
+
+def open_offers(worker: Worker) -> list[Offer]:
+    chain = worker.chain
+    count = int(chain.call(chain.market.functions.jobCount()))
+    first = int(worker.journal.value("scan_from_job", 1))
+    balance = chain.balance()
+    out: list[Offer] = []
+    all_closed = True
+    for job_id in range(first, count + 1):
+        job = chain.job(job_id)
+        if int(job.status) != JOB_OPEN:
+            if all_closed:
+                worker.journal.set("scan_from_job", job_id + 1)
+            continue
+        all_closed = False
+        out += _job_offers(worker, job_id, job, balance)
+    return out
+
+
+def _job_offers(worker: Worker, job_id: int, job: object, balance: int) -> list[Offer]:
+    chain = worker.chain
+    problems: list[str] = []
+    doc = None
+    try:
+        doc = worker.doc(job.specCid)  # type: ignore[attr-defined]
+        problems = tasks.job_problems(doc, job)
+    except (SpecError, StorageError, VeritrainError) as exc:
+        problems = [f"job document unusable: {exc}"]
+    offers = []
+    for index in range(int(job.taskCount)):  # type: ignore[attr-defined]
+        task_id = (job_id << 32) | index
+        t = chain.task(task_id)
+        if t.active + t.finalized + t.closed >= job.redundancy:  # type: ignore[attr-defined]
+            continue
+        if chain.status_of(task_id) != "None":
+            continue
+        common = dict(job_id=job_id, task_index=index, task_id=task_id, reward=int(job.rewardPerTask),  # type: ignore[attr-defined]
+                      stake=int(job.stakePerTask), balance=balance)  # type: ignore[attr-defined]
+        if doc is None:
+            offers.append(Offer(**common, steps=1, model="?", memory_mb=0, torch_version="?", cpu_isa="?",
+                                problems=tuple(problems)))
+            continue
+        spec = doc.spec
+        ref = doc.shard(index % spec.num_shards)
+        offers.append(Offer(**common, steps=spec.steps_per_task, model=spec.model.name,
+                            memory_mb=tasks.estimate_memory_mb(spec, ref),
+                            torch_version=spec.replay.torch_version, cpu_isa=spec.replay.cpu_isa,
+                            device=spec.replay.device, threads=spec.replay.threads, rounds=spec.rounds,
+                            problems=tuple(problems)))
+    return offers

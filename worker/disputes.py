@@ -1,0 +1,139 @@
+"""What the worker owes a dispute over its result, done on its own.
+
+- **Availability** (protocol.md, disputes 4): until its task is final the worker keeps the
+  manifest and every encrypted checkpoint pinned on its IPFS node, re-adding any block the
+  node lost from the ciphertext kept on disk (same bytes, same CID). A referee that cannot
+  fetch checkpoint ``j`` votes UNAVAILABLE, which counts against the worker.
+- **Referee keys**: the worker holds the data key, so it delivers the key envelope to each
+  drawn referee (``deliverRefereeKey``, context :func:`veritrain.jobdoc.referee_key_context`)
+  rather than depend on the requester.
+- **Liveness**: it draws the committee once the draw block is mined and settles the dispute
+  after its deadlines, so its claim never waits on somebody else.
+Each dispute is a journal item ``dispute:<id>`` recording the referees served.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from veritrain import envelope
+from veritrain.errors import ContractRevert, StorageError
+from veritrain.jobdoc import referee_key_context
+from veritrain.journal import Item
+
+if TYPE_CHECKING:
+    from worker.loop import Worker
+
+DRAWING, VOTING, SETTLED = 1, 2, 3
+
+
+def keep_available(worker: Worker, it: Item, *, force: bool = False) -> list[str]:
+    """Pin the task's manifest and checkpoints; re-add what the node lost. Returns re-added CIDs."""
+    last = float(it.data.get("available_at", 0))
+    if not force and time.time() - last < worker.settings.availability_interval:
+        return []
+    tid = it.data["task_id"]
+    tdir = worker.task_dir(tid)
+    files = {it.data["manifest_cid"]: tdir / "manifest.json"}
+    files.update({cid: tdir / "enc" / f"ckpt-{int(i):06d}.enc" for i, cid in it.data.get("cids", {}).items()})
+    readded = []
+    for cid, path in files.items():
+        try:
+            if not worker.storage.has(cid):
+                if not path.exists():
+                    worker.say(f"task {tid}: {cid} is gone from IPFS and {path}; referees cannot fetch it")
+                    continue
+                worker.storage.put_file(path)
+                readded.append(cid)
+            worker.storage.pin(cid)
+        except StorageError as exc:
+            worker.say(f"task {tid}: cannot keep {cid} available right now: {exc}")
+            return readded
+    worker.journal.put(it.key, it.phase, available_at=time.time())
+    return readded
+
+
+def disputes_of(worker: Worker, it: Item) -> list[int]:
+    """Ids of disputes over this worker's claim on the task (as accused or worker-accuser)."""
+    ev = worker.chain.resolver.events.DisputeOpened
+    ids = []
+    for log in worker.chain.logs(ev, it.data["from_block"], taskId=it.data["task_id"]):
+        a = log.args
+        if a.accused == worker.address or (a.accuserIsWorker and a.accuser == worker.address):
+            ids.append(int(a.disputeId))
+    return ids
+
+
+def handle(worker: Worker, it: Item) -> bool:
+    """Serve every open dispute over the claim; True if a transaction was sent."""
+    keep_available(worker, it, force=not it.data.get("dispute_seen"))
+    if not it.data.get("dispute_seen"):
+        worker.journal.put(it.key, it.phase, dispute_seen=True)
+        worker.say(f"task {it.data['task_id']}: result disputed; keeping checkpoints available")
+    acted = False
+    for dispute_id in disputes_of(worker, it):
+        acted |= _serve(worker, it, dispute_id)
+    return acted
+
+
+def _serve(worker: Worker, it: Item, dispute_id: int) -> bool:
+    chain, resolver = worker.chain, worker.chain.resolver
+    d = chain.call(resolver.functions.getDispute(dispute_id))
+    key = f"dispute:{dispute_id}"
+    rec = worker.journal.get(key) or worker.journal.put(key, "open", task=it.data["task_id"], served=[])
+    status, now = int(d.status), chain.now()
+    try:
+        if status == DRAWING:
+            if now > d.deadline:
+                return _tx(worker, key, "settle", resolver.functions.settle(dispute_id))
+            if chain.block_number() > d.drawBlock:
+                return _tx(worker, key, "draw", resolver.functions.drawCommittee(dispute_id))
+        elif status == VOTING:
+            acted = _deliver_keys(worker, it, dispute_id, rec)
+            reveal_deadline = int(d.deadline) + int(chain.call(resolver.functions.params()).revealWindow)
+            if now > reveal_deadline:
+                acted |= _tx(worker, key, "settle", resolver.functions.settle(dispute_id))
+            return acted
+        elif status == SETTLED and rec.phase != "settled":
+            worker.journal.put(key, "settled", outcome=int(d.outcome))
+    except ContractRevert as exc:  # somebody else acted first, or too early: look again next tick
+        worker.say(f"dispute {dispute_id}: {exc}")
+    return False
+
+
+def _deliver_keys(worker: Worker, it: Item, dispute_id: int, rec: Item) -> bool:
+    chain = worker.chain
+    referees, _states, _ballots = chain.call(chain.resolver.functions.getBallots(dispute_id))
+    served = list(rec.data.get("served", []))
+    acted = False
+    data_key = worker.data_key(it)
+    registry = chain.w3.eth.contract(address=chain.deployment.address("VerifierRegistry"),
+                                     abi=_registry_abi())
+    for referee in referees:
+        if referee in served:
+            continue
+        pub = bytes(chain.call(registry.functions.getVerifier(referee)).pubKey)
+        ctx = referee_key_context(chain.chain_id, chain.market.address, dispute_id, referee)
+        env = envelope.wrap(data_key, pub, ctx)
+        _tx(worker, f"dispute:{dispute_id}", f"key:{referee}",
+            chain.resolver.functions.deliverRefereeKey(dispute_id, referee, env))
+        served.append(referee)
+        worker.journal.put(f"dispute:{dispute_id}", "open", served=served)
+        acted = True
+    return acted
+
+
+def _tx(worker: Worker, item: str, action: str, fn: object) -> bool:
+    pending = worker.chain.pending_tx(worker.journal, item, action)
+    if pending is not None:
+        worker.chain.wait(pending, action=action)
+    else:
+        worker.chain.send(fn, worker.journal, item, action)
+    return True
+
+
+def _registry_abi() -> list[dict[str, object]]:
+    from veritrain.artifacts import abi
+
+    return abi("VerifierRegistry")

@@ -1,0 +1,492 @@
+"""The worker's state machine: claim -> key -> fetch -> train -> upload -> commit -> reveal ->
+watch -> finalize (-> withdraw), one small method per phase.
+
+Crash safety: every task is a journal item (``task:<taskId>``) whose phase is written
+*before* the phase acts, and every transaction is journalled with its hash before it is
+sent (:meth:`worker.chain.WorkerChain.send`). Each phase first reads the chain, so a phase
+re-entered after SIGKILL sees that its action already happened and moves on: the worker never
+claims twice, resumes training after the last whole local checkpoint, and keeps the commit
+salt (written before the commit is sent). While a task trains, the progress callback keeps
+reveals of other tasks going. SIGINT/SIGTERM set :attr:`Worker.stop`; training stops after the
+current step and the loop exits with everything resumable.
+
+Terminal phases: finalized, abandoned, not_claimed (a clean refusal: somebody else won the
+slot), timed_out, slashed, failed (the reason is recorded).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sha3 import keccak_256
+
+from veritrain import deployments, envelope
+from veritrain.errors import (
+    ChainError,
+    ConfigError,
+    ContractRevert,
+    DataError,
+    IntegrityError,
+    ManifestError,
+    ReplayProfileError,
+    SpecError,
+    StorageError,
+    VeritrainError,
+)
+from veritrain.jobdoc import JobDocument, worker_key_context
+from veritrain.journal import Item, Journal
+from veritrain.manifest import Manifest
+from worker import disputes, tasks
+from worker.policy import Offer, Policy, choose
+from worker.settings import WorkerSettings
+
+CLAIMING, AWAITING_KEY, ABANDONING = "claiming", "awaiting_key", "abandoning"
+FETCHING, TRAINING, UPLOADING = "fetching", "training", "uploading"
+COMMITTING, REVEALING, WATCHING, FINALIZING = "committing", "revealing", "watching", "finalizing"
+FINALIZED, ABANDONED, NOT_CLAIMED = "finalized", "abandoned", "not_claimed"
+TIMED_OUT, SLASHED, FAILED = "timed_out", "slashed", "failed"
+TERMINAL = (FINALIZED, ABANDONED, NOT_CLAIMED, TIMED_OUT, SLASHED, FAILED)
+#: Phases that occupy the trainer: one task at a time goes through them.
+BUSY = (CLAIMING, AWAITING_KEY, FETCHING, TRAINING, UPLOADING, COMMITTING)
+#: Errors that doom one task (not the worker): the task ends ``failed`` with the message.
+TASK_FATAL = (IntegrityError, DataError, ReplayProfileError, SpecError, ManifestError)
+LOST_RACE = ("JobMarketTaskFull", "JobMarketJobNotOpen", "JobMarketUnknownJob", "JobMarketWrongStatus")
+
+WAIT, MOVED = False, True
+
+Say = Callable[[str], None]
+ProgressFn = Callable[[int, int, int], None]
+"""``progress(task_id, step, total)``."""
+
+
+class StopRequested(VeritrainError):
+    """SIGINT/SIGTERM arrived; the current step finished and the worker stops."""
+
+
+def commitment(root: bytes, worker: str, salt: bytes) -> bytes:
+    """``keccak256(abi.encode(bytes32 root, address worker, bytes32 salt))``."""
+    return keccak_256(bytes(root) + bytes(12) + bytes.fromhex(worker[2:]) + bytes(salt)).digest()
+
+
+@dataclass
+class Summary:
+    taken: list[int] = field(default_factory=list)
+    phases: dict[int, str] = field(default_factory=dict)
+    stopped: bool = False
+
+
+class Worker:
+    """One worker key on one deployment. ``chain`` and ``storage`` may be injected (tests)."""
+
+    def __init__(self, settings: WorkerSettings, account: Any, *, chain: Any = None, storage: Any = None,
+                 trainer: tasks.Trainer | None = None, say: Say | None = None,
+                 progress: ProgressFn | None = None, stop: threading.Event | None = None,
+                 lock: bool = True) -> None:
+        self.settings = settings
+        self.account = account
+        self.address: str = account.address
+        self.pubkey = envelope.public_key_from_private(bytes(account.key))
+        self.say: Say = say or (lambda msg: None)
+        self.progress = progress
+        self.trainer: tasks.Trainer = trainer or tasks.default_trainer
+        self.stop = stop or threading.Event()
+        if chain is None:
+            from worker.chain import WorkerChain
+
+            dep = deployments.load(settings.deployment)
+            home = settings.account_dir(dep.chain_id, self.address)
+            chain = WorkerChain(settings.rpc_url, dep, account, home / "nonces",
+                                retry_seconds=settings.rpc_retry_seconds)
+        self.chain = chain
+        self.dir = settings.account_dir(chain.chain_id, self.address) / chain.market.address.lower()[2:10]
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _exclusive(self.dir / "worker.lock") if lock else None
+        if storage is None:
+            from veritrain.storage import IpfsStorage
+
+            storage = IpfsStorage(settings.ipfs_api, retry_seconds=settings.ipfs_retry_seconds)
+        self.storage = storage
+        self.journal = Journal(self.dir / "journal.sqlite")
+        self._docs: dict[str, JobDocument] = {}
+        self._last_urgent = 0.0
+        self.phases: dict[str, Callable[[Item], bool]] = {
+            CLAIMING: self._claim, AWAITING_KEY: self._await_key, ABANDONING: self._abandon,
+            FETCHING: self._fetch, TRAINING: self._train, UPLOADING: self._upload,
+            COMMITTING: self._commit, REVEALING: self._reveal, WATCHING: self._watch,
+            FINALIZING: self._finalize,
+        }
+
+    def close(self) -> None:
+        self.journal.close()
+        if self._lock is not None:
+            self._lock.close()
+
+    # ------------------------------------------------------------------ helpers
+    def task_dir(self, task_id: int) -> Path:
+        return self.dir / "tasks" / str(task_id)
+
+    def _set(self, it: Item, phase: str, **data: Any) -> Item:
+        new = self.journal.put(it.key, phase, **data)
+        if phase != it.phase:
+            reason = f" ({data['reason']})" if "reason" in data else ""
+            self.say(f"task {it.data['task_id']}: {it.phase} -> {phase}{reason}")
+        return new
+
+    def doc(self, spec_cid: str) -> JobDocument:
+        if spec_cid not in self._docs:
+            self._docs[spec_cid] = tasks.load_jobdoc(self.storage, spec_cid, self.dir / "jobs")
+        return self._docs[spec_cid]
+
+    def data_key(self, it: Item) -> bytes:
+        ctx = worker_key_context(self.chain.chain_id, self.chain.market.address, it.data["task_id"],
+                                 self.address)
+        return envelope.unwrap(it.data["envelope"], bytes(self.account.key), ctx)
+
+    def _send(self, it: Item, action: str, fn: Any) -> Any:
+        """Wait for a still-pending earlier attempt of ``action``, or send it now."""
+        pending = self.chain.pending_tx(self.journal, it.key, action)
+        if pending is not None:
+            return self.chain.wait(pending, action=action)
+        return self.chain.send(fn, self.journal, it.key, action)
+
+    # ------------------------------------------------------------------ phases
+    def _claim(self, it: Item) -> bool:
+        d, tid = it.data, it.data["task_id"]
+        if self.chain.status_of(tid) == "None":
+            if self.chain.pending_tx(self.journal, it.key, "claim") is None:
+                have = self.chain.balance()
+                if have < d["stake"]:
+                    self._set(it, NOT_CLAIMED, reason=f"too few tokens to stake: have {have}, "
+                              f"the job needs {d['stake']}")
+                    return MOVED
+                if self.chain.allowance() < d["stake"]:
+                    self._send(it, "approve", self.chain.token.functions.approve(
+                        self.chain.market.address, d["stake"]))
+            try:
+                self._send(it, "claim", self.chain.market.functions.claim(tid, bytes(self.pubkey)))
+            except ContractRevert as exc:
+                if exc.name not in LOST_RACE:
+                    raise
+                self._set(it, NOT_CLAIMED, reason=f"somebody else took the slot first ({exc.name})")
+                return MOVED
+        c = self.chain.claim_of(tid)
+        self._set(it, AWAITING_KEY, key_deadline=int(c.keyDeadline), commit_deadline=int(c.commitDeadline))
+        return MOVED
+
+    def _await_key(self, it: Item) -> bool:
+        d, tid = it.data, it.data["task_id"]
+        logs = self.chain.logs(self.chain.market.events.KeyDelivered, d["from_block"], taskId=tid,
+                               worker=self.address)
+        if logs:
+            env = "0x" + bytes(logs[-1].args.envelope).hex()
+            it = self._set(it, FETCHING, envelope=env)
+            try:
+                self.data_key(it)
+            except IntegrityError as exc:
+                self._set(it, FAILED, reason=f"the requester's key envelope does not open: {exc}")
+            return MOVED
+        status = self.chain.status_of(tid)
+        if status == "None":  # anyone may abandon a claim whose key is late
+            self._set(it, ABANDONED, reason="the claim was abandoned by someone else")
+            return MOVED
+        if self.chain.now() > d["key_deadline"]:
+            self._set(it, ABANDONING, reason="the requester did not deliver the key in time")
+            return MOVED
+        return WAIT
+
+    def _abandon(self, it: Item) -> bool:
+        tid = it.data["task_id"]
+        if self.chain.status_of(tid) == "Claimed":
+            try:
+                self._send(it, "abandon", self.chain.market.functions.abandon(tid, self.address))
+            except ContractRevert as exc:
+                if exc.name == "JobMarketTooEarly":
+                    return WAIT
+                raise
+        fee = sum(int(e.args.griefingFee) for e in self.chain.logs(
+            self.chain.market.events.ClaimAbandoned, it.data["from_block"], taskId=tid, worker=self.address))
+        self._set(it, ABANDONED, griefing_fee=fee)
+        return MOVED
+
+    def _fetch(self, it: Item) -> bool:
+        d = it.data
+        doc = self.doc(d["spec_cid"])
+        ref = doc.shard(tasks.task_key(doc.spec, d["task_index"]).shard)
+        path = tasks.fetch_shard(self.storage, ref, self.task_dir(d["task_id"]) / "shard.enc")
+        tasks.decrypt_shard(path, self.data_key(it), doc, ref.index)  # fails now, not mid-training
+        self._set(it, TRAINING)
+        return MOVED
+
+    def _train(self, it: Item) -> bool:
+        d = it.data
+        doc = self.doc(d["spec_cid"])
+        key = tasks.task_key(doc.spec, d["task_index"])
+        shard = self.task_dir(d["task_id"]) / "shard.enc"
+        plain = tasks.decrypt_shard(shard, self.data_key(it), doc, key.shard)
+        features, labels = tasks.decode_shard(plain, f"shard {key.shard}")
+        del plain
+        ckpts = self.task_dir(d["task_id"]) / "ckpt"
+        if ckpts.exists() and any(ckpts.iterdir()):
+            self.say(f"task {d['task_id']}: resuming training from the local checkpoints")
+        hashes = self.trainer(doc.spec, key, features, labels, ckpts, self._progress_for(d["task_id"]))
+        if len(hashes) != doc.spec.num_checkpoints:
+            raise ManifestError(f"training produced {len(hashes)} checkpoints, the job wants "
+                                f"{doc.spec.num_checkpoints}")
+        self._set(it, UPLOADING, hashes=[h.hex() for h in hashes])
+        return MOVED
+
+    def _upload(self, it: Item) -> bool:
+        d = it.data
+        doc, tid = self.doc(d["spec_cid"]), d["task_id"]
+        key, cids = self.data_key(it), dict(d.get("cids", {}))
+        for i in range(len(d["hashes"])):
+            if str(i) not in cids:
+                enc = tasks.encrypted_checkpoint(self.task_dir(tid) / "ckpt", self.task_dir(tid) / "enc", i,
+                                                 key, doc, tid, self.address)
+                cids[str(i)] = self.storage.put_file(enc)
+                it = self.journal.put(it.key, UPLOADING, cids=cids)
+        manifest = Manifest.build(spec_cid=d["spec_cid"], job_id=d["job_id"], task_id=tid,
+                                  worker=self.address, k=doc.spec.checkpoint_interval,
+                                  hashes=[bytes.fromhex(h) for h in d["hashes"]],
+                                  checkpoint_cids=[cids[str(i)] for i in range(len(d["hashes"]))])
+        blob = manifest.canonical_json()
+        (self.task_dir(tid) / "manifest.json").write_bytes(blob)
+        manifest_cid = self.storage.put_bytes(blob)
+        self._set(it, COMMITTING, root=manifest.root, manifest_cid=manifest_cid)
+        return MOVED
+
+    def _commit(self, it: Item) -> bool:
+        d, tid = it.data, it.data["task_id"]
+        status = self.chain.status_of(tid)
+        if status in ("Committed", "Revealed", "Disputed", "Finalized"):
+            self._set(it, REVEALING)
+            return MOVED
+        if status != "KeyDelivered":
+            self._set(it, TIMED_OUT, reason=f"the claim is {status} on-chain; the commit deadline passed")
+            return MOVED
+        if "salt" not in d:  # recorded before the commit leaves: without it there is no reveal
+            it = self.journal.put(it.key, COMMITTING, salt=os.urandom(32).hex())
+        if self.chain.now() > d["commit_deadline"] and self.chain.pending_tx(self.journal, it.key,
+                                                                             "commit") is None:
+            self._set(it, TIMED_OUT, reason="training finished after the commit deadline")
+            return MOVED
+        c = commitment(bytes.fromhex(d["root"][2:]), self.address, bytes.fromhex(it.data["salt"]))
+        self._send(it, "commit", self.chain.market.functions.commit(tid, c))
+        self._set(it, REVEALING)
+        return MOVED
+
+    def _reveal(self, it: Item) -> bool:
+        d, tid = it.data, it.data["task_id"]
+        status = self.chain.status_of(tid)
+        if status == "Committed":
+            task, job = self.chain.task(tid), self.chain.job(d["job_id"])
+            now = self.chain.now()
+            if task.committed < job.redundancy and now <= task.revealFrom:
+                return WAIT
+            if now > task.revealFrom + job.revealWindow:
+                self._set(it, TIMED_OUT, reason="the reveal window closed")
+                return MOVED
+            try:
+                self._send(it, "reveal", self.chain.market.functions.reveal(
+                    tid, bytes.fromhex(d["root"][2:]), bytes.fromhex(d["salt"]), d["manifest_cid"]))
+            except ContractRevert as exc:
+                if exc.name == "JobMarketTooEarly":
+                    return WAIT
+                raise
+        elif status not in ("Revealed", "Disputed", "Finalized"):
+            self._set(it, TIMED_OUT, reason=f"the claim is {status} on-chain; the reveal deadline passed")
+            return MOVED
+        c = self.chain.claim_of(tid)
+        self._set(it, WATCHING, challenge_deadline=int(c.challengeDeadline))
+        return MOVED
+
+    def _watch(self, it: Item) -> bool:
+        tid = it.data["task_id"]
+        disputes.keep_available(self, it)
+        status = self.chain.status_of(tid)
+        if status == "Disputed":
+            return disputes.handle(self, it)
+        if status == "Finalized":
+            self._set(it, FINALIZED, reward=int(self.chain.job(it.data["job_id"]).rewardPerTask))
+            return MOVED
+        if status == "None":
+            self._set(it, SLASHED, reason="a dispute went against this result; the stake was slashed")
+            return MOVED
+        if self.chain.now() > self.chain.claim_of(tid).challengeDeadline:
+            self._set(it, FINALIZING)
+            return MOVED
+        return WAIT
+
+    def _finalize(self, it: Item) -> bool:
+        tid = it.data["task_id"]
+        status = self.chain.status_of(tid)
+        if status == "Revealed":
+            try:
+                self._send(it, "finalize", self.chain.market.functions.finalize(tid, self.address))
+            except ContractRevert as exc:
+                if exc.name == "JobMarketTooEarly":
+                    return WAIT
+                raise
+        elif status != "Finalized":
+            self._set(it, WATCHING)
+            return MOVED
+        self._set(it, FINALIZED, reward=int(self.chain.job(it.data["job_id"]).rewardPerTask))
+        return MOVED
+
+    # ------------------------------------------------------------------ driving
+    def _progress_for(self, task_id: int) -> Callable[[int, int], None]:
+        def progress(step: int, total: int) -> None:
+            if self.progress is not None:
+                self.progress(task_id, step, total)
+            if time.monotonic() - self._last_urgent > self.settings.poll_interval:
+                self._last_urgent = time.monotonic()
+                self._urgent()
+            if self.stop.is_set():
+                raise StopRequested(f"stopped after step {step} of task {task_id}; `run` resumes it")
+
+        return progress
+
+    def _urgent(self) -> None:
+        """Reveals that must not wait for the current training to end."""
+        for it in self.journal.items("task:", phases=(REVEALING,)):
+            try:
+                self._reveal(it)
+            except (ChainError, StorageError) as exc:
+                self.say(f"task {it.data['task_id']}: reveal attempt failed, will retry: {exc}")
+
+    def advance(self, it: Item) -> bool:
+        """Run ``it``'s current phase once; True if it moved. Task-fatal errors end the task."""
+        try:
+            return self.phases[it.phase](it)
+        except TASK_FATAL as exc:
+            self._set(it, FAILED, reason=str(exc))
+            return MOVED
+
+    def active(self) -> list[Item]:
+        return [i for i in self.journal.items("task:") if i.phase not in TERMINAL]
+
+    def tick(self) -> bool:
+        """Advance every active task as far as it goes now; True if anything moved."""
+        moved = False
+        for it in self.active():
+            while not self.stop.is_set() and it.phase not in TERMINAL and self.advance(it):
+                moved = True
+                got = self.journal.get(it.key)
+                assert got is not None
+                it = got
+        return moved
+
+    # ------------------------------------------------------------------ offers
+    def offers(self) -> list[Offer]:
+        from worker.discovery import open_offers
+
+        return open_offers(self)
+
+    def take(self, offer: Offer) -> Item:
+        """Record the claim intent (phase ``claiming``) — the claim itself is the next phase."""
+        job = self.chain.job(offer.job_id)
+        self.say(f"claiming task {offer.task_id} (job {offer.job_id}, shard {offer.task_index}, "
+                 f"reward {offer.reward}, stake {offer.stake})")
+        return self.journal.put(f"task:{offer.task_id}", CLAIMING, task_id=offer.task_id, job_id=offer.job_id,
+                                task_index=offer.task_index, spec_cid=job.specCid, stake=offer.stake,
+                                reward=offer.reward, from_block=self.chain.block_number())
+
+    def pick(self) -> Offer | None:
+        known = [int(i.key.split(":")[1]) for i in self.journal.items("task:")]
+        offer, decisions = choose(self.offers(), self.policy(), tasks.this_machine(), exclude=known)
+        for o, dec in decisions:
+            if not dec.take:
+                self.say(f"task {o.task_id} (job {o.job_id}): {dec}")
+        return offer
+
+    def policy(self) -> Policy:
+        s = self.settings
+        return Policy(min_reward_per_step=s.min_reward_per_step, allowed_models=tuple(s.allowed_models),
+                      max_memory_mb=s.max_memory_mb, max_stake=s.max_stake,
+                      allow_multi_round=s.allow_multi_round)
+
+    # ------------------------------------------------------------------ money
+    def withdraw(self) -> int:
+        owed = self.chain.owed()
+        if owed == 0:
+            return 0
+        self.chain.send(self.chain.market.functions.withdraw(), self.journal, "account", "withdraw")
+        self.journal.set("withdrawn", int(self.journal.value("withdrawn", 0)) + owed)
+        self.say(f"withdrew {owed}")
+        return owed
+
+    def maybe_withdraw(self) -> None:
+        threshold = self.settings.withdraw_threshold
+        if threshold and self.chain.owed() >= threshold:
+            self.withdraw()
+
+    # ------------------------------------------------------------------ main loop
+    def run(self, *, once: bool = False, max_tasks: int | None = None) -> Summary:
+        """``once``: finish the journal's tasks and at most ``max_tasks`` (default 1) offers
+        open now, then return. ``max_tasks`` alone: return after that many tasks ended.
+        Neither: run until stopped."""
+        if once and max_tasks is None:
+            max_tasks = 1
+        summary = Summary()
+        started = {i.key for i in self.active()}
+        taken = len(started)
+        try:
+            while not self.stop.is_set():
+                moved = self.tick()
+                self.maybe_withdraw()
+                busy = [i for i in self.active() if i.phase in BUSY]
+                want = max_tasks is None or taken < max_tasks
+                offer = self.pick() if want and not busy and not self.stop.is_set() else None
+                if offer is not None:
+                    it = self.take(offer)
+                    started.add(it.key)
+                    summary.taken.append(offer.task_id)
+                    self.tick()
+                    if self.journal.get(it.key).phase != NOT_CLAIMED:  # type: ignore[union-attr]
+                        taken += 1
+                    continue
+                if not self.active() and (
+                        (max_tasks is not None and taken >= max_tasks) or (once and want)):
+                    if once and want and taken == 0:
+                        self.say("no open task matches this worker's policy")
+                    break
+                if not moved:
+                    self.stop.wait(self.settings.poll_interval)
+        except StopRequested as exc:
+            self.say(str(exc))
+        summary.stopped = self.stop.is_set()
+        for key in started:
+            got = self.journal.get(key)
+            if got is not None:
+                summary.phases[int(key.split(":")[1])] = got.phase
+        return summary
+
+
+def _exclusive(path: Path) -> Any:
+    fh = open(path, "a+")  # noqa: SIM115 - held for the worker's lifetime
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise ConfigError(f"another worker process already runs with this key and home ({path.parent}); "
+                          "stop it, or give this one another VERITRAIN_WORKER_HOME") from None
+    return fh
+
+
+def run_worker(settings: WorkerSettings, account: Any, *, once: bool = False, max_tasks: int | None = None,
+               trainer: tasks.Trainer | None = None, say: Say | None = None,
+               progress: ProgressFn | None = None, stop: threading.Event | None = None) -> Summary:
+    """Run the worker loop. ``trainer`` is the one hook for non-default training (tests, the
+    adversarial demo in ``worker.adversarial``); the CLI never passes it."""
+    worker = Worker(settings, account, trainer=trainer, say=say, progress=progress, stop=stop)
+    try:
+        return worker.run(once=once, max_tasks=max_tasks)
+    finally:
+        worker.close()

@@ -1,0 +1,49 @@
+"""`veritrain worker status`: the journal's tasks and the chain's money view (no password)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from veritrain import deployments
+from veritrain.journal import Journal
+from worker.settings import WorkerSettings
+
+#: Phases in which the claim's stake is locked in the market.
+STAKED = ("awaiting_key", "abandoning", "fetching", "training", "uploading", "committing", "revealing",
+          "watching", "finalizing")
+
+
+class _Addr:
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+
+def status_report(settings: WorkerSettings, address: str) -> dict[str, Any]:
+    from worker.chain import WorkerChain
+
+    dep = deployments.load(settings.deployment)
+    home = settings.account_dir(dep.chain_id, address)
+    chain = WorkerChain(settings.rpc_url, dep, _Addr(address), home / "nonces",
+                        retry_seconds=settings.rpc_retry_seconds)
+    path = home / chain.market.address.lower()[2:10] / "journal.sqlite"
+    tasks: list[dict[str, Any]] = []
+    earned = withdrawn = staked = 0
+    if path.exists():
+        journal = Journal(path)
+        try:
+            for it in journal.items("task:"):
+                d = it.data
+                tasks.append({"task_id": d["task_id"], "job_id": d["job_id"], "phase": it.phase,
+                              "reward": d.get("reward"), "stake": d.get("stake"), "reason": d.get("reason"),
+                              "root": d.get("root"), "manifest_cid": d.get("manifest_cid")})
+                if it.phase == "finalized":
+                    earned += int(d.get("reward", 0))
+                earned += int(d.get("griefing_fee", 0))
+                if it.phase in STAKED:
+                    staked += int(d.get("stake", 0))
+            withdrawn = int(journal.value("withdrawn", 0))
+        finally:
+            journal.close()
+    return {"address": address, "chain_id": chain.chain_id, "market": chain.market.address,
+            "balance": chain.balance(), "owed": chain.owed(), "staked": staked, "earned": earned,
+            "withdrawn": withdrawn, "journal": str(path), "tasks": tasks}

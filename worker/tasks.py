@@ -1,0 +1,178 @@
+"""Storage and training I/O of one task: job document, shard, training, checkpoint upload.
+
+- The shard on IPFS is the ciphertext of the shard bytes under the job's data key
+  (:mod:`veritrain.crypto`, ``job_id`` = the document's binding, ``shard_index`` = shard).
+  It is kept *encrypted* on local disk (``shard.enc``) and decrypted in memory only.
+- The shard bytes are an ``.npz`` with ``features`` and ``labels`` arrays (``x``/``y`` also
+  accepted) — see :func:`decode_shard`.
+- Checkpoints are encrypted under the data key with ``job_id`` =
+  :func:`veritrain.jobdoc.checkpoint_binding` and ``shard_index`` = checkpoint index; the
+  ciphertext is kept on disk (``enc/``) so a re-upload yields the same CID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from veritrain import crypto
+from veritrain.errors import DataError, IntegrityError
+from veritrain.jobdoc import JobDocument, ShardRef, checkpoint_binding
+from veritrain.spec import JobSpec, TaskKey
+from veritrain.storage import Storage
+from worker.policy import Machine
+
+Progress = Callable[[int, int], None]
+
+
+class Trainer(Protocol):
+    """Trains ``task`` into ``directory`` (resuming after its last whole checkpoint) and
+    returns ``[h_0..h_n]``. The default is :func:`default_trainer`; tests and the demo pass
+    another through ``run_worker(..., trainer=...)`` (see ``worker.adversarial``)."""
+
+    def __call__(self, spec: JobSpec, task: TaskKey, features: Any, labels: Any, directory: Path,
+                 progress: Progress | None) -> list[bytes]: ...
+
+
+def default_trainer(spec: JobSpec, task: TaskKey, features: Any, labels: Any, directory: Path,
+                    progress: Progress | None) -> list[bytes]:
+    from veritrain.training.runner import run_in_profile
+
+    return list(run_in_profile(spec, "train", task=task, features=features, labels=labels,
+                               directory=directory, progress=progress))
+
+
+def task_key(spec: JobSpec, task_index: int) -> TaskKey:
+    """Task ``index`` of a job: shard ``index % num_shards`` of round ``index // num_shards``."""
+    return TaskKey(round=task_index // spec.num_shards, shard=task_index % spec.num_shards)
+
+
+# ------------------------------------------------------------------------ job document
+def load_jobdoc(storage: Storage, spec_cid: str, cache_dir: Path) -> JobDocument:
+    """The job document behind ``specCid`` (verified by CID), cached on disk."""
+    path = cache_dir / f"{spec_cid}.json"
+    if path.exists():
+        return JobDocument.from_bytes(path.read_bytes(), source=spec_cid)
+    data = storage.get_bytes(spec_cid)
+    doc = JobDocument.from_bytes(data, source=spec_cid)
+    _atomic_write(path, data)
+    return doc
+
+
+def job_problems(doc: JobDocument, job: Any) -> list[str]:
+    """Disagreements between the document and the job on-chain (a job to stay away from)."""
+    spec, out = doc.spec, []
+    if doc.shards_root() != bytes(job.shardsRoot):
+        out.append("the job's shardsRoot does not match its document's shards")
+    if job.checkpointCount != spec.num_checkpoints:
+        out.append(f"checkpointCount {job.checkpointCount} != the spec's {spec.num_checkpoints}")
+    if job.taskCount != spec.rounds * spec.num_shards:
+        out.append(f"taskCount {job.taskCount} != rounds x shards ({spec.rounds * spec.num_shards})")
+    return out
+
+
+def estimate_memory_mb(spec: JobSpec, ref: ShardRef) -> float:
+    """Rough peak memory of training (no torch import: torch must load only after the job's
+    replay profile is set): parameters x (live + grads + optimizer slots + one encoded
+    checkpoint), the shard three times (ciphertext, plaintext, tensors), and a base."""
+    params = _approx_params(spec)
+    slots = {"sgd": 1 if spec.optimizer.momentum else 0, "adam": 2, "adamw": 2}[spec.optimizer.name]
+    return (params * 4 * (3 + slots) + 3 * ref.size) / 2**20 + 300
+
+
+def _approx_params(spec: JobSpec) -> int:
+    """Exact for ``mlp``; for other models a generous bound from the data shape."""
+    import math
+
+    args, d = spec.model.args, spec.data
+    width = math.prod(d.input_shape)
+    if spec.model.name == "mlp":
+        total = 0
+        for h in list(args.get("hidden", [128])) + [d.num_classes]:
+            total += width * h + h
+            width = h
+        return total
+    return 64 * width * max(8, d.num_classes) + 4_000_000
+
+
+def this_machine() -> Machine:
+    """torch version (without importing torch) and the CPU's instruction-set levels."""
+    from importlib.metadata import version
+
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    isas = {"default"} | ({"avx2"} if "avx2" in flags else set()) | (
+        {"avx512"} if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags else set())
+    return Machine(torch_version=version("torch").split("+")[0], cpu_isas=frozenset(isas),
+                   cpus=os.cpu_count() or 1)
+
+
+# ------------------------------------------------------------------------ shard
+def fetch_shard(storage: Storage, ref: ShardRef, dest: Path) -> Path:
+    """The shard's ciphertext at ``dest``, checked against the CID, sha256 and size."""
+    if dest.exists() and _sha256(dest.read_bytes()) == ref.sha256:
+        return dest
+    data = storage.get_bytes(ref.cid)
+    if len(data) != ref.size or _sha256(data) != ref.sha256:
+        raise IntegrityError(
+            f"shard {ref.index} ({ref.cid}) is {len(data)} bytes with sha256 {_sha256(data)[:16]}..., "
+            f"but the job document promises {ref.size} bytes with sha256 {ref.sha256[:16]}...: "
+            "the requester published inconsistent data; this task cannot be trained")
+    _atomic_write(dest, data)
+    return dest
+
+
+def decrypt_shard(path: Path, key: bytes, doc: JobDocument, shard: int) -> bytes:
+    return crypto.decrypt_bytes(path.read_bytes(), key, job_id=doc.binding, shard_index=shard)
+
+
+def decode_shard(data: bytes, source: str = "shard") -> tuple[Any, Any]:
+    """(features, labels) from the shard's ``.npz`` bytes; DataError otherwise."""
+    import numpy as np
+
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            names = set(npz.files)
+            fx, fy = ("features", "labels") if {"features", "labels"} <= names else ("x", "y")
+            if not {fx, fy} <= names:
+                raise DataError(f"{source} has arrays {sorted(names)}; expected features and labels")
+            return npz[fx], npz[fy]
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{source} is not an .npz archive of features and labels: {exc}") from None
+
+
+# ------------------------------------------------------------------------ checkpoints
+def encrypted_checkpoint(ckpt_dir: Path, enc_dir: Path, index: int, key: bytes, doc: JobDocument,
+                         task_id: int, worker: str) -> Path:
+    """The encrypted form of checkpoint ``index`` on disk (made once, then reused)."""
+    dest = enc_dir / f"ckpt-{index:06d}.enc"
+    if not dest.exists():
+        plain = (ckpt_dir / f"ckpt-{index:06d}.vtck").read_bytes()
+        blob = crypto.encrypt_bytes(plain, key, job_id=checkpoint_binding(doc, task_id, worker),
+                                    shard_index=index)
+        _atomic_write(dest, blob)
+    return dest
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
