@@ -1,8 +1,228 @@
-"""`veritrain job ...` commands (plugged into the veritrain CLI by entry point)."""
+"""`veritrain job ...` commands (plugged into the veritrain CLI by entry point).
+
+Imports stay light at module level (typer only): web3, torch and the SDK load inside the
+commands. User errors raise VeritrainError subclasses; ``veritrain.cli.main`` prints them as
+one ``error: ...`` line and exits 1.
+"""
 
 from __future__ import annotations
+
+import json
+import sys
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
 
 app = typer.Typer(help="Post training jobs, deliver keys, watch them, fetch checked models.",
                   no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+DevOpt = Annotated[
+    Optional[int],  # noqa: UP045 - typer needs Optional
+    typer.Option("--dev-account", help="Use dev account N of the local stack (never on a real network)."),
+]
+HomeOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--home", help="Where job records live (env VERITRAIN_HOME, default .veritrain)."),
+]
+JobArg = Annotated[int, typer.Argument(help="The on-chain job id.", min=1)]
+
+
+def _requester(dev_account: int | None, home: Path | None) -> Any:
+    from requester.sdk import Requester
+    from requester.settings import RequesterSettings, load_account
+    from veritrain.settings import ChainSettings, StackSettings, StorageSettings
+    from veritrain.storage import IpfsStorage
+
+    chain, storage = ChainSettings(), StorageSettings()
+    account = load_account(RequesterSettings(), dev_account,
+                           prompt=lambda: typer.prompt("Keystore password", hide_input=True, err=True))
+    return Requester(chain.rpc_url, account, IpfsStorage(storage.ipfs_api), chain.deployment,
+                     home=home or StackSettings().home)
+
+
+def _units(text: str, what: str, decimals: int) -> int:
+    from veritrain.errors import ConfigError
+
+    try:
+        value = Decimal(text) * (Decimal(10) ** decimals)
+    except InvalidOperation:
+        raise ConfigError(f"{what} {text!r} is not a number of tokens") from None
+    if value <= 0 or value != value.to_integral_value():
+        raise ConfigError(f"{what} {text!r} must be a positive amount with at most {decimals} decimals")
+    return int(value)
+
+
+def _echo_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+@app.command("submit")
+def submit(
+    spec: Annotated[Path, typer.Argument(help="The job spec (YAML or JSON).")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset: .npz, .pt, .csv or an image folder.")],
+    reward: Annotated[str, typer.Option("--reward", help="Reward per task, in tokens.")] = "1",
+    stake: Annotated[str, typer.Option("--stake", help="Worker stake per task, in tokens.")] = "1",
+    holdout: Annotated[float, typer.Option("--holdout", help="Fraction kept back for evaluation.")] = 0.2,
+    dev_account: DevOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check, shard, encrypt, upload and post a job; print its id. Then run `veritrain job serve`."""
+    from veritrain.spec import load_spec
+
+    job_spec = load_spec(spec)  # a bad spec fails before any connection is made
+    req = _requester(dev_account, home)
+    decimals = int(req.market.token.decimals())
+    job = req.post_job(job_spec, data, reward_per_task=_units(reward, "--reward", decimals),
+                       stake_per_task=_units(stake, "--stake", decimals), holdout=holdout)
+    if as_json:
+        r = job.record
+        _echo_json({"job_id": job.id, "spec_cid": r.doc_cid, "shards_root": r.shards_root,
+                    "post_tx": r.post_tx, "approve_tx": r.approve_tx, "record": str(req.store.path(job.id))})
+    else:
+        typer.echo(job.id)
+
+
+@app.command("status")
+def status(job_id: JobArg, dev_account: DevOpt = None, home: HomeOpt = None,
+           as_json: JsonOpt = False) -> None:
+    """The job's state and every task's claims and phases."""
+    st = _requester(dev_account, home).job(job_id).status()
+    if as_json:
+        _echo_json(st.to_dict())
+        return
+    typer.echo(st.summary())
+    for t in st.tasks:
+        workers = ", ".join(f"{c.worker[:10]}… {c.phase}" for c in t.claims) or "-"
+        typer.echo(f"  task {t.index:>3}  {t.phase:<13} {t.examples:>7} examples  {workers}")
+
+
+def _table(st: Any) -> Any:
+    from rich.table import Table
+
+    table = Table(title=st.summary())
+    for col in ("task", "phase", "examples", "workers"):
+        table.add_column(col)
+    for t in st.tasks:
+        workers = "\n".join(f"{c.worker} {c.phase}" for c in t.claims) or "-"
+        table.add_row(str(t.index), t.phase, str(t.examples), workers)
+    return table
+
+
+@app.command("watch")
+def watch(
+    job_id: JobArg,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between refreshes.")] = 2.0,
+    timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds.")] = 0,
+    dev_account: DevOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """A live table of the tasks and their phases until the job is done (plain lines off a TTY)."""
+    job = _requester(dev_account, home).job(job_id)
+    end = time.monotonic() + timeout if timeout > 0 else None
+    tty = sys.stdout.isatty()
+    last = None
+    live = None
+    if tty:
+        from rich.live import Live
+
+        live = Live(auto_refresh=False)
+        live.start()
+    try:
+        while True:
+            st = job.status()
+            if live is not None:
+                live.update(_table(st), refresh=True)
+            else:
+                line = st.summary() + " | " + " ".join(f"{t.index}:{t.phase}" for t in st.tasks)
+                if line != last:
+                    typer.echo(line)
+                    last = line
+            if st.done or st.state != "open" or (end is not None and time.monotonic() > end):
+                return
+            time.sleep(interval)
+    finally:
+        if live is not None:
+            live.stop()
+
+
+@app.command("fetch")
+def fetch(
+    job_id: JobArg,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the model (.safetensors).")],
+    dev_account: DevOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Download and check every task's final checkpoint, aggregate, evaluate, save the model."""
+    res = _requester(dev_account, home).job(job_id).result()
+    path = res.save(out)
+    if as_json:
+        _echo_json({"model": str(path), "metrics": res.metrics, "provenance": res.provenance.to_dict()})
+        return
+    typer.echo(f"model written to {path}")
+    for k, v in res.metrics.items():
+        typer.echo(f"  {k}: {v}")
+
+
+@app.command("serve")
+def serve(
+    jobs: Annotated[Optional[list[int]], typer.Option("--job", help="Serve only these jobs.")] = None,  # noqa: UP045
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between passes.")] = 1.0,
+    dev_account: DevOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Deliver data keys to every claim (and drawn referee) on this requester's open jobs.
+
+    Catches up on claims made while it was down; never delivers twice. Stop with Ctrl-C.
+    """
+    from requester.keyservice import KeyService
+    from requester.market import JobState
+    from veritrain.errors import VeritrainError
+
+    req = _requester(dev_account, home)
+    services: dict[int, KeyService] = {}
+    while True:
+        for job_id in jobs or req.store.job_ids():
+            if job_id not in services:
+                job = req.job(job_id)
+                services[job_id] = KeyService(req.market, job.id, job.data_key, job._from_block)
+            try:
+                for d in services[job_id].step():
+                    typer.echo(f"job {job_id}: key for {d.kind} {d.party} ({d.kind} "
+                               f"{'task' if d.kind == 'worker' else 'dispute'} {d.target}) tx {d.tx}")
+            except VeritrainError as exc:
+                typer.echo(f"job {job_id}: {exc}", err=True)
+        if once:
+            return
+        open_jobs = [j for j in services if req.market.get_job(j)["status"] == JobState.OPEN]
+        if jobs and not open_jobs:
+            typer.echo("every job served has ended")
+            return
+        time.sleep(interval)
+
+
+@app.command("cancel")
+def cancel(job_id: JobArg, dev_account: DevOpt = None, home: HomeOpt = None) -> None:
+    """Stop new claims; withdraw the refund of unclaimed slots."""
+    req = _requester(dev_account, home)
+    refund = req.job(job_id).cancel()
+    withdrawn = req.withdraw()
+    typer.echo(f"job {job_id} cancelled: {refund} token units refunded, {withdrawn} withdrawn")
+
+
+@app.command("list")
+def list_jobs(dev_account: DevOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """The jobs this requester posted from this machine."""
+    req = _requester(dev_account, home)
+    rows = [{"job_id": j.id, "spec_cid": j.record.doc_cid, "post_tx": j.record.post_tx} for j in req.jobs()]
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['job_id']}  {r['spec_cid']}")
