@@ -1,0 +1,119 @@
+"""Segment replay and judgement over MemoryStorage: match, mismatch, unrunnable, unavailable."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from sklearn.datasets import load_digits
+
+from verifier.replay import SegmentReplayer, load_manifest, task_key
+from veritrain import crypto
+from veritrain.adversary import SkipStep, dishonest_train
+from veritrain.errors import ManifestError, ReplayProfileError
+from veritrain.jobdoc import JobDocument, ShardRef, checkpoint_binding
+from veritrain.manifest import Manifest
+from veritrain.spec import TaskKey, load_spec
+from veritrain.storage import MemoryStorage
+from veritrain.training.engine import train_task
+from veritrain.training.sinks import MemorySink
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = "0x" + "ab" * 20
+TASK_ID = (1 << 32) | 0
+
+
+def _spec():  # type: ignore[no-untyped-def]
+    from veritrain.training.profile import current_profile
+
+    raw = yaml.safe_load((ROOT / "examples" / "digits-mlp.yaml").read_text())
+    raw.update(steps_per_task=30, checkpoint_interval=10, num_shards=1, batch_size=16)
+    raw["model"]["args"]["hidden"] = [16]
+    raw["replay"] = current_profile(threads=1).model_dump()
+    return load_spec(raw)
+
+
+def _job(cheat=None):  # type: ignore[no-untyped-def]
+    spec, storage, key = _spec(), MemoryStorage(), crypto.generate_data_key()
+    x, y = load_digits(return_X_y=True)
+    x, y = (x / 16.0).astype(np.float32)[:200], y.astype(np.int64)[:200]
+    buf = io.BytesIO()
+    np.savez(buf, features=x, labels=y)
+    nonce = b"n" * 16
+    from veritrain.jobdoc import binding_for
+
+    ct = crypto.encrypt_bytes(buf.getvalue(), key, job_id=binding_for(spec, nonce), shard_index=0)
+    import hashlib
+
+    ref = ShardRef(index=0, cid=storage.put_bytes(ct), sha256=hashlib.sha256(ct).hexdigest(), size=len(ct),
+                   examples=len(x))
+    doc = JobDocument.create(spec, [ref], nonce)
+    spec_cid = storage.put_bytes(doc.to_bytes())
+    sink = MemorySink()
+    task = TaskKey(round=0, shard=0)
+    hashes = (train_task(spec, task, x, y, sink) if cheat is None
+              else dishonest_train(spec, task, x, y, cheat, sink))
+    binding = checkpoint_binding(doc, TASK_ID, WORKER)
+    cids = [storage.put_bytes(crypto.encrypt_bytes(sink.data(i), key, job_id=binding, shard_index=i))
+            for i in range(len(hashes))]
+    m = Manifest.build(spec_cid=spec_cid, job_id=1, task_id=TASK_ID, worker=WORKER, k=10, hashes=hashes,
+                       checkpoint_cids=cids)
+    return storage, doc, m, key
+
+
+def test_honest_segments_match_and_cheated_segment_mismatches():
+    storage, doc, m, key = _job(cheat=SkipStep(segment=1))
+    r = SegmentReplayer(storage)
+    ctx = r.context(doc, m, key, TASK_ID, WORKER)
+    assert ctx.n_segments == 3 and ctx.task == TaskKey(round=0, shard=0)
+    outcomes = [r.check(ctx, j) for j in range(3)]
+    assert [c.outcome for c in outcomes] == ["match", "mismatch", "match"]
+    bad = outcomes[1]
+    assert bad.claimed == m.hashes[2] and bad.replayed != bad.claimed
+    assert bad.vote == bytes.fromhex(bad.replayed[2:])
+    assert outcomes[0].vote == m.hash_bytes(1)
+
+
+def test_unrunnable_profile_is_reported_not_guessed():
+    storage, doc, m, key = _job()
+
+    def refuse(*_args):  # type: ignore[no-untyped-def]
+        raise ReplayProfileError("torch_version: job wants '9.9.9', this process has '2.13.0'")
+
+    r = SegmentReplayer(storage, replay=refuse)
+    check = r.check(r.context(doc, m, key, TASK_ID, WORKER), 0)
+    assert check.outcome == "unrunnable" and "torch_version" in check.detail
+    assert check.replayed is None and check.vote is None
+
+
+def test_missing_or_wrong_checkpoint_is_unavailable():
+    storage, doc, m, key = _job()
+    empty = MemoryStorage()  # the worker's checkpoints are not retrievable
+    empty.put_bytes(storage.get_bytes(doc.shards[0].cid))
+    r = SegmentReplayer(empty)
+    check = r.check(r.context(doc, m, key, TASK_ID, WORKER), 1)
+    assert check.outcome == "unavailable" and "checkpoint 1" in check.detail
+    wrong_key = SegmentReplayer(storage).check(
+        SegmentReplayer(storage).context(doc, m, crypto.generate_data_key(), TASK_ID, WORKER), 0)
+    assert wrong_key.outcome == "unavailable"
+
+
+def test_manifest_must_match_revealed_root_and_task():
+    storage, doc, m, key = _job()
+    cid = storage.put_bytes(m.canonical_json())
+    loaded = load_manifest(storage, cid, root=m.root_bytes(), task_id=TASK_ID, worker=WORKER.upper())
+    assert loaded.root == m.root
+    with pytest.raises(ManifestError, match="revealed"):
+        load_manifest(storage, cid, root=b"\x01" * 32, task_id=TASK_ID, worker=WORKER)
+    with pytest.raises(ManifestError, match="not task"):
+        load_manifest(storage, cid, root=m.root_bytes(), task_id=TASK_ID + 1, worker=WORKER)
+
+
+def test_task_key_from_on_chain_id():
+    spec = _spec()
+    assert task_key(spec, (7 << 32) | 0) == TaskKey(round=0, shard=0)
+    with pytest.raises(Exception, match="outside"):
+        task_key(spec, (7 << 32) | 5)
