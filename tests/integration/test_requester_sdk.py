@@ -140,3 +140,63 @@ def test_bad_input_is_refused_before_anything_is_posted(stack, anvil, tmp_path):
     assert req.store.pending() == [] and req.store.job_ids() == []
     with pytest.raises(UnknownJobError, match="no job 99"):
         req.job(99)
+
+
+def test_drawn_referees_get_the_key_once_each(fresh_chain, anvil, ipfs, w3, tmp_path):  # type: ignore[no-untyped-def]
+    from test_requester_support import digits_spec as spec_of
+
+    from requester.keyservice import KeyService
+    from veritrain import envelope
+    from veritrain.chain import ChainClient, bind
+    from veritrain.jobdoc import referee_key_context
+
+    verifiers = [dev_account(i) for i in (4, 5, 6, 7)]
+    deployment = deploy_local(fresh_chain, dev_account(0),
+                              mint_to=[REQUESTER.address, ALICE.address] + [v.address for v in verifiers])
+    req = Requester(anvil.url, REQUESTER, IpfsStorage(ipfs.url), deployment, home=tmp_path / "home")
+    spec = spec_of(num_shards=1)
+    job = req.post_job(spec, digits(), reward_per_task=REWARD, stake_per_task=STAKE)
+    wk = TestWorker(anvil.url, ALICE, deployment, req.storage, tmp_path / "n-alice")
+    task_id = wk.claim(job.id, 0)
+    service = KeyService(req.market, job.id, job.data_key, job.record.post_block or 0)
+    assert len(service.step()) == 1
+    hashes = [bytes([i + 1]) * 32 for i in range(spec.num_checkpoints)]
+    tree = merkle.MerkleTree(hashes)
+    from test_requester_support import WorkerRun
+
+    wk.submit(WorkerRun(task_id, ALICE.address, tree.root, "bafkqaaa", hashes, b""))
+    bound = {}
+    for v in verifiers:
+        c = ChainClient(anvil.url, v, deployment, nonce_dir=tmp_path / "n-verifiers")
+        market, registry = bind(c, "JobMarket"), bind(c, "VerifierRegistry")
+        bind(c, "DevToken", market.token()).approve(market.address, 300 * 10**18)
+        registry.register(envelope.public_key_from_private(bytes(v.key)), 100 * 10**18)
+        bound[v.address] = bind(c, "DisputeResolver")
+    accuser = bound[verifiers[0].address]
+    accuser.challenge(task_id, ALICE.address, (0, hashes[0], tree.proof(0), hashes[1], tree.proof(1)),
+                      b"\xee" * 32)
+    w3.provider.make_request("evm_mine", [])
+    accuser.drawCommittee(1)
+    delivered = service.step()
+    referees = {d.party for d in delivered}
+    assert {d.kind for d in delivered} == {"referee"} and len(referees) == 3
+    assert verifiers[0].address not in referees  # the accuser is never a referee
+    assert service.step() == [] and KeyService(req.market, job.id, job.data_key, 0).step() == []
+    events = req.market.resolver_events(0, ["RefereeKeyDelivered"])
+    assert len(events) == 3
+    for ev in events:
+        v = next(a for a in verifiers if a.address == ev.args["referee"])
+        ctx = referee_key_context(req.market.chain_id, req.market.address, 1, v.address)
+        assert envelope.unwrap(ev.args["envelope"], bytes(v.key), ctx) == job.data_key
+
+
+def test_cancel_refunds_unclaimed_slots(stack):  # type: ignore[no-untyped-def]
+    req, _, _ = stack
+    token = req.market.token
+    before = token.balanceOf(REQUESTER.address)
+    job = req.post_job(digits_spec(), digits(), reward_per_task=REWARD, stake_per_task=STAKE)
+    assert token.balanceOf(REQUESTER.address) == before - 2 * REWARD
+    assert job.cancel() == 2 * REWARD
+    assert job.status().state == "cancelled"
+    assert req.withdraw() == 2 * REWARD
+    assert token.balanceOf(REQUESTER.address) == before
