@@ -186,6 +186,8 @@ class Requester:
         if not isinstance(job_id, int) or job_id < 1:
             raise UnknownJobError(f"{job_id!r} is not a job id (they are whole numbers from 1)")
         try:
+            if job_id not in self.store.job_ids():
+                self.recover()
             record = self.store.load(job_id)
         except UnknownJobError:
             onchain = self.market.get_job(job_id)
@@ -199,7 +201,28 @@ class Requester:
         return Job(self, record)
 
     def jobs(self) -> list[Job]:
+        self.recover()
         return [Job(self, self.store.load(i)) for i in self.store.job_ids()]
+
+    def recover(self) -> list[int]:
+        """Finish the records of jobs posted by a process that died before saving the job id.
+
+        Each pending record (written before ``postJob`` was sent) is matched with this
+        account's ``JobPosted`` event of the same spec CID; returns the job ids recovered.
+        """
+        pending = {r.doc_cid: r for r in self.store.pending()}
+        if not pending:
+            return []
+        found = []
+        for ev in self.market.market.events(self.deployment.deploy_block, names=["JobPosted"]).poll():
+            record = pending.get(str(ev.args["specCid"]))
+            if record is None or str(ev.args["requester"]).lower() != self.address.lower():
+                continue
+            record.job_id = int(ev.args["jobId"])
+            record.post_block, record.post_tx = ev.block_number, ev.tx_hash
+            self.store.save(record)
+            found.append(record.job_id)
+        return found
 
     def withdraw(self) -> int:
         """Withdraw everything the market owes this account (refunds); returns the amount."""

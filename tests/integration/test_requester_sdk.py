@@ -200,3 +200,25 @@ def test_cancel_refunds_unclaimed_slots(stack):  # type: ignore[no-untyped-def]
     assert job.status().state == "cancelled"
     assert req.withdraw() == 2 * REWARD
     assert token.balanceOf(REQUESTER.address) == before
+
+
+def test_a_job_posted_by_a_process_that_died_before_saving_is_recovered(stack, anvil, monkeypatch):  # type: ignore[no-untyped-def]
+    req, deployment, storage = stack
+
+    def die(record):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt  # the process is killed right after postJob was mined
+
+    monkeypatch.setattr(req.store, "save", die)
+    with pytest.raises(KeyboardInterrupt):
+        req.post_job(digits_spec(), digits(), reward_per_task=REWARD, stake_per_task=STAKE)
+    assert req.market.market.jobCount() == 1 and len(req.store.pending()) == 1
+    restarted = Requester(anvil.url, REQUESTER, storage, deployment, home=req.home)
+    job = restarted.job(1)  # found through the pending record and the JobPosted event
+    assert job.record.post_tx and restarted.store.pending() == []
+    doc = job.doc
+    shard = doc.shard(0)
+    from veritrain import crypto
+
+    ct = storage.get_bytes(shard.cid)
+    plain = crypto.decrypt_bytes(ct, job.data_key, job_id=doc.binding, shard_index=0)
+    assert len(plain) > shard.examples * 64 * 4  # the recovered key opens the shards
