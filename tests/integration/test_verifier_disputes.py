@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from verifier_helpers import STAKE, Job, Requester, Worker, balance, contracts, small_spec
+from verifier_helpers import STAKE, Job, Requester, Worker, balance, contracts, small_spec, time_travel
 
 from verifier.api import create_app
 from verifier.chain import VerifierChain
@@ -207,3 +207,24 @@ def test_one_lying_referee_is_outvoted_and_slashed(world: World):
     body = TestClient(create_app(liar.journal)).get("/disputes").json()
     assert body[0]["outcome"] == "AccusedLost" and body[0]["verdict"] == verdict
     assert TestClient(create_app(liar.journal)).get("/stats").json()["referee"]["with_majority"] == 0
+
+
+def test_referees_vote_unavailable_when_no_key_comes_in_time(world: World):
+    challenger = world.service(VERIFIERS[0], p=1.0)
+    referees = [world.service(i, p=0.0) for i in VERIFIERS[1:]]
+    for svc in (challenger, *referees):
+        _register(world, svc, sampling_key=svc is challenger)
+    world.cheater.train_and_submit(world.job, 1, cheat=SkipStep(segment=1))
+    challenger.tick()
+    dispute_id = challenger.journal.get(
+        f"result:{world.job.task_id(1)}:{world.cheater.acct.address.lower()}").data["dispute_id"]
+    world.tick_all()  # committee drawn; nobody delivers referee keys
+    assert all(r.journal.get(f"dispute:{dispute_id}").data["duty"] == "pending" for r in referees)
+    time_travel(world.w3, RESOLVER_PARAMS["commitWindow"] - 300)  # inside the referees' vote margin
+    world.tick_all(3)
+    settled = _settled(world, dispute_id)
+    assert settled_verdict(settled) == "0x" + "00" * 32
+    assert settled["outcome"] == 1  # "unavailable" counts against the worker
+    for ref in referees:
+        d = ref.journal.get(f"dispute:{dispute_id}").data
+        assert d["duty"] == "revealed" and d["vote"] == "0x" + "00" * 32 and "no key" in d["duty_detail"]
