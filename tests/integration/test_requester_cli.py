@@ -89,3 +89,15 @@ def test_user_errors_are_one_line_and_exit_1(cli_env, tmp_path):  # type: ignore
         assert proc.returncode == 1, proc.stderr
         assert proc.stderr.startswith("error: ") and needle in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_example_script_deploys_and_posts(anvil, ipfs, fresh_chain, tmp_path):  # type: ignore[no-untyped-def]
+    env = {**os.environ, "VERITRAIN_RPC_URL": anvil.url, "VERITRAIN_DEPLOYMENT": str(tmp_path / "d.json"),
+           "VERITRAIN_IPFS_API": ipfs.url, "VERITRAIN_HOME": str(tmp_path / "home")}
+    script = Path(__file__).resolve().parents[2] / "examples" / "requester_digits.py"
+    proc = subprocess.run([sys.executable, str(script), "--deploy", "--post-only"], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "posted job 1 " in proc.stdout and (tmp_path / "d.json").exists()
+    listed = run({**env}, "list", "--dev-account", "1", "--json")
+    assert [j["job_id"] for j in json.loads(listed.stdout)] == [1]
