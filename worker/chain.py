@@ -159,8 +159,22 @@ class WorkerChain:
         if journal is not None and tx_id is not None:
             journal.tx_update(tx_id, "mined" if ok else "failed")
         if not ok:
-            raise ChainError(f"{action} transaction {tx_hash} reverted on-chain")
+            raise self._revert_reason(tx_hash, receipt) or ChainError(
+                f"{action} transaction {tx_hash} reverted on-chain")
         return receipt
+
+    def _revert_reason(self, tx_hash: str, receipt: Any) -> ContractRevert | None:
+        """Replay a reverted transaction as a call to decode its custom error (a lost race)."""
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)
+            self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"]},
+                             block_identifier=receipt["blockNumber"])
+        except Exception as exc:
+            found = _decode(exc)
+            if found is not None:
+                found.tx = tx_hash
+            return found
+        return None
 
     def pending_tx(self, journal: Journal, item: str, action: str) -> str | None:
         """Hash of a ``sent`` transaction for (item, action) the node still knows, not yet mined."""

@@ -8,6 +8,11 @@ with key envelopes.
 from __future__ import annotations
 
 import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,9 +30,11 @@ from veritrain.deployments import save
 from veritrain.dev.accounts import dev_account
 from veritrain.dev.deploy import deploy_local
 from veritrain.jobdoc import JobDocument, ShardRef, new_nonce, worker_key_context
+from veritrain.journal import Journal
 from veritrain.manifest import load as load_manifest
 from veritrain.spec import JobSpec, load_spec
 from veritrain.storage import IpfsStorage
+from worker.keystore import create_keystore
 from worker.loop import Worker
 from worker.settings import WorkerSettings
 
@@ -185,5 +192,183 @@ def test_worker_completes_a_task_and_is_paid(stack: dict[str, Any]) -> None:
         actions = [t.action for t in worker.journal.txs(f"task:{task_id}")]
         assert actions == ["approve", "claim", "commit", "reveal", "finalize"]
         assert all(t.status == "mined" and t.tx_hash for t in worker.journal.txs(f"task:{task_id}"))
+    finally:
+        worker.close()
+
+
+def _journal_phase(path: Path, key: str) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            row = db.execute("SELECT phase FROM items WHERE key=?", (key,)).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return row[0] if row else None
+
+
+#: A worker process whose trainer sleeps after each step (so the test can kill it mid-training).
+SLOW_WORKER = """
+import os, sys, time
+from worker.keystore import load_account
+from worker.loop import run_worker
+from worker.settings import WorkerSettings
+from worker.tasks import default_trainer
+assert "torch" not in sys.modules, "torch must load after the job's replay profile is set"
+
+def slow(spec, task, features, labels, directory, progress):
+    def tick(step, total):
+        time.sleep(0.05)
+        progress(step, total)
+    return default_trainer(spec, task, features, labels, directory, tick)
+
+s = WorkerSettings()
+run_worker(s, load_account(s.keystore_path, s.password.get_secret_value()), once=True, trainer=slow,
+           say=lambda m: print(m, flush=True))
+"""
+
+
+def test_sigkill_mid_training_then_restart_gives_the_uninterrupted_root(stack: dict[str, Any]) -> None:
+    spec = make_spec(steps=120, k=10)
+    req = Requester(stack["w3"], stack["dep"], stack["storage"], spec)
+    acct = dev_account(3)
+    home = stack["tmp"] / "w3"
+    create_keystore(home / "keystore.json", "pw", bytes(acct.key), iterations=2**4)
+    env = {**os.environ, "VERITRAIN_WORKER_RPC_URL": stack["rpc"], "VERITRAIN_WORKER_IPFS_API": stack["ipfs"],
+           "VERITRAIN_WORKER_DEPLOYMENT": str(stack["deployment"]),
+           "VERITRAIN_WORKER_HOME": str(home), "VERITRAIN_WORKER_PASSWORD": "pw",
+           "VERITRAIN_WORKER_POLL_INTERVAL": "0.1"}
+    task_id = (req.job_id << 32) | 0
+    acct_dir = home / f"31337-{acct.address.lower()}"
+    journal = acct_dir / req.market.address.lower()[2:10] / "journal.sqlite"
+    ckpts = journal.parent / "tasks" / str(task_id) / "ckpt"
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WORKER], env=env, cwd=stack["tmp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            req.answer_claims()
+            done = len(list(ckpts.glob("ckpt-*.vtck"))) if ckpts.exists() else 0
+            if _journal_phase(journal, f"task:{task_id}") == "training" and done >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    kept = sorted(ckpts.glob("ckpt-*.vtck"))
+    assert 3 <= len(kept) < spec.num_checkpoints  # killed mid-training
+    first_mtime = kept[0].stat().st_mtime_ns
+    assert _journal_phase(journal, f"task:{task_id}") == "training"
+
+    # restart through the real CLI: it must resume, not claim again
+    cli = subprocess.Popen([str(Path(sys.executable).with_name("veritrain")), "worker", "run", "--once"],
+                           env=env, cwd=stack["tmp"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and cli.poll() is None:
+            stack["w3"].provider.make_request("evm_mine", [])
+            time.sleep(0.2)
+        out, err = cli.communicate(timeout=30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode == 0, err
+    assert f"task {task_id}: finalized" in out, err
+    assert "resuming training from the local checkpoints" in err
+    assert kept[0].stat().st_mtime_ns == first_mtime  # finished training was not redone
+
+    # the root equals an uninterrupted run of the same task
+    from veritrain.training.runner import run_in_profile
+    from worker.tasks import decode_shard, task_key
+
+    features, labels = decode_shard(req.shards[0])
+    hashes = run_in_profile(spec, "train", task=task_key(spec, 0), features=features, labels=labels,
+                            directory=stack["tmp"] / "reference")
+    claim = req.market.functions.getClaim(task_id, acct.address).call()
+    assert "0x" + bytes(claim[5]).hex() == merkle.MerkleTree(hashes).root_hex
+    claims = req.market.events.TaskClaimed().get_logs(from_block=req.from_block)
+    assert [c.args.worker for c in claims] == [acct.address]  # claimed exactly once
+    j = Journal(journal)
+    try:
+        assert len([t for t in j.txs(f"task:{task_id}", "claim")]) == 1
+    finally:
+        j.close()
+
+
+def test_two_workers_racing_for_one_task_one_wins_one_refused_cleanly(stack: dict[str, Any]) -> None:
+    spec = make_spec()
+    req = Requester(stack["w3"], stack["dep"], stack["storage"], spec)
+    workers = [Worker(settings_for(stack, f"race{i}"), dev_account(i)) for i in (2, 3)]
+    try:
+        offers = [w.pick() for w in workers]
+        assert all(o is not None and o.task_id == offers[0].task_id for o in offers)  # type: ignore[union-attr]
+        items = [w.take(o) for w, o in zip(workers, offers, strict=True)]  # type: ignore[arg-type]
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def claim(w: Worker, it: Any) -> None:
+            barrier.wait()
+            try:
+                w.advance(it)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=claim, args=(w, it)) for w, it in zip(workers, items, strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        got = [w.journal.get(it.key) for w, it in zip(workers, items, strict=True)]
+        phases = sorted(g.phase for g in got if g is not None)
+        assert phases == ["awaiting_key", "not_claimed"]
+        loser = next(g for g in got if g is not None and g.phase == "not_claimed")
+        assert "somebody else took the slot first" in loser.data["reason"]
+        task = req.market.functions.getTask(offers[0].task_id).call()  # type: ignore[union-attr]
+        assert task[1] == 1  # one active claim
+        # the loser has no stake locked and looks for other work; none is open
+        loser_w = workers[[g.phase for g in got].index("not_claimed")]  # type: ignore[union-attr]
+        assert loser_w.chain.owed() == 0 and loser_w.pick() is None
+    finally:
+        for w in workers:
+            w.close()
+
+
+def test_key_never_delivered_worker_abandons_and_gets_griefing_fee(stack: dict[str, Any]) -> None:
+    spec = make_spec()
+    req = Requester(stack["w3"], stack["dep"], stack["storage"], spec, key_window=30)
+    acct = dev_account(4)
+    worker = Worker(settings_for(stack, "w4"), acct)
+    out: dict[str, Any] = {}
+    t = threading.Thread(target=lambda: out.update(summary=worker.run(once=True)))
+    t.start()
+    try:
+        task_id = (req.job_id << 32) | 0
+        deadline = time.monotonic() + 60
+        while worker.journal.get(f"task:{task_id}") is None or \
+                worker.journal.get(f"task:{task_id}").phase != "awaiting_key":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline and t.is_alive()
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert worker.journal.get(f"task:{task_id}").phase == "awaiting_key"  # type: ignore[union-attr]
+        stack["w3"].provider.make_request("evm_increaseTime", [31])
+        stack["w3"].provider.make_request("evm_mine", [])
+        t.join(60)
+        assert not t.is_alive()
+    finally:
+        worker.stop.set()
+        t.join(10)
+    try:
+        assert out["summary"].phases == {task_id: "abandoned"}
+        item = worker.journal.get(f"task:{task_id}")
+        assert item is not None and item.data["griefing_fee"] == 2 * TOKEN
+        assert worker.chain.owed() == 5 * TOKEN + 2 * TOKEN  # stake back + griefing fee
+        assert [t.action for t in worker.journal.txs(f"task:{task_id}")] == ["approve", "claim", "abandon"]
     finally:
         worker.close()
