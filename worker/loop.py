@@ -116,6 +116,8 @@ class Worker:
         self.journal = Journal(self.dir / "journal.sqlite")
         self._docs: dict[str, JobDocument] = {}
         self._last_urgent = 0.0
+        self._started: set[str] = set()
+        self._taken = 0
         self.phases: dict[str, Callable[[Item], bool]] = {
             CLAIMING: self._claim, AWAITING_KEY: self._await_key, ABANDONING: self._abandon,
             FETCHING: self._fetch, TRAINING: self._train, UPLOADING: self._upload,
@@ -431,42 +433,59 @@ class Worker:
     def run(self, *, once: bool = False, max_tasks: int | None = None) -> Summary:
         """``once``: finish the journal's tasks and at most ``max_tasks`` (default 1) offers
         open now, then return. ``max_tasks`` alone: return after that many tasks ended.
-        Neither: run until stopped."""
+        Neither: run until stopped. An unreachable RPC node or IPFS daemon ends a scripted
+        run (``once``/``max_tasks``) with its error; a daemon run logs it and retries."""
         if once and max_tasks is None:
             max_tasks = 1
         summary = Summary()
-        started = {i.key for i in self.active()}
-        taken = len(started)
+        self._started = {i.key for i in self.active()}
+        self._taken = len(self._started)
+        delay = self.settings.poll_interval
         try:
             while not self.stop.is_set():
-                moved = self.tick()
-                self.maybe_withdraw()
-                busy = [i for i in self.active() if i.phase in BUSY]
-                want = max_tasks is None or taken < max_tasks
-                offer = self.pick() if want and not busy and not self.stop.is_set() else None
-                if offer is not None:
-                    it = self.take(offer)
-                    started.add(it.key)
-                    summary.taken.append(offer.task_id)
-                    self.tick()
-                    if self.journal.get(it.key).phase != NOT_CLAIMED:  # type: ignore[union-attr]
-                        taken += 1
+                try:
+                    state = self._iteration(summary, once, max_tasks)
+                except (ChainError, StorageError) as exc:
+                    if once or max_tasks is not None:
+                        raise  # scripts get the error line; the journal keeps everything
+                    self.say(f"error: {exc}; retrying in {delay:.0f} s (nothing is lost)")
+                    self.stop.wait(delay)
+                    delay = min(delay * 2, 60.0)
                     continue
-                if not self.active() and (
-                        (max_tasks is not None and taken >= max_tasks) or (once and want)):
-                    if once and want and taken == 0:
-                        self.say("no open task matches this worker's policy")
+                delay = self.settings.poll_interval
+                if state == "done":
                     break
-                if not moved:
+                if state == "idle":
                     self.stop.wait(self.settings.poll_interval)
         except StopRequested as exc:
             self.say(str(exc))
         summary.stopped = self.stop.is_set()
-        for key in started:
+        for key in self._started:
             got = self.journal.get(key)
             if got is not None:
                 summary.phases[int(key.split(":")[1])] = got.phase
         return summary
+
+    def _iteration(self, summary: Summary, once: bool, max_tasks: int | None) -> str:
+        """One pass: advance tasks, withdraw, maybe take an offer. "moved", "idle" or "done"."""
+        moved = self.tick()
+        self.maybe_withdraw()
+        busy = [i for i in self.active() if i.phase in BUSY]
+        want = max_tasks is None or self._taken < max_tasks
+        offer = self.pick() if want and not busy and not self.stop.is_set() else None
+        if offer is not None:
+            it = self.take(offer)
+            self._started.add(it.key)
+            summary.taken.append(offer.task_id)
+            self.tick()
+            if self.journal.get(it.key).phase != NOT_CLAIMED:  # type: ignore[union-attr]
+                self._taken += 1
+            return "moved"
+        if not self.active() and ((max_tasks is not None and self._taken >= max_tasks) or (once and want)):
+            if once and want and self._taken == 0:
+                self.say("no open task matches this worker's policy")
+            return "done"
+        return "moved" if moved else "idle"
 
 
 def _exclusive(path: Path) -> Any:

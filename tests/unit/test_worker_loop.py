@@ -1,0 +1,187 @@
+"""The worker's phases with a fake chain (the code below the loop), crash by crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from eth_abi import encode
+from sha3 import keccak_256
+
+from veritrain.dev.accounts import dev_account
+from veritrain.errors import ContractRevert
+from veritrain.storage import MemoryStorage
+from worker import loop
+from worker.settings import WorkerSettings
+
+MARKET = "0x" + "ab" * 20
+
+
+class Call:
+    def __init__(self, name: str, *args: Any) -> None:
+        self.name, self.args = name, args
+
+
+class Functions:
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args: Call(name, *args)
+
+
+class FakeChain:
+    """Just enough of worker.chain.WorkerChain: statuses, time, and a log of sends."""
+
+    chain_id = 31337
+
+    def __init__(self) -> None:
+        self.market = SimpleNamespace(address=MARKET, functions=Functions())
+        self.token = SimpleNamespace(functions=Functions())
+        self.status = "None"
+        self.time = 1000
+        self.sent: list[Call] = []
+        self.fail_next: BaseException | None = None
+        self.task_state = SimpleNamespace(committed=1, revealFrom=5000)
+        self.job_state = SimpleNamespace(redundancy=2, revealWindow=100, rewardPerTask=7)
+
+    def status_of(self, task_id: int) -> str:
+        return self.status
+
+    def claim_of(self, task_id: int) -> Any:
+        return SimpleNamespace(keyDeadline=1600, commitDeadline=5000, challengeDeadline=9000)
+
+    def pending_tx(self, journal: Any, item: str, action: str) -> None:
+        return None
+
+    def send(self, fn: Call, journal: Any, item: str, action: str) -> Any:
+        tx = journal.tx_intent(item, action)
+        if self.fail_next is not None:
+            exc, self.fail_next = self.fail_next, None
+            raise exc
+        journal.tx_update(tx, "mined", "0x01")
+        self.sent.append(fn)
+        return {"status": 1}
+
+    def now(self) -> int:
+        return self.time
+
+    def balance(self) -> int:
+        return 100
+
+    def allowance(self) -> int:
+        return 0
+
+    def task(self, task_id: int) -> Any:
+        return self.task_state
+
+    def job(self, job_id: int) -> Any:
+        return self.job_state
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Any:
+    w = loop.Worker(WorkerSettings(home=tmp_path), dev_account(5), chain=FakeChain(), storage=MemoryStorage())
+    yield w
+    w.close()
+
+
+def item(w: Any, phase: str, **data: Any) -> Any:
+    base = dict(task_id=(1 << 32), job_id=1, task_index=0, spec_cid="bafy", stake=10, reward=7, from_block=0)
+    return w.journal.put(f"task:{1 << 32}", phase, **{**base, **data})
+
+
+def test_commitment_is_keccak_of_abi_encoded_root_worker_salt() -> None:
+    root, salt, who = b"\x01" * 32, b"\x02" * 32, dev_account(5).address
+    expected = keccak_256(encode(["bytes32", "address", "bytes32"], [root, who, salt])).digest()
+    assert loop.commitment(root, who, salt) == expected
+
+
+def test_claim_sends_approve_and_claim_once(worker: Any) -> None:
+    it = item(worker, loop.CLAIMING)
+    assert worker.advance(it)
+    assert [c.name for c in worker.chain.sent] == ["approve", "claim"]
+    assert worker.chain.sent[1].args[1] == bytes(worker.pubkey) and len(worker.pubkey) == 64
+    got = worker.journal.get(it.key)
+    assert got.phase == loop.AWAITING_KEY and got.data["key_deadline"] == 1600
+
+
+def test_claim_reentered_after_a_crash_does_not_claim_again(worker: Any) -> None:
+    it = item(worker, loop.CLAIMING)
+    worker.chain.status = "Claimed"  # the claim was mined, the process died before the journal moved
+    assert worker.advance(it)
+    assert worker.chain.sent == []
+    assert worker.journal.get(it.key).phase == loop.AWAITING_KEY
+
+
+def test_losing_the_race_is_a_clean_refusal(worker: Any) -> None:
+    it = item(worker, loop.CLAIMING)
+    worker.chain.fail_next = ContractRevert("JobMarketTaskFull", {"taskId": 1 << 32})
+    worker.chain.allowance = lambda: 10**9
+    assert worker.advance(it)
+    got = worker.journal.get(it.key)
+    assert got.phase == loop.NOT_CLAIMED and "JobMarketTaskFull" in got.data["reason"]
+    assert [t.action for t in worker.journal.txs(it.key)] == ["claim"]  # no retry of a lost race
+
+
+def test_salt_is_journalled_before_the_commit_and_survives_a_crash(worker: Any) -> None:
+    it = item(worker, loop.COMMITTING, root="0x" + "33" * 32, commit_deadline=5000)
+    worker.chain.status = "KeyDelivered"
+    worker.chain.fail_next = ConnectionError("RPC died mid-send")
+    with pytest.raises(ConnectionError):
+        worker.advance(it)
+    salt = worker.journal.get(it.key).data["salt"]
+    assert worker.journal.get(it.key).phase == loop.COMMITTING
+    assert worker.advance(worker.journal.get(it.key))  # restart: same salt, commit goes out
+    (call,) = worker.chain.sent
+    assert call.name == "commit"
+    assert call.args[1] == loop.commitment(b"\x33" * 32, worker.address, bytes.fromhex(salt))
+    assert worker.journal.get(it.key).phase == loop.REVEALING
+
+
+def test_commit_after_the_deadline_times_out_instead_of_sending(worker: Any) -> None:
+    it = item(worker, loop.COMMITTING, root="0x" + "33" * 32, commit_deadline=900)
+    worker.chain.status = "KeyDelivered"
+    assert worker.advance(it)
+    assert worker.chain.sent == [] and worker.journal.get(it.key).phase == loop.TIMED_OUT
+
+
+def test_reveal_waits_for_the_window_then_reveals_and_watches(worker: Any) -> None:
+    it = item(worker, loop.REVEALING, root="0x" + "33" * 32, salt="44" * 32, manifest_cid="bafym")
+    worker.chain.status = "Committed"
+    assert worker.advance(it) is loop.WAIT  # 1 of 2 slots committed, before revealFrom
+    worker.chain.time = 5001
+    assert worker.advance(worker.journal.get(it.key))
+    (call,) = worker.chain.sent
+    assert call.name == "reveal" and call.args[1:] == (b"\x33" * 32, b"\x44" * 32, "bafym")
+    assert worker.journal.get(it.key).data["challenge_deadline"] == 9000
+
+
+def test_reveal_window_missed_is_recorded(worker: Any) -> None:
+    it = item(worker, loop.REVEALING, root="0x" + "33" * 32, salt="44" * 32, manifest_cid="bafym")
+    worker.chain.status, worker.chain.time = "Committed", 5101
+    assert worker.advance(it) and worker.journal.get(it.key).phase == loop.TIMED_OUT
+
+
+def test_key_deadline_passed_leads_to_abandon(worker: Any) -> None:
+    worker.chain.logs = lambda *a, **k: []
+    worker.chain.market.events = SimpleNamespace(KeyDelivered=None, ClaimAbandoned=None)
+    it = item(worker, loop.AWAITING_KEY, key_deadline=1600)
+    worker.chain.status = "Claimed"
+    assert worker.advance(it) is loop.WAIT
+    worker.chain.time = 1601
+    assert worker.advance(worker.journal.get(it.key))
+    assert worker.journal.get(it.key).phase == loop.ABANDONING
+    worker.advance(worker.journal.get(it.key))
+    assert [c.name for c in worker.chain.sent] == ["abandon"]
+    assert worker.journal.get(it.key).phase == loop.ABANDONED
+
+
+def test_a_second_worker_process_on_the_same_key_and_home_is_refused(worker: Any, tmp_path: Path) -> None:
+    from veritrain.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="another worker process already runs"):
+        loop.Worker(WorkerSettings(home=tmp_path), dev_account(5), chain=FakeChain(), storage=MemoryStorage())
+    other = loop.Worker(WorkerSettings(home=tmp_path), dev_account(6), chain=FakeChain(),
+                        storage=MemoryStorage())
+    assert other.dir != worker.dir
+    other.close()
