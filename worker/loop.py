@@ -232,7 +232,7 @@ class Worker:
         key = tasks.task_key(doc.spec, d["task_index"])
         shard = self.task_dir(d["task_id"]) / "shard.enc"
         plain = tasks.decrypt_shard(shard, self.data_key(it), doc, key.shard)
-        features, labels = tasks.decode_shard(plain, f"shard {key.shard}")
+        features, labels = tasks.decode_shard(plain, f"shard {key.shard}", doc.spec.data.num_classes)
         del plain
         ckpts = self.task_dir(d["task_id"]) / "ckpt"
         if ckpts.exists() and any(ckpts.iterdir()):

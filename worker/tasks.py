@@ -3,8 +3,8 @@
 - The shard on IPFS is the ciphertext of the shard bytes under the job's data key
   (:mod:`veritrain.crypto`, ``job_id`` = the document's binding, ``shard_index`` = shard).
   It is kept *encrypted* on local disk (``shard.enc``) and decrypted in memory only.
-- The shard bytes are an ``.npz`` with ``features`` and ``labels`` arrays (``x``/``y`` also
-  accepted) — see :func:`decode_shard`.
+- The shard bytes are in :mod:`veritrain.data`'s shard format (``VTSHARD``), checked
+  (shape, finite features, labels in range) as they are decoded.
 - Checkpoints are encrypted under the data key with ``job_id`` =
   :func:`veritrain.jobdoc.checkpoint_binding` and ``shard_index`` = checkpoint index; the
   ciphertext is kept on disk (``enc/``) so a re-upload yields the same CID.
@@ -13,14 +13,13 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from veritrain import crypto
-from veritrain.errors import DataError, IntegrityError
+from veritrain.errors import IntegrityError
 from veritrain.jobdoc import JobDocument, ShardRef, checkpoint_binding
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.storage import Storage
@@ -136,19 +135,13 @@ def decrypt_shard(path: Path, key: bytes, doc: JobDocument, shard: int) -> bytes
     return crypto.decrypt_bytes(path.read_bytes(), key, job_id=doc.binding, shard_index=shard)
 
 
-def decode_shard(data: bytes, source: str = "shard") -> tuple[Any, Any]:
-    """(features, labels) from the shard's ``.npz`` bytes; DataError otherwise."""
-    import numpy as np
+def decode_shard(data: bytes, source: str = "shard", num_classes: int | None = None) -> tuple[Any, Any]:
+    """(features, labels) from the shard bytes (:mod:`veritrain.data`'s shard format)."""
+    from veritrain.data import decode_shard as decode
 
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            names = set(npz.files)
-            fx, fy = ("features", "labels") if {"features", "labels"} <= names else ("x", "y")
-            if not {fx, fy} <= names:
-                raise DataError(f"{source} has arrays {sorted(names)}; expected features and labels")
-            return npz[fx], npz[fy]
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{source} is not an .npz archive of features and labels: {exc}") from None
+    checks = {"num_classes": num_classes} if num_classes is not None else {}
+    shard = decode(data, source, **checks)
+    return shard.features.copy(), shard.labels.copy()  # writable: torch refuses read-only buffers
 
 
 # ------------------------------------------------------------------------ checkpoints

@@ -7,7 +7,6 @@ with key envelopes.
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import sqlite3
@@ -26,6 +25,7 @@ from web3.logs import DISCARD
 
 from veritrain import crypto, envelope, merkle
 from veritrain.artifacts import abi
+from veritrain.data import Dataset, encode_shard
 from veritrain.deployments import save
 from veritrain.dev.accounts import dev_account
 from veritrain.dev.deploy import deploy_local
@@ -83,10 +83,9 @@ class Requester:
         binding = binding_for(spec, nonce)
         refs, self.shards = [], []
         for i in range(spec.num_shards):
-            buf = io.BytesIO()
-            np.savez(buf, features=x[i::spec.num_shards][:300], labels=y[i::spec.num_shards][:300])
-            self.shards.append(buf.getvalue())
-            ct = crypto.encrypt_bytes(buf.getvalue(), self.key, job_id=binding, shard_index=i)
+            plain = encode_shard(Dataset(x[i::spec.num_shards][:300], y[i::spec.num_shards][:300]))
+            self.shards.append(plain)
+            ct = crypto.encrypt_bytes(plain, self.key, job_id=binding, shard_index=i)
             cid = storage.put_bytes(ct)
             import hashlib
 
@@ -186,6 +185,11 @@ def test_worker_completes_a_task_and_is_paid(stack: dict[str, Any]) -> None:
         assert merkle.MerkleTree(manifest.hashes).root_hex == manifest.root
         # paid: reward + stake back, then withdrawn to the wallet
         assert worker.chain.owed() == 10 * TOKEN + 5 * TOKEN
+        from worker.status import status_report
+
+        report = status_report(worker.settings, acct.address)
+        assert report["tasks"][0]["phase"] == "finalized" and report["earned"] == 10 * TOKEN
+        assert report["owed"] == 15 * TOKEN and report["staked"] == 0
         assert worker.withdraw() == 15 * TOKEN
         assert token.functions.balanceOf(acct.address).call() == before + 10 * TOKEN
         assert worker.chain.owed() == 0
