@@ -68,7 +68,7 @@ class Requester:
 
     def __init__(self, w3: Any, dep: Any, storage: IpfsStorage, spec: JobSpec, *, reward: int = 10 * TOKEN,
                  stake: int = 5 * TOKEN, griefing: int = 2 * TOKEN, key_window: int = 600,
-                 challenge_window: int = 2, redundancy: int = 1) -> None:
+                 challenge_window: int = 2, redundancy: int = 1, lie_about_shards: bool = False) -> None:
         self.w3, self.storage, self.spec = w3, storage, spec
         self.acct = dev_account(REQUESTER)
         self.market = w3.eth.contract(address=dep.address("JobMarket"), abi=abi("JobMarket"))
@@ -89,7 +89,8 @@ class Requester:
             cid = storage.put_bytes(ct)
             import hashlib
 
-            refs.append(ShardRef(index=i, cid=cid, sha256=hashlib.sha256(ct).hexdigest(), size=len(ct),
+            digest = "00" * 32 if lie_about_shards else hashlib.sha256(ct).hexdigest()
+            refs.append(ShardRef(index=i, cid=cid, sha256=digest, size=len(ct),
                                  examples=300))
         self.doc = JobDocument.create(spec, refs, nonce)
         assert self.doc.binding == binding
@@ -374,5 +375,20 @@ def test_key_never_delivered_worker_abandons_and_gets_griefing_fee(stack: dict[s
         assert item is not None and item.data["griefing_fee"] == 2 * TOKEN
         assert worker.chain.owed() == 5 * TOKEN + 2 * TOKEN  # stake back + griefing fee
         assert [t.action for t in worker.journal.txs(f"task:{task_id}")] == ["approve", "claim", "abandon"]
+    finally:
+        worker.close()
+
+
+def test_shard_failing_its_integrity_check_fails_the_task_with_a_reason(stack: dict[str, Any]) -> None:
+    req = Requester(stack["w3"], stack["dep"], stack["storage"], make_spec(), lie_about_shards=True)
+    worker = Worker(settings_for(stack, "w5"), dev_account(5))
+    try:
+        summary = run_with_requester(worker, req, once=True)
+        task_id = (req.job_id << 32) | 0
+        assert summary.phases == {task_id: "failed"}
+        reason = worker.journal.get(f"task:{task_id}").data["reason"]  # type: ignore[union-attr]
+        assert "shard 0" in reason and "promises" in reason and "cannot be trained" in reason
+        assert not (worker.task_dir(task_id) / "shard.enc").exists()  # nothing unverified kept
+        assert not (worker.task_dir(task_id) / "ckpt").exists()  # and nothing trained
     finally:
         worker.close()
