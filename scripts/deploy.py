@@ -2,8 +2,11 @@
 
     ape run deploy --network ethereum:local:foundry --account TEST::0
 
-On a local network the dev token is deployed too and minted to the first dev accounts.
-Python roles read the written file (VERITRAIN_DEPLOYMENT, default deployments/local.json).
+Deploys, in order: the ERC-20 (on a local network the DevToken, minted to the dev accounts;
+elsewhere pass --token), JobMarket(token, owner), VerifierRegistry(market, minStake,
+unbondingDelay), DisputeResolver(market, registry, params), then market.setModules(registry,
+resolver). The same contracts and parameters as veritrain.dev.deploy.deploy_local. Python
+roles read the written file (VERITRAIN_DEPLOYMENT, default deployments/local.json).
 """
 
 from __future__ import annotations
@@ -15,31 +18,51 @@ from ape import chain, project
 from ape.cli import ConnectedProviderCommand, account_option
 
 from veritrain.deployments import Deployment, save
-
-DEV_MINT = 1_000_000 * 10**18
-DEV_FUNDED_ACCOUNTS = 20
+from veritrain.dev.deploy import (
+    DEV_FUNDED_ACCOUNTS,
+    DEV_MINT,
+    REGISTRY_MIN_STAKE,
+    REGISTRY_UNBONDING_DELAY,
+    resolver_params_tuple,
+)
 
 
 @click.command(cls=ConnectedProviderCommand)
 @account_option()
+@click.option("--token", default=None, help="Existing ERC-20 to use (default: deploy the DevToken).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Where to write the record (default deployments/<network>.json).")
-def cli(network, account, out):  # type: ignore[no-untyped-def]
+def cli(network, account, token, out):  # type: ignore[no-untyped-def]
     """Deploy the contracts and write the deployment record."""
     start = chain.blocks.head.number
-    token = project.DevToken.deploy(account.address, sender=account)
-    click.echo(f"DevToken  {token.address}")
-    if network.is_local:
-        from ape import accounts
+    contracts: dict[str, str] = {}
+    if token is None:
+        dev = project.DevToken.deploy(account.address, sender=account)
+        token = dev.address
+        contracts["DevToken"] = token
+        click.echo(f"DevToken          {token}")
+        if network.is_local:
+            from ape import accounts
 
-        for dev in list(accounts.test_accounts)[:DEV_FUNDED_ACCOUNTS]:
-            token.mint(dev.address, DEV_MINT, sender=account)
-        click.echo(f"minted {DEV_MINT // 10**18:,} VTD to {DEV_FUNDED_ACCOUNTS} dev accounts")
+            for holder in list(accounts.test_accounts)[:DEV_FUNDED_ACCOUNTS]:
+                dev.mint(holder.address, DEV_MINT, sender=account)
+            click.echo(f"minted {DEV_MINT // 10**18:,} VTD to {DEV_FUNDED_ACCOUNTS} dev accounts")
+    market = project.JobMarket.deploy(token, account.address, sender=account)
+    registry = project.VerifierRegistry.deploy(
+        market.address, REGISTRY_MIN_STAKE, REGISTRY_UNBONDING_DELAY, sender=account
+    )
+    resolver = project.DisputeResolver.deploy(
+        market.address, registry.address, resolver_params_tuple(), sender=account
+    )
+    market.setModules(registry.address, resolver.address, sender=account)
+    for name, c in (("JobMarket", market), ("VerifierRegistry", registry), ("DisputeResolver", resolver)):
+        contracts[name] = c.address
+        click.echo(f"{name:<17} {c.address}")
     record = Deployment(
         network=network.name,
         chain_id=chain.chain_id,
         deploy_block=start,
-        contracts={"DevToken": token.address},
+        contracts=contracts,
     )
     path = save(record, out or Path("deployments") / f"{network.name}.json")
     click.echo(f"wrote {path}")
