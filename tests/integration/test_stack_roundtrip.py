@@ -25,11 +25,12 @@ def test_deploy_dev_token_and_mint(fresh_chain) -> None:  # type: ignore[no-unty
     assert deployment.chain_id == 31337
     token = w3.eth.contract(address=deployment.address("DevToken"), abi=abi("DevToken"))
     assert token.functions.symbol().call() == "VTD"
+    before = token.functions.balanceOf(user.address).call()
     tx = token.functions.mint(user.address, 123).build_transaction(
         {"from": deployer.address, "nonce": w3.eth.get_transaction_count(deployer.address)})
     w3.eth.wait_for_transaction_receipt(
         w3.eth.send_raw_transaction(deployer.sign_transaction(tx).raw_transaction))
-    assert token.functions.balanceOf(user.address).call() == 123
+    assert token.functions.balanceOf(user.address).call() == before + 123
 
 
 def test_ipfs_roundtrip_cid_v1_raw_base32(ipfs) -> None:  # type: ignore[no-untyped-def]
