@@ -189,10 +189,12 @@ def serve(
     services: dict[int, KeyService] = {}
     while True:
         for job_id in jobs or req.store.job_ids():
-            if job_id not in services:
-                job = req.job(job_id)
-                services[job_id] = KeyService(req.market, job.id, job.data_key, job._from_block)
             try:
+                if job_id not in services:
+                    if not jobs and req.market.get_job(job_id)["status"] == JobState.CLOSED:
+                        continue  # nothing left to serve
+                    job = req.job(job_id)
+                    services[job_id] = KeyService(req.market, job.id, job.data_key, job._from_block)
                 for d in services[job_id].step():
                     typer.echo(f"job {job_id}: key for {d.kind} {d.party} ({d.kind} "
                                f"{'task' if d.kind == 'worker' else 'dispute'} {d.target}) tx {d.tx}")

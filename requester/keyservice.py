@@ -9,10 +9,10 @@
 - Sampling verifiers (the spec's ``verification`` policy): the contracts have no on-chain
   request for a verifier key yet, so none is delivered (see docs/requester.md).
 
-Catch-up: every pass scans from the job's posting block, and the on-chain state decides
-(claim status, delivery events), so a service that was down answers what it missed and a
-second instance (or a restart) never delivers twice; a race between two instances loses
-with ``JobMarketWrongStatus`` and is ignored.
+Catch-up: a new service reads the job's events from its posting block, later passes only
+new blocks; the on-chain state decides (claim status, delivery events), so a service that
+was down answers what it missed and a second instance (or a restart) never delivers twice;
+a race between two instances loses with ``JobMarketWrongStatus`` and is ignored.
 """
 
 from __future__ import annotations
@@ -47,6 +47,16 @@ class KeyService:
     deliveries: list[Delivery] = field(default_factory=list)
     missed: set[tuple[int, str]] = field(default_factory=set)
 
+    def __post_init__(self) -> None:
+        # event cursors: the first pass reads from the posting block, later passes only new blocks
+        self._claims = self.market.market.events(self.from_block, names=["TaskClaimed"])
+        self._disputes = self.market.resolver.events(
+            self.from_block, names=["DisputeOpened", "CommitteeDrawn", "RefereeKeyDelivered"])
+        self._waiting: dict[tuple[int, str], bytes] = {}  # (task, worker) -> pubKey, not yet answered
+        self._ours: set[int] = set()  # disputes on this job's tasks
+        self._seats: dict[int, list[str]] = {}  # dispute -> referees not yet served
+        self._served: set[tuple[int, str]] = set()
+
     def step(self) -> list[Delivery]:
         """One pass: deliver every key owed now; returns the deliveries of this pass."""
         done = self._workers() + self._referees()
@@ -55,54 +65,61 @@ class KeyService:
 
     # ------------------------------------------------------------------------- workers
     def _workers(self) -> list[Delivery]:
+        for ev in self._claims.poll():
+            task_id = int(ev.args["taskId"])
+            if split_task_id(task_id)[0] == self.job_id:
+                self._waiting[(task_id, str(ev.args["worker"]))] = ev.args["pubKey"]
         out = []
         now = None
-        for ev in self.market.job_events(self.job_id, self.from_block, ["TaskClaimed"]):
-            task_id, worker = int(ev.args["taskId"]), str(ev.args["worker"])
+        for (task_id, worker), pub in list(self._waiting.items()):
             claim = self.market.get_claim(task_id, worker)
             if claim["status"] != ClaimState.CLAIMED:
-                continue  # delivered already, or the claim ended
+                del self._waiting[(task_id, worker)]  # delivered already, or the claim ended
+                continue
             now = now if now is not None else self.market.timestamp()
             if now > claim["keyDeadline"]:
                 self.missed.add((task_id, worker))
+                del self._waiting[(task_id, worker)]
                 continue
             ctx = worker_key_context(self.market.chain_id, self.market.address, task_id, worker)
-            env = envelope.wrap(self.data_key, ev.args["pubKey"], ctx)
+            env = envelope.wrap(self.data_key, pub, ctx)
             try:
                 receipt = self.market.market.deliverKey(task_id, worker, env)
             except ContractRevert as exc:
                 if exc.name in ("JobMarketWrongStatus", "JobMarketDeadlinePassed"):
-                    continue  # another instance was first, or the deadline just passed
+                    del self._waiting[(task_id, worker)]  # another instance was first, or too late
+                    continue
                 raise
+            del self._waiting[(task_id, worker)]
             out.append(Delivery("worker", task_id, worker, _tx(receipt)))
             log.info("delivered the key for task %d to %s", task_id, worker)
         return out
 
     # ------------------------------------------------------------------------ referees
     def _referees(self) -> list[Delivery]:
-        events = self.market.resolver_events(
-            self.from_block, ["DisputeOpened", "CommitteeDrawn", "RefereeKeyDelivered"])
-        ours = {int(e.args["disputeId"]) for e in events if e.name == "DisputeOpened"
-                and split_task_id(int(e.args["taskId"]))[0] == self.job_id}
-        if not ours:
-            return []
-        delivered = {(int(e.args["disputeId"]), str(e.args["referee"]).lower())
-                     for e in events if e.name == "RefereeKeyDelivered"}
-        out = []
-        for e in events:
-            if e.name != "CommitteeDrawn" or int(e.args["disputeId"]) not in ours:
-                continue
+        for e in self._disputes.poll():
             dispute_id = int(e.args["disputeId"])
-            if self.market.get_dispute(dispute_id)["status"] != DisputeState.VOTING:
+            if e.name == "DisputeOpened" and split_task_id(int(e.args["taskId"]))[0] == self.job_id:
+                self._ours.add(dispute_id)
+            elif e.name == "CommitteeDrawn":
+                self._seats[dispute_id] = [str(r) for r in e.args["referees"]]
+            elif e.name == "RefereeKeyDelivered":
+                self._served.add((dispute_id, str(e.args["referee"]).lower()))
+        out = []
+        for dispute_id in sorted(self._ours & set(self._seats)):
+            todo = [r for r in self._seats[dispute_id] if (dispute_id, r.lower()) not in self._served]
+            if not todo:
                 continue
-            for referee in e.args["referees"]:
-                if (dispute_id, str(referee).lower()) in delivered:
-                    continue
-                pub = self._referee_pubkey(str(referee))
+            if self.market.get_dispute(dispute_id)["status"] != DisputeState.VOTING:
+                self._seats[dispute_id] = []  # settled: nothing more to serve
+                continue
+            for referee in todo:
+                pub = self._referee_pubkey(referee)
                 ctx = referee_key_context(self.market.chain_id, self.market.address, dispute_id, referee)
                 env = envelope.wrap(self.data_key, pub, ctx)
                 receipt = self.market.resolver.deliverRefereeKey(dispute_id, referee, env)
-                out.append(Delivery("referee", dispute_id, str(referee), _tx(receipt)))
+                self._served.add((dispute_id, referee.lower()))
+                out.append(Delivery("referee", dispute_id, referee, _tx(receipt)))
                 log.info("delivered the key for dispute %d to referee %s", dispute_id, referee)
         return out
 
