@@ -28,7 +28,7 @@ from requester.market import JobState, Market
 from requester.store import JobRecord, JobStore, seal_key, unseal_key
 from veritrain.deployments import Deployment
 from veritrain.deployments import load as load_deployment
-from veritrain.errors import ConfigError
+from veritrain.errors import ConfigError, ContractRevert
 from veritrain.jobdoc import JobDocument
 from veritrain.spec import JobSpec, load_spec
 from veritrain.storage import Storage
@@ -170,7 +170,11 @@ class Requester:
                   spec.num_checkpoints, costs.reward_per_task, costs.stake_per_task,
                   costs.griefing_fee, costs.referee_fee_pool, d.key_window, d.submission_window,
                   d.reveal_window, d.challenge_window)
-        receipt = self.market.market.postJob(params)
+        try:
+            receipt = self.market.market.postJob(params)
+        except ContractRevert:  # refused by the contract: nothing was posted, forget the record
+            (self.store.pending_dir / f"{record.doc_cid}.json").unlink(missing_ok=True)
+            raise
         from web3.logs import DISCARD
 
         posted = self.market.market.web3_contract.events.JobPosted().process_receipt(receipt, errors=DISCARD)

@@ -136,6 +136,13 @@ def test_bad_input_is_refused_before_anything_is_posted(stack, anvil, tmp_path):
     poor = Requester(anvil.url, dev_account(9), storage, deployment, home=tmp_path / "poor")
     with pytest.raises(InsufficientFundsError, match="holds 0"):
         poor.post_job(spec, (x, y), reward_per_task=REWARD, stake_per_task=STAKE)
+    from veritrain.chain import ChainClient, bind
+    from veritrain.errors import ContractRevert
+
+    owner = bind(ChainClient(anvil.url, dev_account(0), deployment, nonce_dir=tmp_path / "n"), "JobMarket")
+    owner.pause()
+    with pytest.raises(ContractRevert, match="EnforcedPause"):
+        req.post_job(spec, (x, y), reward_per_task=REWARD, stake_per_task=STAKE)
     assert req.market.market.jobCount() == before
     assert req.store.pending() == [] and req.store.job_ids() == []
     with pytest.raises(UnknownJobError, match="no job 99"):

@@ -119,7 +119,8 @@ class TestWorker:
                                      shard_index=index)
         shard = read_shard(plain)
         sink = MemorySink()
-        hashes = train_task(doc.spec, TaskKey(round=0, shard=index), shard.features, shard.labels, sink)
+        x, y = np.array(shard.features), np.array(shard.labels)  # writable copies for torch
+        hashes = train_task(doc.spec, TaskKey(round=0, shard=index), x, y, sink)
         binding = checkpoint_binding(doc, task_id, self.account.address)
         cids = []
         for i in range(len(hashes)):
