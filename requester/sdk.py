@@ -202,6 +202,12 @@ class Requester:
                 raise UnknownJobError(f"job {job_id} was posted by {onchain['requester']}, not by "
                                       f"{self.address}") from None
             raise
+        onchain = self.market.get_job(job_id)
+        if onchain["specCid"] != record.doc_cid:
+            raise UnknownJobError(
+                f"job {job_id} on the market {self.market.address} is not the job recorded in "
+                f"{self.store.path(job_id)} (spec {record.doc_cid}): was the chain reset? "
+                "Remove the stale record")
         return Job(self, record)
 
     def jobs(self) -> list[Job]:

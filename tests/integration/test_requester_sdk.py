@@ -229,3 +229,17 @@ def test_a_job_posted_by_a_process_that_died_before_saving_is_recovered(stack, a
     ct = storage.get_bytes(shard.cid)
     plain = crypto.decrypt_bytes(ct, job.data_key, job_id=doc.binding, shard_index=0)
     assert len(plain) > shard.examples * 64 * 4  # the recovered key opens the shards
+
+
+def test_a_record_from_a_reset_chain_is_not_taken_for_the_new_job(stack, fresh_chain):  # type: ignore[no-untyped-def]
+    req, _, _ = stack
+    snap = fresh_chain.provider.make_request("evm_snapshot", [])["result"]
+    job = req.post_job(digits_spec(), digits(), reward_per_task=REWARD, stake_per_task=STAKE)
+    assert req.job(job.id).record.doc_cid == job.record.doc_cid
+    fresh_chain.provider.make_request("evm_revert", [snap])  # the chain forgets the job
+    for f in (req.home / "requester" / "nonces").glob("*.nonce"):
+        f.unlink()  # the nonce file outlives a reset chain (see the report to the chain client)
+    with pytest.raises(UnknownJobError, match="was the chain reset"):
+        req.job(job.id)
+    other = req.post_job(digits_spec(seed=7), digits(), reward_per_task=REWARD, stake_per_task=STAKE)
+    assert other.id == job.id and req.job(job.id).record.doc_cid == other.record.doc_cid
