@@ -19,11 +19,7 @@ from veritrain.errors import DataError
 from veritrain.spec import JobSpec
 from veritrain.training.data_order import derive_seed
 
-__all__ = ["Dataset", "load_dataset", "split_holdout", "split_shards", "shard_bytes", "read_shard"]
-
-
-def _checks(spec: JobSpec) -> dict[str, Any]:
-    return {"num_classes": spec.data.num_classes, "feature_shape": tuple(spec.data.input_shape)}
+__all__ = ["Dataset", "load_dataset", "split_holdout", "split_shards", "save_holdout"]
 
 
 def load_dataset(obj: Any, spec: JobSpec) -> Dataset:
@@ -33,11 +29,11 @@ def load_dataset(obj: Any, spec: JobSpec) -> Dataset:
         raise DataError("the shard format carries float32 features with one class label per example; "
                         f"this job wants {spec.data.input_dtype} inputs with {spec.data.targets!r} targets")
     if isinstance(obj, Dataset):
-        data = core.validate(obj.features, obj.labels, obj.source, **_checks(spec))
+        data = core.validate(obj.features, obj.labels, obj.source, **core.spec_checks(spec))
     elif isinstance(obj, tuple | list) and len(obj) == 2:
-        data = core.validate(obj[0], obj[1], "the dataset given", **_checks(spec))
+        data = core.validate(obj[0], obj[1], "the dataset given", **core.spec_checks(spec))
     elif isinstance(obj, str | Path):
-        data = core.load(obj, **_checks(spec))
+        data = core.load(obj, **core.spec_checks(spec))
     else:
         raise DataError(f"cannot use a {type(obj).__name__} as a dataset: pass a path "
                         "(.npz, .pt, .csv, image folder) or a (features, labels) pair")
@@ -67,22 +63,11 @@ def split_shards(spec: JobSpec, data: Dataset) -> list[Dataset]:
     return core.split(data, spec.num_shards, spec.seed)
 
 
-def shard_bytes(shard: Dataset) -> bytes:
-    return core.encode_shard(shard)
-
-
-def read_shard(blob: bytes, source: str = "shard") -> Dataset:
-    return core.decode_shard(blob, source)
-
-
-def save_npz(data: Dataset, path: Path) -> Path:
-    """Write ``data`` as a 0600 .npz (the requester's held-out set stays private)."""
+def save_holdout(data: Dataset, path: Path) -> Path:
+    """Write the held-out set as a 0600 .npz (it stays private; :func:`veritrain.data.load`
+    reads it back)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         np.savez(fh, features=data.features, labels=data.labels)
     return path
-
-
-def load_npz(path: Path) -> Dataset:
-    return core.load_npz(Path(path))

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from requester import data as datamod
 from requester.aggregate import aggregate_state
 from requester.errors import JobNotReadyError
 from requester.result import Provenance, TaskResult, verify_task
@@ -74,7 +73,9 @@ def job_result(job: Any, *, require_all: bool = True) -> JobResult:
     from veritrain.training.engine import evaluate
 
     if r.holdout and Path(r.holdout).exists():
-        held = datamod.load_npz(Path(r.holdout))
+        from veritrain.data import load_npz
+
+        held = load_npz(Path(r.holdout))
         ev = evaluate(spec, agg, held.features, held.labels)
         metrics.update(holdout_loss=ev.loss, holdout_accuracy=ev.accuracy, holdout_examples=ev.examples)
         if ev.perplexity is not None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from requester.data import Dataset, shard_bytes, split_holdout, split_shards
+from requester.data import Dataset, split_holdout, split_shards
 from veritrain import crypto
+from veritrain.data import encode_shard
 from veritrain.jobdoc import JobDocument, ShardRef, binding_for, new_nonce
 from veritrain.spec import JobSpec
 from veritrain.storage import Storage
@@ -30,7 +31,7 @@ def encrypt_and_upload_shards(spec: JobSpec, data: Dataset, storage: Storage, ke
                               binding: str) -> list[ShardRef]:
     refs = []
     for index, shard in enumerate(split_shards(spec, data)):
-        ct = crypto.encrypt_bytes(shard_bytes(shard), key, job_id=binding, shard_index=index)
+        ct = crypto.encrypt_bytes(encode_shard(shard), key, job_id=binding, shard_index=index)
         cid = storage.put_bytes(ct)
         refs.append(ShardRef(index=index, cid=cid, sha256=hashlib.sha256(ct).hexdigest(),
                              size=len(ct), examples=len(shard)))

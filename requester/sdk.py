@@ -160,7 +160,7 @@ class Requester:
                            shards_root="0x" + doc.shards_root().hex())
         if prepared.holdout is not None:
             where = self.store.holdout_path(prepared.doc_cid)
-            record.holdout = str(datamod.save_npz(prepared.holdout, where))
+            record.holdout = str(datamod.save_holdout(prepared.holdout, where))
         self.store.save_pending(record)
         allowance = int(self.market.token.allowance(self.address, self.market.address))
         if allowance < costs.escrow:

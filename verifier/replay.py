@@ -20,7 +20,6 @@ narrow hook tests use to simulate a verifier that lies.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -68,20 +67,6 @@ def engine_replay(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, fea
     from veritrain.training.engine import replay_segment_bytes
 
     return replay_segment_bytes(spec, task, j, checkpoint_j, features, labels, strict_profile=False)
-
-
-def decode_shard(plain: bytes) -> tuple[Any, Any]:
-    """A decrypted shard: ``.npz`` with ``features`` and ``labels`` (adapter until the core
-    ships its versioned shard format)."""
-    import numpy as np
-
-    try:
-        with np.load(io.BytesIO(plain), allow_pickle=False) as npz:
-            names = set(npz.files)
-            fx, fy = ("features", "labels") if {"features", "labels"} <= names else ("x", "y")
-            return npz[fx], npz[fy]
-    except (ValueError, KeyError, OSError) as exc:
-        raise DataError(f"the decrypted shard is not an npz with features/labels: {exc}") from None
 
 
 def load_job_document(storage: Storage, spec_cid: str) -> JobDocument:
@@ -159,7 +144,10 @@ class SegmentReplayer:
             ref = ctx.doc.shard(ctx.task.shard)
             blob = self.storage.get_bytes(ref.cid)
             plain = crypto.decrypt_bytes(blob, ctx.key, job_id=ctx.doc.binding, shard_index=ref.index)
-            ctx._shard = decode_shard(plain)
+            from veritrain.data import decode_shard, spec_checks  # numpy only when replaying
+
+            shard = decode_shard(plain, f"shard {ref.index}", **spec_checks(ctx.spec))
+            ctx._shard = (shard.features, shard.labels)
         return ctx._shard
 
     def checkpoint(self, ctx: TaskContext, i: int) -> bytes:

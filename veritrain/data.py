@@ -20,11 +20,14 @@ import hashlib
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from veritrain.errors import DataError
+
+if TYPE_CHECKING:
+    from veritrain.spec import JobSpec
 
 MAGIC = b"VTSHARD"
 VERSION = 1
@@ -78,6 +81,11 @@ def validate(features: Any, labels: Any, source: str, *, num_classes: int | None
         r = int(np.argmax(out))
         raise DataError(f"{source}: row {r} has label {yi[r]}, outside [0, {limit if limit else 'inf'})")
     return Dataset(np.ascontiguousarray(x), yi, source)
+
+
+def spec_checks(spec: JobSpec) -> dict[str, Any]:
+    """The :func:`validate` checks a dataset or shard of ``spec``'s job must pass."""
+    return {"num_classes": spec.data.num_classes, "feature_shape": tuple(spec.data.input_shape)}
 
 
 def _pick(keys: Any, source: str) -> tuple[str, str]:
@@ -210,6 +218,7 @@ def encode_shard(data: Dataset) -> bytes:
 
 
 def decode_shard(blob: bytes, source: str = "shard", **checks: Any) -> Dataset:
+    """The shard in ``blob`` as a :class:`Dataset` of writable arrays, checked as in :func:`validate`."""
     if len(blob) < _HEAD.size or blob[:7] != MAGIC:
         raise DataError(f"{source} is not a Veritrain shard (bad header)")
     _, version, n, ndim = _HEAD.unpack_from(blob)
@@ -222,6 +231,7 @@ def decode_shard(blob: bytes, source: str = "shard", **checks: Any) -> Dataset:
     need = off + n * per * 4 + n * 8
     if len(blob) != need:
         raise DataError(f"{source} is {len(blob)} bytes, its header says {need}: truncated or padded")
-    x = np.frombuffer(blob, dtype="<f4", count=n * per, offset=off).reshape((n, *dims))
-    y = np.frombuffer(blob, dtype="<i8", count=n, offset=off + n * per * 4)
+    # one copy into owned memory: the arrays are writable (torch refuses read-only buffers)
+    x = np.frombuffer(blob, dtype="<f4", count=n * per, offset=off).reshape((n, *dims)).copy()
+    y = np.frombuffer(blob, dtype="<i8", count=n, offset=off + n * per * 4).copy()
     return validate(x, y, source, **checks)

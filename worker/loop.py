@@ -232,12 +232,15 @@ class Worker:
         key = tasks.task_key(doc.spec, d["task_index"])
         shard = self.task_dir(d["task_id"]) / "shard.enc"
         plain = tasks.decrypt_shard(shard, self.data_key(it), doc, key.shard)
-        features, labels = tasks.decode_shard(plain, f"shard {key.shard}", doc.spec.data.num_classes)
+        from veritrain.data import decode_shard, spec_checks  # numpy only when training
+
+        shard_data = decode_shard(plain, f"shard {key.shard}", **spec_checks(doc.spec))
         del plain
         ckpts = self.task_dir(d["task_id"]) / "ckpt"
         if ckpts.exists() and any(ckpts.iterdir()):
             self.say(f"task {d['task_id']}: resuming training from the local checkpoints")
-        hashes = self.trainer(doc.spec, key, features, labels, ckpts, self._progress_for(d["task_id"]))
+        hashes = self.trainer(doc.spec, key, shard_data.features, shard_data.labels, ckpts,
+                              self._progress_for(d["task_id"]))
         if len(hashes) != doc.spec.num_checkpoints:
             raise ManifestError(f"training produced {len(hashes)} checkpoints, the job wants "
                                 f"{doc.spec.num_checkpoints}")

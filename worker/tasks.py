@@ -135,15 +135,6 @@ def decrypt_shard(path: Path, key: bytes, doc: JobDocument, shard: int) -> bytes
     return crypto.decrypt_bytes(path.read_bytes(), key, job_id=doc.binding, shard_index=shard)
 
 
-def decode_shard(data: bytes, source: str = "shard", num_classes: int | None = None) -> tuple[Any, Any]:
-    """(features, labels) from the shard bytes (:mod:`veritrain.data`'s shard format)."""
-    from veritrain.data import decode_shard as decode
-
-    checks = {"num_classes": num_classes} if num_classes is not None else {}
-    shard = decode(data, source, **checks)
-    return shard.features.copy(), shard.labels.copy()  # writable: torch refuses read-only buffers
-
-
 # ------------------------------------------------------------------------ checkpoints
 def encrypted_checkpoint(ckpt_dir: Path, enc_dir: Path, index: int, key: bytes, doc: JobDocument,
                          task_id: int, worker: str) -> Path:

@@ -107,7 +107,7 @@ class TestWorker:
         raise AssertionError(f"no key for task {task_id} within {timeout} s")
 
     def train(self, task_id: int, key: bytes, tamper: bool = False) -> WorkerRun:
-        from requester.data import read_shard  # the shard container (an .npz), until veritrain has one
+        from veritrain.data import decode_shard
         from veritrain.training.engine import train_task
         from veritrain.training.sinks import MemorySink
 
@@ -117,10 +117,9 @@ class TestWorker:
         ref = doc.shard(index)
         plain = crypto.decrypt_bytes(self.storage.get_bytes(ref.cid), key, job_id=doc.binding,
                                      shard_index=index)
-        shard = read_shard(plain)
+        shard = decode_shard(plain)
         sink = MemorySink()
-        x, y = np.array(shard.features), np.array(shard.labels)  # writable copies for torch
-        hashes = train_task(doc.spec, TaskKey(round=0, shard=index), x, y, sink)
+        hashes = train_task(doc.spec, TaskKey(round=0, shard=index), shard.features, shard.labels, sink)
         binding = checkpoint_binding(doc, task_id, self.account.address)
         cids = []
         for i in range(len(hashes)):

@@ -289,10 +289,12 @@ def test_sigkill_mid_training_then_restart_gives_the_uninterrupted_root(stack: d
     assert kept[0].stat().st_mtime_ns == first_mtime  # finished training was not redone
 
     # the root equals an uninterrupted run of the same task
+    from veritrain.data import decode_shard
     from veritrain.training.runner import run_in_profile
-    from worker.tasks import decode_shard, task_key
+    from worker.tasks import task_key
 
-    features, labels = decode_shard(req.shards[0])
+    shard = decode_shard(req.shards[0])
+    features, labels = shard.features, shard.labels
     hashes = run_in_profile(spec, "train", task=task_key(spec, 0), features=features, labels=labels,
                             directory=stack["tmp"] / "reference")
     claim = req.market.functions.getClaim(task_id, acct.address).call()

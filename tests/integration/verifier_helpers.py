@@ -9,7 +9,6 @@ veritrain.adversary), upload encrypted checkpoints + manifest, commit, reveal.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from sklearn.datasets import load_digits
 from web3 import Web3
 
 from veritrain import crypto, envelope
+from veritrain.data import Dataset, encode_shard
 from veritrain.deployments import Deployment
 from veritrain.dev.accounts import dev_account
 from veritrain.jobdoc import (
@@ -75,12 +75,6 @@ def digits_shards(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(x[i::n], y[i::n]) for i in range(n)]
 
 
-def npz_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, features=x, labels=y)
-    return buf.getvalue()
-
-
 @dataclass
 class Job:
     job_id: int
@@ -112,7 +106,7 @@ class Requester:
         shards = digits_shards(spec.num_shards)
         refs = []
         for i, (x, y) in enumerate(shards):
-            ct = crypto.encrypt_bytes(npz_bytes(x, y), key, job_id=binding, shard_index=i)
+            ct = crypto.encrypt_bytes(encode_shard(Dataset(x, y)), key, job_id=binding, shard_index=i)
             cid = self.storage.put_bytes(ct)
             refs.append(ShardRef(index=i, cid=cid, sha256=hashlib.sha256(ct).hexdigest(), size=len(ct),
                                  examples=len(x)))

@@ -88,6 +88,7 @@ def test_shard_roundtrip_and_rejects_damage() -> None:
     back = data.decode_shard(blob)
     np.testing.assert_array_equal(back.features, d.features)
     np.testing.assert_array_equal(back.labels, d.labels)
+    assert back.features.flags.writeable and back.labels.flags.writeable  # torch takes them as they are
     with pytest.raises(DataError, match="truncated"):
         data.decode_shard(blob[:-1], source="shard 3")
     with pytest.raises(DataError, match="not a Veritrain shard"):

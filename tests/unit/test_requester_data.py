@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from requester.data import load_dataset, read_shard, shard_bytes, split_holdout, split_shards
+from requester.data import load_dataset, split_holdout, split_shards
 from requester.errors import UnsupportedError
 from requester.sdk import check_supported, job_costs
+from veritrain.data import decode_shard, encode_shard
 from veritrain.errors import ConfigError, DataError
 from veritrain.spec import load_spec
 
@@ -64,7 +65,7 @@ def test_holdout_and_shards_are_deterministic_disjoint_and_cover_the_data(spec) 
     assert [len(s) for s in shards] == [41, 40]
     rows = {r.tobytes() for s in shards for r in s.features} | {r.tobytes() for r in held.features}
     assert len(rows) == 101  # every example in exactly one place
-    back = read_shard(shard_bytes(shards[0]))
+    back = decode_shard(encode_shard(shards[0]))
     np.testing.assert_array_equal(back.features, shards[0].features)
     with pytest.raises(DataError, match="lower the holdout"):
         split_holdout(spec, load_dataset(data(3), spec), 0.5)

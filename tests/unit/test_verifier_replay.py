@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from sklearn.datasets import load_digits
 from verifier.replay import SegmentReplayer, load_manifest, task_key
 from veritrain import crypto
 from veritrain.adversary import SkipStep, dishonest_train
+from veritrain.data import Dataset, encode_shard
 from veritrain.errors import ManifestError, ReplayProfileError
 from veritrain.jobdoc import JobDocument, ShardRef, checkpoint_binding
 from veritrain.manifest import Manifest
@@ -40,12 +40,11 @@ def _job(cheat=None):  # type: ignore[no-untyped-def]
     spec, storage, key = _spec(), MemoryStorage(), crypto.generate_data_key()
     x, y = load_digits(return_X_y=True)
     x, y = (x / 16.0).astype(np.float32)[:200], y.astype(np.int64)[:200]
-    buf = io.BytesIO()
-    np.savez(buf, features=x, labels=y)
     nonce = b"n" * 16
     from veritrain.jobdoc import binding_for
 
-    ct = crypto.encrypt_bytes(buf.getvalue(), key, job_id=binding_for(spec, nonce), shard_index=0)
+    ct = crypto.encrypt_bytes(encode_shard(Dataset(x, y)), key, job_id=binding_for(spec, nonce),
+                              shard_index=0)
     import hashlib
 
     ref = ShardRef(index=0, cid=storage.put_bytes(ct), sha256=hashlib.sha256(ct).hexdigest(), size=len(ct),
