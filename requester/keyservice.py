@@ -22,10 +22,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from requester.market import ClaimState, DisputeState, Market, split_task_id
+from requester.market import Market
 from veritrain import envelope
+from veritrain.chain.states import ClaimStatus, DisputeStatus
 from veritrain.errors import ContractRevert, VeritrainError
 from veritrain.jobdoc import referee_key_context, worker_key_context
+from veritrain.tasks import split_task_id
 
 log = logging.getLogger("veritrain.requester.keys")
 
@@ -73,7 +75,7 @@ class KeyService:
         now = None
         for (task_id, worker), pub in list(self._waiting.items()):
             claim = self.market.get_claim(task_id, worker)
-            if claim["status"] != ClaimState.CLAIMED:
+            if claim["status"] != ClaimStatus.CLAIMED:
                 del self._waiting[(task_id, worker)]  # delivered already, or the claim ended
                 continue
             now = now if now is not None else self.market.timestamp()
@@ -110,7 +112,7 @@ class KeyService:
             todo = [r for r in self._seats[dispute_id] if (dispute_id, r.lower()) not in self._served]
             if not todo:
                 continue
-            if self.market.get_dispute(dispute_id)["status"] != DisputeState.VOTING:
+            if self.market.get_dispute(dispute_id)["status"] != DisputeStatus.VOTING:
                 self._seats[dispute_id] = []  # settled: nothing more to serve
                 continue
             for referee in todo:

@@ -8,44 +8,10 @@ Struct views come back as dicts keyed by the Solidity field names; events come b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 from veritrain.deployments import Deployment
-
-TASK_SHIFT = 32
-
-
-class JobState(IntEnum):  # JobMarket.JobStatus
-    NONE = 0
-    OPEN = 1
-    CANCELLED = 2
-    CLOSED = 3
-
-
-class ClaimState(IntEnum):  # JobMarket.ClaimStatus
-    NONE = 0
-    CLAIMED = 1
-    KEY_DELIVERED = 2
-    COMMITTED = 3
-    REVEALED = 4
-    DISPUTED = 5
-    FINALIZED = 6
-
-
-class DisputeState(IntEnum):  # DisputeResolver.DisputeStatus
-    NONE = 0
-    DRAWING = 1
-    VOTING = 2
-    SETTLED = 3
-
-
-def task_id_of(job_id: int, index: int) -> int:
-    return job_id << TASK_SHIFT | index
-
-
-def split_task_id(task_id: int) -> tuple[int, int]:
-    return task_id >> TASK_SHIFT, task_id & ((1 << TASK_SHIFT) - 1)
+from veritrain.tasks import split_task_id
 
 
 def _names(contract: Any, fn: str) -> list[str]:

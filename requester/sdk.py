@@ -24,8 +24,9 @@ from typing import Any
 
 from requester import data as datamod
 from requester.errors import InsufficientFundsError, UnknownJobError, UnsupportedError
-from requester.market import JobState, Market
+from requester.market import Market
 from requester.store import JobRecord, JobStore, seal_key, unseal_key
+from veritrain.chain.states import JobStatus
 from veritrain.deployments import Deployment
 from veritrain.deployments import load as load_deployment
 from veritrain.errors import ConfigError, ContractRevert
@@ -195,7 +196,7 @@ class Requester:
             record = self.store.load(job_id)
         except UnknownJobError:
             onchain = self.market.get_job(job_id)
-            if onchain["status"] == JobState.NONE:
+            if onchain["status"] == JobStatus.NONE:
                 raise UnknownJobError(f"there is no job {job_id} on the market "
                                       f"{self.market.address} (chain {self.deployment.chain_id})") from None
             if onchain["requester"].lower() != self.address.lower():
@@ -276,7 +277,7 @@ class Job:
 
     @property
     def task_ids(self) -> list[int]:
-        from requester.market import task_id_of
+        from veritrain.tasks import task_id_of
 
         return [task_id_of(self.id, i) for i in range(self.spec.num_shards)]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from requester.market import ClaimState, JobState, split_task_id
+from veritrain.chain.states import ClaimStatus, JobStatus
+from veritrain.tasks import split_task_id
 
 EVENTS = ["TaskClaimed", "KeyDelivered", "ResultCommitted", "ResultRevealed", "ClaimFinalized",
           "ClaimAbandoned", "ClaimTimedOut", "ClaimDisputed", "ClaimReleased", "ClaimSlashed",
@@ -40,7 +41,7 @@ class TaskView:
         live = [c.phase for c in self.claims if c.phase not in _ENDED.values()]
         if not live:
             return "open"
-        order = [s.name.lower().replace("_", " ") for s in ClaimState]
+        order = [s.name.lower().replace("_", " ") for s in ClaimStatus]
         return min(live, key=lambda p: order.index(p) if p in order else len(order))
 
 
@@ -70,7 +71,7 @@ class JobStatusView:
 
 
 def _phase(status: int) -> str:
-    return ClaimState(status).name.lower().replace("_", " ")
+    return ClaimStatus(status).name.lower().replace("_", " ")
 
 
 def job_status(job: Any) -> JobStatusView:
@@ -100,7 +101,7 @@ def job_status(job: Any) -> JobStatusView:
         c.phase = _phase(market.get_claim(task_id, c.worker)["status"])
     for t in tasks.values():
         t.finalized = sum(c.phase == "finalized" for c in t.claims)
-    return JobStatusView(job_id=job.id, state=JobState(onchain["status"]).name.lower(),
+    return JobStatusView(job_id=job.id, state=JobStatus(onchain["status"]).name.lower(),
                          redundancy=int(onchain["redundancy"]), escrow=int(onchain["escrow"]),
                          spec_cid=str(onchain["specCid"]), tasks=[tasks[t] for t in sorted(tasks)])
 

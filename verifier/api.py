@@ -17,6 +17,7 @@ from fastapi.responses import PlainTextResponse
 from verifier import sampling
 from veritrain import __version__
 from veritrain.journal import Journal
+from veritrain.tasks import split_task_id
 
 RESULT_PHASES = ("seen", "verified", "challenged", "skipped", "no_key", "unavailable", "unrunnable",
                  "missed", "challenge_failed", "error")
@@ -127,8 +128,8 @@ def create_app(journal: Journal, *, segments_for_figures: int = 10) -> FastAPI:
         if not results:
             raise HTTPException(404, f"no revealed result of task {task_id} seen by this verifier")
         disputes = [_dispute_view(i) for i in journal.items("dispute:") if i.data.get("task_id") == task_id]
-        return {"task_id": task_id, "job_id": task_id >> 32, "results": [_result_view(i) for i in results],
-                "disputes": disputes}
+        return {"task_id": task_id, "job_id": split_task_id(task_id)[0],
+                "results": [_result_view(i) for i in results], "disputes": disputes}
 
     @app.get("/disputes")
     def disputes() -> list[dict[str, Any]]:

@@ -11,15 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from veritrain.chain import ChainClient, bind
+from veritrain.chain.states import BallotState, ClaimStatus, DisputeStatus, Outcome
 from veritrain.deployments import Deployment
 from veritrain.envelope import public_key_from_private
-
-#: DisputeResolver enums, by value.
-DISPUTE_STATUS = ("None", "Drawing", "Voting", "Settled")
-OUTCOME = ("None", "AccusedLost", "AccuserLost", "BothLost", "Dismissed")
-BALLOT = ("None", "Committed", "Revealed")
-CLAIM_STATUS = ("None", "Claimed", "KeyDelivered", "Committed", "Revealed", "Disputed", "Finalized")
-UNAVAILABLE = b"\x00" * 32
 
 
 @dataclass(frozen=True)
@@ -33,8 +27,8 @@ class DisputeView:
     bond: int
     requester: str
     deadline: int
-    status: str
-    outcome: str
+    status: DisputeStatus
+    outcome: Outcome
     accuser_is_worker: bool
     accused_next: bytes
     accuser_next: bytes
@@ -108,8 +102,8 @@ class VerifierChain:
     def requester_of(self, job_id: int) -> str:
         return str(self.job(job_id)[0])
 
-    def claim_status(self, task_id: int, worker: str) -> str:
-        return CLAIM_STATUS[int(self.market.getClaim(task_id, worker)[0])]
+    def claim_status(self, task_id: int, worker: str) -> ClaimStatus:
+        return ClaimStatus(int(self.market.getClaim(task_id, worker)[0]))
 
     def owed(self) -> int:
         return int(self.market.owed(self.address))
@@ -134,12 +128,13 @@ class VerifierChain:
     def dispute(self, dispute_id: int) -> DisputeView:
         d = self.resolver.getDispute(dispute_id)
         return DisputeView(dispute_id, int(d[0]), str(d[1]), int(d[2]), int(d[3]), str(d[4]), int(d[5]),
-                           str(d[6]), int(d[7]), DISPUTE_STATUS[int(d[8])], OUTCOME[int(d[9])], bool(d[10]),
+                           str(d[6]), int(d[7]), DisputeStatus(int(d[8])), Outcome(int(d[9])), bool(d[10]),
                            bytes(d[11]), bytes(d[12]))
 
-    def ballots(self, dispute_id: int) -> list[tuple[str, str, bytes]]:
+    def ballots(self, dispute_id: int) -> list[tuple[str, BallotState, bytes]]:
         refs, states, ballots = self.resolver.getBallots(dispute_id)
-        return [(str(r), BALLOT[int(s)], bytes(b)) for r, s, b in zip(refs, states, ballots, strict=True)]
+        return [(str(r), BallotState(int(s)), bytes(b))
+                for r, s, b in zip(refs, states, ballots, strict=True)]
 
     def reveal_window(self) -> int:
         return int(self.resolver.params()[4])

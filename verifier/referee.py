@@ -28,8 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from verifier.chain import UNAVAILABLE, tx_hash_of, vote_commitment
+from verifier.chain import tx_hash_of, vote_commitment
 from verifier.replay import MATCH, MISMATCH, UNRUNNABLE, SegmentReplayer, load_job_document, load_manifest
+from veritrain.chain.states import UNAVAILABLE, BallotState
 from veritrain.envelope import unwrap
 from veritrain.errors import ChainError, ContractRevert, DecryptionError, VeritrainError
 from veritrain.jobdoc import referee_key_context
@@ -146,16 +147,16 @@ class Referee:
         return "chosen"
 
     # ------------------------------------------------------------------ commit / reveal
-    def _my_ballot(self, dispute_id: int) -> str:
+    def _my_ballot(self, dispute_id: int) -> BallotState:
         for referee, state, _ in self.chain.ballots(dispute_id):
             if referee.lower() == self.chain.address.lower():
-                return str(state)
-        return "None"
+                return state
+        return BallotState.NONE
 
     def _commit(self, item: Item, now: int) -> str:
         d = item.data
         dispute_id = int(d["dispute_id"])
-        if self.journal.txs(item.key, "commitVote") and self._my_ballot(dispute_id) != "None":
+        if self.journal.txs(item.key, "commitVote") and self._my_ballot(dispute_id) != BallotState.NONE:
             self.journal.put(item.key, item.phase, duty="committed")  # landed before a restart
             return "committed"
         if now > int(d["commit_deadline"]):
@@ -177,10 +178,10 @@ class Referee:
         dispute_id = int(d["dispute_id"])
         ballots = self.chain.ballots(dispute_id)
         mine = [s for r, s, _ in ballots if r.lower() == self.chain.address.lower()]
-        if mine and mine[0] == "Revealed":
+        if mine and mine[0] == BallotState.REVEALED:
             self.journal.put(item.key, item.phase, duty="revealed")
             return "revealed"
-        all_committed = all(s != "None" for _, s, _ in ballots)
+        all_committed = all(s != BallotState.NONE for _, s, _ in ballots)
         if not all_committed and now <= int(d["commit_deadline"]):
             return "committed"  # reveals not open yet
         if now > int(d["reveal_deadline"]):

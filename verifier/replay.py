@@ -39,19 +39,12 @@ from veritrain.jobdoc import JobDocument, checkpoint_binding
 from veritrain.manifest import Manifest
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.storage import Storage
+from veritrain.tasks import task_key
 
 #: ``replay(spec, task, j, checkpoint_j, features, labels) -> (bytes_{j+1}, h_{j+1})``
 ReplayFn = Callable[[JobSpec, TaskKey, int, bytes, Any, Any], tuple[bytes, bytes]]
 
 MATCH, MISMATCH, UNRUNNABLE, UNAVAILABLE = "match", "mismatch", "unrunnable", "unavailable"
-
-
-def task_key(spec: JobSpec, task_id: int) -> TaskKey:
-    """On-chain ``taskId = jobId << 32 | index``; index = round * num_shards + shard."""
-    index = task_id & 0xFFFFFFFF
-    key = TaskKey(round=index // spec.num_shards, shard=index % spec.num_shards)
-    spec.check_task(key)
-    return key
 
 
 def engine_replay(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,

@@ -24,14 +24,16 @@ import logging
 import threading
 from typing import Any
 
-from verifier.chain import DISPUTE_STATUS, VerifierChain, tx_hash_of
+from verifier.chain import VerifierChain, tx_hash_of
 from verifier.keys import KeySource
 from verifier.referee import Referee, VotePolicy, honest
 from verifier.replay import ReplayFn, SegmentReplayer, engine_replay
 from verifier.watcher import WatchConfig, Watcher
+from veritrain.chain.states import BallotState, DisputeStatus, Outcome
 from veritrain.errors import ChainError, ConfigError, ContractRevert, StorageError, VeritrainError
 from veritrain.journal import Journal
 from veritrain.storage import Storage
+from veritrain.tasks import split_task_id
 
 log = logging.getLogger("veritrain.verifier")
 #: Gas for drawCommittee sent without estimation (committees of up to 15 from a large pool).
@@ -125,7 +127,7 @@ class VerifierService:
         key = f"result:{task_id}:{worker.lower()}"
         if self.journal.get(key) is not None:
             return
-        job_id = task_id >> 32
+        job_id = split_task_id(task_id)[0]
         self.journal.put(key, "seen", task_id=task_id, job_id=job_id, worker=worker, root=a["root"],
                          manifest_cid=a["manifestCid"], challenge_deadline=int(a["challengeDeadline"]),
                          spec_cid=self.chain.spec_cid(job_id), block=ev.block_number, tx=ev.tx_hash)
@@ -174,7 +176,7 @@ class VerifierService:
 
     def _on_DisputeSettled(self, ev: Any) -> None:  # noqa: N802
         a = ev.args
-        outcome = ("None", "AccusedLost", "AccuserLost", "BothLost", "Dismissed")[int(a["outcome"])]
+        outcome = Outcome(int(a["outcome"])).label
         key = f"dispute:{int(a['disputeId'])}"
         item = self.journal.get(key)
         self.journal.put(key, "settled", outcome=outcome, verdict=a["verdict"],
@@ -196,7 +198,7 @@ class VerifierService:
             dispute_id = int(item.data["dispute_id"])
             try:
                 d = self.chain.dispute(dispute_id)
-                if d.status == "Drawing" and now <= d.deadline and block >= d.draw_block:
+                if d.status == DisputeStatus.DRAWING and now <= d.deadline and block >= d.draw_block:
                     # in the draw block itself gas estimation (at the head) would see TooEarly; the
                     # transaction lands in a later block, so send it with a fixed gas limit then
                     gas = None if block > d.draw_block else DRAW_GAS
@@ -209,13 +211,13 @@ class VerifierService:
         return sent
 
     def _settleable(self, d: Any, dispute_id: int, now: int) -> bool:
-        if d.status == "Drawing":
+        if d.status == DisputeStatus.DRAWING:
             return now > d.deadline
-        if d.status != "Voting":
+        if d.status != DisputeStatus.VOTING:
             return False
         if now > d.deadline + self.chain.reveal_window():
             return True
-        return all(state == "Revealed" for _, state, _ in self.chain.ballots(dispute_id))
+        return all(state == BallotState.REVEALED for _, state, _ in self.chain.ballots(dispute_id))
 
     def _tx(self, item: str, action: str, send: Any) -> int:
         tx = self.journal.tx_intent(item, action)
@@ -236,4 +238,4 @@ class VerifierService:
         return owed
 
 
-__all__ = ["DISPUTE_STATUS", "VerifierService"]
+__all__ = ["VerifierService"]

@@ -17,8 +17,10 @@ from verifier import sampling
 from verifier.challenge import ChallengeError, build_challenge
 from verifier.keys import KeySource
 from verifier.replay import MATCH, MISMATCH, SegmentReplayer, load_job_document, load_manifest
+from veritrain.chain.states import ClaimStatus
 from veritrain.errors import ChainError, ContractRevert, VeritrainError
 from veritrain.journal import Item, Journal
+from veritrain.tasks import split_task_id
 
 log = logging.getLogger("veritrain.verifier.watcher")
 
@@ -63,7 +65,7 @@ class Watcher:
     def _process(self, item: Item) -> str:
         d = item.data
         key, task_id, worker = item.key, int(d["task_id"]), str(d["worker"])
-        job_id = task_id >> 32
+        job_id = split_task_id(task_id)[0]
         if worker.lower() == self.chain.address.lower():
             return self._final(key, "skipped", "own result")
         if self.chain.timestamp() + self.config.margin > int(d["challenge_deadline"]):
@@ -113,8 +115,8 @@ class Watcher:
         earlier = [t for t in self.journal.txs(key, "challenge") if t.status in ("intent", "mined")]
         if earlier:
             status = self.chain.claim_status(ch.task_id, ch.worker)
-            if status != "Revealed":
-                return self._final(key, "challenged", f"challenge already sent (claim is {status})")
+            if status != ClaimStatus.REVEALED:
+                return self._final(key, "challenged", f"challenge already sent (claim is {status.label})")
         tx = self.journal.tx_intent(key, "challenge", detail=f"segment {ch.j}")
         try:
             receipt = self.chain.challenge(*ch.args())

@@ -18,14 +18,13 @@ from typing import Any, TypeVar
 from veritrain.artifacts import artifact
 from veritrain.chain.errors import decode_revert
 from veritrain.chain.nonce import NonceManager
+from veritrain.chain.states import ClaimStatus
 from veritrain.deployments import Deployment
 from veritrain.errors import ChainError, ContractRevert
 from veritrain.journal import Journal
 
 T = TypeVar("T")
 
-#: JobMarket.ClaimStatus
-CLAIM_STATUS = ("None", "Claimed", "KeyDelivered", "Committed", "Revealed", "Disputed", "Finalized")
 
 
 def _connection_errors() -> tuple[type[BaseException], ...]:
@@ -95,8 +94,8 @@ class WorkerChain:
     def claim_of(self, task_id: int, worker: str | None = None) -> Any:
         return self.call(self.market.functions.getClaim(task_id, worker or self.address))
 
-    def status_of(self, task_id: int, worker: str | None = None) -> str:
-        return CLAIM_STATUS[int(self.claim_of(task_id, worker).status)]
+    def status_of(self, task_id: int, worker: str | None = None) -> ClaimStatus:
+        return ClaimStatus(int(self.claim_of(task_id, worker).status))
 
     def job(self, job_id: int) -> Any:
         return self.call(self.market.functions.getJob(job_id))

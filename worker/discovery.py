@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from veritrain.chain.states import ClaimStatus, JobStatus
 from veritrain.errors import SpecError, StorageError, VeritrainError
+from veritrain.tasks import task_id_of
 from worker import tasks
 from worker.policy import Offer
 
 if TYPE_CHECKING:
     from worker.loop import Worker
-
-JOB_OPEN = 1
-
 
 def open_offers(worker: Worker) -> list[Offer]:
     chain = worker.chain
@@ -29,7 +28,7 @@ def open_offers(worker: Worker) -> list[Offer]:
     all_closed = True
     for job_id in range(first, count + 1):
         job = chain.job(job_id)
-        if int(job.status) != JOB_OPEN:
+        if job.status != JobStatus.OPEN:
             if all_closed:
                 worker.journal.set("scan_from_job", job_id + 1)
             continue
@@ -49,11 +48,11 @@ def _job_offers(worker: Worker, job_id: int, job: object, balance: int) -> list[
         problems = [f"job document unusable: {exc}"]
     offers = []
     for index in range(int(job.taskCount)):  # type: ignore[attr-defined]
-        task_id = (job_id << 32) | index
+        task_id = task_id_of(job_id, index)
         t = chain.task(task_id)
         if t.active + t.finalized + t.closed >= job.redundancy:  # type: ignore[attr-defined]
             continue
-        if chain.status_of(task_id) != "None":
+        if chain.status_of(task_id) != ClaimStatus.NONE:
             continue
         common = dict(job_id=job_id, task_index=index, task_id=task_id, reward=int(job.rewardPerTask),  # type: ignore[attr-defined]
                       stake=int(job.stakePerTask), balance=balance)  # type: ignore[attr-defined]

@@ -18,15 +18,13 @@ import time
 from typing import TYPE_CHECKING
 
 from veritrain import envelope
+from veritrain.chain.states import DisputeStatus
 from veritrain.errors import ContractRevert, StorageError
 from veritrain.jobdoc import referee_key_context
 from veritrain.journal import Item
 
 if TYPE_CHECKING:
     from worker.loop import Worker
-
-DRAWING, VOTING, SETTLED = 1, 2, 3
-
 
 def keep_available(worker: Worker, it: Item, *, force: bool = False) -> list[str]:
     """Pin the task's manifest and checkpoints; re-add what the node lost. Returns re-added CIDs."""
@@ -82,20 +80,20 @@ def _serve(worker: Worker, it: Item, dispute_id: int) -> bool:
     d = chain.call(resolver.functions.getDispute(dispute_id))
     key = f"dispute:{dispute_id}"
     rec = worker.journal.get(key) or worker.journal.put(key, "open", task=it.data["task_id"], served=[])
-    status, now = int(d.status), chain.now()
+    status, now = DisputeStatus(int(d.status)), chain.now()
     try:
-        if status == DRAWING:
+        if status == DisputeStatus.DRAWING:
             if now > d.deadline:
                 return _tx(worker, key, "settle", resolver.functions.settle(dispute_id))
             if chain.block_number() > d.drawBlock:
                 return _tx(worker, key, "draw", resolver.functions.drawCommittee(dispute_id))
-        elif status == VOTING:
+        elif status == DisputeStatus.VOTING:
             acted = _deliver_keys(worker, it, dispute_id, rec)
             reveal_deadline = int(d.deadline) + int(chain.call(resolver.functions.params()).revealWindow)
             if now > reveal_deadline:
                 acted |= _tx(worker, key, "settle", resolver.functions.settle(dispute_id))
             return acted
-        elif status == SETTLED and rec.phase != "settled":
+        elif status == DisputeStatus.SETTLED and rec.phase != "settled":
             worker.journal.put(key, "settled", outcome=int(d.outcome))
     except ContractRevert as exc:  # somebody else acted first, or too early: look again next tick
         worker.say(f"dispute {dispute_id}: {exc}")

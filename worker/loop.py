@@ -28,6 +28,7 @@ from typing import Any
 from sha3 import keccak_256
 
 from veritrain import deployments, envelope
+from veritrain.chain.states import ClaimStatus
 from veritrain.errors import (
     ChainError,
     ConfigError,
@@ -43,6 +44,7 @@ from veritrain.errors import (
 from veritrain.jobdoc import JobDocument, worker_key_context
 from veritrain.journal import Item, Journal
 from veritrain.manifest import Manifest
+from veritrain.tasks import task_key
 from worker import disputes, tasks
 from worker.policy import Offer, Policy, choose
 from worker.settings import WorkerSettings
@@ -161,7 +163,7 @@ class Worker:
     # ------------------------------------------------------------------ phases
     def _claim(self, it: Item) -> bool:
         d, tid = it.data, it.data["task_id"]
-        if self.chain.status_of(tid) == "None":
+        if self.chain.status_of(tid) == ClaimStatus.NONE:
             if self.chain.pending_tx(self.journal, it.key, "claim") is None:
                 have = self.chain.balance()
                 if have < d["stake"]:
@@ -195,7 +197,7 @@ class Worker:
                 self._set(it, FAILED, reason=f"the requester's key envelope does not open: {exc}")
             return MOVED
         status = self.chain.status_of(tid)
-        if status == "None":  # anyone may abandon a claim whose key is late
+        if status == ClaimStatus.NONE:  # anyone may abandon a claim whose key is late
             self._set(it, ABANDONED, reason="the claim was abandoned by someone else")
             return MOVED
         if self.chain.now() > d["key_deadline"]:
@@ -205,7 +207,7 @@ class Worker:
 
     def _abandon(self, it: Item) -> bool:
         tid = it.data["task_id"]
-        if self.chain.status_of(tid) == "Claimed":
+        if self.chain.status_of(tid) == ClaimStatus.CLAIMED:
             try:
                 self._send(it, "abandon", self.chain.market.functions.abandon(tid, self.address))
             except ContractRevert as exc:
@@ -220,7 +222,7 @@ class Worker:
     def _fetch(self, it: Item) -> bool:
         d = it.data
         doc = self.doc(d["spec_cid"])
-        ref = doc.shard(tasks.task_key(doc.spec, d["task_index"]).shard)
+        ref = doc.shard(task_key(doc.spec, d["task_index"]).shard)
         path = tasks.fetch_shard(self.storage, ref, self.task_dir(d["task_id"]) / "shard.enc")
         tasks.decrypt_shard(path, self.data_key(it), doc, ref.index)  # fails now, not mid-training
         self._set(it, TRAINING)
@@ -229,7 +231,7 @@ class Worker:
     def _train(self, it: Item) -> bool:
         d = it.data
         doc = self.doc(d["spec_cid"])
-        key = tasks.task_key(doc.spec, d["task_index"])
+        key = task_key(doc.spec, d["task_index"])
         shard = self.task_dir(d["task_id"]) / "shard.enc"
         plain = tasks.decrypt_shard(shard, self.data_key(it), doc, key.shard)
         from veritrain.data import decode_shard, spec_checks  # numpy only when training
@@ -270,11 +272,12 @@ class Worker:
     def _commit(self, it: Item) -> bool:
         d, tid = it.data, it.data["task_id"]
         status = self.chain.status_of(tid)
-        if status in ("Committed", "Revealed", "Disputed", "Finalized"):
+        if status >= ClaimStatus.COMMITTED:  # committed, revealed, disputed or finalized
             self._set(it, REVEALING)
             return MOVED
-        if status != "KeyDelivered":
-            self._set(it, TIMED_OUT, reason=f"the claim is {status} on-chain; the commit deadline passed")
+        if status != ClaimStatus.KEY_DELIVERED:
+            self._set(it, TIMED_OUT,
+                      reason=f"the claim is {status.label} on-chain; the commit deadline passed")
             return MOVED
         if "salt" not in d:  # recorded before the commit leaves: without it there is no reveal
             it = self.journal.put(it.key, COMMITTING, salt=os.urandom(32).hex())
@@ -290,7 +293,7 @@ class Worker:
     def _reveal(self, it: Item) -> bool:
         d, tid = it.data, it.data["task_id"]
         status = self.chain.status_of(tid)
-        if status == "Committed":
+        if status == ClaimStatus.COMMITTED:
             task, job = self.chain.task(tid), self.chain.job(d["job_id"])
             now = self.chain.now()
             if task.committed < job.redundancy and now <= task.revealFrom:
@@ -305,8 +308,9 @@ class Worker:
                 if exc.name == "JobMarketTooEarly":
                     return WAIT
                 raise
-        elif status not in ("Revealed", "Disputed", "Finalized"):
-            self._set(it, TIMED_OUT, reason=f"the claim is {status} on-chain; the reveal deadline passed")
+        elif status not in (ClaimStatus.REVEALED, ClaimStatus.DISPUTED, ClaimStatus.FINALIZED):
+            self._set(it, TIMED_OUT,
+                      reason=f"the claim is {status.label} on-chain; the reveal deadline passed")
             return MOVED
         c = self.chain.claim_of(tid)
         self._set(it, WATCHING, challenge_deadline=int(c.challengeDeadline))
@@ -316,12 +320,12 @@ class Worker:
         tid = it.data["task_id"]
         disputes.keep_available(self, it)
         status = self.chain.status_of(tid)
-        if status == "Disputed":
+        if status == ClaimStatus.DISPUTED:
             return disputes.handle(self, it)
-        if status == "Finalized":
+        if status == ClaimStatus.FINALIZED:
             self._set(it, FINALIZED, reward=int(self.chain.job(it.data["job_id"]).rewardPerTask))
             return MOVED
-        if status == "None":
+        if status == ClaimStatus.NONE:
             self._set(it, SLASHED, reason="a dispute went against this result; the stake was slashed")
             return MOVED
         if self.chain.now() > self.chain.claim_of(tid).challengeDeadline:
@@ -332,14 +336,14 @@ class Worker:
     def _finalize(self, it: Item) -> bool:
         tid = it.data["task_id"]
         status = self.chain.status_of(tid)
-        if status == "Revealed":
+        if status == ClaimStatus.REVEALED:
             try:
                 self._send(it, "finalize", self.chain.market.functions.finalize(tid, self.address))
             except ContractRevert as exc:
                 if exc.name == "JobMarketTooEarly":
                     return WAIT
                 raise
-        elif status != "Finalized":
+        elif status != ClaimStatus.FINALIZED:
             self._set(it, WATCHING)
             return MOVED
         self._set(it, FINALIZED, reward=int(self.chain.job(it.data["job_id"]).rewardPerTask))

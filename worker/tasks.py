@@ -45,11 +45,6 @@ def default_trainer(spec: JobSpec, task: TaskKey, features: Any, labels: Any, di
                                directory=directory, progress=progress))
 
 
-def task_key(spec: JobSpec, task_index: int) -> TaskKey:
-    """Task ``index`` of a job: shard ``index % num_shards`` of round ``index // num_shards``."""
-    return TaskKey(round=task_index // spec.num_shards, shard=task_index % spec.num_shards)
-
-
 # ------------------------------------------------------------------------ job document
 def load_jobdoc(storage: Storage, spec_cid: str, cache_dir: Path) -> JobDocument:
     """The job document behind ``specCid`` (verified by CID), cached on disk."""

@@ -14,9 +14,9 @@ from test_requester_support import REWARD, STAKE, TestWorker, digits, digits_spe
 
 from requester.aggregate import fedavg
 from requester.errors import InsufficientFundsError, ResultIntegrityError, UnknownJobError
-from requester.market import ClaimState
 from requester.sdk import Requester
 from veritrain import merkle
+from veritrain.chain.states import ClaimStatus
 from veritrain.checkpoint import decode
 from veritrain.dev.accounts import dev_account
 from veritrain.dev.deploy import deploy_local
@@ -76,7 +76,7 @@ def test_post_train_result_every_checkpoint_matches_its_onchain_root(stack, anvi
     assert len(res.provenance.tasks) == 2
     for t in res.provenance.tasks:
         claim = req.market.get_claim(t.task_id, t.worker)
-        assert claim["status"] == ClaimState.FINALIZED
+        assert claim["status"] == ClaimStatus.FINALIZED
         assert t.root == "0x" + bytes(claim["root"]).hex()
         run = runs[t.shard]
         assert t.checkpoint_hash == "0x" + run.hashes[-1].hex()

@@ -22,6 +22,7 @@ from veritrain import crypto, envelope
 from veritrain.jobdoc import JobDocument, checkpoint_binding, worker_key_context
 from veritrain.manifest import Manifest
 from veritrain.spec import JobSpec, TaskKey, load_spec
+from veritrain.tasks import split_task_id, task_id_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_YAML = ROOT / "examples" / "digits-mlp.yaml"
@@ -88,7 +89,7 @@ class TestWorker:
         self.token = bind(self.client, "DevToken", self.market.token())
 
     def claim(self, job_id: int, index: int) -> int:
-        task_id = job_id << 32 | index
+        task_id = task_id_of(job_id, index)
         job = self.market.getJob(job_id)
         self.token.approve(self.market.address, job[5])  # stakePerTask
         self.market.claim(task_id, envelope.public_key_from_private(bytes(self.account.key)))
@@ -111,7 +112,7 @@ class TestWorker:
         from veritrain.training.engine import train_task
         from veritrain.training.sinks import MemorySink
 
-        job_id, index = task_id >> 32, task_id & 0xFFFFFFFF
+        job_id, index = split_task_id(task_id)
         spec_cid = self.market.getJob(job_id)[-1]
         doc = JobDocument.from_bytes(self.storage.get_bytes(spec_cid))
         ref = doc.shard(index)

@@ -34,6 +34,7 @@ from veritrain.journal import Journal
 from veritrain.manifest import load as load_manifest
 from veritrain.spec import JobSpec, load_spec
 from veritrain.storage import IpfsStorage
+from veritrain.tasks import task_id_of
 from worker.keystore import create_keystore
 from worker.loop import Worker
 from worker.settings import WorkerSettings
@@ -168,7 +169,7 @@ def test_worker_completes_a_task_and_is_paid(stack: dict[str, Any]) -> None:
     before = token.functions.balanceOf(acct.address).call()
     try:
         summary = run_with_requester(worker, req, once=True)
-        task_id = (req.job_id << 32) | 0
+        task_id = task_id_of(req.job_id, 0)
         assert summary.phases == {task_id: "finalized"}, lines
         item = worker.journal.get(f"task:{task_id}")
         assert item is not None
@@ -243,7 +244,7 @@ def test_sigkill_mid_training_then_restart_gives_the_uninterrupted_root(stack: d
            "VERITRAIN_WORKER_DEPLOYMENT": str(stack["deployment"]),
            "VERITRAIN_WORKER_HOME": str(home), "VERITRAIN_WORKER_PASSWORD": "pw",
            "VERITRAIN_WORKER_POLL_INTERVAL": "0.1"}
-    task_id = (req.job_id << 32) | 0
+    task_id = task_id_of(req.job_id, 0)
     acct_dir = home / f"31337-{acct.address.lower()}"
     journal = acct_dir / req.market.address.lower()[2:10] / "journal.sqlite"
     ckpts = journal.parent / "tasks" / str(task_id) / "ckpt"
@@ -290,8 +291,8 @@ def test_sigkill_mid_training_then_restart_gives_the_uninterrupted_root(stack: d
 
     # the root equals an uninterrupted run of the same task
     from veritrain.data import decode_shard
+    from veritrain.tasks import task_key
     from veritrain.training.runner import run_in_profile
-    from worker.tasks import task_key
 
     shard = decode_shard(req.shards[0])
     features, labels = shard.features, shard.labels
@@ -356,7 +357,7 @@ def test_key_never_delivered_worker_abandons_and_gets_griefing_fee(stack: dict[s
     t = threading.Thread(target=lambda: out.update(summary=worker.run(once=True)))
     t.start()
     try:
-        task_id = (req.job_id << 32) | 0
+        task_id = task_id_of(req.job_id, 0)
         deadline = time.monotonic() + 60
         while worker.journal.get(f"task:{task_id}") is None or \
                 worker.journal.get(f"task:{task_id}").phase != "awaiting_key":  # type: ignore[union-attr]
@@ -386,7 +387,7 @@ def test_shard_failing_its_integrity_check_fails_the_task_with_a_reason(stack: d
     worker = Worker(settings_for(stack, "w5"), dev_account(5))
     try:
         summary = run_with_requester(worker, req, once=True)
-        task_id = (req.job_id << 32) | 0
+        task_id = task_id_of(req.job_id, 0)
         assert summary.phases == {task_id: "failed"}
         reason = worker.journal.get(f"task:{task_id}").data["reason"]  # type: ignore[union-attr]
         assert "shard 0" in reason and "promises" in reason and "cannot be trained" in reason

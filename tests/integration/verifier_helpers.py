@@ -34,8 +34,9 @@ from veritrain.jobdoc import (
     worker_key_context,
 )
 from veritrain.manifest import Manifest
-from veritrain.spec import JobSpec, TaskKey, load_spec
+from veritrain.spec import JobSpec, load_spec
 from veritrain.storage import Storage
+from veritrain.tasks import task_id_of, task_key
 from veritrain.training.sinks import MemorySink
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +85,7 @@ class Job:
     shards: list[tuple[np.ndarray, np.ndarray]]
 
     def task_id(self, index: int) -> int:
-        return (self.job_id << 32) | index
+        return task_id_of(self.job_id, index)
 
 
 @dataclass
@@ -173,7 +174,7 @@ class Worker:
         from veritrain.training.engine import train_task
 
         spec, task_id = job.doc.spec, job.task_id(task_index)
-        task = TaskKey(round=task_index // spec.num_shards, shard=task_index % spec.num_shards)
+        task = task_key(spec, task_index)
         x, y = job.shards[task.shard]
         sink = MemorySink()
         if cheat is None:

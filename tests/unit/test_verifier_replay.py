@@ -9,7 +9,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_digits
 
-from verifier.replay import SegmentReplayer, load_manifest, task_key
+from verifier.replay import SegmentReplayer, load_manifest
 from veritrain import crypto
 from veritrain.adversary import SkipStep, dishonest_train
 from veritrain.data import Dataset, encode_shard
@@ -18,6 +18,7 @@ from veritrain.jobdoc import JobDocument, ShardRef, checkpoint_binding
 from veritrain.manifest import Manifest
 from veritrain.spec import TaskKey, load_spec
 from veritrain.storage import MemoryStorage
+from veritrain.tasks import task_key
 from veritrain.training.engine import train_task
 from veritrain.training.sinks import MemorySink
 

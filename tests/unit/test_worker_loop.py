@@ -10,6 +10,7 @@ import pytest
 from eth_abi import encode
 from sha3 import keccak_256
 
+from veritrain.chain.states import ClaimStatus
 from veritrain.dev.accounts import dev_account
 from veritrain.errors import ContractRevert
 from veritrain.storage import MemoryStorage
@@ -37,14 +38,14 @@ class FakeChain:
     def __init__(self) -> None:
         self.market = SimpleNamespace(address=MARKET, functions=Functions())
         self.token = SimpleNamespace(functions=Functions())
-        self.status = "None"
+        self.status = ClaimStatus.NONE
         self.time = 1000
         self.sent: list[Call] = []
         self.fail_next: BaseException | None = None
         self.task_state = SimpleNamespace(committed=1, revealFrom=5000)
         self.job_state = SimpleNamespace(redundancy=2, revealWindow=100, rewardPerTask=7)
 
-    def status_of(self, task_id: int) -> str:
+    def status_of(self, task_id: int) -> ClaimStatus:
         return self.status
 
     def claim_of(self, task_id: int) -> Any:
@@ -107,7 +108,8 @@ def test_claim_sends_approve_and_claim_once(worker: Any) -> None:
 
 def test_claim_reentered_after_a_crash_does_not_claim_again(worker: Any) -> None:
     it = item(worker, loop.CLAIMING)
-    worker.chain.status = "Claimed"  # the claim was mined, the process died before the journal moved
+    # the claim was mined, the process died before the journal moved
+    worker.chain.status = ClaimStatus.CLAIMED
     assert worker.advance(it)
     assert worker.chain.sent == []
     assert worker.journal.get(it.key).phase == loop.AWAITING_KEY
@@ -125,7 +127,7 @@ def test_losing_the_race_is_a_clean_refusal(worker: Any) -> None:
 
 def test_salt_is_journalled_before_the_commit_and_survives_a_crash(worker: Any) -> None:
     it = item(worker, loop.COMMITTING, root="0x" + "33" * 32, commit_deadline=5000)
-    worker.chain.status = "KeyDelivered"
+    worker.chain.status = ClaimStatus.KEY_DELIVERED
     worker.chain.fail_next = ConnectionError("RPC died mid-send")
     with pytest.raises(ConnectionError):
         worker.advance(it)
@@ -140,14 +142,14 @@ def test_salt_is_journalled_before_the_commit_and_survives_a_crash(worker: Any) 
 
 def test_commit_after_the_deadline_times_out_instead_of_sending(worker: Any) -> None:
     it = item(worker, loop.COMMITTING, root="0x" + "33" * 32, commit_deadline=900)
-    worker.chain.status = "KeyDelivered"
+    worker.chain.status = ClaimStatus.KEY_DELIVERED
     assert worker.advance(it)
     assert worker.chain.sent == [] and worker.journal.get(it.key).phase == loop.TIMED_OUT
 
 
 def test_reveal_waits_for_the_window_then_reveals_and_watches(worker: Any) -> None:
     it = item(worker, loop.REVEALING, root="0x" + "33" * 32, salt="44" * 32, manifest_cid="bafym")
-    worker.chain.status = "Committed"
+    worker.chain.status = ClaimStatus.COMMITTED
     assert worker.advance(it) is loop.WAIT  # 1 of 2 slots committed, before revealFrom
     worker.chain.time = 5001
     assert worker.advance(worker.journal.get(it.key))
@@ -158,7 +160,7 @@ def test_reveal_waits_for_the_window_then_reveals_and_watches(worker: Any) -> No
 
 def test_reveal_window_missed_is_recorded(worker: Any) -> None:
     it = item(worker, loop.REVEALING, root="0x" + "33" * 32, salt="44" * 32, manifest_cid="bafym")
-    worker.chain.status, worker.chain.time = "Committed", 5101
+    worker.chain.status, worker.chain.time = ClaimStatus.COMMITTED, 5101
     assert worker.advance(it) and worker.journal.get(it.key).phase == loop.TIMED_OUT
 
 
@@ -166,7 +168,7 @@ def test_key_deadline_passed_leads_to_abandon(worker: Any) -> None:
     worker.chain.logs = lambda *a, **k: []
     worker.chain.market.events = SimpleNamespace(KeyDelivered=None, ClaimAbandoned=None)
     it = item(worker, loop.AWAITING_KEY, key_deadline=1600)
-    worker.chain.status = "Claimed"
+    worker.chain.status = ClaimStatus.CLAIMED
     assert worker.advance(it) is loop.WAIT
     worker.chain.time = 1601
     assert worker.advance(worker.journal.get(it.key))

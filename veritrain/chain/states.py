@@ -1,18 +1,29 @@
-"""The contracts' enums, by value, for every role (no web3 import)."""
+"""The contracts' enums, by value, for every role (no web3 import).
+
+``ClaimStatus(raw)`` turns a value read from the chain into its member; ``member.label`` is
+the Solidity spelling (``KeyDelivered``, ``AccusedLost``) for messages and reports.
+"""
 
 from __future__ import annotations
 
 from enum import IntEnum
 
 
-class JobStatus(IntEnum):  # JobMarket.JobStatus
+class _ContractEnum(IntEnum):
+    @property
+    def label(self) -> str:
+        """The member's name as the contract spells it: ``KEY_DELIVERED`` -> ``KeyDelivered``."""
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+
+class JobStatus(_ContractEnum):  # JobMarket.JobStatus
     NONE = 0
     OPEN = 1
     CANCELLED = 2
     CLOSED = 3
 
 
-class ClaimStatus(IntEnum):  # JobMarket.ClaimStatus
+class ClaimStatus(_ContractEnum):  # JobMarket.ClaimStatus
     NONE = 0
     CLAIMED = 1
     KEY_DELIVERED = 2
@@ -22,14 +33,14 @@ class ClaimStatus(IntEnum):  # JobMarket.ClaimStatus
     FINALIZED = 6
 
 
-class DisputeStatus(IntEnum):  # DisputeResolver.DisputeStatus
+class DisputeStatus(_ContractEnum):  # DisputeResolver.DisputeStatus
     NONE = 0
     DRAWING = 1
     VOTING = 2
     SETTLED = 3
 
 
-class Outcome(IntEnum):  # DisputeResolver.Outcome
+class Outcome(_ContractEnum):  # DisputeResolver.Outcome
     NONE = 0
     ACCUSED_LOST = 1
     ACCUSER_LOST = 2
@@ -37,7 +48,7 @@ class Outcome(IntEnum):  # DisputeResolver.Outcome
     DISMISSED = 4
 
 
-class BallotState(IntEnum):  # DisputeResolver ballot state
+class BallotState(_ContractEnum):  # DisputeResolver ballot state
     NONE = 0
     COMMITTED = 1
     REVEALED = 2
