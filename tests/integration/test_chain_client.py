@@ -165,3 +165,24 @@ def test_bound_test_contract_from_test_artifacts(anvil, fresh_chain, tmp_path: P
     tree = merkle.MerkleTree(hashes)
     assert h.verify(tree.proof(4), tree.root, 4, hashes[4]) is True
     assert h.verify(tree.proof(4), tree.root, 5, hashes[4]) is False
+
+
+def test_nonce_file_from_a_reverted_chain_resyncs_without_waiting(anvil, token, w3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The nonce file outlives an evm_revert: the next transaction goes out with the node's
+    count at once, not with the stale higher nonce (which would sit unmined until the timeout)."""
+    snap = w3.provider.make_request("evm_snapshot", [])["result"]
+    c = client(anvil, OWNER, tmp_path, receipt_timeout=5.0)
+    t = bind(c, "DevToken", token.address)
+    start = w3.eth.get_transaction_count(OWNER.address)
+    for _ in range(3):
+        t.transfer(ALICE.address, 1)
+    assert c.nonces.path.read_text() == str(start + 3)
+    assert w3.provider.make_request("evm_revert", [snap])["result"] is True
+    assert w3.eth.get_transaction_count(OWNER.address, "pending") == start
+
+    fresh = client(anvil, OWNER, tmp_path, receipt_timeout=5.0)  # same folder: the stale file
+    began = time.monotonic()
+    receipt = bind(fresh, "DevToken", token.address).transfer(ALICE.address, 1)
+    assert receipt["status"] == 1 and time.monotonic() - began < 3.0
+    assert w3.eth.get_transaction(receipt["transactionHash"])["nonce"] == start
+    assert fresh.nonces.path.read_text() == str(start + 1)

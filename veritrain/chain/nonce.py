@@ -1,9 +1,15 @@
 """Nonces for one account shared by threads (a lock) and processes (a file lock).
 
 The lock file ``<dir>/<chain id>-<address>.nonce`` holds the next nonce. A sender takes the
-lock, reads ``max(file, cached)``, sends, and writes ``nonce + 1`` before releasing it, so two
-senders never pick the same nonce. A nonce error from the node (someone else used the
-account) triggers :meth:`NonceManager.resync` from the node's ``pending`` count.
+lock, reads the file, sends, and writes ``nonce + 1`` before releasing it, so two senders
+never pick the same nonce. A nonce error from the node (someone else used the account)
+triggers :meth:`NonceManager.resync` from the node's ``pending`` count.
+
+The file can outlive the chain it counted (``evm_revert``, ``veritrain dev up --fresh``): a
+stored nonce *above* the node's pending count would go out as a gapped transaction that is
+never mined. Every sender holds the lock through sign + send, so while we hold it the node's
+pending count already includes every transaction we sent; a stored nonce above it is stale
+and the node's count is used instead.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ class NonceManager:
             try:
                 f.seek(0)
                 text = f.read().strip()
-                nonce = int(text) if text else self._pending_count()
+                pending = self._pending_count()
+                nonce = pending if not text or int(text) > pending else int(text)
                 yield nonce
                 self._write(f, nonce + 1)
             finally:
