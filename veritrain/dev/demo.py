@@ -1,0 +1,453 @@
+"""The end-to-end demo (issue 9): a real job on real data, honest and cheating workers, a
+verifier that catches the cheat, a committee that settles it on-chain.
+
+    python -m veritrain.dev.demo [--quick] [--json] [--home .veritrain/demo] [--timeout S]
+
+It starts a fresh stack of its own (Anvil + IPFS on free ports, under ``<home>/stack``),
+deploys the contracts, and runs every party as a separate process through the product's own
+command lines — requester (``veritrain job submit`` / ``serve`` / ``fetch``), honest workers
+(``veritrain worker run``), the cheater (``python -m worker.adversarial``), verifiers
+(``veritrain verifier run``) — which talk only through the chain and IPFS. It reads the chain
+to follow them, then writes ``<home>/summary.json`` from the chain's events and receipts.
+The stack and every child are stopped at the end, on failure and on Ctrl-C alike.
+
+This module never imports worker/, requester/ or verifier/: that is the point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from veritrain.dev import demo_chain, demo_summary
+from veritrain.dev.demo_procs import ChildFailed, Children
+from veritrain.dev.demo_summary import Party
+from veritrain.errors import VeritrainError
+from veritrain.settings import PROJECT_ROOT
+
+TOKEN = 10**18
+MARKER = ".veritrain-demo"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    shards: int
+    steps: int
+    checkpoint_interval: int
+    honest: int
+    cheat_segment: int
+    challenge_window: int
+    accuracy_bar: float
+    timeout: float
+    verifiers: int = 4  # one challenger + a committee of 3 that is not party to the dispute
+    reward: int = 10
+    stake: int = 20
+
+
+#: Measured: 4 shards x 200 SGD steps of the 64-128-64-10 MLP, FedAvg -> 0.955 held-out accuracy.
+FULL = Scenario("full", shards=4, steps=200, checkpoint_interval=20, honest=3, cheat_segment=3,
+                challenge_window=60, accuracy_bar=0.90, timeout=600)
+#: Fewer shards, workers and steps, a shorter window; 3 x 100 steps measured 0.94 (bar 0.85).
+QUICK = Scenario("quick", shards=3, steps=100, checkpoint_interval=20, honest=2, cheat_segment=2,
+                 challenge_window=40, accuracy_bar=0.85, timeout=480)
+
+#: Dispute windows for the demo's resolver (the defaults are 1 h / 1 d / 1 d). They are
+#: ceilings: a dispute settles as soon as every referee has revealed. The commit window must
+#: exceed the referees' vote margin (600 s before it they stop waiting for a key).
+RESOLVER_WINDOWS = {"drawWindow": 120, "commitWindow": 900, "revealWindow": 300}
+#: Job windows (seconds of chain time). Only the challenge window is ever waited out.
+JOB_WINDOWS = {"key_window": 120, "submission_window": 600, "reveal_window": 300}
+
+
+class DemoFailed(VeritrainError, RuntimeError):
+    pass
+
+
+def say(t0: float, msg: str) -> None:
+    print(f"[{time.monotonic() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- inputs
+def write_inputs(data_dir: Path, sc: Scenario) -> tuple[Path, Path]:
+    """The job spec (examples/digits-mlp.yaml, scaled to the scenario) and the digits as .npz."""
+    import numpy as np
+    import yaml
+    from sklearn.datasets import load_digits
+
+    spec = yaml.safe_load((PROJECT_ROOT / "examples" / "digits-mlp.yaml").read_text())
+    spec.update(num_shards=sc.shards, steps_per_task=sc.steps, checkpoint_interval=sc.checkpoint_interval)
+    spec["deadlines"] = {**JOB_WINDOWS, "challenge_window": sc.challenge_window}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    spec_path = data_dir / "job.json"
+    spec_path.write_text(json.dumps(spec, indent=2))
+    digits = load_digits()  # ships inside scikit-learn: no download
+    data_path = data_dir / "digits.npz"
+    np.savez(data_path, features=(digits.data / 16.0).astype(np.float32),
+             labels=digits.target.astype(np.int64))
+    return spec_path, data_path
+
+
+def fresh_home(home: Path) -> None:
+    """Empty ``home`` for a new run (only a folder this demo made, or an empty one)."""
+    from veritrain.dev.stack import Stack
+    from veritrain.settings import StackSettings
+
+    if home.exists():
+        if not (home / MARKER).exists() and any(home.iterdir()):
+            raise DemoFailed(f"{home} exists and was not made by the demo; choose another --home")
+        Stack(StackSettings(home=home / "stack")).down()  # a stack left by a killed run
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    (home / MARKER).write_text("made by python -m veritrain.dev.demo; deleted at its next run\n")
+
+
+def child_env(rpc: str, ipfs: str, deployment: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERITRAIN_")}
+    env.update(VERITRAIN_RPC_URL=rpc, VERITRAIN_IPFS_API=ipfs, VERITRAIN_DEPLOYMENT=str(deployment),
+               PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+# --------------------------------------------------------------------------- the run
+class Demo:
+    def __init__(self, sc: Scenario, home: Path) -> None:
+        self.sc, self.home = sc, home.resolve()
+        self.t0 = time.monotonic()
+        self.py = sys.executable
+        self.parties: list[Party] = []
+        self.children: Children | None = None
+        self.stack: Any = None
+        self.clock: demo_chain.BlockClock | None = None
+        self.events: demo_chain.EventLog | None = None
+        self.job_id = 0
+        self.accuracy: float | None = None
+        self.notes: list[str] = []
+        self.w3: Any = None
+        self.deployment: Any = None
+        self.gas: tuple[dict[str, int], int] = ({}, 0)
+
+    def log(self, msg: str) -> None:
+        say(self.t0, msg)
+
+    def cli(self, *args: str) -> list[str]:
+        return [self.py, "-m", "veritrain.cli", *args]
+
+    # ------------------------------------------------------------------ phases
+    def start_stack(self) -> tuple[str, str]:
+        from veritrain.dev import procs
+        from veritrain.dev.stack import Stack
+        from veritrain.settings import StackSettings
+
+        self.stack = Stack(StackSettings(home=self.home / "stack", anvil_port=procs.free_port(),
+                                         ipfs_api_port=procs.free_port(), anvil_state_interval=0))
+        state = self.stack.up(fresh=True)
+        rpc, ipfs = state.services["anvil"].url, state.services["ipfs"].url
+        self.log(f"stack up: anvil {rpc}, ipfs {ipfs} (home {self.stack.home})")
+        return rpc, ipfs
+
+    def init_workers(self, ch: Children) -> list[tuple[str, str, Path]]:
+        """Start ``veritrain worker init`` for each worker (fresh keys); returns (name, behaviour, home)."""
+        out = [("cheater", "cheater", self.home / "workers" / "cheater")]
+        out += [(f"honest-{i}", "honest", self.home / "workers" / f"honest-{i}")
+                for i in range(1, self.sc.honest + 1)]
+        for name, _, whome in out:
+            ch.start(f"init-{name}", self.cli("worker", "init"), self.worker_env(name, whome),
+                     daemon=False, capture_stdout=True)
+        return out
+
+    def worker_env(self, name: str, whome: Path) -> dict[str, str]:
+        return {"VERITRAIN_WORKER_HOME": str(whome), "VERITRAIN_WORKER_PASSWORD": f"demo-{name}",
+                "VERITRAIN_WORKER_POLL_INTERVAL": "1"}
+
+    def deploy(self, rpc: str, worker_addrs: list[str]) -> Path:
+        from veritrain import deployments
+        from veritrain.dev.accounts import dev_account
+        from veritrain.dev.deploy import RESOLVER_PARAMS
+
+        self.w3 = demo_chain.connect(rpc)
+        deployer = dev_account(0)
+        holders = [dev_account(i).address for i in range(1 + 1 + self.sc.verifiers)]
+        self.deployment = demo_chain.deploy(self.w3, deployer, mint_to=holders, mint=1_000_000 * TOKEN,
+                                            resolver_params={**RESOLVER_PARAMS, **RESOLVER_WINDOWS})
+        path = deployments.save(self.deployment, self.home / "deployment.json")
+        demo_chain.fund(self.w3, deployer, self.deployment, worker_addrs, eth=10 * TOKEN,
+                        tokens=1_000 * TOKEN)
+        self.events = demo_chain.EventLog(self.w3, self.deployment)
+        self.log(f"deployed (market {self.deployment.address('JobMarket')}); funded {len(worker_addrs)} "
+                 f"fresh worker keys with 10 ETH and 1,000 VTD each")
+        return path
+
+    def start_verifiers(self, ch: Children) -> None:
+        from veritrain.dev import procs
+        from veritrain.dev.accounts import dev_account
+
+        for i in range(1, self.sc.verifiers + 1):
+            acct, challenger = dev_account(1 + i), i == 1
+            vhome = self.home / "verifiers" / f"verifier-{i}"
+            args = ["verifier", "run", "--home", str(vhome), "--p", "1.0" if challenger else "0.0"]
+            port = procs.free_port() if challenger else 0
+            args += ["--api-port", str(port)]
+            ch.start(f"verifier-{i}", self.cli(*args), {"VERITRAIN_VERIFIER_DEV_ACCOUNT": str(1 + i)})
+            self.parties.append(Party(f"verifier-{i}", acct.address, "verifier",
+                                      "challenger" if challenger else "referee"))
+            if challenger:
+                self.challenger_home, self.challenger_account = vhome, acct
+                self.log(f"verifier-1 samples every segment (p = 1) and serves its API on http://127.0.0.1:{port}")
+
+    def start_requester(self, ch: Children, spec: Path, data: Path) -> None:
+        """`veritrain job serve` (keeps running) and `veritrain job submit` (exits with the job id)."""
+        from veritrain.dev.accounts import dev_account
+
+        self.requester_home = self.home / "requester"
+        common = ["--dev-account", "1", "--home", str(self.requester_home)]
+        ch.start("requester-serve", self.cli("job", "serve", "--interval", "1", *common))
+        ch.start("requester-submit", self.cli("job", "submit", str(spec), "--data", str(data), "--reward",
+                                              str(self.sc.reward), "--stake", str(self.sc.stake), "--holdout",
+                                              "0.2", "--json", *common), daemon=False, capture_stdout=True)
+        self.parties.append(Party("requester", dev_account(1).address, "requester", "honest"))
+
+    def job_posted(self, ch: Children) -> None:
+        out = ch.wait("requester-submit", 180)
+        self.job_id = int(json.loads(out)["job_id"])
+        self.log(f"requester posted job {self.job_id}; `veritrain job serve` delivers its keys")
+
+    def grant_sampling_key(self) -> None:
+        from veritrain.dev.accounts import dev_account
+        from veritrain.dev.demo_keys import grant_sampling_key
+
+        grant_sampling_key(self.requester_home, dev_account(1), self.challenger_account, self.challenger_home,
+                           chain_id=self.deployment.chain_id, market=self.deployment.address("JobMarket"),
+                           job_id=self.job_id)
+        note = ("WORKAROUND: the sampling verifier's job-key envelope was written out of band by the demo "
+                "on the requester's behalf (no role can issue it yet: see veritrain/dev/demo_keys.py)")
+        self.notes.append(note)
+        self.log(note)
+
+    def start_workers(self, ch: Children, workers: list[tuple[str, str, Path]]) -> None:
+        for name, behaviour, whome in workers:
+            env = self.worker_env(name, whome)
+            if behaviour == "cheater":
+                argv = [self.py, "-m", "worker.adversarial", "--behaviour", "skip-step",
+                        "--segment", str(self.sc.cheat_segment), "--max-tasks", "1"]
+                ch.start(name, argv, env, may_exit=True)
+            else:
+                ch.start(name, self.cli("worker", "run"), env)
+
+    # ------------------------------------------------------------------ following the chain
+    def name_of(self, address: Any) -> str:
+        a = str(address).lower()
+        for p in self.parties:
+            if p.address.lower() == a:
+                return p.name
+        return str(address)[:10]
+
+    def describe(self, e: demo_chain.Event) -> str | None:
+        a, n = e.args, self.name_of
+        task = f"task {int(a['taskId']) & 0xFFFFFFFF}" if "taskId" in a else ""
+        tok = lambda v: f"{int(v) / TOKEN:g}"  # noqa: E731
+        lines = {
+            "VerifierRegistered": lambda: f"{n(a['verifier'])} registered (stake {tok(a['stake'])} VTD)",
+            "JobPosted": lambda: (f"job {a['jobId']} on chain: {a['taskCount']} tasks, "
+                                  f"escrow {tok(a['escrow'])} VTD"),
+            "TaskClaimed": lambda: f"{task}: claimed by {n(a['worker'])}",
+            "KeyDelivered": lambda: f"{task}: data key delivered to {n(a['worker'])}",
+            "ResultRevealed": lambda: f"{task}: {n(a['worker'])} revealed its checkpoint root",
+            "DisputeOpened": lambda: (f"{task}: {n(a['accuser'])} challenges {n(a['accused'])} at segment "
+                                      f"{a['segment']} (dispute {a['disputeId']})"),
+            "CommitteeDrawn": lambda: (f"dispute {a['disputeId']}: committee "
+                                       f"{', '.join(n(r) for r in a['referees'])}"),
+            "RefereeKeyDelivered": lambda: f"dispute {a['disputeId']}: key delivered to {n(a['referee'])}",
+            "VoteRevealed": lambda: f"dispute {a['disputeId']}: {n(a['referee'])} revealed its vote",
+            "DisputeSettled": lambda: (f"dispute {a['disputeId']} settled: "
+                                       f"{demo_summary.OUTCOMES[int(a['outcome'])]}"),
+            "ClaimSlashed": lambda: f"{task}: {n(a['worker'])} slashed {tok(a['stake'])} VTD, task reopens",
+            "ClaimFinalized": lambda: f"{task}: finalized, {n(a['worker'])} earns {tok(a['reward'])} VTD",
+            "ClaimTimedOut": lambda: f"{task}: {n(a['worker'])} TIMED OUT (penalty {tok(a['penalty'])})",
+            "ClaimAbandoned": lambda: f"{task}: {n(a['worker'])} abandoned (no key in time)",
+            "Withdrawn": lambda: f"{n(a['account'])} withdrew {tok(a['amount'])} VTD",
+        }
+        return lines[e.name]() if e.name in lines else None
+
+    def follow(self, ch: Children) -> list[demo_chain.Event]:
+        assert self.events is not None
+        new = self.events.poll()
+        for e in new:
+            line = self.describe(e)
+            if line:
+                self.log(line)
+        ch.check()
+        return new
+
+    def tasks_done(self) -> tuple[bool, str]:
+        assert self.events is not None
+        ev = self.events
+        posted = [e for e in ev.named("JobPosted") if int(e.args["jobId"]) == self.job_id]
+        if not posted:
+            return False, "job not posted"
+        count = int(posted[0].args["taskCount"])
+        finalized = {int(e.args["taskId"]) for e in ev.named("ClaimFinalized")
+                     if int(e.args["taskId"]) >> 32 == self.job_id}
+        opened = {int(e.args["disputeId"]) for e in ev.named("DisputeOpened")}
+        settled = {int(e.args["disputeId"]) for e in ev.named("DisputeSettled")}
+        state = f"{len(finalized)}/{count} tasks finalized, {len(opened - settled)} disputes open"
+        return len(finalized) == count and opened <= settled, state
+
+    def wait_for(self, ch: Children, what: str, cond: Any, deadline: float) -> None:
+        while True:
+            self.follow(ch)
+            ok, state = cond()
+            if ok:
+                return
+            if time.monotonic() > deadline:
+                raise DemoFailed(f"timed out waiting for {what}: {state}\n" + self.tails(ch))
+            time.sleep(0.5)
+
+    def tails(self, ch: Children, lines: int = 6) -> str:
+        from veritrain.dev.demo_procs import tail_lines
+
+        return "\n".join(f"-- {c.name} ({c.log}):\n{tail_lines(c.log, lines)}"
+                         for c in ch.children.values() if c.daemon)
+
+    # ------------------------------------------------------------------ the scenario
+    def run(self) -> demo_summary.Verdict:
+        sc = self.sc
+        deadline = self.t0 + sc.timeout
+        fresh_home(self.home)
+        self.log(f"demo '{sc.name}': {sc.shards} shards x {sc.steps} steps, {sc.honest} honest workers "
+                 f"+ 1 cheater (skips a step in segment {sc.cheat_segment}), {sc.verifiers} verifiers; "
+                 f"home {self.home}")
+        ch = self.children = Children(self.home / "logs", {k: v for k, v in os.environ.items()
+                                                            if not k.startswith("VERITRAIN_")}, Path.cwd())
+        workers = self.init_workers(ch)  # keys are made while the stack starts
+        rpc, ipfs = self.start_stack()
+        spec, data = write_inputs(self.home / "data", sc)
+        addrs = []
+        for name, behaviour, _ in workers:
+            out = ch.wait(f"init-{name}", 120)
+            m = re.search(r"0x[0-9a-fA-F]{40}", out)
+            if not m:
+                raise DemoFailed(f"`veritrain worker init` for {name} printed no address: {out!r}")
+            addrs.append(m.group(0))
+            self.parties.append(Party(name, m.group(0), "worker", behaviour))
+        deployment = self.deploy(rpc, addrs)
+        ch.base_env = child_env(rpc, ipfs, deployment)
+        self.clock = demo_chain.BlockClock(rpc, 1.0).start()
+        self.notes.append("chain time: the demo mines an empty block every second, so time passes as on a "
+                          "real chain (it never warps time); job and dispute windows are short instead")
+        self.start_requester(ch, spec, data)
+        self.start_verifiers(ch)
+        self.start_workers(ch, workers)
+        self.job_posted(ch)
+        self.grant_sampling_key()
+        self.wait_for(ch, "every task to be finalized", self.tasks_done, deadline)
+        self.log("every task is final; honest workers withdraw their pay")
+        honest = [(n, h) for n, b, h in workers if b == "honest"]
+        for name, whome in honest:
+            ch.start(f"withdraw-{name}", self.cli("worker", "withdraw"), self.worker_env(name, whome),
+                     daemon=False, capture_stdout=True)
+        for name, _ in honest:
+            ch.wait(f"withdraw-{name}", 120)
+        challengers = {str(e.args["accuser"]).lower() for e in self.events.named("DisputeOpened")}  # type: ignore[union-attr]
+        self.wait_for(ch, "the challenger's withdrawal", lambda: (
+            challengers <= {str(e.args["account"]).lower() for e in self.events.named("Withdrawn")},  # type: ignore[union-attr]
+            "challenger has not withdrawn"), min(deadline, time.monotonic() + 60))
+        model = self.home / "model.safetensors"
+        fetch = self.cli("job", "fetch", str(self.job_id), "--out", str(model), "--json",
+                         "--dev-account", "1", "--home", str(self.requester_home))
+        out = ch.run("requester-fetch", fetch, timeout=180)
+        self.accuracy = float(json.loads(out)["metrics"]["holdout_accuracy"])
+        self.log(f"requester fetched and checked the model: held-out accuracy {self.accuracy:.4f}")
+        self.follow(ch)
+        return self.verdict()
+
+    def verdict(self) -> demo_summary.Verdict:
+        gas_total, by_fn, count = (0, {}, 0) if self.w3 is None else demo_chain.gas_used(self.w3)
+        self.gas = (by_fn, count)
+        return demo_summary.build(self.events.events if self.events else [], self.job_id, self.parties,
+                                  seconds=time.monotonic() - self.t0, gas_total=gas_total,
+                                  accuracy=self.accuracy, accuracy_bar=self.sc.accuracy_bar)
+
+    def shutdown(self) -> None:
+        if self.children is not None:
+            stopped = self.children.stop_all()
+            if stopped:
+                self.log(f"stopped {len(stopped)} processes")
+        if self.clock is not None:
+            self.clock.stop()
+        if self.stack is not None:
+            self.stack.down()
+            self.log("stack stopped")
+
+    def logs(self) -> dict[str, str]:
+        if self.children is None:
+            return {}
+        return {name: os.path.relpath(c.log) for name, c in self.children.children.items()}
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m veritrain.dev.demo", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the smaller variant the test suite runs")
+    ap.add_argument("--json", action="store_true", help="summary.json on stdout (the table on stderr)")
+    ap.add_argument("--home", type=Path, default=Path(".veritrain/demo"), help="everything of this run")
+    ap.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    args = ap.parse_args(argv)
+    sc = QUICK if args.quick else FULL
+    if args.timeout:
+        sc = Scenario(**{**sc.__dict__, "timeout": args.timeout})
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_interrupt)
+    demo = Demo(sc, args.home)
+    verdict, error, code = None, None, 1
+    try:
+        verdict = demo.run()
+    except KeyboardInterrupt:
+        error, code = "interrupted", 130
+    except (ChildFailed, VeritrainError, OSError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if verdict is None:
+            try:
+                verdict = demo.verdict()  # what the chain shows so far
+            except Exception:  # noqa: BLE001 - the chain may be gone; report the error below
+                verdict = None
+        demo.shutdown()
+    if verdict is None:
+        verdict = demo_summary.build([], demo.job_id, demo.parties, seconds=time.monotonic() - demo.t0,
+                                     gas_total=0, accuracy=demo.accuracy, accuracy_bar=sc.accuracy_bar)
+    if error:
+        verdict.failures.insert(0, error)
+        verdict.summary["ok"] = False
+    summary_path = demo.home / "summary.json"
+    if summary_path.parent.exists():
+        summary_path.write_text(json.dumps(verdict.summary, indent=2) + "\n")
+        details = {"scenario": sc.__dict__, "failures": verdict.failures, "notes": demo.notes,
+                   "logs": demo.logs(), "gas_by_function": demo.gas[0], **verdict.details}
+        (demo.home / "details.json").write_text(json.dumps(details, indent=2, default=str) + "\n")
+    text = demo_summary.render(verdict, demo.parties, gas_by_fn=demo.gas[0], transactions=demo.gas[1],
+                               logs=demo.logs(),
+                               accuracy_bar=sc.accuracy_bar, notes=demo.notes)
+    print(text, file=sys.stderr if args.json else sys.stdout)
+    print(f"summary: {os.path.relpath(summary_path)}", file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(verdict.summary, indent=2))
+    if code == 130:
+        return code
+    return 0 if verdict.summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
