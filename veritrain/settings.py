@@ -31,14 +31,6 @@ class StackSettings(BaseSettings):
     #: Anvil seconds between state dumps; 1 keeps the chain across a SIGKILL of anvil.
     anvil_state_interval: int = Field(default=1, ge=0)
 
-    @property
-    def dev_dir(self) -> Path:
-        return self.home / "dev"
-
-    @property
-    def state_file(self) -> Path:
-        return self.dev_dir / "stack.json"
-
 
 class ChainSettings(BaseSettings):
     """Where a role finds the chain and the deployed contracts."""

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from veritrain.dev.stack import Stack
 from veritrain.errors import PortInUseError, SpecError, StackError, VeritrainError
 from veritrain.settings import StackSettings
 
@@ -23,7 +24,7 @@ def test_stack_settings_read_veritrain_env(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("VERITRAIN_HOME", str(tmp_path))
     s = StackSettings()
     assert s.anvil_port == 18999
-    assert s.state_file == tmp_path / "dev" / "stack.json"
+    assert Stack(s).state_file == tmp_path.resolve() / "dev" / "stack.json"
 
 
 def test_stack_settings_reject_bad_port(monkeypatch: pytest.MonkeyPatch) -> None:
