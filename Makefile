@@ -33,11 +33,7 @@ test: setup  ## run the whole test suite (starts and stops its own Anvil and IPF
 	$(PY) -m pytest
 
 demo: setup  ## start a fresh local stack and deploy the contracts
-	$(VT) dev down >/dev/null
-	$(VT) dev up --fresh
-	$(VENV)/bin/ape run deploy --network ethereum:local:foundry --account TEST::0 \
-	  || { $(VT) dev down; exit 1; }
-	@echo "contracts deployed (deployments/local.json); the stack keeps running: veritrain dev down"
+	$(PY) -m veritrain.dev.demo $(DEMO_ARGS)
 
 lint: setup  ## ruff on everything, mypy on veritrain
 	$(VENV)/bin/ruff check veritrain worker requester verifier scripts tests
