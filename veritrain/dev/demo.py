@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from veritrain.dev import demo_chain, demo_summary
-from veritrain.dev.demo_procs import ChildFailed, Children
+from veritrain.dev.demo_procs import ChildFailed, Children, stop_recorded
 from veritrain.dev.demo_summary import Party
 from veritrain.errors import VeritrainError
 from veritrain.settings import PROJECT_ROOT
@@ -105,7 +105,10 @@ def fresh_home(home: Path) -> None:
     if home.exists():
         if not (home / MARKER).exists() and any(home.iterdir()):
             raise DemoFailed(f"{home} exists and was not made by the demo; choose another --home")
-        Stack(StackSettings(home=home / "stack")).down()  # a stack left by a killed run
+        left = stop_recorded(home / "logs")  # processes of a run that was killed outright
+        if left:
+            print(f"stopped {len(left)} processes left by an earlier run: {', '.join(left)}", file=sys.stderr)
+        Stack(StackSettings(home=home / "stack")).down()  # and its stack
         shutil.rmtree(home)
     home.mkdir(parents=True)
     (home / MARKER).write_text("made by python -m veritrain.dev.demo; deleted at its next run\n")
@@ -135,6 +138,7 @@ class Demo:
         self.w3: Any = None
         self.deployment: Any = None
         self.gas: tuple[dict[str, int], int] = ({}, 0)
+        self.problems: list[str] = []
 
     def log(self, msg: str) -> None:
         say(self.t0, msg)
@@ -365,17 +369,34 @@ class Demo:
         fetch = self.cli("job", "fetch", str(self.job_id), "--out", str(model), "--json",
                          "--dev-account", "1", "--home", str(self.requester_home))
         out = ch.run("requester-fetch", fetch, timeout=180)
-        self.accuracy = float(json.loads(out)["metrics"]["holdout_accuracy"])
-        self.log(f"requester fetched and checked the model: held-out accuracy {self.accuracy:.4f}")
+        claimed = float(json.loads(out)["metrics"]["holdout_accuracy"])
+        self.log(f"requester fetched and checked the model: held-out accuracy {claimed:.4f}")
+        self.measure(spec, model, claimed)
         self.follow(ch)
         return self.verdict()
+
+    def measure(self, spec: Path, model: Path, claimed: float) -> None:
+        """Evaluate the fetched model ourselves on the requester's held-out split."""
+        from veritrain.dev import demo_eval
+
+        held = demo_eval.holdout_path(self.requester_home, self.deployment.chain_id,
+                                      self.deployment.address("JobMarket"), self.job_id)
+        self.accuracy, n = demo_eval.accuracy(spec, model, held)
+        self.log(f"the demo's own evaluation of {model.name}: {self.accuracy:.4f} on {n} held-out digits")
+        if abs(self.accuracy - claimed) > 1e-9:
+            self.problems.append(f"the requester reported accuracy {claimed:.6f}, the saved model "
+                                 f"measures {self.accuracy:.6f}")
 
     def verdict(self) -> demo_summary.Verdict:
         gas_total, by_fn, count = (0, {}, 0) if self.w3 is None else demo_chain.gas_used(self.w3)
         self.gas = (by_fn, count)
-        return demo_summary.build(self.events.events if self.events else [], self.job_id, self.parties,
-                                  seconds=time.monotonic() - self.t0, gas_total=gas_total,
-                                  accuracy=self.accuracy, accuracy_bar=self.sc.accuracy_bar)
+        verdict = demo_summary.build(self.events.events if self.events else [], self.job_id, self.parties,
+                                     seconds=time.monotonic() - self.t0, gas_total=gas_total,
+                                     accuracy=self.accuracy, accuracy_bar=self.sc.accuracy_bar)
+        if self.problems:
+            verdict.failures.extend(self.problems)
+            verdict.summary["ok"] = False
+        return verdict
 
     def shutdown(self) -> None:
         if self.children is not None:
@@ -419,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ChildFailed, VeritrainError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         if verdict is None:
             try:
                 verdict = demo.verdict()  # what the chain shows so far

@@ -9,6 +9,7 @@ kernel's start time so a recycled PID is never signalled.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -84,7 +85,19 @@ class Children:
                     out.close()
         child = Child(name, argv, log, proc, procs.start_time(proc.pid), daemon, may_exit, out_path)
         self.children[name] = child
+        self._record()
         return child
+
+    @property
+    def record_path(self) -> Path:
+        return self.log_dir / "children.json"
+
+    def _record(self) -> None:
+        """PIDs and start times on disk, so a run killed with SIGKILL is cleaned up by the next."""
+        rows = {c.name: {"pid": c.pid, "started": c.started} for c in self.children.values()}
+        tmp = self.record_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rows))
+        os.replace(tmp, self.record_path)
 
     def wait(self, name: str, timeout: float, *, poll: float = 0.2, check_others: bool = True) -> str:
         """Wait for a non-daemon child to exit 0; returns its stdout (when captured).
@@ -174,3 +187,23 @@ def session_members(sid: int, not_before: int | None) -> set[int]:
             continue
         out.add(int(entry.name))
     return out
+
+
+def stop_recorded(log_dir: Path) -> list[str]:
+    """Stop the children a previous (killed) run recorded in ``log_dir``, if still running."""
+    try:
+        rows = json.loads((log_dir / "children.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    stopped = []
+    for name, row in rows.items():
+        pid, started = int(row["pid"]), row.get("started")
+        members = session_members(pid, started)
+        if procs.is_alive(pid, started):
+            members.add(pid)
+        for member in members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(member, signal.SIGKILL)
+        if members:
+            stopped.append(name)
+    return stopped
