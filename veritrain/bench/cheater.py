@@ -1,0 +1,221 @@
+"""DEV/BENCH ONLY: a cheating worker process for the cheats ``python -m worker.adversarial`` lacks.
+
+    python -m veritrain.bench.cheater --kind other-data|copy-root --job ID --dev-account N [--max-tasks M]
+
+Built on the core alone (the same formats the worker role uses, docs/worker.md "Formats used"):
+claim an open task of the job, wait for ``KeyDelivered``, fetch and decrypt the shard, then
+
+- ``other-data``: train, but segment ``--segment`` on other examples than the shard
+  (public digits rows; :class:`veritrain.adversary.OtherData`), carrying on honestly after;
+- ``copy-root``: train nothing: take another worker's revealed result on another task of the
+  same job, decrypt its checkpoints and re-encrypt them as its own, so it reveals a copied root;
+
+upload the checkpoints and manifest, commit, reveal. It answers no dispute (the requester's key
+service hands referees their keys). Settings: ``VERITRAIN_RPC_URL``, ``VERITRAIN_DEPLOYMENT``,
+``VERITRAIN_IPFS_API``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+KINDS = ("other-data", "copy-root")
+
+
+class Cheater:
+    def __init__(self, kind: str, job_id: int, index: int, segment: int) -> None:
+        from web3 import HTTPProvider, Web3
+
+        from veritrain.artifacts import artifact
+        from veritrain.deployments import load
+        from veritrain.dev.accounts import dev_account
+        from veritrain.storage import IpfsStorage
+
+        self.kind, self.job_id, self.segment = kind, job_id, segment
+        self.w3 = Web3(HTTPProvider(os.environ["VERITRAIN_RPC_URL"], request_kwargs={"timeout": 60}))
+        dep = load(Path(os.environ["VERITRAIN_DEPLOYMENT"]))
+        self.market = self.w3.eth.contract(
+            address=Web3.to_checksum_address(dep.address("JobMarket")), abi=artifact("JobMarket")["abi"]
+        )
+        self.token = self.w3.eth.contract(
+            address=Web3.to_checksum_address(dep.address("DevToken")), abi=artifact("DevToken")["abi"]
+        )
+        self.acct = dev_account(index)
+        self.storage = IpfsStorage(os.environ["VERITRAIN_IPFS_API"])
+        job = self.market.functions.getJob(job_id).call()
+        self.task_count, self.stake, self.spec_cid = int(job[1]), int(job[5]), str(job[17])
+        from veritrain.jobdoc import JobDocument
+
+        self.doc = JobDocument.from_bytes(self.storage.get_bytes(self.spec_cid), self.spec_cid)
+
+    def send(self, call: Any) -> Any:
+        tx = call.build_transaction(
+            {
+                "from": self.acct.address,
+                "nonce": self.w3.eth.get_transaction_count(self.acct.address, "pending"),
+            }
+        )
+        h = self.w3.eth.send_raw_transaction(self.acct.sign_transaction(tx).raw_transaction)
+        receipt = self.w3.eth.wait_for_transaction_receipt(h, timeout=120, poll_latency=0.05)
+        if receipt["status"] != 1:
+            raise RuntimeError(f"{call.fn_name} reverted")
+        return receipt
+
+    def claim_one(self) -> int | None:
+        from veritrain import envelope
+        from veritrain.tasks import task_id_of
+
+        pub = envelope.public_key_from_private(bytes(self.acct.key))
+        allowance = self.token.functions.allowance(self.acct.address, self.market.address).call()
+        if allowance < self.stake:
+            self.send(self.token.functions.approve(self.market.address, 10**30))
+        for index in range(self.task_count):
+            tid = task_id_of(self.job_id, index)
+            try:
+                self.market.functions.claim(tid, pub).call({"from": self.acct.address})
+            except Exception:  # noqa: BLE001 - taken, closed, or not claimable: try the next
+                continue
+            try:
+                self.send(self.market.functions.claim(tid, pub))
+            except Exception:  # noqa: BLE001 - lost a race for the slot
+                continue
+            return tid
+        return None
+
+    def wait_key(self, tid: int, timeout: float = 300) -> bytes:
+        from veritrain import envelope
+        from veritrain.jobdoc import worker_key_context
+
+        deadline = time.monotonic() + timeout
+        start = max(0, self.w3.eth.block_number - 200)
+        while time.monotonic() < deadline:
+            logs = self.market.events.KeyDelivered().get_logs(
+                from_block=start, argument_filters={"taskId": tid, "worker": self.acct.address}
+            )
+            if logs:
+                ctx = worker_key_context(self.w3.eth.chain_id, self.market.address, tid, self.acct.address)
+                return envelope.unwrap(bytes(logs[-1]["args"]["envelope"]), bytes(self.acct.key), ctx)
+            time.sleep(0.5)
+        raise TimeoutError(f"no key for task {tid}")
+
+    def chain_for(self, tid: int, key: bytes) -> list[bytes]:
+        """The plaintext checkpoints this cheater will claim as its own."""
+        from veritrain import crypto
+        from veritrain.jobdoc import checkpoint_binding
+        from veritrain.manifest import load as load_manifest
+        from veritrain.tasks import split_task_id
+
+        spec = self.doc.spec
+        if self.kind == "copy-root":
+            while True:  # someone else's revealed result on another task of this job
+                for ev in self.market.events.ResultRevealed().get_logs(from_block=0):
+                    other, who = int(ev["args"]["taskId"]), str(ev["args"]["worker"])
+                    if other != tid and split_task_id(other)[0] == self.job_id and who != self.acct.address:
+                        m = load_manifest(self.storage.get_bytes(ev["args"]["manifestCid"]))
+                        binding = checkpoint_binding(self.doc, other, who)
+                        return [
+                            crypto.decrypt_bytes(
+                                self.storage.get_bytes(m.checkpoint_cids[i]),
+                                key,
+                                job_id=binding,
+                                shard_index=i,
+                            )
+                            for i in range(m.n_checkpoints)
+                        ]
+                time.sleep(1.0)
+        import numpy as np
+        from sklearn.datasets import load_digits
+
+        from veritrain import adversary
+        from veritrain.data import decode_shard
+        from veritrain.spec import TaskKey
+        from veritrain.training import profile
+        from veritrain.training.sinks import MemorySink
+
+        index = split_task_id(tid)[1]
+        task = TaskKey(round=index // spec.num_shards, shard=index % spec.num_shards)
+        ref = self.doc.shard(task.shard)
+        shard = decode_shard(
+            crypto.decrypt_bytes(
+                self.storage.get_bytes(ref.cid), key, job_id=self.doc.binding, shard_index=task.shard
+            )
+        )
+        profile.preset_environment(spec.replay)
+        xs, ys = load_digits(return_X_y=True)
+        n = len(shard.labels)
+        ox, oy = (xs[-n:] / 16.0).astype(np.float32), ys[-n:].astype(np.int64)
+        cheat = adversary.OtherData(min(self.segment, spec.num_checkpoints - 2), ox, oy)
+        sink = MemorySink()
+        adversary.dishonest_train(spec, task, shard.features, shard.labels, cheat, sink)
+        return [sink.data(i) for i in range(spec.num_checkpoints)]
+
+    def submit(self, tid: int, key: bytes, checkpoints: list[bytes]) -> None:
+        from eth_abi import encode
+        from web3 import Web3
+
+        from veritrain import crypto
+        from veritrain.checkpoint import checkpoint_hash
+        from veritrain.jobdoc import checkpoint_binding
+        from veritrain.manifest import Manifest
+
+        binding = checkpoint_binding(self.doc, tid, self.acct.address)
+        hashes = [checkpoint_hash(c) for c in checkpoints]
+        cids: list[str] = [
+            self.storage.put_bytes(crypto.encrypt_bytes(c, key, job_id=binding, shard_index=i))
+            for i, c in enumerate(checkpoints)
+        ]
+        m = Manifest.build(
+            spec_cid=self.spec_cid,
+            job_id=self.job_id,
+            task_id=tid,
+            worker=self.acct.address,
+            k=self.doc.spec.checkpoint_interval,
+            hashes=hashes,
+            checkpoint_cids=cids,
+        )
+        manifest_cid = self.storage.put_bytes(m.canonical_json())
+        salt = os.urandom(32)
+        root = m.root_bytes()
+        commitment = Web3.keccak(encode(["bytes32", "address", "bytes32"], [root, self.acct.address, salt]))
+        self.send(self.market.functions.commit(tid, commitment))
+        while True:  # reveals open once every slot of the task committed
+            try:
+                self.market.functions.reveal(tid, root, salt, manifest_cid).call({"from": self.acct.address})
+                break
+            except Exception:  # noqa: BLE001
+                time.sleep(0.5)
+        self.send(self.market.functions.reveal(tid, root, salt, manifest_cid))
+        print(f"task {tid}: revealed ({self.kind}) root 0x{root.hex()}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m veritrain.bench.cheater", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--kind", choices=KINDS, required=True)
+    parser.add_argument("--job", type=int, required=True)
+    parser.add_argument("--dev-account", type=int, required=True)
+    parser.add_argument("--segment", type=int, default=1)
+    parser.add_argument("--max-tasks", type=int, default=1)
+    args = parser.parse_args(argv)
+    print(f"WARNING: dishonest bench worker ({args.kind}); benchmarks only", file=sys.stderr, flush=True)
+    c = Cheater(args.kind, args.job, args.dev_account, args.segment)
+    done = 0
+    while done < args.max_tasks:
+        tid = c.claim_one()
+        if tid is None:
+            time.sleep(1.0)
+            continue
+        key = c.wait_key(tid)
+        c.submit(tid, key, c.chain_for(tid, key))
+        done += 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
