@@ -191,7 +191,7 @@ def serve(
         for job_id in jobs or req.store.job_ids():
             try:
                 if job_id not in services:
-                    if not jobs and req.market.get_job(job_id)["status"] == JobStatus.CLOSED:
+                    if not jobs and req.market.get_job(job_id).status == JobStatus.CLOSED:
                         continue  # nothing left to serve
                     job = req.job(job_id)
                     services[job_id] = KeyService(req.market, job.id, job.data_key, job._from_block)
@@ -202,7 +202,7 @@ def serve(
                 typer.echo(f"job {job_id}: {exc}", err=True)
         if once:
             return
-        open_jobs = [j for j in services if req.market.get_job(j)["status"] == JobStatus.OPEN]
+        open_jobs = [j for j in services if req.market.get_job(j).status == JobStatus.OPEN]
         if jobs and not open_jobs:
             typer.echo("every job served has ended")
             return

@@ -50,7 +50,7 @@ def job_result(job: Any, *, require_all: bool = True) -> JobResult:
                 continue
             claim = market.get_claim(t.task_id, c.worker)
             state, res = verify_task(doc, job.requester.storage, key, task_id=t.task_id, shard=t.index,
-                                     worker=c.worker, onchain_root=bytes(claim["root"]),
+                                     worker=c.worker, onchain_root=claim.root,
                                      manifest_cid=c.manifest_cid, checkpoint_count=spec.num_checkpoints)
             res = TaskResult(**{**res.__dict__, "reveal_tx": c.txs.get("ResultRevealed"),
                                 "finalize_tx": c.txs.get("ClaimFinalized"),

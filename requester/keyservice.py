@@ -75,11 +75,11 @@ class KeyService:
         now = None
         for (task_id, worker), pub in list(self._waiting.items()):
             claim = self.market.get_claim(task_id, worker)
-            if claim["status"] != ClaimStatus.CLAIMED:
+            if claim.status != ClaimStatus.CLAIMED:
                 del self._waiting[(task_id, worker)]  # delivered already, or the claim ended
                 continue
             now = now if now is not None else self.market.timestamp()
-            if now > claim["keyDeadline"]:
+            if now > claim.key_deadline:
                 self.missed.add((task_id, worker))
                 del self._waiting[(task_id, worker)]
                 continue
@@ -112,7 +112,7 @@ class KeyService:
             todo = [r for r in self._seats[dispute_id] if (dispute_id, r.lower()) not in self._served]
             if not todo:
                 continue
-            if self.market.get_dispute(dispute_id)["status"] != DisputeStatus.VOTING:
+            if self.market.get_dispute(dispute_id).status != DisputeStatus.VOTING:
                 self._seats[dispute_id] = []  # settled: nothing more to serve
                 continue
             for referee in todo:

@@ -1,6 +1,6 @@
 """Read and write the contracts the requester uses, through veritrain's ChainClient.
 
-Struct views come back as dicts keyed by the Solidity field names; events come back as
+Struct views come back as :mod:`veritrain.chain.views` dataclasses; events come back as
 :class:`veritrain.chain.Event` filtered to one job's tasks. web3 is imported lazily (by
 ``veritrain.chain``) so the CLI starts fast.
 """
@@ -10,15 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from veritrain.chain.views import Claim, Dispute, Job, Task
 from veritrain.deployments import Deployment
 from veritrain.tasks import split_task_id
-
-
-def _names(contract: Any, fn: str) -> list[str]:
-    for item in contract.abi:
-        if item.get("type") == "function" and item["name"] == fn:
-            return [c["name"] for c in item["outputs"][0]["components"]]
-    raise KeyError(fn)
 
 
 @dataclass
@@ -36,7 +30,6 @@ class Market:
         self.token = bind(self.client, "DevToken", token_address)  # any ERC-20: same ABI subset
         self.resolver = bind(self.client, "DisputeResolver", self.deployment.address("DisputeResolver"))
         self.registry = bind(self.client, "VerifierRegistry", self.deployment.address("VerifierRegistry"))
-        self._struct_names: dict[str, list[str]] = {}
 
     @property
     def address(self) -> str:
@@ -46,27 +39,20 @@ class Market:
     def chain_id(self) -> int:
         return int(self.client.chain_id)
 
-    def _struct(self, contract: Any, fn: str, value: Any) -> dict[str, Any]:
-        key = f"{contract.name}.{fn}"
-        if key not in self._struct_names:
-            self._struct_names[key] = _names(contract.web3_contract, fn)
-        return dict(zip(self._struct_names[key], value, strict=True))
+    def get_job(self, job_id: int) -> Job:
+        return Job.of(self.market.getJob(job_id))
 
-    def get_job(self, job_id: int) -> dict[str, Any]:
-        return self._struct(self.market, "getJob", self.market.getJob(job_id))
+    def get_task(self, task_id: int) -> Task:
+        return Task.of(self.market.getTask(task_id))
 
-    def get_task(self, task_id: int) -> dict[str, Any]:
-        return self._struct(self.market, "getTask", self.market.getTask(task_id))
+    def get_claim(self, task_id: int, worker: str) -> Claim:
+        return Claim.of(self.market.getClaim(task_id, worker))
 
-    def get_claim(self, task_id: int, worker: str) -> dict[str, Any]:
-        return self._struct(self.market, "getClaim", self.market.getClaim(task_id, worker))
-
-    def get_dispute(self, dispute_id: int) -> dict[str, Any]:
-        return self._struct(self.resolver, "getDispute", self.resolver.getDispute(dispute_id))
+    def get_dispute(self, dispute_id: int) -> Dispute:
+        return Dispute.of(self.resolver.getDispute(dispute_id), dispute_id=dispute_id)
 
     def timestamp(self) -> int:
-        w3 = self.client.w3
-        return int(self.client.retry(lambda: w3.eth.get_block("latest")["timestamp"], "reading the head"))
+        return int(self.client.timestamp())
 
     def job_events(self, job_id: int, from_block: int, names: list[str]) -> list[Any]:
         """JobMarket events of ``job_id``'s tasks (and the job itself) since ``from_block``."""

@@ -196,15 +196,15 @@ class Requester:
             record = self.store.load(job_id)
         except UnknownJobError:
             onchain = self.market.get_job(job_id)
-            if onchain["status"] == JobStatus.NONE:
+            if onchain.status == JobStatus.NONE:
                 raise UnknownJobError(f"there is no job {job_id} on the market "
                                       f"{self.market.address} (chain {self.deployment.chain_id})") from None
-            if onchain["requester"].lower() != self.address.lower():
-                raise UnknownJobError(f"job {job_id} was posted by {onchain['requester']}, not by "
+            if onchain.requester.lower() != self.address.lower():
+                raise UnknownJobError(f"job {job_id} was posted by {onchain.requester}, not by "
                                       f"{self.address}") from None
             raise
         onchain = self.market.get_job(job_id)
-        if onchain["specCid"] != record.doc_cid:
+        if onchain.spec_cid != record.doc_cid:
             raise UnknownJobError(
                 f"job {job_id} on the market {self.market.address} is not the job recorded in "
                 f"{self.store.path(job_id)} (spec {record.doc_cid}): was the chain reset? "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from veritrain.chain.states import ClaimStatus, JobStatus
+from veritrain.chain.states import ClaimStatus
 from veritrain.tasks import split_task_id
 
 EVENTS = ["TaskClaimed", "KeyDelivered", "ResultCommitted", "ResultRevealed", "ClaimFinalized",
@@ -98,12 +98,12 @@ def job_status(job: Any) -> JobStatusView:
             c.phase = _ENDED[ev.name]
             claims.pop(key)  # a later claim by the same worker starts a new view
     for (task_id, _), c in claims.items():
-        c.phase = _phase(market.get_claim(task_id, c.worker)["status"])
+        c.phase = _phase(market.get_claim(task_id, c.worker).status)
     for t in tasks.values():
         t.finalized = sum(c.phase == "finalized" for c in t.claims)
-    return JobStatusView(job_id=job.id, state=JobStatus(onchain["status"]).name.lower(),
-                         redundancy=int(onchain["redundancy"]), escrow=int(onchain["escrow"]),
-                         spec_cid=str(onchain["specCid"]), tasks=[tasks[t] for t in sorted(tasks)])
+    return JobStatusView(job_id=job.id, state=onchain.status.name.lower(),
+                         redundancy=onchain.redundancy, escrow=onchain.escrow,
+                         spec_cid=onchain.spec_cid, tasks=[tasks[t] for t in sorted(tasks)])
 
 
 __all__ = ["JobStatusView", "TaskView", "ClaimView", "job_status", "split_task_id"]

@@ -6,32 +6,14 @@ VerifierRegistry, DisputeResolver, the token). Imports web3: import it lazily fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from veritrain.chain import ChainClient, bind
-from veritrain.chain.states import BallotState, ClaimStatus, DisputeStatus, Outcome
+from veritrain.chain.states import BallotState, ClaimStatus
+from veritrain.chain.views import Claim, Dispute, Job, ResolverParams
 from veritrain.deployments import Deployment
 from veritrain.envelope import public_key_from_private
-
-
-@dataclass(frozen=True)
-class DisputeView:
-    dispute_id: int
-    task_id: int
-    accused: str
-    segment: int
-    draw_block: int
-    accuser: str
-    bond: int
-    requester: str
-    deadline: int
-    status: DisputeStatus
-    outcome: Outcome
-    accuser_is_worker: bool
-    accused_next: bytes
-    accuser_next: bytes
 
 
 class VerifierChain:
@@ -63,8 +45,7 @@ class VerifierChain:
         return self.client.block_number()
 
     def timestamp(self) -> int:
-        block = self.client.retry(lambda: self.client.w3.eth.get_block("latest"), "reading the head")
-        return int(block["timestamp"])
+        return self.client.timestamp()
 
     def pollers(self, market_from: int, resolver_from: int, confirmations: int) -> tuple[Any, Any]:
         m = self.market.events(market_from, names=["ResultRevealed"], confirmations=confirmations)
@@ -93,17 +74,17 @@ class VerifierChain:
         return self.registry.register(self.public_key(), stake)
 
     # ------------------------------------------------------------------ market
-    def job(self, job_id: int) -> Any:
-        return self.market.getJob(job_id)
+    def job(self, job_id: int) -> Job:
+        return Job.of(self.market.getJob(job_id))
 
     def spec_cid(self, job_id: int) -> str:
-        return str(self.job(job_id)[-1])
+        return self.job(job_id).spec_cid
 
     def requester_of(self, job_id: int) -> str:
-        return str(self.job(job_id)[0])
+        return self.job(job_id).requester
 
     def claim_status(self, task_id: int, worker: str) -> ClaimStatus:
-        return ClaimStatus(int(self.market.getClaim(task_id, worker)[0]))
+        return Claim.of(self.market.getClaim(task_id, worker)).status
 
     def owed(self) -> int:
         return int(self.market.owed(self.address))
@@ -112,8 +93,11 @@ class VerifierChain:
         return self.market.withdraw()
 
     # ------------------------------------------------------------------ resolver
+    def params(self) -> ResolverParams:
+        return ResolverParams.of(self.resolver.params())
+
     def bond(self) -> int:
-        return int(self.resolver.params()[1])
+        return self.params().challenge_bond
 
     def challenge(self, task_id: int, worker: str, segment: tuple[Any, ...], claimed_next: bytes) -> Any:
         bond = self.bond()
@@ -125,11 +109,8 @@ class VerifierChain:
         events = self.resolver.web3_contract.events.DisputeOpened().process_receipt(receipt)
         return int(events[0]["args"]["disputeId"])
 
-    def dispute(self, dispute_id: int) -> DisputeView:
-        d = self.resolver.getDispute(dispute_id)
-        return DisputeView(dispute_id, int(d[0]), str(d[1]), int(d[2]), int(d[3]), str(d[4]), int(d[5]),
-                           str(d[6]), int(d[7]), DisputeStatus(int(d[8])), Outcome(int(d[9])), bool(d[10]),
-                           bytes(d[11]), bytes(d[12]))
+    def dispute(self, dispute_id: int) -> Dispute:
+        return Dispute.of(self.resolver.getDispute(dispute_id), dispute_id=dispute_id)
 
     def ballots(self, dispute_id: int) -> list[tuple[str, BallotState, bytes]]:
         refs, states, ballots = self.resolver.getBallots(dispute_id)
@@ -137,7 +118,7 @@ class VerifierChain:
                 for r, s, b in zip(refs, states, ballots, strict=True)]
 
     def reveal_window(self) -> int:
-        return int(self.resolver.params()[4])
+        return self.params().reveal_window
 
     def draw(self, dispute_id: int, gas: int | None = None) -> Any:
         return self.resolver.drawCommittee(dispute_id, gas=gas)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from veritrain.chain.states import ClaimStatus, JobStatus
+from veritrain.chain.views import Job
 from veritrain.errors import SpecError, StorageError, VeritrainError
 from veritrain.tasks import task_id_of
 from worker import tasks
@@ -37,25 +38,25 @@ def open_offers(worker: Worker) -> list[Offer]:
     return out
 
 
-def _job_offers(worker: Worker, job_id: int, job: object, balance: int) -> list[Offer]:
+def _job_offers(worker: Worker, job_id: int, job: Job, balance: int) -> list[Offer]:
     chain = worker.chain
     problems: list[str] = []
     doc = None
     try:
-        doc = worker.doc(job.specCid)  # type: ignore[attr-defined]
+        doc = worker.doc(job.spec_cid)
         problems = tasks.job_problems(doc, job)
     except (SpecError, StorageError, VeritrainError) as exc:
         problems = [f"job document unusable: {exc}"]
     offers = []
-    for index in range(int(job.taskCount)):  # type: ignore[attr-defined]
+    for index in range(job.task_count):
         task_id = task_id_of(job_id, index)
         t = chain.task(task_id)
-        if t.active + t.finalized + t.closed >= job.redundancy:  # type: ignore[attr-defined]
+        if t.active + t.finalized + t.closed >= job.redundancy:
             continue
         if chain.status_of(task_id) != ClaimStatus.NONE:
             continue
-        common = dict(job_id=job_id, task_index=index, task_id=task_id, reward=int(job.rewardPerTask),  # type: ignore[attr-defined]
-                      stake=int(job.stakePerTask), balance=balance)  # type: ignore[attr-defined]
+        common = dict(job_id=job_id, task_index=index, task_id=task_id, reward=job.reward_per_task,
+                      stake=job.stake_per_task, balance=balance)
         if doc is None:
             offers.append(Offer(**common, steps=1, model="?", memory_mb=0, torch_version="?", cpu_isa="?",
                                 problems=tuple(problems)))

@@ -77,19 +77,19 @@ def handle(worker: Worker, it: Item) -> bool:
 
 def _serve(worker: Worker, it: Item, dispute_id: int) -> bool:
     chain, resolver = worker.chain, worker.chain.resolver
-    d = chain.call(resolver.functions.getDispute(dispute_id))
+    d = chain.dispute(dispute_id)
     key = f"dispute:{dispute_id}"
     rec = worker.journal.get(key) or worker.journal.put(key, "open", task=it.data["task_id"], served=[])
-    status, now = DisputeStatus(int(d.status)), chain.now()
+    status, now = d.status, chain.now()
     try:
         if status == DisputeStatus.DRAWING:
             if now > d.deadline:
                 return _tx(worker, key, "settle", resolver.functions.settle(dispute_id))
-            if chain.block_number() > d.drawBlock:
+            if chain.block_number() > d.draw_block:
                 return _tx(worker, key, "draw", resolver.functions.drawCommittee(dispute_id))
         elif status == DisputeStatus.VOTING:
             acted = _deliver_keys(worker, it, dispute_id, rec)
-            reveal_deadline = int(d.deadline) + int(chain.call(resolver.functions.params()).revealWindow)
+            reveal_deadline = d.deadline + chain.resolver_params().reveal_window
             if now > reveal_deadline:
                 acted |= _tx(worker, key, "settle", resolver.functions.settle(dispute_id))
             return acted
@@ -106,12 +106,10 @@ def _deliver_keys(worker: Worker, it: Item, dispute_id: int, rec: Item) -> bool:
     served = list(rec.data.get("served", []))
     acted = False
     data_key = worker.data_key(it)
-    registry = chain.w3.eth.contract(address=chain.deployment.address("VerifierRegistry"),
-                                     abi=_registry_abi())
     for referee in referees:
         if referee in served:
             continue
-        pub = bytes(chain.call(registry.functions.getVerifier(referee)).pubKey)
+        pub = bytes(chain.call(chain.registry.functions.getVerifier(referee))[4])  # pubKey
         ctx = referee_key_context(chain.chain_id, chain.market.address, dispute_id, referee)
         env = envelope.wrap(data_key, pub, ctx)
         _tx(worker, f"dispute:{dispute_id}", f"key:{referee}",
@@ -130,8 +128,3 @@ def _tx(worker: Worker, item: str, action: str, fn: object) -> bool:
         worker.chain.send(fn, worker.journal, item, action)
     return True
 
-
-def _registry_abi() -> list[dict[str, object]]:
-    from veritrain.artifacts import abi
-
-    return abi("VerifierRegistry")

@@ -181,7 +181,7 @@ class Worker:
                 self._set(it, NOT_CLAIMED, reason=f"somebody else took the slot first ({exc.name})")
                 return MOVED
         c = self.chain.claim_of(tid)
-        self._set(it, AWAITING_KEY, key_deadline=int(c.keyDeadline), commit_deadline=int(c.commitDeadline))
+        self._set(it, AWAITING_KEY, key_deadline=c.key_deadline, commit_deadline=c.commit_deadline)
         return MOVED
 
     def _await_key(self, it: Item) -> bool:
@@ -296,9 +296,9 @@ class Worker:
         if status == ClaimStatus.COMMITTED:
             task, job = self.chain.task(tid), self.chain.job(d["job_id"])
             now = self.chain.now()
-            if task.committed < job.redundancy and now <= task.revealFrom:
+            if task.committed < job.redundancy and now <= task.reveal_from:
                 return WAIT
-            if now > task.revealFrom + job.revealWindow:
+            if now > task.reveal_from + job.reveal_window:
                 self._set(it, TIMED_OUT, reason="the reveal window closed")
                 return MOVED
             try:
@@ -313,7 +313,7 @@ class Worker:
                       reason=f"the claim is {status.label} on-chain; the reveal deadline passed")
             return MOVED
         c = self.chain.claim_of(tid)
-        self._set(it, WATCHING, challenge_deadline=int(c.challengeDeadline))
+        self._set(it, WATCHING, challenge_deadline=c.challenge_deadline)
         return MOVED
 
     def _watch(self, it: Item) -> bool:
@@ -323,12 +323,12 @@ class Worker:
         if status == ClaimStatus.DISPUTED:
             return disputes.handle(self, it)
         if status == ClaimStatus.FINALIZED:
-            self._set(it, FINALIZED, reward=int(self.chain.job(it.data["job_id"]).rewardPerTask))
+            self._set(it, FINALIZED, reward=self.chain.job(it.data["job_id"]).reward_per_task)
             return MOVED
         if status == ClaimStatus.NONE:
             self._set(it, SLASHED, reason="a dispute went against this result; the stake was slashed")
             return MOVED
-        if self.chain.now() > self.chain.claim_of(tid).challengeDeadline:
+        if self.chain.now() > self.chain.claim_of(tid).challenge_deadline:
             self._set(it, FINALIZING)
             return MOVED
         return WAIT
@@ -346,7 +346,7 @@ class Worker:
         elif status != ClaimStatus.FINALIZED:
             self._set(it, WATCHING)
             return MOVED
-        self._set(it, FINALIZED, reward=int(self.chain.job(it.data["job_id"]).rewardPerTask))
+        self._set(it, FINALIZED, reward=self.chain.job(it.data["job_id"]).reward_per_task)
         return MOVED
 
     # ------------------------------------------------------------------ driving
@@ -404,7 +404,7 @@ class Worker:
         self.say(f"claiming task {offer.task_id} (job {offer.job_id}, shard {offer.task_index}, "
                  f"reward {offer.reward}, stake {offer.stake})")
         return self.journal.put(f"task:{offer.task_id}", CLAIMING, task_id=offer.task_id, job_id=offer.job_id,
-                                task_index=offer.task_index, spec_cid=job.specCid, stake=offer.stake,
+                                task_index=offer.task_index, spec_cid=job.spec_cid, stake=offer.stake,
                                 reward=offer.reward, from_block=self.chain.block_number())
 
     def pick(self) -> Offer | None:

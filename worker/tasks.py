@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from veritrain import crypto
+from veritrain.chain.views import Job
 from veritrain.errors import IntegrityError
 from veritrain.jobdoc import JobDocument, ShardRef, checkpoint_binding
 from veritrain.spec import JobSpec, TaskKey
@@ -57,15 +58,15 @@ def load_jobdoc(storage: Storage, spec_cid: str, cache_dir: Path) -> JobDocument
     return doc
 
 
-def job_problems(doc: JobDocument, job: Any) -> list[str]:
+def job_problems(doc: JobDocument, job: Job) -> list[str]:
     """Disagreements between the document and the job on-chain (a job to stay away from)."""
     spec, out = doc.spec, []
-    if doc.shards_root() != bytes(job.shardsRoot):
+    if doc.shards_root() != job.shards_root:
         out.append("the job's shardsRoot does not match its document's shards")
-    if job.checkpointCount != spec.num_checkpoints:
-        out.append(f"checkpointCount {job.checkpointCount} != the spec's {spec.num_checkpoints}")
-    if job.taskCount != spec.rounds * spec.num_shards:
-        out.append(f"taskCount {job.taskCount} != rounds x shards ({spec.rounds * spec.num_shards})")
+    if job.checkpoint_count != spec.num_checkpoints:
+        out.append(f"checkpointCount {job.checkpoint_count} != the spec's {spec.num_checkpoints}")
+    if job.task_count != spec.rounds * spec.num_shards:
+        out.append(f"taskCount {job.task_count} != rounds x shards ({spec.rounds * spec.num_shards})")
     return out
 
 

@@ -51,9 +51,9 @@ def test_post_train_result_every_checkpoint_matches_its_onchain_root(stack, anvi
     assert job.data_key.hex() not in path.read_text()
     assert req.job(job.id).data_key == job.data_key
     onchain = req.market.get_job(job.id)
-    assert onchain["specCid"] == job.record.doc_cid
-    assert "0x" + bytes(onchain["shardsRoot"]).hex() == job.record.shards_root
-    assert onchain["escrow"] == 2 * REWARD
+    assert onchain.spec_cid == job.record.doc_cid
+    assert "0x" + onchain.shards_root.hex() == job.record.shards_root
+    assert onchain.escrow == 2 * REWARD
     doc = job.doc
     assert [r.examples for r in doc.shards] == [674, 674]
 
@@ -76,11 +76,11 @@ def test_post_train_result_every_checkpoint_matches_its_onchain_root(stack, anvi
     assert len(res.provenance.tasks) == 2
     for t in res.provenance.tasks:
         claim = req.market.get_claim(t.task_id, t.worker)
-        assert claim["status"] == ClaimStatus.FINALIZED
-        assert t.root == "0x" + bytes(claim["root"]).hex()
+        assert claim.status == ClaimStatus.FINALIZED
+        assert t.root == "0x" + claim.root.hex()
         run = runs[t.shard]
         assert t.checkpoint_hash == "0x" + run.hashes[-1].hex()
-        assert merkle.verify(bytes(claim["root"]), len(run.hashes) - 1, run.hashes[-1],
+        assert merkle.verify(claim.root, len(run.hashes) - 1, run.hashes[-1],
                              merkle.MerkleTree(run.hashes).proof(len(run.hashes) - 1))
         assert t.reveal_tx and t.finalize_tx and t.key_tx
     # FedAvg weighted by shard size

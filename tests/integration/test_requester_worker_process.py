@@ -60,5 +60,5 @@ def test_a_real_worker_process_trains_the_posted_job(fresh_chain, anvil, ipfs, t
     res = job.result()
     task = res.provenance.tasks[0]
     claim = req.market.get_claim(task.task_id, WORKER.address)
-    assert task.root == "0x" + bytes(claim["root"]).hex()
+    assert task.root == "0x" + claim.root.hex()
     assert res.metrics["holdout_accuracy"] > 0.5

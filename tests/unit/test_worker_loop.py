@@ -42,14 +42,14 @@ class FakeChain:
         self.time = 1000
         self.sent: list[Call] = []
         self.fail_next: BaseException | None = None
-        self.task_state = SimpleNamespace(committed=1, revealFrom=5000)
-        self.job_state = SimpleNamespace(redundancy=2, revealWindow=100, rewardPerTask=7)
+        self.task_state = SimpleNamespace(committed=1, reveal_from=5000)
+        self.job_state = SimpleNamespace(redundancy=2, reveal_window=100, reward_per_task=7)
 
     def status_of(self, task_id: int) -> ClaimStatus:
         return self.status
 
     def claim_of(self, task_id: int) -> Any:
-        return SimpleNamespace(keyDeadline=1600, commitDeadline=5000, challengeDeadline=9000)
+        return SimpleNamespace(key_deadline=1600, commit_deadline=5000, challenge_deadline=9000)
 
     def pending_tx(self, journal: Any, item: str, action: str) -> None:
         return None

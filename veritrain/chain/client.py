@@ -7,6 +7,9 @@
   ``retry_seconds``, then raise ChainError naming the RPC URL.
 - Reverts with a custom error raise the same-named subclass of ContractRevert
   (:mod:`veritrain.chain.errors`), from estimation, calls, or a mined failed transaction.
+- Journaling: ``on_signed(tx_hash)`` runs after signing and before the transaction leaves,
+  so a caller can record the hash first; :meth:`ChainClient.find_transaction` tells whether
+  the node still knows a recorded hash (wait for it rather than send again).
 
 web3 is imported inside this module only; import it lazily from CLI start-up paths.
 """
@@ -31,6 +34,8 @@ from veritrain.deployments import Deployment
 from veritrain.errors import ChainError, ContractRevert
 
 T = TypeVar("T")
+#: ``on_signed("0x<tx hash>")``: called after signing, before the transaction is sent.
+OnSigned = Callable[[str], None]
 _NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacement transaction",
                  "invalid nonce", "nonce has already been used")
 
@@ -110,6 +115,21 @@ class ChainClient:
     def block_number(self) -> int:
         return int(self.retry(lambda: self.w3.eth.block_number, "reading the block number"))
 
+    def timestamp(self) -> int:
+        """Chain time: the latest block's timestamp (what the next transaction is checked against)."""
+        block = self.retry(lambda: self.w3.eth.get_block("latest"), "reading the latest block")
+        return int(block["timestamp"])
+
+    def find_transaction(self, tx_hash: str | bytes) -> Any | None:
+        """The transaction ``tx_hash`` if the node knows it (pending or mined), else None."""
+        from web3.exceptions import TransactionNotFound
+
+        h: Any = tx_hash
+        try:
+            return self.retry(lambda: self.w3.eth.get_transaction(h), "looking up a transaction")
+        except TransactionNotFound:
+            return None
+
     def contract(self, name: str, address: str | None = None, folder: Path = ARTIFACTS_DIR) -> Any:
         """A web3 contract for ``name`` (ABI from artifacts, address from the deployment)."""
         art = artifact(name, folder)
@@ -128,14 +148,16 @@ class ChainClient:
                           f"calling {fn}")
 
     def transact(self, contract: Any, fn: str, *args: Any, gas: int | None = None,
-                 value: int = 0, wait: bool = True) -> Any:
+                 value: int = 0, wait: bool = True, on_signed: OnSigned | None = None) -> Any:
         """Send ``fn(*args)``; returns the receipt (or the tx hash when ``wait=False``)."""
         data = contract.encode_abi(fn, args=list(args))
         return self.send({"to": contract.address, "data": data, "value": value}, gas=gas,
-                         wait=wait, what=fn)
+                         wait=wait, what=fn, on_signed=on_signed)
 
     def send(self, tx: dict[str, Any], *, gas: int | None = None, wait: bool = True,
-             what: str = "transaction") -> Any:
+             what: str = "transaction", on_signed: OnSigned | None = None) -> Any:
+        """Estimate, sign, send. ``on_signed("0x<hash>")`` runs before the transaction leaves
+        (again with the new hash if a nonce error makes it re-sign)."""
         tx = {"from": self.address, "chainId": self.chain_id, **tx}
         if gas is None:
             estimate = self.retry(lambda: self._reverts(lambda: self.w3.eth.estimate_gas(tx)),  # type: ignore[arg-type]
@@ -143,16 +165,18 @@ class ChainClient:
             gas = int(estimate * self.gas_margin)
         tx["gas"] = gas
         tx.update(self._fee_fields())
-        tx_hash = self._sign_and_send(tx, what)
+        tx_hash = self._sign_and_send(tx, what, on_signed)
         if not wait:
             return tx_hash
         return self.wait(tx_hash, tx, what)
 
-    def _sign_and_send(self, tx: dict[str, Any], what: str) -> Any:
+    def _sign_and_send(self, tx: dict[str, Any], what: str, on_signed: OnSigned | None = None) -> Any:
         for attempt in range(3):
             try:
                 with self.nonces.reserve() as nonce:
                     signed = self.account.sign_transaction({**tx, "nonce": nonce})
+                    if on_signed is not None:
+                        on_signed("0x" + bytes(signed.hash).hex())
                     return self.retry(functools.partial(self._send_raw, signed), f"sending {what}")
             except (Web3RPCError, ValueError) as exc:
                 if attempt < 2 and any(s in str(exc).lower() for s in _NONCE_ERRORS):
@@ -173,6 +197,9 @@ class ChainClient:
             raise
 
     def wait(self, tx_hash: Any, tx: dict[str, Any] | None = None, what: str = "transaction") -> Any:
+        """The receipt of ``tx_hash``; a failed transaction raises its decoded revert."""
+        if isinstance(tx_hash, str):
+            tx_hash = bytes.fromhex(tx_hash.removeprefix("0x"))
         try:
             receipt = self.retry(
                 lambda: self.w3.eth.wait_for_transaction_receipt(
@@ -189,6 +216,10 @@ class ChainClient:
     def _failed(self, tx_hash: Any, tx: dict[str, Any] | None, receipt: Any, what: str) -> ChainError:
         """Replay a failed tx at its block to recover the revert reason."""
         h = "0x" + bytes(tx_hash).hex()
+        if tx is None:  # a hash recorded earlier (e.g. by a restarted process): ask the node
+            found = self.find_transaction(h)
+            tx = {"from": found["from"], "to": found["to"], "data": found["input"],
+                  "value": found["value"], "gas": found["gas"]} if found else None
         if tx:
             replay = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
             try:
