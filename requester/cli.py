@@ -194,7 +194,7 @@ def serve(
                     if not jobs and req.market.get_job(job_id).status == JobStatus.CLOSED:
                         continue  # nothing left to serve
                     job = req.job(job_id)
-                    services[job_id] = KeyService(req.market, job.id, job.data_key, job._from_block)
+                    services[job_id] = KeyService(req.market, job.id, job.data_key, job._from_block, job.doc)
                 for d in services[job_id].step():
                     typer.echo(f"job {job_id}: key for {d.kind} {d.party} ({d.kind} "
                                f"{'task' if d.kind == 'worker' else 'dispute'} {d.target}) tx {d.tx}")

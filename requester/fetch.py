@@ -10,7 +10,9 @@ from typing import Any
 from requester.aggregate import aggregate_state
 from requester.errors import JobNotReadyError
 from requester.result import Provenance, TaskResult, verify_task
+from veritrain import crypto
 from veritrain.checkpoint import CheckpointState, encode_and_hash
+from veritrain.tasks import task_key
 
 
 @dataclass
@@ -49,7 +51,9 @@ def job_result(job: Any, *, require_all: bool = True) -> JobResult:
             if c.phase != "finalized" or c.manifest_cid is None:
                 continue
             claim = market.get_claim(t.task_id, c.worker)
-            state, res = verify_task(doc, job.requester.storage, key, task_id=t.task_id, shard=t.index,
+            shard = task_key(spec, t.task_id).shard
+            state, res = verify_task(doc, job.requester.storage, crypto.shard_key(key, doc.binding, shard),
+                                     task_id=t.task_id, shard=shard,
                                      worker=c.worker, onchain_root=claim.root,
                                      manifest_cid=c.manifest_cid, checkpoint_count=spec.num_checkpoints)
             res = TaskResult(**{**res.__dict__, "reveal_tx": c.txs.get("ResultRevealed"),

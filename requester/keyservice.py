@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from requester.market import Market
-from veritrain import envelope
+from veritrain import crypto, envelope
 from veritrain.chain.states import ClaimStatus, DisputeStatus
 from veritrain.errors import ContractRevert, VeritrainError
-from veritrain.jobdoc import referee_key_context, worker_key_context
-from veritrain.tasks import split_task_id
+from veritrain.jobdoc import JobDocument, referee_key_context, worker_key_context
+from veritrain.tasks import split_task_id, task_key
 
 log = logging.getLogger("veritrain.requester.keys")
 
@@ -44,8 +44,9 @@ class Delivery:
 class KeyService:
     market: Market
     job_id: int
-    data_key: bytes
+    data_key: bytes  # the job key: it stays here; each party gets one shard's key
     from_block: int
+    doc: JobDocument
     deliveries: list[Delivery] = field(default_factory=list)
     missed: set[tuple[int, str]] = field(default_factory=set)
 
@@ -55,9 +56,13 @@ class KeyService:
         self._disputes = self.market.resolver.events(
             self.from_block, names=["DisputeOpened", "CommitteeDrawn", "RefereeKeyDelivered"])
         self._waiting: dict[tuple[int, str], bytes] = {}  # (task, worker) -> pubKey, not yet answered
-        self._ours: set[int] = set()  # disputes on this job's tasks
+        self._ours: dict[int, int] = {}  # disputes on this job's tasks -> the disputed task
         self._seats: dict[int, list[str]] = {}  # dispute -> referees not yet served
         self._served: set[tuple[int, str]] = set()
+
+    def shard_key(self, task_id: int) -> bytes:
+        """The key of the shard ``task_id`` trains: all a worker or referee of that task gets."""
+        return crypto.shard_key(self.data_key, self.doc.binding, task_key(self.doc.spec, task_id).shard)
 
     def step(self) -> list[Delivery]:
         """One pass: deliver every key owed now; returns the deliveries of this pass."""
@@ -84,7 +89,7 @@ class KeyService:
                 del self._waiting[(task_id, worker)]
                 continue
             ctx = worker_key_context(self.market.chain_id, self.market.address, task_id, worker)
-            env = envelope.wrap(self.data_key, pub, ctx)
+            env = envelope.wrap(self.shard_key(task_id), pub, ctx)
             try:
                 receipt = self.market.market.deliverKey(task_id, worker, env)
             except ContractRevert as exc:
@@ -102,13 +107,13 @@ class KeyService:
         for e in self._disputes.poll():
             dispute_id = int(e.args["disputeId"])
             if e.name == "DisputeOpened" and split_task_id(int(e.args["taskId"]))[0] == self.job_id:
-                self._ours.add(dispute_id)
+                self._ours[dispute_id] = int(e.args["taskId"])
             elif e.name == "CommitteeDrawn":
                 self._seats[dispute_id] = [str(r) for r in e.args["referees"]]
             elif e.name == "RefereeKeyDelivered":
                 self._served.add((dispute_id, str(e.args["referee"]).lower()))
         out = []
-        for dispute_id in sorted(self._ours & set(self._seats)):
+        for dispute_id in sorted(set(self._ours) & set(self._seats)):
             todo = [r for r in self._seats[dispute_id] if (dispute_id, r.lower()) not in self._served]
             if not todo:
                 continue
@@ -118,7 +123,7 @@ class KeyService:
             for referee in todo:
                 pub = self._referee_pubkey(referee)
                 ctx = referee_key_context(self.market.chain_id, self.market.address, dispute_id, referee)
-                env = envelope.wrap(self.data_key, pub, ctx)
+                env = envelope.wrap(self.shard_key(self._ours[dispute_id]), pub, ctx)
                 receipt = self.market.resolver.deliverRefereeKey(dispute_id, referee, env)
                 self._served.add((dispute_id, referee.lower()))
                 out.append(Delivery("referee", dispute_id, referee, _tx(receipt)))

@@ -1,8 +1,10 @@
 """Before anything is posted: shard, encrypt and upload the data, then the job document.
 
-Every shard is encrypted under one fresh job data key with ``job_id = doc.binding`` and
-``shard_index = index`` (veritrain.crypto's associated data), so a shard cannot be passed off
-as another job's or another index's. The binding is fixed (spec digest + a random nonce)
+Shard ``index`` is encrypted under its own key, ``veritrain.crypto.shard_key(job key,
+binding, index)``, derived from one fresh job key that never leaves the requester, with
+``job_id = doc.binding`` and ``shard_index = index`` (veritrain.crypto's associated data), so
+a shard cannot be passed off as another job's or another index's, and a worker given one
+shard's key cannot open another shard. The binding is fixed (spec digest + a random nonce)
 before the first shard is encrypted, and the document that lists the shards carries it.
 """
 
@@ -31,7 +33,8 @@ def encrypt_and_upload_shards(spec: JobSpec, data: Dataset, storage: Storage, ke
                               binding: str) -> list[ShardRef]:
     refs = []
     for index, shard in enumerate(split_shards(spec, data)):
-        ct = crypto.encrypt_bytes(encode_shard(shard), key, job_id=binding, shard_index=index)
+        ct = crypto.encrypt_bytes(encode_shard(shard), crypto.shard_key(key, binding, index), job_id=binding,
+                                  shard_index=index)
         cid = storage.put_bytes(ct)
         refs.append(ShardRef(index=index, cid=cid, sha256=hashlib.sha256(ct).hexdigest(),
                              size=len(ct), examples=len(shard)))

@@ -3,7 +3,7 @@
 For every finalized claim: the manifest (read from IPFS by the CID the worker revealed, so its
 bytes are verified against that CID) must have ``root`` = the claim's on-chain root and
 ``checkpointCount`` hashes; the final checkpoint's ciphertext is fetched by its CID, decrypted
-with the job key (``job_id = checkpoint_binding(doc, task, worker)``, ``shard_index = n``), its
+with the task's shard key (``job_id = checkpoint_binding(doc, task, worker)``, ``shard_index = n``), its
 sha256 must be ``h_n`` and ``(n, h_n)`` must be proven under the on-chain root by the Merkle
 proof (the contract's own check, :func:`veritrain.merkle.verify`); the decoded state must be
 of this job and task. Any failure raises :class:`ResultIntegrityError` naming task and worker.

@@ -296,7 +296,7 @@ class Job:
         from requester.errors import JobTimeoutError
         from requester.keyservice import KeyService
 
-        service = KeyService(self.requester.market, self.id, self.data_key, self._from_block)
+        service = KeyService(self.requester.market, self.id, self.data_key, self._from_block, self.doc)
         deadline = time.monotonic() + timeout
         while True:
             if serve_keys:
@@ -316,7 +316,7 @@ class Job:
         """Start the key service in a background thread; use as a context manager or ``.stop()``."""
         from requester.keyservice import KeyService, KeyServiceThread
 
-        service = KeyService(self.requester.market, self.id, self.data_key, self._from_block)
+        service = KeyService(self.requester.market, self.id, self.data_key, self._from_block, self.doc)
         return KeyServiceThread(service, interval).start()
 
     def cancel(self) -> int:

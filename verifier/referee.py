@@ -115,7 +115,7 @@ class Referee:
         ctx_bytes = referee_key_context(self.chain.chain_id, self.chain.market.address, case.dispute_id,
                                         self.chain.address)
         try:
-            key = unwrap(envelope, self.chain.private_key(), ctx_bytes)
+            key = unwrap(envelope, self.chain.private_key(), ctx_bytes)  # the disputed shard's key only
         except DecryptionError as exc:
             return UNAVAILABLE, f"key envelope: {exc}", "unavailable"
         result = self.journal.get(f"result:{case.task_id}:{case.accused.lower()}")

@@ -1,7 +1,8 @@
 """Fetch what a revealed result points to, replay one segment, and judge it.
 
 The verifier needs: the job document (``specCid``), the worker's manifest (``manifestCid``,
-whose root must be the root revealed on-chain), the job's data key, the shard, and
+whose root must be the root revealed on-chain), the task's shard key (a referee is given it;
+a sampling verifier derives it from the job key), the shard, and
 checkpoint ``j`` (and, in tolerance mode, ``j+1``). Every read is verified (CIDs by the
 storage layer, checkpoint bytes against the manifest's ``h_i``) before it is trusted.
 
@@ -83,7 +84,7 @@ class TaskContext:
 
     doc: JobDocument
     manifest: Manifest
-    key: bytes
+    key: bytes  # the shard key of the task (veritrain.crypto.shard_key): shard and checkpoints
     task_id: int
     worker: str
     _shard: tuple[Any, Any] | None = field(default=None, repr=False)

@@ -17,10 +17,11 @@ from verifier import sampling
 from verifier.challenge import ChallengeError, build_challenge
 from verifier.keys import KeySource
 from verifier.replay import MATCH, MISMATCH, SegmentReplayer, load_job_document, load_manifest
+from veritrain import crypto
 from veritrain.chain.states import ClaimStatus
 from veritrain.errors import ChainError, ContractRevert, VeritrainError
 from veritrain.journal import Item, Journal
-from veritrain.tasks import split_task_id
+from veritrain.tasks import split_task_id, task_key
 
 log = logging.getLogger("veritrain.verifier.watcher")
 
@@ -80,7 +81,8 @@ class Watcher:
             return self._final(key, "no_key", f"no data key for job {job_id}")
         manifest = load_manifest(self.replayer.storage, d["manifest_cid"], root=bytes.fromhex(d["root"][2:]),
                                  task_id=task_id, worker=worker)
-        ctx = self.replayer.context(doc, manifest, data_key, task_id, worker)
+        shard_key = crypto.shard_key(data_key, doc.binding, task_key(doc.spec, task_id).shard)
+        ctx = self.replayer.context(doc, manifest, shard_key, task_id, worker)
         full = policy.full_verification or job_id in self.config.full_jobs
         seed = sampling.task_seed(self.config.secret, self.chain.chain_id, task_id, worker,
                                   manifest.root_bytes())

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import BinaryIO, NewType
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from veritrain.errors import DecryptionError
 
@@ -49,6 +51,18 @@ _AD_LABEL = b"veritrain/aead-chunk/v1"
 def generate_data_key() -> DataKey:
     """A fresh random 32-byte data key."""
     return DataKey(os.urandom(KEY_SIZE))
+
+
+def shard_key(job_key: bytes, binding: str, index: int) -> DataKey:
+    """The key of shard ``index`` of the job bound by ``binding``: HKDF-SHA256 of the job key
+    with an info string naming both. Shard ``index`` and every checkpoint of a task that
+    trains it are encrypted under it, so the key a worker or referee is given opens that
+    shard's data and nothing else; the requester keeps the job key and derives the rest."""
+    _check_key(job_key)
+    if index < 0:
+        raise ValueError(f"shard index {index} is negative")
+    info = f"veritrain/shard-key/v1/{binding}/{index}".encode()
+    return DataKey(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(job_key))
 
 
 def _check_key(key: bytes) -> AESGCM:

@@ -15,12 +15,12 @@ from test_requester_support import REWARD, STAKE, TestWorker, digits, digits_spe
 from requester.aggregate import fedavg
 from requester.errors import InsufficientFundsError, ResultIntegrityError, UnknownJobError
 from requester.sdk import Requester
-from veritrain import merkle
+from veritrain import crypto, merkle
 from veritrain.chain.states import ClaimStatus
 from veritrain.checkpoint import decode
 from veritrain.dev.accounts import dev_account
 from veritrain.dev.deploy import deploy_local
-from veritrain.errors import DataError, SpecError
+from veritrain.errors import DataError, DecryptionError, SpecError
 from veritrain.storage import IpfsStorage
 
 REQUESTER, ALICE, BOB = dev_account(1), dev_account(2), dev_account(3)
@@ -58,13 +58,21 @@ def test_post_train_result_every_checkpoint_matches_its_onchain_root(stack, anvi
     assert [r.examples for r in doc.shards] == [674, 674]
 
     workers = {0: worker(stack, ALICE, anvil, tmp_path), 1: worker(stack, BOB, anvil, tmp_path)}
-    runs = {}
+    runs, keys_of = {}, {}
     with job.serve_keys(interval=0.1) as keys:
         for index, wk in workers.items():
             task_id = wk.claim(job.id, index)
-            runs[index] = wk.train(task_id, wk.wait_key(task_id))
+            keys_of[index] = wk.wait_key(task_id)
+            runs[index] = wk.train(task_id, keys_of[index])
             wk.submit(runs[index])
         assert not keys.errors
+    # privacy: a worker's envelope holds its shard's key, which opens no other shard
+    for index, key in keys_of.items():
+        assert key != job.data_key
+        other = doc.shard(1 - index)
+        with pytest.raises(DecryptionError):
+            crypto.decrypt_bytes(storage.get_bytes(other.cid), key, job_id=doc.binding,
+                                 shard_index=other.index)
     st = job.status()
     assert [t.phase for t in st.tasks] == ["revealed", "revealed"] and not st.done
     travel(w3, spec.deadlines.challenge_window + 1)
@@ -105,10 +113,10 @@ def test_result_refuses_a_checkpoint_whose_bytes_do_not_match_the_root(stack, an
     # the key service run by hand, as after a restart: it catches up on the claim
     from requester.keyservice import KeyService
 
-    service = KeyService(req.market, job.id, job.data_key, job.record.post_block or 0)
+    service = KeyService(req.market, job.id, job.data_key, job.record.post_block or 0, job.doc)
     assert [d.target for d in service.step()] == [task_id]
     assert service.step() == []  # never twice
-    assert KeyService(req.market, job.id, job.data_key, 0).step() == []  # nor by a second instance
+    assert KeyService(req.market, job.id, job.data_key, 0, job.doc).step() == []  # nor by a second instance
     wk.submit(wk.train(task_id, wk.wait_key(task_id), tamper=True))
     travel(w3, spec.deadlines.challenge_window + 1)
     wk.finalize(task_id)
@@ -165,7 +173,7 @@ def test_drawn_referees_get_the_key_once_each(fresh_chain, anvil, ipfs, w3, tmp_
     job = req.post_job(spec, digits(), reward_per_task=REWARD, stake_per_task=STAKE)
     wk = TestWorker(anvil.url, ALICE, deployment, req.storage, tmp_path / "n-alice")
     task_id = wk.claim(job.id, 0)
-    service = KeyService(req.market, job.id, job.data_key, job.record.post_block or 0)
+    service = KeyService(req.market, job.id, job.data_key, job.record.post_block or 0, job.doc)
     assert len(service.step()) == 1
     hashes = [bytes([i + 1]) * 32 for i in range(spec.num_checkpoints)]
     tree = merkle.MerkleTree(hashes)
@@ -188,13 +196,15 @@ def test_drawn_referees_get_the_key_once_each(fresh_chain, anvil, ipfs, w3, tmp_
     referees = {d.party for d in delivered}
     assert {d.kind for d in delivered} == {"referee"} and len(referees) == 3
     assert verifiers[0].address not in referees  # the accuser is never a referee
-    assert service.step() == [] and KeyService(req.market, job.id, job.data_key, 0).step() == []
+    assert service.step() == [] and KeyService(req.market, job.id, job.data_key, 0, job.doc).step() == []
     events = req.market.resolver_events(0, ["RefereeKeyDelivered"])
     assert len(events) == 3
     for ev in events:
         v = next(a for a in verifiers if a.address == ev.args["referee"])
         ctx = referee_key_context(req.market.chain_id, req.market.address, 1, v.address)
-        assert envelope.unwrap(ev.args["envelope"], bytes(v.key), ctx) == job.data_key
+        # the disputed task's shard key (never the job key)
+        assert envelope.unwrap(ev.args["envelope"], bytes(v.key), ctx) == service.shard_key(task_id)
+        assert service.shard_key(task_id) != job.data_key
 
 
 def test_cancel_refunds_unclaimed_slots(stack):  # type: ignore[no-untyped-def]
@@ -236,7 +246,8 @@ def test_a_job_posted_by_a_process_that_died_before_saving_is_recovered(stack, a
     from veritrain import crypto
 
     ct = storage.get_bytes(shard.cid)
-    plain = crypto.decrypt_bytes(ct, job.data_key, job_id=doc.binding, shard_index=0)
+    plain = crypto.decrypt_bytes(ct, crypto.shard_key(job.data_key, doc.binding, 0), job_id=doc.binding,
+                                 shard_index=0)
     assert len(plain) > shard.examples * 64 * 4  # the recovered key opens the shards
 
 

@@ -34,7 +34,7 @@ from veritrain.journal import Journal
 from veritrain.manifest import load as load_manifest
 from veritrain.spec import JobSpec, load_spec
 from veritrain.storage import IpfsStorage
-from veritrain.tasks import task_id_of
+from veritrain.tasks import task_id_of, task_key
 from worker.keystore import create_keystore
 from worker.loop import Worker
 from worker.settings import WorkerSettings
@@ -86,7 +86,8 @@ class Requester:
         for i in range(spec.num_shards):
             plain = encode_shard(Dataset(x[i::spec.num_shards][:300], y[i::spec.num_shards][:300]))
             self.shards.append(plain)
-            ct = crypto.encrypt_bytes(plain, self.key, job_id=binding, shard_index=i)
+            ct = crypto.encrypt_bytes(plain, crypto.shard_key(self.key, binding, i), job_id=binding,
+                                      shard_index=i)
             cid = storage.put_bytes(ct)
             import hashlib
 
@@ -105,6 +106,9 @@ class Requester:
         self.answered: set[tuple[int, str]] = set()
         self.from_block = receipt["blockNumber"]
 
+    def shard_key(self, task_id: int) -> bytes:
+        return crypto.shard_key(self.key, self.doc.binding, task_key(self.spec, task_id).shard)
+
     def answer_claims(self) -> int:
         """Deliver the key to every claim not yet answered; returns how many were answered."""
         n = 0
@@ -114,7 +118,7 @@ class Requester:
                 continue
             chain_id = self.w3.eth.chain_id
             ctx = worker_key_context(chain_id, self.market.address, a.taskId, a.worker)
-            env = envelope.wrap(self.key, bytes(a.pubKey), ctx)
+            env = envelope.wrap(self.shard_key(a.taskId), bytes(a.pubKey), ctx)
             _send(self.w3, self.acct, self.market.functions.deliverKey(a.taskId, a.worker, env))
             self.answered.add((a.taskId, a.worker))
             n += 1
@@ -180,7 +184,8 @@ def test_worker_completes_a_task_and_is_paid(stack: dict[str, Any]) -> None:
         from veritrain.checkpoint import checkpoint_hash
         from veritrain.jobdoc import checkpoint_binding
 
-        ck = crypto.decrypt_bytes(stack["storage"].get_bytes(manifest.checkpoint_cids[-1]), req.key,
+        ck = crypto.decrypt_bytes(stack["storage"].get_bytes(manifest.checkpoint_cids[-1]),
+                                  req.shard_key(task_id),
                                   job_id=checkpoint_binding(req.doc, task_id, acct.address),
                                   shard_index=len(manifest.hashes) - 1)
         assert "0x" + checkpoint_hash(ck).hex() == manifest.hashes[-1]

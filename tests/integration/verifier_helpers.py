@@ -87,6 +87,10 @@ class Job:
     def task_id(self, index: int) -> int:
         return task_id_of(self.job_id, index)
 
+    def shard_key(self, task_id: int) -> bytes:
+        """What a worker or referee of ``task_id`` is given: its shard's key, not the job key."""
+        return crypto.shard_key(self.key, self.doc.binding, task_key(self.doc.spec, task_id).shard)
+
 
 @dataclass
 class Requester:
@@ -107,7 +111,8 @@ class Requester:
         shards = digits_shards(spec.num_shards)
         refs = []
         for i, (x, y) in enumerate(shards):
-            ct = crypto.encrypt_bytes(encode_shard(Dataset(x, y)), key, job_id=binding, shard_index=i)
+            ct = crypto.encrypt_bytes(encode_shard(Dataset(x, y)), crypto.shard_key(key, binding, i),
+                                      job_id=binding, shard_index=i)
             cid = self.storage.put_bytes(ct)
             refs.append(ShardRef(index=i, cid=cid, sha256=hashlib.sha256(ct).hexdigest(), size=len(ct),
                                  examples=len(x)))
@@ -127,7 +132,7 @@ class Requester:
     def deliver_key(self, job: Job, task_id: int, worker: Any) -> None:
         pub = envelope.public_key_from_private(bytes(worker.key))
         ctx = worker_key_context(self.w3.eth.chain_id, self.c["JobMarket"].address, task_id, worker.address)
-        env = envelope.wrap(job.key, pub, ctx)
+        env = envelope.wrap(job.shard_key(task_id), pub, ctx)
         send(self.w3, self.acct, self.c["JobMarket"].functions.deliverKey(task_id, worker.address, env))
 
     def verifier_envelope(self, job: Job, verifier: Any, folder: Path) -> Path:
@@ -143,11 +148,12 @@ class Requester:
     def deliver_referee_keys(self, job: Job, dispute_id: int) -> list[str]:
         resolver = self.c["DisputeResolver"]
         referees = resolver.functions.getBallots(dispute_id).call()[0]
+        key = job.shard_key(resolver.functions.getDispute(dispute_id).call()[0])  # the disputed task's
         for r in referees:
             pub = self.c["VerifierRegistry"].functions.getVerifier(r).call()[4]
             ctx = referee_key_context(self.w3.eth.chain_id, self.c["JobMarket"].address, dispute_id, r)
             send(self.w3, self.acct,
-                 resolver.functions.deliverRefereeKey(dispute_id, r, envelope.wrap(job.key, pub, ctx)))
+                 resolver.functions.deliverRefereeKey(dispute_id, r, envelope.wrap(key, pub, ctx)))
         return list(referees)
 
 
@@ -182,8 +188,8 @@ class Worker:
         else:
             hashes = dishonest_train(spec, task, x, y, cheat, sink)
         binding = checkpoint_binding(job.doc, task_id, self.acct.address)
-        cids = [self.storage.put_bytes(crypto.encrypt_bytes(sink.data(i), job.key, job_id=binding,
-                                                            shard_index=i))
+        key = job.shard_key(task_id)
+        cids = [self.storage.put_bytes(crypto.encrypt_bytes(sink.data(i), key, job_id=binding, shard_index=i))
                 for i in range(len(hashes))]
         m = Manifest.build(spec_cid=job.spec_cid, job_id=job.job_id, task_id=task_id,
                            worker=self.acct.address, k=spec.checkpoint_interval, hashes=hashes,

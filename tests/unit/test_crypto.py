@@ -124,3 +124,14 @@ def test_failed_decryption_keeps_existing_destination(tmp_path: Path) -> None:
     with pytest.raises(DecryptionError):
         crypto.decrypt_file(tmp_path / "c", tmp_path / "plain", KEY, **CTX)
     assert (tmp_path / "plain").read_bytes() == b"old"
+
+
+def test_shard_keys_are_derived_per_job_and_index_and_open_only_their_shard() -> None:
+    job_key = crypto.generate_data_key()
+    k0, k1 = crypto.shard_key(job_key, "ab" * 32, 0), crypto.shard_key(job_key, "ab" * 32, 1)
+    assert len(k0) == 32 and len({k0, k1, job_key, crypto.shard_key(job_key, "cd" * 32, 0)}) == 4
+    assert crypto.shard_key(job_key, "ab" * 32, 0) == k0  # deterministic: the requester re-derives it
+    ct = crypto.encrypt_bytes(b"shard one", k1, job_id="ab" * 32, shard_index=1)
+    assert crypto.decrypt_bytes(ct, k1, job_id="ab" * 32, shard_index=1) == b"shard one"
+    with pytest.raises(DecryptionError):
+        crypto.decrypt_bytes(ct, k0, job_id="ab" * 32, shard_index=1)
