@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     sc = QUICK if args.quick else FULL
     if args.timeout:
         sc = Scenario(**{**sc.__dict__, "timeout": args.timeout})
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # also when started with SIGINT ignored
         signal.signal(sig, _raise_interrupt)
     demo = Demo(sc, args.home)
     verdict, error, code = None, None, 1
