@@ -43,6 +43,11 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// referees that did not reveal or voted against the verdict, and is split among the
 /// majority. With no verdict the dispute is dismissed: bonds return, claims are released and
 /// slashed referee stakes go to the job's escrow. Every phase has a deadline.
+///
+/// Gas: a dispute is stored in five slots ({DisputeStore}); the committee's addresses are
+/// packed 160 bits apiece into consecutive words and each ballot's state takes two bits of the
+/// slot every vote reads anyway; a settlement pays everyone with one market call
+/// ({IJobMarket-creditMany}). The views return the documented structs unchanged.
 contract DisputeResolver is ReentrancyGuardTransient {
     enum DisputeStatus {
         None,
@@ -105,9 +110,35 @@ contract DisputeResolver is ReentrancyGuardTransient {
         bytes32 accuserNext;
     }
 
-    struct Seat {
-        address referee;
-        BallotState state;
+    /// @dev Storage form of {Dispute}. Slot 2 is the one every vote reads and writes: status,
+    /// deadline, and two bits of {BallotState} per seat. `bondHeld` stands for `bond`: the bond
+    /// of a challenge is always the (immutable) `challengeBond`. A task id fits 96 bits: its
+    /// claim exists in the market, so its job id is at most the job count (< 2**64).
+    struct DisputeStore {
+        // slot 0
+        address accused;
+        uint96 taskId;
+        // slot 1
+        address accuser;
+        uint32 segment;
+        uint40 drawBlock;
+        bool accuserIsWorker;
+        // slot 2
+        address requester;
+        uint40 deadline;
+        DisputeStatus status;
+        Outcome outcome;
+        bool bondHeld;
+        uint32 ballotStates;
+        bytes32 accusedNext;
+        bytes32 accuserNext;
+    }
+
+    /// @dev Dispute id counter; `live` is set at construction so the first dispute does not
+    /// pay for a zero-to-nonzero store.
+    struct Counter {
+        uint64 count;
+        bool live;
     }
 
     /// @notice The vote meaning "could not fetch checkpoint j"; counts against the worker.
@@ -116,13 +147,20 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     IJobMarket private immutable _market;
     IVerifierRegistry private immutable _registry;
-    Params private _params;
+    uint8 private immutable _committeeSize;
+    uint96 private immutable _challengeBond;
+    uint32 private immutable _drawWindow;
+    uint32 private immutable _commitWindow;
+    uint32 private immutable _revealWindow;
+    uint16 private immutable _bountyBps;
+    uint16 private immutable _refereeFeeBps;
+    uint16 private immutable _refereeSlashBps;
 
-    uint256 private _disputeCount;
-    mapping(uint256 disputeId => Dispute) private _disputes;
-    mapping(uint256 disputeId => Seat[]) private _seats;
+    Counter private _counter;
+    mapping(uint256 disputeId => DisputeStore) private _disputes;
+    /// @dev Referee `i` occupies bits [160 i, 160 i + 160) of the word stream `_committee[id][0..]`.
+    mapping(uint256 disputeId => mapping(uint256 word => uint256)) private _committee;
     mapping(uint256 disputeId => mapping(uint256 seat => bytes32)) private _ballots;
-    uint256 private _totalBonds;
 
     event DisputeOpened(
         uint256 indexed disputeId,
@@ -178,7 +216,15 @@ contract DisputeResolver is ReentrancyGuardTransient {
         if (registry.unbondingDelay() <= longest) revert DisputeResolverInvalidParameter("unbondingDelay");
         _market = market;
         _registry = registry;
-        _params = params;
+        _committeeSize = params.committeeSize;
+        _challengeBond = params.challengeBond;
+        _drawWindow = params.drawWindow;
+        _commitWindow = params.commitWindow;
+        _revealWindow = params.revealWindow;
+        _bountyBps = params.bountyBps;
+        _refereeFeeBps = params.refereeFeeBps;
+        _refereeSlashBps = params.refereeSlashBps;
+        _counter.live = true;
     }
 
     // ------------------------------------------------------------------ opening
@@ -197,12 +243,9 @@ contract DisputeResolver is ReentrancyGuardTransient {
         if (claimedNext == seg.hNext) revert DisputeResolverNoDisagreement(claimedNext);
         IJobMarket.DisputedClaim memory c = _market.openDispute(taskId, worker);
         _checkSegment(seg, c, worker);
-        uint96 bond = _params.challengeBond;
+        uint96 bond = _challengeBond;
         disputeId = _open(taskId, worker, msg.sender, false, c.requester, seg, claimedNext, bond);
-        if (bond != 0) {
-            _totalBonds += bond;
-            _market.collect(msg.sender, bond);
-        }
+        if (bond != 0) _market.collect(msg.sender, bond);
     }
 
     /// @notice Anyone puts two redundant workers of one task in dispute: both revealed roots
@@ -232,31 +275,28 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// mined). If the hash is no longer available, reschedules to the next block instead
     /// (emits {DrawRescheduled}). Emits a {CommitteeDrawn} event.
     function drawCommittee(uint256 disputeId) external {
-        Dispute storage d = _inStatus(disputeId, DisputeStatus.Drawing);
+        DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Drawing);
         if (block.timestamp > d.deadline) revert DisputeResolverDeadlinePassed(disputeId, d.deadline);
-        if (block.number <= d.drawBlock) revert DisputeResolverTooEarly(disputeId, d.drawBlock);
-        bytes32 seed = blockhash(d.drawBlock);
+        uint64 drawBlock = d.drawBlock;
+        if (block.number <= drawBlock) revert DisputeResolverTooEarly(disputeId, drawBlock);
+        bytes32 seed = blockhash(drawBlock);
         if (seed == bytes32(0)) {
-            d.drawBlock = uint64(block.number); // the hash of this block: known from the next
-            emit DrawRescheduled(disputeId, d.drawBlock);
+            d.drawBlock = uint40(block.number); // the hash of this block: known from the next
+            emit DrawRescheduled(disputeId, uint64(block.number));
             return;
         }
         address[] memory chosen = _draw(keccak256(abi.encode(seed, disputeId)), d);
-        Seat[] storage seats = _seats[disputeId];
-        for (uint256 i = 0; i < chosen.length; ++i) {
-            seats.push(Seat(chosen[i], BallotState.None));
-        }
-        uint64 commitDeadline = uint64(block.timestamp) + _params.commitWindow;
-        d.status = DisputeStatus.Voting;
-        d.deadline = commitDeadline;
-        emit CommitteeDrawn(disputeId, chosen, commitDeadline, commitDeadline + _params.revealWindow);
+        _storeCommittee(disputeId, chosen);
+        uint64 commitDeadline = uint64(block.timestamp) + _commitWindow;
+        (d.status, d.deadline) = (DisputeStatus.Voting, uint40(commitDeadline));
+        emit CommitteeDrawn(disputeId, chosen, commitDeadline, commitDeadline + _revealWindow);
     }
 
     /// @notice The job's requester, or a worker party to the dispute (it holds the data key
     /// too, so a requester cannot starve referees of keys to hurt an honest worker), delivers
     /// the data key wrapped to a drawn referee's public key. Emits a {RefereeKeyDelivered} event.
     function deliverRefereeKey(uint256 disputeId, address referee, bytes calldata envelope) external {
-        Dispute storage d = _inStatus(disputeId, DisputeStatus.Voting);
+        DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Voting);
         bool holder = msg.sender == d.requester || msg.sender == d.accused
             || (d.accuserIsWorker && msg.sender == d.accuser);
         if (!holder) revert DisputeResolverNotKeyHolder(disputeId, msg.sender);
@@ -267,12 +307,14 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// @notice A drawn referee commits `keccak256(abi.encode(voteHash, msg.sender, salt))`
     /// before the commit deadline. Emits a {VoteCommitted} event.
     function commitVote(uint256 disputeId, bytes32 commitment) external {
-        Dispute storage d = _inStatus(disputeId, DisputeStatus.Voting);
+        DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Voting);
         if (block.timestamp > d.deadline) revert DisputeResolverDeadlinePassed(disputeId, d.deadline);
-        (uint256 index, Seat storage seat) = _seatOf(disputeId, msg.sender);
-        if (seat.state != BallotState.None) revert DisputeResolverBallotState(disputeId, msg.sender, seat.state);
-        seat.state = BallotState.Committed;
-        _ballots[disputeId][index] = commitment;
+        uint256 seat = _seatOf(disputeId, msg.sender);
+        uint32 states = d.ballotStates;
+        BallotState state = _stateAt(states, seat);
+        if (state != BallotState.None) revert DisputeResolverBallotState(disputeId, msg.sender, state);
+        d.ballotStates = _withState(states, seat, BallotState.Committed);
+        _ballots[disputeId][seat] = commitment;
         emit VoteCommitted(disputeId, msg.sender, commitment);
     }
 
@@ -280,74 +322,73 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// UNAVAILABLE. Opens once all referees committed or the commit deadline passed.
     /// Emits a {VoteRevealed} event.
     function revealVote(uint256 disputeId, bytes32 voteHash, bytes32 salt) external {
-        Dispute storage d = _inStatus(disputeId, DisputeStatus.Voting);
-        (uint256 index, Seat storage seat) = _seatOf(disputeId, msg.sender);
-        if (seat.state != BallotState.Committed) revert DisputeResolverBallotState(disputeId, msg.sender, seat.state);
-        if (block.timestamp <= d.deadline && !_allAtLeast(disputeId, BallotState.Committed)) {
-            revert DisputeResolverTooEarly(disputeId, d.deadline);
+        DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Voting);
+        uint256 seat = _seatOf(disputeId, msg.sender);
+        uint32 states = d.ballotStates;
+        BallotState state = _stateAt(states, seat);
+        if (state != BallotState.Committed) revert DisputeResolverBallotState(disputeId, msg.sender, state);
+        uint256 deadline = d.deadline;
+        if (block.timestamp <= deadline && !_allAtLeast(states, BallotState.Committed)) {
+            revert DisputeResolverTooEarly(disputeId, deadline);
         }
-        uint256 revealDeadline = uint256(d.deadline) + _params.revealWindow;
+        uint256 revealDeadline = deadline + _revealWindow;
         if (block.timestamp > revealDeadline) revert DisputeResolverDeadlinePassed(disputeId, revealDeadline);
-        if (keccak256(abi.encode(voteHash, msg.sender, salt)) != _ballots[disputeId][index]) {
+        if (keccak256(abi.encode(voteHash, msg.sender, salt)) != _ballots[disputeId][seat]) {
             revert DisputeResolverCommitMismatch(disputeId, msg.sender);
         }
-        seat.state = BallotState.Revealed;
-        _ballots[disputeId][index] = voteHash;
+        d.ballotStates = _withState(states, seat, BallotState.Revealed);
+        _ballots[disputeId][seat] = voteHash;
         emit VoteRevealed(disputeId, msg.sender, voteHash);
     }
 
     // ------------------------------------------------------------------ settlement
 
+    /// @dev Everything a settlement pays out, gathered and then moved with one market call.
+    struct Payout {
+        address[] to;
+        uint256[] amounts;
+        uint256 count;
+        uint256 toEscrow;
+        uint256 pot;
+    }
+
     /// @notice Settle a dispute (anyone): while Drawing, after the draw deadline (dismissed);
     /// while Voting, once every referee revealed or after the reveal deadline.
     /// Emits a {DisputeSettled} event.
     function settle(uint256 disputeId) external nonReentrant {
-        Dispute storage d = _disputes[disputeId];
-        if (d.status == DisputeStatus.Drawing) {
-            if (block.timestamp <= d.deadline) revert DisputeResolverTooEarly(disputeId, d.deadline);
-        } else if (d.status == DisputeStatus.Voting) {
-            uint256 revealDeadline = uint256(d.deadline) + _params.revealWindow;
-            if (block.timestamp <= revealDeadline && !_allAtLeast(disputeId, BallotState.Revealed)) {
-                revert DisputeResolverTooEarly(disputeId, revealDeadline);
-            }
-        } else {
-            revert DisputeResolverWrongStatus(disputeId, d.status);
-        }
+        DisputeStore storage d = _disputes[disputeId];
+        uint256 seats = _seatsIfSettleable(disputeId, d);
         d.status = DisputeStatus.Settled;
-        (bytes32 verdict, bool decided) = _tally(disputeId);
-        uint256 jobId = d.taskId >> 32;
-        uint256 pot = _slashReferees(disputeId, verdict, decided);
+        uint32 states = d.ballotStates;
+        bytes32[] memory votes = _votes(disputeId, states, seats);
+        (bytes32 verdict, bool decided) = _tally(votes, states);
+        Payout memory p = Payout(new address[](seats + 2), new uint256[](seats + 2), 0, 0, 0);
+        address[] memory referees = _referees(disputeId, seats);
+        p.pot = _slashReferees(referees, votes, states, verdict, decided);
         Outcome outcome;
-        if (!decided) {
-            outcome = Outcome.Dismissed;
-            _upheld(d, d.accused, true);
-            _upheld(d, d.accuser, false);
-            if (pot != 0) _market.creditEscrow(jobId, pot);
+        if (decided) {
+            outcome = _decide(d, p, verdict);
+            _payMajority(p, referees, votes, states, verdict);
         } else {
-            pot += _market.takeRefereeFee(jobId);
-            bool accusedLost = verdict != d.accusedNext;
-            bool accuserLost = d.accuserIsWorker ? verdict != d.accuserNext : !accusedLost;
-            outcome = accusedLost
-                ? (accuserLost ? Outcome.BothLost : Outcome.AccusedLost)
-                : Outcome.AccuserLost;
-            pot += accusedLost ? _slashWorker(d, d.accused, accuserLost ? address(0) : d.accuser) : _upheld(d, d.accused, true);
-            if (accuserLost) {
-                pot += d.accuserIsWorker
-                    ? _slashWorker(d, d.accuser, accusedLost ? address(0) : d.accused)
-                    : _forfeitBond(d);
-            } else {
-                _upheld(d, d.accuser, false);
-            }
-            _payMajority(disputeId, verdict, pot, jobId);
+            outcome = Outcome.Dismissed;
+            _upheld(d, p, d.accused, true);
+            _upheld(d, p, d.accuser, false);
+            p.toEscrow += p.pot;
         }
         d.outcome = outcome;
-        emit DisputeSettled(disputeId, outcome, verdict, pot);
+        _payOut(p, uint256(d.taskId) >> 32);
+        emit DisputeSettled(disputeId, outcome, verdict, p.pot);
     }
 
     // ------------------------------------------------------------------ views
 
-    function getDispute(uint256 disputeId) external view returns (Dispute memory) {
-        return _disputes[disputeId];
+    function getDispute(uint256 disputeId) external view returns (Dispute memory r) {
+        DisputeStore storage d = _disputes[disputeId];
+        (r.taskId, r.accused, r.segment, r.drawBlock) = (d.taskId, d.accused, d.segment, d.drawBlock);
+        (r.accuser, r.bond, r.requester, r.deadline) =
+            (d.accuser, d.bondHeld ? _challengeBond : 0, d.requester, d.deadline);
+        (r.status, r.outcome, r.accuserIsWorker) = (d.status, d.outcome, d.accuserIsWorker);
+        (r.accusedNext, r.accuserNext) = (d.accusedNext, d.accuserNext);
     }
 
     /// @notice The committee with each referee's ballot state and ballot (commitment while
@@ -357,28 +398,39 @@ contract DisputeResolver is ReentrancyGuardTransient {
         view
         returns (address[] memory referees, BallotState[] memory states, bytes32[] memory ballots)
     {
-        Seat[] storage seats = _seats[disputeId];
-        referees = new address[](seats.length);
-        states = new BallotState[](seats.length);
-        ballots = new bytes32[](seats.length);
-        for (uint256 i = 0; i < seats.length; ++i) {
-            referees[i] = seats[i].referee;
-            states[i] = seats[i].state;
+        uint256 n = _committee[disputeId][0] == 0 ? 0 : _committeeSize;
+        referees = _referees(disputeId, n);
+        states = new BallotState[](n);
+        ballots = new bytes32[](n);
+        uint32 bits = _disputes[disputeId].ballotStates;
+        for (uint256 i = 0; i < n; ++i) {
+            states[i] = _stateAt(bits, i);
             ballots[i] = _ballots[disputeId][i];
         }
     }
 
     function disputeCount() external view returns (uint256) {
-        return _disputeCount;
+        return _counter.count;
     }
 
     function params() external view returns (Params memory) {
-        return _params;
+        return Params(
+            _committeeSize,
+            _challengeBond,
+            _drawWindow,
+            _commitWindow,
+            _revealWindow,
+            _bountyBps,
+            _refereeFeeBps,
+            _refereeSlashBps
+        );
     }
 
-    /// @notice Challenge bonds currently held for open disputes.
+    /// @notice Challenge bonds currently held for open disputes: the market holds exactly these
+    /// for this resolver between transactions (fees and slashed stakes pass through within
+    /// `settle`).
     function totalBonds() external view returns (uint256) {
-        return _totalBonds;
+        return _market.heldBy(address(this));
     }
 
     function market() external view returns (address) {
@@ -411,160 +463,262 @@ contract DisputeResolver is ReentrancyGuardTransient {
         bytes32 accuserNext,
         uint96 bond
     ) private returns (uint256 disputeId) {
-        disputeId = ++_disputeCount;
-        Dispute storage d = _disputes[disputeId];
+        // cannot overflow: one dispute per transaction, 2**64 transactions will never happen
+        unchecked {
+            disputeId = ++_counter.count;
+        }
+        DisputeStore storage d = _disputes[disputeId];
         uint64 drawBlock = uint64(block.number);
-        d.taskId = taskId;
-        d.accused = accused;
-        d.segment = uint32(seg.j);
-        d.drawBlock = drawBlock;
-        d.accuser = accuser;
-        d.bond = bond;
-        d.requester = requester;
-        d.deadline = uint64(block.timestamp) + _params.drawWindow;
-        d.status = DisputeStatus.Drawing;
-        d.accuserIsWorker = accuserIsWorker;
-        d.accusedNext = seg.hNext;
-        d.accuserNext = accuserNext;
+        uint64 deadline = uint64(block.timestamp) + _drawWindow;
+        // taskId < 2**96: the market holds a revealed claim on it (see {DisputeStore})
+        (d.accused, d.taskId) = (accused, uint96(taskId));
+        (d.accuser, d.segment, d.drawBlock, d.accuserIsWorker) =
+            (accuser, uint32(seg.j), uint40(drawBlock), accuserIsWorker);
+        (d.requester, d.deadline, d.status, d.bondHeld) =
+            (requester, uint40(deadline), DisputeStatus.Drawing, bond != 0);
+        (d.accusedNext, d.accuserNext) = (seg.hNext, accuserNext);
         emit DisputeOpened(
             disputeId, taskId, accused, accuser, accuserIsWorker, uint32(seg.j), seg.hNext, accuserNext, bond, drawBlock
         );
     }
 
     /// @dev Random picks first, then a scan from a random offset, so the draw succeeds
-    /// whenever enough eligible verifiers exist.
-    function _draw(bytes32 seed, Dispute storage d) private view returns (address[] memory chosen) {
-        uint256 size = _params.committeeSize;
-        uint256 n = _registry.poolSize();
-        chosen = new address[](size);
+    /// whenever enough eligible verifiers exist (see {IVerifierRegistry-drawReferees}; the pool
+    /// is read where it is stored, in one call).
+    function _draw(bytes32 seed, DisputeStore storage d) private view returns (address[] memory chosen) {
+        uint256 size = _committeeSize;
         uint256 count;
-        if (n == 0) revert DisputeResolverPoolTooSmall(0, size);
-        for (uint256 attempt = 0; attempt < 2 * size && count < size; ++attempt) {
-            address cand = _registry.poolAt(uint256(keccak256(abi.encode(seed, attempt))) % n);
-            if (_eligible(cand, d, chosen, count)) chosen[count++] = cand;
-        }
-        uint256 start = uint256(seed) % n;
-        for (uint256 k = 0; k < n && count < size; ++k) {
-            address cand = _registry.poolAt((start + k) % n);
-            if (_eligible(cand, d, chosen, count)) chosen[count++] = cand;
-        }
+        (chosen, count) = _registry.drawReferees(seed, size, [d.accused, d.accuser, d.requester]);
         if (count < size) revert DisputeResolverPoolTooSmall(count, size);
     }
 
-    function _eligible(address cand, Dispute storage d, address[] memory chosen, uint256 count)
-        private
-        view
-        returns (bool)
-    {
-        if (cand == d.accused || cand == d.accuser || cand == d.requester) return false;
-        for (uint256 i = 0; i < count; ++i) {
-            if (chosen[i] == cand) return false;
+    /// @dev Pack the referees 160 bits apiece into consecutive words.
+    function _storeCommittee(uint256 disputeId, address[] memory referees) private {
+        uint256 words = (referees.length * 160 + 255) / 256;
+        uint256[] memory packed = new uint256[](words + 1);
+        for (uint256 i = 0; i < referees.length; ++i) {
+            uint256 bit = i * 160;
+            uint256 value = uint160(referees[i]);
+            packed[bit >> 8] |= value << (bit & 255);
+            if ((bit & 255) > 96) packed[(bit >> 8) + 1] |= value >> (256 - (bit & 255));
         }
-        return true;
+        mapping(uint256 => uint256) storage committee = _committee[disputeId];
+        for (uint256 w = 0; w < words; ++w) {
+            committee[w] = packed[w];
+        }
     }
 
-    /// @dev The hash more than half of the committee revealed, if any.
-    function _tally(uint256 disputeId) private view returns (bytes32 verdict, bool decided) {
-        Seat[] storage seats = _seats[disputeId];
-        uint256 n = seats.length;
+    function _seatOf(uint256 disputeId, address referee) private view returns (uint256) {
+        mapping(uint256 => uint256) storage words = _committee[disputeId];
+        uint256 n = _committeeSize;
+        uint256 cur = words[0];
+        uint256 curIndex;
         for (uint256 i = 0; i < n; ++i) {
-            if (seats[i].state != BallotState.Revealed) continue;
-            bytes32 vote = _ballots[disputeId][i];
-            uint256 count = 1;
-            for (uint256 k = i + 1; k < n; ++k) {
-                if (seats[k].state == BallotState.Revealed && _ballots[disputeId][k] == vote) ++count;
+            uint256 bit = i * 160;
+            uint256 off = bit & 255;
+            if (bit >> 8 != curIndex) (cur, curIndex) = (words[bit >> 8], bit >> 8);
+            uint256 value = cur >> off;
+            if (off > 96) {
+                (cur, curIndex) = (words[curIndex + 1], curIndex + 1);
+                value |= cur << (256 - off);
             }
-            if (count * 2 > n) return (vote, true);
-        }
-        return (bytes32(0), false);
-    }
-
-    /// @dev Slash referees that did not reveal or voted against the verdict; returns the total.
-    function _slashReferees(uint256 disputeId, bytes32 verdict, bool decided) private returns (uint256 pot) {
-        Seat[] storage seats = _seats[disputeId];
-        for (uint256 i = 0; i < seats.length; ++i) {
-            bool faithful = seats[i].state == BallotState.Revealed
-                && (!decided || _ballots[disputeId][i] == verdict);
-            if (faithful) continue;
-            address referee = seats[i].referee;
-            uint256 amount = (_registry.stakeOf(referee) * _params.refereeSlashBps) / _BPS;
-            if (amount != 0) pot += _registry.slash(referee, amount);
-        }
-    }
-
-    /// @dev Slash a losing worker's stake: referee share to the pot (returned), bounty to
-    /// `winner` (none if zero), rest to the job's escrow.
-    function _slashWorker(Dispute storage d, address worker, address winner) private returns (uint256 refShare) {
-        uint256 stake = _market.slashClaim(d.taskId, worker);
-        refShare = (stake * _params.refereeFeeBps) / _BPS;
-        uint256 rest = stake - refShare;
-        if (winner != address(0)) {
-            uint256 bounty = (stake * _params.bountyBps) / _BPS;
-            rest -= bounty;
-            if (!d.accuserIsWorker) bounty += _returnBond(d);
-            if (bounty != 0) _market.credit(winner, bounty);
-        }
-        if (rest != 0) _market.creditEscrow(d.taskId >> 32, rest);
-    }
-
-    /// @dev A losing challenger's bond: referee share to the pot (returned), rest to the worker.
-    function _forfeitBond(Dispute storage d) private returns (uint256 refShare) {
-        uint256 bond = _returnBond(d);
-        refShare = (bond * _params.refereeFeeBps) / _BPS;
-        if (bond - refShare != 0) _market.credit(d.accused, bond - refShare);
-    }
-
-    /// @dev A party that did not lose: a worker's claim is released; a challenger's bond returns.
-    function _upheld(Dispute storage d, address party, bool isWorker) private returns (uint256) {
-        if (isWorker || d.accuserIsWorker) {
-            _market.releaseClaim(d.taskId, party);
-        } else {
-            uint256 bond = _returnBond(d);
-            if (bond != 0) _market.credit(party, bond);
-        }
-        return 0;
-    }
-
-    /// @dev Takes the bond out of the books once (bonds are paid out exactly once).
-    function _returnBond(Dispute storage d) private returns (uint256 bond) {
-        bond = d.bond;
-        d.bond = 0;
-        _totalBonds -= bond;
-    }
-
-    function _payMajority(uint256 disputeId, bytes32 verdict, uint256 pot, uint256 jobId) private {
-        Seat[] storage seats = _seats[disputeId];
-        uint256 winners;
-        for (uint256 i = 0; i < seats.length; ++i) {
-            if (seats[i].state == BallotState.Revealed && _ballots[disputeId][i] == verdict) ++winners;
-        }
-        uint256 share = pot / winners;
-        for (uint256 i = 0; i < seats.length && share != 0; ++i) {
-            if (seats[i].state == BallotState.Revealed && _ballots[disputeId][i] == verdict) {
-                _market.credit(seats[i].referee, share);
-            }
-        }
-        uint256 dust = pot - share * winners;
-        if (dust != 0) _market.creditEscrow(jobId, dust);
-    }
-
-    function _seatOf(uint256 disputeId, address referee) private view returns (uint256, Seat storage) {
-        Seat[] storage seats = _seats[disputeId];
-        for (uint256 i = 0; i < seats.length; ++i) {
-            if (seats[i].referee == referee) return (i, seats[i]);
+            if (address(uint160(value)) == referee) return i;
         }
         revert DisputeResolverNotReferee(disputeId, referee);
     }
 
-    function _allAtLeast(uint256 disputeId, BallotState state) private view returns (bool) {
-        Seat[] storage seats = _seats[disputeId];
-        for (uint256 i = 0; i < seats.length; ++i) {
-            if (seats[i].state < state) return false;
+    /// @dev The whole committee of a dispute that reached Voting.
+    function _referees(uint256 disputeId, uint256 n) private view returns (address[] memory referees) {
+        referees = new address[](n);
+        if (n == 0) return referees;
+        mapping(uint256 => uint256) storage words = _committee[disputeId];
+        uint256 cur = words[0];
+        uint256 curIndex;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 bit = i * 160;
+            uint256 off = bit & 255;
+            if (bit >> 8 != curIndex) (cur, curIndex) = (words[bit >> 8], bit >> 8);
+            uint256 value = cur >> off;
+            if (off > 96) {
+                (cur, curIndex) = (words[curIndex + 1], curIndex + 1);
+                value |= cur << (256 - off);
+            }
+            referees[i] = address(uint160(value));
+        }
+    }
+
+    function _stateAt(uint32 states, uint256 seat) private pure returns (BallotState) {
+        return BallotState((states >> (2 * seat)) & 3);
+    }
+
+    function _withState(uint32 states, uint256 seat, BallotState state) private pure returns (uint32) {
+        return (states & ~uint32(3 << (2 * seat))) | uint32(uint256(state) << (2 * seat));
+    }
+
+    function _allAtLeast(uint32 states, BallotState state) private view returns (bool) {
+        uint256 n = _committeeSize;
+        for (uint256 i = 0; i < n; ++i) {
+            if (_stateAt(states, i) < state) return false;
         }
         return true;
     }
 
-    function _inStatus(uint256 disputeId, DisputeStatus status) private view returns (Dispute storage d) {
+    /// @dev Each seat's revealed vote (zero for a seat that did not reveal; such seats are
+    /// skipped wherever votes are compared, see {_revealed}).
+    function _votes(uint256 disputeId, uint32 states, uint256 seats) private view returns (bytes32[] memory votes) {
+        votes = new bytes32[](seats);
+        for (uint256 i = 0; i < seats; ++i) {
+            if (_stateAt(states, i) == BallotState.Revealed) votes[i] = _ballots[disputeId][i];
+        }
+    }
+
+    function _revealed(uint32 states, uint256 seat) private pure returns (bool) {
+        return _stateAt(states, seat) == BallotState.Revealed;
+    }
+
+    /// @dev The hash more than half of the committee revealed, if any.
+    function _tally(bytes32[] memory votes, uint32 states) private pure returns (bytes32 verdict, bool decided) {
+        uint256 n = votes.length;
+        for (uint256 i = 0; i < n; ++i) {
+            if (!_revealed(states, i)) continue;
+            uint256 count = 1;
+            for (uint256 k = i + 1; k < n; ++k) {
+                if (_revealed(states, k) && votes[k] == votes[i]) ++count;
+            }
+            if (count * 2 > n) return (votes[i], true);
+        }
+        return (bytes32(0), false);
+    }
+
+    /// @dev Reverts unless `settle` may run now; the number of seats to settle (0 if never drawn).
+    function _seatsIfSettleable(uint256 disputeId, DisputeStore storage d) private view returns (uint256) {
+        DisputeStatus status = d.status;
+        if (status == DisputeStatus.Drawing) {
+            if (block.timestamp <= d.deadline) revert DisputeResolverTooEarly(disputeId, d.deadline);
+            return 0;
+        }
+        if (status != DisputeStatus.Voting) revert DisputeResolverWrongStatus(disputeId, status);
+        uint256 revealDeadline = uint256(d.deadline) + _revealWindow;
+        if (block.timestamp <= revealDeadline && !_allAtLeast(d.ballotStates, BallotState.Revealed)) {
+            revert DisputeResolverTooEarly(disputeId, revealDeadline);
+        }
+        return _committeeSize;
+    }
+
+    /// @dev A verdict exists: who lost, their stakes or bond, the referee fee; the outcome.
+    function _decide(DisputeStore storage d, Payout memory p, bytes32 verdict) private returns (Outcome) {
+        p.pot += _market.takeRefereeFee(uint256(d.taskId) >> 32);
+        bool isWorker = d.accuserIsWorker;
+        (address accused, address accuser) = (d.accused, d.accuser);
+        bool accusedLost = verdict != d.accusedNext;
+        bool accuserLost = isWorker ? verdict != d.accuserNext : !accusedLost;
+        if (accusedLost) _slashWorker(d, p, accused, accuserLost ? address(0) : accuser);
+        else _upheld(d, p, accused, true);
+        if (accuserLost) {
+            if (isWorker) _slashWorker(d, p, accuser, accusedLost ? address(0) : accused);
+            else _forfeitBond(d, p);
+        } else {
+            _upheld(d, p, accuser, false);
+        }
+        if (!accusedLost) return Outcome.AccuserLost;
+        return accuserLost ? Outcome.BothLost : Outcome.AccusedLost;
+    }
+
+    /// @dev Every credit of a settlement in one market call.
+    function _payOut(Payout memory p, uint256 jobId) private {
+        if (p.count == 0 && p.toEscrow == 0) return;
+        (address[] memory to, uint256[] memory amounts) = (p.to, p.amounts);
+        uint256 count = p.count;
+        // shrink both arrays to the entries used (count <= their allocated length)
+        assembly ("memory-safe") {
+            mstore(to, count)
+            mstore(amounts, count)
+        }
+        _market.creditMany(to, amounts, jobId, p.toEscrow);
+    }
+
+    /// @dev Slash referees that did not reveal or voted against the verdict; returns the total.
+    function _slashReferees(
+        address[] memory referees,
+        bytes32[] memory votes,
+        uint32 states,
+        bytes32 verdict,
+        bool decided
+    ) private returns (uint256 pot) {
+        for (uint256 i = 0; i < votes.length; ++i) {
+            if (_revealed(states, i) && (!decided || votes[i] == verdict)) continue;
+            address referee = referees[i];
+            uint256 amount = (_registry.stakeOf(referee) * _refereeSlashBps) / _BPS;
+            if (amount != 0) pot += _registry.slash(referee, amount);
+        }
+    }
+
+    /// @dev Slash a losing worker's stake: referee share to the pot, bounty to `winner` (none
+    /// if zero), rest to the job's escrow.
+    function _slashWorker(DisputeStore storage d, Payout memory p, address worker, address winner) private {
+        uint256 stake = _market.slashClaim(d.taskId, worker);
+        uint256 refShare = (stake * _refereeFeeBps) / _BPS;
+        uint256 rest = stake - refShare;
+        p.pot += refShare;
+        if (winner != address(0)) {
+            uint256 bounty = (stake * _bountyBps) / _BPS;
+            rest -= bounty;
+            if (!d.accuserIsWorker) bounty += _returnBond(d);
+            _pay(p, winner, bounty);
+        }
+        p.toEscrow += rest;
+    }
+
+    /// @dev A losing challenger's bond: referee share to the pot, rest to the worker.
+    function _forfeitBond(DisputeStore storage d, Payout memory p) private {
+        uint256 bond = _returnBond(d);
+        uint256 refShare = (bond * _refereeFeeBps) / _BPS;
+        p.pot += refShare;
+        _pay(p, d.accused, bond - refShare);
+    }
+
+    /// @dev A party that did not lose: a worker's claim is released; a challenger's bond returns.
+    function _upheld(DisputeStore storage d, Payout memory p, address party, bool isWorker) private {
+        if (isWorker || d.accuserIsWorker) {
+            _market.releaseClaim(d.taskId, party);
+        } else {
+            _pay(p, party, _returnBond(d));
+        }
+    }
+
+    /// @dev Takes the bond out of the books once (bonds are paid out exactly once).
+    function _returnBond(DisputeStore storage d) private returns (uint256 bond) {
+        if (!d.bondHeld) return 0;
+        d.bondHeld = false;
+        return _challengeBond;
+    }
+
+    function _payMajority(
+        Payout memory p,
+        address[] memory referees,
+        bytes32[] memory votes,
+        uint32 states,
+        bytes32 verdict
+    ) private pure {
+        uint256 winners;
+        for (uint256 i = 0; i < votes.length; ++i) {
+            if (_revealed(states, i) && votes[i] == verdict) ++winners;
+        }
+        uint256 share = p.pot / winners;
+        for (uint256 i = 0; i < votes.length && share != 0; ++i) {
+            if (_revealed(states, i) && votes[i] == verdict) _pay(p, referees[i], share);
+        }
+        p.toEscrow += p.pot - share * winners;
+    }
+
+    function _pay(Payout memory p, address to, uint256 amount) private pure {
+        if (amount == 0) return;
+        p.to[p.count] = to;
+        p.amounts[p.count] = amount;
+        ++p.count;
+    }
+
+    function _inStatus(uint256 disputeId, DisputeStatus status) private view returns (DisputeStore storage d) {
         d = _disputes[disputeId];
         if (d.status != status) revert DisputeResolverWrongStatus(disputeId, d.status);
     }

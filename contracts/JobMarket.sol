@@ -6,7 +6,9 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 
 /// @title JobMarket
 /// @notice Escrowed training jobs in replay mode, and the protocol's only vault.
@@ -27,6 +29,15 @@ import {IJobMarket} from "./interfaces/IJobMarket.sol";
 /// task can see another's root before its own commit deadline. Limit: a slot that reopens
 /// after reveals began (a worker timed out or was slashed) is claimed by someone who can see
 /// the earlier roots.
+///
+/// Sampling verifiers of jobs whose JobSpec lets any registered verifier check the work
+/// ("open") ask for the data key on-chain (`requestVerifierKey`, with the public key they
+/// registered); the requester's key service answers with `deliverVerifierKey`. Whether a job
+/// is open is the JobSpec's rule, applied off-chain by the requester: the contract only makes
+/// requests and deliveries provable. No token moves.
+///
+/// Storage is laid out for gas (see {JobStore} and {Buckets}); the views return the documented
+/// structs unchanged.
 ///
 /// Money invariant: `token.balanceOf(this) == liabilities()` = escrows + worker stakes +
 /// module holdings (verifier stakes in the {VerifierRegistry}, challenge bonds in the
@@ -50,6 +61,12 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         Revealed,
         Disputed,
         Finalized
+    }
+
+    enum VerifierKeyStatus {
+        None,
+        Requested,
+        Delivered
     }
 
     /// @notice Everything `postJob` takes. Windows are in seconds.
@@ -125,6 +142,69 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         bytes32 root;
     }
 
+    /// @dev Storage form of {Job} (same fields), grouped by the paths that read them so each
+    /// transition touches as few slots as possible: `claim` and `reveal` read slot 0, `claim`
+    /// and `finalize` update slot 1, money moves update slot 2, key deliveries read slot 3.
+    struct JobStore {
+        // slot 0: 8 + 32 + 16 + 4 * 32 + 32 = 216 bits
+        JobStatus status;
+        uint32 taskCount;
+        uint16 redundancy;
+        uint32 keyWindow;
+        uint32 submissionWindow;
+        uint32 revealWindow;
+        uint32 challengeWindow;
+        uint32 checkpointCount;
+        // slot 1: 96 + 96 + 32 = 224 bits
+        uint96 rewardPerTask;
+        uint96 stakePerTask;
+        uint32 activeClaims;
+        // slot 2: 128 + 96 + 32 = 256 bits
+        uint128 escrow;
+        uint96 refereeFee;
+        uint32 settledSlots;
+        // slot 3: 160 + 96 = 256 bits
+        address requester;
+        uint96 griefingFee;
+        bytes32 shardsRoot;
+        // the spec CID: up to 63 bytes inline in two words (the last byte of `cidTail` is the
+        // length); longer ones in `specCidLong` (then that byte is 0xff)
+        bytes32 cidHead;
+        bytes32 cidTail;
+        string specCidLong;
+    }
+
+    /// @dev Storage form of {Claim}: deadlines in 40 bits (unix seconds to the year 36812),
+    /// plus the job parameters `reveal` and `openDispute` need, copied at claim time into the
+    /// same slot (8 + 3 * 40 + 32 + 32 + 16 + 32 = 240 bits) so they do not read the job.
+    struct ClaimStore {
+        ClaimStatus status;
+        uint40 keyDeadline;
+        uint40 commitDeadline;
+        uint40 challengeDeadline;
+        uint32 revealWindow;
+        uint32 challengeWindow;
+        uint16 redundancy;
+        uint32 checkpointCount;
+        bytes32 commitment;
+        bytes32 root;
+    }
+
+    /// @dev Two money buckets in one slot. `live` is set to 1 at construction and never
+    /// cleared, so a bucket moving away from zero never pays for a zero-to-nonzero store.
+    /// uint120 holds 1.3e36 base units, more than any real token supply; SafeCast reverts
+    /// rather than wrap if one ever did not fit.
+    struct Buckets {
+        uint120 a;
+        uint120 b;
+        uint16 live;
+    }
+
+    /// @dev Top bit of an `_owed` entry: set for verifiers when they register and kept through
+    /// withdrawals, so paying a repeat payee (referee fees, bounties, returned bonds) never
+    /// pays for a zero-to-nonzero store; the registration pays for the slot once instead.
+    uint256 private constant _LIVE = 1 << 255;
+
     /// @notice Share of a worker's stake forfeited when it misses its commit or reveal deadline;
     /// it goes to the job's escrow (the requester), the rest back to the worker.
     uint256 public constant MISSED_DEADLINE_PENALTY_BPS = 5_000;
@@ -132,18 +212,22 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
 
     IERC20 private immutable _token;
     address private _registry;
+    // one slot: `postJob` reads the resolver (wired?) and bumps the job counter together
     address private _resolver;
+    uint96 private _jobCount;
 
-    uint256 private _jobCount;
-    mapping(uint256 jobId => Job) private _jobs;
+    mapping(uint256 jobId => JobStore) private _jobs;
     mapping(uint256 taskId => Task) private _tasks;
-    mapping(uint256 taskId => mapping(address worker => Claim)) private _claims;
+    mapping(uint256 taskId => mapping(address worker => ClaimStore)) private _claims;
     mapping(address account => uint256) private _owed;
-    mapping(address module => uint256) private _held;
+    mapping(uint256 jobId => mapping(address verifier => VerifierKeyStatus)) private _verifierKeys;
 
-    uint256 private _totalEscrow;
-    uint256 private _totalStakes;
-    uint256 private _totalOwed;
+    /// @dev a = escrows of every job, b = worker stakes.
+    Buckets private _escrowStakes;
+    /// @dev a = owed and not withdrawn, b = held for the resolver (bonds; fees mid-settlement).
+    Buckets private _owedResolver;
+    /// @dev Held for the registry (verifier stakes).
+    uint256 private _registryHeld;
 
     event ModulesSet(address registry, address resolver);
     event JobPosted(
@@ -178,6 +262,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     event ClaimReleased(uint256 indexed taskId, address indexed worker);
     event ClaimSlashed(uint256 indexed taskId, address indexed worker, uint256 stake);
     event Withdrawn(address indexed account, uint256 amount);
+    event VerifierKeyRequested(uint256 indexed jobId, address indexed verifier, bytes pubKey);
+    event VerifierKeyDelivered(uint256 indexed jobId, address indexed verifier, bytes envelope);
 
     error JobMarketNotModule(address caller);
     error JobMarketModulesAlreadySet();
@@ -196,9 +282,12 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     error JobMarketCommitMismatch(uint256 taskId, address worker);
     error JobMarketNothingOwed(address account);
     error JobMarketInsufficientHeld(address module, uint256 held, uint256 amount);
+    error JobMarketNotVerifier(address caller);
+    error JobMarketRequesterCannotVerify(uint256 jobId, address requester);
+    error JobMarketVerifierKeyWrongStatus(uint256 jobId, address verifier, VerifierKeyStatus actual);
 
     modifier onlyModule() {
-        if (msg.sender != _registry && msg.sender != _resolver) revert JobMarketNotModule(msg.sender);
+        if (msg.sender != _resolver && msg.sender != _registry) revert JobMarketNotModule(msg.sender);
         _;
     }
 
@@ -211,6 +300,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// @param owner_ May pause new jobs and (once) wire the modules; cannot move funds.
     constructor(IERC20 token_, address owner_) Ownable(owner_) {
         _token = token_;
+        _escrowStakes.live = 1;
+        _owedResolver.live = 1;
     }
 
     // ------------------------------------------------------------------ owner
@@ -247,25 +338,22 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         _checkParams(p);
         uint256 slots = uint256(p.taskCount) * p.redundancy;
         uint256 escrow = slots * p.rewardPerTask + p.refereeFeePool;
-        jobId = ++_jobCount;
-        Job storage job = _jobs[jobId];
-        job.requester = msg.sender;
-        job.taskCount = p.taskCount;
-        job.redundancy = p.redundancy;
-        job.checkpointCount = p.checkpointCount;
-        job.rewardPerTask = p.rewardPerTask;
-        job.stakePerTask = p.stakePerTask;
-        job.keyWindow = p.keyWindow;
-        job.submissionWindow = p.submissionWindow;
-        job.griefingFee = p.griefingFee;
-        job.refereeFee = uint96(p.refereeFeePool / slots);
-        job.revealWindow = p.revealWindow;
-        job.challengeWindow = p.challengeWindow;
-        job.escrow = uint128(escrow);
-        job.status = JobStatus.Open;
+        if (escrow > type(uint128).max) revert JobMarketInvalidParameter("escrow");
+        // cannot overflow: one job per transaction, 2**96 transactions will never happen
+        unchecked {
+            jobId = ++_jobCount;
+        }
+        JobStore storage job = _jobs[jobId];
+        (job.status, job.taskCount, job.redundancy, job.keyWindow, job.submissionWindow) =
+            (JobStatus.Open, p.taskCount, p.redundancy, p.keyWindow, p.submissionWindow);
+        (job.revealWindow, job.challengeWindow, job.checkpointCount) =
+            (p.revealWindow, p.challengeWindow, p.checkpointCount);
+        (job.rewardPerTask, job.stakePerTask) = (p.rewardPerTask, p.stakePerTask);
+        (job.escrow, job.refereeFee) = (uint128(escrow), uint96(p.refereeFeePool / slots));
+        (job.requester, job.griefingFee) = (msg.sender, p.griefingFee);
         job.shardsRoot = p.shardsRoot;
-        job.specCid = p.specCid;
-        _totalEscrow += escrow;
+        _storeCid(job, p.specCid);
+        _escrowStakes.a += SafeCast.toUint120(escrow);
         emit JobPosted(
             jobId, msg.sender, p.specCid, p.shardsRoot, p.taskCount, p.redundancy, p.checkpointCount, escrow
         );
@@ -275,8 +363,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// @notice Stop new claims on the job; the rewards of unclaimed slots and the free escrow
     /// become withdrawable by the requester. Running claims continue; `closeJob` sweeps the
     /// rest when they end. Emits a {JobCancelled} event.
-    function cancelJob(uint256 jobId) external nonReentrant {
-        Job storage job = _openJob(jobId);
+    function cancelJob(uint256 jobId) external {
+        JobStore storage job = _openJob(jobId);
         if (msg.sender != job.requester) revert JobMarketNotRequester(jobId, msg.sender);
         job.status = JobStatus.Cancelled;
         job.settledSlots = uint32(uint256(job.taskCount) * job.redundancy) - job.activeClaims;
@@ -288,8 +376,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// @notice Anyone may close a job whose slots are all paid out or closed and that has no
     /// running claim; the remaining escrow (unused fee pool, slashed stakes) goes to the
     /// requester. Emits a {JobClosed} event.
-    function closeJob(uint256 jobId) external nonReentrant {
-        Job storage job = _jobs[jobId];
+    function closeJob(uint256 jobId) external {
+        JobStore storage job = _jobs[jobId];
         if (job.status != JobStatus.Open && job.status != JobStatus.Cancelled) {
             revert JobMarketJobNotOpen(jobId, job.status);
         }
@@ -304,12 +392,40 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// @notice The requester delivers the data key wrapped (ECIES) to `worker`'s public key,
     /// before the claim's key deadline. Emits a {KeyDelivered} event.
     function deliverKey(uint256 taskId, address worker, bytes calldata envelope) external {
-        Job storage job = _jobs[taskId >> 32];
-        if (msg.sender != job.requester) revert JobMarketNotRequester(taskId >> 32, msg.sender);
-        Claim storage c = _claimIn(taskId, worker, ClaimStatus.Claimed);
+        if (msg.sender != _jobs[taskId >> 32].requester) revert JobMarketNotRequester(taskId >> 32, msg.sender);
+        ClaimStore storage c = _claimIn(taskId, worker, ClaimStatus.Claimed);
         if (block.timestamp > c.keyDeadline) revert JobMarketDeadlinePassed(taskId, worker, c.keyDeadline);
         c.status = ClaimStatus.KeyDelivered;
         emit KeyDelivered(taskId, worker, envelope);
+    }
+
+    /// @notice The requester delivers the data key of job `jobId` wrapped (ECIES) to the public
+    /// key `verifier` registered, answering its `requestVerifierKey`. Deliver only to verifiers
+    /// the JobSpec's verification policy admits (an "open" job admits every registered one).
+    /// Emits a {VerifierKeyDelivered} event.
+    function deliverVerifierKey(uint256 jobId, address verifier, bytes calldata envelope) external {
+        if (msg.sender != _jobs[jobId].requester) revert JobMarketNotRequester(jobId, msg.sender);
+        VerifierKeyStatus status = _verifierKeys[jobId][verifier];
+        if (status != VerifierKeyStatus.Requested) revert JobMarketVerifierKeyWrongStatus(jobId, verifier, status);
+        _verifierKeys[jobId][verifier] = VerifierKeyStatus.Delivered;
+        emit VerifierKeyDelivered(jobId, verifier, envelope);
+    }
+
+    // ------------------------------------------------------------------ verifier
+
+    /// @notice An active registered verifier (not the job's requester) asks for the data key of
+    /// open job `jobId` to check its results by sampling; the event carries the public key it
+    /// registered, for the requester's key service to wrap the key to. Once per job and
+    /// verifier. Emits a {VerifierKeyRequested} event.
+    function requestVerifierKey(uint256 jobId) external {
+        JobStore storage job = _openJob(jobId);
+        if (msg.sender == job.requester) revert JobMarketRequesterCannotVerify(jobId, msg.sender);
+        IVerifierRegistry registry = IVerifierRegistry(_registry);
+        if (!registry.isActive(msg.sender)) revert JobMarketNotVerifier(msg.sender);
+        VerifierKeyStatus status = _verifierKeys[jobId][msg.sender];
+        if (status != VerifierKeyStatus.None) revert JobMarketVerifierKeyWrongStatus(jobId, msg.sender, status);
+        _verifierKeys[jobId][msg.sender] = VerifierKeyStatus.Requested;
+        emit VerifierKeyRequested(jobId, msg.sender, registry.pubKeyOf(msg.sender));
     }
 
     // ------------------------------------------------------------------ worker
@@ -319,24 +435,28 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// its keccak must give the caller's address. Emits a {TaskClaimed} event.
     function claim(uint256 taskId, bytes calldata pubKey) external nonReentrant {
         uint256 jobId = taskId >> 32;
-        Job storage job = _openJob(jobId);
+        JobStore storage job = _openJob(jobId);
         if (uint32(taskId) >= job.taskCount) revert JobMarketTaskOutOfRange(taskId);
         address derived = pubKey.length == 64 ? address(uint160(uint256(keccak256(pubKey)))) : address(0);
         if (derived != msg.sender) revert JobMarketBadPubKey(msg.sender, derived);
-        Task storage task = _tasks[taskId];
+        Task memory task = _loadTask(taskId);
         if (task.active + task.finalized + task.closed >= job.redundancy) revert JobMarketTaskFull(taskId);
-        Claim storage c = _claims[taskId][msg.sender];
+        ClaimStore storage c = _claims[taskId][msg.sender];
         if (c.status != ClaimStatus.None) revert JobMarketWrongStatus(taskId, msg.sender, c.status);
         uint64 keyDeadline = uint64(block.timestamp) + job.keyWindow;
         uint64 commitDeadline = keyDeadline + job.submissionWindow;
-        c.status = ClaimStatus.Claimed;
-        c.keyDeadline = keyDeadline;
-        c.commitDeadline = commitDeadline;
-        task.active += 1;
+        (c.status, c.keyDeadline, c.commitDeadline) = (ClaimStatus.Claimed, uint40(keyDeadline), uint40(commitDeadline));
+        (c.revealWindow, c.challengeWindow, c.redundancy, c.checkpointCount) =
+            (job.revealWindow, job.challengeWindow, job.redundancy, job.checkpointCount);
+        // cannot overflow: active + finalized + closed < redundancy <= type(uint16).max (checked above)
+        unchecked {
+            task.active += 1;
+        }
         if (commitDeadline > task.revealFrom) task.revealFrom = commitDeadline;
+        _storeTask(taskId, task);
         job.activeClaims += 1;
-        uint256 stake = job.stakePerTask;
-        _totalStakes += stake;
+        uint96 stake = job.stakePerTask;
+        _escrowStakes.b += stake;
         emit TaskClaimed(taskId, jobId, msg.sender, pubKey, keyDeadline, commitDeadline);
         _token.safeTransferFrom(msg.sender, address(this), stake);
     }
@@ -345,10 +465,10 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// back plus the job's griefing fee out of the free escrow (if that is short, the slot
     /// closes and its reward pays the fee); otherwise the slot reopens.
     /// Emits a {ClaimAbandoned} event.
-    function abandon(uint256 taskId, address worker) external nonReentrant {
-        Claim storage c = _claimIn(taskId, worker, ClaimStatus.Claimed);
+    function abandon(uint256 taskId, address worker) external {
+        ClaimStore storage c = _claimIn(taskId, worker, ClaimStatus.Claimed);
         if (block.timestamp <= c.keyDeadline) revert JobMarketTooEarly(taskId, worker, c.keyDeadline);
-        Job storage job = _jobs[taskId >> 32];
+        JobStore storage job = _jobs[taskId >> 32];
         _endClaim(job, taskId, worker, false);
         uint256 fee = job.griefingFee;
         if (_free(job) < fee && job.status == JobStatus.Open) {
@@ -358,20 +478,30 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         }
         uint256 free = _free(job);
         if (fee > free) fee = free;
-        _payFromEscrow(job, worker, fee);
-        _releaseStake(worker, job.stakePerTask);
+        uint256 stake = job.stakePerTask;
+        _escrowStakes.b -= uint120(stake);
+        if (fee != 0) {
+            job.escrow -= uint128(fee);
+            _escrowStakes.a -= uint120(fee);
+        }
+        _credit(worker, stake + fee);
         emit ClaimAbandoned(taskId, worker, fee);
     }
 
     /// @notice Commit to a checkpoint root: `commitment = keccak256(abi.encode(root, msg.sender,
-    /// salt))`, after the key arrived and before the commit deadline.
+    /// salt))` (never zero), after the key arrived and before the commit deadline.
     /// Emits a {ResultCommitted} event.
     function commit(uint256 taskId, bytes32 commitment) external {
-        Claim storage c = _claimIn(taskId, msg.sender, ClaimStatus.KeyDelivered);
+        if (commitment == bytes32(0)) revert JobMarketInvalidParameter("commitment");
+        ClaimStore storage c = _claimIn(taskId, msg.sender, ClaimStatus.KeyDelivered);
         if (block.timestamp > c.commitDeadline) revert JobMarketDeadlinePassed(taskId, msg.sender, c.commitDeadline);
-        c.status = ClaimStatus.Committed;
+        // the stored status stays KeyDelivered: a nonzero commitment makes it Committed
+        // (see {_statusOf}), which saves rewriting the claim's first slot
         c.commitment = commitment;
-        _tasks[taskId].committed += 1;
+        // cannot overflow: committed <= active <= redundancy, a uint16
+        unchecked {
+            _tasks[taskId].committed += 1;
+        }
         emit ResultCommitted(taskId, msg.sender, commitment);
     }
 
@@ -379,22 +509,20 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// the task has committed, or after the task's `revealFrom`; they close `revealWindow`
     /// later. Starts the challenge window. Emits a {ResultRevealed} event.
     function reveal(uint256 taskId, bytes32 root, bytes32 salt, string calldata manifestCid) external {
-        Claim storage c = _claimIn(taskId, msg.sender, ClaimStatus.Committed);
-        Job storage job = _jobs[taskId >> 32];
+        ClaimStore storage c = _claimIn(taskId, msg.sender, ClaimStatus.Committed);
         Task storage task = _tasks[taskId];
         uint64 revealFrom = task.revealFrom;
-        if (task.committed < job.redundancy && block.timestamp <= revealFrom) {
+        if (task.committed < c.redundancy && block.timestamp <= revealFrom) {
             revert JobMarketTooEarly(taskId, msg.sender, revealFrom);
         }
-        uint64 revealDeadline = revealFrom + job.revealWindow;
+        uint64 revealDeadline = revealFrom + c.revealWindow;
         if (block.timestamp > revealDeadline) revert JobMarketDeadlinePassed(taskId, msg.sender, revealDeadline);
         if (keccak256(abi.encode(root, msg.sender, salt)) != c.commitment) {
             revert JobMarketCommitMismatch(taskId, msg.sender);
         }
-        uint64 challengeDeadline = uint64(block.timestamp) + job.challengeWindow;
-        c.status = ClaimStatus.Revealed;
+        uint64 challengeDeadline = uint64(block.timestamp) + c.challengeWindow;
+        (c.status, c.challengeDeadline) = (ClaimStatus.Revealed, uint40(challengeDeadline));
         c.root = root;
-        c.challengeDeadline = challengeDeadline;
         emit ResultRevealed(taskId, msg.sender, root, manifestCid, challengeDeadline);
     }
 
@@ -402,52 +530,68 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// commit) or its reveal deadline (committed, no reveal): it forfeits
     /// MISSED_DEADLINE_PENALTY_BPS of its stake to the job's escrow, gets the rest back, and
     /// the slot reopens. Emits a {ClaimTimedOut} event.
-    function timeout(uint256 taskId, address worker) external nonReentrant {
-        Claim storage c = _claims[taskId][worker];
-        Job storage job = _jobs[taskId >> 32];
+    function timeout(uint256 taskId, address worker) external {
+        ClaimStore storage c = _claims[taskId][worker];
+        JobStore storage job = _jobs[taskId >> 32];
+        ClaimStatus status = _statusOf(c);
         uint64 deadline;
-        if (c.status == ClaimStatus.KeyDelivered) {
+        if (status == ClaimStatus.KeyDelivered) {
             deadline = c.commitDeadline;
-        } else if (c.status == ClaimStatus.Committed) {
-            deadline = _tasks[taskId].revealFrom + job.revealWindow;
+        } else if (status == ClaimStatus.Committed) {
+            deadline = _tasks[taskId].revealFrom + c.revealWindow;
         } else {
-            revert JobMarketWrongStatus(taskId, worker, c.status);
+            revert JobMarketWrongStatus(taskId, worker, status);
         }
         if (block.timestamp <= deadline) revert JobMarketTooEarly(taskId, worker, deadline);
-        _endClaim(job, taskId, worker, c.status == ClaimStatus.Committed);
+        _endClaim(job, taskId, worker, status == ClaimStatus.Committed);
         uint256 stake = job.stakePerTask;
         uint256 penalty = (stake * MISSED_DEADLINE_PENALTY_BPS) / _BPS;
-        _totalStakes -= stake;
         job.escrow += uint128(penalty);
-        _totalEscrow += penalty;
+        Buckets memory es = _escrowStakes;
+        (es.a, es.b) = (es.a + uint120(penalty), es.b - uint120(stake));
+        _escrowStakes = es;
         _credit(worker, stake - penalty);
         emit ClaimTimedOut(taskId, worker, penalty);
     }
 
     /// @notice Anyone may finalize a revealed claim after its challenge window: the reward and
     /// the stake become withdrawable by the worker. Emits a {ClaimFinalized} event.
-    function finalize(uint256 taskId, address worker) external nonReentrant {
-        Claim storage c = _claimIn(taskId, worker, ClaimStatus.Revealed);
+    function finalize(uint256 taskId, address worker) external {
+        ClaimStore storage c = _claimIn(taskId, worker, ClaimStatus.Revealed);
         if (block.timestamp <= c.challengeDeadline) revert JobMarketTooEarly(taskId, worker, c.challengeDeadline);
-        Job storage job = _jobs[taskId >> 32];
-        Task storage task = _tasks[taskId];
         c.status = ClaimStatus.Finalized;
-        task.active -= 1;
-        task.finalized += 1;
+        Task memory task = _loadTask(taskId);
+        // cannot overflow: this claim was active, and active + finalized <= redundancy (uint16)
+        unchecked {
+            (task.active, task.finalized) = (task.active - 1, task.finalized + 1);
+        }
+        _storeTask(taskId, task);
+        JobStore storage job = _jobs[taskId >> 32];
+        uint96 reward = job.rewardPerTask;
+        uint96 stake = job.stakePerTask;
         job.activeClaims -= 1;
+        job.escrow -= reward;
         job.settledSlots += 1;
-        uint256 reward = job.rewardPerTask;
-        _payFromEscrow(job, worker, reward);
-        _releaseStake(worker, job.stakePerTask);
+        Buckets memory es = _escrowStakes;
+        // cannot underflow: the job's escrow held the reward and the stakes bucket this stake
+        unchecked {
+            (es.a, es.b) = (es.a - reward, es.b - stake);
+        }
+        _escrowStakes = es;
+        _credit(worker, uint256(reward) + stake);
         emit ClaimFinalized(taskId, worker, reward);
     }
 
     /// @notice Transfer everything the caller is owed to the caller. Emits a {Withdrawn} event.
     function withdraw() external nonReentrant {
-        uint256 amount = _owed[msg.sender];
+        uint256 stored = _owed[msg.sender];
+        uint256 amount = stored & ~_LIVE;
         if (amount == 0) revert JobMarketNothingOwed(msg.sender);
-        _owed[msg.sender] = 0;
-        _totalOwed -= amount;
+        _owed[msg.sender] = stored & _LIVE;
+        // cannot underflow: the owed bucket is the sum of every account's owed amount
+        unchecked {
+            _owedResolver.a -= uint120(amount);
+        }
         emit Withdrawn(msg.sender, amount);
         _token.safeTransfer(msg.sender, amount);
     }
@@ -456,7 +600,9 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobMarket
     function collect(address from, uint256 amount) external onlyModule nonReentrant {
-        _held[msg.sender] += amount;
+        // the caller is a module: not the resolver means the registry (a verifier registering)
+        if (msg.sender != _resolver && _owed[from] == 0) _owed[from] = _LIVE;
+        _addHeld(msg.sender, amount);
         _token.safeTransferFrom(from, address(this), amount);
     }
 
@@ -467,31 +613,44 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobMarket
+    function creditMany(address[] calldata to, uint256[] calldata amounts, uint256 jobId, uint256 toEscrow)
+        external
+        onlyResolver
+    {
+        uint256 total = toEscrow;
+        for (uint256 i = 0; i < to.length; ++i) {
+            total += amounts[i];
+            if (amounts[i] != 0) _owed[to[i]] += amounts[i];
+        }
+        _takeHeld(total);
+        Buckets memory o = _owedResolver;
+        o.a += SafeCast.toUint120(total - toEscrow);
+        _owedResolver = o;
+        if (toEscrow != 0) _toEscrow(jobId, toEscrow);
+    }
+
+    /// @inheritdoc IJobMarket
     function moveHeld(address toModule, uint256 amount) external onlyModule {
-        if (toModule != _registry && toModule != _resolver) revert JobMarketNotModule(toModule);
+        if (toModule != _resolver && toModule != _registry) revert JobMarketNotModule(toModule);
         _takeHeld(amount);
-        _held[toModule] += amount;
+        _addHeld(toModule, amount);
     }
 
     /// @inheritdoc IJobMarket
     function creditEscrow(uint256 jobId, uint256 amount) external onlyModule {
-        Job storage job = _jobs[jobId];
-        if (job.status == JobStatus.None) revert JobMarketUnknownJob(jobId);
         _takeHeld(amount);
-        job.escrow += uint128(amount);
-        _totalEscrow += amount;
+        _toEscrow(jobId, amount);
     }
 
     /// @inheritdoc IJobMarket
     /// @dev Emits a {ClaimDisputed} event.
     function openDispute(uint256 taskId, address worker) external onlyResolver returns (DisputedClaim memory d) {
-        Claim storage c = _claimIn(taskId, worker, ClaimStatus.Revealed);
+        ClaimStore storage c = _claimIn(taskId, worker, ClaimStatus.Revealed);
         if (block.timestamp > c.challengeDeadline) {
             revert JobMarketDeadlinePassed(taskId, worker, c.challengeDeadline);
         }
         c.status = ClaimStatus.Disputed;
-        Job storage job = _jobs[taskId >> 32];
-        d = DisputedClaim(taskId >> 32, job.requester, c.root, job.checkpointCount);
+        d = DisputedClaim(taskId >> 32, _jobs[taskId >> 32].requester, c.root, c.checkpointCount);
         emit ClaimDisputed(taskId, worker);
     }
 
@@ -506,23 +665,28 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// @dev Emits a {ClaimSlashed} event.
     function slashClaim(uint256 taskId, address worker) external onlyResolver returns (uint256 stake) {
         _claimIn(taskId, worker, ClaimStatus.Disputed);
-        Job storage job = _jobs[taskId >> 32];
+        JobStore storage job = _jobs[taskId >> 32];
         _endClaim(job, taskId, worker, true);
         stake = job.stakePerTask;
-        _totalStakes -= stake;
-        _held[msg.sender] += stake;
+        Buckets memory es = _escrowStakes;
+        es.b -= uint120(stake);
+        _escrowStakes = es;
+        _addHeld(msg.sender, stake);
         emit ClaimSlashed(taskId, worker, stake);
     }
 
     /// @inheritdoc IJobMarket
     function takeRefereeFee(uint256 jobId) external onlyResolver returns (uint256 fee) {
-        Job storage job = _jobs[jobId];
+        JobStore storage job = _jobs[jobId];
         fee = job.refereeFee;
         uint256 free = _free(job);
         if (fee > free) fee = free;
+        if (fee == 0) return 0;
         job.escrow -= uint128(fee);
-        _totalEscrow -= fee;
-        _held[msg.sender] += fee;
+        Buckets memory es = _escrowStakes;
+        es.a -= uint120(fee);
+        _escrowStakes = es;
+        _addHeld(msg.sender, fee);
     }
 
     // ------------------------------------------------------------------ views
@@ -547,8 +711,16 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         return (jobId << 32) | uint32(index);
     }
 
-    function getJob(uint256 jobId) external view returns (Job memory) {
-        return _jobs[jobId];
+    function getJob(uint256 jobId) external view returns (Job memory j) {
+        JobStore storage s = _jobs[jobId];
+        (j.requester, j.taskCount, j.redundancy, j.checkpointCount) =
+            (s.requester, s.taskCount, s.redundancy, s.checkpointCount);
+        (j.rewardPerTask, j.stakePerTask, j.keyWindow, j.submissionWindow) =
+            (s.rewardPerTask, s.stakePerTask, s.keyWindow, s.submissionWindow);
+        (j.griefingFee, j.refereeFee, j.revealWindow, j.challengeWindow) =
+            (s.griefingFee, s.refereeFee, s.revealWindow, s.challengeWindow);
+        (j.escrow, j.activeClaims, j.settledSlots, j.status) = (s.escrow, s.activeClaims, s.settledSlots, s.status);
+        (j.shardsRoot, j.specCid) = (s.shardsRoot, _cid(s));
     }
 
     function getTask(uint256 taskId) external view returns (Task memory) {
@@ -556,7 +728,18 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     }
 
     function getClaim(uint256 taskId, address worker) external view returns (Claim memory) {
-        return _claims[taskId][worker];
+        ClaimStore storage c = _claims[taskId][worker];
+        return Claim(_statusOf(c), c.keyDeadline, c.commitDeadline, c.challengeDeadline, c.commitment, c.root);
+    }
+
+    /// @notice Where `verifier`'s request for job `jobId`'s data key stands.
+    function verifierKeyStatus(uint256 jobId, address verifier) external view returns (VerifierKeyStatus) {
+        return _verifierKeys[jobId][verifier];
+    }
+
+    /// @notice Whether the requester delivered job `jobId`'s data key to `verifier`.
+    function verifierKeyDelivered(uint256 jobId, address verifier) external view returns (bool) {
+        return _verifierKeys[jobId][verifier] == VerifierKeyStatus.Delivered;
     }
 
     /// @notice Time after which unrevealed committed claims of `taskId` can be timed out.
@@ -566,12 +749,15 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
 
     /// @notice Amount `account` may withdraw now.
     function owed(address account) external view returns (uint256) {
-        return _owed[account];
+        return _owed[account] & ~_LIVE;
     }
 
     /// @notice Tokens held on behalf of a module (verifier stakes, dispute bonds).
-    function heldBy(address module) external view returns (uint256) {
-        return _held[module];
+    function heldBy(address module) public view returns (uint256) {
+        if (module == address(0)) return 0;
+        if (module == _resolver) return _owedResolver.b;
+        if (module == _registry) return _registryHeld;
+        return 0;
     }
 
     /// @notice Escrows, worker stakes, module holdings and owed amounts, each summed.
@@ -580,12 +766,12 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         view
         returns (uint256 escrow, uint256 stakes, uint256 registryHeld, uint256 resolverHeld, uint256 owedTotal)
     {
-        return (_totalEscrow, _totalStakes, _held[_registry], _held[_resolver], _totalOwed);
+        return (_escrowStakes.a, _escrowStakes.b, _registryHeld, _owedResolver.b, _owedResolver.a);
     }
 
     /// @notice Everything the market owes; equals its token balance at every block.
     function liabilities() external view returns (uint256) {
-        return _totalEscrow + _totalStakes + _held[_registry] + _held[_resolver] + _totalOwed;
+        return uint256(_escrowStakes.a) + _escrowStakes.b + _registryHeld + _owedResolver.b + _owedResolver.a;
     }
 
     // ------------------------------------------------------------------ internal
@@ -603,7 +789,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         if (bytes(p.specCid).length == 0) revert JobMarketInvalidParameter("specCid");
     }
 
-    function _openJob(uint256 jobId) private view returns (Job storage job) {
+    function _openJob(uint256 jobId) private view returns (JobStore storage job) {
         job = _jobs[jobId];
         if (job.status != JobStatus.Open) {
             if (job.status == JobStatus.None) revert JobMarketUnknownJob(jobId);
@@ -611,49 +797,140 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         }
     }
 
-    function _claimIn(uint256 taskId, address worker, ClaimStatus expected) private view returns (Claim storage c) {
+    function _claimIn(uint256 taskId, address worker, ClaimStatus expected)
+        private
+        view
+        returns (ClaimStore storage c)
+    {
         c = _claims[taskId][worker];
-        if (c.status != expected) revert JobMarketWrongStatus(taskId, worker, c.status);
+        ClaimStatus actual = c.status;
+        // only a KeyDelivered claim can be Committed in fact: read its commitment then only
+        if (actual == ClaimStatus.KeyDelivered && c.commitment != bytes32(0)) actual = ClaimStatus.Committed;
+        if (actual != expected) revert JobMarketWrongStatus(taskId, worker, actual);
+    }
+
+    /// @dev A claim's status: stored, except that a KeyDelivered claim with a commitment is
+    /// Committed (`commit` writes only the commitment).
+    function _statusOf(ClaimStore storage c) private view returns (ClaimStatus status) {
+        status = c.status;
+        if (status == ClaimStatus.KeyDelivered && c.commitment != bytes32(0)) status = ClaimStatus.Committed;
+    }
+
+    /// @dev {Task} is one slot: revealFrom in bits 0-63, then active, committed, finalized and
+    /// closed in 16 bits each (Solidity's own layout); read and written as one word.
+    function _loadTask(uint256 taskId) private view returns (Task memory t) {
+        Task storage s = _tasks[taskId];
+        uint256 w;
+        assembly ("memory-safe") {
+            w := sload(s.slot)
+        }
+        t.revealFrom = uint64(w);
+        t.active = uint16(w >> 64);
+        t.committed = uint16(w >> 80);
+        t.finalized = uint16(w >> 96);
+        t.closed = uint16(w >> 112);
+    }
+
+    function _storeTask(uint256 taskId, Task memory t) private {
+        Task storage s = _tasks[taskId];
+        uint256 w = uint256(t.revealFrom) | (uint256(t.active) << 64) | (uint256(t.committed) << 80)
+            | (uint256(t.finalized) << 96) | (uint256(t.closed) << 112);
+        assembly ("memory-safe") {
+            sstore(s.slot, w)
+        }
     }
 
     /// @dev Remove a live claim; its slot reopens, or closes if the job is cancelled.
-    function _endClaim(Job storage job, uint256 taskId, address worker, bool wasCommitted) private {
-        Task storage task = _tasks[taskId];
+    function _endClaim(JobStore storage job, uint256 taskId, address worker, bool wasCommitted) private {
+        Task memory task = _loadTask(taskId);
         task.active -= 1;
         if (wasCommitted) task.committed -= 1;
+        _storeTask(taskId, task);
         job.activeClaims -= 1;
         if (job.status != JobStatus.Open) job.settledSlots += 1;
         delete _claims[taskId][worker];
     }
 
-    function _free(Job storage job) private view returns (uint256) {
+    function _free(JobStore storage job) private view returns (uint256) {
         uint256 reserved = (uint256(job.taskCount) * job.redundancy - job.settledSlots) * job.rewardPerTask;
         return job.escrow - reserved;
     }
 
-    function _payFromEscrow(Job storage job, address to, uint256 amount) private {
+    function _payFromEscrow(JobStore storage job, address to, uint256 amount) private {
         if (amount == 0) return;
         job.escrow -= uint128(amount);
-        _totalEscrow -= amount;
+        _escrowStakes.a -= uint120(amount);
         _credit(to, amount);
     }
 
-    function _releaseStake(address worker, uint256 stake) private {
-        _totalStakes -= stake;
-        _credit(worker, stake);
+    function _toEscrow(uint256 jobId, uint256 amount) private {
+        JobStore storage job = _jobs[jobId];
+        if (job.status == JobStatus.None) revert JobMarketUnknownJob(jobId);
+        job.escrow += SafeCast.toUint128(amount);
+        _escrowStakes.a += SafeCast.toUint120(amount);
     }
 
     function _credit(address to, uint256 amount) private {
         _owed[to] += amount;
-        _totalOwed += amount;
+        _owedResolver.a += SafeCast.toUint120(amount);
+    }
+
+    function _addHeld(address module, uint256 amount) private {
+        if (module == _resolver) {
+            _owedResolver.b += SafeCast.toUint120(amount);
+        } else {
+            _registryHeld += amount;
+        }
     }
 
     function _takeHeld(uint256 amount) private {
-        uint256 held = _held[msg.sender];
+        uint256 held = heldBy(msg.sender);
         if (held < amount) revert JobMarketInsufficientHeld(msg.sender, held, amount);
         // cannot underflow: checked just above
         unchecked {
-            _held[msg.sender] = held - amount;
+            if (msg.sender == _resolver) {
+                _owedResolver.b = uint120(held - amount);
+            } else {
+                _registryHeld = held - amount;
+            }
         }
+    }
+
+    function _storeCid(JobStore storage job, string calldata cid) private {
+        bytes calldata b = bytes(cid);
+        if (b.length > 63) {
+            job.cidTail = bytes32(uint256(0xff));
+            job.specCidLong = cid;
+            return;
+        }
+        bytes32 head;
+        bytes32 tail;
+        // reads 64 bytes from the calldata string's start; bytes past its end are masked off
+        assembly ("memory-safe") {
+            head := calldataload(b.offset)
+            tail := calldataload(add(b.offset, 32))
+        }
+        uint256 len = b.length;
+        if (len < 32) {
+            head &= ~bytes32(type(uint256).max >> (8 * len));
+            tail = 0;
+        } else {
+            tail &= ~bytes32(type(uint256).max >> (8 * (len - 32)));
+        }
+        (job.cidHead, job.cidTail) = (head, tail | bytes32(len));
+    }
+
+    function _cid(JobStore storage job) private view returns (string memory) {
+        bytes32 tail = job.cidTail;
+        uint256 len = uint8(uint256(tail));
+        if (len == 0xff) return job.specCidLong;
+        bytes memory out = new bytes(64);
+        bytes32 head = job.cidHead;
+        assembly ("memory-safe") {
+            mstore(add(out, 32), head)
+            mstore(add(out, 64), tail)
+            mstore(out, len)
+        }
+        return string(out);
     }
 }

@@ -124,6 +124,32 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         return _pool[index];
     }
 
+    /// @inheritdoc IVerifierRegistry
+    function drawReferees(bytes32 seed, uint256 size, address[3] calldata excluded)
+        external
+        view
+        returns (address[] memory chosen, uint256 count)
+    {
+        chosen = new address[](size);
+        uint256 n = _pool.length;
+        if (n == 0) return (chosen, 0);
+        for (uint256 attempt = 0; attempt < 2 * size && count < size; ++attempt) {
+            uint256 pick;
+            assembly ("memory-safe") {
+                mstore(0x00, seed)
+                mstore(0x20, attempt)
+                pick := keccak256(0x00, 0x40)
+            }
+            address cand = _pool[pick % n];
+            if (_eligible(cand, excluded, chosen, count)) chosen[count++] = cand;
+        }
+        uint256 start = uint256(seed) % n;
+        for (uint256 k = 0; k < n && count < size; ++k) {
+            address cand = _pool[(start + k) % n];
+            if (_eligible(cand, excluded, chosen, count)) chosen[count++] = cand;
+        }
+    }
+
     /// @notice Every pool member (order changes when someone leaves).
     function pool() external view returns (address[] memory) {
         return _pool;
@@ -137,6 +163,11 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     /// @inheritdoc IVerifierRegistry
     function isActive(address verifier) external view returns (bool) {
         return _verifiers[verifier].status == VerifierStatus.Active;
+    }
+
+    /// @inheritdoc IVerifierRegistry
+    function pubKeyOf(address verifier) external view returns (bytes memory) {
+        return _verifiers[verifier].pubKey;
     }
 
     function getVerifier(address verifier) external view returns (Verifier memory) {
@@ -157,6 +188,18 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     }
 
     // ------------------------------------------------------------------ internal
+
+    function _eligible(address cand, address[3] calldata excluded, address[] memory chosen, uint256 count)
+        private
+        pure
+        returns (bool)
+    {
+        if (cand == excluded[0] || cand == excluded[1] || cand == excluded[2]) return false;
+        for (uint256 i = 0; i < count; ++i) {
+            if (chosen[i] == cand) return false;
+        }
+        return true;
+    }
 
     function _leavePool(address verifier, Verifier storage v) private {
         uint256 last = _pool.length - 1;

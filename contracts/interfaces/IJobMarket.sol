@@ -20,6 +20,11 @@ interface IJobMarket {
     /// @notice Move `amount` of the caller module's holdings to what `to` may withdraw.
     function credit(address to, uint256 amount) external;
 
+    /// @notice Resolver only: move `amounts[i]` of the resolver's holdings to what `to[i]` may
+    /// withdraw, and `toEscrow` into job `jobId`'s escrow, in one call (a settlement's payouts).
+    function creditMany(address[] calldata to, uint256[] calldata amounts, uint256 jobId, uint256 toEscrow)
+        external;
+
     /// @notice Move `amount` of the caller module's holdings to another module's holdings.
     function moveHeld(address toModule, uint256 amount) external;
 
@@ -39,6 +44,10 @@ interface IJobMarket {
     /// @notice Resolver only: pay up to the job's per-dispute referee fee from its free escrow
     /// into the resolver's holdings. Returns the amount moved.
     function takeRefereeFee(uint256 jobId) external returns (uint256 fee);
+
+    /// @notice Tokens held on behalf of `module` (verifier stakes for the registry, challenge
+    /// bonds for the resolver).
+    function heldBy(address module) external view returns (uint256);
 
     /// @notice The registry and resolver modules (zero until wired).
     function modules() external view returns (address registry, address resolver);

@@ -212,7 +212,12 @@ def scenario(w3: Any) -> dict[str, Any]:
     run.send(dev_account(13), "JobMarket", market.functions.closeJob(job))
     job2 = _job(cid, taskCount=1, redundancy=2)
     r = run.send(requester, "JobMarket", market.functions.postJob(job2))
-    t = (market.events.JobPosted().process_receipt(r, errors=DISCARD)[0]["args"]["jobId"] << 32) | 0
+    job2_id = market.events.JobPosted().process_receipt(r, errors=DISCARD)[0]["args"]["jobId"]
+    t = (job2_id << 32) | 0
+    # a sampling verifier asks for the data key of an open job; the requester delivers it
+    run.send(verifiers[1], "JobMarket", market.functions.requestVerifierKey(job2_id))
+    deliver = market.functions.deliverVerifierKey(job2_id, verifiers[1].address, envelope)
+    run.send(requester, "JobMarket", deliver)
     submit(workers[0], t, trees["honest"], reveal=False)
     submit(workers[1], t, trees["cheat"], reveal=False)
     for w, name in ((workers[0], "honest"), (workers[1], "cheat")):
