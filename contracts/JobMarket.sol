@@ -510,10 +510,18 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// later. Starts the challenge window. Emits a {ResultRevealed} event.
     function reveal(uint256 taskId, bytes32 root, bytes32 salt, string calldata manifestCid) external {
         ClaimStore storage c = _claimIn(taskId, msg.sender, ClaimStatus.Committed);
-        Task storage task = _tasks[taskId];
-        uint64 revealFrom = task.revealFrom;
-        if (task.committed < c.redundancy && block.timestamp <= revealFrom) {
-            revert JobMarketTooEarly(taskId, msg.sender, revealFrom);
+        uint64 revealFrom;
+        if (c.redundancy == 1) {
+            // a single-slot task: this claim is its only committed one (reveals are open), and
+            // its commit deadline is the task's revealFrom (claims of a slot follow each other,
+            // so the live one has the latest deadline); no need to read the task
+            revealFrom = c.commitDeadline;
+        } else {
+            Task storage task = _tasks[taskId];
+            revealFrom = task.revealFrom;
+            if (task.committed < c.redundancy && block.timestamp <= revealFrom) {
+                revert JobMarketTooEarly(taskId, msg.sender, revealFrom);
+            }
         }
         uint64 revealDeadline = revealFrom + c.revealWindow;
         if (block.timestamp > revealDeadline) revert JobMarketDeadlinePassed(taskId, msg.sender, revealDeadline);

@@ -144,3 +144,28 @@ def test_registered_verifier_owes_nothing_and_withdraws_repeatedly(env: Env) -> 
     assert env.balance(v) == before + stake and env.owed(v) == 0
     env.revert_with(v, env.market.functions.withdraw(), "JobMarketNothingOwed", v.address)
     env.assert_solvent()
+
+
+def test_single_slot_reveal_window_follows_the_live_claim(env: Env) -> None:
+    """r = 1: reveal reads the window from the claim, not the task; after an abandoned claim
+    the live claim's deadline is still the task's revealFrom (the revealDeadline view)."""
+    job = env.post_job()
+    t, a, b = env.task_id(job), env.workers[0], env.workers[1]
+    env.claim(a, t)
+    key_deadline = env.market.functions.getClaim(t, a.address).call()[1]
+    env.chain.warp_past(key_deadline)
+    env.send(env.outsiders[0], env.market.functions.abandon(t, a.address))
+    env.claim(b, t)
+    env.deliver(t, b)
+    tree = Tree(hashes(9))
+    env.commit(b, t, tree.root)
+    deadline = env.market.functions.revealDeadline(t).call()
+    commit_deadline = env.market.functions.getClaim(t, b.address).call()[2]
+    assert deadline == commit_deadline + 200  # DEFAULT_JOB revealWindow
+    env.chain.warp_past(deadline)
+    env.revert_with(
+        b, env.market.functions.reveal(t, tree.root, b"\x05" * 32, "x"),
+        "JobMarketDeadlinePassed", t, b.address, deadline,
+    )
+    env.send(env.outsiders[0], env.market.functions.timeout(t, b.address))
+    env.assert_solvent()
