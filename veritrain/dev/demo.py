@@ -237,8 +237,10 @@ class Demo:
         self.notes.append(note)
         self.log(note)
 
-    def start_workers(self, ch: Children, workers: list[tuple[str, str, Path]]) -> None:
-        for name, behaviour, whome in workers:
+    def start_workers(self, ch: Children, workers: list[tuple[str, str, Path]], behaviour: str) -> None:
+        for name, b, whome in workers:
+            if b != behaviour:
+                continue
             env = self.worker_env(name, whome)
             if behaviour == "cheater":
                 argv = [self.py, "-m", "worker.adversarial", "--behaviour", "skip-step",
@@ -246,6 +248,12 @@ class Demo:
                 ch.start(name, argv, env, may_exit=True)
             else:
                 ch.start(name, self.cli("worker", "run"), env)
+
+    def cheater_claimed(self) -> tuple[bool, str]:
+        assert self.events is not None
+        cheaters = {p.address.lower() for p in self.parties if p.behaviour == "cheater"}
+        claimed = {str(e.args["worker"]).lower() for e in self.events.named("TaskClaimed")}
+        return cheaters <= claimed, "the cheater has not claimed a task yet"
 
     # ------------------------------------------------------------------ following the chain
     def name_of(self, address: Any) -> str:
@@ -307,13 +315,20 @@ class Demo:
         return len(finalized) == count and opened <= settled, state
 
     def wait_for(self, ch: Children, what: str, cond: Any, deadline: float) -> None:
+        """Poll the chain until ``cond()`` holds; fail at ``deadline`` or when nothing at all has
+        happened on-chain for longer than any of the demo's waits can explain (a stall)."""
+        stall = 2 * self.sc.challenge_window + 60
+        last = time.monotonic()
         while True:
-            self.follow(ch)
+            if self.follow(ch):
+                last = time.monotonic()
             ok, state = cond()
             if ok:
                 return
-            if time.monotonic() > deadline:
-                raise DemoFailed(f"timed out waiting for {what}: {state}\n" + self.tails(ch))
+            now = time.monotonic()
+            if now > deadline or now - last > stall:
+                why = "timed out" if now > deadline else f"nothing happened on-chain for {now - last:.0f} s"
+                raise DemoFailed(f"{why} waiting for {what}: {state}\n" + self.tails(ch))
             time.sleep(0.5)
 
     def tails(self, ch: Children, lines: int = 6) -> str:
@@ -350,9 +365,16 @@ class Demo:
                           "real chain (it never warps time); job and dispute windows are short instead")
         self.start_requester(ch, spec, data)
         self.start_verifiers(ch)
-        self.start_workers(ch, workers)
+        self.start_workers(ch, workers, "cheater")
         self.job_posted(ch)
         self.grant_sampling_key()
+        # The cheater takes its task before the honest workers arrive: the scenario is then the
+        # same every run, and no honest worker has lost a race for the task it must redo (worker
+        # bug: a worker never reconsiders a task it once failed to claim, even after it reopens).
+        self.wait_for(ch, "the cheater's claim", self.cheater_claimed, min(deadline, time.monotonic() + 120))
+        self.start_workers(ch, workers, "honest")
+        self.notes.append("the cheater starts first and claims its task before the honest workers start "
+                          "(see docs/demo.md: a worker never retries a task it once lost the race for)")
         self.wait_for(ch, "every task to be finalized", self.tasks_done, deadline)
         self.log("every task is final; honest workers withdraw their pay")
         honest = [(n, h) for n, b, h in workers if b == "honest"]

@@ -2,10 +2,13 @@
 
 A verifier can only sample-replay a job's results with the job's data key, which it reads
 from ``<verifier home>/keys/job-<id>.envelope`` (an envelope under
-:func:`veritrain.jobdoc.verifier_key_context`; docs/verifier.md). The contracts have no
-on-chain request for it yet and the requester offers no command that issues one
-(requester/keyservice.py delivers worker and referee keys only), so nobody in the product
-can produce that file today. The demo does it on the requester's behalf, out of band, as
+:func:`veritrain.jobdoc.verifier_key_context`; docs/verifier.md). The requester offers no
+command that issues one and its key service delivers worker and referee keys only
+(requester/keyservice.py), so nobody in the product can produce that file today. The
+contracts gained ``requestVerifierKey``/``deliverVerifierKey`` in a5175ea; once the verifier
+requests and the requester's key service answers through them, delete this module.
+
+Until then the demo does it on the requester's behalf, out of band, as
 the docs describe: it opens the requester's sealed job record with the requester's own
 (dev) key and wraps the data key to the verifier's public key.
 
