@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 from eth_abi import encode
@@ -67,12 +66,11 @@ def test_bad_input_is_rejected_with_clear_message() -> None:
         merkle.MerkleTree(hs(3)).proof(3)
 
 
-def test_100k_leaves_and_all_proofs_under_a_second() -> None:
+def test_100k_leaves_and_all_proofs() -> None:
+    """Size only: the speed is a benchmark (merkle_100k_seconds), never a timed test."""
     h = hs(100_001)
-    t0 = time.perf_counter()
     t = merkle.MerkleTree(h)
     proofs = t.proofs()
-    elapsed = time.perf_counter() - t0
     assert len(proofs) == 100_001 and len(proofs[12345]) == 17
     assert merkle.verify(t.root, 12345, h[12345], proofs[12345])
-    assert elapsed < 2.0  # target 1.0 s on an idle machine; slack for shared CI cores
+    assert not merkle.verify(t.root, 12346, h[12345], proofs[12345])
