@@ -32,7 +32,7 @@ node_modules/.installed: package.json
 test: setup  ## run the whole test suite (starts and stops its own Anvil and IPFS)
 	$(PY) -m pytest
 
-demo: setup  ## start a fresh local stack and deploy the contracts
+demo: setup  ## a whole job on a fresh stack: 3 honest workers, 1 cheater caught and slashed (DEMO_ARGS=--quick)
 	$(PY) -m veritrain.dev.demo $(DEMO_ARGS)
 
 lint: setup  ## ruff on everything, mypy on veritrain
