@@ -25,6 +25,7 @@ from typing import Any
 from requester.market import Market
 from veritrain import crypto, envelope
 from veritrain.chain.states import ClaimStatus, DisputeStatus
+from veritrain.chain.views import Verifier
 from veritrain.errors import ContractRevert, VeritrainError
 from veritrain.jobdoc import JobDocument, referee_key_context, worker_key_context
 from veritrain.tasks import split_task_id, task_key
@@ -131,9 +132,7 @@ class KeyService:
         return out
 
     def _referee_pubkey(self, referee: str) -> bytes:
-        v = self.market.registry.getVerifier(referee)
-        pub = v[-1] if isinstance(v, tuple | list) else v["pubKey"]
-        return bytes(pub)
+        return Verifier.of(self.market.registry.getVerifier(referee)).pub_key
 
 
 def _tx(receipt: Any) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from veritrain.chain import ChainClient, bind
 from veritrain.chain.states import BallotState, ClaimStatus
-from veritrain.chain.views import Claim, Dispute, Job, ResolverParams
+from veritrain.chain.views import Claim, Dispute, Job, ResolverParams, Verifier
 from veritrain.deployments import Deployment
 from veritrain.envelope import public_key_from_private
 
@@ -58,7 +58,7 @@ class VerifierChain:
         return bool(self.registry.isActive(self.address))
 
     def verifier_status(self) -> int:
-        return int(self.registry.getVerifier(self.address)[0])
+        return Verifier.of(self.registry.getVerifier(self.address)).status
 
     def stake(self) -> int:
         return int(self.registry.stakeOf(self.address))

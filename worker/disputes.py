@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from veritrain import envelope
 from veritrain.chain.states import DisputeStatus
+from veritrain.chain.views import Verifier
 from veritrain.errors import ContractRevert, StorageError
 from veritrain.jobdoc import referee_key_context
 from veritrain.journal import Item
@@ -109,7 +110,7 @@ def _deliver_keys(worker: Worker, it: Item, dispute_id: int, rec: Item) -> bool:
     for referee in referees:
         if referee in served:
             continue
-        pub = bytes(chain.call(chain.registry.functions.getVerifier(referee))[4])  # pubKey
+        pub = Verifier.of(chain.call(chain.registry.functions.getVerifier(referee))).pub_key
         ctx = referee_key_context(chain.chain_id, chain.market.address, dispute_id, referee)
         env = envelope.wrap(data_key, pub, ctx)
         _tx(worker, f"dispute:{dispute_id}", f"key:{referee}",

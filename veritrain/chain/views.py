@@ -120,3 +120,12 @@ class ResolverParams(_View):  # DisputeResolver.params
 def snake(name: str) -> str:
     """``shardsRoot`` -> ``shards_root`` (Solidity field name to view field name)."""
     return "".join("_" + c.lower() if c.isupper() else c for c in name)
+
+
+@dataclass(frozen=True)
+class Verifier(_View):  # VerifierRegistry.getVerifier
+    status: int  # VerifierRegistry.VerifierStatus: 0 None, 1 Active, 2 Unbonding
+    unbonding_ends: int
+    pool_index: int
+    stake: int
+    pub_key: bytes
