@@ -106,7 +106,14 @@ class VerifierChain:
         return self.resolver.challenge(task_id, worker, segment, claimed_next)
 
     def dispute_id_from(self, receipt: Any) -> int:
-        events = self.resolver.web3_contract.events.DisputeOpened().process_receipt(receipt)
+        """The id in the receipt's ``DisputeOpened``. Only the resolver's own logs are decoded:
+        the receipt also holds the token's (bond transfer), which the resolver ABI cannot read."""
+        from web3.logs import DISCARD
+
+        mine = self.resolver.address.lower()
+        logs = [lg for lg in receipt["logs"] if str(lg["address"]).lower() == mine]
+        event = self.resolver.web3_contract.events.DisputeOpened()
+        events = event.process_receipt({**dict(receipt), "logs": logs}, errors=DISCARD)
         return int(events[0]["args"]["disputeId"])
 
     def dispute(self, dispute_id: int) -> Dispute:
