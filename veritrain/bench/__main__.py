@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import time
 import traceback
@@ -20,6 +21,10 @@ from veritrain.bench.results import DEFAULT_PATH, record
 #: Modules under veritrain.bench with a ``run(quick: bool) -> dict`` function, in run order:
 #: the in-process ones first (cheap, and their failures show early), the real stack last.
 MODULES: list[str] = ["storage", "engine", "gas", "verifier_cost", "protocol"]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         help="the generated table (default docs/benchmarks.md, or beside --out)",
     )
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every module's clean-up (finally: stop what it started) runs.
+    signal.signal(signal.SIGTERM, _interrupt)
     names = args.only or MODULES
     doc = args.doc or (
         Path("docs/benchmarks.md") if args.out == DEFAULT_PATH else args.out.with_name("benchmarks.md")

@@ -8,10 +8,17 @@ claim an open task of the job, wait for ``KeyDelivered``, fetch and decrypt the 
 - ``other-data``: train, but segment ``--segment`` on other examples than the shard
   (public digits rows; :class:`veritrain.adversary.OtherData`), carrying on honestly after;
 - ``copy-root``: train nothing: take another worker's revealed result on another task of the
-  same job, decrypt its checkpoints and re-encrypt them as its own, so it reveals a copied root;
+  same job and reveal its root as its own. Since per-shard keys (5b0b68e) a worker holds only
+  its own shard's key, so a copier can neither read the other task's checkpoints nor produce
+  checkpoints that hash to the copied root under its own key; what it *can* do is publish a
+  manifest of its own (its task id and address, so the verifier's manifest checks pass) that
+  lists the other result's hashes and checkpoint CIDs -- the copied root -- and reveal that.
+  (Copying within one shard would need a second result on the same shard: in a single-round
+  job only a replicated task has one, and commit-reveal hides it until the copier commits.)
 
-upload the checkpoints and manifest, commit, reveal. It answers no dispute (the requester's key
-service hands referees their keys). Settings: ``VERITRAIN_RPC_URL``, ``VERITRAIN_DEPLOYMENT``,
+upload the checkpoints (other-data) and the manifest, commit, reveal. It answers no dispute
+(the requester's key service hands referees their keys). Settings: ``VERITRAIN_RPC_URL``,
+``VERITRAIN_DEPLOYMENT``,
 ``VERITRAIN_IPFS_API``.
 """
 
@@ -103,40 +110,34 @@ class Cheater:
             time.sleep(0.5)
         raise TimeoutError(f"no key for task {tid}")
 
-    def chain_for(self, tid: int, key: bytes) -> list[bytes]:
-        """The plaintext checkpoints this cheater will claim as its own."""
-        from veritrain import crypto
-        from veritrain.jobdoc import checkpoint_binding
+    def copied(self, tid: int) -> tuple[list[bytes], list[str], str]:
+        """(hashes, checkpoint CIDs, source) of another worker's revealed result on another task
+        of this job: what a copier can read without any key (the manifest is public)."""
         from veritrain.manifest import load as load_manifest
         from veritrain.tasks import split_task_id
 
-        spec = self.doc.spec
-        if self.kind == "copy-root":
-            while True:  # someone else's revealed result on another task of this job
-                for ev in self.market.events.ResultRevealed().get_logs(from_block=0):
-                    other, who = int(ev["args"]["taskId"]), str(ev["args"]["worker"])
-                    if other != tid and split_task_id(other)[0] == self.job_id and who != self.acct.address:
-                        m = load_manifest(self.storage.get_bytes(ev["args"]["manifestCid"]))
-                        binding = checkpoint_binding(self.doc, other, who)
-                        return [
-                            crypto.decrypt_bytes(
-                                self.storage.get_bytes(m.checkpoint_cids[i]),
-                                key,
-                                job_id=binding,
-                                shard_index=i,
-                            )
-                            for i in range(m.n_checkpoints)
-                        ]
-                time.sleep(1.0)
+        while True:
+            for ev in self.market.events.ResultRevealed().get_logs(from_block=0):
+                other, who = int(ev["args"]["taskId"]), str(ev["args"]["worker"])
+                if other != tid and split_task_id(other)[0] == self.job_id and who != self.acct.address:
+                    m = load_manifest(self.storage.get_bytes(ev["args"]["manifestCid"]))
+                    hashes = [m.hash_bytes(i) for i in range(m.n_checkpoints)]
+                    return hashes, list(m.checkpoint_cids), f"task {other & 0xFFFFFFFF} of {who}"
+            time.sleep(1.0)
+
+    def chain_for(self, tid: int, key: bytes) -> list[bytes]:
+        """The plaintext checkpoints this (other-data) cheater will claim as its own."""
         import numpy as np
         from sklearn.datasets import load_digits
 
-        from veritrain import adversary
+        from veritrain import adversary, crypto
         from veritrain.data import decode_shard
         from veritrain.spec import TaskKey
+        from veritrain.tasks import split_task_id
         from veritrain.training import profile
         from veritrain.training.sinks import MemorySink
 
+        spec = self.doc.spec
         index = split_task_id(tid)[1]
         task = TaskKey(round=index // spec.num_shards, shard=index % spec.num_shards)
         ref = self.doc.shard(task.shard)
@@ -154,14 +155,11 @@ class Cheater:
         adversary.dishonest_train(spec, task, shard.features, shard.labels, cheat, sink)
         return [sink.data(i) for i in range(spec.num_checkpoints)]
 
-    def submit(self, tid: int, key: bytes, checkpoints: list[bytes]) -> None:
-        from eth_abi import encode
-        from web3 import Web3
-
+    def upload(self, tid: int, key: bytes, checkpoints: list[bytes]) -> tuple[list[bytes], list[str]]:
+        """Encrypt and upload ``checkpoints`` as this worker's, under the task's shard key."""
         from veritrain import crypto
         from veritrain.checkpoint import checkpoint_hash
         from veritrain.jobdoc import checkpoint_binding
-        from veritrain.manifest import Manifest
 
         binding = checkpoint_binding(self.doc, tid, self.acct.address)
         hashes = [checkpoint_hash(c) for c in checkpoints]
@@ -169,6 +167,14 @@ class Cheater:
             self.storage.put_bytes(crypto.encrypt_bytes(c, key, job_id=binding, shard_index=i))
             for i, c in enumerate(checkpoints)
         ]
+        return hashes, cids
+
+    def submit(self, tid: int, hashes: list[bytes], cids: list[str], what: str) -> None:
+        from eth_abi import encode
+        from web3 import Web3
+
+        from veritrain.manifest import Manifest
+
         m = Manifest.build(
             spec_cid=self.spec_cid,
             job_id=self.job_id,
@@ -190,7 +196,7 @@ class Cheater:
             except Exception:  # noqa: BLE001
                 time.sleep(0.5)
         self.send(self.market.functions.reveal(tid, root, salt, manifest_cid))
-        print(f"task {tid}: revealed ({self.kind}) root 0x{root.hex()}", flush=True)
+        print(f"task {tid}: revealed ({what}) root 0x{root.hex()}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1.0)
             continue
         key = c.wait_key(tid)
-        c.submit(tid, key, c.chain_for(tid, key))
+        if args.kind == "copy-root":
+            hashes, cids, source = c.copied(tid)
+            c.submit(tid, hashes, cids, f"copy-root: the root, hashes and CIDs of {source}")
+        else:
+            hashes, cids = c.upload(tid, key, c.chain_for(tid, key))
+            c.submit(tid, hashes, cids, args.kind)
         done += 1
     return 0
 

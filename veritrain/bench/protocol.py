@@ -130,6 +130,15 @@ class Run:
         )
         return job_id, from_block, serve
 
+    def cancel(self, job_id: int) -> None:
+        """``veritrain job cancel``: a job the bench is done with takes no more claims. Workers
+        take any open task of any job, so a reopened (slashed) task of an earlier phase's job
+        would otherwise draw the next phase's workers to a job whose key service has stopped."""
+        try:
+            self.bs.cli(["job", "cancel", str(job_id), "--dev-account", "1"], timeout=120)
+        except Exception as exc:  # noqa: BLE001 - e.g. already over; the phase's numbers stand
+            self.notes.append(f"job {job_id}: cancel failed: {str(exc)[-300:]}")
+
     def job_events(self, job_id: int, from_block: int) -> dict[str, list[Any]]:
         from veritrain.tasks import split_task_id
 
@@ -220,7 +229,8 @@ class Run:
         procs: list[Proc] = []
         for idx, n in honest_plan:
             procs.append(self.bs.start_worker(f"det-honest-{idx}", idx, home, ["--max-tasks", str(n)]))
-        segments = {"skip-step": "3", "perturb-weight": "5"}
+        # quick jobs have 4 segments (0..3): a segment past the last is never falsified
+        segments = {"skip-step": "3", "perturb-weight": "2" if self.quick else "5"}
         for kind, idx, n in plan:
             if kind in segments:
                 procs.append(
@@ -270,6 +280,7 @@ class Run:
         finally:
             for p in [*procs, serve]:
                 stop(p)
+            self.cancel(job_id)
             ev = self.job_events(job_id, from_block)
         slashed = {(int(e["args"]["taskId"]), str(e["args"]["worker"])) for e in ev["ClaimSlashed"]}
         accused = {(int(e["args"]["taskId"]), str(e["args"]["accused"])) for e in ev["DisputeOpened"]}
@@ -334,6 +345,7 @@ class Run:
             seconds = time.perf_counter() - t0
             codes = [stop(p) for p in procs]
             stop(serve)
+            self.cancel(job_id)
             failed = self.bs.failed_transactions(from_block + 1)
             completed = len(ev["ClaimFinalized"])
             point = {
@@ -377,14 +389,14 @@ def e2e(work: Path, quick: bool) -> dict[str, Any]:
         *(["--quick"] if quick else []),
     ]
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=sc.timeout + 120)
+    code, stderr = _run_demo(argv, home, work, sc.timeout + 120)
     wall = time.perf_counter() - t0
     try:
         summary = json.loads((home / "summary.json").read_text())
     except (OSError, ValueError):
         summary = {}
-    if proc.returncode != 0 or not summary.get("ok"):
-        raise RuntimeError(f"the demo failed (exit {proc.returncode}): {proc.stderr[-1500:]}")
+    if code != 0 or not summary.get("ok"):
+        raise RuntimeError(f"the demo failed (exit {code}): {stderr[-1500:]}")
     plain = plain_loop_seconds(work, sc.shards, sc.steps, sc.checkpoint_interval)
     seconds = float(summary.get("seconds", wall))
     return {
@@ -406,6 +418,46 @@ def e2e(work: Path, quick: bool) -> dict[str, Any]:
             "gas_total": summary.get("gas_total"),
         },
     }
+
+
+def _run_demo(argv: list[str], home: Path, work: Path, timeout: float) -> tuple[int, str]:
+    """Run the demo to completion; on a timeout, an error or Ctrl-C, stop it *through its own
+    clean-up* (SIGINT, then wait for it to stop its stack and children) and only then kill
+    what it recorded, so no process it started outlives the bench."""
+    import signal
+
+    from veritrain.dev.demo_procs import stop_recorded
+
+    out_path, err_path = work / "demo.stdout", work / "demo.stderr"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    try:
+        code = proc.wait(timeout)
+    except BaseException:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # the demo stops its children and stack on SIGINT
+            try:
+                proc.wait(120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        left = stop_recorded(home / "logs")
+        if left:
+            print(f"[protocol] killed demo children left running: {', '.join(left)}", file=sys.stderr)
+        _stack_down(home / "stack")
+        raise
+    return code, err_path.read_text(errors="replace")
+
+
+def _stack_down(stack_home: Path) -> None:
+    from veritrain.dev.stack import Stack
+    from veritrain.settings import StackSettings
+
+    if stack_home.exists():
+        try:
+            Stack(StackSettings(home=stack_home)).down()
+        except Exception as exc:  # noqa: BLE001 - best effort on the way out
+            print(f"[protocol] could not stop the demo's stack: {exc!r}", file=sys.stderr)
 
 
 def cheater_address(index: int) -> str:

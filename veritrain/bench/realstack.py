@@ -215,42 +215,23 @@ class BenchStack:
                     failed.append({"block": n, "from": r["from"], "to": r["to"], "tx": r["transactionHash"]})
         return failed
 
-    def data_key(self, job_id: int) -> bytes:
-        """The job's data key, from the requester's own sealed job record (its account opens it).
-
-        The requester CLI has no command to hand a sampling verifier its envelope yet; this is
-        the record format of requester/store.py (context ``veritrain/requester/job-key/v1/<doc CID>``).
-        """
-        from veritrain import envelope
-        from veritrain.dev.accounts import dev_account
-
-        market = self.deployment.contracts["JobMarket"].lower()
-        path = (
-            self.work
-            / "requester-home"
-            / "requester"
-            / f"{self.deployment.chain_id}-{market}"
-            / "jobs"
-            / f"{job_id}.json"
-        )
-        rec = json.loads(path.read_text())
-        ctx = f"veritrain/requester/job-key/v1/{rec['doc_cid']}".encode()
-        return envelope.unwrap(bytes.fromhex(rec["sealed_key"]), bytes(dev_account(REQUESTER).key), ctx)
-
     def grant_verifier(self, job_id: int, verifier_index: int, home: Path) -> None:
-        """Drop the sampling envelope where the verifier looks (``<home>/keys/job-<id>.envelope``)."""
-        from veritrain import envelope
-        from veritrain.dev.accounts import dev_account
-        from veritrain.jobdoc import verifier_key_context
+        """Drop the sampling envelope where the verifier looks (``<home>/keys/job-<id>.envelope``).
 
-        acct = dev_account(verifier_index)
-        pub = envelope.public_key_from_private(bytes(acct.key))
-        ctx = verifier_key_context(
-            self.deployment.chain_id, self.deployment.contracts["JobMarket"], job_id, acct.address
-        )
-        (home / "keys").mkdir(parents=True, exist_ok=True)
-        (home / "keys" / f"job-{job_id}.envelope").write_text(
-            envelope.wrap(self.data_key(job_id), pub, ctx).hex()
+        The demo's out-of-band workaround (:mod:`veritrain.dev.demo_keys`), called, not copied:
+        when sampling verifiers get their key on-chain (requestVerifierKey/deliverVerifierKey),
+        it goes away in one place."""
+        from veritrain.dev.accounts import dev_account
+        from veritrain.dev.demo_keys import grant_sampling_key
+
+        grant_sampling_key(
+            self.work / "requester-home",
+            dev_account(REQUESTER),
+            dev_account(verifier_index),
+            home,
+            chain_id=self.deployment.chain_id,
+            market=self.deployment.contracts["JobMarket"],
+            job_id=job_id,
         )
 
 
