@@ -6,7 +6,8 @@
   fetch checkpoint ``j`` votes UNAVAILABLE, which counts against the worker.
 - **Referee keys**: the worker holds the data key, so it delivers the key envelope to each
   drawn referee (``deliverRefereeKey``, context :func:`veritrain.jobdoc.referee_key_context`)
-  rather than depend on the requester.
+  rather than depend on the requester; a referee that already has one on-chain
+  (``RefereeKeyDelivered``, e.g. from the requester's key service) is not served again.
 - **Liveness**: it draws the committee once the draw block is mined and settles the dispute
   after its deadlines, so its claim never waits on somebody else.
 Each dispute is a journal item ``dispute:<id>`` recording the referees served.
@@ -105,10 +106,18 @@ def _deliver_keys(worker: Worker, it: Item, dispute_id: int, rec: Item) -> bool:
     chain = worker.chain
     referees, _states, _ballots = chain.call(chain.resolver.functions.getBallots(dispute_id))
     served = list(rec.data.get("served", []))
+    # the requester's key service (or an earlier run of ours) may have served some already:
+    # the chain's RefereeKeyDelivered events decide, so no referee gets a second envelope
+    delivered = {str(log.args.referee).lower() for log in chain.logs(
+        chain.resolver.events.RefereeKeyDelivered, it.data["from_block"], disputeId=dispute_id)}
     acted = False
     data_key = worker.data_key(it)
     for referee in referees:
         if referee in served:
+            continue
+        if str(referee).lower() in delivered:
+            served.append(referee)
+            worker.journal.put(f"dispute:{dispute_id}", "open", served=served)
             continue
         pub = Verifier.of(chain.call(chain.registry.functions.getVerifier(referee))).pub_key
         ctx = referee_key_context(chain.chain_id, chain.market.address, dispute_id, referee)

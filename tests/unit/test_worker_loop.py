@@ -187,3 +187,30 @@ def test_a_second_worker_process_on_the_same_key_and_home_is_refused(worker: Any
                         storage=MemoryStorage())
     assert other.dir != worker.dir
     other.close()
+
+
+def test_referee_keys_already_on_chain_are_not_delivered_again(worker: Any) -> None:
+    from veritrain import envelope
+    from worker import disputes
+
+    a, b = dev_account(7).address, dev_account(8).address
+    pubs = {r: envelope.public_key_from_private(bytes(dev_account(i).key)) for r, i in ((a, 7), (b, 8))}
+    chain = worker.chain
+    chain.resolver = SimpleNamespace(address="0x" + "cd" * 20, functions=Functions(),
+                                     events=SimpleNamespace(RefereeKeyDelivered="RefereeKeyDelivered"))
+    chain.registry = SimpleNamespace(functions=Functions())
+    answers = {"getBallots": lambda d: ([a, b], [0, 0], [b"", b""]),
+               "getVerifier": lambda r: (1, 0, 0, 10, pubs[r])}
+    chain.call = lambda fn, what="": answers[fn.name](*fn.args)
+    # the requester's key service already served `a` (its RefereeKeyDelivered is on-chain)
+    chain.logs = lambda ev, frm, **f: ([SimpleNamespace(args=SimpleNamespace(referee=a.lower()))]
+                                       if ev == "RefereeKeyDelivered" and f == {"disputeId": 9} else [])
+    worker.data_key = lambda it: b"\x07" * 32
+    it = item(worker, loop.WATCHING)
+    rec = worker.journal.put("dispute:9", "open", task=it.data["task_id"], served=[])
+    assert disputes._deliver_keys(worker, it, 9, rec)
+    assert [(c.name, c.args[1]) for c in chain.sent] == [("deliverRefereeKey", b)]
+    assert worker.journal.get("dispute:9").data["served"] == [a, b]
+    chain.sent.clear()
+    assert not disputes._deliver_keys(worker, it, 9, worker.journal.get("dispute:9"))
+    assert chain.sent == []
