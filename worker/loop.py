@@ -57,6 +57,8 @@ TIMED_OUT, SLASHED, FAILED = "timed_out", "slashed", "failed"
 TERMINAL = (FINALIZED, ABANDONED, NOT_CLAIMED, TIMED_OUT, SLASHED, FAILED)
 #: Phases that occupy the trainer: one task at a time goes through them.
 BUSY = (CLAIMING, AWAITING_KEY, FETCHING, TRAINING, UPLOADING, COMMITTING)
+#: Ends after which a reopened task is a fresh offer again (every other phase keeps it out).
+REOPENABLE = (NOT_CLAIMED, ABANDONED, TIMED_OUT)
 #: Errors that doom one task (not the worker): the task ends ``failed`` with the message.
 TASK_FATAL = (IntegrityError, DataError, ReplayProfileError, SpecError, ManifestError)
 LOST_RACE = ("JobMarketTaskFull", "JobMarketJobNotOpen", "JobMarketUnknownJob", "JobMarketWrongStatus")
@@ -403,12 +405,22 @@ class Worker:
         job = self.chain.job(offer.job_id)
         self.say(f"claiming task {offer.task_id} (job {offer.job_id}, shard {offer.task_index}, "
                  f"reward {offer.reward}, stake {offer.stake})")
-        return self.journal.put(f"task:{offer.task_id}", CLAIMING, task_id=offer.task_id, job_id=offer.job_id,
+        key = f"task:{offer.task_id}"
+        earlier = self.journal.get(key)
+        if earlier is not None:  # a task that reopened after an earlier attempt ended: start afresh
+            n = sum(1 for _ in self.journal.items(f"attempt:{offer.task_id}:"))
+            self.journal.put(f"attempt:{offer.task_id}:{n}", earlier.phase, **earlier.data)
+            with self.journal._tx() as db:  # the new attempt must not inherit salt, root, cids, envelope
+                db.execute("DELETE FROM items WHERE key=?", (key,))
+        return self.journal.put(key, CLAIMING, task_id=offer.task_id, job_id=offer.job_id,
                                 task_index=offer.task_index, spec_cid=job.spec_cid, stake=offer.stake,
                                 reward=offer.reward, from_block=self.chain.block_number())
 
     def pick(self) -> Offer | None:
-        known = [int(i.key.split(":")[1]) for i in self.journal.items("task:")]
+        # a task this worker works on, finished or was slashed on is not offered again; one it lost
+        # a race for, abandoned or timed out on is a fresh offer once it reopens (the contract
+        # refuses a claim where it must); a task that failed here would fail the same way again
+        known = [int(i.key.split(":")[1]) for i in self.journal.items("task:") if i.phase not in REOPENABLE]
         offer, decisions = choose(self.offers(), self.policy(), tasks.this_machine(), exclude=known)
         for o, dec in decisions:
             if not dec.take:

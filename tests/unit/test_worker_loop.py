@@ -214,3 +214,34 @@ def test_referee_keys_already_on_chain_are_not_delivered_again(worker: Any) -> N
     chain.sent.clear()
     assert not disputes._deliver_keys(worker, it, 9, worker.journal.get("dispute:9"))
     assert chain.sent == []
+
+
+def test_pick_reconsiders_a_task_it_lost_once_but_never_one_it_holds_or_finished(worker: Any,
+                                                                               monkeypatch: Any) -> None:
+    from worker.policy import Decision
+
+    tid = lambda i: (1 << 32) | i  # noqa: E731
+    offers = [SimpleNamespace(task_id=tid(i), job_id=1, task_index=i, reward_per_step=1) for i in range(5)]
+    monkeypatch.setattr(worker, "offers", lambda: offers)
+    monkeypatch.setattr(loop, "choose", lambda offers, policy, machine, exclude: (
+        next((o for o in offers if o.task_id not in exclude), None),
+        [(o, Decision(True, ())) for o in offers]))
+    worker.chain.block_number = lambda: 7
+    for i, phase in enumerate((loop.NOT_CLAIMED, loop.TRAINING, loop.FINALIZED, loop.SLASHED)):
+        worker.journal.put(f"task:{tid(i)}", phase, task_id=tid(i), salt="aa" * 32, root="0x01")
+    assert worker.pick().task_id == tid(0)  # lost a race once; the task reopened: a fresh offer
+    worker.journal.put(f"task:{tid(0)}", loop.ABANDONED)
+    worker.journal.put(f"task:{tid(3)}", loop.SLASHED)
+    assert worker.pick().task_id == tid(0)
+    worker.journal.put(f"task:{tid(0)}", loop.TRAINING)
+    assert worker.pick().task_id == tid(4)  # 1 busy, 2 finished, 3 slashed, 0 in progress again
+
+
+def test_retaking_a_reopened_task_starts_a_fresh_record(worker: Any) -> None:
+    worker.chain.block_number = lambda: 7
+    worker.chain.job = lambda job_id: SimpleNamespace(spec_cid="bafy")
+    old = worker.journal.put(f"task:{1 << 32}", loop.TIMED_OUT, task_id=1 << 32, salt="aa" * 32, root="0x01")
+    offer = SimpleNamespace(task_id=1 << 32, job_id=1, task_index=0, stake=10, reward=7)
+    it = worker.take(offer)
+    assert it.phase == loop.CLAIMING and "salt" not in it.data and "root" not in it.data
+    assert worker.journal.get(f"attempt:{1 << 32}:0").data == old.data  # the earlier attempt is kept
