@@ -187,12 +187,14 @@ def _details(results: dict[str, Any]) -> list[str]:
         if isinstance(curve, list) and curve:
             out += [
                 "",
-                "| workers at once | tasks completed | failed transactions | wall s | tasks/min |",
-                "|---:|---:|---:|---:|---:|",
+                "| workers at once | tasks completed | failed transactions | lost claim races "
+                "| wall s | tasks/min |",
+                "|---:|---:|---:|---:|---:|---:|",
             ]
             for c in curve:
                 out.append(
                     f"| {c.get('workers')} | {c.get('completed')} | {c.get('failed_tx')} | "
+                    f"{c.get('lost_claim_races', '')} | "
                     f"{c.get('seconds')} | {c.get('tasks_per_minute')} |"
                 )
     timings = results.get("bench_seconds")
