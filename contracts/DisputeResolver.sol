@@ -44,10 +44,12 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// majority. With no verdict the dispute is dismissed: bonds return, claims are released and
 /// slashed referee stakes go to the job's escrow. Every phase has a deadline.
 ///
-/// Gas: a dispute is stored in five slots ({DisputeStore}); the committee's addresses are
-/// packed 160 bits apiece into consecutive words and each ballot's state takes two bits of the
-/// slot every vote reads anyway; a settlement pays everyone with one market call
-/// ({IJobMarket-creditMany}). The views return the documented structs unchanged.
+/// Gas: a challenge is stored in four slots, a dispute between workers in five
+/// ({DisputeStore}); the committee's addresses are packed 160 bits apiece into consecutive
+/// words and each ballot's state takes two bits of the slot every vote reads anyway; a
+/// settlement pays everyone with one market call ({IJobMarket-creditMany}); `revealVotes`
+/// reveals a whole committee in one transaction. The views return the documented structs
+/// (a challenge's `accuserNext` reads zero, see {Dispute}).
 contract DisputeResolver is ReentrancyGuardTransient {
     enum DisputeStatus {
         None,
@@ -93,7 +95,10 @@ contract DisputeResolver is ReentrancyGuardTransient {
     }
 
     /// @notice A dispute. `deadline` is the draw deadline while Drawing and the commit deadline
-    /// while Voting (the reveal deadline is `deadline + revealWindow`).
+    /// while Voting (the reveal deadline is `deadline + revealWindow`). `accuserNext` is the
+    /// accusing worker's `h_{j+1}` in a dispute between workers, and zero for a challenge: the
+    /// challenger's `h_{j+1}` is not needed to settle (a challenger wins exactly when the
+    /// worker loses) and is kept only in the {DisputeOpened} event.
     struct Dispute {
         uint256 taskId;
         address accused;
@@ -131,6 +136,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         bool bondHeld;
         uint32 ballotStates;
         bytes32 accusedNext;
+        // written for disputes between workers only (see {Dispute})
         bytes32 accuserNext;
     }
 
@@ -327,18 +333,37 @@ contract DisputeResolver is ReentrancyGuardTransient {
         uint32 states = d.ballotStates;
         BallotState state = _stateAt(states, seat);
         if (state != BallotState.Committed) revert DisputeResolverBallotState(disputeId, msg.sender, state);
-        uint256 deadline = d.deadline;
-        if (block.timestamp <= deadline && !_allAtLeast(states, BallotState.Committed)) {
-            revert DisputeResolverTooEarly(disputeId, deadline);
-        }
-        uint256 revealDeadline = deadline + _revealWindow;
-        if (block.timestamp > revealDeadline) revert DisputeResolverDeadlinePassed(disputeId, revealDeadline);
-        if (keccak256(abi.encode(voteHash, msg.sender, salt)) != _ballots[disputeId][seat]) {
-            revert DisputeResolverCommitMismatch(disputeId, msg.sender);
-        }
+        _checkRevealOpen(disputeId, d, states);
+        _recordVote(disputeId, seat, msg.sender, voteHash, salt);
         d.ballotStates = _withState(states, seat, BallotState.Revealed);
-        _ballots[disputeId][seat] = voteHash;
-        emit VoteRevealed(disputeId, msg.sender, voteHash);
+    }
+
+    /// @notice Reveal several referees' committed votes in one transaction (anyone may send
+    /// it, e.g. one referee or a relayer for the committee): each commitment binds its
+    /// referee's address, so only the `(voteHash, salt)` the referee committed to can be
+    /// revealed for it. Same rules and errors as {revealVote}, entry by entry; any invalid
+    /// entry reverts the whole call. Emits a {VoteRevealed} event per referee.
+    function revealVotes(
+        uint256 disputeId,
+        address[] calldata referees,
+        bytes32[] calldata voteHashes,
+        bytes32[] calldata salts
+    ) external {
+        if (referees.length != voteHashes.length || referees.length != salts.length) {
+            revert DisputeResolverInvalidParameter("lengths");
+        }
+        DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Voting);
+        uint32 states = d.ballotStates;
+        _checkRevealOpen(disputeId, d, states);
+        for (uint256 i = 0; i < referees.length; ++i) {
+            address referee = referees[i];
+            uint256 seat = _seatOf(disputeId, referee);
+            BallotState state = _stateAt(states, seat);
+            if (state != BallotState.Committed) revert DisputeResolverBallotState(disputeId, referee, state);
+            _recordVote(disputeId, seat, referee, voteHashes[i], salts[i]);
+            states = _withState(states, seat, BallotState.Revealed);
+        }
+        d.ballotStates = states;
     }
 
     // ------------------------------------------------------------------ settlement
@@ -476,10 +501,33 @@ contract DisputeResolver is ReentrancyGuardTransient {
             (accuser, uint32(seg.j), uint40(drawBlock), accuserIsWorker);
         (d.requester, d.deadline, d.status, d.bondHeld) =
             (requester, uint40(deadline), DisputeStatus.Drawing, bond != 0);
-        (d.accusedNext, d.accuserNext) = (seg.hNext, accuserNext);
+        d.accusedNext = seg.hNext;
+        // a challenger's h_{j+1} never decides anything: the event keeps it (see {Dispute})
+        if (accuserIsWorker) d.accuserNext = accuserNext;
         emit DisputeOpened(
             disputeId, taskId, accused, accuser, accuserIsWorker, uint32(seg.j), seg.hNext, accuserNext, bond, drawBlock
         );
+    }
+
+    /// @dev Reverts unless votes may be revealed now: every referee committed or the commit
+    /// deadline passed, and the reveal deadline has not passed.
+    function _checkRevealOpen(uint256 disputeId, DisputeStore storage d, uint32 states) private view {
+        uint256 deadline = d.deadline;
+        if (block.timestamp <= deadline && !_allAtLeast(states, BallotState.Committed)) {
+            revert DisputeResolverTooEarly(disputeId, deadline);
+        }
+        uint256 revealDeadline = deadline + _revealWindow;
+        if (block.timestamp > revealDeadline) revert DisputeResolverDeadlinePassed(disputeId, revealDeadline);
+    }
+
+    /// @dev Check `referee`'s committed ballot in `seat` against `(voteHash, salt)` and record
+    /// the vote in its place (the caller updates the ballot state).
+    function _recordVote(uint256 disputeId, uint256 seat, address referee, bytes32 voteHash, bytes32 salt) private {
+        if (keccak256(abi.encode(voteHash, referee, salt)) != _ballots[disputeId][seat]) {
+            revert DisputeResolverCommitMismatch(disputeId, referee);
+        }
+        _ballots[disputeId][seat] = voteHash;
+        emit VoteRevealed(disputeId, referee, voteHash);
     }
 
     /// @dev Random picks first, then a scan from a random offset, so the draw succeeds

@@ -133,6 +133,10 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     }
 
     /// @notice One worker's claim on one task. Deadlines are unix seconds (0 = not yet set).
+    /// `commitment` is the worker's commitment while the claim is Committed and zero otherwise:
+    /// once the root is revealed it replaces the commitment in storage, so from Revealed on
+    /// `commitment` reads zero and `root` the revealed root (zero before). The commitment stays
+    /// provable from the {ResultCommitted} event.
     struct Claim {
         ClaimStatus status;
         uint64 keyDeadline;
@@ -177,6 +181,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// @dev Storage form of {Claim}: deadlines in 40 bits (unix seconds to the year 36812),
     /// plus the job parameters `reveal` and `openDispute` need, copied at claim time into the
     /// same slot (8 + 3 * 40 + 32 + 32 + 16 + 32 = 240 bits) so they do not read the job.
+    /// `hash` is the commitment until the reveal and the root from then on (one slot: the
+    /// reveal overwrites a nonzero word instead of filling a fresh one).
     struct ClaimStore {
         ClaimStatus status;
         uint40 keyDeadline;
@@ -186,8 +192,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         uint32 challengeWindow;
         uint16 redundancy;
         uint32 checkpointCount;
-        bytes32 commitment;
-        bytes32 root;
+        bytes32 hash;
     }
 
     /// @dev Two money buckets in one slot. `live` is set to 1 at construction and never
@@ -497,7 +502,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         if (block.timestamp > c.commitDeadline) revert JobMarketDeadlinePassed(taskId, msg.sender, c.commitDeadline);
         // the stored status stays KeyDelivered: a nonzero commitment makes it Committed
         // (see {_statusOf}), which saves rewriting the claim's first slot
-        c.commitment = commitment;
+        c.hash = commitment;
         // cannot overflow: committed <= active <= redundancy, a uint16
         unchecked {
             _tasks[taskId].committed += 1;
@@ -525,12 +530,13 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         }
         uint64 revealDeadline = revealFrom + c.revealWindow;
         if (block.timestamp > revealDeadline) revert JobMarketDeadlinePassed(taskId, msg.sender, revealDeadline);
-        if (keccak256(abi.encode(root, msg.sender, salt)) != c.commitment) {
+        if (keccak256(abi.encode(root, msg.sender, salt)) != c.hash) {
             revert JobMarketCommitMismatch(taskId, msg.sender);
         }
         uint64 challengeDeadline = uint64(block.timestamp) + c.challengeWindow;
         (c.status, c.challengeDeadline) = (ClaimStatus.Revealed, uint40(challengeDeadline));
-        c.root = root;
+        // the root replaces the commitment (the ResultCommitted event keeps the commitment)
+        c.hash = root;
         emit ResultRevealed(taskId, msg.sender, root, manifestCid, challengeDeadline);
     }
 
@@ -658,7 +664,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
             revert JobMarketDeadlinePassed(taskId, worker, c.challengeDeadline);
         }
         c.status = ClaimStatus.Disputed;
-        d = DisputedClaim(taskId >> 32, _jobs[taskId >> 32].requester, c.root, c.checkpointCount);
+        d = DisputedClaim(taskId >> 32, _jobs[taskId >> 32].requester, c.hash, c.checkpointCount);
         emit ClaimDisputed(taskId, worker);
     }
 
@@ -735,9 +741,24 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         return _tasks[taskId];
     }
 
+    /// @notice The claim of `worker` on task `taskId`. Semantics of the two hashes: while the
+    /// claim is Committed, `commitment` is the worker's commitment and `root` is zero; from
+    /// Revealed on (Revealed, Disputed, Finalized) `root` is the revealed root and `commitment`
+    /// is zero (the root replaced it in storage; the commitment is in the {ResultCommitted}
+    /// event); before the commit both are zero.
     function getClaim(uint256 taskId, address worker) external view returns (Claim memory) {
         ClaimStore storage c = _claims[taskId][worker];
-        return Claim(_statusOf(c), c.keyDeadline, c.commitDeadline, c.challengeDeadline, c.commitment, c.root);
+        ClaimStatus status = _statusOf(c);
+        bytes32 hash = c.hash;
+        bool revealed = status >= ClaimStatus.Revealed;
+        return Claim(
+            status,
+            c.keyDeadline,
+            c.commitDeadline,
+            c.challengeDeadline,
+            revealed ? bytes32(0) : hash,
+            revealed ? hash : bytes32(0)
+        );
     }
 
     /// @notice Where `verifier`'s request for job `jobId`'s data key stands.
@@ -813,7 +834,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         c = _claims[taskId][worker];
         ClaimStatus actual = c.status;
         // only a KeyDelivered claim can be Committed in fact: read its commitment then only
-        if (actual == ClaimStatus.KeyDelivered && c.commitment != bytes32(0)) actual = ClaimStatus.Committed;
+        if (actual == ClaimStatus.KeyDelivered && c.hash != bytes32(0)) actual = ClaimStatus.Committed;
         if (actual != expected) revert JobMarketWrongStatus(taskId, worker, actual);
     }
 
@@ -821,7 +842,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// Committed (`commit` writes only the commitment).
     function _statusOf(ClaimStore storage c) private view returns (ClaimStatus status) {
         status = c.status;
-        if (status == ClaimStatus.KeyDelivered && c.commitment != bytes32(0)) status = ClaimStatus.Committed;
+        if (status == ClaimStatus.KeyDelivered && c.hash != bytes32(0)) status = ClaimStatus.Committed;
     }
 
     /// @dev {Task} is one slot: revealFrom in bits 0-63, then active, committed, finalized and

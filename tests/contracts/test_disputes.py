@@ -18,6 +18,7 @@ DRAWING, VOTING, SETTLED = 1, 2, 3
 ACCUSED_LOST, ACCUSER_LOST, BOTH_LOST, DISMISSED = 1, 2, 3, 4
 REVEALED_CLAIM, DISPUTED_CLAIM = 4, 5
 SALT = b"\x42" * 32
+OPENED: dict[int, Any] = {}  # DisputeOpened args of the last challenge per dispute id
 
 
 def setup_challenge(env: Env, worker_tree: Tree, claimed_next: bytes, j: int = 3) -> tuple[int, int, Any]:
@@ -28,7 +29,9 @@ def setup_challenge(env: Env, worker_tree: Tree, claimed_next: bytes, j: int = 3
     r = env.send(
         challenger, env.resolver.functions.challenge(t, w.address, worker_tree.segment(j), claimed_next)
     )
-    return env.chain.events(env.resolver, "DisputeOpened", r)[0]["args"]["disputeId"], t, challenger
+    opened = env.chain.events(env.resolver, "DisputeOpened", r)[0]["args"]
+    OPENED[opened["disputeId"]] = opened
+    return opened["disputeId"], t, challenger
 
 
 def draw(env: Env, dispute_id: int) -> list[Any]:
@@ -64,7 +67,9 @@ def test_challenge_upheld_slashes_cheating_worker(env: Env) -> None:
         challenger.address,
         3,
     )
-    assert d["accusedNext"] == CHEAT.hashes[4] and d["accuserNext"] == HONEST.hashes[4] and d["bond"] == BOND
+    assert d["accusedNext"] == CHEAT.hashes[4] and d["bond"] == BOND
+    # a challenger's h_{j+1} is only in the event; the view reads zero for a challenge
+    assert OPENED[did]["accuserNext"] == HONEST.hashes[4] and d["accuserNext"] == b"\0" * 32
     assert env.claim_status(t, w) == DISPUTED_CLAIM
     env.revert_with(
         w, env.market.functions.finalize(t, w.address), "JobMarketWrongStatus", t, w.address, DISPUTED_CLAIM
@@ -366,6 +371,60 @@ def test_committee_and_vote_reverts(env: Env) -> None:
         env.outsiders[0], env.resolver.functions.settle(did), "DisputeResolverWrongStatus", did, SETTLED
     )
     env.assert_solvent()
+
+
+def test_reveal_votes_batched_by_anyone(env: Env) -> None:
+    """revealVotes reveals the whole committee in one call from any sender; each entry is bound
+    to its referee's commitment, and the settlement is the same as with revealVote."""
+    did, t, challenger = setup_challenge(env, CHEAT, HONEST.hashes[4])
+    referees = draw(env, did)
+    addrs = [r.address for r in referees]
+    votes = [HONEST.hashes[4], HONEST.hashes[4], CHEAT.hashes[4]]
+    salts = [SALT, b"\x43" * 32, b"\x44" * 32]
+    batch = env.resolver.functions.revealVotes
+    env.send(referees[0], env.resolver.functions.commitVote(did, commitment(votes[0], addrs[0], salts[0])))
+    env.send(referees[1], env.resolver.functions.commitVote(did, commitment(votes[1], addrs[1], salts[1])))
+    commit_deadline = env.dispute(did)["deadline"]
+    env.revert_with(env.outsiders[0], batch(did, addrs[:2], votes[:2], salts[:2]), "DisputeResolverTooEarly",
+                    did, commit_deadline)
+    env.send(referees[2], env.resolver.functions.commitVote(did, commitment(votes[2], addrs[2], salts[2])))
+    env.revert_with(env.outsiders[0], batch(did, addrs, votes[:2], salts), "DisputeResolverInvalidParameter",
+                    b"lengths".ljust(32, b"\0"))
+    env.revert_with(env.outsiders[0], batch(did, [env.outsiders[0].address], votes[:1], salts[:1]),
+                    "DisputeResolverNotReferee", did, env.outsiders[0].address)
+    # a wrong salt for one entry reverts the whole batch
+    env.revert_with(env.outsiders[0], batch(did, addrs, votes, [SALT] * 3), "DisputeResolverCommitMismatch",
+                    did, addrs[1])
+    # a referee's own vote cannot be revealed for another referee
+    env.revert_with(env.outsiders[0], batch(did, [addrs[2]], votes[:1], salts[:1]),
+                    "DisputeResolverCommitMismatch", did, addrs[2])
+    env.send(referees[2], env.resolver.functions.revealVote(did, votes[2], salts[2]))
+    env.revert_with(env.outsiders[0], batch(did, addrs, votes, salts), "DisputeResolverBallotState",
+                    did, addrs[2], 2)
+    r = env.send(env.outsiders[0], batch(did, addrs[:2], votes[:2], salts[:2]))
+    events = env.chain.events(env.resolver, "VoteRevealed", r)
+    revealed = [(e["args"]["referee"], e["args"]["voteHash"]) for e in events]
+    assert revealed == list(zip(addrs[:2], votes[:2], strict=True))
+    _, states, ballots = env.resolver.functions.getBallots(did).call()
+    assert list(states) == [2, 2, 2] and list(ballots) == votes
+    ev = settle(env, did)
+    assert ev["outcome"] == ACCUSED_LOST and ev["verdict"] == HONEST.hashes[4]
+    env.assert_solvent()
+    env.chain.warp_past(commit_deadline + RESOLVER_PARAMS["revealWindow"])
+    env.revert_with(
+        env.outsiders[0], batch(did, addrs, votes, salts), "DisputeResolverWrongStatus", did, SETTLED
+    )
+
+
+def test_reveal_votes_after_reveal_deadline(env: Env) -> None:
+    did, _, _ = setup_challenge(env, CHEAT, HONEST.hashes[4])
+    referees = draw(env, did)
+    addr = referees[0].address
+    env.send(referees[0], env.resolver.functions.commitVote(did, commitment(HONEST.hashes[4], addr, SALT)))
+    deadline = env.dispute(did)["deadline"] + RESOLVER_PARAMS["revealWindow"]
+    env.chain.warp_past(deadline)
+    batch = env.resolver.functions.revealVotes(did, [addr], [HONEST.hashes[4]], [SALT])
+    env.revert_with(env.outsiders[0], batch, "DisputeResolverDeadlinePassed", did, deadline)
 
 
 def test_too_small_pool_dismisses_at_draw_deadline(env: Env) -> None:

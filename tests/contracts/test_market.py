@@ -104,14 +104,16 @@ def test_happy_path_claim_key_commit_reveal_finalize_withdraw(env: Env) -> None:
     assert env.claim_status(t, w) == KEY
     salt = b"\x07" * 32
     r = env.commit(w, t, TREE.root, salt)
-    assert env.chain.events(env.market, "ResultCommitted", r)[0]["args"]["commitment"] == commitment(
-        TREE.root, w.address, salt
-    )
+    committed = commitment(TREE.root, w.address, salt)
+    assert env.chain.events(env.market, "ResultCommitted", r)[0]["args"]["commitment"] == committed
+    claim = env.market.functions.getClaim(t, w.address).call()
+    assert (claim[4], claim[5]) == (committed, b"\0" * 32)  # Committed: the commitment, no root yet
     r = env.reveal(w, t, TREE.root, salt, cid="bafyManifest")
     ev = env.chain.events(env.market, "ResultRevealed", r)[0]["args"]
     assert (ev["root"], ev["manifestCid"]) == (TREE.root, "bafyManifest")
     claim = env.market.functions.getClaim(t, w.address).call()
     assert claim[0] == REVEALED and claim[5] == TREE.root and claim[3] == ev["challengeDeadline"]
+    assert claim[4] == b"\0" * 32  # the root replaced the commitment (the event keeps it)
     env.revert_with(
         w,
         env.market.functions.finalize(t, w.address),

@@ -79,6 +79,11 @@ class Task(_View):  # JobMarket.getTask
 
 @dataclass(frozen=True)
 class Claim(_View):  # JobMarket.getClaim
+    """``commitment`` is set only while the claim is Committed; from Revealed on (Revealed,
+    Disputed, Finalized) it is zero and ``root`` holds the revealed root (the contract stores
+    the root in the commitment's place). ``root`` is zero before the reveal. The commitment
+    of a revealed claim is in its ``ResultCommitted`` event."""
+
     status: ClaimStatus
     key_deadline: int
     commit_deadline: int
@@ -89,6 +94,10 @@ class Claim(_View):  # JobMarket.getClaim
 
 @dataclass(frozen=True)
 class Dispute(_View):  # DisputeResolver.getDispute, plus its id
+    """``accuser_next`` is the accusing worker's h_{j+1} in a dispute between workers
+    (``accuser_is_worker``) and zero for a verifier's challenge: the challenger's h_{j+1} is
+    only in the ``DisputeOpened`` event (``accuserNext``)."""
+
     dispute_id: int
     task_id: int
     accused: str
