@@ -6,8 +6,12 @@
 - Referees: for each dispute on one of the job's tasks whose committee is drawn, every referee
   without a ``RefereeKeyDelivered`` gets ``deliverRefereeKey(disputeId, referee, envelope)``,
   wrapped to its registered public key (VerifierRegistry) with ``referee_key_context``.
-- Sampling verifiers (the spec's ``verification`` policy): the contracts have no on-chain
-  request for a verifier key yet, so none is delivered (see docs/requester.md).
+- Sampling verifiers: each ``VerifierKeyRequested(jobId, verifier, pubKey)`` is answered with
+  ``deliverVerifierKey(jobId, verifier, wrap(job key, pubKey, verifier_key_context(...)))``
+  when the JobSpec's ``verification.verifiers`` admits it (``open``: any registered verifier
+  that asks; a list: only those addresses); any other request is refused silently (logged).
+  A sampling verifier gets the job key: it must be able to replay any task of the job.
+  The on-chain status (``verifierKeyStatus`` still ``Requested``) is checked before sending.
 
 Catch-up: a new service reads the job's events from its posting block, later passes only
 new blocks; the on-chain state decides (claim status, delivery events), so a service that
@@ -27,7 +31,7 @@ from veritrain import crypto, envelope
 from veritrain.chain.states import ClaimStatus, DisputeStatus
 from veritrain.chain.views import Verifier
 from veritrain.errors import ContractRevert, VeritrainError
-from veritrain.jobdoc import JobDocument, referee_key_context, worker_key_context
+from veritrain.jobdoc import JobDocument, referee_key_context, verifier_key_context, worker_key_context
 from veritrain.tasks import split_task_id, task_key
 
 log = logging.getLogger("veritrain.requester.keys")
@@ -35,8 +39,8 @@ log = logging.getLogger("veritrain.requester.keys")
 
 @dataclass
 class Delivery:
-    kind: str  # "worker" | "referee"
-    target: int  # task id or dispute id
+    kind: str  # "worker" | "referee" | "verifier"
+    target: int  # task id, dispute id or (verifier) job id
     party: str
     tx: str
 
@@ -60,6 +64,9 @@ class KeyService:
         self._ours: dict[int, int] = {}  # disputes on this job's tasks -> the disputed task
         self._seats: dict[int, list[str]] = {}  # dispute -> referees not yet served
         self._served: set[tuple[int, str]] = set()
+        self._verifier_requests = self.market.market.events(self.from_block, names=["VerifierKeyRequested"])
+        self._asking: dict[str, bytes] = {}  # verifier -> pubKey, admitted and not yet answered
+        self.refused: set[str] = set()  # verifiers the job's policy does not admit
 
     def shard_key(self, task_id: int) -> bytes:
         """The key of the shard ``task_id`` trains: all a worker or referee of that task gets."""
@@ -67,7 +74,7 @@ class KeyService:
 
     def step(self) -> list[Delivery]:
         """One pass: deliver every key owed now; returns the deliveries of this pass."""
-        done = self._workers() + self._referees()
+        done = self._workers() + self._referees() + self._verifiers()
         self.deliveries += done
         return done
 
@@ -131,8 +138,53 @@ class KeyService:
                 log.info("delivered the key for dispute %d to referee %s", dispute_id, referee)
         return out
 
+    # ------------------------------------------------------------------------ verifiers
+    def admits(self, verifier: str) -> bool:
+        """The JobSpec's verification policy: ``open``, or a list of addresses."""
+        policy = self.doc.spec.verification.verifiers
+        if policy == "open":
+            return True
+        if isinstance(policy, list):
+            return verifier.lower() in {a.lower() for a in policy}
+        return False
+
+    def _verifiers(self) -> list[Delivery]:
+        for e in self._verifier_requests.poll():
+            if int(e.args["jobId"]) != self.job_id:
+                continue
+            verifier = str(e.args["verifier"])
+            if self.admits(verifier):
+                self._asking[verifier] = _bytes(e.args["pubKey"])
+            elif verifier not in self.refused:
+                self.refused.add(verifier)
+                log.info("job %d: verifier %s asked for the key; the job's verification policy does not "
+                         "admit it: not delivered", self.job_id, verifier)
+        out = []
+        for verifier, pub in list(self._asking.items()):
+            if int(self.market.market.verifierKeyStatus(self.job_id, verifier)) != 1:  # not Requested
+                del self._asking[verifier]  # delivered already (a restart, another instance)
+                continue
+            ctx = verifier_key_context(self.market.chain_id, self.market.address, self.job_id, verifier)
+            env = envelope.wrap(self.data_key, pub, ctx)
+            try:
+                receipt = self.market.market.deliverVerifierKey(self.job_id, verifier, env)
+            except ContractRevert as exc:
+                if exc.name == "JobMarketVerifierKeyWrongStatus":
+                    del self._asking[verifier]
+                    continue
+                raise
+            del self._asking[verifier]
+            out.append(Delivery("verifier", self.job_id, verifier, _tx(receipt)))
+            log.info("delivered the job key of job %d to sampling verifier %s", self.job_id, verifier)
+        return out
+
     def _referee_pubkey(self, referee: str) -> bytes:
         return Verifier.of(self.market.registry.getVerifier(referee)).pub_key
+
+
+def _bytes(value: Any) -> bytes:
+    """Event ``bytes`` as bytes (the event poller gives them as 0x-hex strings)."""
+    return bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
 
 
 def _tx(receipt: Any) -> str:

@@ -86,6 +86,21 @@ class VerifierChain:
     def claim_status(self, task_id: int, worker: str) -> ClaimStatus:
         return Claim.of(self.market.getClaim(task_id, worker)).status
 
+    def verifier_key_status(self, job_id: int) -> int:
+        """JobMarket.VerifierKeyStatus of this verifier for ``job_id``: 0 None, 1 Requested, 2 Delivered."""
+        return int(self.market.verifierKeyStatus(job_id, self.address))
+
+    def request_verifier_key(self, job_id: int) -> Any:
+        return self.market.requestVerifierKey(job_id)
+
+    def verifier_key_envelope(self, job_id: int) -> bytes | None:
+        """The envelope of the ``VerifierKeyDelivered`` event for this verifier and job, if any."""
+        event = self.market.web3_contract.events.VerifierKeyDelivered
+        logs = self.client.retry(lambda: event.get_logs(
+            from_block=self.deployment.deploy_block,
+            argument_filters={"jobId": job_id, "verifier": self.address}), "reading VerifierKeyDelivered")
+        return bytes(logs[-1]["args"]["envelope"]) if logs else None
+
     def owed(self) -> int:
         return int(self.market.owed(self.address))
 

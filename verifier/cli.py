@@ -91,7 +91,7 @@ def run(
     import threading
 
     from verifier.chain import VerifierChain
-    from verifier.keys import DirectoryKeySource
+    from verifier.keys import ChainKeySource, DirectoryKeySource
     from verifier.service import VerifierService
     from verifier.settings import load_secret
     from veritrain import deployments
@@ -105,8 +105,9 @@ def run(
     chain = VerifierChain(settings.rpc_url, account, deployment, nonce_dir=settings.home / "nonces")
     storage = IpfsStorage(settings.ipfs_api, fetch_timeout=settings.fetch_timeout)
     journal = Journal(settings.journal_path)
-    keys = DirectoryKeySource(settings.keys_dir, chain.private_key(), chain.chain_id, chain.market.address,
-                              chain.address)
+    files = DirectoryKeySource(settings.keys_dir, chain.private_key(), chain.chain_id, chain.market.address,
+                               chain.address)
+    keys = ChainKeySource(chain, journal, files)
     secret = load_secret(settings.secret_path)
     service = VerifierService(chain, storage, journal, keys, p=settings.p, secret=secret,
                               full_jobs=frozenset(settings.full_verification_jobs),

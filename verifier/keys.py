@@ -3,25 +3,36 @@
 - Referee duty: the requester (or a worker party) delivers the key on-chain,
   ``RefereeKeyDelivered(disputeId, referee, envelope)``, wrapped under
   :func:`veritrain.jobdoc.referee_key_context`.
-- Sampling: a job whose policy lets this verifier replay gives it an envelope under
-  :func:`veritrain.jobdoc.verifier_key_context`. The contracts have no on-chain request for it
-  yet, so envelopes arrive out of band and are dropped in ``<home>/keys/job-<id>.envelope``
-  (raw bytes or hex); :class:`DirectoryKeySource` opens them.
+- Sampling: :class:`ChainKeySource` asks for the job key on-chain
+  (``JobMarket.requestVerifierKey``, once per job, journaled as ``vkey:<job>``) and reads the
+  requester's answer from ``VerifierKeyDelivered(jobId, verifier, envelope)``, wrapped under
+  :func:`veritrain.jobdoc.verifier_key_context`. It is the job key: a sampling verifier must be
+  able to replay any task of the job. Whether a job admits this verifier is the JobSpec's
+  ``verification.verifiers`` rule, applied by the requester's key service.
+- :class:`DirectoryKeySource` still opens an envelope dropped in ``<home>/keys/job-<id>.envelope``
+  (raw bytes or hex) by an operator; it is consulted first, without any request.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from veritrain.envelope import unwrap
-from veritrain.errors import DecryptionError
+from veritrain.errors import ContractRevert, DecryptionError
 from veritrain.jobdoc import verifier_key_context
+from veritrain.journal import Journal
+
+log = logging.getLogger("veritrain.verifier.keys")
 
 
 class KeySource(Protocol):
     def job_key(self, job_id: int) -> bytes | None:
         """The job's data key, or None when this verifier has not been given it."""
+
+    def pending(self, job_id: int) -> bool:
+        """True while the key may still come (asked for, not answered yet)."""
 
 
 def _read_envelope(path: Path) -> bytes:
@@ -41,6 +52,9 @@ class DirectoryKeySource:
         self.market = market
         self.me = me
 
+    def pending(self, job_id: int) -> bool:
+        return False
+
     def path(self, job_id: int) -> Path:
         return self.folder / f"job-{job_id}.envelope"
 
@@ -53,3 +67,62 @@ class DirectoryKeySource:
             return unwrap(_read_envelope(path), self.private_key, ctx)
         except DecryptionError as exc:
             raise DecryptionError(f"{path}: {exc}") from None
+
+
+class ChainKeySource:
+    """Job keys asked for and delivered on-chain; ``file`` (if given) is consulted first."""
+
+    def __init__(self, chain: Any, journal: Journal, file: DirectoryKeySource | None = None) -> None:
+        self.chain = chain
+        self.journal = journal
+        self.file = file
+
+    def _unwrap(self, job_id: int, env: bytes) -> bytes:
+        ctx = verifier_key_context(self.chain.chain_id, self.chain.market.address, job_id, self.chain.address)
+        try:
+            return unwrap(env, self.chain.private_key(), ctx)
+        except DecryptionError as exc:
+            raise DecryptionError(f"job {job_id}: the requester's verifier key envelope: {exc}") from None
+
+    def job_key(self, job_id: int) -> bytes | None:
+        if self.file is not None and self.file.path(job_id).exists():
+            return self.file.job_key(job_id)
+        key = f"vkey:{job_id}"
+        item = self.journal.get(key)
+        if item is not None and item.data.get("envelope"):
+            return self._unwrap(job_id, bytes.fromhex(item.data["envelope"][2:]))
+        if item is not None and item.phase == "refused":
+            return None
+        status = self.chain.verifier_key_status(job_id)
+        if status == 2:  # Delivered: the envelope is in the event
+            env = self.chain.verifier_key_envelope(job_id)
+            if env is not None:
+                self.journal.put(key, "delivered", envelope="0x" + env.hex())
+                return self._unwrap(job_id, env)
+            return None
+        if status == 1:  # asked (by this or an earlier run): wait for the answer
+            if item is None or item.phase != "requested":
+                self.journal.put(key, "requested")
+            return None
+        # None on-chain: ask once (a journaled intent from a crashed run that never landed is
+        # superseded; the status check above keeps a landed one from being sent twice)
+        tx = self.journal.tx_intent(key, "requestVerifierKey")
+        try:
+            receipt = self.chain.request_verifier_key(job_id)
+        except ContractRevert as exc:
+            self.journal.tx_update(tx, "failed", detail=str(exc))
+            self.journal.put(key, "refused", detail=str(exc))
+            log.info("job %d: cannot ask for its key: %s", job_id, exc)
+            return None
+        except Exception as exc:
+            self.journal.tx_update(tx, "failed", detail=str(exc))
+            raise
+        h = receipt["transactionHash"]
+        self.journal.tx_update(tx, "mined", tx_hash=h if isinstance(h, str) else "0x" + bytes(h).hex())
+        self.journal.put(key, "requested")
+        log.info("job %d: asked the requester for its data key on-chain", job_id)
+        return None
+
+    def pending(self, job_id: int) -> bool:
+        item = self.journal.get(f"vkey:{job_id}")
+        return item is not None and item.phase == "requested"

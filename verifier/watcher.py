@@ -76,14 +76,19 @@ class Watcher:
         if isinstance(policy.verifiers, list) and self.chain.address.lower() not in {
                 a.lower() for a in policy.verifiers}:
             return self._final(key, "skipped", "this verifier is not on the job's verifier list")
+        full = policy.full_verification or job_id in self.config.full_jobs
+        if self.config.p == 0 and not full:
+            return self._final(key, "skipped", "p = 0: this verifier samples nothing")
         data_key = self.keys.job_key(job_id)
         if data_key is None:
+            if self.keys.pending(job_id):
+                self.journal.put(key, "seen", detail=f"waiting for the data key of job {job_id}")
+                return "seen"  # asked on-chain: looked at again next tick, until the window closes
             return self._final(key, "no_key", f"no data key for job {job_id}")
         manifest = load_manifest(self.replayer.storage, d["manifest_cid"], root=bytes.fromhex(d["root"][2:]),
                                  task_id=task_id, worker=worker)
         shard_key = crypto.shard_key(data_key, doc.binding, task_key(doc.spec, task_id).shard)
         ctx = self.replayer.context(doc, manifest, shard_key, task_id, worker)
-        full = policy.full_verification or job_id in self.config.full_jobs
         seed = sampling.task_seed(self.config.secret, self.chain.chain_id, task_id, worker,
                                   manifest.root_bytes())
         segments = sampling.choose_segments(seed, ctx.n_segments, self.config.p, full=full)

@@ -263,3 +263,54 @@ def test_a_record_from_a_reset_chain_is_not_taken_for_the_new_job(stack, fresh_c
         req.job(job.id)
     other = req.post_job(digits_spec(seed=7), digits(), reward_per_task=REWARD, stake_per_task=STAKE)
     assert other.id == job.id and req.job(job.id).record.doc_cid == other.record.doc_cid
+
+
+def test_sampling_verifiers_get_the_job_key_by_the_jobs_policy_once(fresh_chain, anvil, ipfs, tmp_path):  # type: ignore[no-untyped-def]
+    from test_requester_support import digits_spec as spec_of
+
+    from requester.keyservice import KeyService
+    from veritrain import envelope
+    from veritrain.chain import ChainClient, bind
+    from veritrain.jobdoc import verifier_key_context
+
+    listed, other = dev_account(4), dev_account(5)
+    deployment = deploy_local(fresh_chain, dev_account(0),
+                              mint_to=[REQUESTER.address, listed.address, other.address])
+    req = Requester(anvil.url, REQUESTER, IpfsStorage(ipfs.url), deployment, home=tmp_path / "home")
+    open_spec = spec_of(num_shards=1)
+    listed_spec = open_spec.model_copy(update={"verification": open_spec.verification.model_copy(
+        update={"verifiers": [listed.address]})})
+    private = req.post_job(listed_spec, digits(), reward_per_task=REWARD, stake_per_task=STAKE)
+    public = req.post_job(open_spec, digits(), reward_per_task=REWARD, stake_per_task=STAKE)
+    markets = {}
+    for v in (listed, other):
+        c = ChainClient(anvil.url, v, deployment, nonce_dir=tmp_path / "n-verifiers")
+        market, registry = bind(c, "JobMarket"), bind(c, "VerifierRegistry")
+        bind(c, "DevToken", market.token()).approve(market.address, 100 * 10**18)
+        registry.register(envelope.public_key_from_private(bytes(v.key)), 100 * 10**18)
+        markets[v.address] = market
+        for job in (private, public):  # asked while no key service runs: caught up later
+            market.requestVerifierKey(job.id)
+
+    service = KeyService(req.market, private.id, private.data_key, private.record.post_block or 0,
+                         private.doc)
+    [d] = service.step()
+    assert (d.kind, d.target, d.party) == ("verifier", private.id, listed.address)
+    assert service.refused == {other.address}  # not on the job's list: no key, no transaction
+    assert service.step() == []
+    assert KeyService(req.market, private.id, private.data_key, 0, private.doc).step() == []  # never twice
+    served = KeyService(req.market, public.id, public.data_key, 0, public.doc).step()
+    assert {d.party for d in served} == {listed.address, other.address}  # open: any registered verifier
+
+    m = req.market.market
+    assert m.verifierKeyStatus(private.id, other.address) == 1  # still Requested
+    assert m.verifierKeyDelivered(private.id, listed.address)
+    assert m.verifierKeyDelivered(public.id, other.address)
+    logs = m.web3_contract.events.VerifierKeyDelivered().get_logs(from_block=0)
+    assert len(logs) == 3
+    for ev in logs:
+        a = ev["args"]
+        v = listed if a["verifier"] == listed.address else other
+        job = private if a["jobId"] == private.id else public
+        ctx = verifier_key_context(req.market.chain_id, req.market.address, job.id, v.address)
+        assert envelope.unwrap(bytes(a["envelope"]), bytes(v.key), ctx) == job.data_key  # the job key

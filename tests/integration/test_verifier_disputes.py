@@ -14,7 +14,7 @@ from verifier_helpers import STAKE, Job, Requester, Worker, balance, contracts, 
 
 from verifier.api import create_app
 from verifier.chain import VerifierChain
-from verifier.keys import DirectoryKeySource
+from verifier.keys import ChainKeySource
 from verifier.referee import RefereeCase
 from verifier.replay import engine_replay
 from verifier.service import VerifierService
@@ -46,10 +46,10 @@ class World:
         acct = dev_account(index)
         home = self.tmp / f"verifier-{index}"
         chain = VerifierChain(self.w3.provider.endpoint_uri, acct, self.dep, nonce_dir=self.tmp / "nonces")
-        keys = DirectoryKeySource(home / "keys", bytes(acct.key), chain.chain_id, chain.market.address,
-                                  acct.address)
+        journal = journal or Journal(home / "journal.sqlite")
+        keys = ChainKeySource(chain, journal)  # sampling keys are asked for and delivered on-chain
         extra = {"vote_policy": vote_policy} if vote_policy else {}
-        svc = VerifierService(chain, self.storage, journal or Journal(home / "journal.sqlite"), keys, p=p,
+        svc = VerifierService(chain, self.storage, journal, keys, p=p,
                               secret=bytes([index]) * 32, replay=replay, **extra)
         self.services[index] = svc
         return svc
@@ -78,8 +78,19 @@ def world(fresh_chain, ipfs, tmp_path) -> World:
 def _register(world: World, svc: VerifierService, sampling_key: bool) -> None:
     assert svc.ensure_registered() == f"registered with stake {RESOLVER_PARAMS['challengeBond']}"
     assert svc.ensure_registered() == "already registered"
-    if sampling_key:
-        world.requester.verifier_envelope(world.job, svc.chain.account, svc.watcher.keys.folder)
+
+
+def _sample(world: World, svc: VerifierService) -> None:
+    """The sampling verifier's first tick asks for the job key on-chain (its results wait);
+    the requester answers; the next tick replays."""
+    svc.tick()
+    market = contracts(world.w3, world.dep)["JobMarket"]
+    assert market.functions.verifierKeyStatus(world.job.job_id, svc.chain.address).call() == 1  # Requested
+    assert all(i.phase == "seen" for i in svc.journal.items("result:"))
+    assert world.requester.deliver_verifier_keys(world.job) == [svc.chain.address]
+    svc.tick()
+    assert svc.journal.get(f"vkey:{world.job.job_id}").phase == "delivered"
+    assert len(svc.journal.txs(f"vkey:{world.job.job_id}", "requestVerifierKey")) == 1  # asked once
 
 
 def _run_dispute(world: World, dispute_id: int) -> None:
@@ -108,7 +119,7 @@ def test_cheater_is_challenged_slashed_and_challenger_paid(world: World):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        challenger.tick()
+        _sample(world, challenger)
     # the challenge receipt also holds the token's Transfer logs: only the resolver's are decoded
     assert not [w for w in caught if "MismatchedABI" in str(w.message)], [str(w.message) for w in caught]
     cheat_key = f"result:{world.job.task_id(1)}:{world.cheater.acct.address.lower()}"
@@ -166,7 +177,7 @@ def test_false_challenge_loses_the_bond(world: World):
     worker_owed = market.functions.owed(world.honest.acct.address).call()
     before = balance(world.w3, world.dep, liar.chain.address)
 
-    liar.tick()
+    _sample(world, liar)
     item = liar.journal.get(f"result:{world.job.task_id(0)}:{world.honest.acct.address.lower()}")
     assert item.phase == "challenged" and item.data["checks"][0]["outcome"] == "mismatch"
     _run_dispute(world, item.data["dispute_id"])
@@ -194,7 +205,7 @@ def test_one_lying_referee_is_outvoted_and_slashed(world: World):
     world.cheater.train_and_submit(world.job, 1, cheat=SkipStep(segment=0))
     liar_stake = liar.chain.stake()
 
-    challenger.tick()
+    _sample(world, challenger)
     item = challenger.journal.get(f"result:{world.job.task_id(1)}:{world.cheater.acct.address.lower()}")
     assert item.phase == "challenged" and item.data["challenge"]["segment"] == 0
     dispute_id = item.data["dispute_id"]
@@ -220,7 +231,7 @@ def test_referees_vote_unavailable_when_no_key_comes_in_time(world: World):
     for svc in (challenger, *referees):
         _register(world, svc, sampling_key=svc is challenger)
     world.cheater.train_and_submit(world.job, 1, cheat=SkipStep(segment=1))
-    challenger.tick()
+    _sample(world, challenger)
     dispute_id = challenger.journal.get(
         f"result:{world.job.task_id(1)}:{world.cheater.acct.address.lower()}").data["dispute_id"]
     world.tick_all()  # committee drawn; nobody delivers referee keys

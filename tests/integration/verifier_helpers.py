@@ -2,7 +2,7 @@
 so verifier integration tests run the whole protocol on the real Anvil and IPFS node.
 
 requester: shard + encrypt + upload, job document, postJob, deliverKey, deliverRefereeKey,
-sampling envelopes for verifiers; worker: claim, train (honest, or with a cheat from
+deliverVerifierKey for sampling verifiers; worker: claim, train (honest, or with a cheat from
 veritrain.adversary), upload encrypted checkpoints + manifest, commit, reveal.
 """
 
@@ -135,15 +135,20 @@ class Requester:
         env = envelope.wrap(job.shard_key(task_id), pub, ctx)
         send(self.w3, self.acct, self.c["JobMarket"].functions.deliverKey(task_id, worker.address, env))
 
-    def verifier_envelope(self, job: Job, verifier: Any, folder: Path) -> Path:
-        """The out-of-band sampling envelope (`<home>/keys/job-<id>.envelope`)."""
-        pub = self.c["VerifierRegistry"].functions.getVerifier(verifier.address).call()[4]
-        ctx = verifier_key_context(self.w3.eth.chain_id, self.c["JobMarket"].address, job.job_id,
-                                   verifier.address)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"job-{job.job_id}.envelope"
-        path.write_text(envelope.wrap(job.key, pub, ctx).hex())
-        return path
+    def deliver_verifier_keys(self, job: Job) -> list[str]:
+        """Answer every pending ``VerifierKeyRequested`` on ``job`` with the job key (on-chain)."""
+        market = self.c["JobMarket"]
+        served = []
+        for ev in market.events.VerifierKeyRequested().get_logs(from_block=0,
+                                                               argument_filters={"jobId": job.job_id}):
+            v = ev["args"]["verifier"]
+            if market.functions.verifierKeyStatus(job.job_id, v).call() != 1:
+                continue
+            ctx = verifier_key_context(self.w3.eth.chain_id, market.address, job.job_id, v)
+            env = envelope.wrap(job.key, bytes(ev["args"]["pubKey"]), ctx)
+            send(self.w3, self.acct, market.functions.deliverVerifierKey(job.job_id, v, env))
+            served.append(v)
+        return served
 
     def deliver_referee_keys(self, job: Job, dispute_id: int) -> list[str]:
         resolver = self.c["DisputeResolver"]

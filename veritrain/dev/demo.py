@@ -180,7 +180,7 @@ class Demo:
 
         self.w3 = demo_chain.connect(rpc)
         deployer = dev_account(0)
-        holders = [dev_account(i).address for i in range(1 + 1 + self.sc.verifiers)]
+        holders: list[str] = [dev_account(i).address for i in range(1 + 1 + self.sc.verifiers)]
         self.deployment = demo_chain.deploy(self.w3, deployer, mint_to=holders, mint=1_000_000 * TOKEN,
                                             resolver_params={**RESOLVER_PARAMS, **RESOLVER_WINDOWS})
         path = deployments.save(self.deployment, self.home / "deployment.json")
@@ -224,18 +224,6 @@ class Demo:
         out = ch.wait("requester-submit", 180)
         self.job_id = int(json.loads(out)["job_id"])
         self.log(f"requester posted job {self.job_id}; `veritrain job serve` delivers its keys")
-
-    def grant_sampling_key(self) -> None:
-        from veritrain.dev.accounts import dev_account
-        from veritrain.dev.demo_keys import grant_sampling_key
-
-        grant_sampling_key(self.requester_home, dev_account(1), self.challenger_account, self.challenger_home,
-                           chain_id=self.deployment.chain_id, market=self.deployment.address("JobMarket"),
-                           job_id=self.job_id)
-        note = ("WORKAROUND: the sampling verifier's job-key envelope was written out of band by the demo "
-                "on the requester's behalf (no role can issue it yet: see veritrain/dev/demo_keys.py)")
-        self.notes.append(note)
-        self.log(note)
 
     def start_workers(self, ch: Children, workers: list[tuple[str, str, Path]], behaviour: str) -> None:
         for name, b, whome in workers:
@@ -367,14 +355,12 @@ class Demo:
         self.start_verifiers(ch)
         self.start_workers(ch, workers, "cheater")
         self.job_posted(ch)
-        self.grant_sampling_key()
         # The cheater takes its task before the honest workers arrive: the scenario is then the
-        # same every run, and no honest worker has lost a race for the task it must redo (worker
-        # bug: a worker never reconsiders a task it once failed to claim, even after it reopens).
+        # same every run. (A worker that lost a race for a task reconsiders it once it reopens.)
         self.wait_for(ch, "the cheater's claim", self.cheater_claimed, min(deadline, time.monotonic() + 120))
         self.start_workers(ch, workers, "honest")
         self.notes.append("the cheater starts first and claims its task before the honest workers start "
-                          "(see docs/demo.md: a worker never retries a task it once lost the race for)")
+                          "(the same scenario every run)")
         self.wait_for(ch, "every task to be finalized", self.tasks_done, deadline)
         self.log("every task is final; honest workers withdraw their pay")
         honest = [(n, h) for n, b, h in workers if b == "honest"]
