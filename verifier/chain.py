@@ -48,7 +48,8 @@ class VerifierChain:
         return self.client.timestamp()
 
     def pollers(self, market_from: int, resolver_from: int, confirmations: int) -> tuple[Any, Any]:
-        m = self.market.events(market_from, names=["ResultRevealed"], confirmations=confirmations)
+        m = self.market.events(market_from, names=["JobPosted", "ResultRevealed"],
+                               confirmations=confirmations)
         names = ["DisputeOpened", "CommitteeDrawn", "RefereeKeyDelivered", "VoteRevealed", "DisputeSettled"]
         r = self.resolver.events(resolver_from, names=names, confirmations=confirmations)
         return m, r

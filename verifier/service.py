@@ -2,9 +2,11 @@
 
 One :meth:`VerifierService.tick` does, in order:
 
-1. read new confirmed events (cursors in the journal): ``ResultRevealed`` becomes a
-   ``result:<task>:<worker>`` item, dispute events update ``dispute:<id>`` items (and create
-   referee duty when this verifier is drawn, storing its key envelope when it arrives);
+1. read new confirmed events (cursors in the journal): ``JobPosted`` becomes a ``vkey:<job>``
+   item (the job key is asked for on-chain at once when this verifier will sample the job),
+   ``ResultRevealed`` becomes a ``result:<task>:<worker>`` item, dispute events update
+   ``dispute:<id>`` items (and create referee duty when this verifier is drawn, storing its key
+   envelope when it arrives);
 2. referee duty first (it has deadlines measured in hours, but a missed reveal costs stake);
 3. pending results: sample, replay, challenge (:class:`verifier.watcher.Watcher`);
 4. disputes it is part of: draw the committee once the draw block is mined, settle once
@@ -87,6 +89,8 @@ class VerifierService:
         counts = {"events": self.ingest()}
         now = self.chain.timestamp()
         counts["duties"] = sum(1 for item in self.referee.duties() if self.referee.step(item, now))
+        for item in self.journal.items("vkey:", phases=("wanted",)):
+            self.watcher.ask_key(item)
         checked = 0
         for item in self.watcher.pending():
             self.watcher.process(item)
@@ -113,6 +117,8 @@ class VerifierService:
         for ev in events:
             if ev.name == "ResultRevealed":
                 self._on_revealed(ev)
+            elif ev.name == "JobPosted":
+                self._on_job_posted(ev)
         self.journal.set("cursor:market", self._market_events.cursor)
         devents = self._resolver_events.poll()
         for ev in devents:
@@ -120,6 +126,12 @@ class VerifierService:
         self.journal.set("cursor:resolver", self._resolver_events.cursor)
         self.journal.set("last_block", max(self._market_events.cursor, self._resolver_events.cursor) - 1)
         return len(events) + len(devents)
+
+    def _on_job_posted(self, ev: Any) -> None:
+        """A new job: ask for its key now (``Watcher.ask_key``), not when its first result shows."""
+        key = f"vkey:{int(ev.args['jobId'])}"
+        if self.journal.get(key) is None:
+            self.journal.put(key, "wanted", spec_cid=ev.args["specCid"], requester=ev.args["requester"])
 
     def _on_revealed(self, ev: Any) -> None:
         a = ev.args

@@ -104,6 +104,34 @@ class Watcher:
                 return self._final(key, check.outcome, check.detail)
         return self._final(key, "verified", f"{len(segments)} of {ctx.n_segments} segments replayed")
 
+    def ask_key(self, item: Item) -> None:
+        """For a newly posted job (``vkey:<job>`` in phase ``wanted``): ask for its key now if this
+        verifier will sample it (p > 0 or full verification, and the job's policy admits it);
+        otherwise record ``not_needed``. IPFS or RPC trouble leaves it ``wanted`` for the next tick."""
+        job_id = int(item.key.split(":")[1])
+        if str(item.data.get("requester", "")).lower() == self.chain.address.lower():
+            self.journal.put(item.key, "not_needed", detail="own job")
+            return
+        try:
+            doc = load_job_document(self.replayer.storage, item.data["spec_cid"])
+        except VeritrainError as exc:
+            log.info("job %d: cannot read its spec yet: %s", job_id, exc)
+            return
+        policy = doc.spec.verification
+        full = policy.full_verification or job_id in self.config.full_jobs
+        listed = not isinstance(policy.verifiers, list) or self.chain.address.lower() in {
+            a.lower() for a in policy.verifiers}
+        if not listed or (self.config.p == 0 and not full):
+            self.journal.put(item.key, "not_needed",
+                             detail="not on the job's verifier list" if not listed else "p = 0")
+            return
+        try:
+            self.keys.job_key(job_id)  # asks on-chain (ChainKeySource), or finds the key already there
+        except ChainError:
+            raise  # transient: retried on the next tick
+        except VeritrainError as exc:  # e.g. an envelope that does not open: its results say so too
+            log.warning("job %d: %s", job_id, exc)
+
     def _final(self, key: str, phase: str, detail: str) -> str:
         self.journal.put(key, phase, detail=detail)
         return phase

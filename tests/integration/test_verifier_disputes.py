@@ -172,8 +172,14 @@ def test_false_challenge_loses_the_bond(world: World):
     referees = [world.service(i, p=0.0) for i in VERIFIERS[1:]]
     for svc in (liar, *referees):
         _register(world, svc, sampling_key=svc is liar)
-    world.honest.train_and_submit(world.job, 0)
+    liar.tick()  # the posted job is seen: its key is asked for before any result is revealed
     market = contracts(world.w3, world.dep)["JobMarket"]
+    assert market.functions.verifierKeyStatus(world.job.job_id, liar.chain.address).call() == 1
+    for ref in referees:  # p = 0: they sample nothing and ask for nothing
+        ref.tick()
+        assert market.functions.verifierKeyStatus(world.job.job_id, ref.chain.address).call() == 0
+        assert ref.journal.get(f"vkey:{world.job.job_id}").phase == "not_needed"
+    world.honest.train_and_submit(world.job, 0)
     worker_owed = market.functions.owed(world.honest.acct.address).call()
     before = balance(world.w3, world.dep, liar.chain.address)
 
