@@ -215,25 +215,6 @@ class BenchStack:
                     failed.append({"block": n, "from": r["from"], "to": r["to"], "tx": r["transactionHash"]})
         return failed
 
-    def grant_verifier(self, job_id: int, verifier_index: int, home: Path) -> None:
-        """Drop the sampling envelope where the verifier looks (``<home>/keys/job-<id>.envelope``).
-
-        The demo's out-of-band workaround (:mod:`veritrain.dev.demo_keys`), called, not copied:
-        when sampling verifiers get their key on-chain (requestVerifierKey/deliverVerifierKey),
-        it goes away in one place."""
-        from veritrain.dev.accounts import dev_account
-        from veritrain.dev.demo_keys import grant_sampling_key
-
-        grant_sampling_key(
-            self.work / "requester-home",
-            dev_account(REQUESTER),
-            dev_account(verifier_index),
-            home,
-            chain_id=self.deployment.chain_id,
-            market=self.deployment.contracts["JobMarket"],
-            job_id=job_id,
-        )
-
 
 def verifier_stats(proc: Proc) -> dict[str, Any] | None:
     import urllib.request

@@ -150,7 +150,8 @@ def gas_used(w3: Any, first_block: int = 0) -> tuple[int, dict[str, int], int]:
         for abi in artifact(name)["abi"]:
             if abi["type"] == "function":
                 selectors[bytes(function_abi_to_4byte_selector(abi))] = abi["name"]
-    total, count, by_fn = 0, 0, {}
+    total, count = 0, 0
+    by_fn: dict[str, int] = {}
     for number in range(first_block, w3.eth.block_number + 1):
         block = w3.eth.get_block(number, full_transactions=True)
         if not block["transactions"]:

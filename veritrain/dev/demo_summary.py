@@ -72,7 +72,8 @@ def build(events: list[Any], job_id: int, parties: list[Party], *, seconds: floa
                                 f"(withdrew {withdrawn[a] / TOKEN:g})")
 
     cheaters = {p.address.lower() for p in parties if p.behaviour == "cheater"}
-    disputes, dispute_rows = [], []
+    disputes: list[dict[str, Any]] = []
+    dispute_rows: list[dict[str, Any]] = []
     settled = {int(e.args["disputeId"]): e for e in events if e.name == "DisputeSettled"}
     for e in (e for e in mine if e.name == "DisputeOpened"):
         d_id, task = int(e.args["disputeId"]), int(e.args["taskId"])
