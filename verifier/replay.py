@@ -46,6 +46,9 @@ from veritrain.tasks import task_key
 ReplayFn = Callable[[JobSpec, TaskKey, int, bytes, Any, Any], tuple[bytes, bytes]]
 
 MATCH, MISMATCH, UNRUNNABLE, UNAVAILABLE = "match", "mismatch", "unrunnable", "unavailable"
+#: The worker's own evidence (checkpoint ``j``) cannot be fetched, opened or does not hash to
+#: its committed ``h_j``: per protocol.md this counts against the worker, so it is challenged.
+WITHHELD = "withheld"
 
 
 def engine_replay(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
@@ -157,12 +160,15 @@ class SegmentReplayer:
     def check(self, ctx: TaskContext, j: int) -> SegmentCheck:
         """Replay segment ``j`` of ``ctx`` and judge the worker's ``h_{j+1}``."""
         claimed = ctx.manifest.hashes[j + 1]
+        try:  # the shard first: it proves this verifier's key (its hash is in the job document)
+            x, y = self.shard(ctx)
+        except (SpecError, DataError, StorageError, IntegrityError) as exc:
+            return SegmentCheck(j, UNAVAILABLE, claimed, detail=f"shard: {type(exc).__name__}: {exc}")
         try:
             ck_j = self.checkpoint(ctx, j)
         except (StorageError, IntegrityError) as exc:
-            return SegmentCheck(j, UNAVAILABLE, claimed, detail=f"checkpoint {j}: {exc}")
+            return SegmentCheck(j, WITHHELD, claimed, detail=f"checkpoint {j}: {exc}")
         try:
-            x, y = self.shard(ctx)
             replayed_bytes, replayed = self.replay_fn(ctx.spec, ctx.task, j, ck_j, x, y)
         except ReplayProfileError as exc:
             return SegmentCheck(j, UNRUNNABLE, claimed, detail=str(exc))

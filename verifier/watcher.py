@@ -9,6 +9,7 @@ step is journaled before it is acted on, so a restarted verifier never challenge
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,14 @@ from typing import Any
 from verifier import sampling
 from verifier.challenge import ChallengeError, build_challenge
 from verifier.keys import KeySource
-from verifier.replay import MATCH, MISMATCH, SegmentReplayer, load_job_document, load_manifest
+from verifier.replay import (
+    MATCH,
+    MISMATCH,
+    WITHHELD,
+    SegmentReplayer,
+    load_job_document,
+    load_manifest,
+)
 from veritrain import crypto
 from veritrain.chain.states import ClaimStatus
 from veritrain.errors import ChainError, ContractRevert, VeritrainError
@@ -24,6 +32,10 @@ from veritrain.journal import Item, Journal
 from veritrain.tasks import split_task_id, task_key
 
 log = logging.getLogger("veritrain.verifier.watcher")
+
+#: The h_{j+1} a challenger names when the worker's checkpoint j cannot be opened: it has no
+#: replay of its own to offer, and the committee's "unavailable" votes decide.
+WITHHELD_CLAIM = "0x" + hashlib.sha256(b"veritrain/withheld-checkpoint").hexdigest()
 
 #: Result phases: waiting, then one final state.
 PENDING = ("seen",)
@@ -100,6 +112,8 @@ class Watcher:
             self.journal.put(key, "seen", checks=checks)
             if check.outcome == MISMATCH:
                 return self._challenge(key, task_id, manifest, check.j, check.replayed or "")
+            if check.outcome == WITHHELD:  # unopenable evidence counts against the worker
+                return self._challenge(key, task_id, manifest, check.j, WITHHELD_CLAIM)
             if check.outcome != MATCH:
                 return self._final(key, check.outcome, check.detail)
         return self._final(key, "verified", f"{len(segments)} of {ctx.n_segments} segments replayed")

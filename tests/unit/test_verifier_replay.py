@@ -37,8 +37,8 @@ def _spec():  # type: ignore[no-untyped-def]
     return load_spec(raw)
 
 
-def _job(cheat=None):  # type: ignore[no-untyped-def]
-    spec, storage, key = _spec(), MemoryStorage(), crypto.generate_data_key()
+def _job(cheat=None, key=None):  # type: ignore[no-untyped-def]
+    spec, storage, key = _spec(), MemoryStorage(), key or crypto.generate_data_key()
     x, y = load_digits(return_X_y=True)
     x, y = (x / 16.0).astype(np.float32)[:200], y.astype(np.int64)[:200]
     nonce = b"n" * 16
@@ -89,16 +89,18 @@ def test_unrunnable_profile_is_reported_not_guessed():
     assert check.replayed is None and check.vote is None
 
 
-def test_missing_or_wrong_checkpoint_is_unavailable():
+def test_missing_checkpoint_is_withheld_but_a_wrong_key_is_only_unavailable():
     storage, doc, m, key = _job()
     empty = MemoryStorage()  # the worker's checkpoints are not retrievable
     empty.put_bytes(storage.get_bytes(doc.shards[0].cid))
     r = SegmentReplayer(empty)
     check = r.check(r.context(doc, m, key, TASK_ID, WORKER), 1)
-    assert check.outcome == "unavailable" and "checkpoint 1" in check.detail
+    assert check.outcome == "withheld" and "checkpoint 1" in check.detail
+    assert check.vote is None  # a referee votes "unavailable" on withheld evidence
+    # A key that does not open the shard is this verifier's problem, never the worker's.
     wrong_key = SegmentReplayer(storage).check(
         SegmentReplayer(storage).context(doc, m, crypto.generate_data_key(), TASK_ID, WORKER), 0)
-    assert wrong_key.outcome == "unavailable"
+    assert wrong_key.outcome == "unavailable" and wrong_key.detail.startswith("shard:")
 
 
 def test_manifest_must_match_revealed_root_and_task():
@@ -117,3 +119,57 @@ def test_task_key_from_on_chain_id():
     assert task_key(spec, (7 << 32) | 0) == TaskKey(round=0, shard=0)
     with pytest.raises(Exception, match="outside"):
         task_key(spec, (7 << 32) | 5)
+
+
+class _FakeChain:
+    """The watcher's view of the chain (code below the unit under test)."""
+
+    address = "0x" + "cd" * 20
+    chain_id = 31337
+
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    def timestamp(self) -> int:
+        return 1_000
+
+    def challenge(self, *args):  # type: ignore[no-untyped-def]
+        self.sent.append(args)
+        return {"transactionHash": b"\x11" * 32}
+
+    def dispute_id_from(self, receipt):  # type: ignore[no-untyped-def]
+        return 7
+
+
+class _Keys:
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def job_key(self, job_id: int) -> bytes:
+        return self.key
+
+    def pending(self, job_id: int) -> bool:
+        return False
+
+
+def test_watcher_challenges_a_result_whose_checkpoints_cannot_be_opened(tmp_path: Path) -> None:
+    from verifier.watcher import WITHHELD_CLAIM, WatchConfig, Watcher
+    from veritrain.jobdoc import binding_for
+    from veritrain.journal import Journal
+
+    job_key = crypto.generate_data_key()  # the watcher derives the task's shard key from it
+    storage, doc, m, _ = _job(key=crypto.shard_key(job_key, binding_for(_spec(), b"n" * 16), 0))
+    spec_cid = m.spec_cid
+    withheld = MemoryStorage()  # the shard, the document and the manifest, no checkpoints
+    for cid in (doc.shards[0].cid, spec_cid):
+        withheld.put_bytes(storage.get_bytes(cid))
+    manifest_cid = withheld.put_bytes(m.canonical_json())
+    journal, chain = Journal(tmp_path / "j.sqlite"), _FakeChain()
+    journal.put("result:1:w", "seen", task_id=TASK_ID, worker=WORKER, spec_cid=spec_cid,
+                manifest_cid=manifest_cid, root=m.root, challenge_deadline=2_000)
+    config = WatchConfig(p=1.0, secret=b"s" * 32)
+    w = Watcher(chain, journal, SegmentReplayer(withheld), _Keys(job_key), config)
+    assert w.process(journal.get("result:1:w")) == "challenged"  # type: ignore[arg-type]
+    [args] = chain.sent
+    assert args[-1] == bytes.fromhex(WITHHELD_CLAIM[2:]) and args[-1] != m.hash_bytes(1)
+    assert journal.get("result:1:w").data["dispute_id"] == 7  # type: ignore[union-attr]
