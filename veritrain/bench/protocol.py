@@ -35,6 +35,7 @@ wait would only add idle time. Blocks are mined every half second so chain time 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -376,7 +377,8 @@ class Run:
                 "failed": failed[:5],
             }
             curve.append(point)
-            ok = completed == w and not failed and all(c == 0 for c in codes)
+            # -SIGTERM is our own stop of a worker still winding down after its task finalized.
+            ok = completed == w and not failed and all(c in (0, -signal.SIGTERM) for c in codes)
             if not ok:
                 break
             best = w
