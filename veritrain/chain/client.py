@@ -32,6 +32,7 @@ from veritrain.chain import errors as chain_errors
 from veritrain.chain.nonce import NonceManager
 from veritrain.deployments import Deployment
 from veritrain.errors import ChainError, ContractRevert
+from veritrain.retry import with_backoff
 
 T = TypeVar("T")
 #: ``on_signed("0x<tx hash>")``: called after signing, before the transaction is sent.
@@ -73,22 +74,21 @@ class ChainClient:
     # ------------------------------------------------------------------------- basics
     def retry(self, fn: Callable[[], T], what: str) -> T:
         """Run ``fn``; retry connection failures and timeouts, then raise ChainError."""
-        deadline = time.monotonic() + self.retry_seconds
-        delay = self.backoff
-        attempts = 0
-        while True:
-            attempts += 1
-            try:
-                return fn()
-            except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError) as exc:
-                if time.monotonic() + delay > deadline:
-                    raise ChainError(
-                        f"{what}: the RPC node at {self.rpc_url} did not answer after {attempts} "
-                        f"attempts over {self.retry_seconds:.0f} s ({type(exc).__name__}); is the "
-                        "node running and VERITRAIN_RPC_URL right?"
-                    ) from exc
-                time.sleep(delay)
-                delay = min(2 * delay, 2.0)
+
+        def give_up(exc: BaseException, attempts: int) -> ChainError:
+            return ChainError(
+                f"{what}: the RPC node at {self.rpc_url} did not answer after {attempts} "
+                f"attempts over {self.retry_seconds:.0f} s ({type(exc).__name__}); is the "
+                "node running and VERITRAIN_RPC_URL right?"
+            )
+
+        return with_backoff(
+            fn,
+            transient=(requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError),
+            seconds=self.retry_seconds,
+            backoff=self.backoff,
+            give_up=give_up,
+        )
 
     @property
     def chain_id(self) -> int:

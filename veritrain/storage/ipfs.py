@@ -10,11 +10,11 @@ API address.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from veritrain.errors import StorageError
+from veritrain.retry import with_backoff
 from veritrain.storage.base import Storage, check_cid
 from veritrain.storage.cid import CHUNK_SIZE, Cid
 
@@ -58,24 +58,23 @@ class IpfsStorage(Storage):
 
     # ---------------------------------------------------------------------------- retry
     def _attempt(self, fn: Callable[[], T], what: str) -> T:
-        deadline = time.monotonic() + self.retry_seconds
-        delay = self.backoff
-        attempts = 0
-        while True:
-            attempts += 1
-            try:
-                return fn()
-            except (self._exc.ConnectionError, self._exc.TimeoutError, self._exc.ProtocolError) as exc:
-                if time.monotonic() + delay > deadline:
-                    raise StorageError(
-                        f"{what}: the IPFS node at {self.api} did not answer after {attempts} "
-                        f"attempts over {self.retry_seconds:.0f} s ({type(exc).__name__}); is the "
-                        "daemon running (`veritrain dev up`) and VERITRAIN_IPFS_API right?"
-                    ) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-            except self._exc.ErrorResponse as exc:
-                raise self._error(exc, what) from exc
+        def give_up(exc: BaseException, attempts: int) -> StorageError:
+            return StorageError(
+                f"{what}: the IPFS node at {self.api} did not answer after {attempts} "
+                f"attempts over {self.retry_seconds:.0f} s ({type(exc).__name__}); is the "
+                "daemon running (`veritrain dev up`) and VERITRAIN_IPFS_API right?"
+            )
+
+        try:
+            return with_backoff(
+                fn,
+                transient=(self._exc.ConnectionError, self._exc.TimeoutError, self._exc.ProtocolError),
+                seconds=self.retry_seconds,
+                backoff=self.backoff,
+                give_up=give_up,
+            )
+        except self._exc.ErrorResponse as exc:
+            raise self._error(exc, what) from exc
 
     def _error(self, exc: Exception, what: str) -> StorageError:
         msg = str(exc)
