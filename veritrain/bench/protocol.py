@@ -555,9 +555,9 @@ def run(quick: bool) -> dict[str, Any]:
                 1,
                 "copy-root: with per-shard keys a worker opens only its own shard, so the copier reveals "
                 "another task's root through a manifest of its own that lists that result's hashes and "
-                "checkpoint CIDs (which it cannot decrypt). The sampling verifier ends such a result "
-                "`unavailable` and sends no challenge (verifier/watcher.py), so it is never slashed: "
-                "a protocol gap this bench measures, not a harness fault",
+                "checkpoint CIDs (which it cannot decrypt). The sampling verifier cannot open checkpoint "
+                "j either and challenges it as withheld evidence; the committee votes `unavailable`, "
+                "which counts against the worker (verifier/watcher.py)",
             )
             out["protocol"] = {
                 "notes": r.notes,
