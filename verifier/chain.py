@@ -6,6 +6,7 @@ VerifierRegistry, DisputeResolver, the token). Imports web3: import it lazily fr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from veritrain.chain.states import BallotState, ClaimStatus
 from veritrain.chain.views import Claim, Dispute, Job, ResolverParams, Verifier
 from veritrain.deployments import Deployment
 from veritrain.envelope import public_key_from_private
+from veritrain.errors import VeritrainError
+from veritrain.journal import Journal
 
 
 class VerifierChain:
@@ -167,3 +170,17 @@ def vote_commitment(vote: bytes, referee: str, salt: bytes) -> bytes:
 def tx_hash_of(receipt: Any) -> str:
     h = receipt["transactionHash"]
     return "0x" + bytes(h).hex()
+
+
+def journaled_send(journal: Journal, item: str, action: str, send: Callable[[], Any],
+                   detail: str | None = None) -> Any:
+    """Send one transaction with its intent journaled first and its outcome after; returns
+    the receipt. A failure is recorded and re-raised."""
+    tx = journal.tx_intent(item, action, detail=detail)
+    try:
+        receipt = send()
+    except VeritrainError as exc:
+        journal.tx_update(tx, "failed", detail=str(exc))
+        raise
+    journal.tx_update(tx, "mined", tx_hash=tx_hash_of(receipt))
+    return receipt

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from verifier.chain import tx_hash_of, vote_commitment
+from verifier.chain import journaled_send, vote_commitment
 from verifier.replay import MATCH, MISMATCH, UNRUNNABLE, SegmentReplayer, load_job_document, load_manifest
 from veritrain.chain.states import UNAVAILABLE, BallotState
 from veritrain.envelope import unwrap
@@ -163,13 +163,9 @@ class Referee:
             self.journal.put(item.key, item.phase, duty="missed", duty_detail="commit deadline passed")
             return "missed"
         vote, salt = bytes.fromhex(d["vote"][2:]), bytes.fromhex(d["salt"][2:])
-        tx = self.journal.tx_intent(item.key, "commitVote")
-        try:
-            receipt = self.chain.commit_vote(dispute_id, vote_commitment(vote, self.chain.address, salt))
-        except VeritrainError as exc:
-            self.journal.tx_update(tx, "failed", detail=str(exc))
-            raise
-        self.journal.tx_update(tx, "mined", tx_hash=tx_hash_of(receipt))
+        commitment = vote_commitment(vote, self.chain.address, salt)
+        journaled_send(self.journal, item.key, "commitVote",
+                       lambda: self.chain.commit_vote(dispute_id, commitment))
         self.journal.put(item.key, item.phase, duty="committed")
         return "committed"
 
@@ -187,13 +183,8 @@ class Referee:
         if now > int(d["reveal_deadline"]):
             self.journal.put(item.key, item.phase, duty="missed", duty_detail="reveal deadline passed")
             return "missed"
-        tx = self.journal.tx_intent(item.key, "revealVote")
-        try:
-            receipt = self.chain.reveal_vote(dispute_id, bytes.fromhex(d["vote"][2:]),
-                                             bytes.fromhex(d["salt"][2:]))
-        except VeritrainError as exc:
-            self.journal.tx_update(tx, "failed", detail=str(exc))
-            raise
-        self.journal.tx_update(tx, "mined", tx_hash=tx_hash_of(receipt))
+        vote, salt = bytes.fromhex(d["vote"][2:]), bytes.fromhex(d["salt"][2:])
+        journaled_send(self.journal, item.key, "revealVote",
+                       lambda: self.chain.reveal_vote(dispute_id, vote, salt))
         self.journal.put(item.key, item.phase, duty="revealed")
         return "revealed"

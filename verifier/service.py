@@ -26,13 +26,13 @@ import logging
 import threading
 from typing import Any
 
-from verifier.chain import VerifierChain, tx_hash_of
+from verifier.chain import VerifierChain, journaled_send
 from verifier.keys import KeySource
 from verifier.referee import Referee, VotePolicy, honest
 from verifier.replay import ReplayFn, SegmentReplayer, engine_replay
 from verifier.watcher import WatchConfig, Watcher
 from veritrain.chain.states import BallotState, DisputeStatus, Outcome
-from veritrain.errors import ChainError, ConfigError, ContractRevert, StorageError, VeritrainError
+from veritrain.errors import ChainError, ConfigError, ContractRevert, StorageError
 from veritrain.journal import Journal
 from veritrain.storage import Storage
 from veritrain.tasks import split_task_id
@@ -74,13 +74,8 @@ class VerifierService:
             raise ConfigError(f"{self.chain.address} is unbonding from the verifier registry; withdraw its "
                               "stake after the unbonding delay, then register again")
         amount = stake or self.chain.min_stake()
-        tx = self.journal.tx_intent("registry", "register", detail=str(amount))
-        try:
-            receipt = self.chain.register(amount)
-        except VeritrainError as exc:
-            self.journal.tx_update(tx, "failed", detail=str(exc))
-            raise
-        self.journal.tx_update(tx, "mined", tx_hash=tx_hash_of(receipt))
+        journaled_send(self.journal, "registry", "register", lambda: self.chain.register(amount),
+                       detail=str(amount))
         return f"registered with stake {amount}"
 
     # ------------------------------------------------------------------ loop
@@ -232,13 +227,7 @@ class VerifierService:
         return all(state == BallotState.REVEALED for _, state, _ in self.chain.ballots(dispute_id))
 
     def _tx(self, item: str, action: str, send: Any) -> int:
-        tx = self.journal.tx_intent(item, action)
-        try:
-            receipt = send()
-        except VeritrainError as exc:
-            self.journal.tx_update(tx, "failed", detail=str(exc))
-            raise
-        self.journal.tx_update(tx, "mined", tx_hash=tx_hash_of(receipt))
+        journaled_send(self.journal, item, action, send)
         return 1
 
     def withdraw(self) -> int:

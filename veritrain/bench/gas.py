@@ -171,23 +171,27 @@ def scenario(w3: Any) -> dict[str, Any]:
     submit(workers[1], t1, trees["cheat"])
     j = 512
     seg = (j, cheat[j], _proof(trees["cheat"], j), cheat[j + 1], _proof(trees["cheat"], j + 1))
-    r = run.send(
-        verifiers[0],
-        "DisputeResolver",
-        resolver.functions.challenge(t1, workers[1].address, seg, honest[j + 1]),
-    )
-    did = resolver.events.DisputeOpened().process_receipt(r, errors=DISCARD)[0]["args"]["disputeId"]
-    r = run.send(dev_account(13), "DisputeResolver", resolver.functions.drawCommittee(did))
-    referees = resolver.events.CommitteeDrawn().process_receipt(r, errors=DISCARD)[0]["args"]["referees"]
-    by_addr = {v.address: v for v in verifiers}
-    for ref in referees:
-        run.send(requester, "DisputeResolver", resolver.functions.deliverRefereeKey(did, ref, envelope))
-    for ref in referees:
-        run.send(
-            by_addr[ref],
+    by_addr: dict[str, Any] = {v.address: v for v in verifiers}
+
+    def challenge_to_commits(task_id: int) -> tuple[int, list[str]]:
+        """Challenge segment j of ``task_id``, draw, deliver keys, commit every vote."""
+        r = run.send(
+            verifiers[0],
             "DisputeResolver",
-            resolver.functions.commitVote(did, _commit(honest[j + 1], ref, salt)),
+            resolver.functions.challenge(task_id, workers[1].address, seg, honest[j + 1]),
         )
+        d = resolver.events.DisputeOpened().process_receipt(r, errors=DISCARD)[0]["args"]["disputeId"]
+        r = run.send(dev_account(13), "DisputeResolver", resolver.functions.drawCommittee(d))
+        drawn = resolver.events.CommitteeDrawn().process_receipt(r, errors=DISCARD)[0]["args"]
+        refs = list(drawn["referees"])
+        for ref in refs:
+            run.send(requester, "DisputeResolver", resolver.functions.deliverRefereeKey(d, ref, envelope))
+        for ref in refs:
+            run.send(by_addr[ref], "DisputeResolver",
+                     resolver.functions.commitVote(d, _commit(honest[j + 1], ref, salt)))
+        return d, refs
+
+    did, referees = challenge_to_commits(t1)
     for ref in referees:
         run.send(by_addr[ref], "DisputeResolver", resolver.functions.revealVote(did, honest[j + 1], salt))
     run.send(dev_account(13), "DisputeResolver", resolver.functions.settle(did))
@@ -202,24 +206,9 @@ def scenario(w3: Any) -> dict[str, Any]:
     t4 = (job << 32) | 4
     submit(workers[1], t4, trees["cheat"])
     since = {k: len(v) for k, v in run.gas.items()}
-    r = run.send(
-        verifiers[0],
-        "DisputeResolver",
-        resolver.functions.challenge(t4, workers[1].address, seg, honest[j + 1]),
-    )
-    did2 = resolver.events.DisputeOpened().process_receipt(r, errors=DISCARD)[0]["args"]["disputeId"]
-    r = run.send(dev_account(13), "DisputeResolver", resolver.functions.drawCommittee(did2))
-    referees2 = resolver.events.CommitteeDrawn().process_receipt(r, errors=DISCARD)[0]["args"]["referees"]
-    for ref in referees2:
-        run.send(requester, "DisputeResolver", resolver.functions.deliverRefereeKey(did2, ref, envelope))
-    for ref in referees2:
-        run.send(
-            by_addr[ref],
-            "DisputeResolver",
-            resolver.functions.commitVote(did2, _commit(honest[j + 1], ref, salt)),
-        )
+    did2, referees2 = challenge_to_commits(t4)
     n = len(referees2)
-    batch = resolver.functions.revealVotes(did2, list(referees2), [honest[j + 1]] * n, [salt] * n)
+    batch = resolver.functions.revealVotes(did2, referees2, [honest[j + 1]] * n, [salt] * n)
     run.send(by_addr[referees2[0]], "DisputeResolver", batch)
     run.send(dev_account(13), "DisputeResolver", resolver.functions.settle(did2))
     dispute_gas_batched = dispute_calls(since)
