@@ -13,6 +13,32 @@ document binds them to the spec rather than to an on-chain id:
 
 The contexts below name what each key envelope and checkpoint ciphertext is for; every
 role builds them with these functions and nothing else.
+
+Rounds (``spec.rounds > 1``, FedAvg / DiLoCo style): every round is its own on-chain job of
+``num_shards`` tasks, and its document says which round it is (``round``, 0-based). All
+rounds share the spec, the shards, the binding (so the shard keys workers receive are the
+same in every round) and the requester's job key. Round ``r > 0`` starts from round
+``r - 1``'s FedAvg aggregate, the *initial model*:
+
+- plaintext: :func:`encode_initial_model`, the canonical checkpoint encoding
+  (:mod:`veritrain.checkpoint`) of the aggregate's ``model/`` tensors with meta
+  ``{"format", "job" (spec digest), "binding", "round"}``; ``initial_model.digest`` is its
+  sha256, so anyone holding a shard key checks a copy (and, through the engine, the task's
+  ``h_0``) against the document;
+- it is derived from private data, so it is published only encrypted. Key choice: one copy
+  per shard, encrypted under *that shard's key* (``crypto.shard_key(job key, binding,
+  shard)``), ``job_id = initial_model_binding(binding, round)``, ``shard_index = shard``. A
+  worker only ever receives its task's shard key, so key delivery is unchanged: the envelope
+  it already gets opens its shard and its copy of the initial model, nothing else. (One copy
+  under the job key would need a second envelope per claim; one copy per shard costs
+  ``num_shards`` uploads of the model, small next to the shards.)
+- ``initial_model.copies`` lists each copy's CID, ciphertext sha256 and size, like
+  :class:`ShardRef`; ``initial_model.previous_job`` names the on-chain job of round ``r - 1``.
+
+Round-0 documents (and every document written before rounds existed) have no ``round`` and
+no ``initial_model`` key in their JSON: defaults are left out of :meth:`JobDocument.canonical_json`,
+so their bytes, CIDs and ``shardsRoot`` are unchanged. For ``round > 0``, ``shards_root()``
+also commits to the round and the initial model, so ``postJob``'s ``shardsRoot`` binds them.
 """
 
 from __future__ import annotations
@@ -22,12 +48,16 @@ import json
 import os
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from veritrain.errors import SpecError
-from veritrain.spec import JobSpec
+from veritrain.checkpoint import CheckpointState, decode, encode
+from veritrain.errors import CheckpointFormatError, IntegrityError, SpecError
+from veritrain.spec import JobSpec, TaskKey
 
 DOC_VERSION = 1
+INITIAL_MODEL_FORMAT = "veritrain-initial-model/1"
+_INDEX_MASK = (1 << 32) - 1  # veritrain.tasks: taskId = jobId << 32 | index
 
 
 class ShardRef(BaseModel):
@@ -42,6 +72,34 @@ class ShardRef(BaseModel):
     examples: int = Field(ge=0)
 
 
+class ModelCopyRef(BaseModel):
+    """One encrypted copy of a round's initial model on IPFS (under shard ``shard``'s key)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    shard: int = Field(ge=0)
+    cid: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the ciphertext")
+    size: int = Field(ge=0, description="ciphertext bytes")
+
+
+class InitialModelRef(BaseModel):
+    """Where round ``r > 0`` starts: round ``r - 1``'s aggregate, one encrypted copy per shard."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$",
+                        description="sha256 of the plaintext (encode_initial_model)")
+    previous_job: int = Field(ge=1, description="the on-chain job of the previous round")
+    copies: tuple[ModelCopyRef, ...]
+
+    def copy_for(self, shard: int) -> ModelCopyRef:
+        for ref in self.copies:
+            if ref.shard == shard:
+                return ref
+        raise SpecError([f"initial_model.copies: no copy for shard {shard}"])
+
+
 class JobDocument(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -49,10 +107,56 @@ class JobDocument(BaseModel):
     spec: JobSpec
     binding: str = Field(pattern=r"^[0-9a-f]{64}$")
     shards: tuple[ShardRef, ...]
+    round: int = Field(default=0, ge=0, description="which round of the spec this job trains")
+    initial_model: InitialModelRef | None = None
 
     @classmethod
     def create(cls, spec: JobSpec, shards: list[ShardRef], nonce: bytes) -> JobDocument:
         return cls(spec=spec, binding=binding_for(spec, nonce), shards=tuple(shards))
+
+    def next_round(self, initial_model: InitialModelRef) -> JobDocument:
+        """The document of the round after this one: same spec, shards and binding."""
+        doc = self.model_copy(update={"round": self.round + 1, "initial_model": initial_model})
+        doc.check()
+        return doc
+
+    def problems(self) -> list[str]:
+        """Cross-field problems: shard coverage, round range, the initial model's presence."""
+        out = []
+        spec = self.spec
+        indices = sorted(r.index for r in self.shards)
+        if indices != list(range(spec.num_shards)):
+            out.append(f"shards: indices {indices} do not cover 0..{spec.num_shards - 1}")
+        if self.round >= spec.rounds:
+            out.append(f"round: {self.round} is outside the spec's {spec.rounds} round(s) "
+                       f"(0..{spec.rounds - 1})")
+        im = self.initial_model
+        if self.round > 0 and im is None:
+            out.append(f"initial_model: round {self.round} must name the previous round's aggregate")
+        if self.round == 0 and im is not None:
+            out.append("initial_model: round 0 starts from the spec's seeded model; remove initial_model")
+        if im is not None:
+            shards = sorted(c.shard for c in im.copies)
+            if shards != list(range(spec.num_shards)):
+                out.append(f"initial_model.copies: shards {shards} do not cover 0..{spec.num_shards - 1} "
+                           "(one encrypted copy per shard)")
+        return out
+
+    def check(self, source: str | None = None) -> None:
+        problems = self.problems()
+        if problems:
+            raise SpecError(problems, source)
+
+    def task_key(self, task_id: int) -> TaskKey:
+        """The (round, shard) task ``task_id`` (or a bare index) of this document's job trains.
+
+        Every round is its own job of ``num_shards`` tasks: index ``s`` is shard ``s`` of
+        round ``self.round``. (For a round-0 document this is ``veritrain.tasks.task_key``.)
+        """
+        index = task_id & _INDEX_MASK
+        if index >= self.spec.num_shards:
+            raise SpecError([f"task index {index}: a round's job has {self.spec.num_shards} tasks"])
+        return TaskKey(round=self.round, shard=index)
 
     def shard(self, index: int) -> ShardRef:
         for ref in self.shards:
@@ -61,7 +165,12 @@ class JobDocument(BaseModel):
         raise SpecError([f"shards: no shard {index} (job has {len(self.shards)})"])
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        raw = self.model_dump(mode="json")
+        if self.round == 0:  # round 0 keeps the bytes documents had before rounds existed
+            raw.pop("round")
+        if self.initial_model is None:
+            raw.pop("initial_model")
+        return json.dumps(raw, sort_keys=True, separators=(",", ":"))
 
     def to_bytes(self) -> bytes:
         return self.canonical_json().encode()
@@ -69,7 +178,11 @@ class JobDocument(BaseModel):
     def shards_root(self) -> bytes:
         """sha256 over the canonical shard list: the ``shardsRoot`` bound on-chain."""
         refs = [r.model_dump(mode="json") for r in sorted(self.shards, key=lambda r: r.index)]
-        return hashlib.sha256(json.dumps(refs, sort_keys=True, separators=(",", ":")).encode()).digest()
+        if self.round == 0 and self.initial_model is None:
+            return hashlib.sha256(json.dumps(refs, sort_keys=True, separators=(",", ":")).encode()).digest()
+        im = self.initial_model.model_dump(mode="json") if self.initial_model is not None else None
+        bound = {"initial_model": im, "round": self.round, "shards": refs}
+        return hashlib.sha256(json.dumps(bound, sort_keys=True, separators=(",", ":")).encode()).digest()
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str | None = None) -> JobDocument:
@@ -85,11 +198,7 @@ class JobDocument(BaseModel):
         except ValidationError as exc:
             problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
             raise SpecError(problems, source) from exc
-        indices = sorted(r.index for r in doc.shards)
-        if indices != list(range(spec.num_shards)):
-            raise SpecError(
-                [f"shards: indices {indices} do not cover 0..{spec.num_shards - 1}"], source
-            )
+        doc.check(source)
         return doc
 
 
@@ -119,3 +228,43 @@ def verifier_key_context(chain_id: int, market: str, job_id: int, verifier: str)
 def checkpoint_binding(doc: JobDocument, task_id: int, worker: str) -> str:
     """The ``job_id`` checkpoints are encrypted under (``shard_index`` = checkpoint index)."""
     return f"{doc.binding}/task/{task_id}/{worker.lower()}/checkpoint"
+
+
+def initial_model_binding(binding: str, round_: int) -> str:
+    """The ``job_id`` round ``round_``'s initial-model copies are encrypted under
+    (``shard_index`` = the shard whose key encrypts the copy)."""
+    return f"{binding}/round/{round_}/initial-model"
+
+
+def encode_initial_model(spec: JobSpec, binding: str, round_: int, tensors: dict[str, np.ndarray]) -> bytes:
+    """The canonical plaintext of round ``round_``'s initial model: ``model/`` tensors only."""
+    if round_ < 1:
+        raise ValueError("round 0 has no initial model")
+    model = {k: v for k, v in tensors.items() if k.startswith("model/")}
+    if not model or len(model) != len(tensors):
+        raise CheckpointFormatError("an initial model holds model/ tensors only (and at least one)")
+    meta = {"format": INITIAL_MODEL_FORMAT, "job": spec.digest().hex(), "binding": binding, "round": round_}
+    return encode(CheckpointState(meta=meta, tensors=model))
+
+
+def decode_initial_model(doc: JobDocument, plain: bytes) -> dict[str, np.ndarray]:
+    """The ``model/`` tensors of ``doc``'s initial model from its plaintext, checked against the
+    document's digest and meta; :class:`IntegrityError` naming what is wrong."""
+    im = doc.initial_model
+    if im is None:
+        raise IntegrityError(f"round {doc.round} has no initial model")
+    got = hashlib.sha256(plain).hexdigest()
+    if got != im.digest:
+        raise IntegrityError(f"the initial model hashes to {got[:16]}..., the job document promises "
+                             f"{im.digest[:16]}...: not the previous round's aggregate")
+    try:
+        state = decode(plain)
+    except CheckpointFormatError as exc:
+        raise IntegrityError(f"the initial model is not a canonical model encoding: {exc}") from None
+    want = {"format": INITIAL_MODEL_FORMAT, "job": doc.spec.digest().hex(), "binding": doc.binding,
+            "round": doc.round}
+    wrong = [k for k, v in want.items() if state.meta.get(k) != v]
+    if wrong:
+        raise IntegrityError(f"the initial model is not this job's round {doc.round} "
+                             f"(mismatch: {', '.join(wrong)})")
+    return state.tensors
