@@ -137,6 +137,13 @@ def train_task(spec: JobSpec, task: TaskKey, features: Any, labels: Any, sink: C
     return hashes + run_segments(spec, task, live, x, y, sink, until=spec.steps_per_task, progress=progress)
 
 
+def start_hash(spec: JobSpec, task: TaskKey, initial_model: dict[str, torch.Tensor] | None = None) -> bytes:
+    """``h_0`` of ``task`` started from ``initial_model`` (or the seeded model): no training, so
+    anyone holding the initial model checks a worker's committed ``h_0`` without replaying."""
+    spec.check_task(task)
+    return state.checkpoint(spec, task, state.initial(spec, task, initial_model))[1]
+
+
 def replay_segment_bytes(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
                          labels: Any, *, strict_profile: bool = True) -> tuple[bytes, bytes]:
     """Replay the ``k`` steps after checkpoint ``j``: (bytes of checkpoint j+1, h_{j+1})."""

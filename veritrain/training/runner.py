@@ -6,7 +6,10 @@ environment can still be set), and otherwise spawns ``python -m veritrain.traini
 JOB.json`` with the profile's environment set before torch loads. The child reports progress
 as ``progress STEP TOTAL`` lines on stdout and writes its result (or its error) to a file.
 
-The shard crosses to the child as an ``.npz`` in a private (0700) temporary directory.
+The shard crosses to the child as an ``.npz`` in a private (0700) temporary directory; a
+round's initial model (``initial_model``: the canonical plaintext of
+:func:`veritrain.jobdoc.encode_initial_model`, already checked by the caller) as
+``initial.vtck`` beside it.
 """
 
 from __future__ import annotations
@@ -36,25 +39,39 @@ def in_process_ok(spec: JobSpec) -> bool:
     return not profile.differences(spec.replay)
 
 
+def model_state_of(initial_model: bytes) -> dict[str, Any]:
+    """The torch state_dict in an initial model's canonical bytes (its ``model/`` tensors)."""
+    import torch
+
+    from veritrain.checkpoint import decode
+
+    tensors = decode(initial_model).tensors
+    return {k.removeprefix("model/"): torch.from_numpy(v.copy()) for k, v in tensors.items()
+            if k.startswith("model/")}
+
+
 def train_or_resume(spec: JobSpec, task: TaskKey, features: Any, labels: Any, directory: Path,
-                    progress: Progress | None = None) -> list[bytes]:
+                    progress: Progress | None = None, initial_model: bytes | None = None) -> list[bytes]:
     """Train ``task`` into ``directory`` (a DirectorySink), resuming after its last whole
-    checkpoint if a previous run was killed; returns the full chain ``h_0..h_n``."""
+    checkpoint if a previous run was killed; returns the full chain ``h_0..h_n``. A fresh
+    start begins from ``initial_model`` when given (a resume reads it from checkpoint 0 on)."""
     from veritrain.training.engine import train_task
     from veritrain.training.sinks import DirectorySink
 
     sink = DirectorySink(directory)
     latest = sink.latest()
+    start = model_state_of(initial_model) if initial_model is not None and latest is None else None
     train_task(spec, task, features, labels, sink, progress=progress,
-               resume=latest[1] if latest else None)
+               resume=latest[1] if latest else None, initial_model=start)
     return sink.chain()
 
 
 def run_in_profile(spec: JobSpec, op: str, *, task: TaskKey, features: Any, labels: Any,
                    directory: Path | None = None, j: int | None = None, checkpoint: bytes | None = None,
                    progress: Progress | None = None, force_subprocess: bool = False,
-                   timeout: float | None = None) -> Any:
-    """``op="train"``: :func:`train_or_resume` into ``directory``, returns ``[h_0..h_n]``.
+                   timeout: float | None = None, initial_model: bytes | None = None) -> Any:
+    """``op="train"``: :func:`train_or_resume` into ``directory`` (from ``initial_model``, the
+    canonical bytes of a round's starting model, when given), returns ``[h_0..h_n]``.
     ``op="replay"``: replays segment ``j`` from ``checkpoint``, returns (bytes_{j+1}, h_{j+1}).
     """
     if op not in ("train", "replay"):
@@ -64,11 +81,12 @@ def run_in_profile(spec: JobSpec, op: str, *, task: TaskKey, features: Any, labe
     if op == "replay" and (j is None or checkpoint is None):
         raise ValueError("op='replay' needs j and checkpoint")
     if not force_subprocess and in_process_ok(spec):
-        return _execute(spec, op, task, features, labels, directory, j, checkpoint, progress)
+        return _execute(spec, op, task, features, labels, directory, j, checkpoint, progress,
+                        initial_model)
     with tempfile.TemporaryDirectory(prefix="veritrain-run-") as tmp:
         work = Path(tmp)
         write_job(work, spec, op, task=task, features=features, labels=labels, directory=directory,
-                  j=j, checkpoint=checkpoint)
+                  j=j, checkpoint=checkpoint, initial_model=initial_model)
         _spawn(spec, work, progress, timeout)
         result = json.loads((work / "result.json").read_text())
         if "error" in result:
@@ -84,13 +102,17 @@ def run_in_profile(spec: JobSpec, op: str, *, task: TaskKey, features: Any, labe
 
 
 def write_job(work: Path, spec: JobSpec, op: str, *, task: TaskKey, features: Any, labels: Any,
-              directory: Path | None = None, j: int | None = None, checkpoint: bytes | None = None) -> None:
+              directory: Path | None = None, j: int | None = None, checkpoint: bytes | None = None,
+              initial_model: bytes | None = None) -> None:
     """Write the child's inputs into ``work`` (run it with :func:`command` and :func:`profile_env`)."""
     np.savez(work / "data.npz", features=np.asarray(features), labels=np.asarray(labels))
     if checkpoint is not None:
         (work / "checkpoint.vtck").write_bytes(checkpoint)
+    if initial_model is not None:
+        (work / "initial.vtck").write_bytes(initial_model)
     job = {"op": op, "spec": json.loads(spec.canonical_json()), "task": task.model_dump(),
-           "directory": str(directory) if directory else None, "j": j}
+           "directory": str(directory) if directory else None, "j": j,
+           "initial_model": initial_model is not None}
     (work / "job.json").write_text(json.dumps(job))
 
 
@@ -139,10 +161,11 @@ def _spawn(spec: JobSpec, work: Path, progress: Progress | None, timeout: float 
 
 
 def _execute(spec: JobSpec, op: str, task: TaskKey, features: Any, labels: Any, directory: Path | None,
-             j: int | None, checkpoint: bytes | None, progress: Progress | None) -> Any:
+             j: int | None, checkpoint: bytes | None, progress: Progress | None,
+             initial_model: bytes | None = None) -> Any:
     if op == "train":
         assert directory is not None
-        return train_or_resume(spec, task, features, labels, directory, progress)
+        return train_or_resume(spec, task, features, labels, directory, progress, initial_model)
     from veritrain.training.engine import replay_segment_bytes
 
     assert j is not None and checkpoint is not None
@@ -165,7 +188,8 @@ def _child(work: Path) -> int:
 
         ckpt = (work / "checkpoint.vtck").read_bytes() if job["op"] == "replay" else None
         directory = Path(job["directory"]) if job["directory"] else None
-        result = _execute(spec, job["op"], task, features, labels, directory, job["j"], ckpt, report)
+        start = (work / "initial.vtck").read_bytes() if job.get("initial_model") else None
+        result = _execute(spec, job["op"], task, features, labels, directory, job["j"], ckpt, report, start)
         if job["op"] == "train":
             out.write_text(json.dumps({"hashes": [h.hex() for h in result]}))
         else:
