@@ -27,7 +27,9 @@ def cheating_trainer(behaviour: str, segment: int, *, delta: float = 1e-3, offse
         raise ValueError(f"unknown behaviour {behaviour!r}; choose from {', '.join(BEHAVIOURS)}")
 
     def train(spec: Any, task: Any, features: Any, labels: Any, directory: Path,
-              progress: Progress | None) -> list[bytes]:
+              progress: Progress | None, initial_model: bytes | None = None) -> list[bytes]:
+        # a round > 0 initial model is ignored: this cheater also starts from the seeded model,
+        # so its h_0 is wrong too (the requester's h_0 check and verifiers catch it)
         from veritrain.training import profile
 
         profile.preset_environment(spec.replay)  # before torch loads, as the honest runner does

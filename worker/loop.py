@@ -44,7 +44,6 @@ from veritrain.errors import (
 from veritrain.jobdoc import JobDocument, worker_key_context
 from veritrain.journal import Item, Journal
 from veritrain.manifest import Manifest
-from veritrain.tasks import task_key
 from worker import disputes, tasks
 from worker.policy import Offer, Policy, choose
 from worker.settings import WorkerSettings
@@ -224,16 +223,24 @@ class Worker:
     def _fetch(self, it: Item) -> bool:
         d = it.data
         doc = self.doc(d["spec_cid"])
-        ref = doc.shard(task_key(doc.spec, d["task_index"]).shard)
+        ref = doc.shard(doc.task_key(d["task_index"]).shard)
         path = tasks.fetch_shard(self.storage, ref, self.task_dir(d["task_id"]) / "shard.enc")
         tasks.decrypt_shard(path, self.data_key(it), doc, ref.index)  # fails now, not mid-training
+        if doc.round > 0:  # the previous round's aggregate, checked now too
+            self._initial_model(it, doc, ref.index)
         self._set(it, TRAINING)
         return MOVED
+
+    def _initial_model(self, it: Item, doc: JobDocument, shard: int) -> bytes:
+        """Round > 0: this task's copy of the previous aggregate, fetched, opened and checked."""
+        dest = self.task_dir(it.data["task_id"]) / "initial.enc"
+        enc = tasks.fetch_initial_model(self.storage, doc, shard, dest)
+        return tasks.open_initial_model(enc, self.data_key(it), doc, shard)
 
     def _train(self, it: Item) -> bool:
         d = it.data
         doc = self.doc(d["spec_cid"])
-        key = task_key(doc.spec, d["task_index"])
+        key = doc.task_key(d["task_index"])
         shard = self.task_dir(d["task_id"]) / "shard.enc"
         plain = tasks.decrypt_shard(shard, self.data_key(it), doc, key.shard)
         from veritrain.data import decode_shard, spec_checks  # numpy only when training
@@ -243,8 +250,9 @@ class Worker:
         ckpts = self.task_dir(d["task_id"]) / "ckpt"
         if ckpts.exists() and any(ckpts.iterdir()):
             self.say(f"task {d['task_id']}: resuming training from the local checkpoints")
+        start = {"initial_model": self._initial_model(it, doc, key.shard)} if doc.round > 0 else {}
         hashes = self.trainer(doc.spec, key, shard_data.features, shard_data.labels, ckpts,
-                              self._progress_for(d["task_id"]))
+                              self._progress_for(d["task_id"]), **start)
         if len(hashes) != doc.spec.num_checkpoints:
             raise ManifestError(f"training produced {len(hashes)} checkpoints, the job wants "
                                 f"{doc.spec.num_checkpoints}")

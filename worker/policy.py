@@ -18,7 +18,7 @@ class Policy:
     allowed_models: tuple[str, ...] = ()
     max_memory_mb: int = 4096
     max_stake: int | None = None
-    allow_multi_round: bool = False
+    allow_multi_round: bool = True
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,8 @@ def decide(offer: Offer, policy: Policy, machine: Machine) -> Decision:
     if policy.max_stake is not None and offer.stake > policy.max_stake:
         reasons.append(f"stake {offer.stake} exceeds the maximum {policy.max_stake}")
     if offer.rounds > 1 and not policy.allow_multi_round:
-        reasons.append("multi-round jobs need last round's aggregate, which this worker does not fetch")
+        reasons.append("a round of a multi-round job; this worker's policy refuses them "
+                       "(VERITRAIN_WORKER_ALLOW_MULTI_ROUND=false)")
     if offer.stake > offer.balance:
         reasons.append(f"too few tokens to stake: have {offer.balance}, the job needs {offer.stake}")
     reasons += profile_problems(offer, machine)

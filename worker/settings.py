@@ -41,7 +41,8 @@ class WorkerSettings(BaseSettings):
         default_factory=list, description="zoo model names (comma-separated); empty = any")
     max_memory_mb: int = Field(default=4096, gt=0)
     max_stake: int | None = Field(default=None, ge=0, description="largest stake per task (wei)")
-    allow_multi_round: bool = False
+    #: Take tasks of multi-round jobs (each round starts from the previous round's aggregate).
+    allow_multi_round: bool = True
 
     # -- behaviour
     #: Withdraw automatically once this much is owed (wei); 0 = only `veritrain worker withdraw`.

@@ -8,6 +8,11 @@
 - Checkpoints are encrypted under the data key with ``job_id`` =
   :func:`veritrain.jobdoc.checkpoint_binding` and ``shard_index`` = checkpoint index; the
   ciphertext is kept on disk (``enc/``) so a re-upload yields the same CID.
+- A round ``r > 0`` starts from the previous round's aggregate: the document lists one
+  encrypted copy per shard (:mod:`veritrain.jobdoc`); the task's copy is fetched (checked
+  against CID, sha256 and size), kept encrypted on disk (``initial.enc``), opened with the
+  same shard key (``job_id = initial_model_binding(binding, r)``, ``shard_index`` = shard) and
+  checked against the document's plaintext digest before training starts from it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ from typing import Any, Protocol
 from veritrain import crypto
 from veritrain.chain.views import Job
 from veritrain.errors import IntegrityError
-from veritrain.jobdoc import JobDocument, ShardRef, checkpoint_binding
+from veritrain.jobdoc import (
+    JobDocument,
+    ShardRef,
+    checkpoint_binding,
+    decode_initial_model,
+    initial_model_binding,
+)
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.storage import Storage
 from worker.policy import Machine
@@ -32,18 +43,21 @@ Progress = Callable[[int, int], None]
 class Trainer(Protocol):
     """Trains ``task`` into ``directory`` (resuming after its last whole checkpoint) and
     returns ``[h_0..h_n]``. The default is :func:`default_trainer`; tests and the demo pass
-    another through ``run_worker(..., trainer=...)`` (see ``worker.adversarial``)."""
+    another through ``run_worker(..., trainer=...)`` (see ``worker.adversarial``). For a round
+    ``r > 0`` the worker also passes ``initial_model=`` (the checked canonical bytes of the
+    previous round's aggregate); for round 0 it never passes it, so round-0-only trainers
+    keep their signature."""
 
     def __call__(self, spec: JobSpec, task: TaskKey, features: Any, labels: Any, directory: Path,
                  progress: Progress | None) -> list[bytes]: ...
 
 
 def default_trainer(spec: JobSpec, task: TaskKey, features: Any, labels: Any, directory: Path,
-                    progress: Progress | None) -> list[bytes]:
+                    progress: Progress | None, initial_model: bytes | None = None) -> list[bytes]:
     from veritrain.training.runner import run_in_profile
 
     return list(run_in_profile(spec, "train", task=task, features=features, labels=labels,
-                               directory=directory, progress=progress))
+                               directory=directory, progress=progress, initial_model=initial_model))
 
 
 # ------------------------------------------------------------------------ job document
@@ -65,8 +79,8 @@ def job_problems(doc: JobDocument, job: Job) -> list[str]:
         out.append("the job's shardsRoot does not match its document's shards")
     if job.checkpoint_count != spec.num_checkpoints:
         out.append(f"checkpointCount {job.checkpoint_count} != the spec's {spec.num_checkpoints}")
-    if job.task_count != spec.rounds * spec.num_shards:
-        out.append(f"taskCount {job.task_count} != rounds x shards ({spec.rounds * spec.num_shards})")
+    if job.task_count != spec.num_shards:  # every round is its own job of num_shards tasks
+        out.append(f"taskCount {job.task_count} != the spec's {spec.num_shards} shards (one job per round)")
     return out
 
 
@@ -129,6 +143,38 @@ def fetch_shard(storage: Storage, ref: ShardRef, dest: Path) -> Path:
 
 def decrypt_shard(path: Path, key: bytes, doc: JobDocument, shard: int) -> bytes:
     return crypto.decrypt_bytes(path.read_bytes(), key, job_id=doc.binding, shard_index=shard)
+
+
+# ------------------------------------------------------------------------ initial model
+def fetch_initial_model(storage: Storage, doc: JobDocument, shard: int, dest: Path) -> Path:
+    """Round ``doc.round``'s initial model copy for ``shard`` at ``dest`` (ciphertext), checked
+    against the CID, the sha256 and the size the document promises."""
+    if doc.initial_model is None:
+        raise IntegrityError(f"round {doc.round}'s job document names no initial model")
+    ref = doc.initial_model.copy_for(shard)
+    if dest.exists() and _sha256(dest.read_bytes()) == ref.sha256:
+        return dest
+    data = storage.get_bytes(ref.cid)
+    if len(data) != ref.size or _sha256(data) != ref.sha256:
+        raise IntegrityError(
+            f"the initial model for shard {shard} ({ref.cid}) is {len(data)} bytes with sha256 "
+            f"{_sha256(data)[:16]}..., but the job document promises {ref.size} bytes with sha256 "
+            f"{ref.sha256[:16]}...: the requester published inconsistent data; this task cannot be trained")
+    _atomic_write(dest, data)
+    return dest
+
+
+def open_initial_model(path: Path, key: bytes, doc: JobDocument, shard: int) -> bytes:
+    """The initial model's canonical plaintext: decrypted with the task's shard key and checked
+    against the document's digest and meta (IntegrityError naming what is wrong)."""
+    try:
+        plain = crypto.decrypt_bytes(path.read_bytes(), key, shard_index=shard,
+                                     job_id=initial_model_binding(doc.binding, doc.round))
+    except IntegrityError as exc:
+        raise IntegrityError(f"the initial model for shard {shard} does not open with this task's key "
+                             f"(tampered, or under another key): {exc}") from None
+    decode_initial_model(doc, plain)
+    return plain
 
 
 # ------------------------------------------------------------------------ checkpoints

@@ -36,9 +36,10 @@ def test_too_few_tokens_and_unhonourable_profile_are_refused() -> None:
     assert "CPU ISA avx512" in text and "device 'cuda'" in text
 
 
-def test_multi_round_only_when_allowed_and_document_problems_block() -> None:
-    assert not decide(offer(rounds=2), Policy(), MACHINE).take
-    assert decide(offer(rounds=2), Policy(allow_multi_round=True), MACHINE).take
+def test_multi_round_taken_unless_refused_and_document_problems_block() -> None:
+    assert decide(offer(rounds=2), Policy(), MACHINE).take
+    refused = decide(offer(rounds=2), Policy(allow_multi_round=False), MACHINE)
+    assert not refused.take and "ALLOW_MULTI_ROUND" in str(refused)
     d = decide(offer(problems=("the job's shardsRoot does not match",)), Policy(), MACHINE)
     assert not d.take and "shardsRoot" in str(d)
 
