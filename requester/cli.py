@@ -96,9 +96,12 @@ def status(job_id: JobArg, dev_account: DevOpt = None, home: HomeOpt = None,
         _echo_json(st.to_dict())
         return
     typer.echo(st.summary())
+    for r in st.rounds if st.rounds_total > 1 else []:
+        where = f"on-chain job {r.job_id}" if r.job_id is not None else "not posted yet"
+        typer.echo(f"  round {r.round}: {where}, {r.state}, {r.tasks_final}/{r.tasks} tasks final")
     for t in st.tasks:
         workers = ", ".join(f"{c.worker[:10]}… {c.phase}" for c in t.claims) or "-"
-        typer.echo(f"  task {t.index:>3}  {t.phase:<13} {t.examples:>7} examples  {workers}")
+        typer.echo(f"  task {t.label:>5}  {t.phase:<13} {t.examples:>7} examples  {workers}")
 
 
 def _table(st: Any) -> Any:
@@ -109,7 +112,7 @@ def _table(st: Any) -> Any:
         table.add_column(col)
     for t in st.tasks:
         workers = "\n".join(f"{c.worker} {c.phase}" for c in t.claims) or "-"
-        table.add_row(str(t.index), t.phase, str(t.examples), workers)
+        table.add_row(t.label, t.phase, str(t.examples), workers)
     return table
 
 
@@ -138,7 +141,7 @@ def watch(
             if live is not None:
                 live.update(_table(st), refresh=True)
             else:
-                line = st.summary() + " | " + " ".join(f"{t.index}:{t.phase}" for t in st.tasks)
+                line = st.summary() + " | " + " ".join(f"{t.label}:{t.phase}" for t in st.tasks)
                 if line != last:
                     typer.echo(line)
                     last = line
@@ -177,32 +180,36 @@ def serve(
     dev_account: DevOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Deliver data keys to every claim (and drawn referee) on this requester's open jobs.
+    """Deliver data keys to every claim (and drawn referee) on this requester's open jobs, and
+    post each next round of a multi-round job when the last one is final and verified.
 
-    Catches up on claims made while it was down; never delivers twice. Stop with Ctrl-C.
+    Catches up on claims made (and rounds finished) while it was down; never delivers or
+    posts twice. Stop with Ctrl-C.
     """
-    from requester.keyservice import KeyService
-    from veritrain.chain.states import JobStatus
+    from requester.rounds import RoundDriver
     from veritrain.errors import VeritrainError
 
     req = _requester(dev_account, home)
-    services: dict[int, KeyService] = {}
+    services: dict[int, RoundDriver] = {}
     while True:
         for job_id in jobs or req.store.job_ids():
             try:
                 if job_id not in services:
-                    if not jobs and req.market.get_job(job_id).status == JobStatus.CLOSED:
+                    driver = RoundDriver(req.job(job_id))
+                    if not jobs and driver.finished(closed_only=True):
                         continue  # nothing left to serve
-                    job = req.job(job_id)
-                    services[job_id] = KeyService(req.market, job.id, job.data_key, job._from_block, job.doc)
+                    services[job_id] = driver
+                before = len(services[job_id].posted)
                 for d in services[job_id].step():
                     typer.echo(f"job {job_id}: key for {d.kind} {d.party} ({d.kind} "
                                f"{'task' if d.kind == 'worker' else 'dispute'} {d.target}) tx {d.tx}")
+                for posted in services[job_id].posted[before:]:
+                    typer.echo(f"job {job_id}: posted the next round as on-chain job {posted}")
             except VeritrainError as exc:
                 typer.echo(f"job {job_id}: {exc}", err=True)
         if once:
             return
-        open_jobs = [j for j in services if req.market.get_job(j).status == JobStatus.OPEN]
+        open_jobs = [j for j, d in services.items() if not d.finished()]
         if jobs and not open_jobs:
             typer.echo("every job served has ended")
             return

@@ -12,6 +12,12 @@
 Everything is checked before anything is posted: the spec, the dataset against the model's
 input, the token balance (and the allowance when ``approve=False``). Posting costs one
 ``postJob`` transaction, plus one ``approve`` only when the allowance is short.
+
+A spec with ``rounds > 1`` runs one on-chain job per round, each starting from the previous
+round's aggregate (:mod:`requester.rounds`); the balance must cover every round's escrow up
+front, round 0 is posted here, and the key-service loop (``job.serve_keys()``, ``job.wait()``,
+``veritrain job serve``) posts the next round when the last one's results are final and
+verified. The job's public id stays round 0's on-chain id.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from typing import Any
 from requester import data as datamod
 from requester.errors import InsufficientFundsError, UnknownJobError, UnsupportedError
 from requester.market import Market
-from requester.store import JobRecord, JobStore, seal_key, unseal_key
+from requester.rounds import RoundDriver, RoundJob, post_params, rounds_of
+from requester.store import JobRecord, JobStore, Terms, seal_key, unseal_key
 from veritrain.chain.states import JobStatus
 from veritrain.deployments import Deployment
 from veritrain.deployments import load as load_deployment
@@ -52,19 +59,25 @@ def _tx(receipt: Any) -> str:
 
 @dataclass(frozen=True)
 class Costs:
-    escrow: int
+    escrow: int  # per round (one on-chain job)
     reward_per_task: int
     stake_per_task: int
     griefing_fee: int
     referee_fee_pool: int
+    rounds: int = 1
+
+    @property
+    def total(self) -> int:
+        """What the whole job escrows over all its rounds."""
+        return self.escrow * self.rounds
+
+    def terms(self, approve: bool) -> Terms:
+        return Terms(reward_per_task=self.reward_per_task, stake_per_task=self.stake_per_task,
+                     griefing_fee=self.griefing_fee, referee_fee_pool=self.referee_fee_pool, approve=approve)
 
 
 def check_supported(spec: JobSpec) -> None:
     problems = []
-    if spec.rounds != 1:
-        problems.append(f"rounds: {spec.rounds} rounds need each round's job document to name the "
-                        "previous aggregate as the initial model, which the job document format "
-                        "cannot express yet; post rounds: 1 (one job per round) for now")
     if spec.incentive != "replay":
         problems.append("incentive: the deployed JobMarket settles replay mode only")
     if problems:
@@ -85,7 +98,7 @@ def job_costs(spec: JobSpec, reward_per_task: int, stake_per_task: int,
     if problems:
         raise ConfigError("; ".join(problems))
     escrow = spec.num_shards * spec.redundancy * reward_per_task + referee_fee_pool
-    return Costs(escrow, reward_per_task, stake_per_task, fee, referee_fee_pool)
+    return Costs(escrow, reward_per_task, stake_per_task, fee, referee_fee_pool, spec.rounds)
 
 
 class Requester:
@@ -118,16 +131,18 @@ class Requester:
     # -------------------------------------------------------------------------- posting
     def check_funds(self, costs: Costs, *, approve: bool = True) -> None:
         balance = int(self.market.token.balanceOf(self.address))
-        if balance < costs.escrow:
+        what = (f"{costs.escrow} token units" if costs.rounds == 1 else
+                f"{costs.total} token units over its {costs.rounds} rounds ({costs.escrow} per round)")
+        if balance < costs.total:
             raise InsufficientFundsError(
-                f"the job escrows {costs.escrow} token units but {self.address} holds {balance}: "
-                "lower the reward or the number of shards, or fund the account")
+                f"the job escrows {what} but {self.address} holds {balance}, {costs.total - balance} "
+                "short: lower the reward, the number of shards or rounds, or fund the account")
         if not approve:
             allowance = int(self.market.token.allowance(self.address, self.market.address))
-            if allowance < costs.escrow:
+            if allowance < costs.total:
                 raise InsufficientFundsError(
                     f"the market may spend {allowance} of {self.address}'s tokens, the job escrows "
-                    f"{costs.escrow}: approve the market first (or let post_job approve)")
+                    f"{what}: approve the market first (or let post_job approve)")
         w3 = self.client.w3
         gas = int(self.client.retry(lambda: w3.eth.get_balance(self.address), "reading the balance"))
         if gas == 0:
@@ -158,19 +173,16 @@ class Requester:
         record = JobRecord(chain_id=self.deployment.chain_id, market=self.market.address,
                            requester=self.address, doc_cid=prepared.doc_cid, binding=doc.binding,
                            sealed_key=seal_key(prepared.data_key, self.account, prepared.doc_cid),
-                           shards_root="0x" + doc.shards_root().hex())
+                           shards_root="0x" + doc.shards_root().hex(),
+                           terms=costs.terms(approve) if spec.rounds > 1 else None)
         if prepared.holdout is not None:
             where = self.store.holdout_path(prepared.doc_cid)
             record.holdout = str(datamod.save_holdout(prepared.holdout, where))
         self.store.save_pending(record)
         allowance = int(self.market.token.allowance(self.address, self.market.address))
-        if allowance < costs.escrow:
-            record.approve_tx = _tx(self.market.token.approve(self.market.address, costs.escrow))
-        d = spec.deadlines
-        params = (prepared.doc_cid, doc.shards_root(), spec.num_shards, spec.redundancy,
-                  spec.num_checkpoints, costs.reward_per_task, costs.stake_per_task,
-                  costs.griefing_fee, costs.referee_fee_pool, d.key_window, d.submission_window,
-                  d.reveal_window, d.challenge_window)
+        if allowance < costs.escrow:  # every round's escrow at once: later rounds need no approve
+            record.approve_tx = _tx(self.market.token.approve(self.market.address, costs.total))
+        params = post_params(doc, prepared.doc_cid, record.terms or costs.terms(approve))
         try:
             receipt = self.market.market.postJob(params)
         except ContractRevert:  # refused by the contract: nothing was posted, forget the record
@@ -269,6 +281,39 @@ class Job:
     def spec(self) -> JobSpec:
         return self.doc.spec
 
+    # ------------------------------------------------------------------------- rounds
+    def record_fresh(self) -> JobRecord:
+        """The record as on disk now (another process may have advanced or cancelled the job)."""
+        self.record = self.requester.store.load(self.id)
+        return self.record
+
+    def save_record(self, record: JobRecord) -> None:
+        self.requester.store.save(record)
+        self.record = record
+
+    @property
+    def rounds(self) -> list[RoundJob]:
+        """Every round recorded so far (round 0 first); a single-round job has one."""
+        if self.spec.rounds > 1:
+            self.record_fresh()
+        return rounds_of(self.record, self.requester.deployment.deploy_block)
+
+    def round_doc(self, round_: int) -> JobDocument:
+        if round_ == 0:
+            return self.doc
+        docs: dict[int, JobDocument] = self.__dict__.setdefault("_round_docs", {})
+        if round_ not in docs:
+            cid = self.rounds[round_].doc_cid
+            doc = JobDocument.from_bytes(self.requester.storage.get_bytes(cid), source=cid)
+            if doc.round != round_ or doc.binding != self.doc.binding:
+                raise UnknownJobError(f"job {self.id}: the document {cid} recorded for round {round_} "
+                                      f"is round {doc.round} of binding {doc.binding[:12]}...")
+            docs[round_] = doc
+        return docs[round_]
+
+    def remember_doc(self, round_: int, doc: JobDocument) -> None:
+        self.__dict__.setdefault("_round_docs", {})[round_] = doc
+
     @property
     def data_key(self) -> bytes:
         if self._key is None:
@@ -277,9 +322,11 @@ class Job:
 
     @property
     def task_ids(self) -> list[int]:
+        """Every posted round's task ids, round 0 first."""
         from veritrain.tasks import task_id_of
 
-        return [task_id_of(self.id, i) for i in range(self.spec.num_shards)]
+        return [task_id_of(rj.job_id, i) for rj in self.rounds if rj.job_id is not None
+                for i in range(self.spec.num_shards)]
 
     # ------------------------------------------------------------------------- status
     def status(self) -> Any:
@@ -288,15 +335,15 @@ class Job:
         return job_status(self)
 
     def wait(self, timeout: float = 3600.0, *, poll: float = 1.0, serve_keys: bool = True) -> Any:
-        """Until every task has its ``redundancy`` finalized results (or the job ends).
+        """Until every task has its ``redundancy`` finalized results (or the job ends); for a
+        multi-round job, until the last round's tasks have.
 
-        With ``serve_keys`` the key service runs inside the wait, so a script needs nothing
-        else. Raises JobTimeoutError after ``timeout`` seconds.
+        With ``serve_keys`` the key service runs inside the wait (and advances the rounds), so
+        a script needs nothing else. Raises JobTimeoutError after ``timeout`` seconds.
         """
         from requester.errors import JobTimeoutError
-        from requester.keyservice import KeyService
 
-        service = KeyService(self.requester.market, self.id, self.data_key, self._from_block, self.doc)
+        service = RoundDriver(self)
         deadline = time.monotonic() + timeout
         while True:
             if serve_keys:
@@ -313,15 +360,26 @@ class Job:
         return int(self.record.post_block or self.requester.deployment.deploy_block)
 
     def serve_keys(self, interval: float = 1.0) -> Any:
-        """Start the key service in a background thread; use as a context manager or ``.stop()``."""
-        from requester.keyservice import KeyService, KeyServiceThread
+        """Start the key service in a background thread; use as a context manager or ``.stop()``.
+        For a multi-round job it also posts each next round when the last one is done."""
+        from requester.keyservice import KeyServiceThread
 
-        service = KeyService(self.requester.market, self.id, self.data_key, self._from_block, self.doc)
-        return KeyServiceThread(service, interval).start()
+        return KeyServiceThread(RoundDriver(self), interval).start()  # type: ignore[arg-type]
 
     def cancel(self) -> int:
-        """Stop new claims; returns the refund credited (see ``Requester.withdraw``)."""
-        receipt = self.requester.market.market.cancelJob(self.id)
+        """Stop new claims; returns the refund credited (see ``Requester.withdraw``). A
+        multi-round job is marked cancelled first (no further round is posted), then the round
+        under way is cancelled on-chain."""
+        target = self.id
+        if self.spec.rounds > 1:
+            record = self.record_fresh()
+            record.cancelled = True
+            self.save_record(record)
+            posted = [rj for rj in self.rounds if rj.job_id is not None]
+            target = int(posted[-1].job_id)  # type: ignore[arg-type]
+            if self.requester.market.get_job(target).status != JobStatus.OPEN:
+                return 0  # between rounds (or ended): nothing on-chain to cancel
+        receipt = self.requester.market.market.cancelJob(target)
         from web3.logs import DISCARD
 
         contract = self.requester.market.market.web3_contract

@@ -1,7 +1,9 @@
 """A job's status: its on-chain state, and every task's claims with their phase and transactions.
 
 Built from the job's events since its posting block (who claimed, what was revealed, which
-transactions) and the contract's views (the current phase of each live claim).
+transactions) and the contract's views (the current phase of each live claim). A multi-round
+job's status covers every posted round (each its own on-chain job): ``tasks`` lists them all
+(``TaskView.round``), ``rounds`` one line per round, and ``done`` needs the last round final.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ class TaskView:
     examples: int
     finalized: int = 0
     claims: list[ClaimView] = field(default_factory=list)
+    round: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.round}.{self.index}" if self.round else str(self.index)
 
     @property
     def phase(self) -> str:
@@ -46,6 +53,16 @@ class TaskView:
 
 
 @dataclass
+class RoundView:
+    round: int
+    job_id: int | None  # None: uploaded, not posted yet
+    state: str  # the round job's on-chain state, or "posting"
+    spec_cid: str
+    tasks_final: int = 0
+    tasks: int = 0
+
+
+@dataclass
 class JobStatusView:
     job_id: int
     state: str
@@ -53,20 +70,37 @@ class JobStatusView:
     escrow: int
     spec_cid: str
     tasks: list[TaskView]
+    rounds_total: int = 1
+    rounds: list[RoundView] = field(default_factory=list)
+
+    @property
+    def rounds_posted(self) -> int:
+        return sum(r.job_id is not None for r in self.rounds) if self.rounds else 1
+
+    @property
+    def round(self) -> int:
+        """The round under way (the last one posted)."""
+        return self.rounds_posted - 1
 
     @property
     def done(self) -> bool:
-        return all(t.finalized >= self.redundancy for t in self.tasks)
+        final = all(t.finalized >= self.redundancy for t in self.tasks)
+        return final and self.rounds_posted == self.rounds_total
 
     def summary(self) -> str:
         final = sum(t.finalized >= self.redundancy for t in self.tasks)
-        return f"job {self.job_id} {self.state}: {final}/{len(self.tasks)} tasks final"
+        text = f"job {self.job_id} {self.state}: {final}/{len(self.tasks)} tasks final"
+        if self.rounds_total > 1:
+            text += f", round {self.round + 1}/{self.rounds_total}"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["done"] = self.done
         for t, view in zip(d["tasks"], self.tasks, strict=True):
             t["phase"] = view.phase
+        if self.rounds_total == 1:  # single-round jobs keep their old shape
+            del d["rounds_total"], d["rounds"]
         return d
 
 
@@ -75,12 +109,38 @@ def _phase(status: int) -> str:
 
 
 def job_status(job: Any) -> JobStatusView:
-    market = job.requester.market
-    onchain = market.get_job(job.id)
-    doc = job.doc
-    tasks = {tid: TaskView(tid, i, doc.shard(i).examples) for i, tid in enumerate(job.task_ids)}
+    if job.spec.rounds == 1:
+        return round_status(job.requester.market, job.id, job._from_block, job.doc)
+    views, rounds, tasks = [], [], []
+    for rj in job.rounds:
+        if rj.job_id is None:
+            rounds.append(RoundView(rj.round, None, "posting", rj.doc_cid))
+            continue
+        v = round_status(job.requester.market, rj.job_id, rj.post_block, job.round_doc(rj.round))
+        views.append(v)
+        tasks += v.tasks
+        rounds.append(RoundView(rj.round, rj.job_id, v.state, rj.doc_cid,
+                                sum(t.finalized >= v.redundancy for t in v.tasks), len(v.tasks)))
+    last = views[-1]
+    state = last.state
+    if job.record.cancelled:
+        state = "cancelled"
+    elif len(views) < job.spec.rounds and state == "closed":
+        state = "open"  # between rounds: the next one is being posted
+    return JobStatusView(job_id=job.id, state=state, redundancy=last.redundancy,
+                         escrow=sum(v.escrow for v in views), spec_cid=views[0].spec_cid, tasks=tasks,
+                         rounds_total=job.spec.rounds, rounds=rounds)
+
+
+def round_status(market: Any, job_id: int, from_block: int, doc: Any) -> JobStatusView:
+    """One on-chain job's status (a single-round job, or one round of a multi-round job)."""
+    from veritrain.tasks import task_id_of
+
+    onchain = market.get_job(job_id)
+    tasks = {task_id_of(job_id, i): TaskView(task_id_of(job_id, i), i, doc.shard(i).examples, round=doc.round)
+             for i in range(doc.spec.num_shards)}
     claims: dict[tuple[int, str], ClaimView] = {}
-    for ev in market.job_events(job.id, job._from_block, EVENTS):
+    for ev in market.job_events(job_id, from_block, EVENTS):
         if ev.name in ("JobCancelled", "JobClosed"):
             continue
         task_id, worker = int(ev.args["taskId"]), str(ev.args["worker"])
@@ -101,9 +161,10 @@ def job_status(job: Any) -> JobStatusView:
         c.phase = _phase(market.get_claim(task_id, c.worker).status)
     for t in tasks.values():
         t.finalized = sum(c.phase == "finalized" for c in t.claims)
-    return JobStatusView(job_id=job.id, state=onchain.status.name.lower(),
+    return JobStatusView(job_id=job_id, state=onchain.status.name.lower(),
                          redundancy=onchain.redundancy, escrow=onchain.escrow,
                          spec_cid=onchain.spec_cid, tasks=[tasks[t] for t in sorted(tasks)])
 
 
-__all__ = ["JobStatusView", "TaskView", "ClaimView", "job_status", "split_task_id"]
+__all__ = ["JobStatusView", "RoundView", "TaskView", "ClaimView", "job_status", "round_status",
+           "split_task_id"]

@@ -1,5 +1,8 @@
 """The requester's local job records: what it needs to resume a job after a restart.
 
+A multi-round job is one record (its public id is round 0's on-chain id); ``rounds`` lists
+every later round's on-chain job, document and initial model, ``terms`` what each round pays.
+
 One JSON file per job, mode 0600, under
 ``<home>/requester/<chain id>-<market>/jobs/<job id>.json`` (``home`` = ``VERITRAIN_HOME``,
 default ``.veritrain``). The job's data key is stored *sealed*: wrapped (ECIES,
@@ -28,6 +31,42 @@ from veritrain.errors import ConfigError
 RECORD_VERSION = 1
 
 
+class RoundRecord(BaseModel):
+    """Round ``round >= 1`` of a multi-round job (round 0 is the record's own fields).
+
+    Written (``job_id`` None: *uploaded*) after its initial model copies and document are on
+    IPFS and before ``postJob`` is sent; completed (*posted*) once the job id is known. A
+    restart finds an uploaded round's job through ``JobPosted`` with its ``doc_cid`` before
+    posting it, so the round is neither posted twice nor lost.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    round: int = Field(ge=1)
+    doc_cid: str
+    shards_root: str
+    initial_model_digest: str = Field(description="sha256 of the initial model's plaintext")
+    previous_job: int = Field(description="the on-chain job of round - 1")
+    previous_aggregate: str = Field(description="0x sha256 of round - 1's aggregate (canonical encoding)")
+    job_id: int | None = None
+    post_block: int | None = None
+    post_tx: str | None = None
+    approve_tx: str | None = None
+    uploaded: float = Field(default_factory=time.time)
+
+
+class Terms(BaseModel):
+    """What every round's ``postJob`` pays (token units); kept to post later rounds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reward_per_task: int
+    stake_per_task: int
+    griefing_fee: int
+    referee_fee_pool: int
+    approve: bool = True
+
+
 class JobRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -45,6 +84,10 @@ class JobRecord(BaseModel):
     approve_tx: str | None = None
     holdout: str | None = Field(default=None, description="path of the held-out set (.npz, 0600)")
     created: float = Field(default_factory=time.time)
+    # multi-round jobs (spec.rounds > 1); absent in single-round records
+    terms: Terms | None = None
+    rounds: list[RoundRecord] = Field(default_factory=list, description="rounds 1.. (round 0 is above)")
+    cancelled: bool = Field(default=False, description="cancelled by the requester: post no more rounds")
 
 
 def _context(doc_cid: str) -> bytes:

@@ -78,7 +78,8 @@ def test_costs_and_unsupported_specs(spec) -> None:  # type: ignore[no-untyped-d
         job_costs(spec, 0, 5, None, 0)
     with pytest.raises(ConfigError, match="griefing_fee"):
         job_costs(spec, 10, 5, 11, 0)
-    with pytest.raises(UnsupportedError, match="rounds: 3"):
-        check_supported(spec.model_copy(update={"rounds": 3}))
+    check_supported(spec.model_copy(update={"rounds": 3}))  # one job per round
+    three = job_costs(spec.model_copy(update={"rounds": 3}), 10, 5, None, 7)
+    assert (three.escrow, three.total) == (2 * 10 + 7, 3 * (2 * 10 + 7))
     with pytest.raises(UnsupportedError, match="replay mode"):
         check_supported(spec.model_copy(update={"incentive": "scored"}))
