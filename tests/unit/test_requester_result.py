@@ -123,3 +123,13 @@ def test_job_record_is_private_and_its_key_sealed_to_the_requester(tmp_path: Pat
     assert unseal_key(store.load(7), acct) == key
     with pytest.raises(ConfigError, match="cannot open its data key"):
         unseal_key(store.load(7), other)
+
+
+def test_a_round_task_must_start_from_the_published_initial_model(job) -> None:  # type: ignore[no-untyped-def]
+    chain = states(job)
+    m, mcid = upload(job, chain)
+    h0 = encode_and_hash(chain[0])[1]
+    _, res = check(job, m, mcid, expected_h0=h0)
+    assert res.start_hash == "0x" + h0.hex()
+    with pytest.raises(ResultIntegrityError, match="did not start from the previous round's aggregate"):
+        check(job, m, mcid, expected_h0=bytes(32))
