@@ -199,7 +199,8 @@ class Requester:
 
     # ------------------------------------------------------------------------- lookup
     def job(self, job_id: int) -> Job:
-        """A job this requester posted from this home; UnknownJobError otherwise."""
+        """A job this requester posted from this home (a later round's on-chain id gives the
+        multi-round job it belongs to); UnknownJobError otherwise."""
         if not isinstance(job_id, int) or job_id < 1:
             raise UnknownJobError(f"{job_id!r} is not a job id (they are whole numbers from 1)")
         try:
@@ -207,6 +208,9 @@ class Requester:
                 self.recover()
             record = self.store.load(job_id)
         except UnknownJobError:
+            parent = self._round_parent(job_id)
+            if parent is not None:  # a later round's on-chain id: the job it belongs to
+                return self.job(parent)
             onchain = self.market.get_job(job_id)
             if onchain.status == JobStatus.NONE:
                 raise UnknownJobError(f"there is no job {job_id} on the market "
@@ -222,6 +226,12 @@ class Requester:
                 f"{self.store.path(job_id)} (spec {record.doc_cid}): was the chain reset? "
                 "Remove the stale record")
         return Job(self, record)
+
+    def _round_parent(self, job_id: int) -> int | None:
+        for parent in self.store.job_ids():
+            if any(r.job_id == job_id for r in self.store.load(parent).rounds):
+                return parent
+        return None
 
     def jobs(self) -> list[Job]:
         self.recover()

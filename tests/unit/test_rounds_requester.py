@@ -206,3 +206,35 @@ def test_post_job_checks_every_rounds_escrow_before_anything_is_uploaded(setup: 
     with pytest.raises(InsufficientFundsError, match=r"60 token units over its 3 rounds \(20 per round\)"):
         req.post_job(setup.spec, data, reward_per_task=10, stake_per_task=1)  # holds 50: one round would fit
     assert len(setup.storage.blobs) == blobs and setup.market.posts == []
+
+
+def test_a_multi_round_status_is_done_only_when_the_last_round_is() -> None:
+    from requester.cli import _table
+    from requester.status import ClaimView, JobStatusView, RoundView, TaskView
+
+    r0 = [TaskView(1 << 32 | i, i, 10, finalized=1, claims=[ClaimView("0xA", "finalized")]) for i in range(2)]
+    between = JobStatusView(job_id=1, state="open", redundancy=1, escrow=5, spec_cid="bafy", tasks=r0,
+                            rounds_total=2, rounds=[RoundView(0, 1, "open", "bafy", 2, 2),
+                                                    RoundView(1, None, "posting", "bafz")])
+    assert not between.done and between.round == 0
+    assert between.summary() == "job 1 open: 2/2 tasks final, round 1/2"
+    r1 = [TaskView(2 << 32 | i, i, 10, finalized=1, claims=[ClaimView("0xA", "finalized")], round=1)
+          for i in range(2)]
+    done = JobStatusView(job_id=1, state="open", redundancy=1, escrow=10, spec_cid="bafy", tasks=r0 + r1,
+                         rounds_total=2, rounds=[RoundView(0, 1, "open", "bafy", 2, 2),
+                                                 RoundView(1, 2, "open", "bafz", 2, 2)])
+    assert done.done and done.to_dict()["rounds"][1]["job_id"] == 2
+    from rich.console import Console
+
+    console = Console(width=120, record=True)
+    console.print(_table(done))
+    assert "1.1" in console.export_text()
+    single = JobStatusView(job_id=1, state="open", redundancy=1, escrow=5, spec_cid="bafy", tasks=r0)
+    assert single.done and "rounds" not in single.to_dict()  # single-round jobs keep their shape
+
+
+def test_a_later_rounds_onchain_id_opens_the_job_it_belongs_to(setup: Any) -> None:
+    RoundDriver(setup.new_job()).advance()
+    req = object.__new__(Requester)
+    req.store = setup.store
+    assert req._round_parent(2) == 1 and req._round_parent(3) is None
