@@ -130,7 +130,11 @@ class RoundDriver:
             raise ResultIntegrityError(self.refused[last.job_id])
         from requester.errors import JobNotReadyError
         from requester.fetch import verify_round
+        from requester.status import round_status
 
+        st = round_status(market, last.job_id, last.post_block, job.round_doc(last.round))
+        if not st.done:
+            return None  # round still under way: every slot of every task must be final
         try:
             outcome = verify_round(job, last)
         except JobNotReadyError:

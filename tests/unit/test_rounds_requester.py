@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from requester import fetch
+from requester import fetch, status
 from requester.errors import InsufficientFundsError
 from requester.fetch import RoundOutcome
 from requester.rounds import RoundDriver
@@ -118,12 +118,14 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
                             CheckpointState(meta={}, tensors={"model/w": w}), bytes([rj.round]) * 32)
 
     monkeypatch.setattr(fetch, "verify_round", verify_round)
+    done = {"value": True}
+    monkeypatch.setattr(status, "round_status", lambda *a: SimpleNamespace(done=done["value"]))
 
     def new_job() -> Job:  # a fresh process: everything from the record on disk
         return Job(requester, store.load(1), data_key=key)  # type: ignore[arg-type]
 
     return SimpleNamespace(spec=spec, storage=storage, key=key, market=market, store=store, doc=doc,
-                           new_job=new_job, verified=verified)
+                           new_job=new_job, verified=verified, done=done)
 
 
 def test_round_1_is_posted_from_round_0s_aggregate_with_one_copy_per_shard(setup: Any) -> None:
@@ -238,3 +240,9 @@ def test_a_later_rounds_onchain_id_opens_the_job_it_belongs_to(setup: Any) -> No
     req = object.__new__(Requester)
     req.store = setup.store
     assert req._round_parent(2) == 1 and req._round_parent(3) is None
+
+
+def test_a_round_under_way_is_not_advanced(setup: Any) -> None:
+    setup.done["value"] = False  # some slot of some task is not final yet
+    assert RoundDriver(setup.new_job()).advance() is None
+    assert setup.market.posts == [] and setup.verified == [] and setup.store.load(1).rounds == []
