@@ -3,6 +3,7 @@ pragma solidity 0.8.37;
 
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 
@@ -27,15 +28,19 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// `committeeSize` are eligible the draw reverts and the dispute is dismissed at its draw
 /// deadline.
 ///
-/// Votes: each referee commits `keccak256(abi.encode(voteHash, referee, salt))` before the
-/// commit deadline, then reveals `voteHash` = the `h_{j+1}` its replay produced, or
-/// `bytes32(0)` (UNAVAILABLE) when it could not get checkpoint `j`; unavailable counts
-/// against the worker(s). Reveals open once every referee committed or the commit deadline
-/// passed, and close `revealWindow` later.
+/// Votes: the referee in seat `s` (its index in {CommitteeDrawn}'s `referees`) commits
+/// `keccak256(abi.encode(voteHash, referee, salt))` before the commit deadline, then reveals
+/// `voteHash` = the `h_{j+1}` its replay produced, or `bytes32(0)` (UNAVAILABLE) when it could
+/// not get checkpoint `j`. Reveals open once every referee committed or the commit deadline
+/// passed, and close `revealWindow` later. The contract keeps what a revealed vote says about
+/// the parties, not the hash (the hash is in {VoteRevealed}): ForAccused (it equals the
+/// accused's `h_{j+1}`), ForAccuser (the accusing worker's, disputes between workers only) or
+/// Against (anything else; UNAVAILABLE is always Against, so it counts against the
+/// worker(s)).
 ///
 /// Settlement (`settle`, anyone, once every referee revealed or the reveal deadline passed):
-/// a verdict needs more than half of the committee voting the same hash. A party whose
-/// `h_{j+1}` differs from the verdict loses: a losing worker's stake is slashed
+/// the verdict is the vote more than half of the committee cast (ForAccused, ForAccuser or
+/// Against); a party the verdict does not side with loses: a losing worker's stake is slashed
 /// (`refereeFeeBps` to the referee pot, `bountyBps` to the winning side, the rest to the
 /// job's escrow) and its slot reopens; a losing challenger's bond goes `refereeFeeBps` to the
 /// pot and the rest to the worker. A challenger wins whenever the worker loses. The pot also
@@ -44,12 +49,11 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// majority. With no verdict the dispute is dismissed: bonds return, claims are released and
 /// slashed referee stakes go to the job's escrow. Every phase has a deadline.
 ///
-/// Gas: a challenge is stored in four slots, a dispute between workers in five
+/// Gas: a challenge is stored in three slots, a dispute between workers in four
 /// ({DisputeStore}); the committee's addresses are packed 160 bits apiece into consecutive
-/// words and each ballot's state takes two bits of the slot every vote reads anyway; a
-/// settlement pays everyone with one market call ({IJobMarket-creditMany}); `revealVotes`
-/// reveals a whole committee in one transaction. The views return the documented structs
-/// (a challenge's `accuserNext` reads zero, see {Dispute}).
+/// words; each ballot's state takes three bits of the slot every vote reads anyway; a reveal
+/// clears its commitment (a storage refund) since the vote lives in those three bits; a
+/// settlement pays everyone with one market call ({IJobMarket-creditMany}).
 contract DisputeResolver is ReentrancyGuardTransient {
     enum DisputeStatus {
         None,
@@ -66,10 +70,14 @@ contract DisputeResolver is ReentrancyGuardTransient {
         Dismissed
     }
 
+    /// @notice A seat's ballot: not yet committed, committed, or revealed with what the vote
+    /// says (see the contract notes).
     enum BallotState {
         None,
         Committed,
-        Revealed
+        ForAccused,
+        ForAccuser,
+        Against
     }
 
     /// @notice A checkpoint segment as proven from one root: leaf `(j, h)` and leaf
@@ -95,10 +103,12 @@ contract DisputeResolver is ReentrancyGuardTransient {
     }
 
     /// @notice A dispute. `deadline` is the draw deadline while Drawing and the commit deadline
-    /// while Voting (the reveal deadline is `deadline + revealWindow`). `accuserNext` is the
-    /// accusing worker's `h_{j+1}` in a dispute between workers, and zero for a challenge: the
-    /// challenger's `h_{j+1}` is not needed to settle (a challenger wins exactly when the
-    /// worker loses) and is kept only in the {DisputeOpened} event.
+    /// while Voting (the reveal deadline is `deadline + revealWindow`). `drawBlock` reads zero
+    /// once the committee is drawn. `bond` is the challenge bond while it is held (zero for a
+    /// dispute between workers and once settled). `accuserNext` is the accusing worker's
+    /// `h_{j+1}` in a dispute between workers, and zero for a challenge: the challenger's
+    /// `h_{j+1}` is not needed to settle (a challenger wins exactly when the worker loses) and
+    /// is kept only in the {DisputeOpened} event.
     struct Dispute {
         uint256 taskId;
         address accused;
@@ -115,28 +125,27 @@ contract DisputeResolver is ReentrancyGuardTransient {
         bytes32 accuserNext;
     }
 
-    /// @dev Storage form of {Dispute}. Slot 2 is the one every vote reads and writes: status,
-    /// deadline, and two bits of {BallotState} per seat. `bondHeld` stands for `bond`: the bond
-    /// of a challenge is always the (immutable) `challengeBond`. A task id fits 96 bits: its
-    /// claim exists in the market, so its job id is at most the job count (< 2**64).
+    /// @dev Storage form of {Dispute}. Slot 1 is the one every vote reads and writes. While
+    /// Drawing, `drawBlockOrBallots` is the draw block; from the draw on, the ballot states,
+    /// three bits a seat. Deadlines are unix seconds in 32 bits (to the year 2106; SafeCast
+    /// reverts beyond). The task id fits 64 bits: the market's job ids fit 32
+    /// ({JobMarket-postJob}). The requester is read from the market when needed and the bond
+    /// is the immutable `challengeBond` of every challenge, so neither is stored.
     struct DisputeStore {
         // slot 0
         address accused;
-        uint96 taskId;
+        uint64 taskId;
+        uint32 segment;
         // slot 1
         address accuser;
-        uint32 segment;
-        uint40 drawBlock;
-        bool accuserIsWorker;
-        // slot 2
-        address requester;
-        uint40 deadline;
+        uint32 deadline;
+        uint40 drawBlockOrBallots;
         DisputeStatus status;
         Outcome outcome;
-        bool bondHeld;
-        uint32 ballotStates;
+        bool accuserIsWorker;
+        // slot 2
         bytes32 accusedNext;
-        // written for disputes between workers only (see {Dispute})
+        // slot 3, written for disputes between workers only (see {Dispute})
         bytes32 accuserNext;
     }
 
@@ -147,8 +156,10 @@ contract DisputeResolver is ReentrancyGuardTransient {
         bool live;
     }
 
-    /// @notice The vote meaning "could not fetch checkpoint j"; counts against the worker.
+    /// @notice The vote meaning "could not fetch checkpoint j"; always counts against the worker(s).
     bytes32 public constant UNAVAILABLE = bytes32(0);
+    /// @notice Largest committee: each seat's ballot state takes 3 of the 40 bits in {DisputeStore}.
+    uint256 public constant MAX_COMMITTEE = 13;
     uint256 private constant _BPS = 10_000;
 
     IJobMarket private immutable _market;
@@ -166,7 +177,8 @@ contract DisputeResolver is ReentrancyGuardTransient {
     mapping(uint256 disputeId => DisputeStore) private _disputes;
     /// @dev Referee `i` occupies bits [160 i, 160 i + 160) of the word stream `_committee[id][0..]`.
     mapping(uint256 disputeId => mapping(uint256 word => uint256)) private _committee;
-    mapping(uint256 disputeId => mapping(uint256 seat => bytes32)) private _ballots;
+    /// @dev A seat's vote commitment while Committed (cleared by the reveal).
+    mapping(uint256 disputeId => mapping(uint256 seat => bytes32)) private _commitments;
 
     event DisputeOpened(
         uint256 indexed disputeId,
@@ -184,8 +196,9 @@ contract DisputeResolver is ReentrancyGuardTransient {
     event CommitteeDrawn(uint256 indexed disputeId, address[] referees, uint64 commitDeadline, uint64 revealDeadline);
     event RefereeKeyDelivered(uint256 indexed disputeId, address indexed referee, bytes envelope);
     event VoteCommitted(uint256 indexed disputeId, address indexed referee, bytes32 commitment);
-    event VoteRevealed(uint256 indexed disputeId, address indexed referee, bytes32 voteHash);
-    event DisputeSettled(uint256 indexed disputeId, Outcome outcome, bytes32 verdict, uint256 refereePot);
+    event VoteRevealed(uint256 indexed disputeId, address indexed referee, bytes32 voteHash, BallotState vote);
+    /// @param verdict The vote of the majority (None when dismissed).
+    event DisputeSettled(uint256 indexed disputeId, Outcome outcome, BallotState verdict, uint256 refereePot);
 
     error DisputeResolverInvalidParameter(bytes32 name);
     error DisputeResolverNotVerifier(address caller);
@@ -206,10 +219,11 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// @param market The {JobMarket} (vault; its `modules()` must name this contract).
     /// @param registry The {VerifierRegistry}; its unbonding delay must exceed
     /// `drawWindow + commitWindow + revealWindow` so a referee's stake outlives its duty.
-    /// @param params Committee size (odd, 1..15), challenge bond, phase windows (seconds) and
+    /// @param params Committee size (odd, 1..13), challenge bond, phase windows (seconds) and
     /// the shares in basis points (`bountyBps + refereeFeeBps <= 10000`).
     constructor(IJobMarket market, IVerifierRegistry registry, Params memory params) {
-        if (params.committeeSize == 0 || params.committeeSize > 15 || params.committeeSize % 2 == 0) {
+        uint256 size = params.committeeSize;
+        if (size == 0 || size > MAX_COMMITTEE || size % 2 == 0) {
             revert DisputeResolverInvalidParameter("committeeSize");
         }
         if (params.drawWindow == 0 || params.commitWindow == 0 || params.revealWindow == 0) {
@@ -250,7 +264,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         IJobMarket.DisputedClaim memory c = _market.openDispute(taskId, worker);
         _checkSegment(seg, c, worker);
         uint96 bond = _challengeBond;
-        disputeId = _open(taskId, worker, msg.sender, false, c.requester, seg, claimedNext, bond);
+        disputeId = _open(taskId, worker, msg.sender, false, seg, claimedNext, bond);
         if (bond != 0) _market.collect(msg.sender, bond);
     }
 
@@ -272,7 +286,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         _checkSegment(segA, a, workerA);
         IJobMarket.DisputedClaim memory b = _market.openDispute(taskId, workerB);
         _checkSegment(segB, b, workerB);
-        disputeId = _open(taskId, workerA, workerB, true, a.requester, segA, segB.hNext, 0);
+        disputeId = _open(taskId, workerA, workerB, true, segA, segB.hNext, 0);
     }
 
     // ------------------------------------------------------------------ committee
@@ -283,18 +297,18 @@ contract DisputeResolver is ReentrancyGuardTransient {
     function drawCommittee(uint256 disputeId) external {
         DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Drawing);
         if (block.timestamp > d.deadline) revert DisputeResolverDeadlinePassed(disputeId, d.deadline);
-        uint64 drawBlock = d.drawBlock;
+        uint64 drawBlock = d.drawBlockOrBallots;
         if (block.number <= drawBlock) revert DisputeResolverTooEarly(disputeId, drawBlock);
         bytes32 seed = blockhash(drawBlock);
         if (seed == bytes32(0)) {
-            d.drawBlock = uint40(block.number); // the hash of this block: known from the next
+            d.drawBlockOrBallots = uint40(block.number); // the hash of this block: known from the next
             emit DrawRescheduled(disputeId, uint64(block.number));
             return;
         }
         address[] memory chosen = _draw(keccak256(abi.encode(seed, disputeId)), d);
         _storeCommittee(disputeId, chosen);
         uint64 commitDeadline = uint64(block.timestamp) + _commitWindow;
-        (d.status, d.deadline) = (DisputeStatus.Voting, uint40(commitDeadline));
+        (d.status, d.deadline, d.drawBlockOrBallots) = (DisputeStatus.Voting, SafeCast.toUint32(commitDeadline), 0);
         emit CommitteeDrawn(disputeId, chosen, commitDeadline, commitDeadline + _revealWindow);
     }
 
@@ -303,67 +317,47 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// the data key wrapped to a drawn referee's public key. Emits a {RefereeKeyDelivered} event.
     function deliverRefereeKey(uint256 disputeId, address referee, bytes calldata envelope) external {
         DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Voting);
-        bool holder = msg.sender == d.requester || msg.sender == d.accused
-            || (d.accuserIsWorker && msg.sender == d.accuser);
+        bool holder = msg.sender == d.accused || (d.accuserIsWorker && msg.sender == d.accuser)
+            || msg.sender == _market.requesterOf(uint256(d.taskId) >> 32);
         if (!holder) revert DisputeResolverNotKeyHolder(disputeId, msg.sender);
         _seatOf(disputeId, referee);
         emit RefereeKeyDelivered(disputeId, referee, envelope);
     }
 
-    /// @notice A drawn referee commits `keccak256(abi.encode(voteHash, msg.sender, salt))`
+    /// @notice The referee in `seat` commits `keccak256(abi.encode(voteHash, msg.sender, salt))`
     /// before the commit deadline. Emits a {VoteCommitted} event.
-    function commitVote(uint256 disputeId, bytes32 commitment) external {
+    function commitVote(uint256 disputeId, uint256 seat, bytes32 commitment) external {
         DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Voting);
         if (block.timestamp > d.deadline) revert DisputeResolverDeadlinePassed(disputeId, d.deadline);
-        uint256 seat = _seatOf(disputeId, msg.sender);
-        uint32 states = d.ballotStates;
+        if (seat >= _committeeSize || _refereeAt(disputeId, seat) != msg.sender) {
+            revert DisputeResolverNotReferee(disputeId, msg.sender);
+        }
+        uint40 states = d.drawBlockOrBallots;
         BallotState state = _stateAt(states, seat);
         if (state != BallotState.None) revert DisputeResolverBallotState(disputeId, msg.sender, state);
-        d.ballotStates = _withState(states, seat, BallotState.Committed);
-        _ballots[disputeId][seat] = commitment;
+        d.drawBlockOrBallots = _withState(states, seat, BallotState.Committed);
+        _commitments[disputeId][seat] = commitment;
         emit VoteCommitted(disputeId, msg.sender, commitment);
     }
 
-    /// @notice Reveal the committed vote: the `h_{j+1}` the referee's replay produced, or
-    /// UNAVAILABLE. Opens once all referees committed or the commit deadline passed.
+    /// @notice Reveal the vote committed in `seat`: the `h_{j+1}` the referee's replay produced,
+    /// or UNAVAILABLE. Opens once all referees committed or the commit deadline passed. The
+    /// commitment binds the caller's address, so only the referee of `seat` can reveal it.
     /// Emits a {VoteRevealed} event.
-    function revealVote(uint256 disputeId, bytes32 voteHash, bytes32 salt) external {
+    function revealVote(uint256 disputeId, uint256 seat, bytes32 voteHash, bytes32 salt) external {
         DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Voting);
-        uint256 seat = _seatOf(disputeId, msg.sender);
-        uint32 states = d.ballotStates;
+        if (seat >= _committeeSize) revert DisputeResolverNotReferee(disputeId, msg.sender);
+        uint40 states = d.drawBlockOrBallots;
         BallotState state = _stateAt(states, seat);
         if (state != BallotState.Committed) revert DisputeResolverBallotState(disputeId, msg.sender, state);
         _checkRevealOpen(disputeId, d, states);
-        _recordVote(disputeId, seat, msg.sender, voteHash, salt);
-        d.ballotStates = _withState(states, seat, BallotState.Revealed);
-    }
-
-    /// @notice Reveal several referees' committed votes in one transaction (anyone may send
-    /// it, e.g. one referee or a relayer for the committee): each commitment binds its
-    /// referee's address, so only the `(voteHash, salt)` the referee committed to can be
-    /// revealed for it. Same rules and errors as {revealVote}, entry by entry; any invalid
-    /// entry reverts the whole call. Emits a {VoteRevealed} event per referee.
-    function revealVotes(
-        uint256 disputeId,
-        address[] calldata referees,
-        bytes32[] calldata voteHashes,
-        bytes32[] calldata salts
-    ) external {
-        if (referees.length != voteHashes.length || referees.length != salts.length) {
-            revert DisputeResolverInvalidParameter("lengths");
+        if (keccak256(abi.encode(voteHash, msg.sender, salt)) != _commitments[disputeId][seat]) {
+            revert DisputeResolverCommitMismatch(disputeId, msg.sender);
         }
-        DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Voting);
-        uint32 states = d.ballotStates;
-        _checkRevealOpen(disputeId, d, states);
-        for (uint256 i = 0; i < referees.length; ++i) {
-            address referee = referees[i];
-            uint256 seat = _seatOf(disputeId, referee);
-            BallotState state = _stateAt(states, seat);
-            if (state != BallotState.Committed) revert DisputeResolverBallotState(disputeId, referee, state);
-            _recordVote(disputeId, seat, referee, voteHashes[i], salts[i]);
-            states = _withState(states, seat, BallotState.Revealed);
-        }
-        d.ballotStates = states;
+        delete _commitments[disputeId][seat];
+        BallotState vote = _classify(d, voteHash);
+        d.drawBlockOrBallots = _withState(states, seat, vote);
+        emit VoteRevealed(disputeId, msg.sender, voteHash, vote);
     }
 
     // ------------------------------------------------------------------ settlement
@@ -383,17 +377,16 @@ contract DisputeResolver is ReentrancyGuardTransient {
     function settle(uint256 disputeId) external nonReentrant {
         DisputeStore storage d = _disputes[disputeId];
         uint256 seats = _seatsIfSettleable(disputeId, d);
+        uint40 states = seats == 0 ? 0 : d.drawBlockOrBallots;
         d.status = DisputeStatus.Settled;
-        uint32 states = d.ballotStates;
-        bytes32[] memory votes = _votes(disputeId, states, seats);
-        (bytes32 verdict, bool decided) = _tally(votes, states);
+        (BallotState verdict, bool decided) = _tally(states, seats);
         Payout memory p = Payout(new address[](seats + 2), new uint256[](seats + 2), 0, 0, 0);
         address[] memory referees = _referees(disputeId, seats);
-        p.pot = _slashReferees(referees, votes, states, verdict, decided);
+        p.pot = _slashReferees(referees, states, verdict, decided);
         Outcome outcome;
         if (decided) {
             outcome = _decide(d, p, verdict);
-            _payMajority(p, referees, votes, states, verdict);
+            _payMajority(p, referees, states, verdict);
         } else {
             outcome = Outcome.Dismissed;
             _upheld(d, p, d.accused, true);
@@ -409,28 +402,30 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     function getDispute(uint256 disputeId) external view returns (Dispute memory r) {
         DisputeStore storage d = _disputes[disputeId];
-        (r.taskId, r.accused, r.segment, r.drawBlock) = (d.taskId, d.accused, d.segment, d.drawBlock);
-        (r.accuser, r.bond, r.requester, r.deadline) =
-            (d.accuser, d.bondHeld ? _challengeBond : 0, d.requester, d.deadline);
-        (r.status, r.outcome, r.accuserIsWorker) = (d.status, d.outcome, d.accuserIsWorker);
+        (r.taskId, r.accused, r.segment, r.accuser) = (d.taskId, d.accused, d.segment, d.accuser);
+        (r.deadline, r.status, r.outcome, r.accuserIsWorker) = (d.deadline, d.status, d.outcome, d.accuserIsWorker);
         (r.accusedNext, r.accuserNext) = (d.accusedNext, d.accuserNext);
+        if (r.status == DisputeStatus.Drawing) r.drawBlock = d.drawBlockOrBallots;
+        if (r.status != DisputeStatus.None) r.requester = _market.requesterOf(r.taskId >> 32);
+        bool held = !r.accuserIsWorker && (r.status == DisputeStatus.Drawing || r.status == DisputeStatus.Voting);
+        if (held) r.bond = _challengeBond;
     }
 
-    /// @notice The committee with each referee's ballot state and ballot (commitment while
-    /// Committed, vote once Revealed).
+    /// @notice The committee with each seat's ballot state and its commitment (zero before
+    /// the commit and after the reveal).
     function getBallots(uint256 disputeId)
         external
         view
-        returns (address[] memory referees, BallotState[] memory states, bytes32[] memory ballots)
+        returns (address[] memory referees, BallotState[] memory states, bytes32[] memory commitments)
     {
         uint256 n = _committee[disputeId][0] == 0 ? 0 : _committeeSize;
         referees = _referees(disputeId, n);
         states = new BallotState[](n);
-        ballots = new bytes32[](n);
-        uint32 bits = _disputes[disputeId].ballotStates;
+        commitments = new bytes32[](n);
+        uint40 bits = _disputes[disputeId].drawBlockOrBallots;
         for (uint256 i = 0; i < n; ++i) {
             states[i] = _stateAt(bits, i);
-            ballots[i] = _ballots[disputeId][i];
+            commitments[i] = _commitments[disputeId][i];
         }
     }
 
@@ -483,7 +478,6 @@ contract DisputeResolver is ReentrancyGuardTransient {
         address accused,
         address accuser,
         bool accuserIsWorker,
-        address requester,
         Segment calldata seg,
         bytes32 accuserNext,
         uint96 bond
@@ -495,12 +489,10 @@ contract DisputeResolver is ReentrancyGuardTransient {
         DisputeStore storage d = _disputes[disputeId];
         uint64 drawBlock = uint64(block.number);
         uint64 deadline = uint64(block.timestamp) + _drawWindow;
-        // taskId < 2**96: the market holds a revealed claim on it (see {DisputeStore})
-        (d.accused, d.taskId) = (accused, uint96(taskId));
-        (d.accuser, d.segment, d.drawBlock, d.accuserIsWorker) =
-            (accuser, uint32(seg.j), uint40(drawBlock), accuserIsWorker);
-        (d.requester, d.deadline, d.status, d.bondHeld) =
-            (requester, uint40(deadline), DisputeStatus.Drawing, bond != 0);
+        // taskId < 2**64: job ids fit 32 bits (see {DisputeStore}); j + 1 < checkpointCount (uint32)
+        (d.accused, d.taskId, d.segment) = (accused, uint64(taskId), uint32(seg.j));
+        (d.accuser, d.deadline, d.drawBlockOrBallots) = (accuser, SafeCast.toUint32(deadline), uint40(drawBlock));
+        (d.status, d.accuserIsWorker) = (DisputeStatus.Drawing, accuserIsWorker);
         d.accusedNext = seg.hNext;
         // a challenger's h_{j+1} never decides anything: the event keeps it (see {Dispute})
         if (accuserIsWorker) d.accuserNext = accuserNext;
@@ -511,7 +503,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     /// @dev Reverts unless votes may be revealed now: every referee committed or the commit
     /// deadline passed, and the reveal deadline has not passed.
-    function _checkRevealOpen(uint256 disputeId, DisputeStore storage d, uint32 states) private view {
+    function _checkRevealOpen(uint256 disputeId, DisputeStore storage d, uint40 states) private view {
         uint256 deadline = d.deadline;
         if (block.timestamp <= deadline && !_allAtLeast(states, BallotState.Committed)) {
             revert DisputeResolverTooEarly(disputeId, deadline);
@@ -520,14 +512,12 @@ contract DisputeResolver is ReentrancyGuardTransient {
         if (block.timestamp > revealDeadline) revert DisputeResolverDeadlinePassed(disputeId, revealDeadline);
     }
 
-    /// @dev Check `referee`'s committed ballot in `seat` against `(voteHash, salt)` and record
-    /// the vote in its place (the caller updates the ballot state).
-    function _recordVote(uint256 disputeId, uint256 seat, address referee, bytes32 voteHash, bytes32 salt) private {
-        if (keccak256(abi.encode(voteHash, referee, salt)) != _ballots[disputeId][seat]) {
-            revert DisputeResolverCommitMismatch(disputeId, referee);
-        }
-        _ballots[disputeId][seat] = voteHash;
-        emit VoteRevealed(disputeId, referee, voteHash);
+    /// @dev What a revealed `voteHash` says about the parties.
+    function _classify(DisputeStore storage d, bytes32 voteHash) private view returns (BallotState) {
+        if (voteHash == UNAVAILABLE) return BallotState.Against;
+        if (voteHash == d.accusedNext) return BallotState.ForAccused;
+        if (d.accuserIsWorker && voteHash == d.accuserNext) return BallotState.ForAccuser;
+        return BallotState.Against;
     }
 
     /// @dev Random picks first, then a scan from a random offset, so the draw succeeds
@@ -536,7 +526,8 @@ contract DisputeResolver is ReentrancyGuardTransient {
     function _draw(bytes32 seed, DisputeStore storage d) private view returns (address[] memory chosen) {
         uint256 size = _committeeSize;
         uint256 count;
-        (chosen, count) = _registry.drawReferees(seed, size, [d.accused, d.accuser, d.requester]);
+        address requester = _market.requesterOf(uint256(d.taskId) >> 32);
+        (chosen, count) = _registry.drawReferees(seed, size, [d.accused, d.accuser, requester]);
         if (count < size) revert DisputeResolverPoolTooSmall(count, size);
     }
 
@@ -556,54 +547,45 @@ contract DisputeResolver is ReentrancyGuardTransient {
         }
     }
 
-    function _seatOf(uint256 disputeId, address referee) private view returns (uint256) {
+    /// @dev The referee in `seat` (bits [160 seat, 160 seat + 160) of the committee words).
+    function _refereeAt(uint256 disputeId, uint256 seat) private view returns (address) {
         mapping(uint256 => uint256) storage words = _committee[disputeId];
+        uint256 bit = seat * 160;
+        uint256 off = bit & 255;
+        uint256 value = words[bit >> 8] >> off;
+        if (off > 96) value |= words[(bit >> 8) + 1] << (256 - off);
+        return address(uint160(value));
+    }
+
+    function _seatOf(uint256 disputeId, address referee) private view returns (uint256) {
         uint256 n = _committeeSize;
-        uint256 cur = words[0];
-        uint256 curIndex;
         for (uint256 i = 0; i < n; ++i) {
-            uint256 bit = i * 160;
-            uint256 off = bit & 255;
-            if (bit >> 8 != curIndex) (cur, curIndex) = (words[bit >> 8], bit >> 8);
-            uint256 value = cur >> off;
-            if (off > 96) {
-                (cur, curIndex) = (words[curIndex + 1], curIndex + 1);
-                value |= cur << (256 - off);
-            }
-            if (address(uint160(value)) == referee) return i;
+            if (_refereeAt(disputeId, i) == referee) return i;
         }
         revert DisputeResolverNotReferee(disputeId, referee);
     }
 
-    /// @dev The whole committee of a dispute that reached Voting.
+    /// @dev The whole committee of a dispute that reached Voting (`n` seats; 0 if never drawn).
     function _referees(uint256 disputeId, uint256 n) private view returns (address[] memory referees) {
         referees = new address[](n);
-        if (n == 0) return referees;
-        mapping(uint256 => uint256) storage words = _committee[disputeId];
-        uint256 cur = words[0];
-        uint256 curIndex;
         for (uint256 i = 0; i < n; ++i) {
-            uint256 bit = i * 160;
-            uint256 off = bit & 255;
-            if (bit >> 8 != curIndex) (cur, curIndex) = (words[bit >> 8], bit >> 8);
-            uint256 value = cur >> off;
-            if (off > 96) {
-                (cur, curIndex) = (words[curIndex + 1], curIndex + 1);
-                value |= cur << (256 - off);
-            }
-            referees[i] = address(uint160(value));
+            referees[i] = _refereeAt(disputeId, i);
         }
     }
 
-    function _stateAt(uint32 states, uint256 seat) private pure returns (BallotState) {
-        return BallotState((states >> (2 * seat)) & 3);
+    function _stateAt(uint40 states, uint256 seat) private pure returns (BallotState) {
+        return BallotState((states >> (3 * seat)) & 7);
     }
 
-    function _withState(uint32 states, uint256 seat, BallotState state) private pure returns (uint32) {
-        return (states & ~uint32(3 << (2 * seat))) | uint32(uint256(state) << (2 * seat));
+    function _withState(uint40 states, uint256 seat, BallotState state) private pure returns (uint40) {
+        return (states & ~(uint40(7) << (3 * seat))) | (uint40(uint8(state)) << (3 * seat));
     }
 
-    function _allAtLeast(uint32 states, BallotState state) private view returns (bool) {
+    function _revealed(BallotState state) private pure returns (bool) {
+        return state >= BallotState.ForAccused;
+    }
+
+    function _allAtLeast(uint40 states, BallotState state) private view returns (bool) {
         uint256 n = _committeeSize;
         for (uint256 i = 0; i < n; ++i) {
             if (_stateAt(states, i) < state) return false;
@@ -611,31 +593,16 @@ contract DisputeResolver is ReentrancyGuardTransient {
         return true;
     }
 
-    /// @dev Each seat's revealed vote (zero for a seat that did not reveal; such seats are
-    /// skipped wherever votes are compared, see {_revealed}).
-    function _votes(uint256 disputeId, uint32 states, uint256 seats) private view returns (bytes32[] memory votes) {
-        votes = new bytes32[](seats);
+    /// @dev The vote more than half of the `seats` revealed, if any.
+    function _tally(uint40 states, uint256 seats) private pure returns (BallotState verdict, bool decided) {
+        uint256[5] memory count;
         for (uint256 i = 0; i < seats; ++i) {
-            if (_stateAt(states, i) == BallotState.Revealed) votes[i] = _ballots[disputeId][i];
+            ++count[uint256(_stateAt(states, i))];
         }
-    }
-
-    function _revealed(uint32 states, uint256 seat) private pure returns (bool) {
-        return _stateAt(states, seat) == BallotState.Revealed;
-    }
-
-    /// @dev The hash more than half of the committee revealed, if any.
-    function _tally(bytes32[] memory votes, uint32 states) private pure returns (bytes32 verdict, bool decided) {
-        uint256 n = votes.length;
-        for (uint256 i = 0; i < n; ++i) {
-            if (!_revealed(states, i)) continue;
-            uint256 count = 1;
-            for (uint256 k = i + 1; k < n; ++k) {
-                if (_revealed(states, k) && votes[k] == votes[i]) ++count;
-            }
-            if (count * 2 > n) return (votes[i], true);
+        for (uint256 v = uint256(BallotState.ForAccused); v <= uint256(BallotState.Against); ++v) {
+            if (count[v] * 2 > seats) return (BallotState(v), true);
         }
-        return (bytes32(0), false);
+        return (BallotState.None, false);
     }
 
     /// @dev Reverts unless `settle` may run now; the number of seats to settle (0 if never drawn).
@@ -647,19 +614,19 @@ contract DisputeResolver is ReentrancyGuardTransient {
         }
         if (status != DisputeStatus.Voting) revert DisputeResolverWrongStatus(disputeId, status);
         uint256 revealDeadline = uint256(d.deadline) + _revealWindow;
-        if (block.timestamp <= revealDeadline && !_allAtLeast(d.ballotStates, BallotState.Revealed)) {
+        if (block.timestamp <= revealDeadline && !_allAtLeast(d.drawBlockOrBallots, BallotState.ForAccused)) {
             revert DisputeResolverTooEarly(disputeId, revealDeadline);
         }
         return _committeeSize;
     }
 
     /// @dev A verdict exists: who lost, their stakes or bond, the referee fee; the outcome.
-    function _decide(DisputeStore storage d, Payout memory p, bytes32 verdict) private returns (Outcome) {
+    function _decide(DisputeStore storage d, Payout memory p, BallotState verdict) private returns (Outcome) {
         p.pot += _market.takeRefereeFee(uint256(d.taskId) >> 32);
         bool isWorker = d.accuserIsWorker;
         (address accused, address accuser) = (d.accused, d.accuser);
-        bool accusedLost = verdict != d.accusedNext;
-        bool accuserLost = isWorker ? verdict != d.accuserNext : !accusedLost;
+        bool accusedLost = verdict != BallotState.ForAccused;
+        bool accuserLost = isWorker ? verdict != BallotState.ForAccuser : !accusedLost;
         if (accusedLost) _slashWorker(d, p, accused, accuserLost ? address(0) : accuser);
         else _upheld(d, p, accused, true);
         if (accuserLost) {
@@ -686,15 +653,13 @@ contract DisputeResolver is ReentrancyGuardTransient {
     }
 
     /// @dev Slash referees that did not reveal or voted against the verdict; returns the total.
-    function _slashReferees(
-        address[] memory referees,
-        bytes32[] memory votes,
-        uint32 states,
-        bytes32 verdict,
-        bool decided
-    ) private returns (uint256 pot) {
-        for (uint256 i = 0; i < votes.length; ++i) {
-            if (_revealed(states, i) && (!decided || votes[i] == verdict)) continue;
+    function _slashReferees(address[] memory referees, uint40 states, BallotState verdict, bool decided)
+        private
+        returns (uint256 pot)
+    {
+        for (uint256 i = 0; i < referees.length; ++i) {
+            BallotState vote = _stateAt(states, i);
+            if (_revealed(vote) && (!decided || vote == verdict)) continue;
             address referee = referees[i];
             uint256 amount = (_registry.stakeOf(referee) * _refereeSlashBps) / _BPS;
             if (amount != 0) pot += _registry.slash(referee, amount);
@@ -711,7 +676,6 @@ contract DisputeResolver is ReentrancyGuardTransient {
         if (winner != address(0)) {
             uint256 bounty = (stake * _bountyBps) / _BPS;
             rest -= bounty;
-            if (!d.accuserIsWorker) bounty += _returnBond(d);
             _pay(p, winner, bounty);
         }
         p.toEscrow += rest;
@@ -719,7 +683,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     /// @dev A losing challenger's bond: referee share to the pot, rest to the worker.
     function _forfeitBond(DisputeStore storage d, Payout memory p) private {
-        uint256 bond = _returnBond(d);
+        uint256 bond = _bondOf(d);
         uint256 refShare = (bond * _refereeFeeBps) / _BPS;
         p.pot += refShare;
         _pay(p, d.accused, bond - refShare);
@@ -730,31 +694,28 @@ contract DisputeResolver is ReentrancyGuardTransient {
         if (isWorker || d.accuserIsWorker) {
             _market.releaseClaim(d.taskId, party);
         } else {
-            _pay(p, party, _returnBond(d));
+            _pay(p, party, _bondOf(d));
         }
     }
 
-    /// @dev Takes the bond out of the books once (bonds are paid out exactly once).
-    function _returnBond(DisputeStore storage d) private returns (uint256 bond) {
-        if (!d.bondHeld) return 0;
-        d.bondHeld = false;
-        return _challengeBond;
+    /// @dev The bond the accuser posted: `challengeBond` for a challenge, none between workers.
+    /// A settlement pays it out exactly once: {_upheld} returns it to a challenger that did not
+    /// lose, {_forfeitBond} splits it when the challenger lost.
+    function _bondOf(DisputeStore storage d) private view returns (uint256) {
+        return d.accuserIsWorker ? 0 : _challengeBond;
     }
 
-    function _payMajority(
-        Payout memory p,
-        address[] memory referees,
-        bytes32[] memory votes,
-        uint32 states,
-        bytes32 verdict
-    ) private pure {
+    function _payMajority(Payout memory p, address[] memory referees, uint40 states, BallotState verdict)
+        private
+        pure
+    {
         uint256 winners;
-        for (uint256 i = 0; i < votes.length; ++i) {
-            if (_revealed(states, i) && votes[i] == verdict) ++winners;
+        for (uint256 i = 0; i < referees.length; ++i) {
+            if (_stateAt(states, i) == verdict) ++winners;
         }
         uint256 share = p.pot / winners;
-        for (uint256 i = 0; i < votes.length && share != 0; ++i) {
-            if (_revealed(states, i) && votes[i] == verdict) _pay(p, referees[i], share);
+        for (uint256 i = 0; i < referees.length && share != 0; ++i) {
+            if (_stateAt(states, i) == verdict) _pay(p, referees[i], share);
         }
         p.toEscrow += p.pot - share * winners;
     }

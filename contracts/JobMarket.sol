@@ -348,6 +348,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         unchecked {
             jobId = ++_jobCount;
         }
+        // job ids fit 32 bits, so task ids fit 64 (the resolver stores them so)
+        if (jobId > type(uint32).max) revert JobMarketInvalidParameter("jobCount");
         JobStore storage job = _jobs[jobId];
         (job.status, job.taskCount, job.redundancy, job.keyWindow, job.submissionWindow) =
             (JobStatus.Open, p.taskCount, p.redundancy, p.keyWindow, p.submissionWindow);
@@ -664,7 +666,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
             revert JobMarketDeadlinePassed(taskId, worker, c.challengeDeadline);
         }
         c.status = ClaimStatus.Disputed;
-        d = DisputedClaim(taskId >> 32, _jobs[taskId >> 32].requester, c.hash, c.checkpointCount);
+        d = DisputedClaim(c.hash, c.checkpointCount);
         emit ClaimDisputed(taskId, worker);
     }
 
@@ -713,6 +715,11 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// @inheritdoc IJobMarket
     function modules() external view returns (address registry, address resolver) {
         return (_registry, _resolver);
+    }
+
+    /// @inheritdoc IJobMarket
+    function requesterOf(uint256 jobId) external view returns (address) {
+        return _jobs[jobId].requester;
     }
 
     /// @notice Number of jobs posted; job ids run from 1 to this.

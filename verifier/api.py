@@ -72,7 +72,7 @@ def stats(journal: Journal) -> dict[str, Any]:
             "revealed": sum(1 for i in refereed if i.data.get("duty") == "revealed"),
             "missed": sum(1 for i in refereed if i.data.get("duty") == "missed"),
             "with_majority": sum(1 for i in refereed if i.phase == "settled" and i.data.get("vote")
-                                 and i.data.get("vote") == i.data.get("verdict")),
+                                 and i.data.get("my_vote") == i.data.get("verdict")),
         },
         "transactions": dict(Counter(t.status for t in txs)),
         "withdrawn_total": journal.value("withdrawn_total", 0),

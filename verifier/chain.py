@@ -149,11 +149,12 @@ class VerifierChain:
     def draw(self, dispute_id: int, gas: int | None = None) -> Any:
         return self.resolver.drawCommittee(dispute_id, gas=gas)
 
-    def commit_vote(self, dispute_id: int, commitment: bytes) -> Any:
-        return self.resolver.commitVote(dispute_id, commitment)
+    def commit_vote(self, dispute_id: int, seat: int, commitment: bytes) -> Any:
+        """Commit in ``seat`` (this verifier's index in the drawn committee)."""
+        return self.resolver.commitVote(dispute_id, seat, commitment)
 
-    def reveal_vote(self, dispute_id: int, vote: bytes, salt: bytes) -> Any:
-        return self.resolver.revealVote(dispute_id, vote, salt)
+    def reveal_vote(self, dispute_id: int, seat: int, vote: bytes, salt: bytes) -> Any:
+        return self.resolver.revealVote(dispute_id, seat, vote, salt)
 
     def settle(self, dispute_id: int) -> Any:
         return self.resolver.settle(dispute_id)

@@ -153,6 +153,10 @@ class Referee:
                 return state
         return BallotState.NONE
 
+    def _seat(self, d: dict[str, Any]) -> int:
+        """This verifier's seat: its index in the drawn committee (CommitteeDrawn's order)."""
+        return [str(r).lower() for r in d["referees"]].index(self.chain.address.lower())
+
     def _commit(self, item: Item, now: int) -> str:
         d = item.data
         dispute_id = int(d["dispute_id"])
@@ -164,8 +168,9 @@ class Referee:
             return "missed"
         vote, salt = bytes.fromhex(d["vote"][2:]), bytes.fromhex(d["salt"][2:])
         commitment = vote_commitment(vote, self.chain.address, salt)
+        seat = self._seat(d)
         journaled_send(self.journal, item.key, "commitVote",
-                       lambda: self.chain.commit_vote(dispute_id, commitment))
+                       lambda: self.chain.commit_vote(dispute_id, seat, commitment))
         self.journal.put(item.key, item.phase, duty="committed")
         return "committed"
 
@@ -174,7 +179,7 @@ class Referee:
         dispute_id = int(d["dispute_id"])
         ballots = self.chain.ballots(dispute_id)
         mine = [s for r, s, _ in ballots if r.lower() == self.chain.address.lower()]
-        if mine and mine[0] == BallotState.REVEALED:
+        if mine and mine[0].revealed:
             self.journal.put(item.key, item.phase, duty="revealed")
             return "revealed"
         all_committed = all(s != BallotState.NONE for _, s, _ in ballots)
@@ -184,7 +189,8 @@ class Referee:
             self.journal.put(item.key, item.phase, duty="missed", duty_detail="reveal deadline passed")
             return "missed"
         vote, salt = bytes.fromhex(d["vote"][2:]), bytes.fromhex(d["salt"][2:])
+        seat = self._seat(d)
         journaled_send(self.journal, item.key, "revealVote",
-                       lambda: self.chain.reveal_vote(dispute_id, vote, salt))
+                       lambda: self.chain.reveal_vote(dispute_id, seat, vote, salt))
         self.journal.put(item.key, item.phase, duty="revealed")
         return "revealed"

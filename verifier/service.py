@@ -179,14 +179,17 @@ class VerifierService:
         item = self.journal.get(key)
         votes = dict(item.data.get("votes", {})) if item else {}
         votes[str(a["referee"])] = a["voteHash"]
-        self.journal.put(key, item.phase if item else "voting", votes=votes)
+        extra = {}
+        if str(a["referee"]).lower() == self.chain.address.lower():
+            extra["my_vote"] = BallotState(int(a["vote"])).label  # what the contract made of it
+        self.journal.put(key, item.phase if item else "voting", votes=votes, **extra)
 
     def _on_DisputeSettled(self, ev: Any) -> None:  # noqa: N802
         a = ev.args
         outcome = Outcome(int(a["outcome"])).label
         key = f"dispute:{int(a['disputeId'])}"
         item = self.journal.get(key)
-        self.journal.put(key, "settled", outcome=outcome, verdict=a["verdict"],
+        self.journal.put(key, "settled", outcome=outcome, verdict=BallotState(int(a["verdict"])).label,
                          referee_pot=int(a["refereePot"]), settled_tx=ev.tx_hash)
         if item is not None:
             self.journal.put(f"result:{item.data['task_id']}:{str(item.data['accused']).lower()}",
@@ -224,7 +227,7 @@ class VerifierService:
             return False
         if now > d.deadline + self.chain.reveal_window():
             return True
-        return all(state == BallotState.REVEALED for _, state, _ in self.chain.ballots(dispute_id))
+        return all(state.revealed for _, state, _ in self.chain.ballots(dispute_id))
 
     def _tx(self, item: str, action: str, send: Any) -> int:
         journaled_send(self.journal, item, action, send)

@@ -8,8 +8,6 @@ pragma solidity 0.8.37;
 interface IJobMarket {
     /// @notice What the resolver needs to know about a revealed claim it puts in dispute.
     struct DisputedClaim {
-        uint256 jobId;
-        address requester;
         bytes32 root;
         uint32 checkpointCount;
     }
@@ -51,6 +49,9 @@ interface IJobMarket {
 
     /// @notice The registry and resolver modules (zero until wired).
     function modules() external view returns (address registry, address resolver);
+
+    /// @notice The account that posted job `jobId` (zero for an unknown job).
+    function requesterOf(uint256 jobId) external view returns (address);
 
     /// @notice The ERC-20 every amount is denominated in.
     function token() external view returns (address);

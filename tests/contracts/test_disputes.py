@@ -17,6 +17,7 @@ CHEAT = Tree(hashes(9, diverge_at=4))  # agrees on h_0..h_3, differs from h_4 on
 DRAWING, VOTING, SETTLED = 1, 2, 3
 ACCUSED_LOST, ACCUSER_LOST, BOTH_LOST, DISMISSED = 1, 2, 3, 4
 REVEALED_CLAIM, DISPUTED_CLAIM = 4, 5
+NONE, COMMITTED, FOR_ACCUSED, FOR_ACCUSER, AGAINST = 0, 1, 2, 3, 4  # BallotState
 SALT = b"\x42" * 32
 OPENED: dict[int, Any] = {}  # DisputeOpened args of the last challenge per dispute id
 
@@ -42,14 +43,16 @@ def draw(env: Env, dispute_id: int) -> list[Any]:
 
 
 def vote(env: Env, dispute_id: int, referees: list[Any], votes: list[bytes | None]) -> None:
-    for ref, v in zip(referees, votes, strict=True):
+    """Each referee (seat = its index) commits and reveals its vote; None stays silent."""
+    for seat, (ref, v) in enumerate(zip(referees, votes, strict=True)):
         if v is not None:
-            env.send(ref, env.resolver.functions.commitVote(dispute_id, commitment(v, ref.address, SALT)))
+            sealed = commitment(v, ref.address, SALT)
+            env.send(ref, env.resolver.functions.commitVote(dispute_id, seat, sealed))
     if any(v is None for v in votes):
         env.chain.warp(RESOLVER_PARAMS["commitWindow"] + 1)
-    for ref, v in zip(referees, votes, strict=True):
+    for seat, (ref, v) in enumerate(zip(referees, votes, strict=True)):
         if v is not None:
-            env.send(ref, env.resolver.functions.revealVote(dispute_id, v, SALT))
+            env.send(ref, env.resolver.functions.revealVote(dispute_id, seat, v, SALT))
 
 
 def settle(env: Env, dispute_id: int) -> dict[str, Any]:
@@ -86,7 +89,7 @@ def test_challenge_upheld_slashes_cheating_worker(env: Env) -> None:
     vote(env, did, referees, [HONEST.hashes[4]] * 3)
     ev = settle(env, did)
     pot = STAKE * 2000 // 10_000 + REF_FEE
-    assert (ev["outcome"], ev["verdict"], ev["refereePot"]) == (ACCUSED_LOST, HONEST.hashes[4], pot)
+    assert (ev["outcome"], ev["verdict"], ev["refereePot"]) == (ACCUSED_LOST, AGAINST, pot)
     assert env.owed(challenger) == BOND + STAKE // 2
     for ref in referees:
         assert env.owed(ref) == pot // 3
@@ -114,6 +117,33 @@ def test_wrong_challenger_loses_bond_and_worker_finalizes(env: Env) -> None:
 
 def test_unavailable_votes_count_against_the_worker(env: Env) -> None:
     did, t, challenger = setup_challenge(env, HONEST, CHEAT.hashes[4])
+    referees = draw(env, did)
+    vote(env, did, referees, [b"\0" * 32] * 3)
+    assert settle(env, did)["outcome"] == ACCUSED_LOST
+    assert env.claim_status(t, env.workers[0]) == 0
+    env.assert_solvent()
+
+
+def test_referees_who_disagree_with_the_worker_differently_still_outvote_it(env: Env) -> None:
+    """The committee answers "does the worker's h_{j+1} hold up?": two votes for two other hashes
+    (two replays on different hardware in tolerance mode, say) are both against the worker."""
+    did, t, challenger = setup_challenge(env, CHEAT, HONEST.hashes[4])
+    referees = draw(env, did)
+    vote(env, did, referees, [HONEST.hashes[4], b"\x31" * 32, CHEAT.hashes[4]])
+    _, states, _ = env.resolver.functions.getBallots(did).call()
+    assert list(states) == [AGAINST, AGAINST, FOR_ACCUSED]
+    ev = settle(env, did)
+    assert (ev["outcome"], ev["verdict"]) == (ACCUSED_LOST, AGAINST)
+    assert env.registry.functions.stakeOf(referees[2].address).call() < 2 * REGISTRY_MIN_STAKE
+    assert env.claim_status(t, env.workers[0]) == 0
+    env.assert_solvent()
+
+
+def test_unavailable_is_against_a_worker_even_if_its_hash_is_zero(env: Env) -> None:
+    """A worker cannot make "unavailable" votes side with it by committing h_{j+1} = 0."""
+    zero = Tree(HONEST.hashes[:4] + [b"\0" * 32] + HONEST.hashes[5:])
+    did, t, _ = setup_challenge(env, zero, HONEST.hashes[4])
+    assert env.dispute(did)["accusedNext"] == b"\0" * 32
     referees = draw(env, did)
     vote(env, did, referees, [b"\0" * 32] * 3)
     assert settle(env, did)["outcome"] == ACCUSED_LOST
@@ -277,7 +307,7 @@ def test_committee_and_vote_reverts(env: Env) -> None:
     )
     env.revert_with(
         env.verifiers[1],
-        env.resolver.functions.commitVote(did, b"\1" * 32),
+        env.resolver.functions.commitVote(did, 0, b"\1" * 32),
         "DisputeResolverWrongStatus",
         did,
         DRAWING,
@@ -291,12 +321,20 @@ def test_committee_and_vote_reverts(env: Env) -> None:
     )
     referees = draw(env, did)
     outsider = next(v for v in env.verifiers if v not in referees)
+    for seat in (0, 1, 2, 3):  # nobody else's seat, nor one past the committee
+        env.revert_with(
+            outsider,
+            env.resolver.functions.commitVote(did, seat, b"\1" * 32),
+            "DisputeResolverNotReferee",
+            did,
+            outsider.address,
+        )
     env.revert_with(
-        outsider,
-        env.resolver.functions.commitVote(did, b"\1" * 32),
+        referees[1],
+        env.resolver.functions.commitVote(did, 0, b"\1" * 32),
         "DisputeResolverNotReferee",
         did,
-        outsider.address,
+        referees[1].address,
     )
     env.revert_with(
         env.outsiders[0],
@@ -313,10 +351,13 @@ def test_committee_and_vote_reverts(env: Env) -> None:
         outsider.address,
     )
     r0 = referees[0]
-    env.send(r0, env.resolver.functions.commitVote(did, commitment(HONEST.hashes[4], r0.address, SALT)))
+    env.send(r0, env.resolver.functions.commitVote(did, 0, commitment(HONEST.hashes[4], r0.address, SALT)))
+    _, states, commitments = env.resolver.functions.getBallots(did).call()
+    assert list(states) == [COMMITTED, NONE, NONE]
+    assert commitments[0] == commitment(HONEST.hashes[4], r0.address, SALT)
     env.revert_with(
         r0,
-        env.resolver.functions.commitVote(did, b"\1" * 32),
+        env.resolver.functions.commitVote(did, 0, b"\1" * 32),
         "DisputeResolverBallotState",
         did,
         r0.address,
@@ -325,14 +366,14 @@ def test_committee_and_vote_reverts(env: Env) -> None:
     commit_deadline = env.dispute(did)["deadline"]
     env.revert_with(
         r0,
-        env.resolver.functions.revealVote(did, HONEST.hashes[4], SALT),
+        env.resolver.functions.revealVote(did, 0, HONEST.hashes[4], SALT),
         "DisputeResolverTooEarly",
         did,
         commit_deadline,
     )
     env.revert_with(
         referees[1],
-        env.resolver.functions.revealVote(did, HONEST.hashes[4], SALT),
+        env.resolver.functions.revealVote(did, 1, HONEST.hashes[4], SALT),
         "DisputeResolverBallotState",
         did,
         referees[1].address,
@@ -341,28 +382,47 @@ def test_committee_and_vote_reverts(env: Env) -> None:
     env.chain.warp_past(commit_deadline)
     env.revert_with(
         referees[1],
-        env.resolver.functions.commitVote(did, b"\1" * 32),
+        env.resolver.functions.commitVote(did, 1, b"\1" * 32),
         "DisputeResolverDeadlinePassed",
         did,
         commit_deadline,
     )
     env.revert_with(
         r0,
-        env.resolver.functions.revealVote(did, CHEAT.hashes[4], SALT),
+        env.resolver.functions.revealVote(did, 0, CHEAT.hashes[4], SALT),
         "DisputeResolverCommitMismatch",
         did,
         r0.address,
     )
-    # a referee copying r0's commitment cannot reveal it either (the referee is bound)
-    env.send(r0, env.resolver.functions.revealVote(did, HONEST.hashes[4], SALT))
+    # another referee cannot reveal r0's seat, even with r0's vote and salt: the commitment binds r0
+    env.revert_with(
+        referees[1],
+        env.resolver.functions.revealVote(did, 0, HONEST.hashes[4], SALT),
+        "DisputeResolverCommitMismatch",
+        did,
+        referees[1].address,
+    )
+    env.revert_with(
+        r0,
+        env.resolver.functions.revealVote(did, 3, HONEST.hashes[4], SALT),
+        "DisputeResolverNotReferee",
+        did,
+        r0.address,
+    )
+    r = env.send(r0, env.resolver.functions.revealVote(did, 0, HONEST.hashes[4], SALT))
+    revealed = env.chain.events(env.resolver, "VoteRevealed", r)[0]["args"]
+    assert (revealed["referee"], revealed["voteHash"]) == (r0.address, HONEST.hashes[4])
+    assert revealed["vote"] == AGAINST
+    _, states, commitments = env.resolver.functions.getBallots(did).call()
+    assert list(states) == [AGAINST, NONE, NONE] and commitments[0] == b"\0" * 32  # cleared by the reveal
     env.chain.warp_past(commit_deadline + RESOLVER_PARAMS["revealWindow"])
     env.revert_with(
         r0,
-        env.resolver.functions.revealVote(did, HONEST.hashes[4], SALT),
+        env.resolver.functions.revealVote(did, 0, HONEST.hashes[4], SALT),
         "DisputeResolverBallotState",
         did,
         r0.address,
-        2,
+        AGAINST,
     )
     ev = settle(env, did)
     assert ev["outcome"] == DISMISSED  # one vote of three: no verdict, the bond returns
@@ -373,58 +433,15 @@ def test_committee_and_vote_reverts(env: Env) -> None:
     env.assert_solvent()
 
 
-def test_reveal_votes_batched_by_anyone(env: Env) -> None:
-    """revealVotes reveals the whole committee in one call from any sender; each entry is bound
-    to its referee's commitment, and the settlement is the same as with revealVote."""
-    did, t, challenger = setup_challenge(env, CHEAT, HONEST.hashes[4])
-    referees = draw(env, did)
-    addrs = [r.address for r in referees]
-    votes = [HONEST.hashes[4], HONEST.hashes[4], CHEAT.hashes[4]]
-    salts = [SALT, b"\x43" * 32, b"\x44" * 32]
-    batch = env.resolver.functions.revealVotes
-    env.send(referees[0], env.resolver.functions.commitVote(did, commitment(votes[0], addrs[0], salts[0])))
-    env.send(referees[1], env.resolver.functions.commitVote(did, commitment(votes[1], addrs[1], salts[1])))
-    commit_deadline = env.dispute(did)["deadline"]
-    env.revert_with(env.outsiders[0], batch(did, addrs[:2], votes[:2], salts[:2]), "DisputeResolverTooEarly",
-                    did, commit_deadline)
-    env.send(referees[2], env.resolver.functions.commitVote(did, commitment(votes[2], addrs[2], salts[2])))
-    env.revert_with(env.outsiders[0], batch(did, addrs, votes[:2], salts), "DisputeResolverInvalidParameter",
-                    b"lengths".ljust(32, b"\0"))
-    env.revert_with(env.outsiders[0], batch(did, [env.outsiders[0].address], votes[:1], salts[:1]),
-                    "DisputeResolverNotReferee", did, env.outsiders[0].address)
-    # a wrong salt for one entry reverts the whole batch
-    env.revert_with(env.outsiders[0], batch(did, addrs, votes, [SALT] * 3), "DisputeResolverCommitMismatch",
-                    did, addrs[1])
-    # a referee's own vote cannot be revealed for another referee
-    env.revert_with(env.outsiders[0], batch(did, [addrs[2]], votes[:1], salts[:1]),
-                    "DisputeResolverCommitMismatch", did, addrs[2])
-    env.send(referees[2], env.resolver.functions.revealVote(did, votes[2], salts[2]))
-    env.revert_with(env.outsiders[0], batch(did, addrs, votes, salts), "DisputeResolverBallotState",
-                    did, addrs[2], 2)
-    r = env.send(env.outsiders[0], batch(did, addrs[:2], votes[:2], salts[:2]))
-    events = env.chain.events(env.resolver, "VoteRevealed", r)
-    revealed = [(e["args"]["referee"], e["args"]["voteHash"]) for e in events]
-    assert revealed == list(zip(addrs[:2], votes[:2], strict=True))
-    _, states, ballots = env.resolver.functions.getBallots(did).call()
-    assert list(states) == [2, 2, 2] and list(ballots) == votes
-    ev = settle(env, did)
-    assert ev["outcome"] == ACCUSED_LOST and ev["verdict"] == HONEST.hashes[4]
-    env.assert_solvent()
-    env.chain.warp_past(commit_deadline + RESOLVER_PARAMS["revealWindow"])
-    env.revert_with(
-        env.outsiders[0], batch(did, addrs, votes, salts), "DisputeResolverWrongStatus", did, SETTLED
-    )
-
-
-def test_reveal_votes_after_reveal_deadline(env: Env) -> None:
+def test_reveal_after_reveal_deadline(env: Env) -> None:
     did, _, _ = setup_challenge(env, CHEAT, HONEST.hashes[4])
     referees = draw(env, did)
     addr = referees[0].address
-    env.send(referees[0], env.resolver.functions.commitVote(did, commitment(HONEST.hashes[4], addr, SALT)))
+    env.send(referees[0], env.resolver.functions.commitVote(did, 0, commitment(HONEST.hashes[4], addr, SALT)))
     deadline = env.dispute(did)["deadline"] + RESOLVER_PARAMS["revealWindow"]
     env.chain.warp_past(deadline)
-    batch = env.resolver.functions.revealVotes(did, [addr], [HONEST.hashes[4]], [SALT])
-    env.revert_with(env.outsiders[0], batch, "DisputeResolverDeadlinePassed", did, deadline)
+    late = env.resolver.functions.revealVote(did, 0, HONEST.hashes[4], SALT)
+    env.revert_with(referees[0], late, "DisputeResolverDeadlinePassed", did, deadline)
 
 
 def test_too_small_pool_dismisses_at_draw_deadline(env: Env) -> None:

@@ -144,12 +144,12 @@ class MarketMachine(RuleBasedStateMachine):
         referees = r.getBallots(did).call()[0]
         by_addr = {v.address: v for v in self.env.verifiers}
         values = {"honest": HONEST.hashes[J + 1], "cheat": CHEAT.hashes[J + 1], "none": b"\0" * 32}
-        for ref, vote in zip(referees, votes, strict=False):
+        for seat, (ref, vote) in enumerate(zip(referees, votes, strict=False)):
             if vote != "skip":
-                self.tx(by_addr[ref], r.commitVote(did, commitment(values[vote], ref, SALT)))
-        for ref, vote in zip(referees, votes, strict=False):
+                self.tx(by_addr[ref], r.commitVote(did, seat, commitment(values[vote], ref, SALT)))
+        for seat, (ref, vote) in enumerate(zip(referees, votes, strict=False)):
             if vote != "skip":
-                self.tx(by_addr[ref], r.revealVote(did, values[vote], SALT))
+                self.tx(by_addr[ref], r.revealVote(did, seat, values[vote], SALT))
 
     @precondition(lambda self: self.disputes)
     @rule(data=st.data())

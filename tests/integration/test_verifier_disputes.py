@@ -19,6 +19,7 @@ from verifier.referee import RefereeCase
 from verifier.replay import engine_replay
 from verifier.service import VerifierService
 from veritrain.adversary import SkipStep
+from veritrain.chain.states import BallotState
 from veritrain.dev.accounts import dev_account
 from veritrain.dev.deploy import RESOLVER_PARAMS, deploy_local
 from veritrain.journal import Journal
@@ -147,7 +148,8 @@ def test_cheater_is_challenged_slashed_and_challenger_paid(world: World):
     assert balance(world.w3, world.dep, challenger.chain.address) - before == bounty  # bond back + bounty
     for ref in referees:
         d = ref.journal.get(f"dispute:{dispute_id}").data
-        assert d["duty"] == "revealed" and d["vote"] == d["honest_vote"] == settled_verdict(settled)
+        assert d["duty"] == "revealed" and d["vote"] == d["honest_vote"] != str(d["accused_next"]).lower()
+        assert d["my_vote"] == d["verdict"] == "Against" == BallotState(settled["verdict"]).label
         assert ref.journal.value("withdrawn_total", 0) > 0  # referee fees withdrawn
 
     api = TestClient(create_app(restarted.journal))
@@ -159,8 +161,6 @@ def test_cheater_is_challenged_slashed_and_challenger_paid(world: World):
     assert ref_api.get("/disputes").json()[0]["duty"] == "revealed"
 
 
-def settled_verdict(settled: dict[str, Any]) -> str:
-    return "0x" + bytes(settled["verdict"]).hex()
 
 
 def test_false_challenge_loses_the_bond(world: World):
@@ -200,8 +200,8 @@ def test_false_challenge_loses_the_bond(world: World):
 
 
 def test_one_lying_referee_is_outvoted_and_slashed(world: World):
-    def lie(case: RefereeCase, vote: bytes) -> bytes:
-        return b"\x42" * 32
+    def lie(case: RefereeCase, vote: bytes) -> bytes:  # sides with the cheater
+        return case.accused_next
 
     challenger = world.service(VERIFIERS[0], p=1.0)
     honest_refs = [world.service(i, p=0.0) for i in VERIFIERS[1:3]]
@@ -219,15 +219,16 @@ def test_one_lying_referee_is_outvoted_and_slashed(world: World):
 
     settled = _settled(world, dispute_id)
     assert settled["outcome"] == 1  # the cheater still loses
-    verdict = settled_verdict(settled)
-    assert verdict == item.data["challenge"]["claimed_next"]
+    assert BallotState(settled["verdict"]) == BallotState.AGAINST  # against the accused worker
     slash = liar_stake * RESOLVER_PARAMS["refereeSlashBps"] // 10_000
     assert liar.chain.stake() == liar_stake - slash
-    assert liar.journal.get(f"dispute:{dispute_id}").data["vote"] == "0x" + "42" * 32
+    liar_item = liar.journal.get(f"dispute:{dispute_id}").data
+    assert liar_item["vote"] == str(liar_item["accused_next"]).lower()
+    assert liar_item["my_vote"] == "ForAccused" != liar_item["verdict"]
     assert liar.journal.value("withdrawn_total", 0) == 0  # the minority earns nothing
     assert all(r.journal.value("withdrawn_total", 0) > 0 for r in honest_refs)
     body = TestClient(create_app(liar.journal)).get("/disputes").json()
-    assert body[0]["outcome"] == "AccusedLost" and body[0]["verdict"] == verdict
+    assert body[0]["outcome"] == "AccusedLost" and body[0]["verdict"] == "Against"
     assert TestClient(create_app(liar.journal)).get("/stats").json()["referee"]["with_majority"] == 0
 
 
@@ -245,7 +246,7 @@ def test_referees_vote_unavailable_when_no_key_comes_in_time(world: World):
     time_travel(world.w3, RESOLVER_PARAMS["commitWindow"] - 300)  # inside the referees' vote margin
     world.tick_all(3)
     settled = _settled(world, dispute_id)
-    assert settled_verdict(settled) == "0x" + "00" * 32
+    assert BallotState(settled["verdict"]) == BallotState.AGAINST  # every vote UNAVAILABLE
     assert settled["outcome"] == 1  # "unavailable" counts against the worker
     for ref in referees:
         d = ref.journal.get(f"dispute:{dispute_id}").data

@@ -32,7 +32,7 @@ def journal(tmp_path: Path) -> Journal:
     j.put("result:99:0xcd", "verified", task_id=99, worker="0xcd", checks=[
         {"j": 0, "outcome": "match", "claimed": "0x0a", "replayed": "0x0a", "detail": "", "distance": 0}])
     j.put("dispute:1", "settled", dispute_id=1, task_id=TASK, accused=WORKER, accuser="0x" + "11" * 20,
-          role="accuser", outcome="AccusedLost", verdict="0x03")
+          role="accuser", outcome="AccusedLost", verdict="Against")
     j.put("dispute:2", "voting", dispute_id=2, task_id=7, accused="0x77", accuser="0x88", role="referee",
           duty="revealed", vote="0x05")
     tx = j.tx_intent(f"result:{TASK}:{WORKER}", "challenge")
@@ -66,6 +66,9 @@ def test_disputes_stats_and_degraded_health(journal):
     assert s["segments"] == {"replayed": 3, "match": 2, "mismatch": 1, "unrunnable": 0, "unavailable": 0}
     assert s["challenges"] == {"sent": 1, "won": 1, "lost": 0, "open": 0}
     assert s["referee"]["drawn"] == 1 and s["referee"]["revealed"] == 1
+    assert s["referee"]["with_majority"] == 0  # still voting
+    journal.put("dispute:2", "settled", my_vote="Against", verdict="Against")
+    assert client.get("/stats").json()["referee"]["with_majority"] == 1
     assert s["transactions"] == {"mined": 1, "failed": 1}
     assert s["detection"]["p"] == 0.25
     journal.set("last_error", "the RPC node did not answer")

@@ -8,10 +8,8 @@ several times), and the two totals the issue sets targets for:
 - ``task_happy_path``: claim, deliverKey, commit, reveal, finalize, withdraw of one task plus
   that task's share of postJob (the job has ``TASKS`` tasks, redundancy 1);
 - ``dispute_total``: a challenge with Merkle proofs into a root over 1,025 leaves (1,024
-  checkpoint segments), the committee draw, three referees' commit and reveal, settlement.
-
-and, not a target of the issue, ``dispute_total_batched``: the same dispute on another task
-with the three reveals sent as one ``revealVotes`` call instead of three ``revealVote``.
+  checkpoint segments), the committee draw, three referees' commit and reveal (each its own
+  transaction, as the verifier role sends them), settlement.
 """
 
 from __future__ import annotations
@@ -186,32 +184,23 @@ def scenario(w3: Any) -> dict[str, Any]:
         refs = list(drawn["referees"])
         for ref in refs:
             run.send(requester, "DisputeResolver", resolver.functions.deliverRefereeKey(d, ref, envelope))
-        for ref in refs:
+        for seat, ref in enumerate(refs):
             run.send(by_addr[ref], "DisputeResolver",
-                     resolver.functions.commitVote(d, _commit(honest[j + 1], ref, salt)))
+                     resolver.functions.commitVote(d, seat, _commit(honest[j + 1], ref, salt)))
         return d, refs
 
     did, referees = challenge_to_commits(t1)
-    for ref in referees:
-        run.send(by_addr[ref], "DisputeResolver", resolver.functions.revealVote(did, honest[j + 1], salt))
+    for seat, ref in enumerate(referees):
+        reveal = resolver.functions.revealVote(did, seat, honest[j + 1], salt)
+        run.send(by_addr[ref], "DisputeResolver", reveal)
     run.send(dev_account(13), "DisputeResolver", resolver.functions.settle(did))
 
-    def dispute_calls(since: dict[str, int]) -> dict[str, list[int]]:
-        calls = {k: list(v[since.get(k, 0):]) for k, v in run.gas.items() if k.startswith("DisputeResolver.")}
+    def dispute_calls() -> dict[str, list[int]]:
+        calls = {k: list(v) for k, v in run.gas.items() if k.startswith("DisputeResolver.")}
         return {k: v for k, v in calls.items() if v and not k.endswith("deliverRefereeKey")}
 
-    dispute_gas = dispute_calls({})
+    dispute_gas = dispute_calls()
 
-    # task 4: the same dispute, its reveals batched into one revealVotes call
-    t4 = (job << 32) | 4
-    submit(workers[1], t4, trees["cheat"])
-    since = {k: len(v) for k, v in run.gas.items()}
-    did2, referees2 = challenge_to_commits(t4)
-    n = len(referees2)
-    batch = resolver.functions.revealVotes(did2, referees2, [honest[j + 1]] * n, [salt] * n)
-    run.send(by_addr[referees2[0]], "DisputeResolver", batch)
-    run.send(dev_account(13), "DisputeResolver", resolver.functions.settle(did2))
-    dispute_gas_batched = dispute_calls(since)
 
     run.warp(86_401)
     run.send(dev_account(13), "JobMarket", market.functions.finalize(t0, workers[0].address))
@@ -260,13 +249,10 @@ def scenario(w3: Any) -> dict[str, Any]:
         "task_happy_path": post_share + sum(happy.values()),
         "dispute_total": sum(sum(v) for v in dispute_gas.values()),
     }
-    batched_total = sum(sum(v) for v in dispute_gas_batched.values())
     return {
         "functions": {k: round(mean(v)) for k, v in sorted(run.gas.items()) if not k.startswith("DevToken")},
         "task_happy_path_parts": {"postJob_share": post_share, **happy},
         "dispute_parts": {k: v for k, v in dispute_gas.items()},
-        "dispute_parts_batched": {k: v for k, v in dispute_gas_batched.items()},
-        "dispute_total_batched": batched_total,
         **totals,
         "targets": TARGETS,
         "within_targets": all(totals[k] <= TARGETS[k] for k in TARGETS),

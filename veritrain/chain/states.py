@@ -48,10 +48,20 @@ class Outcome(_ContractEnum):  # DisputeResolver.Outcome
     DISMISSED = 4
 
 
-class BallotState(_ContractEnum):  # DisputeResolver ballot state
+class BallotState(_ContractEnum):  # DisputeResolver.BallotState
+    """A seat's ballot; once revealed, what the vote says about the parties (the contract keeps
+    this, not the hash): FOR_ACCUSED / FOR_ACCUSER reproduced that party's h_{j+1}, AGAINST
+    neither (UNAVAILABLE included)."""
+
     NONE = 0
     COMMITTED = 1
-    REVEALED = 2
+    FOR_ACCUSED = 2
+    FOR_ACCUSER = 3
+    AGAINST = 4
+
+    @property
+    def revealed(self) -> bool:
+        return self >= BallotState.FOR_ACCUSED
 
 
 #: A referee's vote meaning "checkpoint j could not be fetched" (counts against the worker).

@@ -27,10 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     for key, target in gas["targets"].items():
         verdict = "ok" if gas[key] <= target else "OVER TARGET"
         print(f"{key}: {gas[key]:,} (target {target:,}) {verdict}")
-    if "dispute_total_batched" in gas:
-        batched, target = gas["dispute_total_batched"], gas["targets"]["dispute_total"]
-        print(f"dispute_total_batched (reveals in one revealVotes): {batched:,} "
-              f"({'within' if batched <= target else 'over'} the dispute_total target {target:,})")
     print(f"wrote {args.out}")
     return 0
 
