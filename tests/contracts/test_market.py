@@ -60,6 +60,18 @@ def test_post_job_rejects_bad_parameters(env: Env, field: str, value: object) ->
     env.revert_with(env.requester, call, "JobMarketInvalidParameter", b32(field))
 
 
+def test_job_ids_stop_at_32_bits(env: Env) -> None:
+    """Task ids (jobId << 32 | index) must fit the resolver's 64 bits: job 2**32 is refused."""
+    job = env.post_job()
+    word = int.from_bytes(env.w3.eth.get_storage_at(env.market.address, 2), "big")
+    assert word & (2**160 - 1) == int(env.resolver.address, 16) and word >> 160 == job  # resolver | jobCount
+    last = (2**32 - 2) << 160 | int(env.resolver.address, 16)
+    env.w3.provider.make_request("anvil_setStorageAt", [env.market.address, "0x2", f"0x{last:064x}"])
+    assert env.post_job() == 2**32 - 1  # the last id that fits
+    env.revert_with(env.requester, env.market.functions.postJob(job_tuple()), "JobMarketInvalidParameter",
+                    b32("jobCount"))
+
+
 def test_pause_stops_new_jobs_only_and_only_owner_pauses(env: Env) -> None:
     job = env.post_job()
     env.revert_with(
