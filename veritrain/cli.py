@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from veritrain import __version__
+from veritrain import __version__, lifeline
 from veritrain.errors import VeritrainError
 
 app = typer.Typer(
@@ -145,6 +145,7 @@ def dev_down(home: HomeOpt = None) -> None:
 
 def main() -> None:
     """Console entry point: user errors become one line and exit code 1."""
+    lifeline.from_env()  # started by an orchestrator (demo, bench): die with it
     try:
         _add_role_apps()
         app()

@@ -35,6 +35,7 @@ wait would only add idle time. Blocks are mined every half second so chain time 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -44,6 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from veritrain import lifeline
 from veritrain.bench.realstack import VERIFIERS, WORKER_POOL, BenchStack, Proc, stop, verifier_stats
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -449,7 +451,8 @@ def _run_demo(argv: list[str], home: Path, work: Path, timeout: float) -> tuple[
 
     out_path, err_path = work / "demo.stdout", work / "demo.stderr"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **lifeline.env_for_child()})
     try:
         code = proc.wait(timeout)
     except BaseException:

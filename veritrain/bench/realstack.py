@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from veritrain import lifeline
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "bench"
 #: Dev-account roles on the bench stack (the test mnemonic's 20 funded accounts).
@@ -119,8 +121,9 @@ class BenchStack:
         log = self.work / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "wb") as out:
-            popen = subprocess.Popen(
-                argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+            popen = subprocess.Popen(  # dies with the bench (lifeline)
+                argv, env={**env, **lifeline.env_for_child()}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                start_new_session=True,
             )
         proc = Proc(name, popen, log)
         self.procs.append(proc)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from veritrain import lifeline
 from veritrain.dev import demo_chain, demo_summary
 from veritrain.dev.demo_procs import ChildFailed, Children, stop_recorded
 from veritrain.dev.demo_summary import Party
@@ -428,6 +429,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    lifeline.from_env()  # run by the benchmark: die with it
     ap = argparse.ArgumentParser(prog="python -m veritrain.dev.demo", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the smaller variant the test suite runs")
     ap.add_argument("--json", action="store_true", help="summary.json on stdout (the table on stderr)")

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from veritrain import lifeline
 from veritrain.dev import procs
 from veritrain.errors import VeritrainError
 
@@ -72,7 +73,7 @@ class Children:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{name}.log"
         out_path = self.log_dir / f"{name}.out" if capture_stdout else None
-        full_env = {**self.base_env, **(env or {})}
+        full_env = {**self.base_env, **lifeline.env_for_child(), **(env or {})}  # dies with us
         with open(log, "ab") as err:
             err.write(f"$ {' '.join(argv)}\n".encode())
             err.flush()
