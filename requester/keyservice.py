@@ -32,7 +32,7 @@ from veritrain.chain.states import ClaimStatus, DisputeStatus
 from veritrain.chain.views import Verifier
 from veritrain.errors import ContractRevert, VeritrainError
 from veritrain.jobdoc import JobDocument, referee_key_context, verifier_key_context, worker_key_context
-from veritrain.tasks import split_task_id, task_key
+from veritrain.tasks import split_task_id
 
 log = logging.getLogger("veritrain.requester.keys")
 
@@ -70,7 +70,7 @@ class KeyService:
 
     def shard_key(self, task_id: int) -> bytes:
         """The key of the shard ``task_id`` trains: all a worker or referee of that task gets."""
-        return crypto.shard_key(self.data_key, self.doc.binding, task_key(self.doc.spec, task_id).shard)
+        return crypto.shard_key(self.data_key, self.doc.binding, self.doc.task_key(task_id).shard)
 
     def step(self) -> list[Delivery]:
         """One pass: deliver every key owed now; returns the deliveries of this pass."""

@@ -40,7 +40,6 @@ from veritrain.jobdoc import JobDocument, checkpoint_binding
 from veritrain.manifest import Manifest
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.storage import Storage
-from veritrain.tasks import task_key
 
 #: ``replay(spec, task, j, checkpoint_j, features, labels) -> (bytes_{j+1}, h_{j+1})``
 ReplayFn = Callable[[JobSpec, TaskKey, int, bytes, Any, Any], tuple[bytes, bytes]]
@@ -98,7 +97,7 @@ class TaskContext:
 
     @property
     def task(self) -> TaskKey:
-        return task_key(self.doc.spec, self.task_id)
+        return self.doc.task_key(self.task_id)
 
     @property
     def n_segments(self) -> int:

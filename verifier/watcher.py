@@ -29,7 +29,7 @@ from veritrain import crypto
 from veritrain.chain.states import ClaimStatus
 from veritrain.errors import ChainError, ContractRevert, VeritrainError
 from veritrain.journal import Item, Journal
-from veritrain.tasks import split_task_id, task_key
+from veritrain.tasks import split_task_id
 
 log = logging.getLogger("veritrain.verifier.watcher")
 
@@ -99,7 +99,7 @@ class Watcher:
             return self._final(key, "no_key", f"no data key for job {job_id}")
         manifest = load_manifest(self.replayer.storage, d["manifest_cid"], root=bytes.fromhex(d["root"][2:]),
                                  task_id=task_id, worker=worker)
-        shard_key = crypto.shard_key(data_key, doc.binding, task_key(doc.spec, task_id).shard)
+        shard_key = crypto.shard_key(data_key, doc.binding, doc.task_key(task_id).shard)
         ctx = self.replayer.context(doc, manifest, shard_key, task_id, worker)
         seed = sampling.task_seed(self.config.secret, self.chain.chain_id, task_id, worker,
                                   manifest.root_bytes())

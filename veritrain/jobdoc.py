@@ -151,7 +151,7 @@ class JobDocument(BaseModel):
         """The (round, shard) task ``task_id`` (or a bare index) of this document's job trains.
 
         Every round is its own job of ``num_shards`` tasks: index ``s`` is shard ``s`` of
-        round ``self.round``. (For a round-0 document this is ``veritrain.tasks.task_key``.)
+        round ``self.round``.
         """
         index = task_id & _INDEX_MASK
         if index >= self.spec.num_shards:

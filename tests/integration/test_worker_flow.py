@@ -34,7 +34,7 @@ from veritrain.journal import Journal
 from veritrain.manifest import load as load_manifest
 from veritrain.spec import JobSpec, load_spec
 from veritrain.storage import IpfsStorage
-from veritrain.tasks import task_id_of, task_key
+from veritrain.tasks import task_id_of
 from worker.keystore import create_keystore
 from worker.loop import Worker
 from worker.settings import WorkerSettings
@@ -107,7 +107,7 @@ class Requester:
         self.from_block = receipt["blockNumber"]
 
     def shard_key(self, task_id: int) -> bytes:
-        return crypto.shard_key(self.key, self.doc.binding, task_key(self.spec, task_id).shard)
+        return crypto.shard_key(self.key, self.doc.binding, self.doc.task_key(task_id).shard)
 
     def answer_claims(self) -> int:
         """Deliver the key to every claim not yet answered; returns how many were answered."""
@@ -296,12 +296,11 @@ def test_sigkill_mid_training_then_restart_gives_the_uninterrupted_root(stack: d
 
     # the root equals an uninterrupted run of the same task
     from veritrain.data import decode_shard
-    from veritrain.tasks import task_key
     from veritrain.training.runner import run_in_profile
 
     shard = decode_shard(req.shards[0])
     features, labels = shard.features, shard.labels
-    hashes = run_in_profile(spec, "train", task=task_key(spec, 0), features=features, labels=labels,
+    hashes = run_in_profile(spec, "train", task=req.doc.task_key(0), features=features, labels=labels,
                             directory=stack["tmp"] / "reference")
     claim = req.market.functions.getClaim(task_id, acct.address).call()
     assert "0x" + bytes(claim[5]).hex() == merkle.MerkleTree(hashes).root_hex

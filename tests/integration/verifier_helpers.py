@@ -36,7 +36,7 @@ from veritrain.jobdoc import (
 from veritrain.manifest import Manifest
 from veritrain.spec import JobSpec, load_spec
 from veritrain.storage import Storage
-from veritrain.tasks import task_id_of, task_key
+from veritrain.tasks import task_id_of
 from veritrain.training.sinks import MemorySink
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +89,7 @@ class Job:
 
     def shard_key(self, task_id: int) -> bytes:
         """What a worker or referee of ``task_id`` is given: its shard's key, not the job key."""
-        return crypto.shard_key(self.key, self.doc.binding, task_key(self.doc.spec, task_id).shard)
+        return crypto.shard_key(self.key, self.doc.binding, self.doc.task_key(task_id).shard)
 
 
 @dataclass
@@ -185,7 +185,7 @@ class Worker:
         from veritrain.training.engine import train_task
 
         spec, task_id = job.doc.spec, job.task_id(task_index)
-        task = task_key(spec, task_index)
+        task = job.doc.task_key(task_index)
         x, y = job.shards[task.shard]
         sink = MemorySink()
         if cheat is None:

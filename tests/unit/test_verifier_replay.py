@@ -14,11 +14,10 @@ from veritrain import crypto
 from veritrain.adversary import SkipStep, dishonest_train
 from veritrain.data import Dataset, encode_shard
 from veritrain.errors import ManifestError, ReplayProfileError
-from veritrain.jobdoc import JobDocument, ShardRef, checkpoint_binding
+from veritrain.jobdoc import InitialModelRef, JobDocument, ModelCopyRef, ShardRef, checkpoint_binding
 from veritrain.manifest import Manifest
 from veritrain.spec import TaskKey, load_spec
 from veritrain.storage import MemoryStorage
-from veritrain.tasks import task_key
 from veritrain.training.engine import train_task
 from veritrain.training.sinks import MemorySink
 
@@ -37,8 +36,10 @@ def _spec():  # type: ignore[no-untyped-def]
     return load_spec(raw)
 
 
-def _job(cheat=None, key=None):  # type: ignore[no-untyped-def]
+def _job(cheat=None, key=None, round_=0):  # type: ignore[no-untyped-def]
     spec, storage, key = _spec(), MemoryStorage(), key or crypto.generate_data_key()
+    if round_:
+        spec = spec.model_copy(update={"rounds": round_ + 1})
     x, y = load_digits(return_X_y=True)
     x, y = (x / 16.0).astype(np.float32)[:200], y.astype(np.int64)[:200]
     nonce = b"n" * 16
@@ -51,9 +52,12 @@ def _job(cheat=None, key=None):  # type: ignore[no-untyped-def]
     ref = ShardRef(index=0, cid=storage.put_bytes(ct), sha256=hashlib.sha256(ct).hexdigest(), size=len(ct),
                    examples=len(x))
     doc = JobDocument.create(spec, [ref], nonce)
+    for _ in range(round_):  # a later round's job: the replayer never needs the initial model itself
+        doc = doc.next_round(InitialModelRef(digest="ab" * 32, previous_job=1, copies=(
+            ModelCopyRef(shard=0, cid="bafym0", sha256="cd" * 32, size=99),)))
     spec_cid = storage.put_bytes(doc.to_bytes())
     sink = MemorySink()
-    task = TaskKey(round=0, shard=0)
+    task = TaskKey(round=round_, shard=0)
     hashes = (train_task(spec, task, x, y, sink) if cheat is None
               else dishonest_train(spec, task, x, y, cheat, sink))
     binding = checkpoint_binding(doc, TASK_ID, WORKER)
@@ -114,11 +118,14 @@ def test_manifest_must_match_revealed_root_and_task():
         load_manifest(storage, cid, root=m.root_bytes(), task_id=TASK_ID + 1, worker=WORKER)
 
 
-def test_task_key_from_on_chain_id():
-    spec = _spec()
-    assert task_key(spec, (7 << 32) | 0) == TaskKey(round=0, shard=0)
-    with pytest.raises(Exception, match="outside"):
-        task_key(spec, (7 << 32) | 5)
+def test_a_later_rounds_task_is_replayed_as_that_round():
+    """Every round is its own job of num_shards tasks: task index 0 of round 1's job is round 1,
+    shard 0 (replaying it as round 0 would reject every honest checkpoint)."""
+    storage, doc, m, key = _job(cheat=SkipStep(segment=2), round_=1)
+    r = SegmentReplayer(storage)
+    ctx = r.context(doc, m, key, TASK_ID, WORKER)
+    assert ctx.task == TaskKey(round=1, shard=0)
+    assert [r.check(ctx, j).outcome for j in range(3)] == ["match", "match", "mismatch"]
 
 
 class _FakeChain:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from veritrain import errors
+from veritrain import errors, lifeline
 from veritrain.spec import JobSpec, TaskKey, load_spec
 from veritrain.training import profile
 
@@ -120,29 +120,8 @@ def command(work: Path) -> list[str]:
     return [sys.executable, "-m", "veritrain.training.runner", str(work)]
 
 
-PARENT_ENV = "VERITRAIN_RUNNER_PARENT"
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent: int) -> None:
-    """Linux: have the kernel SIGKILL this process when its parent dies (PR_SET_PDEATHSIG), so
-    a SIGKILLed worker leaves no orphan trainer writing checkpoints. Set at the child's start
-    (not in a preexec_fn, which is unsafe in a threaded parent); a parent that died before
-    that is caught by the ``getppid`` check. Elsewhere a no-op."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent:
-        os._exit(70)  # the parent is already gone: do not train for nobody
-
-
 def _spawn(spec: JobSpec, work: Path, progress: Progress | None, timeout: float | None) -> None:
-    env = {**profile.profile_env(spec.replay), PARENT_ENV: str(os.getpid())}
+    env = {**profile.profile_env(spec.replay), **lifeline.env_for_child()}
     proc = subprocess.Popen(command(work), env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -207,6 +186,5 @@ if __name__ == "__main__":
         print("usage: python -m veritrain.training.runner WORKDIR (written by run_in_profile)",
               file=sys.stderr)
         sys.exit(64)
-    if os.environ.get(PARENT_ENV):
-        die_with_parent(int(os.environ[PARENT_ENV]))
+    lifeline.from_env()  # a SIGKILLed worker leaves no orphan trainer writing checkpoints
     sys.exit(_child(Path(sys.argv[1])))
