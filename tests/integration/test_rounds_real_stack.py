@@ -109,3 +109,18 @@ def test_two_rounds_trained_by_a_real_worker_chain_from_aggregate_to_aggregate( 
     assert all(np.array_equal(res.state.tensors[k], agg1.tensors[k]) for k in agg1.tensors)
     assert any(not np.array_equal(agg0.tensors[k], agg1.tensors[k]) for k in agg1.tensors)
     assert res.metrics["rounds"] == 2 and res.metrics["holdout_accuracy"] > 0.5
+
+    # a verifier (its replayer, with the shard key a referee of each task would get) replays
+    # round 1's real checkpoints as round 1: every segment matches
+    from verifier.replay import SegmentReplayer, load_job_document, load_manifest
+    from veritrain import crypto
+
+    replayer = SegmentReplayer(storage)
+    for t in (t for t in prov.tasks if t.round == 1):
+        doc = load_job_document(storage, onchain1.spec_cid)
+        root = req.market.get_claim(t.task_id, WORKER.address).root
+        m = load_manifest(storage, t.manifest_cid, root=root, task_id=t.task_id, worker=WORKER.address)
+        key = crypto.shard_key(job.data_key, doc.binding, t.shard)
+        ctx = replayer.context(doc, m, key, t.task_id, WORKER.address)
+        assert ctx.task == TaskKey(round=1, shard=t.shard)
+        assert [replayer.check(ctx, j).outcome for j in range(ctx.n_segments)] == ["match"] * ctx.n_segments
