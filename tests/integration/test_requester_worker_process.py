@@ -5,14 +5,9 @@ only through the chain, IPFS and the core's formats (no role imports another).""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from test_requester_support import REWARD, STAKE, digits, digits_spec
+from test_requester_support import REWARD, STAKE, digits, digits_spec, run_worker_process
 
 from requester.sdk import Requester
 from veritrain.deployments import save
@@ -24,8 +19,6 @@ REQUESTER, WORKER = dev_account(1), dev_account(5)
 
 
 def test_a_real_worker_process_trains_the_posted_job(fresh_chain, anvil, ipfs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from eth_account import Account
-
     deployment = deploy_local(fresh_chain, dev_account(0), mint_to=[REQUESTER.address, WORKER.address])
     dep_path = save(deployment, tmp_path / "deployment.json")
     req = Requester(anvil.url, REQUESTER, IpfsStorage(ipfs.url), deployment, home=tmp_path / "home")
@@ -33,28 +26,11 @@ def test_a_real_worker_process_trains_the_posted_job(fresh_chain, anvil, ipfs, t
     spec = digits_spec(num_shards=1, deadlines=deadlines)
     job = req.post_job(spec, digits(), reward_per_task=REWARD, stake_per_task=STAKE)
 
-    keystore = tmp_path / "worker-keystore.json"
-    keystore.write_text(json.dumps(Account.encrypt(bytes(WORKER.key), "pw", iterations=2)))
-    env = {**os.environ, "VERITRAIN_RPC_URL": anvil.url, "VERITRAIN_DEPLOYMENT": str(dep_path),
-           "VERITRAIN_IPFS_API": ipfs.url, "VERITRAIN_WORKER_HOME": str(tmp_path / "worker"),
-           "VERITRAIN_WORKER_KEYSTORE": str(keystore), "VERITRAIN_WORKER_PASSWORD": "pw",
-           "VERITRAIN_WORKER_POLL_INTERVAL": "0.2"}
-    log = tmp_path / "worker.log"
-    with job.serve_keys(interval=0.2) as keys, open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "veritrain.cli", "worker", "run", "--once"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT, text=True)
-        try:
-            deadline = time.monotonic() + 180
-            while proc.poll() is None and time.monotonic() < deadline:
-                fresh_chain.provider.make_request("evm_mine", [])  # chain time follows the clock
-                time.sleep(0.5)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-    output = log.read_text()
-    assert proc.returncode == 0 and f"task {job.task_ids[0]}: finalized" in output, output[-3000:]
-    assert not keys.errors
+    code, output, errors = run_worker_process(job, fresh_chain, WORKER, tmp_path, rpc_url=anvil.url,
+                                              deployment=dep_path, ipfs_url=ipfs.url, args=["--once"],
+                                              timeout=180)
+    assert code == 0 and f"task {job.task_ids[0]}: finalized" in output, output[-3000:]
+    assert not errors
     st = job.wait(timeout=30, poll=0.2)
     assert st.done and st.tasks[0].claims[0].worker == WORKER.address
     res = job.result()

@@ -7,15 +7,10 @@ aggregate. The roles meet only through the chain, IPFS and the core's formats.""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
-from test_requester_support import REWARD, STAKE, digits, digits_spec
+from test_requester_support import REWARD, STAKE, digits, digits_spec, run_worker_process
 
 from requester.fetch import verify_round
 from requester.sdk import Requester
@@ -33,8 +28,6 @@ REQUESTER, WORKER = dev_account(1), dev_account(6)
 
 def test_two_rounds_trained_by_a_real_worker_chain_from_aggregate_to_aggregate(  # type: ignore[no-untyped-def]
         fresh_chain, anvil, ipfs, tmp_path: Path) -> None:
-    from eth_account import Account
-
     from veritrain.training.engine import start_hash
     from veritrain.training.runner import model_state_of
 
@@ -49,28 +42,11 @@ def test_two_rounds_trained_by_a_real_worker_chain_from_aggregate_to_aggregate( 
     assert [rj.job_id for rj in job.rounds] == [job.id]  # round 0 only, so far
     assert int(req.market.token.allowance(REQUESTER.address, req.market.address)) == 2 * REWARD  # round 1's
 
-    keystore = tmp_path / "worker-keystore.json"
-    keystore.write_text(json.dumps(Account.encrypt(bytes(WORKER.key), "pw", iterations=2)))
-    env = {**os.environ, "VERITRAIN_RPC_URL": anvil.url, "VERITRAIN_DEPLOYMENT": str(dep_path),
-           "VERITRAIN_IPFS_API": ipfs.url, "VERITRAIN_WORKER_HOME": str(tmp_path / "worker"),
-           "VERITRAIN_WORKER_KEYSTORE": str(keystore), "VERITRAIN_WORKER_PASSWORD": "pw",
-           "VERITRAIN_WORKER_POLL_INTERVAL": "0.2"}
-    log = tmp_path / "worker.log"
-    with job.serve_keys(interval=0.2) as keys, open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "veritrain.cli", "worker", "run", "--max-tasks", "4"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-        try:
-            deadline = time.monotonic() + 240
-            while proc.poll() is None and time.monotonic() < deadline:
-                fresh_chain.provider.make_request("evm_mine", [])  # chain time follows the clock
-                time.sleep(0.5)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-    output = log.read_text()
-    assert proc.returncode == 0, output[-3000:]
-    assert not keys.errors, keys.errors
+    code, output, errors = run_worker_process(job, fresh_chain, WORKER, tmp_path, rpc_url=anvil.url,
+                                              deployment=dep_path, ipfs_url=ipfs.url,
+                                              args=["--max-tasks", "4"], timeout=240)
+    assert code == 0, output[-3000:]
+    assert not errors, errors
     rounds = job.rounds
     assert [rj.round for rj in rounds] == [0, 1] and rounds[0].job_id == job.id
     assert rounds[1].job_id is not None and rounds[1].job_id != job.id
