@@ -54,10 +54,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from veritrain.checkpoint import CheckpointState, decode, encode
 from veritrain.errors import CheckpointFormatError, IntegrityError, SpecError
 from veritrain.spec import JobSpec, TaskKey
+from veritrain.tasks import INDEX_MASK
 
 DOC_VERSION = 1
 INITIAL_MODEL_FORMAT = "veritrain-initial-model/1"
-_INDEX_MASK = (1 << 32) - 1  # veritrain.tasks: taskId = jobId << 32 | index
 
 
 class ShardRef(BaseModel):
@@ -153,7 +153,7 @@ class JobDocument(BaseModel):
         Every round is its own job of ``num_shards`` tasks: index ``s`` is shard ``s`` of
         round ``self.round``.
         """
-        index = task_id & _INDEX_MASK
+        index = task_id & INDEX_MASK
         if index >= self.spec.num_shards:
             raise SpecError([f"task index {index}: a round's job has {self.spec.num_shards} tasks"])
         return TaskKey(round=self.round, shard=index)

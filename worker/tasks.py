@@ -28,6 +28,7 @@ from veritrain.chain.views import Job
 from veritrain.errors import IntegrityError
 from veritrain.jobdoc import (
     JobDocument,
+    ModelCopyRef,
     ShardRef,
     checkpoint_binding,
     decode_initial_model,
@@ -127,18 +128,24 @@ def this_machine() -> Machine:
 
 
 # ------------------------------------------------------------------------ shard
-def fetch_shard(storage: Storage, ref: ShardRef, dest: Path) -> Path:
-    """The shard's ciphertext at ``dest``, checked against the CID, sha256 and size."""
+def _fetch_checked(storage: Storage, ref: ShardRef | ModelCopyRef, dest: Path, what: str) -> Path:
+    """``ref``'s ciphertext at ``dest`` (kept from an earlier run if it still checks), checked
+    against the CID, the sha256 and the size the job document promises."""
     if dest.exists() and _sha256(dest.read_bytes()) == ref.sha256:
         return dest
     data = storage.get_bytes(ref.cid)
     if len(data) != ref.size or _sha256(data) != ref.sha256:
         raise IntegrityError(
-            f"shard {ref.index} ({ref.cid}) is {len(data)} bytes with sha256 {_sha256(data)[:16]}..., "
+            f"{what} ({ref.cid}) is {len(data)} bytes with sha256 {_sha256(data)[:16]}..., "
             f"but the job document promises {ref.size} bytes with sha256 {ref.sha256[:16]}...: "
             "the requester published inconsistent data; this task cannot be trained")
     _atomic_write(dest, data)
     return dest
+
+
+def fetch_shard(storage: Storage, ref: ShardRef, dest: Path) -> Path:
+    """The shard's ciphertext at ``dest``, checked against the CID, sha256 and size."""
+    return _fetch_checked(storage, ref, dest, f"shard {ref.index}")
 
 
 def decrypt_shard(path: Path, key: bytes, doc: JobDocument, shard: int) -> bytes:
@@ -152,16 +159,7 @@ def fetch_initial_model(storage: Storage, doc: JobDocument, shard: int, dest: Pa
     if doc.initial_model is None:
         raise IntegrityError(f"round {doc.round}'s job document names no initial model")
     ref = doc.initial_model.copy_for(shard)
-    if dest.exists() and _sha256(dest.read_bytes()) == ref.sha256:
-        return dest
-    data = storage.get_bytes(ref.cid)
-    if len(data) != ref.size or _sha256(data) != ref.sha256:
-        raise IntegrityError(
-            f"the initial model for shard {shard} ({ref.cid}) is {len(data)} bytes with sha256 "
-            f"{_sha256(data)[:16]}..., but the job document promises {ref.size} bytes with sha256 "
-            f"{ref.sha256[:16]}...: the requester published inconsistent data; this task cannot be trained")
-    _atomic_write(dest, data)
-    return dest
+    return _fetch_checked(storage, ref, dest, f"the initial model for shard {shard}")
 
 
 def open_initial_model(path: Path, key: bytes, doc: JobDocument, shard: int) -> bytes:
