@@ -180,8 +180,9 @@ def serve(
     dev_account: DevOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Deliver data keys to every claim (and drawn referee) on this requester's open jobs, and
-    post each next round of a multi-round job when the last one is final and verified.
+    """Deliver data keys to every claim (and drawn referee) on this requester's open jobs, post
+    each next round of a multi-round job when the last one is final and verified, and close
+    each job whose slots have all ended (its leftover escrow is withdrawn).
 
     Catches up on claims made (and rounds finished) while it was down; never delivers or
     posts twice. Stop with Ctrl-C.
@@ -199,12 +200,15 @@ def serve(
                     if not jobs and driver.finished(closed_only=True):
                         continue  # nothing left to serve
                     services[job_id] = driver
-                before = len(services[job_id].posted)
+                before, closed_before = len(services[job_id].posted), len(services[job_id].closed)
                 for d in services[job_id].step():
                     typer.echo(f"job {job_id}: key for {d.kind} {d.party} ({d.kind} "
                                f"{'task' if d.kind == 'worker' else 'dispute'} {d.target}) tx {d.tx}")
                 for posted in services[job_id].posted[before:]:
                     typer.echo(f"job {job_id}: posted the next round as on-chain job {posted}")
+                for closed, refund in services[job_id].closed[closed_before:]:
+                    typer.echo(f"job {job_id}: on-chain job {closed} ended and is closed; {refund} token "
+                               f"units of escrow returned, {req.withdraw()} withdrawn")
             except VeritrainError as exc:
                 typer.echo(f"job {job_id}: {exc}", err=True)
         if once:

@@ -75,6 +75,7 @@ class RoundDriver:
         self.services: dict[int, KeyService] = {}
         self.refused: dict[int, str] = {}  # round job -> why its results cannot be aggregated
         self.posted: list[int] = []  # round jobs this driver posted
+        self.closed: list[tuple[int, int]] = []  # (round job, escrow returned) this driver closed
 
     # ----------------------------------------------------------------------- passes
     def step(self) -> list[Delivery]:
@@ -92,7 +93,31 @@ class RoundDriver:
             out += service.step()
         if self.job.spec.rounds > 1:
             self.advance()
+        for rj in self.job.rounds:
+            if rj.job_id is not None and rj.job_id not in {c for c, _ in self.closed}:
+                self._close_if_ended(rj.job_id)
         return out
+
+    def _close_if_ended(self, job_id: int) -> None:
+        """``closeJob`` a round job whose every slot is paid out or closed and that has no running
+        claim: what is left of its escrow (the unused referee fee pool, slashed stakes) returns
+        to the requester's balance (``withdraw``), and the job stops needing a key service."""
+        market = self.job.requester.market
+        j = market.get_job(job_id)
+        if j.status != JobStatus.OPEN or j.active_claims or j.settled_slots < j.task_count * j.redundancy:
+            return
+        try:
+            receipt = market.market.closeJob(job_id)
+        except ContractRevert as exc:  # closed by someone else meanwhile (anyone may close)
+            log.info("job %d: closing round job %d was refused (%s)", self.job.id, job_id, exc)
+            return
+        from web3.logs import DISCARD
+
+        ev = market.market.web3_contract.events.JobClosed().process_receipt(receipt, errors=DISCARD)
+        refund = int(ev[0]["args"]["refunded"]) if ev else 0
+        self.closed.append((job_id, refund))
+        log.info("job %d: round job %d ended and was closed; %d returned to the balance", self.job.id,
+                 job_id, refund)
 
     def finished(self, *, closed_only: bool = False) -> bool:
         """No round left to post and the last round's job is no longer open (``closed_only``:

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_requester_support import TestWorker, digits, digits_spec, travel, write_spec
+from test_requester_support import (
+    TestWorker,
+    digits,
+    digits_spec,
+    travel,
+    wait_with_clock,
+    worker_env,
+    write_spec,
+)
 
 from veritrain.deployments import save
 from veritrain.dev.accounts import dev_account
@@ -74,6 +82,47 @@ def test_submit_serve_status_fetch_as_a_user(cli_env, anvil, ipfs, w3, tmp_path)
 
     with safe_open(str(tmp_path / "model.safetensors"), "np") as f:
         assert json.loads(f.metadata()["veritrain.provenance"])["job_id"] == job_id
+
+
+def test_two_rounds_as_a_user(cli_env, anvil, ipfs, w3, tmp_path):  # type: ignore[no-untyped-def]
+    """submit a 2-round spec; `job serve --job ID` serves keys and posts round 1 from round 0's
+    verified aggregate, then exits when the job has ended; a real worker process trains both
+    rounds; status and fetch show both rounds."""
+    env, deployment = cli_env
+    deadlines = {"key_window": 600, "submission_window": 3600, "reveal_window": 600, "challenge_window": 3}
+    spec = digits_spec(num_shards=1, rounds=2, deadlines=deadlines)
+    spec_path = write_spec(spec, tmp_path / "spec.json")
+    x, y = digits()
+    np.savez(tmp_path / "digits.npz", features=x, labels=y)
+    posted = json.loads(run(env, "submit", str(spec_path), "--data", str(tmp_path / "digits.npz"), "--reward",
+                            "2.5", "--stake", "1", "--dev-account", "1", "--json").stdout)
+    job_id = posted["job_id"]
+
+    wenv = worker_env(ALICE, tmp_path, rpc_url=anvil.url, deployment=Path(env["VERITRAIN_DEPLOYMENT"]),
+                      ipfs_url=ipfs.url)
+    with open(tmp_path / "serve.log", "w") as serve_out, open(tmp_path / "worker.log", "w") as worker_out:
+        serve = subprocess.Popen([sys.executable, "-m", "veritrain.cli", "job", "serve", "--job", str(job_id),
+                                  "--interval", "0.2", "--dev-account", "1"], env=env, stdout=serve_out,
+                                 stderr=subprocess.STDOUT, text=True)
+        worker_argv = [sys.executable, "-m", "veritrain.cli", "worker", "run", "--max-tasks", "2"]
+        worker = subprocess.Popen(worker_argv, env=wenv, stdout=worker_out, stderr=subprocess.STDOUT,
+                                  text=True)
+        wait_with_clock(w3, worker, 240)
+        wait_with_clock(w3, serve, 60)  # it stops by itself once the last round has ended
+    served = (tmp_path / "serve.log").read_text()
+    assert worker.returncode == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    assert serve.returncode == 0 and "every job served has ended" in served, served[-3000:]
+    assert served.count("posted the next round") == 1, served
+    assert served.count("ended and is closed") == 2, served  # both round jobs: leftover escrow back
+
+    status = json.loads(run(env, "status", str(job_id), "--dev-account", "1", "--json").stdout)
+    assert status["done"] and len(status["tasks"]) == 2
+    fetched = json.loads(run(env, "fetch", str(job_id), "--out", str(tmp_path / "model.safetensors"),
+                             "--dev-account", "1", "--json").stdout)
+    rounds = fetched["provenance"]["rounds"]
+    assert [r["job_id"] for r in rounds][0] == job_id and len(rounds) == 2 and rounds[1]["job_id"] != job_id
+    assert sorted((t["round"], t["shard"]) for t in fetched["provenance"]["tasks"]) == [(0, 0), (1, 0)]
+    assert fetched["metrics"]["rounds"] == 2 and fetched["metrics"]["holdout_accuracy"] > 0.5
 
 
 def test_user_errors_are_one_line_and_exit_1(cli_env, tmp_path):  # type: ignore[no-untyped-def]

@@ -59,36 +59,49 @@ def write_spec(spec: JobSpec, path: Path) -> Path:
     return path
 
 
-def run_worker_process(job: Any, w3: Any, account: Any, work: Path, *, rpc_url: str, deployment: Path,
-                       ipfs_url: str, args: list[str], timeout: float) -> tuple[int | None, str, list[Any]]:
-    """Run ``veritrain worker run ARGS`` as its own process (keystore, home and log under
-    ``work``) while ``job.serve_keys()`` answers its claims and the chain's clock follows the
-    wall clock. Returns its exit code, its output and the key service's errors."""
+def worker_env(account: Any, work: Path, *, rpc_url: str, deployment: Path, ipfs_url: str) -> dict[str, str]:
+    """The environment of a ``veritrain worker run`` process for ``account`` (keystore and home
+    under ``work``)."""
     import json
-    import subprocess
-    import sys
 
     from eth_account import Account
 
     keystore = work / "worker-keystore.json"
     keystore.write_text(json.dumps(Account.encrypt(bytes(account.key), "pw", iterations=2)))
-    env = {**os.environ, "VERITRAIN_RPC_URL": rpc_url, "VERITRAIN_DEPLOYMENT": str(deployment),
-           "VERITRAIN_IPFS_API": ipfs_url, "VERITRAIN_WORKER_HOME": str(work / "worker"),
-           "VERITRAIN_WORKER_KEYSTORE": str(keystore), "VERITRAIN_WORKER_PASSWORD": "pw",
-           "VERITRAIN_WORKER_POLL_INTERVAL": "0.2"}
+    return {**os.environ, "VERITRAIN_RPC_URL": rpc_url, "VERITRAIN_DEPLOYMENT": str(deployment),
+            "VERITRAIN_IPFS_API": ipfs_url, "VERITRAIN_WORKER_HOME": str(work / "worker"),
+            "VERITRAIN_WORKER_KEYSTORE": str(keystore), "VERITRAIN_WORKER_PASSWORD": "pw",
+            "VERITRAIN_WORKER_POLL_INTERVAL": "0.2"}
+
+
+def wait_with_clock(w3: Any, proc: Any, timeout: float) -> None:
+    """Mine a block every half second (chain time follows the clock) until ``proc`` exits or
+    ``timeout`` passes; a process still running then is killed."""
+    try:
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            w3.provider.make_request("evm_mine", [])
+            time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def run_worker_process(job: Any, w3: Any, account: Any, work: Path, *, rpc_url: str, deployment: Path,
+                       ipfs_url: str, args: list[str], timeout: float) -> tuple[int | None, str, list[Any]]:
+    """Run ``veritrain worker run ARGS`` as its own process (keystore, home and log under
+    ``work``) while ``job.serve_keys()`` answers its claims and the chain's clock follows the
+    wall clock. Returns its exit code, its output and the key service's errors."""
+    import subprocess
+    import sys
+
+    env = worker_env(account, work, rpc_url=rpc_url, deployment=deployment, ipfs_url=ipfs_url)
     log = work / "worker.log"
     with job.serve_keys(interval=0.2) as keys, open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "veritrain.cli", "worker", "run", *args],
                                 env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-        try:
-            deadline = time.monotonic() + timeout
-            while proc.poll() is None and time.monotonic() < deadline:
-                w3.provider.make_request("evm_mine", [])  # chain time follows the clock
-                time.sleep(0.5)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+        wait_with_clock(w3, proc, timeout)
     return proc.returncode, log.read_text(), list(keys.errors)
 
 

@@ -15,6 +15,7 @@ from test_requester_support import REWARD, STAKE, digits, digits_spec, run_worke
 from requester.fetch import verify_round
 from requester.sdk import Requester
 from veritrain import manifest
+from veritrain.chain.states import JobStatus
 from veritrain.deployments import save
 from veritrain.dev.accounts import dev_account
 from veritrain.dev.deploy import deploy_local
@@ -59,6 +60,9 @@ def test_two_rounds_trained_by_a_real_worker_chain_from_aggregate_to_aggregate( 
 
     st = job.wait(timeout=30, poll=0.2)
     assert st.done and st.rounds_posted == 2 and len(st.tasks) == 4
+    for rj in rounds:  # the driver closed each ended round job: no escrow left behind
+        closed = req.market.get_job(rj.job_id)
+        assert closed.status == JobStatus.CLOSED and closed.escrow == 0
     res = job.result()
     prov = res.provenance
     assert prov.job_id == job.id and [r["job_id"] for r in prov.rounds] == [job.id, rounds[1].job_id]
