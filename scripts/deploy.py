@@ -12,11 +12,13 @@ roles read the written file (VERITRAIN_DEPLOYMENT, default deployments/local.jso
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from ape import chain, project
 from ape.cli import ConnectedProviderCommand, account_option
 
+from veritrain.artifacts import same_runtime
 from veritrain.deployments import Deployment, save
 from veritrain.dev.deploy import (
     DEV_FUNDED_ACCOUNTS,
@@ -25,6 +27,29 @@ from veritrain.dev.deploy import (
     REGISTRY_UNBONDING_DELAY,
     resolver_params_tuple,
 )
+
+NAMES = ("DevToken", "JobMarket", "VerifierRegistry", "DisputeResolver")
+
+
+def _checked_containers() -> dict[str, Any]:
+    """Ape's builds of the contracts, checked against veritrain/artifacts (the ABIs and code the
+    Python roles speak to): a stale ``.build`` cache is recompiled; any other difference is
+    refused, so a deployment can never hold contracts the roles cannot read."""
+
+    def stale(built: dict[str, Any]) -> list[str]:
+        return [n for n in NAMES if not same_runtime(built[n].contract_type.runtime_bytecode.bytecode, n)]
+
+    built = {n: getattr(project, n) for n in NAMES}
+    if stale(built):
+        click.echo(f"ape's build of {', '.join(stale(built))} is not veritrain/artifacts' "
+                   "(a stale .build cache?): recompiling")
+        fresh = project.load_contracts(use_cache=False)
+        built = {n: fresh[n] for n in NAMES}
+        if stale(built):
+            raise click.ClickException(
+                f"{', '.join(stale(built))} compiled from contracts/ differ from veritrain/artifacts, "
+                "which the Python roles use: run `make artifacts` after editing the contracts")
+    return built
 
 
 @click.command(cls=ConnectedProviderCommand)
@@ -35,9 +60,10 @@ from veritrain.dev.deploy import (
 def cli(network, account, token, out):  # type: ignore[no-untyped-def]
     """Deploy the contracts and write the deployment record."""
     start = chain.blocks.head.number
+    built = _checked_containers()
     contracts: dict[str, str] = {}
     if token is None:
-        dev = project.DevToken.deploy(account.address, sender=account)
+        dev = built["DevToken"].deploy(account.address, sender=account)
         token = dev.address
         contracts["DevToken"] = token
         click.echo(f"DevToken          {token}")
@@ -47,11 +73,11 @@ def cli(network, account, token, out):  # type: ignore[no-untyped-def]
             for holder in list(accounts.test_accounts)[:DEV_FUNDED_ACCOUNTS]:
                 dev.mint(holder.address, DEV_MINT, sender=account)
             click.echo(f"minted {DEV_MINT // 10**18:,} VTD to {DEV_FUNDED_ACCOUNTS} dev accounts")
-    market = project.JobMarket.deploy(token, account.address, sender=account)
-    registry = project.VerifierRegistry.deploy(
+    market = built["JobMarket"].deploy(token, account.address, sender=account)
+    registry = built["VerifierRegistry"].deploy(
         market.address, REGISTRY_MIN_STAKE, REGISTRY_UNBONDING_DELAY, sender=account
     )
-    resolver = project.DisputeResolver.deploy(
+    resolver = built["DisputeResolver"].deploy(
         market.address, registry.address, resolver_params_tuple(), sender=account
     )
     market.setModules(registry.address, resolver.address, sender=account)

@@ -26,3 +26,23 @@ def artifact(name: str, folder: Path = ARTIFACTS_DIR) -> dict[str, Any]:
 
 def abi(name: str) -> list[dict[str, Any]]:
     return artifact(name)["abi"]  # type: ignore[no-any-return]
+
+
+def _hex(code: str | bytes) -> bytes:
+    return bytes.fromhex(code.removeprefix("0x")) if isinstance(code, str) else bytes(code)
+
+
+def without_metadata(code: str | bytes) -> bytes:
+    """Runtime code without solc's CBOR metadata (its length is in the last two bytes): the
+    metadata hash changes with source paths, the code does not."""
+    raw = _hex(code)
+    if len(raw) < 2:
+        return raw
+    cut = int.from_bytes(raw[-2:], "big") + 2
+    return raw[:-cut] if cut <= len(raw) else raw
+
+
+def same_runtime(compiled: str | bytes, name: str) -> bool:
+    """Whether ``compiled`` runtime code (immutables still zero, as solc emits it) is the
+    shipped artifact ``name``'s, metadata aside."""
+    return without_metadata(compiled) == without_metadata(artifact(name)["deployedBytecode"])
