@@ -60,27 +60,29 @@ DOC_VERSION = 1
 INITIAL_MODEL_FORMAT = "veritrain-initial-model/1"
 
 
-class ShardRef(BaseModel):
-    """One encrypted shard on IPFS."""
+class BlobRef(BaseModel):
+    """A ciphertext on IPFS as the document promises it: whoever fetches it checks the CID,
+    the sha256 and the size before decrypting. (Canonical JSON sorts keys, so field order
+    does not reach any hash.)"""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    index: int = Field(ge=0)
     cid: str = Field(min_length=1)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the ciphertext")
     size: int = Field(ge=0, description="ciphertext bytes")
+
+
+class ShardRef(BlobRef):
+    """One encrypted shard on IPFS."""
+
+    index: int = Field(ge=0)
     examples: int = Field(ge=0)
 
 
-class ModelCopyRef(BaseModel):
+class ModelCopyRef(BlobRef):
     """One encrypted copy of a round's initial model on IPFS (under shard ``shard``'s key)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     shard: int = Field(ge=0)
-    cid: str = Field(min_length=1)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the ciphertext")
-    size: int = Field(ge=0, description="ciphertext bytes")
 
 
 class InitialModelRef(BaseModel):

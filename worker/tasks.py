@@ -27,8 +27,8 @@ from veritrain import crypto
 from veritrain.chain.views import Job
 from veritrain.errors import IntegrityError
 from veritrain.jobdoc import (
+    BlobRef,
     JobDocument,
-    ModelCopyRef,
     ShardRef,
     checkpoint_binding,
     decode_initial_model,
@@ -128,7 +128,7 @@ def this_machine() -> Machine:
 
 
 # ------------------------------------------------------------------------ shard
-def _fetch_checked(storage: Storage, ref: ShardRef | ModelCopyRef, dest: Path, what: str) -> Path:
+def _fetch_checked(storage: Storage, ref: BlobRef, dest: Path, what: str) -> Path:
     """``ref``'s ciphertext at ``dest`` (kept from an earlier run if it still checks), checked
     against the CID, the sha256 and the size the job document promises."""
     if dest.exists() and _sha256(dest.read_bytes()) == ref.sha256:
