@@ -44,6 +44,9 @@ def cheating_trainer(behaviour: str, segment: int, *, delta: float = 1e-3, offse
 
 
 def main(argv: list[str] | None = None) -> int:
+    from veritrain import lifeline
+
+    lifeline.from_env()  # run by the demo or the benchmarks: die with them
     parser = argparse.ArgumentParser(prog="python -m worker.adversarial", description=__doc__.splitlines()[0])
     parser.add_argument("--behaviour", choices=BEHAVIOURS, required=True)
     parser.add_argument("--segment", type=int, required=True, help="the segment j to falsify")
