@@ -19,7 +19,9 @@ def test_roundtrip_sizes_and_exact_ciphertext_size(size: int) -> None:
     data = os.urandom(size)
     ct = crypto.encrypt_bytes(data, KEY, chunk_size=64, **CTX)
     assert len(ct) == crypto.ciphertext_size(size, 64)
-    assert data not in ct or size == 0
+    # the plaintext does not show through (a 1-byte plaintext may appear in any ciphertext by
+    # chance, the header included, so only plaintexts long enough to mean something are checked)
+    assert data not in ct or size < 16
     assert crypto.decrypt_bytes(ct, KEY, **CTX) == data
 
 
