@@ -28,6 +28,7 @@ from typing import Any
 
 from requester.market import Market
 from veritrain import crypto, envelope
+from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import ClaimStatus, DisputeStatus
 from veritrain.chain.views import Verifier
 from veritrain.errors import ContractRevert, VeritrainError
@@ -106,7 +107,7 @@ class KeyService:
                     continue
                 raise
             del self._waiting[(task_id, worker)]
-            out.append(Delivery("worker", task_id, worker, _tx(receipt)))
+            out.append(Delivery("worker", task_id, worker, tx_hash(receipt)))
             log.info("delivered the key for task %d to %s", task_id, worker)
         return out
 
@@ -134,7 +135,7 @@ class KeyService:
                 env = envelope.wrap(self.shard_key(self._ours[dispute_id]), pub, ctx)
                 receipt = self.market.resolver.deliverRefereeKey(dispute_id, referee, env)
                 self._served.add((dispute_id, referee.lower()))
-                out.append(Delivery("referee", dispute_id, referee, _tx(receipt)))
+                out.append(Delivery("referee", dispute_id, referee, tx_hash(receipt)))
                 log.info("delivered the key for dispute %d to referee %s", dispute_id, referee)
         return out
 
@@ -174,7 +175,7 @@ class KeyService:
                     continue
                 raise
             del self._asking[verifier]
-            out.append(Delivery("verifier", self.job_id, verifier, _tx(receipt)))
+            out.append(Delivery("verifier", self.job_id, verifier, tx_hash(receipt)))
             log.info("delivered the job key of job %d to sampling verifier %s", self.job_id, verifier)
         return out
 
@@ -186,10 +187,6 @@ def _bytes(value: Any) -> bytes:
     """Event ``bytes`` as bytes (the event poller gives them as 0x-hex strings)."""
     return bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
 
-
-def _tx(receipt: Any) -> str:
-    h = receipt["transactionHash"]
-    return h if isinstance(h, str) else "0x" + bytes(h).hex()
 
 
 class KeyServiceThread:

@@ -33,6 +33,7 @@ from requester.errors import ResultIntegrityError
 from requester.keyservice import Delivery, KeyService
 from requester.store import JobRecord, RoundRecord
 from veritrain import crypto
+from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import JobStatus
 from veritrain.errors import ContractRevert
 from veritrain.jobdoc import InitialModelRef, ModelCopyRef, encode_initial_model, initial_model_binding
@@ -211,7 +212,7 @@ class RoundDriver:
             escrow = spec.num_shards * spec.redundancy * terms.reward_per_task + terms.referee_fee_pool
             allowance = int(market.token.allowance(job.requester.address, market.address))
             if allowance < escrow and terms.approve:
-                entry.approve_tx = _tx(market.token.approve(market.address, escrow))
+                entry.approve_tx = tx_hash(market.token.approve(market.address, escrow))
             try:
                 receipt = market.market.postJob(post_params(doc, entry.doc_cid, terms))
             except ContractRevert as exc:
@@ -220,7 +221,7 @@ class RoundDriver:
             from web3.logs import DISCARD
 
             ev = market.market.web3_contract.events.JobPosted().process_receipt(receipt, errors=DISCARD)
-            found = (int(ev[0]["args"]["jobId"]), int(receipt["blockNumber"]), _tx(receipt))
+            found = (int(ev[0]["args"]["jobId"]), int(receipt["blockNumber"]), tx_hash(receipt))
             self.posted.append(found[0])
         entry.job_id, entry.post_block, entry.post_tx = found
         record = job.record_fresh()
@@ -239,7 +240,3 @@ class RoundDriver:
                 return int(ev.args["jobId"]), ev.block_number, ev.tx_hash
         return None
 
-
-def _tx(receipt: Any) -> str:
-    h = receipt["transactionHash"]
-    return h if isinstance(h, str) else "0x" + bytes(h).hex()

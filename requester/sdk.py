@@ -33,6 +33,7 @@ from requester.errors import InsufficientFundsError, UnknownJobError, Unsupporte
 from requester.market import Market
 from requester.rounds import RoundDriver, RoundJob, post_params, rounds_of
 from requester.store import JobRecord, JobStore, Terms, seal_key, unseal_key
+from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import JobStatus
 from veritrain.deployments import Deployment
 from veritrain.deployments import load as load_deployment
@@ -51,10 +52,6 @@ def _spec(spec: JobSpec | str | Path | dict[str, Any]) -> JobSpec:
         spec = Path(spec)
     return load_spec(spec)  # type: ignore[arg-type]
 
-
-def _tx(receipt: Any) -> str:
-    h = receipt["transactionHash"]
-    return h if isinstance(h, str) else "0x" + bytes(h).hex()
 
 
 @dataclass(frozen=True)
@@ -181,7 +178,7 @@ class Requester:
         self.store.save_pending(record)
         allowance = int(self.market.token.allowance(self.address, self.market.address))
         if allowance < costs.escrow:  # every round's escrow at once: later rounds need no approve
-            record.approve_tx = _tx(self.market.token.approve(self.market.address, costs.total))
+            record.approve_tx = tx_hash(self.market.token.approve(self.market.address, costs.total))
         params = post_params(doc, prepared.doc_cid, record.terms or costs.terms(approve))
         try:
             receipt = self.market.market.postJob(params)
@@ -192,7 +189,7 @@ class Requester:
 
         posted = self.market.market.web3_contract.events.JobPosted().process_receipt(receipt, errors=DISCARD)
         record.job_id = int(posted[0]["args"]["jobId"])
-        record.post_tx = _tx(receipt)
+        record.post_tx = tx_hash(receipt)
         record.post_block = int(receipt["blockNumber"])
         self.store.save(record)
         return Job(self, record, doc=doc, data_key=prepared.data_key)

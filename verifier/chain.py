@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from veritrain.chain import ChainClient, bind
+from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import BallotState, ClaimStatus
 from veritrain.chain.views import Claim, Dispute, Job, ResolverParams, Verifier
 from veritrain.deployments import Deployment
@@ -160,19 +161,6 @@ class VerifierChain:
         return self.resolver.settle(dispute_id)
 
 
-def vote_commitment(vote: bytes, referee: str, salt: bytes) -> bytes:
-    """``keccak256(abi.encode(voteHash, referee, salt))`` as the resolver checks it."""
-    from sha3 import keccak_256
-
-    addr = bytes.fromhex(referee[2:]).rjust(32, b"\x00")
-    return keccak_256(vote + addr + salt).digest()
-
-
-def tx_hash_of(receipt: Any) -> str:
-    h = receipt["transactionHash"]
-    return "0x" + bytes(h).hex()
-
-
 def journaled_send(journal: Journal, item: str, action: str, send: Callable[[], Any],
                    detail: str | None = None) -> Any:
     """Send one transaction with its intent journaled first and its outcome after; returns
@@ -183,5 +171,5 @@ def journaled_send(journal: Journal, item: str, action: str, send: Callable[[], 
     except VeritrainError as exc:
         journal.tx_update(tx, "failed", detail=str(exc))
         raise
-    journal.tx_update(tx, "mined", tx_hash=tx_hash_of(receipt))
+    journal.tx_update(tx, "mined", tx_hash=tx_hash(receipt))
     return receipt

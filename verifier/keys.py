@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol
 
+from veritrain.chain.receipts import tx_hash
 from veritrain.envelope import unwrap
 from veritrain.errors import ContractRevert, DecryptionError
 from veritrain.jobdoc import verifier_key_context
@@ -117,8 +118,7 @@ class ChainKeySource:
         except Exception as exc:
             self.journal.tx_update(tx, "failed", detail=str(exc))
             raise
-        h = receipt["transactionHash"]
-        self.journal.tx_update(tx, "mined", tx_hash=h if isinstance(h, str) else "0x" + bytes(h).hex())
+        self.journal.tx_update(tx, "mined", tx_hash=tx_hash(receipt))
         self.journal.put(key, "requested")
         log.info("job %d: asked the requester for its data key on-chain", job_id)
         return None

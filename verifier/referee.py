@@ -28,8 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from verifier.chain import journaled_send, vote_commitment
+from verifier.chain import journaled_send
 from verifier.replay import MATCH, MISMATCH, UNRUNNABLE, SegmentReplayer, load_job_document, load_manifest
+from veritrain.chain.receipts import commitment
 from veritrain.chain.states import UNAVAILABLE, BallotState
 from veritrain.envelope import unwrap
 from veritrain.errors import ChainError, ContractRevert, DecryptionError, VeritrainError
@@ -167,10 +168,10 @@ class Referee:
             self.journal.put(item.key, item.phase, duty="missed", duty_detail="commit deadline passed")
             return "missed"
         vote, salt = bytes.fromhex(d["vote"][2:]), bytes.fromhex(d["salt"][2:])
-        commitment = vote_commitment(vote, self.chain.address, salt)
+        sealed = commitment(vote, self.chain.address, salt)
         seat = self._seat(d)
         journaled_send(self.journal, item.key, "commitVote",
-                       lambda: self.chain.commit_vote(dispute_id, seat, commitment))
+                       lambda: self.chain.commit_vote(dispute_id, seat, sealed))
         self.journal.put(item.key, item.phase, duty="committed")
         return "committed"
 

@@ -26,6 +26,7 @@ from verifier.replay import (
     load_manifest,
 )
 from veritrain import crypto
+from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import ClaimStatus
 from veritrain.errors import ChainError, ContractRevert, VeritrainError
 from veritrain.journal import Item, Journal
@@ -174,10 +175,9 @@ class Watcher:
             if isinstance(exc, ChainError) and not isinstance(exc, ContractRevert):
                 raise  # RPC trouble: retry next tick (the intent makes the retry check the chain)
             return self._final(key, "challenge_failed", str(exc))
-        from verifier.chain import tx_hash_of
 
-        self.journal.tx_update(tx, "mined", tx_hash=tx_hash_of(receipt))
+        self.journal.tx_update(tx, "mined", tx_hash=tx_hash(receipt))
         dispute_id = self.chain.dispute_id_from(receipt)
         self.journal.put(key, "challenged", detail=f"segment {ch.j} challenged", dispute_id=dispute_id,
-                         challenge_tx=tx_hash_of(receipt))
+                         challenge_tx=tx_hash(receipt))
         return "challenged"

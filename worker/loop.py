@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sha3 import keccak_256
-
 from veritrain import deployments, envelope
+from veritrain.chain.receipts import commitment
 from veritrain.chain.states import ClaimStatus
 from veritrain.errors import (
     ChainError,
@@ -71,11 +70,6 @@ ProgressFn = Callable[[int, int, int], None]
 
 class StopRequested(VeritrainError):
     """SIGINT/SIGTERM arrived; the current step finished and the worker stops."""
-
-
-def commitment(root: bytes, worker: str, salt: bytes) -> bytes:
-    """``keccak256(abi.encode(bytes32 root, address worker, bytes32 salt))``."""
-    return keccak_256(bytes(root) + bytes(12) + bytes.fromhex(worker[2:]) + bytes(salt)).digest()
 
 
 @dataclass

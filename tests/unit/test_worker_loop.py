@@ -10,6 +10,7 @@ import pytest
 from eth_abi import encode
 from sha3 import keccak_256
 
+from veritrain.chain.receipts import commitment
 from veritrain.chain.states import ClaimStatus
 from veritrain.dev.accounts import dev_account
 from veritrain.errors import ContractRevert
@@ -94,7 +95,7 @@ def item(w: Any, phase: str, **data: Any) -> Any:
 def test_commitment_is_keccak_of_abi_encoded_root_worker_salt() -> None:
     root, salt, who = b"\x01" * 32, b"\x02" * 32, dev_account(5).address
     expected = keccak_256(encode(["bytes32", "address", "bytes32"], [root, who, salt])).digest()
-    assert loop.commitment(root, who, salt) == expected
+    assert commitment(root, who, salt) == expected
 
 
 def test_claim_sends_approve_and_claim_once(worker: Any) -> None:
@@ -136,7 +137,7 @@ def test_salt_is_journalled_before_the_commit_and_survives_a_crash(worker: Any) 
     assert worker.advance(worker.journal.get(it.key))  # restart: same salt, commit goes out
     (call,) = worker.chain.sent
     assert call.name == "commit"
-    assert call.args[1] == loop.commitment(b"\x33" * 32, worker.address, bytes.fromhex(salt))
+    assert call.args[1] == commitment(b"\x33" * 32, worker.address, bytes.fromhex(salt))
     assert worker.journal.get(it.key).phase == loop.REVEALING
 
 

@@ -24,6 +24,8 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak
 from web3.logs import DISCARD
 
+from veritrain.chain.receipts import commitment
+
 TASKS = 8
 CHECKPOINTS = 1025  # n + 1 leaves for n = 1,024 segments
 TARGETS = {"task_happy_path": 400_000, "dispute_total": 700_000}
@@ -58,10 +60,6 @@ def _pubkey(account: Any) -> bytes:
     from eth_keys import keys
 
     return bytes(keys.PrivateKey(account.key).public_key.to_bytes())
-
-
-def _commit(value: bytes, who: str, salt: bytes) -> bytes:
-    return keccak(abi_encode(["bytes32", "address", "bytes32"], [value, who, salt]))
 
 
 class _Runner:
@@ -157,7 +155,7 @@ def scenario(w3: Any) -> dict[str, Any]:
         root = layers[-1][0]
         run.send(worker, "JobMarket", market.functions.claim(task, _pubkey(worker)))
         run.send(requester, "JobMarket", market.functions.deliverKey(task, worker.address, envelope))
-        run.send(worker, "JobMarket", market.functions.commit(task, _commit(root, worker.address, salt)))
+        run.send(worker, "JobMarket", market.functions.commit(task, commitment(root, worker.address, salt)))
         if reveal:
             run.send(worker, "JobMarket", market.functions.reveal(task, root, salt, cid))
 
@@ -186,7 +184,7 @@ def scenario(w3: Any) -> dict[str, Any]:
             run.send(requester, "DisputeResolver", resolver.functions.deliverRefereeKey(d, ref, envelope))
         for seat, ref in enumerate(refs):
             run.send(by_addr[ref], "DisputeResolver",
-                     resolver.functions.commitVote(d, seat, _commit(honest[j + 1], ref, salt)))
+                     resolver.functions.commitVote(d, seat, commitment(honest[j + 1], ref, salt)))
         return d, refs
 
     did, referees = challenge_to_commits(t1)
