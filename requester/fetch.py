@@ -20,7 +20,7 @@ from requester.result import Provenance, TaskResult, verify_task
 from veritrain import crypto
 from veritrain.checkpoint import CheckpointState, encode_and_hash
 from veritrain.errors import IntegrityError
-from veritrain.jobdoc import JobDocument, decode_initial_model, encode_initial_model, initial_model_binding
+from veritrain.jobdoc import JobDocument, encode_initial_model, open_initial_model
 
 
 @dataclass
@@ -60,10 +60,8 @@ def initial_model_plain(doc: JobDocument, data_key: bytes, storage: Any, shard: 
     assert doc.initial_model is not None
     ref = doc.initial_model.copy_for(shard)
     try:
-        ct = storage.get_bytes(ref.cid)
-        plain = crypto.decrypt_bytes(ct, crypto.shard_key(data_key, doc.binding, shard),
-                                     job_id=initial_model_binding(doc.binding, doc.round), shard_index=shard)
-        decode_initial_model(doc, plain)
+        key = crypto.shard_key(data_key, doc.binding, shard)
+        plain = open_initial_model(doc, storage.get_bytes(ref.cid), key, shard)
     except IntegrityError as exc:
         raise ResultIntegrityError(f"round {doc.round}: the published initial model for shard {shard} "
                                    f"({ref.cid}) is unusable: {exc}") from None

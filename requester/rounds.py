@@ -36,7 +36,7 @@ from veritrain import crypto
 from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import JobStatus
 from veritrain.errors import ContractRevert
-from veritrain.jobdoc import InitialModelRef, ModelCopyRef, encode_initial_model, initial_model_binding
+from veritrain.jobdoc import InitialModelRef, ModelCopyRef, encode_initial_model, seal_initial_model
 
 log = logging.getLogger("veritrain.requester.rounds")
 
@@ -185,8 +185,7 @@ class RoundDriver:
         plain = encode_initial_model(job.spec, doc.binding, r, outcome.aggregate.tensors)
         copies = []
         for s in range(job.spec.num_shards):
-            ct = crypto.encrypt_bytes(plain, crypto.shard_key(job.data_key, doc.binding, s),
-                                      job_id=initial_model_binding(doc.binding, r), shard_index=s)
+            ct = seal_initial_model(plain, crypto.shard_key(job.data_key, doc.binding, s), doc.binding, r, s)
             copies.append(ModelCopyRef(shard=s, cid=storage.put_bytes(ct),
                                        sha256=hashlib.sha256(ct).hexdigest(), size=len(ct)))
         digest = hashlib.sha256(plain).hexdigest()

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from veritrain import crypto
 from veritrain.checkpoint import CheckpointState, decode, encode
 from veritrain.errors import CheckpointFormatError, IntegrityError, SpecError
 from veritrain.spec import JobSpec, TaskKey
@@ -247,6 +248,25 @@ def encode_initial_model(spec: JobSpec, binding: str, round_: int, tensors: dict
         raise CheckpointFormatError("an initial model holds model/ tensors only (and at least one)")
     meta = {"format": INITIAL_MODEL_FORMAT, "job": spec.digest().hex(), "binding": binding, "round": round_}
     return encode(CheckpointState(meta=meta, tensors=model))
+
+
+def seal_initial_model(plain: bytes, shard_key: bytes, binding: str, round_: int, shard: int) -> bytes:
+    """Shard ``shard``'s copy of round ``round_``'s initial model, under that shard's key."""
+    return crypto.encrypt_bytes(plain, shard_key, job_id=initial_model_binding(binding, round_),
+                                shard_index=shard)
+
+
+def open_initial_model(doc: JobDocument, ciphertext: bytes, shard_key: bytes, shard: int) -> bytes:
+    """The canonical plaintext of ``doc``'s initial-model copy for ``shard``, decrypted with
+    that shard's key and checked against the document (:func:`decode_initial_model`)."""
+    try:
+        plain = crypto.decrypt_bytes(ciphertext, shard_key, shard_index=shard,
+                                     job_id=initial_model_binding(doc.binding, doc.round))
+    except IntegrityError as exc:
+        raise IntegrityError(f"the initial model for shard {shard} does not open with this task's key "
+                             f"(tampered, or under another key): {exc}") from None
+    decode_initial_model(doc, plain)
+    return plain
 
 
 def decode_initial_model(doc: JobDocument, plain: bytes) -> dict[str, np.ndarray]:

@@ -40,7 +40,7 @@ from veritrain.errors import (
     StorageError,
     VeritrainError,
 )
-from veritrain.jobdoc import JobDocument, worker_key_context
+from veritrain.jobdoc import JobDocument, open_initial_model, worker_key_context
 from veritrain.journal import Item, Journal
 from veritrain.manifest import Manifest
 from worker import disputes, tasks
@@ -229,7 +229,7 @@ class Worker:
         """Round > 0: this task's copy of the previous aggregate, fetched, opened and checked."""
         dest = self.task_dir(it.data["task_id"]) / "initial.enc"
         enc = tasks.fetch_initial_model(self.storage, doc, shard, dest)
-        return tasks.open_initial_model(enc, self.data_key(it), doc, shard)
+        return open_initial_model(doc, enc.read_bytes(), self.data_key(it), shard)
 
     def _train(self, it: Item) -> bool:
         d = it.data

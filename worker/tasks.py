@@ -31,8 +31,6 @@ from veritrain.jobdoc import (
     JobDocument,
     ShardRef,
     checkpoint_binding,
-    decode_initial_model,
-    initial_model_binding,
 )
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.storage import Storage
@@ -160,19 +158,6 @@ def fetch_initial_model(storage: Storage, doc: JobDocument, shard: int, dest: Pa
         raise IntegrityError(f"round {doc.round}'s job document names no initial model")
     ref = doc.initial_model.copy_for(shard)
     return _fetch_checked(storage, ref, dest, f"the initial model for shard {shard}")
-
-
-def open_initial_model(path: Path, key: bytes, doc: JobDocument, shard: int) -> bytes:
-    """The initial model's canonical plaintext: decrypted with the task's shard key and checked
-    against the document's digest and meta (IntegrityError naming what is wrong)."""
-    try:
-        plain = crypto.decrypt_bytes(path.read_bytes(), key, shard_index=shard,
-                                     job_id=initial_model_binding(doc.binding, doc.round))
-    except IntegrityError as exc:
-        raise IntegrityError(f"the initial model for shard {shard} does not open with this task's key "
-                             f"(tampered, or under another key): {exc}") from None
-    decode_initial_model(doc, plain)
-    return plain
 
 
 # ------------------------------------------------------------------------ checkpoints

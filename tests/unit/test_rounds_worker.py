@@ -26,6 +26,7 @@ from veritrain.jobdoc import (
     binding_for,
     encode_initial_model,
     initial_model_binding,
+    open_initial_model,
     worker_key_context,
 )
 from veritrain.spec import TaskKey, load_spec
@@ -94,9 +95,9 @@ def test_the_copy_opens_only_with_its_shard_key_and_is_checked(tmp_path: Path) -
     r = Round()
     path = tasks.fetch_initial_model(r.storage, r.doc, 1, tmp_path / "initial.enc")
     k1 = crypto.shard_key(r.key, r.doc.binding, 1)
-    assert tasks.open_initial_model(path, k1, r.doc, 1) == r.plain
+    assert open_initial_model(r.doc, path.read_bytes(), k1, 1) == r.plain
     with pytest.raises(IntegrityError, match="does not open with this task's key"):
-        tasks.open_initial_model(path, crypto.shard_key(r.key, r.doc.binding, 0), r.doc, 1)
+        open_initial_model(r.doc, path.read_bytes(), crypto.shard_key(r.key, r.doc.binding, 0), 1)
     with pytest.raises(IntegrityError, match="promises"):
         bad = Round(wrong_sha=True)
         tasks.fetch_initial_model(bad.storage, bad.doc, 1, tmp_path / "x.enc")
