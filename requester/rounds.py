@@ -77,6 +77,7 @@ class RoundDriver:
         self.refused: dict[int, str] = {}  # round job -> why its results cannot be aggregated
         self.posted: list[int] = []  # round jobs this driver posted
         self.closed: list[tuple[int, int]] = []  # (round job, escrow returned) this driver closed
+        self._ended: set[int] = set()  # round jobs seen closed (by anyone): not read again
 
     # ----------------------------------------------------------------------- passes
     def step(self) -> list[Delivery]:
@@ -95,7 +96,7 @@ class RoundDriver:
         if self.job.spec.rounds > 1:
             self.advance()
         for rj in self.job.rounds:
-            if rj.job_id is not None and rj.job_id not in {c for c, _ in self.closed}:
+            if rj.job_id is not None and rj.job_id not in self._ended:
                 self._close_if_ended(rj.job_id)
         return out
 
@@ -105,6 +106,8 @@ class RoundDriver:
         to the requester's balance (``withdraw``), and the job stops needing a key service."""
         market = self.job.requester.market
         j = market.get_job(job_id)
+        if j.status == JobStatus.CLOSED:
+            self._ended.add(job_id)
         if j.status != JobStatus.OPEN or j.active_claims or j.settled_slots < j.task_count * j.redundancy:
             return
         try:
@@ -117,6 +120,7 @@ class RoundDriver:
         ev = market.market.web3_contract.events.JobClosed().process_receipt(receipt, errors=DISCARD)
         refund = int(ev[0]["args"]["refunded"]) if ev else 0
         self.closed.append((job_id, refund))
+        self._ended.add(job_id)
         log.info("job %d: round job %d ended and was closed; %d returned to the balance", self.job.id,
                  job_id, refund)
 
