@@ -4,7 +4,7 @@ Layout (version 1)::
 
     b"VTCK" | u16 version (LE) | u64 header length (LE) | header | tensor bytes
 
-The header is canonical JSON (sorted keys, no whitespace, ASCII, no NaN)::
+The header is RFC 8785 canonical JSON (:func:`veritrain.canon.jcs`; no NaN)::
 
     {"meta": {...}, "tensors": [[name, dtype, shape, nbytes], ...]}   # names sorted
 
@@ -12,7 +12,8 @@ followed by every tensor's raw little-endian C-order bytes in the same sorted or
 no padding. :func:`decode` refuses anything :func:`encode` would not produce byte for byte,
 so equal states have equal bytes and the hash ``h_i = sha256(bytes)`` (protocol.md) names
 the state. Not pickle or torch.save: their bytes are not canonical. No torch here (numpy);
-the engine converts torch state in :mod:`veritrain.training.state`.
+the engine converts torch state in :mod:`veritrain.training.state`. Normative text:
+docs/spec/README.md, section 7.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from veritrain.canon import jcs
 from veritrain.errors import CheckpointFormatError
 
 MAGIC = b"VTCK"
@@ -47,8 +49,8 @@ class CheckpointState:
 
 def _canonical_json(obj: Any) -> bytes:
     try:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-    except (TypeError, ValueError) as exc:
+        return jcs(obj)
+    except ValueError as exc:
         raise CheckpointFormatError(f"checkpoint metadata is not plain JSON: {exc}") from None
 
 

@@ -16,7 +16,6 @@ No pickles anywhere: ``np.load(..., allow_pickle=False)``, ``torch.load(weights_
 from __future__ import annotations
 
 import csv
-import hashlib
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from veritrain.canon import derive_seed
 from veritrain.errors import DataError
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def split(data: Dataset, num_shards: int, seed: int) -> list[Dataset]:
     """``num_shards`` near-equal shards; the same (data, seed) always gives the same split."""
     if not 0 < num_shards <= len(data):
         raise DataError(f"cannot split {len(data)} examples of {data.source} into {num_shards} shards")
-    s = int.from_bytes(hashlib.sha256(f"veritrain-shards/{seed}".encode()).digest()[:8], "big")
+    s = derive_seed(seed, "shards")
     perm = np.random.default_rng(s).permutation(len(data))
     return [data.take(np.sort(p)) for p in np.array_split(perm, num_shards)]
 

@@ -3,7 +3,12 @@
 A job's shards are encrypted and uploaded *before* the job exists on-chain, so the
 document binds them to the spec rather than to an on-chain id:
 
-    {"version": 1, "spec": <JobSpec>, "binding": "<hex>", "shards": [ShardRef, ...]}
+    {"version": 2, "spec": <JobSpec>, "binding": "<hex>", "shards": [ShardRef, ...],
+     "round": r, "initial_model": InitialModelRef | null}
+
+Version 2 (docs/spec/README.md, section 3): the document, ``shardsRoot`` and the spec digest
+inside ``binding`` are RFC 8785 canonical JSON (:func:`veritrain.canon.jcs`). A version-1
+document (Python's JSON text, floats and all) is refused by name, not misread.
 
 - ``binding`` = sha256(spec digest || requester nonce): the ``job_id`` every ciphertext of
   the job is encrypted under (veritrain.crypto's associated data), so a shard or checkpoint
@@ -35,10 +40,8 @@ same in every round) and the requester's job key. Round ``r > 0`` starts from ro
 - ``initial_model.copies`` lists each copy's CID, ciphertext sha256 and size, like
   :class:`ShardRef`; ``initial_model.previous_job`` names the on-chain job of round ``r - 1``.
 
-Round-0 documents (and every document written before rounds existed) have no ``round`` and
-no ``initial_model`` key in their JSON: defaults are left out of :meth:`JobDocument.canonical_json`,
-so their bytes, CIDs and ``shardsRoot`` are unchanged. For ``round > 0``, ``shards_root()``
-also commits to the round and the initial model, so ``postJob``'s ``shardsRoot`` binds them.
+Every document carries ``round`` and ``initial_model`` (``null`` in round 0), and
+``shards_root()`` commits to both, so ``postJob``'s ``shardsRoot`` binds them.
 """
 
 from __future__ import annotations
@@ -46,18 +49,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from veritrain import crypto
+from veritrain.canon import jcs
 from veritrain.checkpoint import CheckpointState, decode, encode
 from veritrain.errors import CheckpointFormatError, IntegrityError, SpecError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.tasks import INDEX_MASK
 
-DOC_VERSION = 1
+DOC_VERSION = 2
 INITIAL_MODEL_FORMAT = "veritrain-initial-model/1"
 
 
@@ -106,7 +110,7 @@ class InitialModelRef(BaseModel):
 class JobDocument(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: int = DOC_VERSION
+    version: Literal[2] = DOC_VERSION
     spec: JobSpec
     binding: str = Field(pattern=r"^[0-9a-f]{64}$")
     shards: tuple[ShardRef, ...]
@@ -168,24 +172,18 @@ class JobDocument(BaseModel):
         raise SpecError([f"shards: no shard {index} (job has {len(self.shards)})"])
 
     def canonical_json(self) -> str:
-        raw = self.model_dump(mode="json")
-        if self.round == 0:  # round 0 keeps the bytes documents had before rounds existed
-            raw.pop("round")
-        if self.initial_model is None:
-            raw.pop("initial_model")
-        return json.dumps(raw, sort_keys=True, separators=(",", ":"))
+        """The document as RFC 8785 canonical JSON: the bytes uploaded, whose CID is ``specCid``."""
+        return self.to_bytes().decode()
 
     def to_bytes(self) -> bytes:
-        return self.canonical_json().encode()
+        return jcs(self.model_dump(mode="json"))
 
     def shards_root(self) -> bytes:
-        """sha256 over the canonical shard list: the ``shardsRoot`` bound on-chain."""
+        """``sha256(JCS({"initial_model", "round", "shards"}))``, shards by index: the
+        ``shardsRoot`` bound on-chain (docs/spec, section 3)."""
         refs = [r.model_dump(mode="json") for r in sorted(self.shards, key=lambda r: r.index)]
-        if self.round == 0 and self.initial_model is None:
-            return hashlib.sha256(json.dumps(refs, sort_keys=True, separators=(",", ":")).encode()).digest()
         im = self.initial_model.model_dump(mode="json") if self.initial_model is not None else None
-        bound = {"initial_model": im, "round": self.round, "shards": refs}
-        return hashlib.sha256(json.dumps(bound, sort_keys=True, separators=(",", ":")).encode()).digest()
+        return hashlib.sha256(jcs({"initial_model": im, "round": self.round, "shards": refs})).digest()
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str | None = None) -> JobDocument:
@@ -195,6 +193,10 @@ class JobDocument(BaseModel):
             raise SpecError([f"job document is not JSON: {exc}"], source) from exc
         if not isinstance(raw, dict):
             raise SpecError(["job document must be a JSON object"], source)
+        if raw.get("version") != DOC_VERSION:
+            raise SpecError([f"version: job document version {raw.get('version')!r}; this build reads "
+                             f"version {DOC_VERSION} only (RFC 8785 digests, docs/spec): post the job again "
+                             "with this build"], source)
         spec = JobSpec.from_dict(raw.get("spec") or {}, source=source)  # every spec problem
         try:
             doc = cls.model_validate({**raw, "spec": spec})

@@ -1,6 +1,6 @@
 """The manifest a worker uploads with its checkpoints: what its committed root covers.
 
-Canonical JSON (sorted keys, no whitespace, UTF-8) so every party derives the same bytes
+RFC 8785 canonical JSON (:func:`veritrain.canon.jcs`; docs/spec, section 13) so every party derives the same bytes
 and therefore the same CID. Loading validates everything and checks that ``root`` is the
 Merkle root (:mod:`veritrain.merkle`) of ``hashes``.
 """
@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from veritrain import merkle
+from veritrain.canon import jcs
 from veritrain.envelope import to_checksum_address
 from veritrain.errors import ManifestError
 from veritrain.storage.cid import Cid, decode_cid
@@ -82,8 +83,7 @@ class Manifest(BaseModel):
                               hashes=hexes, checkpoint_cids=checkpoint_cids, root=root))
 
     def canonical_json(self) -> bytes:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False).encode()
+        return jcs(self.model_dump(mode="json"))
 
     @property
     def n_checkpoints(self) -> int:

@@ -4,7 +4,8 @@ Frozen pydantic models, loaded from YAML, JSON or a dict. An invalid spec raises
 :class:`~veritrain.errors.SpecError` listing every problem with its path
 (``optimizer.lr: must be > 0``), field checks and cross-field checks together (``k`` divides
 ``steps_per_task``; the model exists in the zoo and accepts its arguments for this data).
-``canonical_json()`` and ``digest()`` give the bytes everyone hashes. No torch here.
+``canonical_json()`` (RFC 8785, :func:`veritrain.canon.jcs`) and ``digest()`` (its sha256) give
+the bytes everyone hashes (docs/spec/README.md, section 2). No torch here.
 
 The JSON Schema lives at ``veritrain/schemas/jobspec.schema.json``; regenerate it with
 ``python -m veritrain.spec`` after changing a model (a test fails when it drifts).
@@ -21,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from veritrain.canon import MAX_SAFE_INTEGER, jcs
 from veritrain.errors import SpecError
 from veritrain.training import registry
 
@@ -31,7 +33,7 @@ Address = str  # 0x-prefixed 20-byte hex, checked by VerificationPolicy
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ModelSpec(_Frozen):
@@ -166,7 +168,7 @@ class JobSpec(_Frozen):
     model: ModelSpec
     optimizer: OptimizerSpec
     batch_size: int = Field(ge=1)
-    seed: int = Field(ge=0, lt=2**63)
+    seed: int = Field(ge=0, le=MAX_SAFE_INTEGER, description="< 2**53: every JSON number is a double")
     steps_per_task: int = Field(ge=1)
     checkpoint_interval: int = Field(ge=1, description="k: a checkpoint every k steps")
     rounds: int = Field(default=1, ge=1)
@@ -197,12 +199,12 @@ class JobSpec(_Frozen):
 
     # -- bytes ---------------------------------------------------------------------------
     def canonical_json(self) -> str:
-        """Every field, defaults included, sorted keys, no whitespace, ASCII."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Every field, defaults included, as RFC 8785 canonical JSON (docs/spec, section 2)."""
+        return jcs(self.model_dump(mode="json")).decode()
 
     def digest(self) -> bytes:
-        """sha256 of :meth:`canonical_json` (32 bytes)."""
-        return hashlib.sha256(self.canonical_json().encode()).digest()
+        """sha256 of the UTF-8 bytes of :meth:`canonical_json` (32 bytes)."""
+        return hashlib.sha256(jcs(self.model_dump(mode="json"))).digest()
 
     # -- loading -------------------------------------------------------------------------
     @classmethod

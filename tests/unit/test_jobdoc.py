@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import rfc8785
 
 from veritrain.errors import SpecError
 from veritrain.jobdoc import JobDocument, ShardRef, checkpoint_binding, worker_key_context
@@ -72,19 +73,29 @@ def initial(n: int, digest: str = "ab" * 32) -> InitialModelRef:
         ModelCopyRef(shard=i, cid=f"bafym{i}", sha256=f"{i + 100:064x}", size=99) for i in range(n)))
 
 
-def test_a_round_0_document_keeps_its_bytes_and_shards_root() -> None:
+def test_a_round_0_document_is_rfc8785_json_and_its_shards_root_binds_round_and_shards() -> None:
     spec = load_spec(EXAMPLE)
     doc = JobDocument.create(spec, refs(spec.num_shards), nonce=b"\x01" * 16)
     raw = json.loads(doc.canonical_json())
-    assert "round" not in raw and "initial_model" not in raw
-    assert set(raw) == {"version", "spec", "binding", "shards"}
-    # the formula every posted job was bound with
+    assert set(raw) == {"version", "spec", "binding", "shards", "round", "initial_model"}
+    assert raw["version"] == 2 and raw["round"] == 0 and raw["initial_model"] is None
+    assert doc.to_bytes() == rfc8785.dumps(raw)
+    # docs/spec section 3: sha256(JCS({"initial_model", "round", "shards"})), shards by index
     shard_dicts = [r.model_dump(mode="json") for r in doc.shards]
-    legacy = hashlib.sha256(json.dumps(shard_dicts, sort_keys=True, separators=(",", ":")).encode()).digest()
-    assert doc.shards_root() == legacy
-    # a document written before rounds existed loads as round 0 and re-encodes byte for byte
+    bound = {"initial_model": None, "round": 0, "shards": shard_dicts}
+    assert doc.shards_root() == hashlib.sha256(rfc8785.dumps(bound)).digest()
     again = JobDocument.from_bytes(doc.to_bytes())
     assert again.round == 0 and again.initial_model is None and again.to_bytes() == doc.to_bytes()
+
+
+def test_a_version_1_document_is_refused_by_name_not_misread() -> None:
+    """Version 1 hashed the spec as Python's JSON text ("1e-08"); its binding and every
+    checkpoint's job digest mean something else under version 2, so it is refused."""
+    spec = load_spec(EXAMPLE)
+    raw = json.loads(JobDocument.create(spec, refs(spec.num_shards), nonce=b"\x01" * 16).to_bytes())
+    raw["version"] = 1
+    with pytest.raises(SpecError, match="job document version 1; this build reads version 2"):
+        JobDocument.from_bytes(json.dumps(raw).encode())
 
 
 def test_next_round_shares_binding_and_shards_and_binds_the_initial_model() -> None:

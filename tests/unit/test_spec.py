@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import subprocess
 import sys
@@ -90,7 +91,11 @@ def test_canonical_json_is_sorted_compact_and_digest_tracks_content() -> None:
     spec = JobSpec.from_file(EXAMPLE)
     text = spec.canonical_json()
     assert " " not in text and "\n" not in text
-    assert text == json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+    # RFC 8785: sorted keys, and numbers as ECMAScript prints doubles (not Python's float text)
+    assert list(json.loads(text)) == sorted(json.loads(text))
+    assert '"eps":1e-8,' in text and '"weight_decay":0}' in text and "1e-08" not in text
+    assert spec.digest() == hashlib.sha256(text.encode()).digest()
+    assert load_spec({**raw(), "optimizer": {**raw()["optimizer"], "lr": 5e-2}}).digest() == spec.digest()
     shuffled = dict(reversed(list(raw().items())))
     assert load_spec(shuffled).canonical_json() == text
     d = copy.deepcopy(raw())
@@ -118,3 +123,13 @@ def test_spec_validation_does_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_seed_or_float_without_a_canonical_json_form_is_refused() -> None:
+    """RFC 8785 has no text for integers beyond 2**53 - 1 or for NaN/infinity: such a spec
+    would have no digest, so it is refused at load time with the field named."""
+    with pytest.raises(SpecError, match="seed"):
+        load_spec({**raw(), "seed": 2**53})
+    with pytest.raises(SpecError, match="optimizer.lr"):
+        load_spec({**raw(), "optimizer": {**raw()["optimizer"], "lr": float("inf")}})
+    assert load_spec({**raw(), "seed": 2**53 - 1}).seed == 2**53 - 1

@@ -4,22 +4,20 @@ No DataLoader and no shuffling state: the example stream of a task is the concat
 per-epoch permutations, permutation ``e`` drawn by ``torch.randperm`` from a generator seeded
 with ``derive_seed(seed, "order", round, shard, e)``; step ``s`` takes stream positions
 ``s*B .. s*B+B-1``. Replay from any checkpoint therefore sees exactly the same batches.
+Normative text: docs/spec/README.md, section 4 (``derive_seed`` is :func:`veritrain.canon.derive_seed`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import TYPE_CHECKING
+
+from veritrain.canon import derive_seed
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 
-def derive_seed(seed: int, *parts: object) -> int:
-    """A 63-bit seed from the job seed and a label path (sha256 of their canonical JSON)."""
-    blob = json.dumps([seed, *parts], separators=(",", ":")).encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") & (2**63 - 1)
+__all__ = ["BatchOrder", "derive_seed"]
 
 
 class BatchOrder:

@@ -4,6 +4,7 @@ Tensor names: ``model/<state_dict key>``, ``optim/<param index:04d>/<state key>`
 ``rng/torch`` (the global CPU generator: dropout draws from it). Metadata: format, the job's
 spec digest, the task, the step and checkpoint index, model and optimizer names. Python's and
 numpy's generators are not used by the engine, so they are not part of the state.
+Normative text: docs/spec/README.md, sections 5-8.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from veritrain.canon import derive_seed
 from veritrain.checkpoint import CheckpointState, decode, encode_and_hash
 from veritrain.errors import CheckpointFormatError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.training import registry
-from veritrain.training.data_order import derive_seed
 
-FORMAT = "veritrain-train-state/1"
+#: Version 2 (docs/spec): seeds read big-endian from sha256(JCS(...)) and the spec digest is
+#: RFC 8785. A version-1 checkpoint is refused by name, never restored under the new rules.
+FORMAT = "veritrain-train-state/2"
 
 
 @dataclass
@@ -94,6 +97,9 @@ def restore(spec: JobSpec, task: TaskKey, data: bytes | CheckpointState) -> Live
     """Live objects from a checkpoint of this job and task; sets the global torch RNG."""
     state = decode(data) if not isinstance(data, CheckpointState) else data
     meta = state.meta
+    if meta.get("format") != FORMAT:
+        raise CheckpointFormatError(f"checkpoint state format {meta.get('format')!r}; this build reads "
+                                    f"{FORMAT!r} only (an older checkpoint cannot be resumed or replayed)")
     step = meta.get("step")
     if not isinstance(step, int) or step < 0 or step % spec.checkpoint_interval:
         raise CheckpointFormatError(f"checkpoint step {step!r} is not a multiple of k")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 import torch
 
 from veritrain.training.data_order import BatchOrder, derive_seed
@@ -27,4 +29,15 @@ def test_indices_depend_only_on_seed_task_and_step() -> None:
 def test_derive_seed_is_stable_and_label_sensitive() -> None:
     assert derive_seed(1, "order", 0, 0, 0) == derive_seed(1, "order", 0, 0, 0)
     assert derive_seed(1, "order", 0, 0, 0) != derive_seed(1, "order", 0, 0, 1)
-    assert 0 <= derive_seed(2**63 - 1, "init") < 2**63
+    assert 0 <= derive_seed(2**53 - 1, "init") < 2**63
+    # docs/spec section 4: big-endian over sha256(JCS([seed, *labels])), 63 bits
+    digest = hashlib.sha256(b'[1,"order",0,0,0]').digest()
+    assert derive_seed(1, "order", 0, 0, 0) == int.from_bytes(digest[:8], "big") & (2**63 - 1)
+
+
+def test_one_seed_derivation_everywhere() -> None:
+    """The shard split (veritrain.data) and the data order share one derive_seed (one byte order)."""
+    import veritrain.data as data
+    from veritrain import canon
+
+    assert data.derive_seed is canon.derive_seed is derive_seed
