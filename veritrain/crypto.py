@@ -111,10 +111,20 @@ def encrypt_stream(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> int:
     """Encrypt ``src`` into ``dst``; returns the number of ciphertext bytes written."""
+    return _encrypt_stream(src, dst, key, os.urandom(NONCE_PREFIX_SIZE), job_id=job_id,
+                           shard_index=shard_index, chunk_size=chunk_size)
+
+
+def _encrypt_stream(
+    src: BinaryIO, dst: BinaryIO, key: bytes, prefix: bytes, *, job_id: str | int, shard_index: int,
+    chunk_size: int,
+) -> int:
+    """:func:`encrypt_stream` with a given nonce prefix (test vectors; never reuse a prefix)."""
     aead = _check_key(key)
     if not 0 < chunk_size <= MAX_CHUNK_SIZE:
         raise ValueError(f"chunk_size must be in (0, {MAX_CHUNK_SIZE}], got {chunk_size}")
-    prefix = os.urandom(NONCE_PREFIX_SIZE)
+    if len(prefix) != NONCE_PREFIX_SIZE:
+        raise ValueError(f"nonce prefix must be {NONCE_PREFIX_SIZE} bytes")
     header = _HEADER.pack(MAGIC, VERSION, chunk_size, prefix)
     dst.write(header)
     written = len(header)

@@ -10,7 +10,7 @@ Envelope (version 1)::
 The AES key is HKDF-SHA256 over the ECDH shared secret, salted with the ephemeral and the
 recipient public keys, with ``info`` = label + ``context``. ``context`` (for example the
 job and task ids) is also the AEAD associated data: an envelope only opens for the context
-it was made for.
+it was made for. Normative text: docs/spec/README.md, section 16.
 """
 
 from __future__ import annotations
@@ -118,12 +118,15 @@ def _kdf(shared: bytes, eph: bytes, recipient: bytes, context: bytes) -> bytes:
 
 def wrap(data_key: bytes, pubkey: bytes | str, context: bytes = b"") -> bytes:
     """Encrypt ``data_key`` (any short secret) so only ``pubkey``'s private key opens it."""
+    return _wrap(data_key, pubkey, context, PrivateKey(), os.urandom(_NONCE))
+
+
+def _wrap(data_key: bytes, pubkey: bytes | str, context: bytes, eph: PrivateKey, nonce: bytes) -> bytes:
+    """:func:`wrap` with a given ephemeral key and nonce (test vectors; never reuse them)."""
     recipient = normalize_public_key(pubkey)
     recipient_pt = PublicKey(b"\x04" + recipient)
-    eph = PrivateKey()
     eph_pub = eph.public_key.format(compressed=True)
-    shared = eph.ecdh(recipient_pt.format(compressed=True))
-    nonce = os.urandom(_NONCE)
+    shared = eph.ecdh(recipient_pt.format(compressed=True))  # sha256(0x02|y&1 || x) of e*P
     ct = AESGCM(_kdf(shared, eph_pub, recipient, context)).encrypt(nonce, bytes(data_key), context)
     return bytes([VERSION]) + eph_pub + nonce + ct
 
