@@ -232,3 +232,46 @@ def test_the_whole_task_vector_replays_in_the_engine_and_the_reference(tmp_path:
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["hashes"] == ["0x" + h for h in r1["hashes"]]
     assert np.array_equal(ds.labels, np.array([0, 2, 1, 1, 0]))
+
+
+REFERENCE_ZOO_CHILD = """
+import hashlib, importlib.util, json, struct, sys
+spec = importlib.util.spec_from_file_location("ref", sys.argv[1])
+ref = importlib.util.module_from_spec(spec); spec.loader.exec_module(ref)
+v = json.load(open(sys.argv[2]))
+ref.enter_profile(v["profile"], strict=True)
+torch = ref.torch
+f32 = lambda h: struct.unpack(">f", bytes.fromhex(h))[0]
+hexes = lambda t: [struct.pack(">f", x).hex() for x in t.detach().reshape(-1).tolist()]
+out = {"models": [], "optimizers": []}
+for case in v["models"]:
+    torch.manual_seed(case["init_seed"])
+    model, _ = ref.build_model(case["model"]["name"], case["model"]["args"], case["data"])
+    out["models"].append([[n, list(p.shape), hashlib.sha256(p.numpy().astype("<f4").tobytes()).hexdigest()]
+                          for n, p in model.params.items()])
+for case in v["optimizers"]:
+    p, state, steps = torch.tensor([f32(h) for h in case["initial"]]), {}, []
+    for step in case["steps"]:
+        p.grad = torch.tensor([f32(h) for h in step["grad"]])
+        ref.optimizer_step(case["optimizer"], [p], state)
+        steps.append({"param": hexes(p), "state": {k: hexes(t) for k, t in state.get(0, {}).items()}})
+    out["optimizers"].append(steps)
+print(json.dumps(out))
+"""
+
+
+def test_zoo_and_optimizer_vectors(gen: ModuleType) -> None:
+    """Each model's parameter names, shapes, order and initial values, one forward pass and
+    loss, and each optimizer's updates, recomputed under the vectors' profile (a child
+    process; the initial values depend on the ATen CPU level, which the profile pins). The
+    reference, in a child under the same profile, builds the same parameters and updates."""
+    v = vec("zoo")
+    assert gen.render(gen.zoo()) == (VECTORS / "zoo.json").read_text()
+    env = {k: val for k, val in os.environ.items() if k not in ("PYTHONPATH", "ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+    child = subprocess.run([sys.executable, "-c", REFERENCE_ZOO_CHILD, str(ROOT / "reference" / "verify_segment.py"),
+                            str(VECTORS / "zoo.json")], capture_output=True, text=True, env=env, timeout=300)
+    assert child.returncode == 0, child.stderr
+    got = json.loads(child.stdout)
+    assert got["models"] == [case["parameters"] for case in v["models"]]
+    assert got["optimizers"] == [[{"param": s["param"], "state": s["state"]} for s in case["steps"]]
+                                 for case in v["optimizers"]]

@@ -286,10 +286,95 @@ def task() -> dict[str, Any]:
     return out
 
 
+ZOO_MODELS = [
+    ("mlp", {"hidden": [5, 4], "activation": "gelu", "dropout": 0.5}, {"input_shape": [2, 3], "num_classes": 3}),
+    ("cnn", {"channels": [2, 3], "kernel_size": 3, "hidden": 4}, {"input_shape": [1, 8, 8], "num_classes": 3}),
+    ("char_lm", {"d_model": 8, "n_heads": 2, "n_layers": 2, "d_ff": 12, "dropout": 0.25},
+     {"input_shape": [4], "num_classes": 5, "input_dtype": "int64", "targets": "sequence"}),
+]
+OPTIMIZERS = [
+    {"name": "sgd", "lr": 0.1},
+    {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.01},
+    {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True},
+    {"name": "adam", "lr": 0.01, "betas": [0.8, 0.99], "eps": 1e-6, "weight_decay": 0.01},
+    {"name": "adamw", "lr": 0.01, "weight_decay": 0.1},
+]
+
+
+def f32_hex(t: Any) -> list[str]:
+    """float32 values as their IEEE 754 bit patterns (big-endian hex), so nothing is rounded."""
+    return [struct.pack(">f", v).hex() for v in np.asarray(t, dtype=np.float32).reshape(-1).tolist()]
+
+
+def _zoo_in_this_process() -> dict[str, Any]:
+    """Run in a child under the vectors' profile (see :func:`zoo`)."""
+    import torch
+    import torch.nn.functional as F
+
+    from veritrain.canon import derive_seed
+    from veritrain.spec import TaskKey
+    from veritrain.training import state
+    from veritrain.training.profile import enter
+
+    models = []
+    for name, args, data in ZOO_MODELS:
+        spec = small_spec(model={"name": name, "args": args}, data=data)
+        enter(spec.replay)
+        live = state.initial(spec, TaskKey(round=0, shard=0))
+        params = [[n, list(p.shape), hashlib.sha256(p.detach().numpy().astype("<f4").tobytes()).hexdigest()]
+                  for n, p in live.model.named_parameters()]
+        shape = (2, *data["input_shape"])
+        torch.manual_seed(derive_seed(spec.seed, "train", 0, 0))
+        if data.get("input_dtype") == "int64":
+            x = torch.arange(8).reshape(shape) % data["num_classes"]
+            y = (x + 1) % data["num_classes"]
+        else:
+            x = torch.linspace(-1, 1, int(np.prod(shape))).reshape(shape)
+            y = torch.tensor([1, 2])
+        live.model.train()
+        logits = live.model(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        models.append({"model": {"name": name, "args": args}, "data": data, "init_seed": derive_seed(spec.seed, "init", 0),
+                       "parameters": params, "input": x.tolist(), "targets": y.tolist(),
+                       "logits": f32_hex(logits.detach()), "loss": f32_hex(loss.detach())[0]})
+    optimizers = []
+    for opt in OPTIMIZERS:
+        spec = small_spec(optimizer=opt)
+        holder = torch.nn.Module()
+        holder.p = torch.nn.Parameter(torch.tensor([0.5, -1.25, 2.0, 0.0]))
+        p, o = holder.p, state.build_optimizer(spec, holder)  # the engine's optimizer for this spec
+        grads = [[0.1, -0.2, 0.3, 0.0], [-0.05, 0.4, 0.0, 1e-3], [0.2, 0.2, -0.1, 0.5]]
+        steps = []
+        for g in grads:
+            p.grad = torch.tensor(g)
+            o.step()
+            slots = {k: f32_hex(v) for k, v in o.state[p].items()}
+            steps.append({"grad": f32_hex(g), "param": f32_hex(p.detach()), "state": slots})
+        optimizers.append({"optimizer": spec.optimizer.model_dump(mode="json"), "initial": f32_hex([0.5, -1.25, 2.0, 0.0]),
+                           "steps": steps})
+    return {"section": "5, 6, 8", "profile": small_spec().replay.model_dump(mode="json"), "models": models,
+            "optimizers": optimizers}
+
+
+def zoo() -> dict[str, Any]:
+    """Each zoo model's parameters (order, names, shapes, sha256 of the initial values), one
+    forward pass and loss, and each optimizer's updates, computed under the vectors' replay
+    profile in a child process (the kernels' rounding depends on it)."""
+    import subprocess
+
+    from veritrain.training.profile import profile_env
+
+    env = profile_env(small_spec().replay)
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--emit-zoo"], env=env, check=True,
+                         capture_output=True, text=True, timeout=300)
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
 FILES: dict[str, Callable[[], dict[str, Any]]] = {
     "canonical_json": canonical_json, "jobspec": jobspec, "seeds": seeds, "jobdoc": jobdoc,
     "checkpoint": checkpoint, "merkle": merkle, "commitment": commitment, "aead": aead, "keys": keys,
-    "envelope": envelope, "shard": shard, "manifest": manifest, "replay_profile": replay_profile, "task": task,
+    "envelope": envelope, "shard": shard, "manifest": manifest, "replay_profile": replay_profile, "zoo": zoo,
+    "task": task,
 }
 
 
@@ -302,7 +387,11 @@ app = typer.Typer(add_completion=False, help=__doc__.split("\n")[0])
 
 @app.command()
 def main(check: Annotated[bool, typer.Option("--check", help="compare, write nothing")] = False,
-         only: Annotated[list[str] | None, typer.Option("--only", help="these files only")] = None) -> None:
+         only: Annotated[list[str] | None, typer.Option("--only", help="these files only")] = None,
+         emit_zoo: Annotated[bool, typer.Option("--emit-zoo", hidden=True)] = False) -> None:
+    if emit_zoo:  # the child of zoo(): print, write nothing
+        typer.echo(json.dumps(_zoo_in_this_process()))
+        return
     names = only or list(FILES)
     unknown = sorted(set(names) - set(FILES))
     if unknown:
