@@ -71,11 +71,14 @@ def _number(x: Any) -> str:
     if -6 < n <= 0:
         return sign + "0." + "0" * (-n) + digits
     e = n - 1
-    return sign + digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e > 0 else "-") + str(abs(e))
+    return (
+        sign + digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e > 0 else "-") + str(abs(e))
+    )
 
 
 def jcs(value: Any) -> bytes:
     """RFC 8785: UTF-8, keys sorted by UTF-16 code units, no whitespace, ECMAScript numbers."""
+
     def enc(v: Any) -> str:
         if v is None:
             return "null"
@@ -93,6 +96,7 @@ def jcs(value: Any) -> bytes:
             keys = sorted(v, key=lambda s: s.encode("utf-16-be"))
             return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + enc(v[k]) for k in keys) + "}"
         raise Refused(f"{type(v).__name__} is not JSON")
+
     return enc(value).encode("utf-8")
 
 
@@ -102,8 +106,17 @@ def derive_seed(seed: int, *labels: int | str) -> int:
 
 
 # ---- §7 checkpoint encoding ------------------------------------------------------------------
-DTYPES = {"bool": "|b1", "uint8": "|u1", "int8": "|i1", "int16": "<i2", "int32": "<i4", "int64": "<i8",
-          "float16": "<f2", "float32": "<f4", "float64": "<f8"}
+DTYPES = {
+    "bool": "|b1",
+    "uint8": "|u1",
+    "int8": "|i1",
+    "int16": "<i2",
+    "int32": "<i4",
+    "int64": "<i8",
+    "float16": "<f2",
+    "float32": "<f4",
+    "float64": "<f8",
+}
 
 
 def encode_checkpoint(meta: dict[str, Any], tensors: dict[str, Any]) -> bytes:
@@ -111,7 +124,7 @@ def encode_checkpoint(meta: dict[str, Any], tensors: dict[str, Any]) -> bytes:
 
     names = sorted(tensors)
     arrays = [np.asarray(tensors[n]).copy(order="C") for n in names]  # (ascontiguousarray makes 0-d 1-d)
-    table = [[n, a.dtype.name, list(a.shape), a.nbytes] for n, a in zip(names, arrays)]
+    table = [[n, a.dtype.name, list(a.shape), a.nbytes] for n, a in zip(names, arrays, strict=True)]
     header = jcs({"meta": meta, "tensors": table})
     body = b"".join(a.astype(DTYPES[a.dtype.name]).tobytes() for a in arrays)
     return b"VTCK" + struct.pack("<HQ", 1, len(header)) + header + body
@@ -125,13 +138,13 @@ def decode_checkpoint(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     version, hlen = struct.unpack_from("<HQ", data, 4)
     if version != 1:
         raise Refused(f"checkpoint container version {version}; this reference reads 1")
-    header_bytes = data[14:14 + hlen]
+    header_bytes = data[14 : 14 + hlen]
     header = json.loads(header_bytes)
     if jcs(header) != header_bytes or set(header) != {"meta", "tensors"}:
         raise Refused("checkpoint header is not canonical")
     off, tensors = 14 + hlen, {}
     for name, dtype, shape, nbytes in header["tensors"]:
-        tensors[name] = np.frombuffer(data[off:off + nbytes], dtype=DTYPES[dtype]).reshape(shape).copy()
+        tensors[name] = np.frombuffer(data[off : off + nbytes], dtype=DTYPES[dtype]).reshape(shape).copy()
         off += nbytes
     if off != len(data) or encode_checkpoint(header["meta"], tensors) != data:
         raise Refused("checkpoint is not canonical")
@@ -143,7 +156,7 @@ def merkle_levels(hashes: list[bytes]) -> list[list[bytes]]:
     level = [keccak256(i.to_bytes(32, "big") + h) for i, h in enumerate(hashes)]
     levels = [level]
     while len(level) > 1:
-        nxt = [keccak256(min(a, b) + max(a, b)) for a, b in zip(level[0::2], level[1::2])]
+        nxt = [keccak256(min(a, b) + max(a, b)) for a, b in zip(level[0::2], level[1::2], strict=False)]
         if len(level) % 2:
             nxt.append(level[-1])
         levels.append(nxt)
@@ -194,7 +207,7 @@ class Model:
         self.params: dict[str, Any] = {}  # insertion order = parameter order
 
     def _linear(self, name: str, fan_in: int, fan_out: int) -> None:
-        # §6.2: weight ~ U(-b, b), b = sqrt(3) * sqrt(2 / (1 + 5)) / sqrt(fan_in); bias ~ U(-1/sqrt(fan_in), ...)
+        # §6.2: weight ~ U(-b, b), b = sqrt(3) * gain / sqrt(fan_in); bias ~ U(+-1/sqrt(fan_in))
         self._uniform_pair(name, (fan_out, fan_in), fan_in)
 
     def _uniform_pair(self, name: str, wshape: tuple[int, ...], fan_in: int) -> None:
@@ -234,6 +247,7 @@ def build_model(name: str, args: dict[str, Any], data: dict[str, Any]) -> tuple[
                 if a["dropout"]:
                     x = F.dropout(x, a["dropout"], training=True)
             return F.linear(x, m.params[f"{pos}.weight"], m.params[f"{pos}.bias"])
+
         return m, forward
     if name == "cnn":
         c, h, w = shape
@@ -252,6 +266,7 @@ def build_model(name: str, args: dict[str, Any], data: dict[str, Any]) -> tuple[
                 x = F.max_pool2d(F.relu(x), 2)
             x = F.relu(F.linear(x.flatten(1), m.params[f"{fc1}.weight"], m.params[f"{fc1}.bias"]))
             return F.linear(x, m.params[f"{fc2}.weight"], m.params[f"{fc2}.bias"])
+
         return m, forward
     # char_lm (§6.5)
     d, nh, dff, drop, ctx = a["d_model"], a["n_heads"], a["d_ff"], a["dropout"], shape[0]
@@ -291,6 +306,7 @@ def build_model(name: str, args: dict[str, Any], data: dict[str, Any]) -> tuple[
             ff = lin(F.gelu(lin(ln(x, f"{b}.ln2"), f"{b}.ff.0")), f"{b}.ff.2")
             x = x + F.dropout(ff, drop, training=True)
         return lin(ln(x, "ln"), "head")
+
     return m, forward
 
 
@@ -331,8 +347,8 @@ def optimizer_step(opt: dict[str, Any], params: list[Any], state: dict[int, dict
             s["exp_avg"].lerp_(g, 1 - beta1)
             s["exp_avg_sq"].mul_(beta2).addcmul_(g, g, value=1 - beta2)
             step = s["step"].item()
-            step_size = lr / (1 - beta1 ** step)
-            denom = (s["exp_avg_sq"].sqrt() / ((1 - beta2 ** step) ** 0.5)).add_(eps)
+            step_size = lr / (1 - beta1**step)
+            denom = (s["exp_avg_sq"].sqrt() / ((1 - beta2**step) ** 0.5)).add_(eps)
             p.addcdiv_(s["exp_avg"], denom, value=-step_size)
 
 
@@ -347,22 +363,31 @@ class Task:
             raise Refused(f"shard {shard} is outside 0..{self.spec['num_shards'] - 1}")
         self.digest = hashlib.sha256(jcs(self.spec)).hexdigest()  # §2
         data = self.spec["data"]
-        self.x = torch.from_numpy(features).to(torch.int64 if data["input_dtype"] == "int64" else torch.float32)
+        self.x = torch.from_numpy(features).to(
+            torch.int64 if data["input_dtype"] == "int64" else torch.float32
+        )
         self.y = torch.from_numpy(labels).to(torch.int64)
         self.k, self.B = self.spec["checkpoint_interval"], self.spec["batch_size"]
         self.model, self.forward = None, None
 
     def meta(self, step: int) -> dict[str, Any]:  # §7.2
-        return {"format": "veritrain-train-state/2", "job": self.digest,
-                "task": {"round": self.round, "shard": self.shard}, "step": step,
-                "index": step // self.k, "model": self.spec["model"]["name"],
-                "optimizer": self.spec["optimizer"]["name"]}
+        return {
+            "format": "veritrain-train-state/2",
+            "job": self.digest,
+            "task": {"round": self.round, "shard": self.shard},
+            "step": step,
+            "index": step // self.k,
+            "model": self.spec["model"]["name"],
+            "optimizer": self.spec["optimizer"]["name"],
+        }
 
     def start(self, initial_model: bytes | None) -> None:
         """§5: the state at step 0."""
         spec = self.spec
         torch.manual_seed(derive_seed(spec["seed"], "init", self.round))
-        self.model, self.forward = build_model(spec["model"]["name"], spec["model"].get("args", {}), spec["data"])
+        self.model, self.forward = build_model(
+            spec["model"]["name"], spec["model"].get("args", {}), spec["data"]
+        )
         if self.round > 0:
             self.load_initial_model(initial_model)
         elif initial_model is not None:
@@ -374,12 +399,18 @@ class Task:
     def load_initial_model(self, blob: bytes | None) -> None:
         im = self.doc.get("initial_model")
         if blob is None or im is None:
-            raise Refused(f"round {self.round} starts from the document's initial model: pass --initial-model")
+            raise Refused(
+                f"round {self.round} starts from the document's initial model: pass --initial-model"
+            )
         if hashlib.sha256(blob).hexdigest() != im["digest"]:
             raise Refused("the initial model does not hash to the document's initial_model.digest")
         meta, tensors = decode_checkpoint(blob)
-        want = {"format": "veritrain-initial-model/1", "job": self.digest,
-                "binding": self.doc["binding"], "round": self.round}
+        want = {
+            "format": "veritrain-initial-model/1",
+            "job": self.digest,
+            "binding": self.doc["binding"],
+            "round": self.round,
+        }
         if meta != want:
             raise Refused("the initial model's metadata is not this job's round")
         self.set_params(tensors)
@@ -412,7 +443,9 @@ class Task:
     def _start_without_initial(self) -> None:
         spec = self.spec
         torch.manual_seed(derive_seed(spec["seed"], "init", self.round))
-        self.model, self.forward = build_model(spec["model"]["name"], spec["model"].get("args", {}), spec["data"])
+        self.model, self.forward = build_model(
+            spec["model"]["name"], spec["model"].get("args", {}), spec["data"]
+        )
         self.opt_state, self.step = {}, 0
 
     def checkpoint(self) -> tuple[bytes, bytes]:
@@ -428,9 +461,11 @@ class Task:
         n, out, pos, stop = len(self.x), [], step * self.B, (step + 1) * self.B
         while pos < stop:
             epoch, off = divmod(pos, n)
-            g = torch.Generator().manual_seed(derive_seed(self.spec["seed"], "order", self.round, self.shard, epoch))
+            g = torch.Generator().manual_seed(
+                derive_seed(self.spec["seed"], "order", self.round, self.shard, epoch)
+            )
             take = min(stop - pos, n - off)
-            out.append(torch.randperm(n, generator=g)[off:off + take])
+            out.append(torch.randperm(n, generator=g)[off : off + take])
             pos += take
         return torch.cat(out)
 
@@ -455,8 +490,9 @@ class Task:
         return hashes
 
 
-def run_task(doc: dict[str, Any], shard: int, features: Any, labels: Any,
-             initial_model: bytes | None = None) -> tuple[list[bytes], bytes]:
+def run_task(
+    doc: dict[str, Any], shard: int, features: Any, labels: Any, initial_model: bytes | None = None
+) -> tuple[list[bytes], bytes]:
     """h_0..h_n and the Merkle root of task (doc's round, shard)."""
     task = Task(doc, shard, features, labels)
     task.start(initial_model)
@@ -465,8 +501,9 @@ def run_task(doc: dict[str, Any], shard: int, features: Any, labels: Any,
     return hashes, merkle_levels(hashes)[-1][0]
 
 
-def run_segment(doc: dict[str, Any], shard: int, features: Any, labels: Any,
-                checkpoint_j: bytes) -> tuple[int, bytes, bytes]:
+def run_segment(
+    doc: dict[str, Any], shard: int, features: Any, labels: Any, checkpoint_j: bytes
+) -> tuple[int, bytes, bytes]:
     """(j, bytes of checkpoint j+1, h_{j+1}) replayed from checkpoint j."""
     task = Task(doc, shard, features, labels)
     j = task.resume(checkpoint_j)
@@ -480,8 +517,11 @@ def run_segment(doc: dict[str, Any], shard: int, features: Any, labels: Any,
 # ---- §15 the replay profile ------------------------------------------------------------------
 def enter_profile(profile: dict[str, Any], strict: bool) -> None:
     """Set the environment the profile pins, then load torch and check what it reports."""
-    env = {"OMP_NUM_THREADS": str(profile["threads"]), "MKL_NUM_THREADS": str(profile["threads"]),
-           "ATEN_CPU_CAPABILITY": profile["cpu_isa"]}
+    env = {
+        "OMP_NUM_THREADS": str(profile["threads"]),
+        "MKL_NUM_THREADS": str(profile["threads"]),
+        "ATEN_CPU_CAPABILITY": profile["cpu_isa"],
+    }
     if "torch" not in sys.modules:
         os.environ.update(env)
         if profile.get("mkl_cbwr") is None:
@@ -491,7 +531,9 @@ def enter_profile(profile: dict[str, Any], strict: bool) -> None:
     load_torch()
     have = torch.__version__.split("+")[0]
     if strict and have != profile["torch_version"]:
-        raise Refused(f"the job pins torch {profile['torch_version']}, this is {have} (use --any-profile to try anyway)")
+        raise Refused(
+            f"the job pins torch {profile['torch_version']}, this is {have} (use --any-profile to try anyway)"
+        )
     torch.set_num_threads(profile["threads"])
     torch.use_deterministic_algorithms(profile.get("deterministic_algorithms", True))
 
@@ -502,6 +544,11 @@ def load_torch() -> None:
     import torch.nn.functional as _F
 
     torch, F = _torch, _F
+
+
+def read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -534,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
             raise Refused("give --shard, or --features and --labels")
         ok = True
         if a.mode == "task":
-            im = open(a.initial_model, "rb").read() if a.initial_model else None
+            im = read(a.initial_model) if a.initial_model else None
             hashes, root = run_task(doc, a.index, x, y, im)
             out: dict[str, Any] = {"hashes": ["0x" + h.hex() for h in hashes], "root": "0x" + root.hex()}
             if a.expect_root:
@@ -542,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if not a.checkpoint:
                 raise Refused("segment mode needs --checkpoint")
-            j, _, h = run_segment(doc, a.index, x, y, open(a.checkpoint, "rb").read())
+            j, _, h = run_segment(doc, a.index, x, y, read(a.checkpoint))
             out = {"segment": j, "next_hash": "0x" + h.hex()}
             if a.expect:
                 ok = out["next_hash"] == "0x" + a.expect.lower().removeprefix("0x")

@@ -61,7 +61,7 @@ from veritrain.errors import CheckpointFormatError, IntegrityError, SpecError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.tasks import INDEX_MASK
 
-DOC_VERSION = 2
+DOC_VERSION: Literal[2] = 2
 INITIAL_MODEL_FORMAT = "veritrain-initial-model/1"
 
 

@@ -1,8 +1,8 @@
 """The manifest a worker uploads with its checkpoints: what its committed root covers.
 
-RFC 8785 canonical JSON (:func:`veritrain.canon.jcs`; docs/spec, section 13) so every party derives the same bytes
-and therefore the same CID. Loading validates everything and checks that ``root`` is the
-Merkle root (:mod:`veritrain.merkle`) of ``hashes``.
+RFC 8785 canonical JSON (:func:`veritrain.canon.jcs`; docs/spec, section 13) so every party
+derives the same bytes and therefore the same CID. Loading validates everything and checks
+that ``root`` is the Merkle root (:mod:`veritrain.merkle`) of ``hashes``.
 """
 
 from __future__ import annotations

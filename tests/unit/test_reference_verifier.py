@@ -33,18 +33,38 @@ from veritrain.training.sinks import MemorySink
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "reference" / "verify_segment.py"
 ALLOWED_IMPORTS = {  # the standard library it uses, torch, numpy and a keccak
-    "__future__", "argparse", "hashlib", "json", "math", "os", "struct", "sys", "typing",
-    "torch", "numpy", "sha3", "Crypto", "cryptography",
+    "__future__",
+    "argparse",
+    "hashlib",
+    "json",
+    "math",
+    "os",
+    "struct",
+    "sys",
+    "typing",
+    "torch",
+    "numpy",
+    "sha3",
+    "Crypto",
+    "cryptography",
 }
 
 MODELS: dict[str, dict[str, Any]] = {
-    "mlp": {"model": {"name": "mlp", "args": {"hidden": [12, 8], "activation": "gelu", "dropout": 0.25}},
-            "data": {"input_shape": [64], "num_classes": 10}},
-    "cnn": {"model": {"name": "cnn", "args": {"channels": [3, 4], "kernel_size": 3, "hidden": 8}},
-            "data": {"input_shape": [1, 8, 8], "num_classes": 10}},
-    "char_lm": {"model": {"name": "char_lm",
-                          "args": {"d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16, "dropout": 0.1}},
-                "data": {"input_shape": [6], "num_classes": 11, "input_dtype": "int64", "targets": "sequence"}},
+    "mlp": {
+        "model": {"name": "mlp", "args": {"hidden": [12, 8], "activation": "gelu", "dropout": 0.25}},
+        "data": {"input_shape": [64], "num_classes": 10},
+    },
+    "cnn": {
+        "model": {"name": "cnn", "args": {"channels": [3, 4], "kernel_size": 3, "hidden": 8}},
+        "data": {"input_shape": [1, 8, 8], "num_classes": 10},
+    },
+    "char_lm": {
+        "model": {
+            "name": "char_lm",
+            "args": {"d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16, "dropout": 0.1},
+        },
+        "data": {"input_shape": [6], "num_classes": 11, "input_dtype": "int64", "targets": "sequence"},
+    },
 }
 OPTIMIZERS: dict[str, dict[str, Any]] = {
     "sgd": {"name": "sgd", "lr": 0.1},
@@ -66,12 +86,25 @@ def ref() -> ModuleType:
 
 
 def make_spec(model: str, optimizer: str) -> JobSpec:
-    return load_spec({
-        **MODELS[model], "optimizer": OPTIMIZERS[optimizer], "batch_size": 5, "seed": 2026,
-        "steps_per_task": 6, "checkpoint_interval": 2, "rounds": 2, "num_shards": 2,
-        "replay": current_profile(threads=1).model_dump(),
-        "deadlines": {"key_window": 60, "submission_window": 60, "reveal_window": 60, "challenge_window": 60},
-    })
+    return load_spec(
+        {
+            **MODELS[model],
+            "optimizer": OPTIMIZERS[optimizer],
+            "batch_size": 5,
+            "seed": 2026,
+            "steps_per_task": 6,
+            "checkpoint_interval": 2,
+            "rounds": 2,
+            "num_shards": 2,
+            "replay": current_profile(threads=1).model_dump(),
+            "deadlines": {
+                "key_window": 60,
+                "submission_window": 60,
+                "reveal_window": 60,
+                "challenge_window": 60,
+            },
+        }
+    )
 
 
 def data_for(model: str) -> tuple[np.ndarray, np.ndarray]:
@@ -85,18 +118,24 @@ def data_for(model: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def document(spec: JobSpec) -> JobDocument:
-    refs = [ShardRef(index=i, cid=f"bafyshard{i}", sha256=f"{i:064x}", size=1, examples=13)
-            for i in range(spec.num_shards)]
+    refs = [
+        ShardRef(index=i, cid=f"bafyshard{i}", sha256=f"{i:064x}", size=1, examples=13)
+        for i in range(spec.num_shards)
+    ]
     return JobDocument.create(spec, refs, nonce=b"\x05" * 16)
 
 
 def round_1(spec: JobSpec, doc0: JobDocument, final_round_0: bytes) -> tuple[JobDocument, bytes]:
     """Round 1's document and initial model: a FedAvg-like blend of round 0's final model."""
-    tensors = {k: (v * np.float32(0.5) + np.float32(0.01)).astype(np.float32)
-               for k, v in decode(final_round_0).tensors.items() if k.startswith("model/")}
+    tensors = {
+        k: (v * np.float32(0.5) + np.float32(0.01)).astype(np.float32)
+        for k, v in decode(final_round_0).tensors.items()
+        if k.startswith("model/")
+    }
     plain = encode_initial_model(spec, doc0.binding, 1, tensors)
-    copies = tuple(ModelCopyRef(shard=s, cid=f"bafymodel{s}", sha256=f"{s:064x}", size=1)
-                   for s in range(spec.num_shards))
+    copies = tuple(
+        ModelCopyRef(shard=s, cid=f"bafymodel{s}", sha256=f"{s:064x}", size=1) for s in range(spec.num_shards)
+    )
     im = InitialModelRef(digest=hashlib.sha256(plain).hexdigest(), previous_job=1, copies=copies)
     return doc0.next_round(im), plain
 
@@ -104,7 +143,8 @@ def round_1(spec: JobSpec, doc0: JobDocument, final_round_0: bytes) -> tuple[Job
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_reference_reproduces_every_hash_and_root_in_round_0_and_round_1(
-        ref: ModuleType, model: str, optimizer: str) -> None:
+    ref: ModuleType, model: str, optimizer: str
+) -> None:
     spec = make_spec(model, optimizer)
     x, y = data_for(model)
     doc0 = document(spec)
@@ -116,8 +156,9 @@ def test_reference_reproduces_every_hash_and_root_in_round_0_and_round_1(
 
     doc1, plain = round_1(spec, doc0, sink0.data(3))
     sink1 = MemorySink()
-    hashes1 = engine.train_task(spec, TaskKey(round=1, shard=SHARD), x, y, sink1,
-                                initial_model=model_state_of(plain))
+    hashes1 = engine.train_task(
+        spec, TaskKey(round=1, shard=SHARD), x, y, sink1, initial_model=model_state_of(plain)
+    )
     doc1_json = json.loads(doc1.to_bytes())
     got1, root1 = ref.run_task(doc1_json, SHARD, x, y, plain)
     assert got1 == hashes1 and root1 == MerkleTree(hashes1).root
@@ -172,25 +213,46 @@ def test_the_reference_program_checks_a_root_end_to_end(tmp_path: Path) -> None:
     sink0 = MemorySink()
     engine.train_task(spec, TaskKey(round=0, shard=SHARD), x, y, sink0)
     doc1, plain = round_1(spec, doc0, sink0.data(3))
-    hashes = engine.train_task(spec, TaskKey(round=1, shard=SHARD), x, y, MemorySink(),
-                               initial_model=model_state_of(plain))
+    hashes = engine.train_task(
+        spec, TaskKey(round=1, shard=SHARD), x, y, MemorySink(), initial_model=model_state_of(plain)
+    )
     (tmp_path / "doc.json").write_bytes(doc1.to_bytes())
     (tmp_path / "shard.bin").write_bytes(encode_shard(Dataset(x, y)))
     (tmp_path / "im.vtck").write_bytes(plain)
     root = MerkleTree(hashes).root_hex
-    args = [sys.executable, str(REFERENCE), "task", "--doc", str(tmp_path / "doc.json"), "--index", str(SHARD),
-            "--shard", str(tmp_path / "shard.bin"), "--initial-model", str(tmp_path / "im.vtck"), "--json"]
+    args = [
+        sys.executable,
+        str(REFERENCE),
+        "task",
+        "--doc",
+        str(tmp_path / "doc.json"),
+        "--index",
+        str(SHARD),
+        "--shard",
+        str(tmp_path / "shard.bin"),
+        "--initial-model",
+        str(tmp_path / "im.vtck"),
+        "--json",
+    ]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing of the package on the path
-    good = subprocess.run([*args, "--expect-root", root], capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=120)
+    good = subprocess.run(
+        [*args, "--expect-root", root], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
     assert good.returncode == 0, good.stderr
     out = json.loads(good.stdout)
     assert out["root"] == root and out["hashes"] == ["0x" + h.hex() for h in hashes] and out["match"]
-    bad = subprocess.run([*args, "--expect-root", "0x" + "00" * 32], capture_output=True, text=True, env=env,
-                         cwd=tmp_path, timeout=120)
+    bad = subprocess.run(
+        [*args, "--expect-root", "0x" + "00" * 32],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert bad.returncode == 1 and json.loads(bad.stdout)["match"] is False
-    missing = subprocess.run(args[:-3] + ["--json"], capture_output=True, text=True, env=env, cwd=tmp_path,
-                             timeout=120)
+    missing = subprocess.run(
+        args[:-3] + ["--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
     assert missing.returncode == 2 and "pass --initial-model" in missing.stderr
 
 

@@ -77,7 +77,9 @@ def test_every_vector_file_is_what_the_code_produces(gen: ModuleType, tmp_path: 
         gen.HERE = original
 
 
-def test_canonical_json_matches_rfc8785_in_the_package_and_the_reference(gen: ModuleType, ref: ModuleType) -> None:
+def test_canonical_json_matches_rfc8785_in_the_package_and_the_reference(
+    gen: ModuleType, ref: ModuleType
+) -> None:
     v = vec("canonical_json")
     for (bits, want), case in zip(gen.RFC8785_NUMBERS, v["numbers"], strict=True):
         x = struct.unpack(">d", bytes.fromhex(bits))[0]
@@ -97,13 +99,19 @@ def test_spec_digest_and_document_vectors(ref: ModuleType) -> None:
     assert hashlib.sha256(v["canonical"].encode()).hexdigest() == v["digest"]
     assert ref.jcs(v["spec"]).decode() == v["canonical"]
     d = vec("jobdoc")
-    assert hashlib.sha256(bytes.fromhex(d["spec_digest"]) + bytes.fromhex(d["nonce"])).hexdigest() == d["binding"]
+    assert (
+        hashlib.sha256(bytes.fromhex(d["spec_digest"]) + bytes.fromhex(d["nonce"])).hexdigest()
+        == d["binding"]
+    )
     for r in ("round0", "round1"):
         doc = JobDocument.from_bytes(d[r]["document"].encode())
         assert doc.binding == d["binding"] and doc.shards_root().hex() == d[r]["shards_root"]
         raw = json.loads(d[r]["document"])
-        bound = {"initial_model": raw["initial_model"], "round": raw["round"],
-                 "shards": sorted(raw["shards"], key=lambda s: s["index"])}
+        bound = {
+            "initial_model": raw["initial_model"],
+            "round": raw["round"],
+            "shards": sorted(raw["shards"], key=lambda s: s["index"]),
+        }
         assert hashlib.sha256(ref.jcs(bound)).hexdigest() == d[r]["shards_root"]
 
 
@@ -113,8 +121,11 @@ def test_seed_and_batch_order_vectors(ref: ModuleType) -> None:
 
     v = vec("seeds")
     for case in v["derive_seed"]:
-        assert derive_seed(case["seed"], *case["labels"]) == ref.derive_seed(case["seed"], *case["labels"]) \
+        assert (
+            derive_seed(case["seed"], *case["labels"])
+            == ref.derive_seed(case["seed"], *case["labels"])
             == case["value"]
+        )
     for case in v["batch_order"]:
         order = BatchOrder(case["seed"], case["round"], case["shard"], case["n"], case["batch_size"])
         assert [order.indices(s).tolist() for s in range(5)] == case["batches"]
@@ -135,7 +146,10 @@ def test_checkpoint_and_shard_vectors_decode_in_the_package_and_the_reference(re
     blob = bytes.fromhex(s["bytes"])
     ds = decode_shard(blob)
     x, y = ref.decode_shard(blob)
-    assert ds.features.tolist() == x.tolist() == s["features"] and ds.labels.tolist() == y.tolist() == s["labels"]
+    assert (
+        ds.features.tolist() == x.tolist() == s["features"]
+        and ds.labels.tolist() == y.tolist() == s["labels"]
+    )
 
 
 def test_merkle_and_commitment_vectors(ref: ModuleType) -> None:
@@ -151,7 +165,9 @@ def test_merkle_and_commitment_vectors(ref: ModuleType) -> None:
             if len(hashes) > 1:  # a proof for index i never passes for another index
                 assert not merkle.verify(tree["root"], (i + 1) % len(hashes), hashes[i], proof)
     c = vec("commitment")
-    assert commitment(bytes.fromhex(c["root"]), c["worker"], bytes.fromhex(c["salt"])).hex() == c["commitment"]
+    assert (
+        commitment(bytes.fromhex(c["root"]), c["worker"], bytes.fromhex(c["salt"])).hex() == c["commitment"]
+    )
 
 
 def test_aead_vectors_open_and_a_flipped_last_flag_does_not(tmp_path: Path) -> None:
@@ -175,11 +191,18 @@ def test_key_and_envelope_vectors() -> None:
     k = vec("keys")
     for case in k["shard_keys"]:
         info = f"veritrain/shard-key/v1/{k['binding']}/{case['index']}".encode()
-        want = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"\0" * 32, info=info).derive(bytes.fromhex(k["job_key"]))
-        assert want.hex() == case["key"] == crypto.shard_key(bytes.fromhex(k["job_key"]), k["binding"],
-                                                             case["index"]).hex()
-    assert k["checkpoint_job_id"]["job_id"] == (f"{k['binding']}/task/{k['checkpoint_job_id']['task_id']}/"
-                                                f"{k['checkpoint_job_id']['worker'].lower()}/checkpoint")
+        want = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"\0" * 32, info=info).derive(
+            bytes.fromhex(k["job_key"])
+        )
+        assert (
+            want.hex()
+            == case["key"]
+            == crypto.shard_key(bytes.fromhex(k["job_key"]), k["binding"], case["index"]).hex()
+        )
+    assert k["checkpoint_job_id"]["job_id"] == (
+        f"{k['binding']}/task/{k['checkpoint_job_id']['task_id']}/"
+        f"{k['checkpoint_job_id']['worker'].lower()}/checkpoint"
+    )
     for case in vec("envelope")["cases"]:
         ctx = case["context"].encode()
         env = bytes.fromhex(case["envelope"])
@@ -213,9 +236,16 @@ def test_the_whole_task_vector_replays_in_the_engine_and_the_reference(tmp_path:
         for i, proof in enumerate(want["proofs"]):
             assert merkle.verify(want["root"], i, want["hashes"][i], proof)
         initial = bytes.fromhex(want["initial_model"]) if "initial_model" in want else None
-        hashes = run_in_profile(doc.spec, "train", task=TaskKey(round=doc.round, shard=t["shard_index"]),
-                                features=ds.features, labels=ds.labels, directory=tmp_path / r,
-                                force_subprocess=True, initial_model=initial)
+        hashes = run_in_profile(
+            doc.spec,
+            "train",
+            task=TaskKey(round=doc.round, shard=t["shard_index"]),
+            features=ds.features,
+            labels=ds.labels,
+            directory=tmp_path / r,
+            force_subprocess=True,
+            initial_model=initial,
+        )
         assert [h.hex() for h in hashes] == want["hashes"]
         got = [p.read_bytes().hex() for p in sorted((tmp_path / r).glob("ckpt-*.vtck"))]
         assert got == want["checkpoints"]
@@ -224,11 +254,29 @@ def test_the_whole_task_vector_replays_in_the_engine_and_the_reference(tmp_path:
     (tmp_path / "shard.bin").write_bytes(bytes.fromhex(t["shard"]))
     (tmp_path / "im.vtck").write_bytes(bytes.fromhex(r1["initial_model"]))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, str(ROOT / "reference" / "verify_segment.py"), "task",
-                          "--doc", str(tmp_path / "doc.json"), "--index", str(t["shard_index"]),
-                          "--shard", str(tmp_path / "shard.bin"), "--initial-model", str(tmp_path / "im.vtck"),
-                          "--expect-root", r1["root"], "--json"], capture_output=True, text=True, env=env,
-                         cwd=tmp_path, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "reference" / "verify_segment.py"),
+            "task",
+            "--doc",
+            str(tmp_path / "doc.json"),
+            "--index",
+            str(t["shard_index"]),
+            "--shard",
+            str(tmp_path / "shard.bin"),
+            "--initial-model",
+            str(tmp_path / "im.vtck"),
+            "--expect-root",
+            r1["root"],
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["hashes"] == ["0x" + h for h in r1["hashes"]]
     assert np.array_equal(ds.labels, np.array([0, 2, 1, 1, 0]))
@@ -267,11 +315,25 @@ def test_zoo_and_optimizer_vectors(gen: ModuleType) -> None:
     reference, in a child under the same profile, builds the same parameters and updates."""
     v = vec("zoo")
     assert gen.render(gen.zoo()) == (VECTORS / "zoo.json").read_text()
-    env = {k: val for k, val in os.environ.items() if k not in ("PYTHONPATH", "ATEN_CPU_CAPABILITY", "MKL_CBWR")}
-    child = subprocess.run([sys.executable, "-c", REFERENCE_ZOO_CHILD, str(ROOT / "reference" / "verify_segment.py"),
-                            str(VECTORS / "zoo.json")], capture_output=True, text=True, env=env, timeout=300)
+    env = {
+        k: val for k, val in os.environ.items() if k not in ("PYTHONPATH", "ATEN_CPU_CAPABILITY", "MKL_CBWR")
+    }
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            REFERENCE_ZOO_CHILD,
+            str(ROOT / "reference" / "verify_segment.py"),
+            str(VECTORS / "zoo.json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert child.returncode == 0, child.stderr
     got = json.loads(child.stdout)
     assert got["models"] == [case["parameters"] for case in v["models"]]
-    assert got["optimizers"] == [[{"param": s["param"], "state": s["state"]} for s in case["steps"]]
-                                 for case in v["optimizers"]]
+    assert got["optimizers"] == [
+        [{"param": s["param"], "state": s["state"]} for s in case["steps"]] for case in v["optimizers"]
+    ]
