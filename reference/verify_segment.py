@@ -4,17 +4,19 @@
 It recomputes a task's checkpoints h_0..h_n and their Merkle root (``task``), or one segment's
 h_{j+1} from checkpoint j (``segment``), from the public job document, the task's plaintext
 shard and, for a round r > 0, the round's initial model. It imports nothing from the
-Veritrain repository: only the Python standard library, PyTorch, numpy and a keccak-256
-(safe-pysha3's ``sha3.keccak_256`` or pycryptodome). Section numbers (``§4``) refer to the spec.
+Veritrain repository: only the Python standard library, PyTorch, numpy, a keccak-256
+(safe-pysha3's ``sha3.keccak_256`` or pycryptodome) and ``cryptography`` to open a shard. Section numbers (``§4``) refer to the spec.
 
     python reference/verify_segment.py task    --doc DOC.json --shard SHARD.bin --index S \\
         [--initial-model IM.vtck] [--expect-root 0x..] [--json]
     python reference/verify_segment.py segment --doc DOC.json --shard SHARD.bin --index S \\
         --checkpoint CKPT_j.vtck [--expect 0x..] [--json]
 
-``--features X.npy --labels Y.npy`` may replace ``--shard`` (a sequence task's labels do not
-fit the shard format of §12). The exit status is 0 when every ``--expect``/``--expect-root``
-matches, 1 when one does not, 2 on bad input (one line on stderr).
+``--shard-ciphertext CT --shard-key HEX`` may replace ``--shard`` (the ciphertext is checked
+against the document and opened as §11 says), and so may ``--features X.npy --labels Y.npy``
+(a sequence task's labels do not fit the shard format of §12). The exit status is 0 when
+every ``--expect``/``--expect-root`` matches, 1 when one does not, 2 on bad input (one line
+on stderr).
 """
 
 from __future__ import annotations
@@ -171,6 +173,39 @@ def merkle_proof(levels: list[list[bytes]], index: int) -> list[bytes]:
             out.append(level[index ^ 1])
         index >>= 1
     return out
+
+
+# ---- §11, §14 opening a shard's ciphertext ---------------------------------------------------
+def open_shard(doc: dict[str, Any], index: int, ciphertext: bytes, shard_key: bytes) -> bytes:
+    """The plaintext of shard ``index`` from its ciphertext (as fetched by its CID) and its key."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    refs = [r for r in doc["shards"] if r["index"] == index]
+    if len(refs) != 1:
+        raise Refused(f"the job document lists no shard {index}")
+    if hashlib.sha256(ciphertext).hexdigest() != refs[0]["sha256"] or len(ciphertext) != refs[0]["size"]:
+        raise Refused(f"the ciphertext is not shard {index}'s (sha256 or size differ from the document)")
+    if len(shard_key) != 32 or len(ciphertext) < 19 or ciphertext[:7] != b"VTAEAD\x01":
+        raise Refused("need a 32-byte key and VTAEAD version 1 ciphertext")
+    header, (chunk_size,) = ciphertext[:19], struct.unpack_from(">I", ciphertext, 7)
+    body, job = ciphertext[19:], doc["binding"].encode()
+    pieces = [body[i : i + chunk_size + 16] for i in range(0, len(body), chunk_size + 16)] or [b""]
+    aead, out = AESGCM(shard_key), []
+    for c, piece in enumerate(pieces):
+        last = c == len(pieces) - 1
+        ad = (
+            b"veritrain/aead-chunk/v1"
+            + header
+            + struct.pack(">H", len(job))
+            + job
+            + struct.pack(">QQB", index, c, 1 if last else 0)
+        )
+        try:
+            out.append(aead.decrypt(header[11:19] + struct.pack(">I", c), piece, ad))
+        except InvalidTag:
+            raise Refused(f"shard {index} does not open with this key (chunk {c})") from None
+    return b"".join(out)
 
 
 # ---- §12 shard format ------------------------------------------------------------------------
@@ -557,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--doc", required=True, help="the job document (JSON bytes whose CID is specCid)")
     ap.add_argument("--index", type=int, required=True, help="the task's shard index")
     ap.add_argument("--shard", help="the task's plaintext shard (§12)")
+    ap.add_argument("--shard-ciphertext", help="or the shard's ciphertext as fetched by its CID (§11) ...")
+    ap.add_argument("--shard-key", help="... and the shard key, hex (§14)")
     ap.add_argument("--features", help="features .npy (instead of --shard)")
     ap.add_argument("--labels", help="labels .npy (instead of --shard)")
     ap.add_argument("--initial-model", help="round r > 0: the round's initial model plaintext (§3.3)")
@@ -573,12 +610,14 @@ def main(argv: list[str] | None = None) -> int:
         import numpy as np
 
         if a.shard:
-            with open(a.shard, "rb") as f:
-                x, y = decode_shard(f.read())
+            x, y = decode_shard(read(a.shard))
+        elif a.shard_ciphertext and a.shard_key:
+            key = bytes.fromhex(a.shard_key.removeprefix("0x"))
+            x, y = decode_shard(open_shard(doc, a.index, read(a.shard_ciphertext), key))
         elif a.features and a.labels:
             x, y = np.load(a.features, allow_pickle=False), np.load(a.labels, allow_pickle=False)
         else:
-            raise Refused("give --shard, or --features and --labels")
+            raise Refused("give --shard, --shard-ciphertext and --shard-key, or --features and --labels")
         ok = True
         if a.mode == "task":
             im = read(a.initial_model) if a.initial_model else None

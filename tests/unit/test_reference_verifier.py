@@ -20,9 +20,17 @@ import numpy as np
 import pytest
 import torch
 
+from veritrain import crypto
 from veritrain.checkpoint import decode, encode
 from veritrain.data import Dataset, encode_shard
-from veritrain.jobdoc import InitialModelRef, JobDocument, ModelCopyRef, ShardRef, encode_initial_model
+from veritrain.jobdoc import (
+    InitialModelRef,
+    JobDocument,
+    ModelCopyRef,
+    ShardRef,
+    binding_for,
+    encode_initial_model,
+)
 from veritrain.merkle import MerkleTree
 from veritrain.spec import JobSpec, TaskKey, load_spec
 from veritrain.training import engine
@@ -205,11 +213,27 @@ def test_the_reference_refuses_inputs_that_are_not_this_task(ref: ModuleType) ->
 
 
 def test_the_reference_program_checks_a_root_end_to_end(tmp_path: Path) -> None:
-    """The program as an outsider runs it, in its own process: job document, plaintext shard
-    and initial model in, exit 0 on the committed root, 1 on another root."""
+    """The program as an outsider runs it, in its own process: the job document, the shard's
+    ciphertext (checked against the document, opened with the shard key) and the initial
+    model in; exit 0 on the committed root, 1 on another root, 2 on a wrong key."""
     spec = make_spec("cnn", "adam-wd")
     x, y = data_for("cnn")
-    doc0 = document(spec)
+    nonce, job_key = b"\x05" * 16, bytes(range(32))
+    binding = binding_for(spec, nonce)
+    keys = [crypto.shard_key(job_key, binding, s) for s in range(spec.num_shards)]
+    cts = [
+        crypto.encrypt_bytes(
+            encode_shard(Dataset(x, y)), keys[s], job_id=binding, shard_index=s, chunk_size=1000
+        )
+        for s in range(spec.num_shards)
+    ]
+    refs = [
+        ShardRef(
+            index=s, cid=f"bafyshard{s}", sha256=hashlib.sha256(ct).hexdigest(), size=len(ct), examples=13
+        )
+        for s, ct in enumerate(cts)
+    ]
+    doc0 = JobDocument.create(spec, refs, nonce)
     sink0 = MemorySink()
     engine.train_task(spec, TaskKey(round=0, shard=SHARD), x, y, sink0)
     doc1, plain = round_1(spec, doc0, sink0.data(3))
@@ -218,6 +242,7 @@ def test_the_reference_program_checks_a_root_end_to_end(tmp_path: Path) -> None:
     )
     (tmp_path / "doc.json").write_bytes(doc1.to_bytes())
     (tmp_path / "shard.bin").write_bytes(encode_shard(Dataset(x, y)))
+    (tmp_path / "shard.ct").write_bytes(cts[SHARD])
     (tmp_path / "im.vtck").write_bytes(plain)
     root = MerkleTree(hashes).root_hex
     args = [
@@ -228,8 +253,10 @@ def test_the_reference_program_checks_a_root_end_to_end(tmp_path: Path) -> None:
         str(tmp_path / "doc.json"),
         "--index",
         str(SHARD),
-        "--shard",
-        str(tmp_path / "shard.bin"),
+        "--shard-ciphertext",
+        str(tmp_path / "shard.ct"),
+        "--shard-key",
+        keys[SHARD].hex(),
         "--initial-model",
         str(tmp_path / "im.vtck"),
         "--json",
@@ -254,6 +281,17 @@ def test_the_reference_program_checks_a_root_end_to_end(tmp_path: Path) -> None:
         args[:-3] + ["--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
     )
     assert missing.returncode == 2 and "pass --initial-model" in missing.stderr
+    wrong = [*args[:10], keys[1 - SHARD].hex(), *args[11:]]  # the other shard's key
+    assert wrong[9] == "--shard-key"
+    refused = subprocess.run(wrong, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert refused.returncode == 2 and f"shard {SHARD} does not open with this key" in refused.stderr
+    plain_shard = [*args[:7], "--shard", str(tmp_path / "shard.bin"), *args[11:], "--expect-root", root]
+    assert (
+        subprocess.run(
+            plain_shard, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+        ).returncode
+        == 0
+    )
 
 
 def imports_of(source: str) -> list[tuple[str, int]]:

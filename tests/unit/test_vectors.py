@@ -170,11 +170,16 @@ def test_merkle_and_commitment_vectors(ref: ModuleType) -> None:
     )
 
 
-def test_aead_vectors_open_and_a_flipped_last_flag_does_not(tmp_path: Path) -> None:
+def test_aead_vectors_open_and_a_flipped_last_flag_does_not(ref: ModuleType) -> None:
     for case in vec("aead")["cases"]:
         key, ct = bytes.fromhex(case["key"]), bytes.fromhex(case["ciphertext"])
         plain = crypto.decrypt_bytes(ct, key, job_id=case["job_id"], shard_index=case["shard_index"])
         assert plain.hex() == case["plaintext"]
+        listed = {"index": case["shard_index"], "sha256": hashlib.sha256(ct).hexdigest(), "size": len(ct)}
+        assert (
+            ref.open_shard({"binding": case["job_id"], "shards": [listed]}, case["shard_index"], ct, key)
+            == plain
+        )
         assert len(ct) == crypto.ciphertext_size(len(plain), case["chunk_size"])
         with pytest.raises(DecryptionError):
             crypto.decrypt_bytes(ct, key, job_id=case["job_id"], shard_index=case["shard_index"] + 1)
