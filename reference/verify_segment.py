@@ -5,7 +5,8 @@ It recomputes a task's checkpoints h_0..h_n and their Merkle root (``task``), or
 h_{j+1} from checkpoint j (``segment``), from the public job document, the task's plaintext
 shard and, for a round r > 0, the round's initial model. It imports nothing from the
 Veritrain repository: only the Python standard library, PyTorch, numpy, a keccak-256
-(safe-pysha3's ``sha3.keccak_256`` or pycryptodome) and ``cryptography`` to open a shard. Section numbers (``§4``) refer to the spec.
+(safe-pysha3's ``sha3.keccak_256`` or pycryptodome) and ``cryptography`` to open a shard.
+Section numbers (``§4``) refer to the spec.
 
     python reference/verify_segment.py task    --doc DOC.json --shard SHARD.bin --index S \\
         [--initial-model IM.vtck] [--expect-root 0x..] [--json]
