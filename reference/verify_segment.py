@@ -553,6 +553,19 @@ def run_segment(
 # ---- §15 the replay profile ------------------------------------------------------------------
 def enter_profile(profile: dict[str, Any], strict: bool) -> None:
     """Set the environment the profile pins, then load torch and check what it reports."""
+    set_profile_environment(profile)
+    load_torch()
+    have = torch.__version__.split("+")[0]
+    if strict and have != profile["torch_version"]:
+        raise Refused(
+            f"the job pins torch {profile['torch_version']}, this is {have} (use --any-profile to try anyway)"
+        )
+    torch.set_num_threads(profile["threads"])
+    torch.use_deterministic_algorithms(profile.get("deterministic_algorithms", True))
+
+
+def set_profile_environment(profile: dict[str, Any]) -> None:
+    """The variables torch and MKL read when they load (a no-op once torch is loaded)."""
     env = {
         "OMP_NUM_THREADS": str(profile["threads"]),
         "MKL_NUM_THREADS": str(profile["threads"]),
@@ -564,14 +577,6 @@ def enter_profile(profile: dict[str, Any], strict: bool) -> None:
             os.environ.pop("MKL_CBWR", None)
         else:
             os.environ["MKL_CBWR"] = profile["mkl_cbwr"]
-    load_torch()
-    have = torch.__version__.split("+")[0]
-    if strict and have != profile["torch_version"]:
-        raise Refused(
-            f"the job pins torch {profile['torch_version']}, this is {have} (use --any-profile to try anyway)"
-        )
-    torch.set_num_threads(profile["threads"])
-    torch.use_deterministic_algorithms(profile.get("deterministic_algorithms", True))
 
 
 def load_torch() -> None:
@@ -607,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(a.doc, "rb") as f:
             doc = json.loads(f.read())
-        enter_profile(doc["spec"]["replay"], strict=not a.any_profile)
+        set_profile_environment(doc["spec"]["replay"])  # before numpy or torch load
         import numpy as np
 
         if a.shard:
@@ -619,6 +624,10 @@ def main(argv: list[str] | None = None) -> int:
             x, y = np.load(a.features, allow_pickle=False), np.load(a.labels, allow_pickle=False)
         else:
             raise Refused("give --shard, --shard-ciphertext and --shard-key, or --features and --labels")
+        if a.mode == "task" and doc.get("round", 0) > 0 and not a.initial_model:
+            raise Refused(f"round {doc['round']} starts from the document's initial model: "
+                          "pass --initial-model")
+        enter_profile(doc["spec"]["replay"], strict=not a.any_profile)
         ok = True
         if a.mode == "task":
             im = read(a.initial_model) if a.initial_model else None
