@@ -20,6 +20,7 @@ from veritrain.errors import CheckpointFormatError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.training import registry
 from veritrain.training.data_order import derive_seed
+from veritrain.training.portable import mode
 
 FORMAT = "veritrain-train-state/1"
 
@@ -31,16 +32,21 @@ class Live:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     step: int
+    portable: bool = False  # replay.mode: portable (the loss is the portable cross-entropy)
 
 
 def build_model(spec: JobSpec) -> nn.Module:
+    """The zoo model of ``spec``, made of portable operators when ``replay.mode`` is portable."""
     entry = registry.get(spec.model.name)
-    return entry.builder(entry.parse_args(spec.model.args), spec.data.shape())  # type: ignore[no-any-return]
+    return mode.make_model(spec, entry.builder(entry.parse_args(spec.model.args), spec.data.shape()))
 
 
 def build_optimizer(spec: JobSpec, model: nn.Module) -> torch.optim.Optimizer:
     o = spec.optimizer
     params = list(model.parameters())
+    portable = mode.make_optimizer(spec, params)
+    if portable is not None:
+        return portable
     if o.name == "sgd":
         return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
                                weight_decay=o.weight_decay)
@@ -55,7 +61,7 @@ def initial(spec: JobSpec, task: TaskKey, model_state: dict[str, torch.Tensor] |
     if model_state is not None:
         model.load_state_dict(model_state)
     torch.manual_seed(derive_seed(spec.seed, "train", task.round, task.shard))
-    return Live(model, build_optimizer(spec, model), 0)
+    return Live(model, build_optimizer(spec, model), 0, mode.is_portable(spec))
 
 
 def _meta(spec: JobSpec, task: TaskKey, step: int) -> dict[str, Any]:

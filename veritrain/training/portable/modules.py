@@ -8,13 +8,15 @@ module and refuses a model that holds any other kind of computing module.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from veritrain.errors import SpecError
 from veritrain.training.portable import functions as pf
 from veritrain.training.portable.arith import f32
-from veritrain.training.portable.rng import keep_mask
+from veritrain.training.portable.rng import bits, keep_mask, normal, uniform
 
 
 class PortableLinear(nn.Linear):
@@ -76,6 +78,7 @@ def convert(model: nn.Module) -> nn.Module:
 
     A module may opt in with a ``make_portable()`` method (the transformer's attention does:
     it switches its matmul and softmax); any other module type raises :class:`SpecError`.
+    The weights are then drawn again by :func:`_initialise`.
     """
     for name, module in model.named_modules():
         kind = type(module)
@@ -86,11 +89,35 @@ def convert(model: nn.Module) -> nn.Module:
                 raise SpecError([f"replay.mode: {name}: a LayerNorm without weights has no portable form"])
             module.__class__ = _SWAPS[kind]
             if kind is nn.Dropout:
-                module.register_buffer("rng_key", torch.randint(0, 2**31, (), dtype=torch.int64))
+                module.register_buffer("rng_key", torch.zeros((), dtype=torch.int64))
                 module.register_buffer("rng_calls", torch.zeros((), dtype=torch.int64))
         elif hasattr(module, "make_portable"):
             module.make_portable()
         elif not isinstance(module, _KEEP):
             raise SpecError([f"replay.mode: portable: {name or 'the model'} ({kind.__name__}) has no "
                              "portable form; use standard mode or a model with a portable form"])
+    _initialise(model)
     return model
+
+
+def _initialise(model: nn.Module) -> None:
+    """Draw every weight again from the portable generator (torch's initialisers round
+    differently on different CPU kernel levels), with torch's distributions: Linear weights and
+    biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), Embedding N(0, 1), LayerNorm ones and zeros.
+    The key comes from the seeded torch generator (its integers are the same everywhere)."""
+    key = int(torch.randint(0, 2**31, (), dtype=torch.int64))
+    draws = 0
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, PortableLinear):
+                bound = 1.0 / math.sqrt(module.in_features)
+                for p in (module.weight, module.bias):
+                    if p is not None:
+                        p.copy_(uniform(key, draws, p.shape, -bound, bound))
+                        draws += 1
+            elif isinstance(module, PortableEmbedding):
+                module.weight.copy_(normal(key, draws, module.weight.shape, 1.0))
+                draws += 1
+            elif isinstance(module, PortableDropout):
+                module.rng_key.fill_(int(bits(key, draws, 1)[0]) & 0x7FFFFFFF)
+                draws += 1

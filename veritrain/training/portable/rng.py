@@ -8,6 +8,8 @@ No state lives outside the caller's ``counter``, which a checkpoint stores.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 _MASK = 0xFFFFFFFF
@@ -35,3 +37,21 @@ def keep_mask(key: int, counter: int, shape: torch.Size, p: float,
     """Bernoulli(1 - p) booleans of ``shape``: keep where the 32-bit value >= round(p * 2**32)."""
     threshold = round(p * 2**32)
     return (bits(key, counter, shape.numel(), device) >= threshold).reshape(shape)
+
+
+def uniform(key: int, counter: int, shape: torch.Size | tuple[int, ...], low: float, high: float) -> torch.Tensor:
+    """float32 values of ``shape`` spread uniformly over [low, high): u = bits * 2**-32 and
+    low + u (high - low), in float64 (exact or correctly rounded), then rounded to float32."""
+    n = int(torch.Size(shape).numel())
+    u = bits(key, counter, n).to(torch.float64) * 2.0**-32
+    return ((u * (high - low)) + low).to(torch.float32).reshape(shape)
+
+
+def normal(key: int, counter: int, shape: torch.Size | tuple[int, ...], std: float) -> torch.Tensor:
+    """float32 values of ``shape`` with mean 0 and standard deviation ``std`` (Irwin-Hall: the sum
+    of four uniforms, centred and scaled to unit variance; no transcendental functions)."""
+    n = int(torch.Size(shape).numel())
+    total = torch.zeros(n, dtype=torch.float64)
+    for j in range(4):
+        total = total + bits(key, counter * 4 + j, n).to(torch.float64) * 2.0**-32
+    return (((total - 2.0) * math.sqrt(3.0)) * std).to(torch.float32).reshape(shape)
