@@ -29,7 +29,7 @@ def _profile(mode: str, threads: int | None) -> dict[str, Any]:
     return current_profile(threads=threads).model_dump()
 
 
-def _spec(name: str, mode: str, steps: int, k: int, threads: int | None) -> Any:
+def _spec(name: str, mode: str, steps: int, k: int, threads: int | None, seed: int) -> Any:
     from veritrain.spec import load_spec
 
     if name == "mlp":
@@ -45,7 +45,7 @@ def _spec(name: str, mode: str, steps: int, k: int, threads: int | None) -> Any:
                 "targets": "sequence"}
         batch = 16
     return load_spec({
-        "model": model, "optimizer": optimizer, "batch_size": batch, "seed": 7,
+        "model": model, "optimizer": optimizer, "batch_size": batch, "seed": seed,
         "steps_per_task": steps, "checkpoint_interval": k, "num_shards": 1,
         "replay": _profile(mode, threads), "data": data,
         "deadlines": {"key_window": 1, "submission_window": 1, "reveal_window": 1, "challenge_window": 1},
@@ -72,12 +72,12 @@ def _windows() -> np.ndarray:
     return np.stack([ids[s : s + CONTEXT + 1] for s in starts])
 
 
-def workload(name: str, mode: str, *, steps: int = 40, k: int = 10,
-             threads: int | None = None) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def workload(name: str, mode: str, *, steps: int = 40, k: int = 10, threads: int | None = None,
+             seed: int = 7) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(spec, x, y, held-out x, held-out y) for ``name`` in ``mode`` ("standard" or "portable")."""
     if name not in NAMES:
         raise ValueError(f"unknown workload {name!r}; known: {', '.join(NAMES)}")
-    spec = _spec(name, mode, steps, k, threads)
+    spec = _spec(name, mode, steps, k, threads, seed)
     if name == "mlp":
         from sklearn.datasets import load_digits
 
