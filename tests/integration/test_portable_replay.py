@@ -63,6 +63,5 @@ def test_standard_mode_differs_across_the_same_configurations(runs, name) -> Non
     """The hazard portable mode removes: the same training in standard mode gives other weights."""
     states = {c: r[f"{name}:standard"]["state"] for c, r in runs.items()}
     levels = _levels()
-    assert states[(1, levels[-1])] != states[(2, levels[-1])] or len(set(states.values())) > 1, states
     kernel_levels = {isa: states[(1, isa)] for isa in _levels()}
     assert len(set(kernel_levels.values())) > 1, kernel_levels  # one thread: the ISA alone differs
