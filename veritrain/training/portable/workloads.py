@@ -88,3 +88,26 @@ def workload(name: str, mode: str, *, steps: int = 40, k: int = 10, threads: int
         x, y = w[:, :-1], w[:, 1:]
     cut = len(x) * 4 // 5  # the last fifth is held out (contiguous: no text shared with training)
     return spec, x[:cut], y[:cut], x[cut:], y[cut:]
+
+
+def train_and_evaluate(name: str, mode: str, steps: int, *, seed: int = 7) -> tuple[Any, float]:
+    """Train ``name`` in ``mode`` for ``steps`` (one checkpoint at the end) in this process;
+    (the held-out :class:`~veritrain.training.engine.Evaluation`, seconds per step)."""
+    import time
+
+    import torch
+
+    from veritrain.spec import TaskKey
+    from veritrain.training import engine, profile, state
+
+    spec, x, y, hx, hy = workload(name, mode, steps=steps, k=steps, threads=torch.get_num_threads(), seed=seed)
+    task = TaskKey(round=0, shard=0)
+    profile.enter(spec.replay)
+    live = state.initial(spec, task)
+    xs, ys = engine.as_tensors(spec, x, y)
+    order = engine.order_for(spec, task, len(xs))
+    t0 = time.perf_counter()
+    while live.step < steps:
+        engine.train_step(live, order, xs, ys)
+    per_step = (time.perf_counter() - t0) / steps
+    return engine.evaluate(spec, state.capture(spec, task, live), hx, hy), per_step
