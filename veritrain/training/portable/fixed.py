@@ -8,7 +8,7 @@ Integer addition is associative, so sums and products of these integers are the 
 order, blocking, thread count or device; they are formed
 
 - for a reduction, as an int64 sum with ``q = 62 - bitlen(n)`` (no overflow for n terms);
-- for a matrix product, as float64 GEMMs on ``q/2``-bit slices of the operands (every partial
+- for a matrix product, as one float64 GEMM on ``q/2``-bit slices of the operands (every partial
   sum is an integer below 2**53, so the GEMM is exact whatever its order, FMA included), the
   slice products combined exactly in int64, with ``q = min(24, (62 - bitlen(k)) // 2)``.
 
@@ -82,25 +82,29 @@ def mm_bits(k: int) -> int:
     return min(MM_BITS, (62 - k.bit_length()) // 2)
 
 
-def _split(v: torch.Tensor, h: int) -> torch.Tensor:
-    """Stack (hi, lo) with v = hi * 2**h + lo, 0 <= lo < 2**h (exact float64)."""
+def _split(v: torch.Tensor, h: int, dim: int) -> torch.Tensor:
+    """(hi, lo) concatenated along ``dim``, v = hi * 2**h + lo, 0 <= lo < 2**h (exact float64)."""
     hi = torch.floor(v * 2.0**-h)
-    return torch.stack((hi, v - hi * 2.0**h))
+    return torch.cat((hi, v - hi * 2.0**h), dim=dim)
 
 
 def integer_matmul(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(int64 ``A_int @ B_int``, row shifts of ``a``, column shifts of ``b``) for ``a @ b``."""
+    """(int64 ``A_int @ B_int``, row shifts of ``a``, column shifts of ``b``) for ``a @ b``.
+
+    One float64 GEMM of ``[hi_a; lo_a]`` (2m x k) by ``[hi_b, lo_b]`` (k x 2n) gives the four
+    slice products as its quadrants, each an exact integer below 2**53.
+    """
     k = a.shape[-1]
     if b.shape[-2] != k:
         raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not chain")
+    m, n = a.shape[-2], b.shape[-1]
     q = mm_bits(k)
     h = (q + 1) // 2
     va, sa = quantize(a, -1, q)
     vb, sb = quantize(b, -2, q)
-    pa, pb = _split(va, h), _split(vb, h)  # (2, ..., m, k), (2, ..., k, n)
-    p = torch.matmul(pa.unsqueeze(1), pb.unsqueeze(0)).to(torch.int64)  # (2, 2, ..., m, n), exact
-    cross = p[0, 1] + p[1, 0]
-    c = torch.bitwise_left_shift(p[0, 0], 2 * h) + torch.bitwise_left_shift(cross, h) + p[1, 1]
+    p = torch.matmul(_split(va, h, -2), _split(vb, h, -1)).to(torch.int64)  # (..., 2m, 2n), exact
+    hh, hl, lh, ll = p[..., :m, :n], p[..., :m, n:], p[..., m:, :n], p[..., m:, n:]
+    c = torch.bitwise_left_shift(hh, 2 * h) + torch.bitwise_left_shift(hl + lh, h) + ll
     return c, sa, sb
 
 

@@ -5,7 +5,9 @@ torch's own backward formulas are not used where they reduce (a broadcast's grad
 whose backward uses :func:`~veritrain.training.portable.fixed.pmm` and
 :func:`~veritrain.training.portable.fixed.psum`. Operators whose torch backward is purely
 elementwise or data movement (ReLU, residual ``+`` of equal shapes, views, ``split``,
-``masked_fill``, multiplication by a constant) are used as they are.
+``masked_fill``, multiplication by a constant) are used as they are. Every tensor an operator
+hands on (outputs, gradients) is flushed of subnormals; intermediates inside an operator follow
+IEEE gradual underflow (docs/spec/portable.md).
 """
 
 from __future__ import annotations
@@ -54,25 +56,24 @@ class LayerNorm(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float) -> torch.Tensor:
-        xc = flush(x - pmean(x, -1, keepdim=True))
+        xc = x - pmean(x, -1, keepdim=True)
         var = pmean(xc * xc, -1, keepdim=True)
         rstd = recip(torch.sqrt(var + f32(eps)))
         xhat = flush(xc * rstd)
         ctx.save_for_backward(xhat, rstd, w)
-        return flush(flush(xhat * w) + b)
+        return flush(xhat * w + b)
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
         xhat, rstd, w = ctx.saved_tensors
         d = w.shape[0]
         rows = g.reshape(-1, d)
-        dw = psum(flush(rows * xhat.reshape(-1, d)), 0)
+        dw = psum(rows * xhat.reshape(-1, d), 0)
         db = psum(rows, 0)
-        gw = flush(g * w)
+        gw = g * w
         a = pmean(gw, -1, keepdim=True)
-        c = pmean(flush(gw * xhat), -1, keepdim=True)
-        dx = flush(gw - a)
-        dx = flush(dx - flush(xhat * c))
+        c = pmean(gw * xhat, -1, keepdim=True)
+        dx = (gw - a) - xhat * c
         return flush(dx * rstd), dw, db, None
 
 
@@ -96,8 +97,8 @@ class Softmax(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
         (y,) = ctx.saved_tensors
-        t = psum(flush(g * y), -1, keepdim=True)
-        return flush(y * flush(g - t))
+        t = psum(g * y, -1, keepdim=True)
+        return flush(y * (g - t))
 
 
 class CrossEntropy(torch.autograd.Function):
@@ -107,17 +108,17 @@ class CrossEntropy(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         z, e, s = _softmax_parts(x)
         picked = z.gather(1, target.unsqueeze(1))
-        losses = flush(plog(s) - picked)
+        losses = plog(s) - picked
         ctx.save_for_backward(e, s, target)
         return pmean(losses.squeeze(1), 0)
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
         e, s, target = ctx.saved_tensors
-        p = flush(e / s)
+        p = e / s
         onehot = torch.zeros_like(p).scatter_(1, target.unsqueeze(1), 1.0)
         scale = g * f32(1.0 / p.shape[0])
-        return flush(flush(p - onehot) * scale), None
+        return flush((p - onehot) * scale), None
 
 
 _INV_SQRT2 = f32(0.7071067811865476)
@@ -129,17 +130,15 @@ class Gelu(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        cdf = flush(flush(perf(x * _INV_SQRT2) + 1.0) * 0.5)
+        cdf = (perf(x * _INV_SQRT2) + 1.0) * 0.5
         ctx.save_for_backward(x, cdf)
         return flush(x * cdf)
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
         x, cdf = ctx.saved_tensors
-        sq = flush(x * x)
-        pdf = flush(pexp(sq * -0.5) * _INV_SQRT_2PI)
-        d = flush(cdf + flush(x * pdf))
-        return flush(g * d)
+        pdf = pexp((x * x) * -0.5) * _INV_SQRT_2PI
+        return flush(g * (cdf + x * pdf))
 
 
 class Tanh(torch.autograd.Function):
@@ -154,7 +153,7 @@ class Tanh(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
         (y,) = ctx.saved_tensors
-        return flush(g * flush(1.0 - flush(y * y)))
+        return flush(g * (1.0 - y * y))
 
 
 class Embedding(torch.autograd.Function):

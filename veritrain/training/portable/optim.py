@@ -4,7 +4,8 @@ No ``alpha=`` arguments, ``addcmul``, ``lerp``, foreach or fused kernels (those 
 into fused multiply-adds on one kernel level and not on another). Hyperparameters and bias
 corrections are computed in Python (IEEE double, ``beta**t`` by repeated squaring, never
 ``pow``) and rounded to float32 once, so every device multiplies by the same constants.
-The state has torch's names (``momentum_buffer``; ``step``, ``exp_avg``, ``exp_avg_sq``) so a
+Weights and state are flushed of subnormals after each update (docs/spec/portable.md). The
+state has torch's names (``momentum_buffer``; ``step``, ``exp_avg``, ``exp_avg_sq``) so a
 checkpoint stores it like a standard optimizer's.
 """
 
@@ -45,14 +46,14 @@ class PortableSGD(torch.optim.Optimizer):
                     continue
                 g = p.grad
                 if wd:
-                    g = flush(g + flush(p * wd))
+                    g = g + p * wd
                 if mom:
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
-                    buf = g.clone() if buf is None else flush(flush(buf * mom) + g)
-                    state["momentum_buffer"] = buf
-                    g = flush(g + flush(buf * mom)) if group["nesterov"] else buf
-                p.copy_(flush(p - flush(g * lr)))
+                    buf = g.clone() if buf is None else buf * mom + g
+                    state["momentum_buffer"] = buf = flush(buf)
+                    g = g + buf * mom if group["nesterov"] else buf
+                p.copy_(flush(p - g * lr))
 
 
 class PortableAdam(torch.optim.Optimizer):
@@ -89,13 +90,12 @@ class PortableAdam(torch.optim.Optimizer):
                 if wd and group["decoupled"]:
                     p.copy_(flush(p * f32(1.0 - lr * wd)))
                 elif wd:
-                    g = flush(g + flush(p * f32(wd)))
-                m = flush(flush(state["exp_avg"] * f32(b1)) + flush(g * f32(1.0 - b1)))
-                v = flush(flush(state["exp_avg_sq"] * f32(b2)) + flush(flush(g * g) * f32(1.0 - b2)))
+                    g = g + p * f32(wd)
+                m = flush(state["exp_avg"] * f32(b1) + g * f32(1.0 - b1))
+                v = flush(state["exp_avg_sq"] * f32(b2) + (g * g) * f32(1.0 - b2))
                 state["exp_avg"], state["exp_avg_sq"] = m, v
-                den = torch.sqrt(flush(v * inv_bc2)) + f32(group["eps"])
-                upd = flush(flush(m * inv_bc1) / den)
-                p.copy_(flush(p - flush(upd * f32(lr))))
+                den = torch.sqrt(v * inv_bc2) + f32(group["eps"])
+                p.copy_(flush(p - ((m * inv_bc1) / den) * f32(lr)))
 
 
 def build(spec_optimizer: Any, params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
