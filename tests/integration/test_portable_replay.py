@@ -33,8 +33,8 @@ def _crosscheck(threads: int, isa: str) -> dict:  # type: ignore[type-arg]
     env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR",)}
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), ATEN_CPU_CAPABILITY=isa,
                PYTHONPATH=f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}")
-    out = subprocess.run([sys.executable, "-m", "veritrain.training.portable.crosscheck", "--steps", str(STEPS)],
-                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=True)
+    cmd = [sys.executable, "-m", "veritrain.training.portable.crosscheck", "--steps", str(STEPS)]
+    out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=True)
     result = json.loads(out.stdout)
     assert result["threads"] == threads and result["isa"].lower() == isa  # the setting took effect
     return result  # type: ignore[no-any-return]
@@ -62,6 +62,5 @@ def test_portable_segments_are_bitwise_equal_on_every_thread_count_and_kernel_le
 def test_standard_mode_differs_across_the_same_configurations(runs, name) -> None:  # type: ignore[no-untyped-def]
     """The hazard portable mode removes: the same training in standard mode gives other weights."""
     states = {c: r[f"{name}:standard"]["state"] for c, r in runs.items()}
-    levels = _levels()
     kernel_levels = {isa: states[(1, isa)] for isa in _levels()}
     assert len(set(kernel_levels.values())) > 1, kernel_levels  # one thread: the ISA alone differs

@@ -40,37 +40,42 @@ from veritrain.adversary import SkipStep, dishonest_train
 from veritrain.spec import TaskKey
 from veritrain.training.portable.workloads import workload
 from veritrain.training.sinks import MemorySink
-spec, x, y, _, _ = workload("mlp", "portable", steps=%d, k=%d)
+steps, k = int(sys.argv[2]), int(sys.argv[3])
+spec, x, y, _, _ = workload("mlp", "portable", steps=steps, k=k)
 sink = MemorySink()
 hashes = dishonest_train(spec, TaskKey(round=0, shard=0), x, y, SkipStep(segment=1), sink)
 for i in range(len(hashes)):
     Path(sys.argv[1], f"{i}.vtck").write_bytes(sink.data(i))
 print(json.dumps({"hashes": [h.hex() for h in hashes], "threads": torch.get_num_threads(),
                   "isa": torch.backends.cpu.get_cpu_capability()}))
-""" % (STEPS, K)
+"""
 
 
 def _worker(tmp_path: Path) -> dict:  # type: ignore[type-arg]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "default",
            "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    out = subprocess.run([sys.executable, "-c", _WORKER_SCRIPT, str(tmp_path)], env=env, cwd=ROOT,
+    cmd = [sys.executable, "-c", _WORKER_SCRIPT, str(tmp_path), str(STEPS), str(K)]
+    out = subprocess.run(cmd, env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=600, check=True)
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
-def test_cheat_in_a_portable_job_is_caught_by_a_verifier_on_another_configuration(ipfs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cheat_in_a_portable_job_is_caught_by_a_verifier_on_another_configuration(  # type: ignore[no-untyped-def]
+        ipfs, tmp_path) -> None:
     worker = _worker(tmp_path)
     storage, key, nonce = IpfsStorage(ipfs.url, retry_seconds=5), crypto.generate_data_key(), b"p" * 16
     spec, x, y, _, _ = workload("mlp", "portable", steps=STEPS, k=K)
-    shard = crypto.encrypt_bytes(encode_shard(Dataset(x, y)), key, job_id=binding_for(spec, nonce), shard_index=0)
+    shard = crypto.encrypt_bytes(encode_shard(Dataset(x, y)), key, job_id=binding_for(spec, nonce),
+                                 shard_index=0)
     ref = ShardRef(index=0, cid=storage.put_bytes(shard), sha256=hashlib.sha256(shard).hexdigest(),
                    size=len(shard), examples=len(x))
     doc = JobDocument.create(spec, [ref], nonce)
     spec_cid = storage.put_bytes(doc.to_bytes())
     binding = checkpoint_binding(doc, TASK_ID, WORKER)
     hashes = [bytes.fromhex(h) for h in worker["hashes"]]
-    cids = [storage.put_bytes(crypto.encrypt_bytes((tmp_path / f"{i}.vtck").read_bytes(), key,
-                                                   job_id=binding, shard_index=i)) for i in range(len(hashes))]
+    plain = [(tmp_path / f"{i}.vtck").read_bytes() for i in range(len(hashes))]
+    cids = [storage.put_bytes(crypto.encrypt_bytes(data, key, job_id=binding, shard_index=i))
+            for i, data in enumerate(plain)]
     manifest = Manifest.build(spec_cid=spec_cid, job_id=1, task_id=TASK_ID, worker=WORKER, k=K,
                               hashes=hashes, checkpoint_cids=cids)
 

@@ -64,7 +64,8 @@ class ModelEntry:
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register(name: str, args_model: type[BaseModel], *, portable: bool = False) -> Callable[[Builder], Builder]:
+def register(name: str, args_model: type[BaseModel], *,
+             portable: bool = False) -> Callable[[Builder], Builder]:
     """Decorator: register ``builder`` as the zoo model ``name`` taking ``args_model``
     (``portable``: it has a form for ``replay.mode: portable``)."""
 

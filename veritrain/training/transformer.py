@@ -9,6 +9,8 @@ per example, so no broadcast's gradient is summed by torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -18,8 +20,8 @@ def _softmax(x: torch.Tensor) -> torch.Tensor:
 
 
 class _Block(nn.Module):
-    matmul = staticmethod(torch.matmul)
-    softmax = staticmethod(_softmax)
+    matmul: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = staticmethod(torch.matmul)
+    softmax: Callable[[torch.Tensor], torch.Tensor] = staticmethod(_softmax)
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float) -> None:
         super().__init__()

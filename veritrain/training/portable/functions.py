@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from veritrain.training.portable.arith import f32, flush, pexp, perf, plog, ptanh, recip
+from veritrain.training.portable.arith import f32, flush, perf, pexp, plog, ptanh, recip
 from veritrain.training.portable.fixed import int_to_float, pmean, pmm, psum, quantize, sum_bits
 
 

@@ -39,7 +39,8 @@ def keep_mask(key: int, counter: int, shape: torch.Size, p: float,
     return (bits(key, counter, shape.numel(), device) >= threshold).reshape(shape)
 
 
-def uniform(key: int, counter: int, shape: torch.Size | tuple[int, ...], low: float, high: float) -> torch.Tensor:
+def uniform(key: int, counter: int, shape: torch.Size | tuple[int, ...], low: float,
+            high: float) -> torch.Tensor:
     """float32 values of ``shape`` spread uniformly over [low, high): u = bits * 2**-32 and
     low + u (high - low), in float64 (exact or correctly rounded), then rounded to float32."""
     n = int(torch.Size(shape).numel())

@@ -100,7 +100,8 @@ def train_and_evaluate(name: str, mode: str, steps: int, *, seed: int = 7) -> tu
     from veritrain.spec import TaskKey
     from veritrain.training import engine, profile, state
 
-    spec, x, y, hx, hy = workload(name, mode, steps=steps, k=steps, threads=torch.get_num_threads(), seed=seed)
+    spec, x, y, hx, hy = workload(name, mode, steps=steps, k=steps, threads=torch.get_num_threads(),
+                                  seed=seed)
     task = TaskKey(round=0, shard=0)
     profile.enter(spec.replay)
     live = state.initial(spec, task)
