@@ -61,6 +61,7 @@ def initial(spec: JobSpec, task: TaskKey, model_state: dict[str, torch.Tensor] |
     if model_state is not None:
         model.load_state_dict(model_state)
     torch.manual_seed(derive_seed(spec.seed, "train", task.round, task.shard))
+    mode.start_task(spec, model)
     return Live(model, build_optimizer(spec, model), 0, mode.is_portable(spec))
 
 

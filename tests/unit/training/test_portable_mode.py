@@ -69,6 +69,19 @@ def test_a_portable_job_builds_portable_modules_and_optimizer() -> None:
     assert not state.initial(standard, TASK).portable
 
 
+def test_each_task_draws_its_own_dropout_masks_from_one_initial_model() -> None:
+    spec, *_ = workload("mlp", "portable")
+    spec = spec.model_copy(update={"num_shards": 2})
+    keys = {}
+    for shard in (0, 1):
+        live = state.initial(spec, TaskKey(round=0, shard=shard))
+        keys[shard] = [int(b) for n, b in live.model.named_buffers() if n.endswith("rng_key")]
+        weights = [p.detach().clone() for p in live.model.parameters()]
+    assert len(keys[0]) == 2 and keys[0] != keys[1]  # masks differ between shards ...
+    again = state.initial(spec, TaskKey(round=0, shard=0))
+    assert all(torch.equal(a, b) for a, b in zip(again.model.parameters(), weights, strict=True))  # ... weights do not
+
+
 @pytest.mark.parametrize("name", ["mlp", "char_lm"])
 def test_portable_replay_at_another_thread_count_is_bitwise_and_catches_a_cheat(name: str) -> None:
     spec, x, y, _, _ = workload(name, "portable", steps=4, k=2)

@@ -25,6 +25,16 @@ def make_model(spec: Any, model: nn.Module) -> nn.Module:
     return convert(model)
 
 
+def start_task(spec: Any, model: nn.Module) -> None:
+    """Per-task randomness of a portable model (its dropout keys), drawn from the torch generator
+    the engine has just seeded for the task; nothing in standard mode (dropout uses that
+    generator directly)."""
+    if is_portable(spec):
+        from veritrain.training.portable.modules import seed_dropout
+
+        seed_dropout(model)
+
+
 def make_optimizer(spec: Any, params: Iterable[torch.Tensor]) -> torch.optim.Optimizer | None:
     """The portable optimizer for a portable job; None means: the standard torch optimizer."""
     if not is_portable(spec):

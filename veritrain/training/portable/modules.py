@@ -47,8 +47,8 @@ class PortableTanh(nn.Tanh):
 class PortableDropout(nn.Dropout):
     """Dropout whose mask comes from :mod:`~veritrain.training.portable.rng`.
 
-    Buffers (so in every checkpoint): ``rng_key`` (drawn from the seeded torch generator when the
-    model is converted) and ``rng_calls`` (how many masks were drawn). Kept values are scaled by
+    Buffers (so in every checkpoint): ``rng_key`` (set per task by :func:`seed_dropout`) and
+    ``rng_calls`` (how many masks were drawn). Kept values are scaled by
     the float32 value of 1/(1-p).
     """
 
@@ -103,7 +103,8 @@ def convert(model: nn.Module) -> nn.Module:
 def _initialise(model: nn.Module) -> None:
     """Draw every weight again from the portable generator (torch's initialisers round
     differently on different CPU kernel levels), with torch's distributions: Linear weights and
-    biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), Embedding N(0, 1), LayerNorm ones and zeros.
+    biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), Embedding N(0, 1), LayerNorm ones and zeros
+    (dropout keys: :func:`seed_dropout`).
     The key comes from the seeded torch generator (its integers are the same everywhere)."""
     key = int(torch.randint(0, 2**31, (), dtype=torch.int64))
     draws = 0
@@ -118,6 +119,15 @@ def _initialise(model: nn.Module) -> None:
             elif isinstance(module, PortableEmbedding):
                 module.weight.copy_(normal(key, draws, module.weight.shape, 1.0))
                 draws += 1
-            elif isinstance(module, PortableDropout):
-                module.rng_key.fill_(int(bits(key, draws, 1)[0]) & 0x7FFFFFFF)
-                draws += 1
+
+
+def seed_dropout(model: nn.Module) -> None:
+    """Give every dropout module of ``model`` its own key for this task (from the torch generator,
+    which the engine seeds per task) and a zero counter, so tasks that start from one model draw
+    different masks."""
+    key = int(torch.randint(0, 2**31, (), dtype=torch.int64))
+    drops = [m for m in model.modules() if isinstance(m, PortableDropout)]
+    with torch.no_grad():
+        for i, module in enumerate(drops):
+            module.rng_key.fill_(int(bits(key, i, 1)[0]) & 0x7FFFFFFF)
+            module.rng_calls.zero_()
