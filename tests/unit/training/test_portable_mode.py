@@ -79,7 +79,8 @@ def test_each_task_draws_its_own_dropout_masks_from_one_initial_model() -> None:
         weights = [p.detach().clone() for p in live.model.parameters()]
     assert len(keys[0]) == 2 and keys[0] != keys[1]  # masks differ between shards ...
     again = state.initial(spec, TaskKey(round=0, shard=0))
-    assert all(torch.equal(a, b) for a, b in zip(again.model.parameters(), weights, strict=True))  # ... weights do not
+    same = zip(again.model.parameters(), weights, strict=True)
+    assert all(torch.equal(a, b) for a, b in same)  # ... the weights do not
 
 
 @pytest.mark.parametrize("name", ["mlp", "char_lm"])
