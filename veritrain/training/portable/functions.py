@@ -45,10 +45,11 @@ class Linear(torch.autograd.Function):
         return flush(y + bias) if bias is not None else y
 
     @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
         x, w = ctx.saved_tensors
         db = psum(g, 0) if ctx.has_bias else None
-        return pmm(g, w), pmm(g.t(), x), db
+        dx = pmm(g, w) if ctx.needs_input_grad[0] else None  # not for the model's input
+        return dx, pmm(g.t(), x), db
 
 
 class LayerNorm(torch.autograd.Function):
