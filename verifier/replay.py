@@ -53,7 +53,8 @@ WITHHELD = "withheld"
 def engine_replay(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
                   labels: Any) -> tuple[bytes, bytes]:
     """The honest replay: exact mode under the full profile (a fresh process if this one does
-    not match it), tolerance mode on this machine's settings (torch version still pinned)."""
+    not match it; a portable job runs here, whatever this machine's threads and kernel level),
+    tolerance mode on this machine's settings (torch version still pinned)."""
     if spec.replay.tolerance.mode == "exact":
         from veritrain.training.runner import run_in_profile
 

@@ -90,6 +90,19 @@ class ReplayProfile(_Frozen):
     )
     deterministic_algorithms: bool = True
     tolerance: ToleranceSpec = Field(default_factory=ToleranceSpec)
+    mode: Literal["standard", "portable"] = Field(
+        default="standard",
+        description="standard: torch's kernels, replay needs this exact environment; portable: the "
+        "portable operators (docs/spec/portable.md), replay on any thread count, CPU kernel level "
+        "or device with a torch of the same major version (threads, mkl_cbwr and cpu_isa only "
+        "record the worker's machine)",
+    )
+
+    @model_validator(mode="after")
+    def _portable_is_exact(self) -> ReplayProfile:
+        if self.mode == "portable" and self.tolerance.mode != "exact":
+            raise ValueError("mode: portable replays bitwise; its tolerance.mode must be 'exact'")
+        return self
 
 
 class DataSpec(_Frozen):
@@ -289,6 +302,11 @@ def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
             problems.append(f"model.name: {exc.args[0]}")
         else:
             problems += entry.problems(model.args, data.shape() if data is not None else None)
+            replay = raw.get("replay")
+            if isinstance(replay, Mapping) and replay.get("mode") == "portable" and not entry.portable:
+                portable = ", ".join(n for n in registry.names() if registry.get(n).portable)
+                problems.append(f"replay.mode: model {model.name!r} has no portable form "
+                                f"(portable models: {portable})")
     return problems
 
 

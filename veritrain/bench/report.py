@@ -63,6 +63,20 @@ KEYS: tuple[Key, ...] = (
         "<=1.1",
     ),
     Key(
+        "portable_step_ratio.mlp",
+        ("portable_step_ratio", "mlp"),
+        "—",
+        "issue 20 · bench/portable.py",
+        "portable step time ÷ standard step time, digits MLP [128, 64] + dropout, Adam, 1 thread",
+    ),
+    Key(
+        "portable_step_ratio.char_lm",
+        ("portable_step_ratio", "char_lm"),
+        "—",
+        "issue 20 · bench/portable.py",
+        "portable step time ÷ standard step time, char LM (2 layers, d 32, context 32), AdamW, 1 thread",
+    ),
+    Key(
         "storage_ratio",
         ("storage_ratio",),
         "≥ 0.8 (64 MiB)",
@@ -173,6 +187,18 @@ def _details(results: dict[str, Any]) -> list[str]:
             f"per result), {v.get('replay_mismatches')} mismatches. Worker side: train + encrypt the "
             "checkpoints; verifier side: decrypt, replay, compare. IPFS and chain time are left out of both.",
         ]
+    port = results.get("portable")
+    if isinstance(port, dict):
+        out += ["", "### portable_step_ratio (issue 20)",
+                f"{port.get('rounds')} rounds, {port.get('threads')} thread, steps {port.get('steps')}; "
+                "per round standard then portable from the same seed (a new seed each round).", "",
+                "| model | metric | standard | portable | standard ms/step | portable ms/step |",
+                "|---|---|---|---|---|---|"]
+        for name in ("mlp", "char_lm"):
+            d = port.get(name)
+            if isinstance(d, dict):
+                out.append(f"| {name} | {d.get('metric')} | {d.get('standard')} | {d.get('portable')} | "
+                           f"{d.get('standard_ms_per_step')} | {d.get('portable_ms_per_step')} |")
     proto = results.get("protocol")
     if isinstance(proto, dict):
         out += ["", "### Real-stack run (detection, false challenges, e2e, concurrency)"]

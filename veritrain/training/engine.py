@@ -24,6 +24,7 @@ from veritrain.errors import CheckpointFormatError, DataError, SpecError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.training import profile, state
 from veritrain.training.data_order import BatchOrder
+from veritrain.training.portable.mode import loss_fn
 from veritrain.training.sinks import CheckpointSink, MemorySink
 
 Progress = Callable[[int, int], None]
@@ -72,7 +73,7 @@ def train_step(live: state.Live, order: BatchOrder, x: torch.Tensor, y: torch.Te
     live.model.train()
     live.optimizer.zero_grad(set_to_none=True)
     logits = live.model(x[idx])
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y[idx].reshape(-1))
+    loss = loss_fn(live.portable)(logits.reshape(-1, logits.shape[-1]), y[idx].reshape(-1))
     loss.backward()
     live.optimizer.step()
     live.step += 1

@@ -18,8 +18,15 @@ from veritrain.spec import ReplayProfile
 
 
 def profile_env(profile: ReplayProfile, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``base`` (default: this process's environment) with the profile's variables set."""
+    """``base`` (default: this process's environment) with the profile's variables set.
+
+    A portable profile sets nothing about threads, MKL or the kernel level: its results do
+    not depend on them, so the machine keeps its own.
+    """
     env = dict(os.environ if base is None else base)
+    if profile.mode == "portable":
+        env.update(PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES="")
+        return env
     threads = str(profile.threads)
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, ATEN_CPU_CAPABILITY=profile.cpu_isa,
                PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES="")
@@ -37,7 +44,7 @@ def preset_environment(profile: ReplayProfile) -> bool:
     if "torch" in sys.modules:
         return False
     os.environ.update(profile_env(profile, base={}))
-    if profile.mkl_cbwr is None:
+    if profile.mkl_cbwr is None and profile.mode == "standard":
         os.environ.pop("MKL_CBWR", None)
     return True
 
@@ -51,10 +58,17 @@ def torch_version() -> str:
 def differences(profile: ReplayProfile, *, threads_settable: bool = True) -> list[str]:
     """Each setting of ``profile`` this process does not honour, as ``name: wanted X, have Y``.
 
-    With ``threads_settable`` the thread count is not a difference (``enter`` sets it).
+    With ``threads_settable`` the thread count is not a difference (``enter`` sets it). A
+    portable profile pins only the torch major version (``2.13.0`` accepts any 2.x).
     """
     import torch
 
+    if profile.mode == "portable":
+        major = profile.torch_version.split(".")[0]
+        if torch_version().split(".")[0] != major:
+            return [f"torch_version: portable job wants torch {major}.x, this process has "
+                    f"{torch_version()!r}"]
+        return []
     have = {
         "torch_version": torch_version(),
         "mkl_cbwr": os.environ.get("MKL_CBWR"),
@@ -90,7 +104,7 @@ def enter(profile: ReplayProfile, *, strict: bool = True) -> None:
             + " (run through veritrain.training.runner.run_in_profile, which sets the environment "
             "before torch loads, or use a machine that matches)"
         )
-    if strict:
+    if strict and profile.mode == "standard":
         torch.set_num_threads(profile.threads)
     torch.use_deterministic_algorithms(profile.deterministic_algorithms)
 

@@ -44,6 +44,7 @@ class ModelEntry:
     name: str
     args_model: type[BaseModel]
     builder: Builder
+    portable: bool = False  # built only from modules veritrain.training.portable can convert
 
     def parse_args(self, args: dict[str, Any]) -> BaseModel:
         return self.args_model.model_validate(args)
@@ -63,13 +64,15 @@ class ModelEntry:
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register(name: str, args_model: type[BaseModel]) -> Callable[[Builder], Builder]:
-    """Decorator: register ``builder`` as the zoo model ``name`` taking ``args_model``."""
+def register(name: str, args_model: type[BaseModel], *,
+             portable: bool = False) -> Callable[[Builder], Builder]:
+    """Decorator: register ``builder`` as the zoo model ``name`` taking ``args_model``
+    (``portable``: it has a form for ``replay.mode: portable``)."""
 
     def wrap(builder: Builder) -> Builder:
         if name in _MODELS and _MODELS[name].builder is not builder:
             raise ValueError(f"model {name!r} is registered twice")
-        _MODELS[name] = ModelEntry(name, args_model, builder)
+        _MODELS[name] = ModelEntry(name, args_model, builder, portable)
         return builder
 
     return wrap

@@ -21,6 +21,7 @@ from veritrain.checkpoint import CheckpointState, decode, encode_and_hash
 from veritrain.errors import CheckpointFormatError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.training import registry
+from veritrain.training.portable import mode
 
 #: Version 2 (docs/spec): seeds read big-endian from sha256(JCS(...)) and the spec digest is
 #: RFC 8785. A version-1 checkpoint is refused by name, never restored under the new rules.
@@ -34,16 +35,21 @@ class Live:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     step: int
+    portable: bool = False  # replay.mode: portable (the loss is the portable cross-entropy)
 
 
 def build_model(spec: JobSpec) -> nn.Module:
+    """The zoo model of ``spec``, made of portable operators when ``replay.mode`` is portable."""
     entry = registry.get(spec.model.name)
-    return entry.builder(entry.parse_args(spec.model.args), spec.data.shape())  # type: ignore[no-any-return]
+    return mode.make_model(spec, entry.builder(entry.parse_args(spec.model.args), spec.data.shape()))
 
 
 def build_optimizer(spec: JobSpec, model: nn.Module) -> torch.optim.Optimizer:
     o = spec.optimizer
     params = list(model.parameters())
+    portable = mode.make_optimizer(spec, params)
+    if portable is not None:
+        return portable
     if o.name == "sgd":
         return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
                                weight_decay=o.weight_decay)
@@ -58,7 +64,8 @@ def initial(spec: JobSpec, task: TaskKey, model_state: dict[str, torch.Tensor] |
     if model_state is not None:
         model.load_state_dict(model_state)
     torch.manual_seed(derive_seed(spec.seed, "train", task.round, task.shard))
-    return Live(model, build_optimizer(spec, model), 0)
+    mode.start_task(spec, model)
+    return Live(model, build_optimizer(spec, model), 0, mode.is_portable(spec))
 
 
 def _meta(spec: JobSpec, task: TaskKey, step: int) -> dict[str, Any]:

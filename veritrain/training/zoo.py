@@ -45,7 +45,7 @@ class MlpArgs(_Args):
         return problems
 
 
-@register("mlp", MlpArgs)
+@register("mlp", MlpArgs, portable=True)
 def build_mlp(args: MlpArgs, data: DataShape) -> nn.Module:
     from torch import nn
 
@@ -105,7 +105,7 @@ class CharLmArgs(_Args):
         return problems
 
 
-@register("char_lm", CharLmArgs)
+@register("char_lm", CharLmArgs, portable=True)
 def build_char_lm(args: CharLmArgs, data: DataShape) -> nn.Module:
     from veritrain.training.transformer import CharTransformer
 
