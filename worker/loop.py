@@ -524,7 +524,7 @@ def run_worker(settings: WorkerSettings, account: Any, *, once: bool = False, ma
                trainer: tasks.Trainer | None = None, say: Say | None = None,
                progress: ProgressFn | None = None, stop: threading.Event | None = None) -> Summary:
     """Run the worker loop. ``trainer`` is the one hook for non-default training (tests, the
-    adversarial demo in ``worker.adversarial``); the CLI never passes it."""
+    adversarial demo in ``adversary.worker``); the CLI never passes it."""
     worker = Worker(settings, account, trainer=trainer, say=say, progress=progress, stop=stop)
     try:
         return worker.run(once=once, max_tasks=max_tasks)

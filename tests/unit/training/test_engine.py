@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from veritrain import adversary
+from adversary import cheats as adversary
 from veritrain.checkpoint import checkpoint_hash, decode
 from veritrain.errors import CheckpointFormatError, DataError, SpecError
 from veritrain.spec import TaskKey

@@ -115,7 +115,7 @@ def tolerance_study(
     import torch
     from sklearn.datasets import load_digits
 
-    from veritrain import adversary
+    from adversary import cheats as adversary
     from veritrain.spec import load_spec
     from veritrain.training import engine, tolerance
     from veritrain.training.profile import current_profile
