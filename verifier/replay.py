@@ -52,17 +52,12 @@ WITHHELD = "withheld"
 
 def engine_replay(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
                   labels: Any) -> tuple[bytes, bytes]:
-    """The honest replay: exact mode under the full profile (a fresh process if this one does
-    not match it), tolerance mode on this machine's settings (torch version still pinned)."""
-    if spec.replay.tolerance.mode == "exact":
-        from veritrain.training.runner import run_in_profile
+    """The honest replay, as the job's judge does it (:func:`veritrain.training.judges.judge_for`):
+    exact mode under the full profile (a fresh process if this one does not match it), tolerance
+    mode on this machine's settings (torch version still pinned)."""
+    from veritrain.training.judges import judge_for
 
-        result: tuple[bytes, bytes] = run_in_profile(spec, "replay", task=task, features=features,
-                                                     labels=labels, j=j, checkpoint=checkpoint_j)
-        return result
-    from veritrain.training.engine import replay_segment_bytes
-
-    return replay_segment_bytes(spec, task, j, checkpoint_j, features, labels, strict_profile=False)
+    return judge_for(spec).replay(spec, task, j, checkpoint_j, features, labels)
 
 
 def load_job_document(storage: Storage, spec_cid: str) -> JobDocument:
@@ -181,17 +176,15 @@ class SegmentReplayer:
         mine = "0x" + replayed.hex()
         if replayed == ctx.manifest.hash_bytes(j + 1):
             return SegmentCheck(j, MATCH, claimed, mine, distance=0.0)
-        tol = ctx.spec.replay.tolerance
-        if tol.mode == "exact" or tol.bound is None:
-            return SegmentCheck(j, MISMATCH, claimed, mine, detail="replayed h_{j+1} differs")
-        try:
-            claimed_bytes = self.checkpoint(ctx, j + 1)
-        except (StorageError, IntegrityError) as exc:
-            return SegmentCheck(j, UNAVAILABLE, claimed, mine, detail=f"checkpoint {j + 1}: {exc}")
-        from veritrain.training.tolerance import distance
+        from veritrain.training.judges import judge_for
 
-        d = distance(ck_j, claimed_bytes, replayed_bytes)
-        outcome = MATCH if d.value <= tol.bound else MISMATCH
-        detail = f"distance {d.value:.3g} vs bound {tol.bound:g}" + (
-            f"; exact mismatches: {', '.join(d.mismatches)}" if d.mismatches else "")
-        return SegmentCheck(j, outcome, claimed, mine, detail=detail, distance=d.value)
+        judge = judge_for(ctx.spec)
+        claimed_bytes = None
+        if judge.needs_claimed_checkpoint:
+            try:
+                claimed_bytes = self.checkpoint(ctx, j + 1)
+            except (StorageError, IntegrityError) as exc:
+                return SegmentCheck(j, UNAVAILABLE, claimed, mine, detail=f"checkpoint {j + 1}: {exc}")
+        verdict = judge.judge(ck_j, claimed_bytes, replayed_bytes)
+        return SegmentCheck(j, MATCH if verdict.accepted else MISMATCH, claimed, mine, detail=verdict.detail,
+                            distance=None if verdict.distance is None else verdict.distance.value)

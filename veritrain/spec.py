@@ -7,7 +7,7 @@ Frozen pydantic models, loaded from YAML, JSON or a dict. An invalid spec raises
 ``canonical_json()`` and ``digest()`` give the bytes everyone hashes. No torch here.
 
 The JSON Schema lives at ``veritrain/schemas/jobspec.schema.json``; regenerate it with
-``python -m veritrain.spec`` after changing a model (a test fails when it drifts).
+``veritrain spec schema`` after changing a model (a test fails when it drifts).
 """
 
 from __future__ import annotations

@@ -20,17 +20,19 @@ from veritrain.errors import CheckpointFormatError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.training import registry
 from veritrain.training.data_order import derive_seed
+from veritrain.training.steps import TrainingStep, training_step_for
 
 FORMAT = "veritrain-train-state/1"
 
 
 @dataclass
 class Live:
-    """The live objects of a task at some step."""
+    """The live objects of a task at some step, and the training step the job chose."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     step: int
+    train_step: TrainingStep
 
 
 def build_model(spec: JobSpec) -> nn.Module:
@@ -55,7 +57,7 @@ def initial(spec: JobSpec, task: TaskKey, model_state: dict[str, torch.Tensor] |
     if model_state is not None:
         model.load_state_dict(model_state)
     torch.manual_seed(derive_seed(spec.seed, "train", task.round, task.shard))
-    return Live(model, build_optimizer(spec, model), 0)
+    return Live(model, build_optimizer(spec, model), 0, training_step_for(spec))
 
 
 def _meta(spec: JobSpec, task: TaskKey, step: int) -> dict[str, Any]:
