@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
 ENTRIES: list[ModelEntry] = []
 
 
-def _model(name: str, args_model: type[BaseModel], *, loss: Loss = cross_entropy) -> Callable[[Builder], Builder]:
+def _model(name: str, args_model: type[BaseModel], *,
+           loss: Loss = cross_entropy) -> Callable[[Builder], Builder]:
     def wrap(builder: Builder) -> Builder:
         ENTRIES.append(ModelEntry(name, args_model, builder, loss))
         return builder
