@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from veritrain import crypto
@@ -44,10 +45,20 @@ from veritrain.storage import Storage
 #: ``replay(spec, task, j, checkpoint_j, features, labels) -> (bytes_{j+1}, h_{j+1})``
 ReplayFn = Callable[[JobSpec, TaskKey, int, bytes, Any, Any], tuple[bytes, bytes]]
 
-MATCH, MISMATCH, UNRUNNABLE, UNAVAILABLE = "match", "mismatch", "unrunnable", "unavailable"
-#: The worker's own evidence (checkpoint ``j``) cannot be fetched, opened or does not hash to
-#: its committed ``h_j``: per protocol.md this counts against the worker, so it is challenged.
-WITHHELD = "withheld"
+class CheckOutcome(StrEnum):
+    """How one replayed segment came out (the module docstring says what each means)."""
+
+    MATCH = "match"
+    MISMATCH = "mismatch"
+    UNRUNNABLE = "unrunnable"
+    UNAVAILABLE = "unavailable"
+    #: The worker's own evidence (checkpoint ``j``) cannot be fetched, opened or does not hash to
+    #: its committed ``h_j``: per protocol.md this counts against the worker, so it is challenged.
+    WITHHELD = "withheld"
+
+
+MATCH, MISMATCH, UNRUNNABLE = CheckOutcome.MATCH, CheckOutcome.MISMATCH, CheckOutcome.UNRUNNABLE
+UNAVAILABLE, WITHHELD = CheckOutcome.UNAVAILABLE, CheckOutcome.WITHHELD
 
 
 def engine_replay(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
@@ -102,14 +113,15 @@ class TaskContext:
 @dataclass(frozen=True)
 class SegmentCheck:
     j: int
-    outcome: str
+    outcome: CheckOutcome
     claimed: str  # the worker's h_{j+1}, 0x-hex
     replayed: str | None = None  # this verifier's h_{j+1}
     detail: str = ""
     distance: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready (the outcome as its string), as the journal and the API carry it."""
+        return {**asdict(self), "outcome": str(self.outcome)}
 
     @property
     def vote(self) -> bytes | None:

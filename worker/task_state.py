@@ -84,7 +84,7 @@ class TaskRecord(BaseModel):
 
     @classmethod
     def of(cls, item: Item) -> TaskRecord:
-        return cls.model_validate(item.data)
+        return item.record(cls)
 
     @classmethod
     def checked(cls, **fields: Any) -> dict[str, Any]:
