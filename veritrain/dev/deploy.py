@@ -1,4 +1,4 @@
-"""Deploy the shipped artifacts with web3 (tests, the demo, `veritrain dev deploy`).
+"""Deploy the shipped artifacts with web3 (tests, the demo, the benchmarks, examples/).
 
 ``scripts/deploy.py`` is the Ape way to do the same on any network. Both deploy, in order:
 the ERC-20 (``DevToken`` on local networks), ``JobMarket(token, owner)``,
