@@ -33,10 +33,10 @@ test: setup  ## run the whole test suite (starts and stops its own Anvil and IPF
 	$(PY) -m pytest
 
 demo: setup  ## a whole job on a fresh stack: 3 honest workers, 1 cheater caught and slashed (DEMO_ARGS=--quick)
-	$(PY) -m veritrain.dev.demo $(DEMO_ARGS)
+	$(PY) -m demo $(DEMO_ARGS)
 
 lint: setup  ## ruff on everything, mypy on veritrain
-	$(VENV)/bin/ruff check veritrain worker requester verifier scripts tests
+	$(VENV)/bin/ruff check veritrain worker requester verifier bench demo adversary scripts tests
 	$(VENV)/bin/mypy veritrain
 
 artifacts: setup  ## recompile contracts/ into the shipped ABIs and bytecode
@@ -46,10 +46,10 @@ check-artifacts: setup  ## fail when shipped artifacts drift from contracts/
 	$(PY) -m veritrain.dev.solc check
 
 gas: setup  ## gas of every contract function on a representative scenario
-	$(PY) -m veritrain.dev.gas
+	$(PY) -m bench.gas
 
 bench: setup  ## every benchmark, side by side: .veritrain/bench/results.json
-	$(PY) -m veritrain.bench
+	$(PY) -m bench
 
 clean:  ## remove local state (stack, caches); keeps .venv and node_modules
 	-$(VT) dev down

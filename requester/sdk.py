@@ -37,7 +37,7 @@ from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import JobStatus
 from veritrain.deployments import Deployment
 from veritrain.deployments import load as load_deployment
-from veritrain.errors import ConfigError, ContractRevert
+from veritrain.errors import ConfigError, ContractRevert, SpecError
 from veritrain.jobdoc import JobDocument
 from veritrain.spec import JobSpec, load_spec
 from veritrain.storage import Storage
@@ -74,11 +74,12 @@ class Costs:
 
 
 def check_supported(spec: JobSpec) -> None:
-    problems = []
-    if spec.incentive != "replay":
-        problems.append("incentive: the deployed JobMarket settles replay mode only")
-    if problems:
-        raise UnsupportedError("cannot post this job: " + "; ".join(problems))
+    from veritrain.incentives import incentive_for
+
+    try:
+        incentive_for(spec)
+    except SpecError as exc:
+        raise UnsupportedError("cannot post this job: " + "; ".join(exc.problems)) from None
 
 
 def job_costs(spec: JobSpec, reward_per_task: int, stake_per_task: int,
@@ -94,7 +95,9 @@ def job_costs(spec: JobSpec, reward_per_task: int, stake_per_task: int,
         problems.append(f"referee_fee_pool must be >= 0, got {referee_fee_pool!r}")
     if problems:
         raise ConfigError("; ".join(problems))
-    escrow = spec.num_shards * spec.redundancy * reward_per_task + referee_fee_pool
+    from veritrain.incentives import incentive_for
+
+    escrow = incentive_for(spec).round_escrow(spec, reward_per_task, referee_fee_pool)
     return Costs(escrow, reward_per_task, stake_per_task, fee, referee_fee_pool, spec.rounds)
 
 

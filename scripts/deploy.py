@@ -5,8 +5,10 @@
 Deploys, in order: the ERC-20 (on a local network the DevToken, minted to the dev accounts;
 elsewhere pass --token), JobMarket(token, owner), VerifierRegistry(market, minStake,
 unbondingDelay), DisputeResolver(market, registry, params), then market.setModules(registry,
-resolver). The same contracts and parameters as veritrain.dev.deploy.deploy_local. Python
-roles read the written file (VERITRAIN_DEPLOYMENT, default deployments/local.json).
+resolver). Bonds, fees, windows and committee size come from the network's parameter file,
+veritrain/networks/<network>.toml (local.toml: the same as veritrain.dev.deploy.deploy_local), or
+--params FILE; it is validated before anything is sent. Python roles read the written file
+(VERITRAIN_DEPLOYMENT, default deployments/local.json).
 """
 
 from __future__ import annotations
@@ -20,13 +22,9 @@ from ape.cli import ConnectedProviderCommand, account_option
 
 from veritrain.artifacts import same_runtime
 from veritrain.deployments import Deployment, save
-from veritrain.dev.deploy import (
-    DEV_FUNDED_ACCOUNTS,
-    DEV_MINT,
-    REGISTRY_MIN_STAKE,
-    REGISTRY_UNBONDING_DELAY,
-    resolver_params_tuple,
-)
+from veritrain.dev.deploy import resolver_params_tuple
+from veritrain.errors import ConfigError
+from veritrain.params import NetworkParams, load_params, network_params
 
 NAMES = ("DevToken", "JobMarket", "VerifierRegistry", "DisputeResolver")
 
@@ -52,13 +50,23 @@ def _checked_containers() -> dict[str, Any]:
     return built
 
 
+def _params(network_name: str, path: Path | None) -> NetworkParams:
+    try:
+        return load_params(path) if path is not None else network_params(network_name)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.command(cls=ConnectedProviderCommand)
 @account_option()
 @click.option("--token", default=None, help="Existing ERC-20 to use (default: deploy the DevToken).")
+@click.option("--params", "params_path", type=click.Path(path_type=Path), default=None,
+              help="Protocol parameter file (default veritrain/networks/<network>.toml).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Where to write the record (default deployments/<network>.json).")
-def cli(network, account, token, out):  # type: ignore[no-untyped-def]
+def cli(network, account, token, params_path, out):  # type: ignore[no-untyped-def]
     """Deploy the contracts and write the deployment record."""
+    params = _params(network.name, params_path)
     start = chain.blocks.head.number
     built = _checked_containers()
     contracts: dict[str, str] = {}
@@ -67,18 +75,19 @@ def cli(network, account, token, out):  # type: ignore[no-untyped-def]
         token = dev.address
         contracts["DevToken"] = token
         click.echo(f"DevToken          {token}")
-        if network.is_local:
+        if network.is_local and params.dev_token is not None:
             from ape import accounts
 
-            for holder in list(accounts.test_accounts)[:DEV_FUNDED_ACCOUNTS]:
-                dev.mint(holder.address, DEV_MINT, sender=account)
-            click.echo(f"minted {DEV_MINT // 10**18:,} VTD to {DEV_FUNDED_ACCOUNTS} dev accounts")
+            funded, mint = params.dev_token.funded_accounts, params.wei(params.dev_token.mint_per_account)
+            for holder in list(accounts.test_accounts)[:funded]:
+                dev.mint(holder.address, mint, sender=account)
+            click.echo(f"minted {params.dev_token.mint_per_account:,} VTD to {funded} dev accounts")
     market = built["JobMarket"].deploy(token, account.address, sender=account)
     registry = built["VerifierRegistry"].deploy(
-        market.address, REGISTRY_MIN_STAKE, REGISTRY_UNBONDING_DELAY, sender=account
+        market.address, params.min_stake, params.unbonding_delay, sender=account
     )
     resolver = built["DisputeResolver"].deploy(
-        market.address, registry.address, resolver_params_tuple(), sender=account
+        market.address, registry.address, resolver_params_tuple(network=params), sender=account
     )
     market.setModules(registry.address, resolver.address, sender=account)
     for name, c in (("JobMarket", market), ("VerifierRegistry", registry), ("DisputeResolver", resolver)):

@@ -15,64 +15,70 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import PlainTextResponse
 
 from verifier import sampling
+from verifier.records import DisputePhase, DisputeRecord, Duty, ResultPhase, ResultRecord, Role
+from verifier.replay import CheckOutcome
 from veritrain import __version__
-from veritrain.journal import Journal
+from veritrain.chain.states import Outcome
+from veritrain.journal import Item, Journal
 from veritrain.tasks import split_task_id
 
-RESULT_PHASES = ("seen", "verified", "challenged", "skipped", "no_key", "unavailable", "unrunnable",
-                 "missed", "challenge_failed", "error")
+P = ResultPhase
+RESULT_PHASES = (P.SEEN, P.VERIFIED, P.CHALLENGED, P.SKIPPED, P.NO_KEY, P.UNAVAILABLE, P.UNRUNNABLE,
+                 P.MISSED, P.CHALLENGE_FAILED, P.ERROR)
+SEGMENT_OUTCOMES = (CheckOutcome.MATCH, CheckOutcome.MISMATCH, CheckOutcome.UNRUNNABLE,
+                    CheckOutcome.UNAVAILABLE)
+DISPUTE_FIELDS = ("dispute_id", "task_id", "accused", "accuser", "segment", "accused_next", "accuser_next",
+                  "role", "referees", "commit_deadline", "reveal_deadline", "duty", "duty_detail", "vote",
+                  "votes", "outcome", "verdict", "referee_pot", "check", "opened_tx", "settled_tx")
 
 
-def _result_view(item: Any) -> dict[str, Any]:
-    d = item.data
+def _result_view(item: Item) -> dict[str, Any]:
+    d: ResultRecord = ResultRecord.of(item)
     return {
-        "task_id": d.get("task_id"), "job_id": d.get("job_id"), "worker": d.get("worker"),
-        "state": item.phase, "detail": d.get("detail"), "root": d.get("root"),
-        "manifest_cid": d.get("manifest_cid"), "challenge_deadline": d.get("challenge_deadline"),
-        "segments_total": d.get("n_segments"), "segments_sampled": d.get("segments"),
-        "full_verification": d.get("full"), "checks": d.get("checks", []),
-        "challenge": d.get("challenge"), "challenge_tx": d.get("challenge_tx"),
-        "dispute_id": d.get("dispute_id"), "dispute_outcome": d.get("dispute_outcome"),
-        "revealed_in_block": d.get("block"), "updated": item.updated,
+        "task_id": d.task_id, "job_id": d.job_id, "worker": d.worker,
+        "state": item.phase, "detail": d.detail, "root": d.root,
+        "manifest_cid": d.manifest_cid, "challenge_deadline": d.challenge_deadline,
+        "segments_total": d.n_segments, "segments_sampled": d.segments,
+        "full_verification": d.full, "checks": [c.model_dump() for c in d.checks],
+        "challenge": d.challenge, "challenge_tx": d.challenge_tx,
+        "dispute_id": d.dispute_id, "dispute_outcome": d.dispute_outcome,
+        "revealed_in_block": d.block, "updated": item.updated,
     }
 
 
-def _dispute_view(item: Any) -> dict[str, Any]:
-    d = item.data
-    keep = ("dispute_id", "task_id", "accused", "accuser", "segment", "accused_next", "accuser_next",
-            "role", "referees", "commit_deadline", "reveal_deadline", "duty", "duty_detail", "vote",
-            "votes", "outcome", "verdict", "referee_pot", "check", "opened_tx", "settled_tx")
-    return {"status": item.phase, **{k: d.get(k) for k in keep if k in d}}
+def _dispute_view(item: Item) -> dict[str, Any]:
+    d: DisputeRecord = DisputeRecord.of(item)
+    dumped = d.model_dump(include=set(DISPUTE_FIELDS) & d.model_fields_set)
+    return {"status": item.phase, **{k: dumped[k] for k in DISPUTE_FIELDS if k in dumped}}
 
 
 def stats(journal: Journal) -> dict[str, Any]:
-    results = journal.items("result:")
-    disputes = journal.items("dispute:")
-    by_phase = Counter(i.phase for i in results)
-    checks = [c for i in results for c in i.data.get("checks", [])]
-    outcomes = Counter(c["outcome"] for c in checks)
-    mine = [i for i in disputes if i.data.get("role") == "accuser"]
-    refereed = [i for i in disputes if i.data.get("role") == "referee"]
+    results = [(i, ResultRecord.of(i)) for i in journal.items("result:")]
+    disputes: list[tuple[Item, DisputeRecord]] = [(i, DisputeRecord.of(i)) for i in journal.items("dispute:")]
+    by_phase = Counter(i.phase for i, _ in results)
+    checks = [c for _, r in results for c in r.checks]
+    outcomes = Counter(c.outcome for c in checks)
+    mine = [(i, d) for i, d in disputes if d.role == Role.ACCUSER]
+    refereed = [(i, d) for i, d in disputes if d.role == Role.REFEREE]
     txs = journal.txs()
     return {
         "address": journal.value("address"),
         "p": journal.value("p"),
         "last_block": journal.value("last_block"),
         "results": {"total": len(results), **{p: by_phase.get(p, 0) for p in RESULT_PHASES}},
-        "segments": {"replayed": len(checks), **{k: outcomes.get(k, 0) for k in
-                                                 ("match", "mismatch", "unrunnable", "unavailable")}},
+        "segments": {"replayed": len(checks), **{str(k): outcomes.get(k, 0) for k in SEGMENT_OUTCOMES}},
         "challenges": {
             "sent": len(mine),
-            "won": sum(1 for i in mine if i.data.get("outcome") == "AccusedLost"),
-            "lost": sum(1 for i in mine if i.data.get("outcome") == "AccuserLost"),
-            "open": sum(1 for i in mine if i.phase != "settled"),
+            "won": sum(1 for _, d in mine if d.outcome == Outcome.ACCUSED_LOST.label),
+            "lost": sum(1 for _, d in mine if d.outcome == Outcome.ACCUSER_LOST.label),
+            "open": sum(1 for i, _ in mine if i.phase != DisputePhase.SETTLED),
         },
         "referee": {
             "drawn": len(refereed),
-            "revealed": sum(1 for i in refereed if i.data.get("duty") == "revealed"),
-            "missed": sum(1 for i in refereed if i.data.get("duty") == "missed"),
-            "with_majority": sum(1 for i in refereed if i.phase == "settled" and i.data.get("vote")
-                                 and i.data.get("my_vote") == i.data.get("verdict")),
+            "revealed": sum(1 for _, d in refereed if d.duty == Duty.REVEALED),
+            "missed": sum(1 for _, d in refereed if d.duty == Duty.MISSED),
+            "with_majority": sum(1 for i, d in refereed if i.phase == DisputePhase.SETTLED and d.vote
+                                 and d.my_vote == d.verdict),
         },
         "transactions": dict(Counter(t.status for t in txs)),
         "withdrawn_total": journal.value("withdrawn_total", 0),
@@ -127,13 +133,14 @@ def create_app(journal: Journal, *, segments_for_figures: int = 10) -> FastAPI:
         results = journal.items(f"result:{task_id}:")
         if not results:
             raise HTTPException(404, f"no revealed result of task {task_id} seen by this verifier")
-        disputes = [_dispute_view(i) for i in journal.items("dispute:") if i.data.get("task_id") == task_id]
+        disputes = [_dispute_view(i) for i in journal.items("dispute:")
+                    if DisputeRecord.of(i).task_id == task_id]
         return {"task_id": task_id, "job_id": split_task_id(task_id)[0],
                 "results": [_result_view(i) for i in results], "disputes": disputes}
 
     @app.get("/disputes")
     def disputes() -> list[dict[str, Any]]:
-        items = sorted(journal.items("dispute:"), key=lambda i: int(i.data.get("dispute_id", 0)))
+        items = sorted(journal.items("dispute:"), key=lambda i: DisputeRecord.of(i).dispute_id or 0)
         return [_dispute_view(i) for i in items]
 
     @app.get("/stats")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from veritrain import crypto
@@ -44,26 +45,31 @@ from veritrain.storage import Storage
 #: ``replay(spec, task, j, checkpoint_j, features, labels) -> (bytes_{j+1}, h_{j+1})``
 ReplayFn = Callable[[JobSpec, TaskKey, int, bytes, Any, Any], tuple[bytes, bytes]]
 
-MATCH, MISMATCH, UNRUNNABLE, UNAVAILABLE = "match", "mismatch", "unrunnable", "unavailable"
-#: The worker's own evidence (checkpoint ``j``) cannot be fetched, opened or does not hash to
-#: its committed ``h_j``: per protocol.md this counts against the worker, so it is challenged.
-WITHHELD = "withheld"
+class CheckOutcome(StrEnum):
+    """How one replayed segment came out (the module docstring says what each means)."""
+
+    MATCH = "match"
+    MISMATCH = "mismatch"
+    UNRUNNABLE = "unrunnable"
+    UNAVAILABLE = "unavailable"
+    #: The worker's own evidence (checkpoint ``j``) cannot be fetched, opened or does not hash to
+    #: its committed ``h_j``: per protocol.md this counts against the worker, so it is challenged.
+    WITHHELD = "withheld"
+
+
+MATCH, MISMATCH, UNRUNNABLE = CheckOutcome.MATCH, CheckOutcome.MISMATCH, CheckOutcome.UNRUNNABLE
+UNAVAILABLE, WITHHELD = CheckOutcome.UNAVAILABLE, CheckOutcome.WITHHELD
 
 
 def engine_replay(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
                   labels: Any) -> tuple[bytes, bytes]:
-    """The honest replay: exact mode under the full profile (a fresh process if this one does
-    not match it; a portable job runs here, whatever this machine's threads and kernel level),
-    tolerance mode on this machine's settings (torch version still pinned)."""
-    if spec.replay.tolerance.mode == "exact":
-        from veritrain.training.runner import run_in_profile
+    """The honest replay, as the job's judge does it (:func:`veritrain.training.judges.judge_for`):
+    exact mode under the full profile (a fresh process if this one does not match it; a portable
+    job runs here, whatever this machine's threads and kernel level), tolerance mode on this
+    machine's settings (torch version still pinned)."""
+    from veritrain.training.judges import judge_for
 
-        result: tuple[bytes, bytes] = run_in_profile(spec, "replay", task=task, features=features,
-                                                     labels=labels, j=j, checkpoint=checkpoint_j)
-        return result
-    from veritrain.training.engine import replay_segment_bytes
-
-    return replay_segment_bytes(spec, task, j, checkpoint_j, features, labels, strict_profile=False)
+    return judge_for(spec).replay(spec, task, j, checkpoint_j, features, labels)
 
 
 def load_job_document(storage: Storage, spec_cid: str) -> JobDocument:
@@ -108,14 +114,15 @@ class TaskContext:
 @dataclass(frozen=True)
 class SegmentCheck:
     j: int
-    outcome: str
+    outcome: CheckOutcome
     claimed: str  # the worker's h_{j+1}, 0x-hex
     replayed: str | None = None  # this verifier's h_{j+1}
     detail: str = ""
     distance: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready (the outcome as its string), as the journal and the API carry it."""
+        return {**asdict(self), "outcome": str(self.outcome)}
 
     @property
     def vote(self) -> bytes | None:
@@ -182,17 +189,15 @@ class SegmentReplayer:
         mine = "0x" + replayed.hex()
         if replayed == ctx.manifest.hash_bytes(j + 1):
             return SegmentCheck(j, MATCH, claimed, mine, distance=0.0)
-        tol = ctx.spec.replay.tolerance
-        if tol.mode == "exact" or tol.bound is None:
-            return SegmentCheck(j, MISMATCH, claimed, mine, detail="replayed h_{j+1} differs")
-        try:
-            claimed_bytes = self.checkpoint(ctx, j + 1)
-        except (StorageError, IntegrityError) as exc:
-            return SegmentCheck(j, UNAVAILABLE, claimed, mine, detail=f"checkpoint {j + 1}: {exc}")
-        from veritrain.training.tolerance import distance
+        from veritrain.training.judges import judge_for
 
-        d = distance(ck_j, claimed_bytes, replayed_bytes)
-        outcome = MATCH if d.value <= tol.bound else MISMATCH
-        detail = f"distance {d.value:.3g} vs bound {tol.bound:g}" + (
-            f"; exact mismatches: {', '.join(d.mismatches)}" if d.mismatches else "")
-        return SegmentCheck(j, outcome, claimed, mine, detail=detail, distance=d.value)
+        judge = judge_for(ctx.spec)
+        claimed_bytes = None
+        if judge.needs_claimed_checkpoint:
+            try:
+                claimed_bytes = self.checkpoint(ctx, j + 1)
+            except (StorageError, IntegrityError) as exc:
+                return SegmentCheck(j, UNAVAILABLE, claimed, mine, detail=f"checkpoint {j + 1}: {exc}")
+        verdict = judge.judge(ck_j, claimed_bytes, replayed_bytes)
+        return SegmentCheck(j, MATCH if verdict.accepted else MISMATCH, claimed, mine, detail=verdict.detail,
+                            distance=None if verdict.distance is None else verdict.distance.value)

@@ -143,6 +143,41 @@ def dev_down(home: HomeOpt = None) -> None:
         typer.echo("recorded processes were already gone; stale state file removed")
 
 
+spec_app = typer.Typer(help="Job specs: validate files, rewrite the shipped JSON Schema.",
+                       no_args_is_help=True)
+app.add_typer(spec_app, name="spec")
+
+
+@spec_app.command("check")
+def spec_check(
+    files: Annotated[list[Path], typer.Argument(help="Spec files (YAML or JSON) to validate.")],
+) -> None:
+    """Validate spec files: each prints its digest, or every problem with its path."""
+    from veritrain.spec import load_spec
+
+    failed = 0
+    for f in files:
+        try:
+            spec = load_spec(f)
+        except VeritrainError as exc:
+            typer.echo(str(exc), err=True)
+            failed += 1
+            continue
+        typer.echo(f"{f}: ok, digest {spec.digest().hex()}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@spec_app.command("schema")
+def spec_schema() -> None:
+    """Rewrite veritrain/schemas/jobspec.schema.json from the JobSpec model."""
+    from veritrain.spec import SCHEMA_PATH, schema_json
+
+    SCHEMA_PATH.parent.mkdir(parents=True, exist_ok=True)
+    SCHEMA_PATH.write_text(schema_json())
+    typer.echo(f"wrote {SCHEMA_PATH}")
+
+
 def main() -> None:
     """Console entry point: user errors become one line and exit code 1."""
     lifeline.from_env()  # started by an orchestrator (demo, bench): die with it

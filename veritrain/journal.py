@@ -6,8 +6,12 @@ journal: it never claims twice, never forgets a pending reveal, never loses a se
 
 - ``items``: one row per unit of work (a task claim, a checked result, a dispute), keyed by
   the caller (e.g. ``"task:12"``), with a phase name and a JSON payload.
-- ``txs``: every transaction intent and its outcome (``intent`` -> ``sent`` -> ``mined`` or
-  ``failed``), so a restarted role can look up a hash instead of sending again.
+- ``txs``: every transaction intent and its outcome (:class:`TxStatus`: ``intent`` -> ``sent`` ->
+  ``mined``, ``failed`` or ``dropped``), so a restarted role can look up a hash instead of sending
+  again.
+
+Phases are strings in the file; each role names its own as a ``StrEnum`` (``worker.task_state``,
+``verifier.records``) and reads its payloads as typed records (:meth:`Item.record`).
 - ``kv``: small settings (last scanned block, ...).
 """
 
@@ -20,8 +24,21 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class TxStatus(StrEnum):
+    INTENT = "intent"  # recorded before the transaction is built and sent
+    SENT = "sent"  # broadcast; its hash is recorded
+    MINED = "mined"
+    FAILED = "failed"  # reverted, or refused before broadcast
+    DROPPED = "dropped"  # never mined (replaced or evicted)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -51,6 +68,10 @@ class Item:
     phase: str
     data: dict[str, Any]
     updated: float
+
+    def record(self, model: type[R]) -> R:
+        """The payload as the role's typed record (pydantic validates it)."""
+        return model.model_validate(self.data)
 
 
 @dataclass(frozen=True)
@@ -129,17 +150,17 @@ class Journal:
             cur = db.execute(
                 "INSERT INTO txs(item, action, status, detail, created, updated) "
                 "VALUES(?,?,?,?,?,?)",
-                (item, action, "intent", detail, now, now),
+                (item, action, TxStatus.INTENT, detail, now, now),
             )
             return int(cur.lastrowid or 0)
 
-    def tx_update(self, tx_id: int, status: str, tx_hash: str | None = None,
+    def tx_update(self, tx_id: int, status: TxStatus | str, tx_hash: str | None = None,
                   detail: str | None = None) -> None:
         with self._tx() as db:
             db.execute(
                 "UPDATE txs SET status=?, tx_hash=COALESCE(?, tx_hash), "
                 "detail=COALESCE(?, detail), updated=? WHERE id=?",
-                (status, tx_hash, detail, time.time(), tx_id),
+                (str(TxStatus(status)), tx_hash, detail, time.time(), tx_id),
             )
 
     def txs(self, item: str | None = None, action: str | None = None) -> list[TxRecord]:

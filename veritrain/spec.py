@@ -8,14 +8,13 @@ Frozen pydantic models, loaded from YAML, JSON or a dict. An invalid spec raises
 the bytes everyone hashes (docs/spec/README.md, section 2). No torch here.
 
 The JSON Schema lives at ``veritrain/schemas/jobspec.schema.json``; regenerate it with
-``python -m veritrain.spec`` after changing a model (a test fails when it drifts).
+``veritrain spec schema`` after changing a model (a test fails when it drifts).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -318,25 +317,3 @@ def schema_json() -> str:
     """The JobSpec JSON Schema as written to :data:`SCHEMA_PATH`."""
     return json.dumps(JobSpec.model_json_schema(), indent=2, sort_keys=True) + "\n"
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m veritrain.spec [FILE...]``: rewrite the schema, or validate spec files."""
-    files = sys.argv[1:] if argv is None else argv
-    if not files:
-        SCHEMA_PATH.parent.mkdir(parents=True, exist_ok=True)
-        SCHEMA_PATH.write_text(schema_json())
-        print(f"wrote {SCHEMA_PATH}")
-        return 0
-    status = 0
-    for f in files:
-        try:
-            spec = load_spec(Path(f))
-            print(f"{f}: ok, digest {spec.digest().hex()}")
-        except SpecError as exc:
-            print(exc, file=sys.stderr)
-            status = 1
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,7 +11,8 @@ reveals of other tasks going. SIGINT/SIGTERM set :attr:`Worker.stop`; training s
 current step and the loop exits with everything resumable.
 
 Terminal phases: finalized, abandoned, not_claimed (a clean refusal: somebody else won the
-slot), timed_out, slashed, failed (the reason is recorded).
+slot), timed_out, slashed, failed (the reason is recorded). Phases and the task's journalled
+payload are typed (:mod:`worker.task_state`).
 """
 
 from __future__ import annotations
@@ -46,17 +47,14 @@ from veritrain.manifest import Manifest
 from worker import disputes, tasks
 from worker.policy import Offer, Policy, choose
 from worker.settings import WorkerSettings
+from worker.task_state import BUSY, REOPENABLE, TERMINAL, TaskPhase, TaskRecord
 
-CLAIMING, AWAITING_KEY, ABANDONING = "claiming", "awaiting_key", "abandoning"
-FETCHING, TRAINING, UPLOADING = "fetching", "training", "uploading"
-COMMITTING, REVEALING, WATCHING, FINALIZING = "committing", "revealing", "watching", "finalizing"
-FINALIZED, ABANDONED, NOT_CLAIMED = "finalized", "abandoned", "not_claimed"
-TIMED_OUT, SLASHED, FAILED = "timed_out", "slashed", "failed"
-TERMINAL = (FINALIZED, ABANDONED, NOT_CLAIMED, TIMED_OUT, SLASHED, FAILED)
-#: Phases that occupy the trainer: one task at a time goes through them.
-BUSY = (CLAIMING, AWAITING_KEY, FETCHING, TRAINING, UPLOADING, COMMITTING)
-#: Ends after which a reopened task is a fresh offer again (every other phase keeps it out).
-REOPENABLE = (NOT_CLAIMED, ABANDONED, TIMED_OUT)
+CLAIMING, AWAITING_KEY, ABANDONING = TaskPhase.CLAIMING, TaskPhase.AWAITING_KEY, TaskPhase.ABANDONING
+FETCHING, TRAINING, UPLOADING = TaskPhase.FETCHING, TaskPhase.TRAINING, TaskPhase.UPLOADING
+COMMITTING, REVEALING = TaskPhase.COMMITTING, TaskPhase.REVEALING
+WATCHING, FINALIZING = TaskPhase.WATCHING, TaskPhase.FINALIZING
+FINALIZED, ABANDONED, NOT_CLAIMED = TaskPhase.FINALIZED, TaskPhase.ABANDONED, TaskPhase.NOT_CLAIMED
+TIMED_OUT, SLASHED, FAILED = TaskPhase.TIMED_OUT, TaskPhase.SLASHED, TaskPhase.FAILED
 #: Errors that doom one task (not the worker): the task ends ``failed`` with the message.
 TASK_FATAL = (IntegrityError, DataError, ReplayProfileError, SpecError, ManifestError)
 LOST_RACE = ("JobMarketTaskFull", "JobMarketJobNotOpen", "JobMarketUnknownJob", "JobMarketWrongStatus")
@@ -75,7 +73,7 @@ class StopRequested(VeritrainError):
 @dataclass
 class Summary:
     taken: list[int] = field(default_factory=list)
-    phases: dict[int, str] = field(default_factory=dict)
+    phases: dict[int, TaskPhase] = field(default_factory=dict)
     stopped: bool = False
 
 
@@ -115,7 +113,7 @@ class Worker:
         self._last_urgent = 0.0
         self._started: set[str] = set()
         self._taken = 0
-        self.phases: dict[str, Callable[[Item], bool]] = {
+        self.phases: dict[TaskPhase, Callable[[Item], bool]] = {
             CLAIMING: self._claim, AWAITING_KEY: self._await_key, ABANDONING: self._abandon,
             FETCHING: self._fetch, TRAINING: self._train, UPLOADING: self._upload,
             COMMITTING: self._commit, REVEALING: self._reveal, WATCHING: self._watch,
@@ -131,12 +129,17 @@ class Worker:
     def task_dir(self, task_id: int) -> Path:
         return self.dir / "tasks" / str(task_id)
 
-    def _set(self, it: Item, phase: str, **data: Any) -> Item:
-        new = self.journal.put(it.key, phase, **data)
+    def _set(self, it: Item, phase: TaskPhase, **data: Any) -> Item:
+        """Move ``it`` to ``phase``, recording ``data`` (names of :class:`TaskRecord` only)."""
+        new = self.journal.put(it.key, phase, **TaskRecord.checked(**data))
         if phase != it.phase:
             reason = f" ({data['reason']})" if "reason" in data else ""
-            self.say(f"task {it.data['task_id']}: {it.phase} -> {phase}{reason}")
+            self.say(f"task {TaskRecord.of(it).task_id}: {it.phase} -> {phase}{reason}")
         return new
+
+    def _record(self, it: Item, **data: Any) -> Item:
+        """Record ``data`` without moving ``it``'s phase (written before the action it enables)."""
+        return self.journal.put(it.key, it.phase, **TaskRecord.checked(**data))
 
     def doc(self, spec_cid: str) -> JobDocument:
         if spec_cid not in self._docs:
@@ -144,9 +147,9 @@ class Worker:
         return self._docs[spec_cid]
 
     def data_key(self, it: Item) -> bytes:
-        ctx = worker_key_context(self.chain.chain_id, self.chain.market.address, it.data["task_id"],
-                                 self.address)
-        return envelope.unwrap(it.data["envelope"], bytes(self.account.key), ctx)
+        d = TaskRecord.of(it)
+        ctx = worker_key_context(self.chain.chain_id, self.chain.market.address, d.task_id, self.address)
+        return envelope.unwrap(d.require("envelope"), bytes(self.account.key), ctx)
 
     def _send(self, it: Item, action: str, fn: Any) -> Any:
         """Wait for a still-pending earlier attempt of ``action``, or send it now."""
@@ -157,17 +160,18 @@ class Worker:
 
     # ------------------------------------------------------------------ phases
     def _claim(self, it: Item) -> bool:
-        d, tid = it.data, it.data["task_id"]
+        d = TaskRecord.of(it)
+        tid = d.task_id
         if self.chain.status_of(tid) == ClaimStatus.NONE:
             if self.chain.pending_tx(self.journal, it.key, "claim") is None:
                 have = self.chain.balance()
-                if have < d["stake"]:
+                if have < d.stake:
                     self._set(it, NOT_CLAIMED, reason=f"too few tokens to stake: have {have}, "
-                              f"the job needs {d['stake']}")
+                              f"the job needs {d.stake}")
                     return MOVED
-                if self.chain.allowance() < d["stake"]:
+                if self.chain.allowance() < d.stake:
                     self._send(it, "approve", self.chain.token.functions.approve(
-                        self.chain.market.address, d["stake"]))
+                        self.chain.market.address, d.stake))
             try:
                 self._send(it, "claim", self.chain.market.functions.claim(tid, bytes(self.pubkey)))
             except ContractRevert as exc:
@@ -180,8 +184,9 @@ class Worker:
         return MOVED
 
     def _await_key(self, it: Item) -> bool:
-        d, tid = it.data, it.data["task_id"]
-        logs = self.chain.logs(self.chain.market.events.KeyDelivered, d["from_block"], taskId=tid,
+        d = TaskRecord.of(it)
+        tid = d.task_id
+        logs = self.chain.logs(self.chain.market.events.KeyDelivered, d.from_block, taskId=tid,
                                worker=self.address)
         if logs:
             env = "0x" + bytes(logs[-1].args.envelope).hex()
@@ -195,13 +200,13 @@ class Worker:
         if status == ClaimStatus.NONE:  # anyone may abandon a claim whose key is late
             self._set(it, ABANDONED, reason="the claim was abandoned by someone else")
             return MOVED
-        if self.chain.now() > d["key_deadline"]:
+        if self.chain.now() > d.require("key_deadline"):
             self._set(it, ABANDONING, reason="the requester did not deliver the key in time")
             return MOVED
         return WAIT
 
     def _abandon(self, it: Item) -> bool:
-        tid = it.data["task_id"]
+        tid = TaskRecord.of(it).task_id
         if self.chain.status_of(tid) == ClaimStatus.CLAIMED:
             try:
                 self._send(it, "abandon", self.chain.market.functions.abandon(tid, self.address))
@@ -210,15 +215,16 @@ class Worker:
                     return WAIT
                 raise
         fee = sum(int(e.args.griefingFee) for e in self.chain.logs(
-            self.chain.market.events.ClaimAbandoned, it.data["from_block"], taskId=tid, worker=self.address))
+            self.chain.market.events.ClaimAbandoned, TaskRecord.of(it).from_block, taskId=tid,
+            worker=self.address))
         self._set(it, ABANDONED, griefing_fee=fee)
         return MOVED
 
     def _fetch(self, it: Item) -> bool:
-        d = it.data
-        doc = self.doc(d["spec_cid"])
-        ref = doc.shard(doc.task_key(d["task_index"]).shard)
-        path = tasks.fetch_shard(self.storage, ref, self.task_dir(d["task_id"]) / "shard.enc")
+        d = TaskRecord.of(it)
+        doc = self.doc(d.spec_cid)
+        ref = doc.shard(doc.task_key(d.task_index).shard)
+        path = tasks.fetch_shard(self.storage, ref, self.task_dir(d.task_id) / "shard.enc")
         tasks.decrypt_shard(path, self.data_key(it), doc, ref.index)  # fails now, not mid-training
         if doc.round > 0:  # the previous round's aggregate, checked now too
             self._initial_model(it, doc, ref.index)
@@ -227,26 +233,26 @@ class Worker:
 
     def _initial_model(self, it: Item, doc: JobDocument, shard: int) -> bytes:
         """Round > 0: this task's copy of the previous aggregate, fetched, opened and checked."""
-        dest = self.task_dir(it.data["task_id"]) / "initial.enc"
+        dest = self.task_dir(TaskRecord.of(it).task_id) / "initial.enc"
         enc = tasks.fetch_initial_model(self.storage, doc, shard, dest)
         return open_initial_model(doc, enc.read_bytes(), self.data_key(it), shard)
 
     def _train(self, it: Item) -> bool:
-        d = it.data
-        doc = self.doc(d["spec_cid"])
-        key = doc.task_key(d["task_index"])
-        shard = self.task_dir(d["task_id"]) / "shard.enc"
+        d = TaskRecord.of(it)
+        doc = self.doc(d.spec_cid)
+        key = doc.task_key(d.task_index)
+        shard = self.task_dir(d.task_id) / "shard.enc"
         plain = tasks.decrypt_shard(shard, self.data_key(it), doc, key.shard)
         from veritrain.data import decode_shard, spec_checks  # numpy only when training
 
         shard_data = decode_shard(plain, f"shard {key.shard}", **spec_checks(doc.spec))
         del plain
-        ckpts = self.task_dir(d["task_id"]) / "ckpt"
+        ckpts = self.task_dir(d.task_id) / "ckpt"
         if ckpts.exists() and any(ckpts.iterdir()):
-            self.say(f"task {d['task_id']}: resuming training from the local checkpoints")
+            self.say(f"task {d.task_id}: resuming training from the local checkpoints")
         start = {"initial_model": self._initial_model(it, doc, key.shard)} if doc.round > 0 else {}
         hashes = self.trainer(doc.spec, key, shard_data.features, shard_data.labels, ckpts,
-                              self._progress_for(d["task_id"]), **start)
+                              self._progress_for(d.task_id), **start)
         if len(hashes) != doc.spec.num_checkpoints:
             raise ManifestError(f"training produced {len(hashes)} checkpoints, the job wants "
                                 f"{doc.spec.num_checkpoints}")
@@ -254,19 +260,19 @@ class Worker:
         return MOVED
 
     def _upload(self, it: Item) -> bool:
-        d = it.data
-        doc, tid = self.doc(d["spec_cid"]), d["task_id"]
-        key, cids = self.data_key(it), dict(d.get("cids", {}))
-        for i in range(len(d["hashes"])):
+        d = TaskRecord.of(it)
+        doc, tid = self.doc(d.spec_cid), d.task_id
+        key, cids, hashes = self.data_key(it), dict(d.cids or {}), list(d.require("hashes"))
+        for i in range(len(hashes)):
             if str(i) not in cids:
                 enc = tasks.encrypted_checkpoint(self.task_dir(tid) / "ckpt", self.task_dir(tid) / "enc", i,
                                                  key, doc, tid, self.address)
                 cids[str(i)] = self.storage.put_file(enc)
-                it = self.journal.put(it.key, UPLOADING, cids=cids)
-        manifest = Manifest.build(spec_cid=d["spec_cid"], job_id=d["job_id"], task_id=tid,
+                it = self._record(it, cids=cids)
+        manifest = Manifest.build(spec_cid=d.spec_cid, job_id=d.job_id, task_id=tid,
                                   worker=self.address, k=doc.spec.checkpoint_interval,
-                                  hashes=[bytes.fromhex(h) for h in d["hashes"]],
-                                  checkpoint_cids=[cids[str(i)] for i in range(len(d["hashes"]))])
+                                  hashes=[bytes.fromhex(h) for h in hashes],
+                                  checkpoint_cids=[cids[str(i)] for i in range(len(hashes))])
         blob = manifest.canonical_json()
         (self.task_dir(tid) / "manifest.json").write_bytes(blob)
         manifest_cid = self.storage.put_bytes(blob)
@@ -274,7 +280,8 @@ class Worker:
         return MOVED
 
     def _commit(self, it: Item) -> bool:
-        d, tid = it.data, it.data["task_id"]
+        d = TaskRecord.of(it)
+        tid = d.task_id
         status = self.chain.status_of(tid)
         if status >= ClaimStatus.COMMITTED:  # committed, revealed, disputed or finalized
             self._set(it, REVEALING)
@@ -283,22 +290,24 @@ class Worker:
             self._set(it, TIMED_OUT,
                       reason=f"the claim is {status.label} on-chain; the commit deadline passed")
             return MOVED
-        if "salt" not in d:  # recorded before the commit leaves: without it there is no reveal
-            it = self.journal.put(it.key, COMMITTING, salt=os.urandom(32).hex())
-        if self.chain.now() > d["commit_deadline"] and self.chain.pending_tx(self.journal, it.key,
-                                                                             "commit") is None:
+        if d.salt is None:  # recorded before the commit leaves: without it there is no reveal
+            it = self._record(it, salt=os.urandom(32).hex())
+            d = TaskRecord.of(it)
+        if self.chain.now() > d.require("commit_deadline") and self.chain.pending_tx(
+                self.journal, it.key, "commit") is None:
             self._set(it, TIMED_OUT, reason="training finished after the commit deadline")
             return MOVED
-        c = commitment(bytes.fromhex(d["root"][2:]), self.address, bytes.fromhex(it.data["salt"]))
+        c = commitment(bytes.fromhex(d.require("root")[2:]), self.address, bytes.fromhex(d.require("salt")))
         self._send(it, "commit", self.chain.market.functions.commit(tid, c))
         self._set(it, REVEALING)
         return MOVED
 
     def _reveal(self, it: Item) -> bool:
-        d, tid = it.data, it.data["task_id"]
+        d = TaskRecord.of(it)
+        tid = d.task_id
         status = self.chain.status_of(tid)
         if status == ClaimStatus.COMMITTED:
-            task, job = self.chain.task(tid), self.chain.job(d["job_id"])
+            task, job = self.chain.task(tid), self.chain.job(d.job_id)
             now = self.chain.now()
             if task.committed < job.redundancy and now <= task.reveal_from:
                 return WAIT
@@ -307,7 +316,8 @@ class Worker:
                 return MOVED
             try:
                 self._send(it, "reveal", self.chain.market.functions.reveal(
-                    tid, bytes.fromhex(d["root"][2:]), bytes.fromhex(d["salt"]), d["manifest_cid"]))
+                    tid, bytes.fromhex(d.require("root")[2:]), bytes.fromhex(d.require("salt")),
+                    d.require("manifest_cid")))
             except ContractRevert as exc:
                 if exc.name == "JobMarketTooEarly":
                     return WAIT
@@ -321,13 +331,13 @@ class Worker:
         return MOVED
 
     def _watch(self, it: Item) -> bool:
-        tid = it.data["task_id"]
+        tid = TaskRecord.of(it).task_id
         disputes.keep_available(self, it)
         status = self.chain.status_of(tid)
         if status == ClaimStatus.DISPUTED:
             return disputes.handle(self, it)
         if status == ClaimStatus.FINALIZED:
-            self._set(it, FINALIZED, reward=self.chain.job(it.data["job_id"]).reward_per_task)
+            self._set(it, FINALIZED, reward=self.chain.job(TaskRecord.of(it).job_id).reward_per_task)
             return MOVED
         if status == ClaimStatus.NONE:
             self._set(it, SLASHED, reason="a dispute went against this result; the stake was slashed")
@@ -338,7 +348,7 @@ class Worker:
         return WAIT
 
     def _finalize(self, it: Item) -> bool:
-        tid = it.data["task_id"]
+        tid = TaskRecord.of(it).task_id
         status = self.chain.status_of(tid)
         if status == ClaimStatus.REVEALED:
             try:
@@ -350,7 +360,7 @@ class Worker:
         elif status != ClaimStatus.FINALIZED:
             self._set(it, WATCHING)
             return MOVED
-        self._set(it, FINALIZED, reward=self.chain.job(it.data["job_id"]).reward_per_task)
+        self._set(it, FINALIZED, reward=self.chain.job(TaskRecord.of(it).job_id).reward_per_task)
         return MOVED
 
     # ------------------------------------------------------------------ driving
@@ -372,12 +382,12 @@ class Worker:
             try:
                 self._reveal(it)
             except (ChainError, StorageError) as exc:
-                self.say(f"task {it.data['task_id']}: reveal attempt failed, will retry: {exc}")
+                self.say(f"task {TaskRecord.of(it).task_id}: reveal attempt failed, will retry: {exc}")
 
     def advance(self, it: Item) -> bool:
         """Run ``it``'s current phase once; True if it moved. Task-fatal errors end the task."""
         try:
-            return self.phases[it.phase](it)
+            return self.phases[TaskPhase(it.phase)](it)
         except TASK_FATAL as exc:
             self._set(it, FAILED, reason=str(exc))
             return MOVED
@@ -414,9 +424,10 @@ class Worker:
             self.journal.put(f"attempt:{offer.task_id}:{n}", earlier.phase, **earlier.data)
             with self.journal._tx() as db:  # the new attempt must not inherit salt, root, cids, envelope
                 db.execute("DELETE FROM items WHERE key=?", (key,))
-        return self.journal.put(key, CLAIMING, task_id=offer.task_id, job_id=offer.job_id,
-                                task_index=offer.task_index, spec_cid=job.spec_cid, stake=offer.stake,
-                                reward=offer.reward, from_block=self.chain.block_number())
+        record = TaskRecord(task_id=offer.task_id, job_id=offer.job_id, task_index=offer.task_index,
+                            spec_cid=job.spec_cid, stake=offer.stake, reward=offer.reward,
+                            from_block=self.chain.block_number())
+        return self.journal.put(key, CLAIMING, **record.model_dump(exclude_none=True))
 
     def pick(self) -> Offer | None:
         # a task this worker works on, finished or was slashed on is not offered again; one it lost
@@ -484,7 +495,7 @@ class Worker:
         for key in self._started:
             got = self.journal.get(key)
             if got is not None:
-                summary.phases[int(key.split(":")[1])] = got.phase
+                summary.phases[int(key.split(":")[1])] = TaskPhase(got.phase)
         return summary
 
     def _iteration(self, summary: Summary, once: bool, max_tasks: int | None) -> str:
@@ -524,7 +535,7 @@ def run_worker(settings: WorkerSettings, account: Any, *, once: bool = False, ma
                trainer: tasks.Trainer | None = None, say: Say | None = None,
                progress: ProgressFn | None = None, stop: threading.Event | None = None) -> Summary:
     """Run the worker loop. ``trainer`` is the one hook for non-default training (tests, the
-    adversarial demo in ``worker.adversarial``); the CLI never passes it."""
+    adversarial demo in ``adversary.worker``); the CLI never passes it."""
     worker = Worker(settings, account, trainer=trainer, say=say, progress=progress, stop=stop)
     try:
         return worker.run(once=once, max_tasks=max_tasks)

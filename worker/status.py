@@ -7,10 +7,7 @@ from typing import Any
 from veritrain import deployments
 from veritrain.journal import Journal
 from worker.settings import WorkerSettings
-
-#: Phases in which the claim's stake is locked in the market.
-STAKED = ("awaiting_key", "abandoning", "fetching", "training", "uploading", "committing", "revealing",
-          "watching", "finalizing")
+from worker.task_state import STAKED, TaskPhase, TaskRecord
 
 
 class _Addr:
@@ -32,15 +29,15 @@ def status_report(settings: WorkerSettings, address: str) -> dict[str, Any]:
         journal = Journal(path)
         try:
             for it in journal.items("task:"):
-                d = it.data
-                tasks.append({"task_id": d["task_id"], "job_id": d["job_id"], "phase": it.phase,
-                              "reward": d.get("reward"), "stake": d.get("stake"), "reason": d.get("reason"),
-                              "root": d.get("root"), "manifest_cid": d.get("manifest_cid")})
-                if it.phase == "finalized":
-                    earned += int(d.get("reward", 0))
-                earned += int(d.get("griefing_fee", 0))
-                if it.phase in STAKED:
-                    staked += int(d.get("stake", 0))
+                d, phase = TaskRecord.of(it), TaskPhase(it.phase)
+                tasks.append({"task_id": d.task_id, "job_id": d.job_id, "phase": str(phase),
+                              "reward": d.reward, "stake": d.stake, "reason": d.reason,
+                              "root": d.root, "manifest_cid": d.manifest_cid})
+                if phase == TaskPhase.FINALIZED:
+                    earned += d.reward
+                earned += d.griefing_fee or 0
+                if phase in STAKED:
+                    staked += d.stake
             withdrawn = int(journal.value("withdrawn", 0))
         finally:
             journal.close()

@@ -42,7 +42,7 @@ Progress = Callable[[int, int], None]
 class Trainer(Protocol):
     """Trains ``task`` into ``directory`` (resuming after its last whole checkpoint) and
     returns ``[h_0..h_n]``. The default is :func:`default_trainer`; tests and the demo pass
-    another through ``run_worker(..., trainer=...)`` (see ``worker.adversarial``). For a round
+    another through ``run_worker(..., trainer=...)`` (see ``adversary.worker``). For a round
     ``r > 0`` the worker also passes ``initial_model=`` (the checked canonical bytes of the
     previous round's aggregate); for round 0 it never passes it, so round-0-only trainers
     keep their signature."""

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _run(tmp_path: Path, *modules: str) -> dict:  # type: ignore[type-arg]
     out = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "veritrain.bench", "--quick", "--out", str(out), "--only", *modules],
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out),
+         *(arg for m in modules for arg in ("--only", m))],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""The end-to-end demo (issue 9), smaller variant: `python -m veritrain.dev.demo --quick`.
+"""The end-to-end demo (issue 9), smaller variant: `python -m demo --quick`.
 
 Runs as a user runs it — one subprocess that starts its own stack on free ports and every
 party as its own process — and checks summary.json, whose figures the demo reads from the
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_quick_demo_catches_the_cheater_and_pays_the_honest(tmp_path: Path) -> None:
     home = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERITRAIN_")}
-    argv = [sys.executable, "-m", "veritrain.dev.demo", "--quick", "--json", "--home", str(home)]
+    argv = [sys.executable, "-m", "demo", "--quick", "--json", "--home", str(home)]
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=570)
     assert (home / "summary.json").exists(), proc.stderr[-4000:]
     summary = json.loads((home / "summary.json").read_text())

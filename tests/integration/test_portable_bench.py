@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_portable_bench_records_both_ratios_and_the_page_shows_them(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    cmd = [sys.executable, "-m", "veritrain.bench", "--quick", "--only", "portable", "--out", str(out)]
+    cmd = [sys.executable, "-m", "bench", "--quick", "--only", "portable", "--out", str(out)]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, timeout=900, capture_output=True)
     results = json.loads(out.read_text())
     ratios = results["portable_step_ratio"]

@@ -36,7 +36,7 @@ _WORKER_SCRIPT = """
 import json, sys
 from pathlib import Path
 import torch
-from veritrain.adversary import SkipStep, dishonest_train
+from adversary.cheats import SkipStep, dishonest_train
 from veritrain.spec import TaskKey
 from veritrain.training.portable.workloads import workload
 from veritrain.training.sinks import MemorySink

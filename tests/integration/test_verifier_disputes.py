@@ -12,13 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from verifier_helpers import STAKE, Job, Requester, Worker, balance, contracts, small_spec, time_travel
 
+from adversary.cheats import SkipStep
 from verifier.api import create_app
 from verifier.chain import VerifierChain
 from verifier.keys import ChainKeySource
 from verifier.referee import RefereeCase
 from verifier.replay import engine_replay
 from verifier.service import VerifierService
-from veritrain.adversary import SkipStep
 from veritrain.chain.states import BallotState
 from veritrain.dev.accounts import dev_account
 from veritrain.dev.deploy import RESOLVER_PARAMS, deploy_local

@@ -3,7 +3,7 @@ so verifier integration tests run the whole protocol on the real Anvil and IPFS 
 
 requester: shard + encrypt + upload, job document, postJob, deliverKey, deliverRefereeKey,
 deliverVerifierKey for sampling verifiers; worker: claim, train (honest, or with a cheat from
-veritrain.adversary), upload encrypted checkpoints + manifest, commit, reveal.
+adversary.cheats), upload encrypted checkpoints + manifest, commit, reveal.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ class Worker:
     def train_and_submit(self, job: Job, task_index: int, cheat: Any = None) -> Manifest:
         """Train (honestly, or with ``cheat``), upload encrypted checkpoints and the manifest,
         commit and reveal. Returns the manifest."""
-        from veritrain.adversary import dishonest_train
+        from adversary.cheats import dishonest_train
         from veritrain.training.engine import train_task
 
         spec, task_id = job.doc.spec, job.task_id(task_index)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from veritrain.bench import report, verifier_cost
-from veritrain.bench.__main__ import MODULES
+from bench import report, verifier_cost
+from bench.__main__ import MODULES
 
 
 def test_every_issue_10_key_has_a_row_and_missing_ones_are_named() -> None:

@@ -55,3 +55,26 @@ def test_committed_writes_survive_sigkill(tmp_path: Path) -> None:
     items = j.items("task:")
     assert len(items) == 50 and items[-1].data == {"n": 49}
     assert os.path.exists(path)
+
+
+def test_payloads_read_as_typed_records_and_tx_statuses_are_checked(tmp_path: Path) -> None:
+    import pytest
+    from pydantic import BaseModel, ValidationError
+
+    from veritrain.journal import TxStatus
+
+    class Claim(BaseModel):
+        stake: int
+        tx: str
+
+    j = Journal(tmp_path / "j.sqlite")
+    item = j.put("task:1", "claimed", tx="0xaa", stake=5)
+    assert item.record(Claim) == Claim(stake=5, tx="0xaa")
+    with pytest.raises(ValidationError):
+        j.put("task:2", "claimed", stake="five").record(Claim)
+    tid = j.tx_intent("task:1", "claim")
+    assert j.txs("task:1")[0].status == TxStatus.INTENT
+    with pytest.raises(ValueError, match="'mind' is not a valid TxStatus"):
+        j.tx_update(tid, "mind", "0x01")  # a typo is refused, not stored as a status nobody reads
+    j.tx_update(tid, TxStatus.MINED, "0x01")
+    assert j.txs("task:1")[0].status == "mined"

@@ -113,7 +113,7 @@ def test_spec_is_frozen_and_tasks_enumerate_rounds_by_shards() -> None:
 
 
 def test_exported_schema_is_up_to_date() -> None:
-    assert SCHEMA_PATH.read_text() == schema_json(), "run: python -m veritrain.spec"
+    assert SCHEMA_PATH.read_text() == schema_json(), "run: veritrain spec schema"
 
 
 def test_spec_validation_does_not_import_torch() -> None:

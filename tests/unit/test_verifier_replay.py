@@ -9,9 +9,9 @@ import pytest
 import yaml
 from sklearn.datasets import load_digits
 
+from adversary.cheats import SkipStep, dishonest_train
 from verifier.replay import SegmentReplayer, load_manifest
 from veritrain import crypto
-from veritrain.adversary import SkipStep, dishonest_train
 from veritrain.data import Dataset, encode_shard
 from veritrain.errors import ManifestError, ReplayProfileError
 from veritrain.jobdoc import InitialModelRef, JobDocument, ModelCopyRef, ShardRef, checkpoint_binding

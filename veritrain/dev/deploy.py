@@ -1,9 +1,10 @@
-"""Deploy the shipped artifacts with web3 (tests, the demo, `veritrain dev deploy`).
+"""Deploy the shipped artifacts with web3 (tests, the demo, the benchmarks, examples/).
 
 ``scripts/deploy.py`` is the Ape way to do the same on any network. Both deploy, in order:
 the ERC-20 (``DevToken`` on local networks), ``JobMarket(token, owner)``,
 ``VerifierRegistry(market, minStake, unbondingDelay)``,
 ``DisputeResolver(market, registry, params)``, then ``market.setModules(registry, resolver)``.
+The parameters come from the network's file (:mod:`veritrain.params`; local: ``LOCAL``).
 """
 
 from __future__ import annotations
@@ -14,32 +15,33 @@ from web3 import Web3
 
 from veritrain.artifacts import artifact
 from veritrain.deployments import Deployment
+from veritrain.params import NetworkParams, network_params
 
-#: Tokens minted to each dev account on a local deployment.
-DEV_MINT = 1_000_000 * 10**18
-DEV_FUNDED_ACCOUNTS = 20
+#: The local network's parameters (veritrain/networks/local.toml), read once; the names below
+#: are kept for the tests and tools that read them.
+LOCAL: NetworkParams = network_params("local")
+
+#: Tokens minted to each dev account on a local deployment, and how many accounts.
+DEV_MINT = LOCAL.wei(LOCAL.dev_token.mint_per_account) if LOCAL.dev_token else 0
+DEV_FUNDED_ACCOUNTS = LOCAL.dev_token.funded_accounts if LOCAL.dev_token else 0
 
 #: Verifier registry: least stake, and the unbonding delay (must exceed a dispute's windows).
-REGISTRY_MIN_STAKE = 100 * 10**18
-REGISTRY_UNBONDING_DELAY = 7 * 24 * 3600
+REGISTRY_MIN_STAKE = LOCAL.min_stake
+REGISTRY_UNBONDING_DELAY = LOCAL.unbonding_delay
 
-#: DisputeResolver.Params, in ABI order: committeeSize, challengeBond, drawWindow,
-#: commitWindow, revealWindow, bountyBps, refereeFeeBps, refereeSlashBps.
-RESOLVER_PARAMS: dict[str, int] = {
-    "committeeSize": 3,
-    "challengeBond": 100 * 10**18,
-    "drawWindow": 3600,
-    "commitWindow": 24 * 3600,
-    "revealWindow": 24 * 3600,
-    "bountyBps": 5_000,
-    "refereeFeeBps": 2_000,
-    "refereeSlashBps": 1_000,
-}
+#: DisputeResolver.Params by the contract's field names, in ABI order.
+RESOLVER_PARAMS: dict[str, int] = LOCAL.resolver_params()
 
 
-def resolver_params_tuple(params: dict[str, int] | None = None) -> tuple[int, ...]:
-    p = {**RESOLVER_PARAMS, **(params or {})}
-    return tuple(p[k] for k in RESOLVER_PARAMS)
+def resolver_params_tuple(params: dict[str, int] | None = None, *,
+                          network: NetworkParams = LOCAL) -> tuple[int, ...]:
+    """``network``'s resolver parameters with ``params`` (contract field names) replacing some."""
+    base = network.resolver_params()
+    unknown = set(params or {}) - set(base)
+    if unknown:
+        raise ValueError(f"unknown resolver parameter(s) {sorted(unknown)}; known: {list(base)}")
+    p = {**base, **(params or {})}
+    return tuple(p[k] for k in base)
 
 
 def _send(w3: Web3, sender: Any, call: Any) -> Any:
@@ -70,20 +72,21 @@ def deploy_protocol(
     deployer: Any,
     token: str,
     *,
-    min_stake: int = REGISTRY_MIN_STAKE,
-    unbonding_delay: int = REGISTRY_UNBONDING_DELAY,
+    network: NetworkParams = LOCAL,
     resolver_params: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Market, registry and resolver over ``token``, wired together; name -> contract."""
+    """Market, registry and resolver over ``token``, wired together, with ``network``'s
+    parameters (``resolver_params`` replaces some of the resolver's); name -> contract."""
     market = deploy_contract(w3, deployer, "JobMarket", token, deployer.address)
-    registry = deploy_contract(w3, deployer, "VerifierRegistry", market.address, min_stake, unbonding_delay)
+    registry = deploy_contract(w3, deployer, "VerifierRegistry", market.address, network.min_stake,
+                               network.unbonding_delay)
     resolver = deploy_contract(
         w3,
         deployer,
         "DisputeResolver",
         market.address,
         registry.address,
-        resolver_params_tuple(resolver_params),
+        resolver_params_tuple(resolver_params, network=network),
     )
     _send(w3, deployer, market.functions.setModules(registry.address, resolver.address))
     return {"JobMarket": market, "VerifierRegistry": registry, "DisputeResolver": resolver}

@@ -13,13 +13,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import stat
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import typer
 
 from veritrain.errors import SetupError
 from veritrain.settings import PROJECT_ROOT
@@ -171,28 +174,44 @@ def drift(root: Path = PROJECT_ROOT) -> list[str]:
     return sorted(f for f in set(built) | set(now) if built.get(f) != now.get(f))
 
 
-def main(argv: list[str]) -> int:
-    cmd = argv[0] if argv else "check"
+app = typer.Typer(name="veritrain.dev.solc", help="The solc look-alike and the shipped artifacts.",
+                  add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command("install")
+def install_command() -> None:
+    """Install the look-alike where py-solc-x and ape-solidity look (``make setup``)."""
+    with _user_errors():
+        typer.echo(f"solc look-alike installed at {install_lookalike()}")
+
+
+@app.command("build")
+def build_command() -> None:
+    """Recompile contracts/ into veritrain/artifacts (``make artifacts``)."""
+    with _user_errors():
+        for path in write_artifacts():
+            typer.echo(f"wrote {path.relative_to(PROJECT_ROOT)}")
+
+
+@app.command("check")
+def check_command() -> None:
+    """Fail when the shipped artifacts drift from contracts/ (``make check-artifacts``)."""
+    with _user_errors():
+        changed = drift()
+    if changed:
+        typer.echo("artifacts are stale for: " + ", ".join(changed) + "; run `make artifacts`")
+        raise typer.Exit(1)
+    typer.echo("artifacts match contracts/")
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
     try:
-        if cmd == "install":
-            print(f"solc look-alike installed at {install_lookalike()}")
-        elif cmd == "build":
-            for path in write_artifacts():
-                print(f"wrote {path.relative_to(PROJECT_ROOT)}")
-        elif cmd == "check":
-            changed = drift()
-            if changed:
-                print("artifacts are stale for: " + ", ".join(changed) + "; run `make artifacts`")
-                return 1
-            print("artifacts match contracts/")
-        else:
-            print("usage: python -m veritrain.dev.solc install|build|check", file=sys.stderr)
-            return 2
+        yield
     except SetupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    app()

@@ -17,15 +17,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from veritrain.checkpoint import CheckpointState, checkpoint_hash, decode, encode
-from veritrain.errors import CheckpointFormatError, DataError, SpecError
+from veritrain.errors import CheckpointFormatError, DataError
 from veritrain.spec import JobSpec, TaskKey
-from veritrain.training import profile, state
+from veritrain.training import profile, registry, state
 from veritrain.training.data_order import BatchOrder
-from veritrain.training.portable.mode import loss_fn
 from veritrain.training.sinks import CheckpointSink, MemorySink
+from veritrain.training.steps import training_step_for
 
 Progress = Callable[[int, int], None]
 """``progress(steps_done, steps_total)``, called after every step."""
@@ -57,10 +56,8 @@ def as_tensors(spec: JobSpec, features: Any, labels: Any) -> tuple[torch.Tensor,
 
 
 def refuse_unsupported(spec: JobSpec) -> None:
-    """Refuse rather than silently train without what the job asks for."""
-    if spec.privacy.dp_sgd is not None:
-        raise SpecError(["privacy.dp_sgd: DP-SGD is not supported by this engine yet; "
-                         "remove it or use an engine that applies it"])
+    """Refuse rather than silently train without what the job asks for (before any work)."""
+    training_step_for(spec)
 
 
 def order_for(spec: JobSpec, task: TaskKey, n: int) -> BatchOrder:
@@ -68,15 +65,9 @@ def order_for(spec: JobSpec, task: TaskKey, n: int) -> BatchOrder:
 
 
 def train_step(live: state.Live, order: BatchOrder, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """One optimizer step on the batch of step ``live.step``; returns the loss (a tensor)."""
-    idx = order.indices(live.step)
-    live.model.train()
-    live.optimizer.zero_grad(set_to_none=True)
-    logits = live.model(x[idx])
-    loss = loss_fn(live.portable)(logits.reshape(-1, logits.shape[-1]), y[idx].reshape(-1))
-    loss.backward()
-    live.optimizer.step()
-    live.step += 1
+    """One optimizer step on the batch of step ``live.step`` by the job's
+    :class:`~veritrain.training.steps.TrainingStep`; returns the loss (a tensor)."""
+    loss: torch.Tensor = live.train_step(live, order, x, y)
     return loss
 
 
@@ -181,6 +172,7 @@ def evaluate(spec: JobSpec, checkpoint: bytes | CheckpointState, features: Any, 
     """Mean loss and accuracy of the checkpoint's model on an evaluation set."""
     ck = decode(checkpoint) if not isinstance(checkpoint, CheckpointState) else checkpoint
     model = state.build_model(spec)
+    loss_fn = registry.get(spec.model.name).loss
     model.load_state_dict({k.removeprefix("model/"): torch.from_numpy(v)
                            for k, v in ck.tensors.items() if k.startswith("model/")})
     x, y = as_tensors(spec, features, labels)
@@ -192,7 +184,7 @@ def evaluate(spec: JobSpec, checkpoint: bytes | CheckpointState, features: Any, 
             xb, yb = x[start : start + b], y[start : start + b]
             logits = model(xb).reshape(-1, spec.data.num_classes)
             target = yb.reshape(-1)
-            loss_sum += float(F.cross_entropy(logits, target, reduction="sum"))
+            loss_sum += float(loss_fn(logits, target, reduction="sum"))
             correct += int((logits.argmax(dim=-1) == target).sum())
             count += target.numel()
     loss = loss_sum / count

@@ -1,121 +1,107 @@
-"""The model zoo's registry: model names, their argument models and their builders.
+"""The model zoo's registry: model names, their argument models, builders and losses.
 
-Importing this module (and :mod:`veritrain.training.zoo`, which fills it) never imports
-torch: a JobSpec can be validated — the model name exists, its arguments are accepted, they
-fit the data — on a machine that never trains. Builders import torch inside their bodies.
+Importing this module never imports torch: a JobSpec can be validated -- the model name
+exists, its arguments are accepted, they fit the data -- on a machine that never trains.
 
-Adding a model is one registered function in ``zoo.py``::
+Models come from three places, looked up once on first use:
 
-    @register("mlp", MlpArgs)
-    def build_mlp(args: MlpArgs, data: DataShape) -> "torch.nn.Module": ...
+1. the built-in zoo (:data:`veritrain.training.zoo.ENTRIES`);
+2. installed packages, through the ``veritrain.models`` entry-point group: in the package's
+   ``pyproject.toml``::
 
-where ``MlpArgs`` is a frozen pydantic model and may define ``check_data(data) -> list[str]``
-for problems that involve the data section (e.g. a CNN needs a (C, H, W) input).
+       [project.entry-points."veritrain.models"]
+       tiny_resnet = "my_models.zoo:TINY_RESNET"   # a ModelEntry, or an iterable of them
+
+3. :func:`register` at run time (a decorator, for code that imports veritrain itself).
+
+A :class:`ModelEntry` is ``(name, args_model, builder, loss)``: ``args_model`` is a frozen
+pydantic model that may define ``check_data(data) -> list[str]``; ``builder(args, data)``
+returns a ``torch.nn.Module``; ``loss(logits, targets, reduction)`` is the objective
+(cross-entropy by default). A name registered twice with different builders is refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from veritrain.training import zoo
+from veritrain.training.model_entry import (  # re-exported: the spec and the engine read them here
+    Builder,
+    DataShape,
+    Loss,
+    ModelEntry,
+    cross_entropy,
+    format_error,
+)
 
-@dataclass(frozen=True)
-class DataShape:
-    """What a builder needs to know about the data (the JobSpec's ``data`` section).
+__all__ = ["ENTRY_POINT_GROUP", "Builder", "DataShape", "Loss", "ModelEntry", "cross_entropy",
+           "format_error", "get", "names", "register"]
 
-    ``targets`` is ``"class"`` (one label per example) or ``"sequence"`` (one label per
-    position, e.g. next-token prediction); ``input_dtype`` is ``"float32"`` or ``"int64"``.
-    """
-
-    input_shape: tuple[int, ...]
-    num_classes: int
-    input_dtype: str = "float32"
-    targets: str = "class"
-
-
-Builder = Callable[[Any, DataShape], Any]
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    args_model: type[BaseModel]
-    builder: Builder
-    portable: bool = False  # built only from modules veritrain.training.portable can convert
-
-    def parse_args(self, args: dict[str, Any]) -> BaseModel:
-        return self.args_model.model_validate(args)
-
-    def problems(self, args: dict[str, Any], data: DataShape | None) -> list[str]:
-        """Every problem with ``args`` (paths relative to ``model.args``); empty when fine."""
-        try:
-            parsed = self.parse_args(args)
-        except ValidationError as exc:
-            return [format_error(err, prefix="model.args") for err in exc.errors()]
-        check = getattr(parsed, "check_data", None)
-        if data is not None and check is not None:
-            return list(check(data))
-        return []
-
+#: Installed packages add models through this entry-point group (like the CLI's ``veritrain.cli``).
+ENTRY_POINT_GROUP = "veritrain.models"
 
 _MODELS: dict[str, ModelEntry] = {}
+_loaded = False
 
 
-def register(name: str, args_model: type[BaseModel], *,
+def _add(entry: ModelEntry, source: str) -> None:
+    if not isinstance(entry, ModelEntry):
+        raise TypeError(f"{source} gave {entry!r}, not a veritrain ModelEntry")
+    known = _MODELS.get(entry.name)
+    if known is not None and known != entry:
+        raise ValueError(f"model {entry.name!r} is registered twice ({source} differs from the first)")
+    _MODELS[entry.name] = entry
+
+
+def _load() -> None:
+    """The built-in zoo, then every ``veritrain.models`` entry point; once per process."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for entry in zoo.ENTRIES:
+        _add(entry, "the built-in zoo")
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        value: Any = ep.load()
+        entries: Iterable[Any] = value if isinstance(value, list | tuple) else [value]
+        for entry in entries:
+            _add(entry, f"entry point {ep.name} ({ep.value})")
+
+
+def reload() -> None:
+    """Forget what was found and look again on next use (after installing a model package)."""
+    global _loaded
+    _MODELS.clear()
+    _loaded = False
+
+
+def register(name: str, args_model: type[BaseModel], *, loss: Loss = cross_entropy,
              portable: bool = False) -> Callable[[Builder], Builder]:
     """Decorator: register ``builder`` as the zoo model ``name`` taking ``args_model``
     (``portable``: it has a form for ``replay.mode: portable``)."""
 
     def wrap(builder: Builder) -> Builder:
-        if name in _MODELS and _MODELS[name].builder is not builder:
-            raise ValueError(f"model {name!r} is registered twice")
-        _MODELS[name] = ModelEntry(name, args_model, builder, portable)
+        _load()
+        _add(ModelEntry(name, args_model, builder, loss, portable), f"register({name!r})")
         return builder
 
     return wrap
 
 
-def _load_zoo() -> None:
-    from veritrain.training import zoo  # noqa: F401  (registers the built-in models)
-
-
 def names() -> list[str]:
-    _load_zoo()
+    _load()
     return sorted(_MODELS)
 
 
 def get(name: str) -> ModelEntry:
     """The registered model ``name``; KeyError naming the known models otherwise."""
-    _load_zoo()
+    _load()
     try:
         return _MODELS[name]
     except KeyError:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}") from None
-
-
-#: pydantic's wording -> ours, longest first (``optimizer.lr: must be > 0``).
-_PHRASES = (
-    ("Input should be greater than or equal to ", "must be >= "),
-    ("Input should be less than or equal to ", "must be <= "),
-    ("Input should be greater than ", "must be > "),
-    ("Input should be less than ", "must be < "),
-    ("Field required", "required"),
-    ("Extra inputs are not permitted", "unknown field"),
-)
-
-
-def format_error(err: Any, prefix: str = "") -> str:
-    """``path.to.field: message`` for one pydantic error dict."""
-    parts = [str(p) for p in err.get("loc", ()) if p not in ("function-after", "function-before")]
-    path = ".".join(([prefix] if prefix else []) + parts) or "(spec)"
-    msg = str(err.get("msg", "invalid"))
-    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    for old, new in _PHRASES:
-        msg = msg.replace(old, new)
-    head, sep, rest = msg.partition(": ")
-    if sep and head.isidentifier():  # a model validator naming its field: "bound: required ..."
-        path, msg = (f"{path}.{head}" if path != "(spec)" else head), rest
-    return f"{path}: {msg}"

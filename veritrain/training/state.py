@@ -22,6 +22,7 @@ from veritrain.errors import CheckpointFormatError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.training import registry
 from veritrain.training.portable import mode
+from veritrain.training.steps import TrainingStep, training_step_for
 
 #: Version 2 (docs/spec): seeds read big-endian from sha256(JCS(...)) and the spec digest is
 #: RFC 8785. A version-1 checkpoint is refused by name, never restored under the new rules.
@@ -30,12 +31,12 @@ FORMAT = "veritrain-train-state/2"
 
 @dataclass
 class Live:
-    """The live objects of a task at some step."""
+    """The live objects of a task at some step, and the training step the job chose."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     step: int
-    portable: bool = False  # replay.mode: portable (the loss is the portable cross-entropy)
+    train_step: TrainingStep
 
 
 def build_model(spec: JobSpec) -> nn.Module:
@@ -65,7 +66,7 @@ def initial(spec: JobSpec, task: TaskKey, model_state: dict[str, torch.Tensor] |
         model.load_state_dict(model_state)
     torch.manual_seed(derive_seed(spec.seed, "train", task.round, task.shard))
     mode.start_task(spec, model)
-    return Live(model, build_optimizer(spec, model), 0, mode.is_portable(spec))
+    return Live(model, build_optimizer(spec, model), 0, training_step_for(spec))
 
 
 def _meta(spec: JobSpec, task: TaskKey, step: int) -> dict[str, Any]:

@@ -9,7 +9,8 @@ result with the worker's claimed checkpoint ``j+1``:
   relative to the segment's own update, so it is scale-free across models and learning rates)
   and ``d_optim = ||s_claimed − s_replayed|| / ||s_replayed||`` over the optimizer's float state.
 
-The segment is accepted when both are ≤ the job's bound. :func:`calibrate` measures honest
+The segment is accepted when both are ≤ the job's bound
+(:class:`veritrain.training.judges.ToleranceJudge`). :func:`calibrate` measures honest
 distances across thread counts and proposes a bound; docs/engine.md records the figures.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from veritrain.checkpoint import CheckpointState, checkpoint_hash, decode
+from veritrain.checkpoint import CheckpointState, decode
 from veritrain.spec import JobSpec, TaskKey
 
 _TINY = 1e-30
@@ -82,25 +83,6 @@ def distance(start: bytes | CheckpointState, claimed: bytes | CheckpointState,
     if not np.isfinite(d_params) or not np.isfinite(d_optim):
         mismatches.append("non-finite values")
     return Distance(d_params, d_optim, tuple(mismatches))
-
-
-def verify_segment(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, claimed_next: bytes,
-                   features: Any, labels: Any) -> Verdict:
-    """Replay segment ``j`` and judge the claimed checkpoint ``j+1`` by the job's tolerance mode.
-
-    Exact mode needs this process to honour the full profile and compares hashes; tolerance
-    mode needs only the torch version and compares by :func:`distance`.
-    """
-    from veritrain.training.engine import replay_segment_bytes
-
-    mode = spec.replay.tolerance
-    exact = mode.mode == "exact"
-    replayed, h = replay_segment_bytes(spec, task, j, checkpoint_j, features, labels, strict_profile=exact)
-    if h == checkpoint_hash(claimed_next):
-        return Verdict(True, Distance(0.0, 0.0), mode.bound, h)
-    d = distance(checkpoint_j, claimed_next, replayed)
-    accepted = not exact and mode.bound is not None and d.value <= mode.bound
-    return Verdict(accepted, d, mode.bound, h)
 
 
 @dataclass

@@ -1,21 +1,40 @@
 """The built-in model zoo: an MLP, a small CNN and a character-level transformer LM.
 
-Each model is one function registered with its frozen argument model. torch is imported
-inside the builders only, so the registry can be read (and specs validated) without it.
-Every model maps a batch of inputs to logits whose last dimension is ``num_classes``.
+Each model is one builder function marked with :func:`_model` (its name, its frozen argument
+model and its loss), collected in :data:`ENTRIES` for :mod:`veritrain.training.registry`.
+torch is imported inside the builders only, so specs validate without it. Every model maps a
+batch of inputs to logits whose last dimension is ``num_classes``; all three train on
+cross-entropy (over positions for the language model).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from veritrain.training.registry import DataShape, register
+from veritrain.training.model_entry import Builder, DataShape, Loss, ModelEntry, cross_entropy
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
+
+
+#: The built-in models, in the order they are defined.
+ENTRIES: list[ModelEntry] = []
+
+
+def _model(name: str, args_model: type[BaseModel], *, loss: Loss = cross_entropy,
+           portable: bool = False) -> Callable[[Builder], Builder]:
+    """Mark ``builder`` as the zoo model ``name`` (``portable``: it has a form for
+    ``replay.mode: portable``, see :mod:`veritrain.training.portable`)."""
+
+    def wrap(builder: Builder) -> Builder:
+        ENTRIES.append(ModelEntry(name, args_model, builder, loss, portable))
+        return builder
+
+    return wrap
 
 
 class _Args(BaseModel):
@@ -45,7 +64,7 @@ class MlpArgs(_Args):
         return problems
 
 
-@register("mlp", MlpArgs, portable=True)
+@_model("mlp", MlpArgs, portable=True)
 def build_mlp(args: MlpArgs, data: DataShape) -> nn.Module:
     from torch import nn
 
@@ -76,7 +95,7 @@ class CnnArgs(_Args):
         return problems
 
 
-@register("cnn", CnnArgs)
+@_model("cnn", CnnArgs)
 def build_cnn(args: CnnArgs, data: DataShape) -> nn.Module:
     from torch import nn
 
@@ -105,7 +124,7 @@ class CharLmArgs(_Args):
         return problems
 
 
-@register("char_lm", CharLmArgs, portable=True)
+@_model("char_lm", CharLmArgs, portable=True)
 def build_char_lm(args: CharLmArgs, data: DataShape) -> nn.Module:
     from veritrain.training.transformer import CharTransformer
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from veritrain import adversary
+from adversary import cheats as adversary
 from veritrain.checkpoint import checkpoint_hash, decode
 from veritrain.errors import CheckpointFormatError, DataError, SpecError
 from veritrain.spec import TaskKey
-from veritrain.training import engine, tolerance
+from veritrain.training import engine, judges, tolerance
 from veritrain.training.runner import train_or_resume
 from veritrain.training.sinks import DirectorySink, MemorySink
 
@@ -130,7 +130,7 @@ def test_cheats_are_caught_by_exact_replay_and_by_tolerance_mode(make_spec, name
     adversary.dishonest_train(tol, TASK, x, y, CHEATS[name](*digits), sink_t)
     torch.set_num_threads(2)
     try:
-        verdict = tolerance.verify_segment(tol, TASK, 3, sink_t.data(3), sink_t.data(4), x, y)
+        verdict = judges.verify_segment(tol, TASK, 3, sink_t.data(3), sink_t.data(4), x, y)
     finally:
         torch.set_num_threads(1)
     assert not verdict.accepted and verdict.distance.value > 1e-5
@@ -151,7 +151,7 @@ def test_honest_run_at_another_thread_count_passes_tolerance_mode(make_spec, dig
     assert cal.largest < 1e-5 and cal.bound == max(10 * cal.largest, 1e-6)
     torch.set_num_threads(2)
     try:
-        verdicts = [tolerance.verify_segment(spec, TASK, j, chain[j], chain[j + 1], x, y) for j in range(6)]
+        verdicts = [judges.verify_segment(spec, TASK, j, chain[j], chain[j + 1], x, y) for j in range(6)]
     finally:
         torch.set_num_threads(1)
     assert all(v.accepted for v in verdicts), [v.distance for v in verdicts]

@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from verifier.replay import engine_replay
-from veritrain.adversary import SkipStep, dishonest_train
+from adversary.cheats import SkipStep, dishonest_train
 from veritrain.errors import ReplayProfileError, SpecError
 from veritrain.spec import ReplayProfile, TaskKey, load_spec
 from veritrain.training import engine, profile, state
@@ -63,10 +63,11 @@ def test_portable_profile_pins_only_the_torch_major_version() -> None:
 def test_a_portable_job_builds_portable_modules_and_optimizer() -> None:
     spec, *_ = workload("mlp", "portable")
     live = state.initial(spec, TASK)
-    assert live.portable and isinstance(live.optimizer, PortableAdam)
+    assert live.train_step.loss.__name__ == "portable_cross_entropy"  # the step trains on it
+    assert isinstance(live.optimizer, PortableAdam)
     assert [type(m) for m in live.model if isinstance(m, torch.nn.Linear)] == [PortableLinear] * 3
     standard, *_ = workload("mlp", "standard")
-    assert not state.initial(standard, TASK).portable
+    assert state.initial(standard, TASK).train_step.loss.__name__ == "cross_entropy"
 
 
 def test_each_task_draws_its_own_dropout_masks_from_one_initial_model() -> None:

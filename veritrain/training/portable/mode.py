@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
 
 def is_portable(spec: Any) -> bool:
     return bool(spec.replay.mode == "portable")
@@ -44,10 +40,15 @@ def make_optimizer(spec: Any, params: Iterable[torch.Tensor]) -> torch.optim.Opt
     return build(spec.optimizer, params)
 
 
-def loss_fn(portable: bool) -> Loss:
-    """Mean cross-entropy of (N, C) logits against (N,) classes, portable or torch's."""
-    if not portable:
-        return F.cross_entropy
+def loss_for(spec: Any, entry_loss: Any) -> Any:
+    """The training loss of the job's mode: the model entry's own in standard mode; in portable
+    mode the portable cross-entropy (every portable entry trains on cross-entropy), mean over
+    every position, as the entry's loss is called (``loss(logits, targets)``)."""
+    if not is_portable(spec):
+        return entry_loss
     from veritrain.training.portable.functions import cross_entropy
 
-    return cross_entropy
+    def portable_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+    return portable_cross_entropy

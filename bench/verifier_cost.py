@@ -31,7 +31,7 @@ from typing import Any
 
 from veritrain.spec import TaskKey
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 VERIFIER_DOC = ROOT / "docs" / "verifier.md"
 #: Used only when docs/verifier.md cannot be read (an installed wheel without docs).
 FALLBACK_P = 0.1

@@ -1,7 +1,7 @@
-"""DEV ONLY: run the worker with a cheating trainer from :mod:`veritrain.adversary`.
+"""DEV ONLY: the worker role with a cheating trainer from :mod:`adversary.cheats`.
 
-    python -m worker.adversarial --behaviour skip-step --segment 2 [--once] [--max-tasks N]
-    python -m worker.adversarial --behaviour perturb-weight --segment 1 --delta 0.001
+    python -m adversary worker --behaviour skip-step --segment 2 [--once] [--max-tasks N]
+    python -m adversary worker --behaviour perturb-weight --segment 1 --delta 0.001
 
 For tests and the demo (a verifier must catch this worker). The ``veritrain worker`` CLI
 never reaches this module; it plugs in through the one documented hook,
@@ -11,7 +11,6 @@ never reaches this module; it plugs in through the one documented hook,
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ def cheating_trainer(behaviour: str, segment: int, *, delta: float = 1e-3, offse
         from veritrain.training import profile
 
         profile.preset_environment(spec.replay)  # before torch loads, as the honest runner does
-        from veritrain import adversary
+        from adversary import cheats as adversary
         from veritrain.training.sinks import DirectorySink
 
         cheat: Any = (adversary.SkipStep(segment, offset) if behaviour == "skip-step"
@@ -43,32 +42,25 @@ def cheating_trainer(behaviour: str, segment: int, *, delta: float = 1e-3, offse
     return train
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(behaviour: str, segment: int, *, delta: float = 1e-3, offset: int = 0, once: bool = False,
+        max_tasks: int | None = None) -> int:
+    """Run the worker loop with :func:`cheating_trainer`; the exit code."""
     from veritrain import lifeline
 
     lifeline.from_env()  # run by the demo or the benchmarks: die with them
-    parser = argparse.ArgumentParser(prog="python -m worker.adversarial", description=__doc__.splitlines()[0])
-    parser.add_argument("--behaviour", choices=BEHAVIOURS, required=True)
-    parser.add_argument("--segment", type=int, required=True, help="the segment j to falsify")
-    parser.add_argument("--delta", type=float, default=1e-3, help="perturb-weight: the change")
-    parser.add_argument("--offset", type=int, default=0, help="skip-step: which step of the segment")
-    parser.add_argument("--once", action="store_true")
-    parser.add_argument("--max-tasks", type=int, default=None)
-    args = parser.parse_args(argv)
-
     from veritrain.errors import VeritrainError
     from worker.cli import _account, _settings
     from worker.loop import run_worker
     from worker.report import Reporter, install_stop_handlers
 
-    print(f"WARNING: dishonest worker ({args.behaviour} in segment {args.segment}); dev and demo only",
+    print(f"WARNING: dishonest worker ({behaviour} in segment {segment}); dev and demo only",
           file=sys.stderr)
     try:
         settings = _settings()
         account = _account(settings)
-        trainer = cheating_trainer(args.behaviour, args.segment, delta=args.delta, offset=args.offset)
+        trainer = cheating_trainer(behaviour, segment, delta=delta, offset=offset)
         with Reporter(sys.stderr) as rep:
-            summary = run_worker(settings, account, once=args.once, max_tasks=args.max_tasks, trainer=trainer,
+            summary = run_worker(settings, account, once=once, max_tasks=max_tasks, trainer=trainer,
                                  say=rep.say, progress=rep.progress, stop=install_stop_handlers())
     except VeritrainError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -76,7 +68,3 @@ def main(argv: list[str] | None = None) -> int:
     for task_id, phase in sorted(summary.phases.items()):
         print(f"task {task_id}: {phase}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,9 +2,9 @@
 
 One fresh stack (Anvil + js-ipfs on free ports), contracts deployed with ``deploy_local``, and
 every role as its own process through its CLI: the requester (``veritrain job submit|serve|fetch``),
-honest workers (``veritrain worker run``), cheating workers (``python -m worker.adversarial`` for
-skipped steps and perturbed weights; ``python -m veritrain.bench.cheater`` for wrong data and a
-copied root, which worker.adversarial lacks) and four verifiers (``veritrain verifier run``).
+honest workers (``veritrain worker run``), cheating workers (``python -m adversary worker`` for
+skipped steps and perturbed weights; ``python -m adversary standalone`` for wrong data and a
+copied root, which `adversary worker` lacks) and four verifiers (``veritrain verifier run``).
 Outcomes are read from the contracts' events only.
 
 Phases, in order, on the same chain:
@@ -45,10 +45,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.realstack import VERIFIERS, WORKER_POOL, BenchStack, Proc, stop, verifier_stats
 from veritrain import lifeline
-from veritrain.bench.realstack import VERIFIERS, WORKER_POOL, BenchStack, Proc, stop, verifier_stats
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SAMPLER = VERIFIERS[0]  # holds the jobs' sampling envelopes; the others referee only
 CHALLENGE_WINDOW = 1800
 
@@ -254,7 +254,7 @@ class Run:
                         idx,
                         home,
                         ["--behaviour", kind, "--segment", segments[kind], "--max-tasks", str(n)],
-                        module=["worker.adversarial"],
+                        module=["adversary", "worker"],
                     )
                 )
             else:
@@ -264,7 +264,8 @@ class Run:
                         [
                             sys.executable,
                             "-m",
-                            "veritrain.bench.cheater",
+                            "adversary",
+                            "standalone",
                             "--kind",
                             kind,
                             "--job",
@@ -395,15 +396,15 @@ class Run:
 
 
 def e2e(work: Path, quick: bool) -> dict[str, Any]:
-    """Run the demo (``python -m veritrain.dev.demo``, issue 9) as it is, and time it."""
-    from veritrain.dev.demo import FULL, QUICK
+    """Run the demo (``python -m demo``, issue 9) as it is, and time it."""
+    from demo.run import FULL, QUICK
 
     sc = QUICK if quick else FULL
     home = work / "demo"
     argv = [
         sys.executable,
         "-m",
-        "veritrain.dev.demo",
+        "demo",
         "--home",
         str(home),
         "--json",
@@ -447,7 +448,7 @@ def _run_demo(argv: list[str], home: Path, work: Path, timeout: float) -> tuple[
     what it recorded, so no process it started outlives the bench."""
     import signal
 
-    from veritrain.dev.demo_procs import stop_recorded
+    from demo.children import stop_recorded
 
     out_path, err_path = work / "demo.stdout", work / "demo.stderr"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:

@@ -1,12 +1,12 @@
-"""DEV/BENCH ONLY: a cheating worker process for the cheats ``python -m worker.adversarial`` lacks.
+"""DEV/BENCH ONLY: a cheating worker process for the cheats ``python -m adversary worker`` lacks.
 
-    python -m veritrain.bench.cheater --kind other-data|copy-root --job ID --dev-account N [--max-tasks M]
+    python -m adversary standalone --kind other-data|copy-root --job ID --dev-account N [--max-tasks M]
 
 Built on the core alone (the same formats the worker role uses, docs/worker.md "Formats used"):
 claim an open task of the job, wait for ``KeyDelivered``, fetch and decrypt the shard, then
 
 - ``other-data``: train, but segment ``--segment`` on other examples than the shard
-  (public digits rows; :class:`veritrain.adversary.OtherData`), carrying on honestly after;
+  (public digits rows; :class:`adversary.cheats.OtherData`), carrying on honestly after;
 - ``copy-root``: train nothing: take another worker's revealed result on another task of the
   same job and reveal its root as its own. Since per-shard keys (5b0b68e) a worker holds only
   its own shard's key, so a copier can neither read the other task's checkpoints nor produce
@@ -24,7 +24,6 @@ upload the checkpoints (other-data) and the manifest, commit, reveal. It answers
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -130,7 +129,8 @@ class Cheater:
         import numpy as np
         from sklearn.datasets import load_digits
 
-        from veritrain import adversary, crypto
+        from adversary import cheats as adversary
+        from veritrain import crypto
         from veritrain.data import decode_shard
         from veritrain.spec import TaskKey
         from veritrain.tasks import split_task_id
@@ -199,34 +199,24 @@ class Cheater:
         print(f"task {tid}: revealed ({what}) root 0x{root.hex()}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m veritrain.bench.cheater", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--kind", choices=KINDS, required=True)
-    parser.add_argument("--job", type=int, required=True)
-    parser.add_argument("--dev-account", type=int, required=True)
-    parser.add_argument("--segment", type=int, default=1)
-    parser.add_argument("--max-tasks", type=int, default=1)
-    args = parser.parse_args(argv)
-    print(f"WARNING: dishonest bench worker ({args.kind}); benchmarks only", file=sys.stderr, flush=True)
-    c = Cheater(args.kind, args.job, args.dev_account, args.segment)
+def run(kind: str, job: int, dev_account: int, *, segment: int = 1, max_tasks: int = 1) -> int:
+    """Cheat on ``max_tasks`` tasks of ``job`` as dev account ``dev_account``; the exit code."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+    print(f"WARNING: dishonest bench worker ({kind}); benchmarks only", file=sys.stderr, flush=True)
+    c = Cheater(kind, job, dev_account, segment)
     done = 0
-    while done < args.max_tasks:
+    while done < max_tasks:
         tid = c.claim_one()
         if tid is None:
             time.sleep(1.0)
             continue
         key = c.wait_key(tid)
-        if args.kind == "copy-root":
+        if kind == "copy-root":
             hashes, cids, source = c.copied(tid)
             c.submit(tid, hashes, cids, f"copy-root: the root, hashes and CIDs of {source}")
         else:
             hashes, cids = c.upload(tid, key, c.chain_for(tid, key))
-            c.submit(tid, hashes, cids, args.kind)
+            c.submit(tid, hashes, cids, kind)
         done += 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

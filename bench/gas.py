@@ -1,5 +1,8 @@
 """Gas of every contract function on a representative scenario, on a throwaway Anvil.
 
+``python -m bench.gas [--out PATH]`` (``make gas``) writes ``.veritrain/bench/gas.json``; ``python -m
+bench`` runs it among the other benchmarks.
+
 ``run(quick)`` starts its own Anvil on a free port (veritrain.dev.stack, a temporary home),
 deploys the protocol, plays the scenario below and always stops the chain. It returns
 ``{"gas": {...}}``: ``functions`` (gas used per ``Contract.function``, the mean when called
@@ -14,12 +17,14 @@ several times), and the two totals the issue sets targets for:
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 from web3.logs import DISCARD
@@ -280,3 +285,30 @@ def run(quick: bool = False) -> dict[str, Any]:
             return {"gas": scenario(w3)}
         finally:
             stack.down()
+
+
+DEFAULT_OUT = Path(".veritrain/bench/gas.json")
+app = typer.Typer(name="bench.gas", add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command()
+def main(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the figures.")] = DEFAULT_OUT,
+) -> None:
+    """Gas of every contract function, with the two totals against their targets."""
+    from bench.results import machine
+
+    gas = run(quick=False)["gas"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**gas, "machine": machine()}, indent=2, sort_keys=True) + "\n")
+    width = max(len(k) for k in gas["functions"])
+    for name, used in gas["functions"].items():
+        typer.echo(f"  {name:<{width}}  {used:>9,}")
+    for key, target in gas["targets"].items():
+        verdict = "ok" if gas[key] <= target else "OVER TARGET"
+        typer.echo(f"{key}: {gas[key]:,} (target {target:,}) {verdict}")
+    typer.echo(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,12 +1,12 @@
 """The end-to-end demo (issue 9): a real job on real data, honest and cheating workers, a
 verifier that catches the cheat, a committee that settles it on-chain.
 
-    python -m veritrain.dev.demo [--quick] [--json] [--home .veritrain/demo] [--timeout S]
+    python -m demo [--quick] [--json] [--home .veritrain/demo] [--timeout S]
 
 It starts a fresh stack of its own (Anvil + IPFS on free ports, under ``<home>/stack``),
 deploys the contracts, and runs every party as a separate process through the product's own
 command lines — requester (``veritrain job submit`` / ``serve`` / ``fetch``), honest workers
-(``veritrain worker run``), the cheater (``python -m worker.adversarial``), verifiers
+(``veritrain worker run``), the cheater (``python -m adversary worker``), verifiers
 (``veritrain verifier run``) — which talk only through the chain and IPFS. It reads the chain
 to follow them, then writes ``<home>/summary.json`` from the chain's events and receipts.
 The stack and every child are stopped at the end, on failure and on Ctrl-C alike.
@@ -16,7 +16,6 @@ This module never imports worker/, requester/ or verifier/: that is the point.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -28,15 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from demo import chain as demo_chain
+from demo import summary as demo_summary
+from demo.children import ChildFailed, Children, stop_recorded
+from demo.summary import Party
 from veritrain import lifeline
-from veritrain.dev import demo_chain, demo_summary
-from veritrain.dev.demo_procs import ChildFailed, Children, stop_recorded
-from veritrain.dev.demo_summary import Party
 from veritrain.errors import VeritrainError
 from veritrain.settings import PROJECT_ROOT
 
+#: The checkout that holds demo/, adversary/ and the package (children import from it).
+REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = 10**18
 MARKER = ".veritrain-demo"
+DEFAULT_HOME = Path(".veritrain/demo")
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def fresh_home(home: Path) -> None:
         Stack(StackSettings(home=home / "stack")).down()  # and its stack
         shutil.rmtree(home)
     home.mkdir(parents=True)
-    (home / MARKER).write_text("made by python -m veritrain.dev.demo; deleted at its next run\n")
+    (home / MARKER).write_text("made by python -m demo; deleted at its next run\n")
 
 
 def child_env(rpc: str, ipfs: str, deployment: Path) -> dict[str, str]:
@@ -232,7 +235,7 @@ class Demo:
                 continue
             env = self.worker_env(name, whome)
             if behaviour == "cheater":
-                argv = [self.py, "-m", "worker.adversarial", "--behaviour", "skip-step",
+                argv = [self.py, "-m", "adversary", "worker", "--behaviour", "skip-step",
                         "--segment", str(self.sc.cheat_segment), "--max-tasks", "1"]
                 ch.start(name, argv, env, may_exit=True)
             else:
@@ -321,7 +324,7 @@ class Demo:
             time.sleep(0.5)
 
     def tails(self, ch: Children, lines: int = 6) -> str:
-        from veritrain.dev.demo_procs import tail_lines
+        from demo.children import tail_lines
 
         return "\n".join(f"-- {c.name} ({c.log}):\n{tail_lines(c.log, lines)}"
                          for c in ch.children.values() if c.daemon)
@@ -334,8 +337,10 @@ class Demo:
         self.log(f"demo '{sc.name}': {sc.shards} shards x {sc.steps} steps, {sc.honest} honest workers "
                  f"+ 1 cheater (skips a step in segment {sc.cheat_segment}), {sc.verifiers} verifiers; "
                  f"home {self.home}")
-        ch = self.children = Children(self.home / "logs", {k: v for k, v in os.environ.items()
-                                                            if not k.startswith("VERITRAIN_")}, Path.cwd())
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("VERITRAIN_")}
+        # the cheater runs `python -m adversary`, which lives beside the package, not in it
+        base_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), base_env.get("PYTHONPATH")) if p)
+        ch = self.children = Children(self.home / "logs", base_env, Path.cwd())
         workers = self.init_workers(ch)  # keys are made while the stack starts
         rpc, ipfs = self.start_stack()
         spec, data = write_inputs(self.home / "data", sc)
@@ -386,7 +391,7 @@ class Demo:
 
     def measure(self, spec: Path, model: Path, claimed: float) -> None:
         """Evaluate the fetched model ourselves on the requester's held-out split."""
-        from veritrain.dev import demo_eval
+        from demo import evaluate as demo_eval
 
         held = demo_eval.holdout_path(self.requester_home, self.deployment.chain_id,
                                       self.deployment.address("JobMarket"), self.job_id)
@@ -428,20 +433,16 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(*, quick: bool = False, as_json: bool = False, home: Path = DEFAULT_HOME,
+         timeout: float | None = None) -> int:
+    """Run the scenario; the exit code (0 when every check of the summary holds)."""
     lifeline.from_env()  # run by the benchmark: die with it
-    ap = argparse.ArgumentParser(prog="python -m veritrain.dev.demo", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="the smaller variant the test suite runs")
-    ap.add_argument("--json", action="store_true", help="summary.json on stdout (the table on stderr)")
-    ap.add_argument("--home", type=Path, default=Path(".veritrain/demo"), help="everything of this run")
-    ap.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
-    args = ap.parse_args(argv)
-    sc = QUICK if args.quick else FULL
-    if args.timeout:
-        sc = Scenario(**{**sc.__dict__, "timeout": args.timeout})
+    sc = QUICK if quick else FULL
+    if timeout:
+        sc = Scenario(**{**sc.__dict__, "timeout": timeout})
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # also when started with SIGINT ignored
         signal.signal(sig, _raise_interrupt)
-    demo = Demo(sc, args.home)
+    demo = Demo(sc, home)
     verdict, error, code = None, None, 1
     try:
         verdict = demo.run()
@@ -473,14 +474,11 @@ def main(argv: list[str] | None = None) -> int:
     text = demo_summary.render(verdict, demo.parties, gas_by_fn=demo.gas[0], transactions=demo.gas[1],
                                logs=demo.logs(),
                                accuracy_bar=sc.accuracy_bar, notes=demo.notes)
-    print(text, file=sys.stderr if args.json else sys.stdout)
-    print(f"summary: {os.path.relpath(summary_path)}", file=sys.stderr if args.json else sys.stdout)
-    if args.json:
+    print(text, file=sys.stderr if as_json else sys.stdout)
+    print(f"summary: {os.path.relpath(summary_path)}", file=sys.stderr if as_json else sys.stdout)
+    if as_json:
         print(json.dumps(verdict.summary, indent=2))
     if code == 130:
         return code
     return 0 if verdict.summary["ok"] else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -115,9 +115,9 @@ def tolerance_study(
     import torch
     from sklearn.datasets import load_digits
 
-    from veritrain import adversary
+    from adversary import cheats as adversary
     from veritrain.spec import load_spec
-    from veritrain.training import engine, tolerance
+    from veritrain.training import engine, judges, tolerance
     from veritrain.training.profile import current_profile
     from veritrain.training.sinks import MemorySink
 
@@ -157,7 +157,7 @@ def tolerance_study(
         honest = chain_of(s)
         torch.set_num_threads(threads[1])
         for j in range(s.num_checkpoints - 1):
-            v = tolerance.verify_segment(s, task, j, honest[j], honest[j + 1], x, y)
+            v = judges.verify_segment(s, task, j, honest[j], honest[j + 1], x, y)
             honest_d.append(v.distance.value)
             rejects += not v.accepted
         torch.set_num_threads(threads[0])
@@ -168,7 +168,7 @@ def tolerance_study(
                                 ("other_data", adversary.OtherData(seg, ox, oy))):
                 bad = chain_of(s, cheat)
                 torch.set_num_threads(threads[1])
-                v = tolerance.verify_segment(s, task, seg, bad[seg], bad[seg + 1], x, y)
+                v = judges.verify_segment(s, task, seg, bad[seg], bad[seg + 1], x, y)
                 torch.set_num_threads(threads[0])
                 cheat_d.setdefault(name, []).append(v.distance.value)
                 accepts += v.accepted

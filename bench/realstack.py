@@ -1,6 +1,6 @@
 """Process helpers for the real-stack benchmarks: one Anvil + IPFS stack on free ports, the
 deployed contracts, role processes started through their CLIs (``veritrain job|worker|verifier``,
-``python -m worker.adversarial``) and stopped by the PIDs recorded here, chain reads from events.
+``python -m adversary worker``) and stopped by the PIDs recorded here, chain reads from events.
 
 veritrain never imports the role packages: everything a role does here, it does in its own
 process. Only what the demo's orchestration lacks lives here (see protocol.py).
@@ -21,7 +21,7 @@ from typing import Any
 
 from veritrain import lifeline
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench"
 #: Dev-account roles on the bench stack (the test mnemonic's 20 funded accounts).
 DEPLOYER, REQUESTER = 0, 1

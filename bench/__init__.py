@@ -2,7 +2,7 @@
 
 Each area has a module here with ``run(quick: bool) -> dict[str, object]`` returning the
 keys it measures (``storage_ratio``, ``worker_overhead_ratio``, ...). ``python -m
-veritrain.bench`` (``make bench``) runs them all and merges the keys into
+bench`` (``make bench``) runs them all and merges the keys into
 ``.veritrain/bench/results.json`` via :func:`record`; ``--quick`` runs a tiny configuration
 (the test suite checks the harness that way).
 """

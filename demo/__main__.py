@@ -1,0 +1,34 @@
+"""``python -m demo [--quick] [--json] [--home DIR] [--timeout S]`` (``make demo``): see :mod:`demo.run`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from demo.run import DEFAULT_HOME
+
+app = typer.Typer(name="demo", add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command()
+def main(
+    quick: Annotated[bool, typer.Option("--quick", help="The smaller variant the test suite runs.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="summary.json on stdout (the table on stderr).")
+    ] = False,
+    home: Annotated[Path, typer.Option("--home", help="Everything of this run.")] = DEFAULT_HOME,
+    timeout: Annotated[
+        Optional[float],  # noqa: UP045 - typer needs Optional here
+        typer.Option("--timeout", min=1, help="Give up after this many seconds."),
+    ] = None,
+) -> None:
+    """A whole job on a fresh local stack: honest workers, one cheater caught and slashed."""
+    from demo.run import main as run
+
+    raise typer.Exit(run(quick=quick, as_json=as_json, home=home, timeout=timeout))
+
+
+if __name__ == "__main__":
+    app()
