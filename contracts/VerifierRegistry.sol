@@ -13,6 +13,9 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// {JobMarket} (the one vault) on this registry's account. `deregister` leaves the pool at
 /// once and starts an unbonding delay, longer than any dispute can last, during which the
 /// stake can still be slashed for referee duty already assigned; then `withdrawStake`.
+/// A referee drawn for a dispute is on duty until that dispute is settled (`duties` counts
+/// its unsettled disputes): its stake cannot be withdrawn before, so a late `settle` still
+/// reaches it.
 contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     enum VerifierStatus {
         None,
@@ -20,10 +23,13 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         Unbonding
     }
 
+    /// @notice `unbondingEnds` is unix seconds in 40 bits (to the year 36812) so that `duties`
+    /// (unsettled disputes the verifier referees) shares the first slot.
     struct Verifier {
         VerifierStatus status;
-        uint64 unbondingEnds;
+        uint40 unbondingEnds;
         uint32 poolIndex;
+        uint32 duties;
         uint128 stake;
         bytes pubKey;
     }
@@ -43,6 +49,8 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     error VerifierRegistryAlreadyRegistered(address verifier, VerifierStatus status);
     error VerifierRegistryNotActive(address verifier, VerifierStatus status);
     error VerifierRegistryStakeTooLow(uint256 stake, uint256 minStake);
+    error VerifierRegistryStakeTooHigh(uint256 stake, uint256 maxStake);
+    error VerifierRegistryOnDuty(address verifier, uint32 duties);
     error VerifierRegistryBadPubKey(address caller, address derived);
     error VerifierRegistryStillUnbonding(address verifier, uint64 unbondingEnds);
     error VerifierRegistryNotResolver(address caller);
@@ -64,7 +72,8 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         if (v.status != VerifierStatus.None) revert VerifierRegistryAlreadyRegistered(msg.sender, v.status);
         address derived = pubKey.length == 64 ? address(uint160(uint256(keccak256(pubKey)))) : address(0);
         if (derived != msg.sender) revert VerifierRegistryBadPubKey(msg.sender, derived);
-        if (stake < _minStake || stake > type(uint128).max) revert VerifierRegistryStakeTooLow(stake, _minStake);
+        if (stake < _minStake) revert VerifierRegistryStakeTooLow(stake, _minStake);
+        if (stake > type(uint128).max) revert VerifierRegistryStakeTooHigh(stake, type(uint128).max);
         v.status = VerifierStatus.Active;
         v.stake = uint128(stake);
         v.pubKey = pubKey;
@@ -89,6 +98,7 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         Verifier storage v = _verifiers[msg.sender];
         if (v.status != VerifierStatus.Unbonding) revert VerifierRegistryNotActive(msg.sender, v.status);
         if (block.timestamp < v.unbondingEnds) revert VerifierRegistryStillUnbonding(msg.sender, v.unbondingEnds);
+        if (v.duties != 0) revert VerifierRegistryOnDuty(msg.sender, v.duties);
         uint256 amount = v.stake;
         delete _verifiers[msg.sender];
         emit StakeWithdrawn(msg.sender, amount);
@@ -99,16 +109,26 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     /// @dev Takes at most the remaining stake; a verifier left below `minStake` leaves the
     /// pool and starts unbonding. Emits a {VerifierSlashed} event.
     function slash(address verifier, uint256 amount) external returns (uint256 slashed) {
-        (, address resolver) = _market.modules();
-        if (msg.sender != resolver) revert VerifierRegistryNotResolver(msg.sender);
-        Verifier storage v = _verifiers[verifier];
-        slashed = amount < v.stake ? amount : v.stake;
-        // cannot underflow: slashed <= v.stake
-        unchecked {
-            v.stake -= uint128(slashed);
+        address resolver = _onlyResolver();
+        slashed = _slash(verifier, _verifiers[verifier], amount);
+        if (slashed != 0) _market.moveHeld(resolver, slashed);
+    }
+
+    /// @inheritdoc IVerifierRegistry
+    /// @dev Emits a {VerifierSlashed} event per referee slashed.
+    function endDuty(address[] calldata referees, uint256 slashMask, uint256 slashBps)
+        external
+        returns (uint256 slashed)
+    {
+        address resolver = _onlyResolver();
+        for (uint256 i = 0; i < referees.length; ++i) {
+            Verifier storage v = _verifiers[referees[i]];
+            // cannot underflow: every referee of a drawn committee was counted on duty
+            unchecked {
+                v.duties -= 1;
+            }
+            if (slashMask & (1 << i) != 0) slashed += _slash(referees[i], v, (v.stake * slashBps) / 10_000);
         }
-        emit VerifierSlashed(verifier, slashed, v.stake);
-        if (v.status == VerifierStatus.Active && v.stake < _minStake) _leavePool(verifier, v);
         if (slashed != 0) _market.moveHeld(resolver, slashed);
     }
 
@@ -125,11 +145,12 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IVerifierRegistry
+    /// @dev Emits nothing; the resolver's {DisputeResolver-CommitteeDrawn} names the committee.
     function drawReferees(bytes32 seed, uint256 size, address[3] calldata excluded)
         external
-        view
         returns (address[] memory chosen, uint256 count)
     {
+        _onlyResolver();
         chosen = new address[](size);
         uint256 n = _pool.length;
         if (n == 0) return (chosen, 0);
@@ -147,6 +168,10 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         for (uint256 k = 0; k < n && count < size; ++k) {
             address cand = _pool[(start + k) % n];
             if (_eligible(cand, excluded, chosen, count)) chosen[count++] = cand;
+        }
+        if (count < size) return (chosen, count);
+        for (uint256 i = 0; i < size; ++i) {
+            _verifiers[chosen[i]].duties += 1;
         }
     }
 
@@ -189,6 +214,25 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ internal
 
+    function _onlyResolver() private view returns (address resolver) {
+        (, resolver) = _market.modules();
+        if (msg.sender != resolver) revert VerifierRegistryNotResolver(msg.sender);
+    }
+
+    /// @dev Take up to `amount` of the stake (no token moves); below `minStake` an active
+    /// verifier leaves the pool. Emits a {VerifierSlashed} event.
+    function _slash(address verifier, Verifier storage v, uint256 amount) private returns (uint256 slashed) {
+        uint128 stake = v.stake;
+        slashed = amount < stake ? amount : stake;
+        // cannot underflow: slashed <= stake
+        unchecked {
+            stake -= uint128(slashed);
+        }
+        v.stake = stake;
+        emit VerifierSlashed(verifier, slashed, stake);
+        if (v.status == VerifierStatus.Active && stake < _minStake) _leavePool(verifier, v);
+    }
+
     function _eligible(address cand, address[3] calldata excluded, address[] memory chosen, uint256 count)
         private
         pure
@@ -212,7 +256,7 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         _pool.pop();
         v.status = VerifierStatus.Unbonding;
         v.poolIndex = 0;
-        v.unbondingEnds = uint64(block.timestamp) + _unbondingDelay;
+        v.unbondingEnds = uint40(block.timestamp + _unbondingDelay);
         emit VerifierDeregistered(verifier, v.unbondingEnds);
     }
 }

@@ -24,7 +24,8 @@ REGISTRY_MIN_STAKE = 100 * 10**18
 REGISTRY_UNBONDING_DELAY = 7 * 24 * 3600
 
 #: DisputeResolver.Params, in ABI order: committeeSize, challengeBond, drawWindow,
-#: commitWindow, revealWindow, bountyBps, refereeFeeBps, refereeSlashBps.
+#: commitWindow, revealWindow, bountyBps, refereeFeeBps, refereeSlashBps, responseWindow (the
+#: time an accused worker has to answer a challenge with its leaves and proofs).
 RESOLVER_PARAMS: dict[str, int] = {
     "committeeSize": 3,
     "challengeBond": 100 * 10**18,
@@ -34,6 +35,7 @@ RESOLVER_PARAMS: dict[str, int] = {
     "bountyBps": 5_000,
     "refereeFeeBps": 2_000,
     "refereeSlashBps": 1_000,
+    "responseWindow": 3600,
 }
 
 
