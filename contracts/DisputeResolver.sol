@@ -307,6 +307,26 @@ contract DisputeResolver is ReentrancyGuardTransient {
         if (bond != 0) _market.collect(msg.sender, bond);
     }
 
+    /// @notice A challenge by a registered verifier that holds the worker's leaves (it replayed
+    /// from the worker's manifest): the proofs show `(j, h)` and `(j + 1, hNext)` in the
+    /// worker's revealed root, and the verifier's replay gives `claimedNext != hNext`. No
+    /// answer is needed: the dispute starts Drawing, from this block's hash. Pulls
+    /// `challengeBond`. Returns the dispute id. Emits a {DisputeOpened} event.
+    function challengeWithProof(uint256 taskId, address worker, Segment calldata seg, bytes32 claimedNext)
+        external
+        nonReentrant
+        returns (uint256 disputeId)
+    {
+        if (!_registry.isActive(msg.sender)) revert DisputeResolverNotVerifier(msg.sender);
+        if (worker == msg.sender) revert DisputeResolverSelfChallenge(worker);
+        if (claimedNext == seg.hNext) revert DisputeResolverNoDisagreement(claimedNext);
+        IJobMarket.DisputedClaim memory c = _market.openDispute(taskId, worker);
+        _checkSegment(seg, c, worker);
+        uint96 bond = _challengeBond;
+        disputeId = _open(taskId, worker, msg.sender, false, seg, claimedNext, bond);
+        if (bond != 0) _market.collect(msg.sender, bond);
+    }
+
     /// @notice Answer a challenge: the accused's leaves `(j, seg.h)` and `(j + 1, seg.hNext)`
     /// with their proofs in its revealed root, before the answer deadline. Anyone may send it
     /// (a proof cannot hurt the worker). The committee is then drawn from the hash of this
@@ -353,7 +373,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// (emits {DrawRescheduled}). Emits a {CommitteeDrawn} event.
     /// If the pool holds fewer than `committeeSize` eligible verifiers, the dispute is
     /// dismissed at once (bond returned, claims released; {DisputeSettled}).
-    function drawCommittee(uint256 disputeId) external nonReentrant {
+    function drawCommittee(uint256 disputeId) external {
         DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Drawing);
         if (block.timestamp > d.deadline) revert DisputeResolverDeadlinePassed(disputeId, d.deadline);
         uint64 drawBlock = d.drawBlockOrBallots;
@@ -364,13 +384,14 @@ contract DisputeResolver is ReentrancyGuardTransient {
             emit DrawRescheduled(disputeId, uint64(block.number));
             return;
         }
-        (address[] memory chosen, bool full) = _draw(keccak256(abi.encode(seed, disputeId)), d);
+        uint64 commitDeadline = uint64(block.timestamp) + _commitWindow;
+        (address[] memory chosen, bool full) =
+            _draw(keccak256(abi.encode(seed, disputeId)), d, commitDeadline + _revealWindow);
         if (!full) {
             _settleUndrawn(disputeId, d, Outcome.Dismissed);
             return;
         }
         _storeCommittee(disputeId, chosen);
-        uint64 commitDeadline = uint64(block.timestamp) + _commitWindow;
         (d.status, d.deadline, d.drawBlockOrBallots) = (DisputeStatus.Voting, SafeCast.toUint32(commitDeadline), 0);
         emit CommitteeDrawn(disputeId, chosen, commitDeadline, commitDeadline + _revealWindow);
     }
@@ -451,7 +472,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         (BallotState verdict, bool decided) = _tally(states, seats);
         Payout memory p = Payout(new address[](seats + 2), new uint256[](seats + 2), 0, 0, 0);
         address[] memory referees = _referees(disputeId, seats);
-        p.pot = _endDuty(referees, states, verdict, decided);
+        p.pot = _slashReferees(referees, states, verdict, decided);
         Outcome outcome;
         if (decided) {
             outcome = _decide(d, p, verdict);
@@ -540,12 +561,16 @@ contract DisputeResolver is ReentrancyGuardTransient {
         }
     }
 
+    /// @dev For an even `j` the two leaves are siblings, so `proofNext` may be left empty: leaf
+    /// `j`'s proof then starts with leaf `j + 1`, and one proof shows both (half the calldata).
     function _checkSegment(Segment calldata seg, IJobMarket.DisputedClaim memory c, address worker) private pure {
         if (seg.j + 1 >= c.checkpointCount) revert DisputeResolverSegmentOutOfRange(seg.j, c.checkpointCount);
         if (!MerkleProof.verifyCalldata(seg.proof, c.root, keccak256(abi.encode(seg.j, seg.h)))) {
             revert DisputeResolverBadProof(worker, seg.j);
         }
-        if (!MerkleProof.verifyCalldata(seg.proofNext, c.root, keccak256(abi.encode(seg.j + 1, seg.hNext)))) {
+        bytes32 nextLeaf = keccak256(abi.encode(seg.j + 1, seg.hNext));
+        bool shared = seg.proofNext.length == 0 && seg.j % 2 == 0 && seg.proof.length != 0 && seg.proof[0] == nextLeaf;
+        if (!shared && !MerkleProof.verifyCalldata(seg.proofNext, c.root, nextLeaf)) {
             revert DisputeResolverBadProof(worker, seg.j + 1);
         }
     }
@@ -597,11 +622,14 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// @dev Random picks first, then a scan from a random offset, so the draw succeeds
     /// whenever enough eligible verifiers exist (see {IVerifierRegistry-drawReferees}; the pool
     /// is read where it is stored, in one call).
-    function _draw(bytes32 seed, DisputeStore storage d) private returns (address[] memory chosen, bool full) {
+    function _draw(bytes32 seed, DisputeStore storage d, uint256 voteEnds)
+        private
+        returns (address[] memory chosen, bool full)
+    {
         uint256 size = _committeeSize;
         uint256 count;
         address requester = _market.requesterOf(uint256(d.taskId) >> 32);
-        (chosen, count) = _registry.drawReferees(seed, size, [d.accused, d.accuser, requester]);
+        (chosen, count) = _registry.drawReferees(seed, size, [d.accused, d.accuser, requester], voteEnds);
         full = count == size;
     }
 
@@ -722,18 +750,18 @@ contract DisputeResolver is ReentrancyGuardTransient {
         _market.creditMany(to, amounts, jobId, p.toEscrow);
     }
 
-    /// @dev End the committee's duty, slashing referees that did not reveal or voted against
-    /// the verdict (one registry call); returns the total slashed.
-    function _endDuty(address[] memory referees, uint40 states, BallotState verdict, bool decided)
+    /// @dev Slash referees that did not reveal or voted against the verdict; returns the total.
+    function _slashReferees(address[] memory referees, uint40 states, BallotState verdict, bool decided)
         private
-        returns (uint256)
+        returns (uint256 pot)
     {
-        uint256 mask;
         for (uint256 i = 0; i < referees.length; ++i) {
             BallotState vote = _stateAt(states, i);
-            if (!_revealed(vote) || (decided && vote != verdict)) mask |= 1 << i;
+            if (_revealed(vote) && (!decided || vote == verdict)) continue;
+            address referee = referees[i];
+            uint256 amount = (_registry.stakeOf(referee) * _refereeSlashBps) / _BPS;
+            if (amount != 0) pot += _registry.slash(referee, amount);
         }
-        return _registry.endDuty(referees, mask, _refereeSlashBps);
     }
 
     /// @dev Settle a dispute no committee was drawn for: unanswered (AccusedLost: the accused's
@@ -814,6 +842,12 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     function _pay(Payout memory p, address to, uint256 amount) private pure {
         if (amount == 0) return;
+        uint256 last = p.count;
+        if (last != 0 && p.to[last - 1] == to) {
+            // a challenger's bounty and returned bond: one credit
+            p.amounts[last - 1] += amount;
+            return;
+        }
         p.to[p.count] = to;
         p.amounts[p.count] = amount;
         ++p.count;

@@ -2,6 +2,7 @@
 pragma solidity 0.8.37;
 
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 
@@ -13,9 +14,11 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// {JobMarket} (the one vault) on this registry's account. `deregister` leaves the pool at
 /// once and starts an unbonding delay, longer than any dispute can last, during which the
 /// stake can still be slashed for referee duty already assigned; then `withdrawStake`.
-/// A referee drawn for a dispute is on duty until that dispute is settled (`duties` counts
-/// its unsettled disputes): its stake cannot be withdrawn before, so a late `settle` still
-/// reaches it.
+/// A referee drawn for a dispute is on duty: its unbonding cannot end before a full unbonding
+/// delay after that dispute's reveal deadline, so a `settle` sent up to that long after the
+/// vote still reaches the stake of a referee that did not vote. (The duty's end is kept in
+/// the referee's pool entry, which the draw reads anyway, and moves into `unbondingEnds` when
+/// it leaves the pool.)
 contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     enum VerifierStatus {
         None,
@@ -23,13 +26,11 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         Unbonding
     }
 
-    /// @notice `unbondingEnds` is unix seconds in 40 bits (to the year 36812) so that `duties`
-    /// (unsettled disputes the verifier referees) shares the first slot.
+    /// @notice `unbondingEnds` is unix seconds in 40 bits (to the year 36812).
     struct Verifier {
         VerifierStatus status;
         uint40 unbondingEnds;
         uint32 poolIndex;
-        uint32 duties;
         uint128 stake;
         bytes pubKey;
     }
@@ -39,7 +40,11 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     uint64 private immutable _unbondingDelay;
 
     mapping(address verifier => Verifier) private _verifiers;
-    address[] private _pool;
+    /// @dev Pool entries: the member's address in bits 0-159, the end of its referee duty
+    /// (unix seconds, see {drawReferees}) in bits 160-199.
+    uint256[] private _pool;
+    /// @dev The market's resolver once {bindResolver} copied it (saves asking the market).
+    address private _resolver;
 
     event VerifierRegistered(address indexed verifier, bytes pubKey, uint256 stake);
     event VerifierDeregistered(address indexed verifier, uint64 unbondingEnds);
@@ -50,7 +55,6 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     error VerifierRegistryNotActive(address verifier, VerifierStatus status);
     error VerifierRegistryStakeTooLow(uint256 stake, uint256 minStake);
     error VerifierRegistryStakeTooHigh(uint256 stake, uint256 maxStake);
-    error VerifierRegistryOnDuty(address verifier, uint32 duties);
     error VerifierRegistryBadPubKey(address caller, address derived);
     error VerifierRegistryStillUnbonding(address verifier, uint64 unbondingEnds);
     error VerifierRegistryNotResolver(address caller);
@@ -63,6 +67,14 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         _market = market;
         _minStake = minStake;
         _unbondingDelay = unbondingDelay;
+    }
+
+    /// @notice Copy the market's resolver module here, once the market is wired (anyone; the
+    /// deployment does it). Only a gas saving: until then the registry asks the market.
+    function bindResolver() external {
+        (, address resolver) = _market.modules();
+        if (_resolver != address(0) || resolver == address(0)) revert VerifierRegistryNotResolver(resolver);
+        _resolver = resolver;
     }
 
     /// @notice Join the pool with `stake` tokens (approve the market first).
@@ -78,7 +90,7 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         v.stake = uint128(stake);
         v.pubKey = pubKey;
         v.poolIndex = uint32(_pool.length);
-        _pool.push(msg.sender);
+        _pool.push(uint160(msg.sender));
         emit VerifierRegistered(msg.sender, pubKey, stake);
         _market.collect(msg.sender, stake);
     }
@@ -98,7 +110,6 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         Verifier storage v = _verifiers[msg.sender];
         if (v.status != VerifierStatus.Unbonding) revert VerifierRegistryNotActive(msg.sender, v.status);
         if (block.timestamp < v.unbondingEnds) revert VerifierRegistryStillUnbonding(msg.sender, v.unbondingEnds);
-        if (v.duties != 0) revert VerifierRegistryOnDuty(msg.sender, v.duties);
         uint256 amount = v.stake;
         delete _verifiers[msg.sender];
         emit StakeWithdrawn(msg.sender, amount);
@@ -114,23 +125,6 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         if (slashed != 0) _market.moveHeld(resolver, slashed);
     }
 
-    /// @inheritdoc IVerifierRegistry
-    /// @dev Emits a {VerifierSlashed} event per referee slashed.
-    function endDuty(address[] calldata referees, uint256 slashMask, uint256 slashBps)
-        external
-        returns (uint256 slashed)
-    {
-        address resolver = _onlyResolver();
-        for (uint256 i = 0; i < referees.length; ++i) {
-            Verifier storage v = _verifiers[referees[i]];
-            // cannot underflow: every referee of a drawn committee was counted on duty
-            unchecked {
-                v.duties -= 1;
-            }
-            if (slashMask & (1 << i) != 0) slashed += _slash(referees[i], v, (v.stake * slashBps) / 10_000);
-        }
-        if (slashed != 0) _market.moveHeld(resolver, slashed);
-    }
 
     // ------------------------------------------------------------------ views
 
@@ -141,17 +135,18 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IVerifierRegistry
     function poolAt(uint256 index) external view returns (address) {
-        return _pool[index];
+        return address(uint160(_pool[index]));
     }
 
     /// @inheritdoc IVerifierRegistry
     /// @dev Emits nothing; the resolver's {DisputeResolver-CommitteeDrawn} names the committee.
-    function drawReferees(bytes32 seed, uint256 size, address[3] calldata excluded)
+    function drawReferees(bytes32 seed, uint256 size, address[3] calldata excluded, uint256 voteEnds)
         external
         returns (address[] memory chosen, uint256 count)
     {
         _onlyResolver();
         chosen = new address[](size);
+        uint256[] memory at = new uint256[](size);
         uint256 n = _pool.length;
         if (n == 0) return (chosen, 0);
         for (uint256 attempt = 0; attempt < 2 * size && count < size; ++attempt) {
@@ -161,23 +156,31 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
                 mstore(0x20, attempt)
                 pick := keccak256(0x00, 0x40)
             }
-            address cand = _pool[pick % n];
-            if (_eligible(cand, excluded, chosen, count)) chosen[count++] = cand;
+            uint256 index = pick % n;
+            address cand = address(uint160(_pool[index]));
+            if (_eligible(cand, excluded, chosen, count)) (at[count], chosen[count++]) = (index, cand);
         }
         uint256 start = uint256(seed) % n;
         for (uint256 k = 0; k < n && count < size; ++k) {
-            address cand = _pool[(start + k) % n];
-            if (_eligible(cand, excluded, chosen, count)) chosen[count++] = cand;
+            uint256 index = (start + k) % n;
+            address cand = address(uint160(_pool[index]));
+            if (_eligible(cand, excluded, chosen, count)) (at[count], chosen[count++]) = (index, cand);
         }
         if (count < size) return (chosen, count);
+        uint256 dutyEnds = SafeCast.toUint40(voteEnds + _unbondingDelay);
         for (uint256 i = 0; i < size; ++i) {
-            _verifiers[chosen[i]].duties += 1;
+            uint256 entry = _pool[at[i]];
+            if (entry >> 160 < dutyEnds) _pool[at[i]] = uint160(entry) | (dutyEnds << 160);
         }
     }
 
     /// @notice Every pool member (order changes when someone leaves).
-    function pool() external view returns (address[] memory) {
-        return _pool;
+    function pool() external view returns (address[] memory members) {
+        uint256 n = _pool.length;
+        members = new address[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            members[i] = address(uint160(_pool[i]));
+        }
     }
 
     /// @inheritdoc IVerifierRegistry
@@ -215,7 +218,8 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ internal
 
     function _onlyResolver() private view returns (address resolver) {
-        (, resolver) = _market.modules();
+        resolver = _resolver;
+        if (resolver == address(0)) (, resolver) = _market.modules();
         if (msg.sender != resolver) revert VerifierRegistryNotResolver(msg.sender);
     }
 
@@ -248,15 +252,18 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     function _leavePool(address verifier, Verifier storage v) private {
         uint256 last = _pool.length - 1;
         uint32 index = v.poolIndex;
+        uint256 dutyEnds = _pool[index] >> 160;
         if (index != last) {
-            address moved = _pool[last];
+            uint256 moved = _pool[last];
             _pool[index] = moved;
-            _verifiers[moved].poolIndex = index;
+            _verifiers[address(uint160(moved))].poolIndex = index;
         }
         _pool.pop();
         v.status = VerifierStatus.Unbonding;
         v.poolIndex = 0;
-        v.unbondingEnds = uint40(block.timestamp + _unbondingDelay);
+        uint256 ends = block.timestamp + _unbondingDelay;
+        // a referee's unbonding lasts until its last duty's end (see {drawReferees})
+        v.unbondingEnds = uint40(ends > dutyEnds ? ends : dutyEnds);
         emit VerifierDeregistered(verifier, v.unbondingEnds);
     }
 }

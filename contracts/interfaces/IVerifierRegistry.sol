@@ -26,17 +26,11 @@ interface IVerifierRegistry {
     /// addresses, from `seed`: first `2 * size` random picks (`keccak256(abi.encode(seed, i))`
     /// modulo the pool size), then a scan from `uint256(seed) % poolSize`. Returns the chosen
     /// addresses (`size` entries, the first `count` set). Resolver only: when all `size` are
-    /// found, each is put on duty (its stake cannot be withdrawn) until {endDuty}.
-    function drawReferees(bytes32 seed, uint256 size, address[3] calldata excluded)
+    /// found, none of them can withdraw its stake until `voteEnds` (the dispute's reveal
+    /// deadline) plus the unbonding delay, so a late settlement can still slash it.
+    function drawReferees(bytes32 seed, uint256 size, address[3] calldata excluded, uint256 voteEnds)
         external
         returns (address[] memory chosen, uint256 count);
-
-    /// @notice Resolver only: a drawn committee's dispute is settled; each referee leaves duty,
-    /// and those whose bit `i` is set in `slashMask` lose `slashBps` of their stake to the
-    /// resolver's holdings. Returns the total slashed.
-    function endDuty(address[] calldata referees, uint256 slashMask, uint256 slashBps)
-        external
-        returns (uint256 slashed);
 
     /// @notice Resolver only: move `amount` of `verifier`'s stake to the resolver's holdings.
     function slash(address verifier, uint256 amount) external returns (uint256 slashed);

@@ -3,7 +3,8 @@
 ``scripts/deploy.py`` is the Ape way to do the same on any network. Both deploy, in order:
 the ERC-20 (``DevToken`` on local networks), ``JobMarket(token, owner)``,
 ``VerifierRegistry(market, minStake, unbondingDelay)``,
-``DisputeResolver(market, registry, params)``, then ``market.setModules(registry, resolver)``.
+``DisputeResolver(market, registry, params)``, then ``market.setModules(registry, resolver)``
+and ``registry.bindResolver()``.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def deploy_protocol(
         resolver_params_tuple(resolver_params),
     )
     _send(w3, deployer, market.functions.setModules(registry.address, resolver.address))
+    _send(w3, deployer, registry.functions.bindResolver())
     return {"JobMarket": market, "VerifierRegistry": registry, "DisputeResolver": resolver}
 
 
