@@ -52,6 +52,12 @@ def _settle(env: Env, did: int) -> dict[str, Any]:
     return dict(env.chain.events(env.resolver, "DisputeSettled", r)[0]["args"])
 
 
+def _credited(env: Env, receipt: Any, who: Any) -> int:
+    """What ``receipt``'s transaction credited to ``who`` (referee fees of other disputes aside)."""
+    return sum(e["args"]["amount"] for e in env.chain.events(env.market, "Credited", receipt)
+               if e["args"]["account"] == who.address)
+
+
 def _deadline(env: Env, t: int, w: Any) -> int:
     return int(env.market.functions.getClaim(t, w.address).call()[3])
 
@@ -149,13 +155,15 @@ def test_decoy_challenge_does_not_shut_out_the_honest_challenger(env: Env) -> No
     env.answer(did, CHEAT, sender=w)
     referees = _draw(env, did)
     _vote(env, did, referees, [HONEST.hashes[4]] * 3)
-    assert _settle(env, did)["outcome"] == ACCUSED_LOST
-    assert env.claim_status(t, w) == ENDED and env.owed(honest) == BOND + BOUNTY
+    r = env.send(env.outsiders[1], env.resolver.functions.settle(did))
+    assert env.chain.events(env.resolver, "DisputeSettled", r)[0]["args"]["outcome"] == ACCUSED_LOST
+    assert env.claim_status(t, w) == ENDED and _credited(env, r, honest) == BOND + BOUNTY
     # the decoy still settles (nobody drew it: it lapses, its bond goes to the job's escrow)
     env.chain.warp_past(env.dispute(decoy_id)["deadline"])
     escrow = env.job(job)["escrow"]
-    assert _settle(env, decoy_id)["outcome"] == LAPSED
-    assert env.job(job)["escrow"] == escrow + BOND and env.owed(decoy) == 0
+    r = env.send(env.outsiders[1], env.resolver.functions.settle(decoy_id))
+    assert env.chain.events(env.resolver, "DisputeSettled", r)[0]["args"]["outcome"] == LAPSED
+    assert env.job(job)["escrow"] == escrow + BOND and _credited(env, r, decoy) == 0
     assert env.market.functions.getClaim(t, w.address).call()[6] == 0
     env.claim(w, t)  # the slashed worker's record is replaceable once no dispute of it is open
     env.assert_solvent()
@@ -197,8 +205,9 @@ def test_decoy_with_a_slow_committee_does_not_shield_the_cheat(env: Env) -> None
     assert env.claim_status(t, w) == DISPUTED  # still held by the honest dispute
     refs = _draw(env, did)
     _vote(env, did, refs, [HONEST.hashes[4]] * 3)
-    assert _settle(env, did)["outcome"] == ACCUSED_LOST
-    assert env.claim_status(t, w) == ENDED and env.owed(env.verifiers[0]) == BOND + BOUNTY
+    r = env.send(env.outsiders[1], env.resolver.functions.settle(did))
+    assert env.chain.events(env.resolver, "DisputeSettled", r)[0]["args"]["outcome"] == ACCUSED_LOST
+    assert env.claim_status(t, w) == ENDED and _credited(env, r, env.verifiers[0]) == BOND + BOUNTY
     env.assert_solvent()
 
 
@@ -239,13 +248,17 @@ def test_drawn_referee_cannot_unbond_before_a_late_settle(env: Env) -> None:
     env.answer(did, CHEAT, sender=w)
     referees = _draw(env, did)
     silent = referees[2]
-    env.send(silent, env.registry.functions.deregister())
+    reveal_deadline = env.dispute(did)["deadline"] + RESOLVER_PARAMS["revealWindow"]
+    r = env.send(silent, env.registry.functions.deregister())  # at once after the draw
+    ends = env.chain.events(env.registry, "VerifierDeregistered", r)[0]["args"]["unbondingEnds"]
+    assert ends == reveal_deadline + REGISTRY_UNBONDING_DELAY  # not deregistration + delay
     _vote(env, did, referees, [HONEST.hashes[4], HONEST.hashes[4], None])
-    env.chain.warp(REGISTRY_UNBONDING_DELAY + 1)  # nobody settled for longer than the unbonding delay
-    env.revert_with(silent, env.registry.functions.withdrawStake(), "VerifierRegistryOnDuty", silent.address, 1)
-    _settle(env, did)
+    env.chain.warp(REGISTRY_UNBONDING_DELAY + 1)  # a plain unbonding delay would have ended here
+    env.revert_with(silent, env.registry.functions.withdrawStake(), "VerifierRegistryStillUnbonding", silent.address, ends)
+    _settle(env, did)  # a late settle still reaches the silent referee's stake
     full = 2 * REGISTRY_MIN_STAKE
     assert env.registry.functions.stakeOf(silent.address).call() == full - full // 10
+    env.chain.warp_past(ends)
     env.send(silent, env.registry.functions.withdrawStake())
     assert env.owed(silent) == full - full // 10
     env.assert_solvent()
@@ -316,7 +329,7 @@ def test_settlement_payouts_and_stake_withdrawals_emit_credited(env: Env) -> Non
     env.chain.warp_past(env.dispute(did)["deadline"])
     r = env.send(env.outsiders[1], env.resolver.functions.settle(did))
     credited = [dict(e["args"]) for e in env.chain.events(env.market, "Credited", r)]
-    assert credited == [{"account": v.address, "amount": BOUNTY}, {"account": v.address, "amount": BOND}]
+    assert credited == [{"account": v.address, "amount": BOUNTY + BOND}]  # bounty and bond: one credit
     env.send(env.verifiers[3], env.registry.functions.deregister())
     env.chain.warp(REGISTRY_UNBONDING_DELAY + 1)
     r = env.send(env.verifiers[3], env.registry.functions.withdrawStake())

@@ -274,6 +274,30 @@ def test_challenge_reverts_and_forged_answers(env: Env) -> None:
     env.assert_solvent()
 
 
+def test_challenge_with_proof_skips_the_answer_and_rejects_forged_proofs(env: Env) -> None:
+    job = env.post_job()
+    t, w = env.task_id(job), env.workers[0]
+    env.revealed(w, t, CHEAT)
+    v = env.verifiers[0]
+    ch = env.resolver.functions.challengeWithProof
+    env.revert_with(v, ch(t, w.address, CHEAT.segment(3), CHEAT.hashes[4]), "DisputeResolverNoDisagreement", CHEAT.hashes[4])
+    env.revert_with(v, ch(t, w.address, HONEST.segment(4), b"\x99" * 32), "DisputeResolverBadProof", w.address, 4)
+    forged = list(CHEAT.segment(3))
+    forged[3] = b"\x77" * 32
+    env.revert_with(v, ch(t, w.address, tuple(forged), HONEST.hashes[4]), "DisputeResolverBadProof", w.address, 4)
+    # an even j may carry one proof for both leaves; it must start with leaf j + 1 itself
+    shared = (4, CHEAT.hashes[4], CHEAT.proof(4), CHEAT.hashes[5], [])
+    odd = (3, CHEAT.hashes[3], CHEAT.proof(3), CHEAT.hashes[4], [])
+    env.revert_with(v, ch(t, w.address, odd, HONEST.hashes[4]), "DisputeResolverBadProof", w.address, 4)
+    wrong_next = (4, CHEAT.hashes[4], CHEAT.proof(4), b"\x55" * 32, [])
+    env.revert_with(v, ch(t, w.address, wrong_next, HONEST.hashes[5]), "DisputeResolverBadProof", w.address, 5)
+    r = env.send(v, ch(t, w.address, shared, HONEST.hashes[5]))
+    did = env.chain.events(env.resolver, "DisputeOpened", r)[0]["args"]["disputeId"]
+    d = env.dispute(did)
+    assert (d["status"], d["accusedNext"], d["drawBlock"]) == (DRAWING, CHEAT.hashes[5], r["blockNumber"])
+    env.assert_solvent()
+
+
 def test_committee_and_vote_reverts(env: Env) -> None:
     did, _, challenger = setup_challenge(env, CHEAT, HONEST.hashes[4])
     drawn = env.dispute(did)
@@ -480,7 +504,7 @@ def test_registry_register_deregister_withdraw(env: Env) -> None:
     r = env.send(v, reg.register(pubkey(v), REGISTRY_MIN_STAKE))
     assert env.chain.events(env.registry, "VerifierRegistered", r)[0]["args"]["pubKey"] == pubkey(v)
     assert reg.poolSize().call() == size + 1 and reg.isActive(v.address).call()
-    assert reg.getVerifier(v.address).call()[5] == pubkey(v)
+    assert reg.getVerifier(v.address).call()[4] == pubkey(v)
     env.revert_with(
         v, reg.register(pubkey(v), REGISTRY_MIN_STAKE), "VerifierRegistryAlreadyRegistered", v.address, 1
     )
