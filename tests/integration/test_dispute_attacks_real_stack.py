@@ -148,15 +148,17 @@ def test_real_worker_loop_answers_a_challenge_that_proves_nothing(stack: dict[st
                                                                   argument_filters={"disputeId": dispute_id})
                 answered = logs[0]["args"] if logs else None
             time.sleep(0.2)
+        assert dispute_id is not None and answered is not None, "the worker never answered the challenge"
+        worker.stop.set()
+        thread.join(30)
+        item = worker.journal.get(f"task:{t}")
+        m = load_manifest(stack["storage"].get_bytes(item.data["manifest_cid"]))
+        assert (answered["h"], answered["hNext"]) == (m.hash_bytes(1), m.hash_bytes(2))
+        d = resolver.functions.getDispute(dispute_id).call()
+        assert d[8] == DisputeStatus.DRAWING and d[11] == m.hash_bytes(2)
+        actions = [x.action for x in worker.journal.txs(f"dispute:{dispute_id}")]
+        assert actions[:1] == ["answer"]
     finally:
         worker.stop.set()
         thread.join(30)
         worker.close()
-    assert dispute_id is not None and answered is not None, "the worker never answered the challenge"
-    item = worker.journal.get(f"task:{t}")
-    m = load_manifest(stack["storage"].get_bytes(item.data["manifest_cid"]))
-    assert (answered["h"], answered["hNext"]) == (m.hash_bytes(1), m.hash_bytes(2))
-    d = resolver.functions.getDispute(dispute_id).call()
-    assert d[8] == DisputeStatus.DRAWING and d[11] == m.hash_bytes(2)
-    actions = [x.action for x in worker.journal.txs(f"dispute:{dispute_id}")]
-    assert actions[:1] == ["answer"]
