@@ -155,9 +155,13 @@ def test_real_worker_loop_answers_a_challenge_that_proves_nothing(stack: dict[st
         m = load_manifest(stack["storage"].get_bytes(item.data["manifest_cid"]))
         assert (answered["h"], answered["hNext"]) == (m.hash_bytes(1), m.hash_bytes(2))
         d = resolver.functions.getDispute(dispute_id).call()
-        assert d[8] == DisputeStatus.DRAWING and d[11] == m.hash_bytes(2)
+        assert d[11] == m.hash_bytes(2)  # the accused's h_{j+1}, from its answer
+        # the worker also drew the committee; with the griefer the only registered verifier no
+        # committee can be drawn, so the dispute is dismissed without fault and the result stands
+        assert (d[8], d[9]) == (DisputeStatus.SETTLED, Outcome.DISMISSED)
+        assert market.functions.getClaim(t, worker.address).call()[0] == ClaimStatus.REVEALED
         actions = [x.action for x in worker.journal.txs(f"dispute:{dispute_id}")]
-        assert actions[:1] == ["answer"]
+        assert actions[:2] == ["answer", "draw"]
     finally:
         worker.stop.set()
         thread.join(30)
