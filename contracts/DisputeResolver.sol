@@ -31,10 +31,10 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// goes to the job's escrow (not to the accused, which may be the challenger's own account).
 /// Anyone can draw and settle any dispute.
 ///
-/// Committee randomness: at opening, `drawBlock` = the opening transaction's own block is
-/// fixed; `drawCommittee` (anyone, in any later block) seeds the draw with
-/// `blockhash(drawBlock)`, which the opener cannot know when it signs (the hash covers the
-/// whole block, its own transaction included). Limits: the producer of block `drawBlock` can
+/// Committee randomness: at opening (for a challenge without proofs: at the answer),
+/// `drawBlock` = that transaction's own block is fixed; `drawCommittee` (anyone, in any later
+/// block) seeds the draw with `blockhash(drawBlock)`, which the sender cannot know when it
+/// signs (the hash covers the whole block, its own transaction included). Limits: the producer of block `drawBlock` can
 /// bias the draw (by reordering, or withholding that block), and on a chain whose blocks one
 /// party produces (a dev chain) it is predictable; a production deployment should prefer a
 /// VRF or a RANDAO value from a later block. If nobody draws within 256 blocks the hash is no longer
@@ -64,7 +64,8 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// majority. With no verdict the dispute is dismissed: bonds return, claims are released and
 /// slashed referee stakes go to the job's escrow. Every phase has a deadline.
 ///
-/// Gas: a challenge is stored in three slots, a dispute between workers in four
+/// Gas: a challenge is stored in three slots (two at opening and `accusedNext` at the answer
+/// when it proved nothing), a dispute between workers in four
 /// ({DisputeStore}); the committee's addresses are packed 160 bits apiece into consecutive
 /// words; each ballot's state takes three bits of the slot every vote reads anyway; a reveal
 /// clears its commitment (a storage refund) since the vote lives in those three bits; a

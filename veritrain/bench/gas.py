@@ -181,16 +181,18 @@ def scenario(w3: Any) -> dict[str, Any]:
     def challenge_to_commits(task_id: int, answered: bool) -> tuple[int, list[str]]:
         """Challenge segment j of ``task_id`` (with the challenger's proofs, or without and
         the worker answering), draw, deliver keys, commit every vote."""
+        # j is even, so leaves j and j + 1 are siblings and one proof shows both (proofNext
+        # empty), as verifier.challenge and the worker's answer send it
+        shared = (*seg[:4], [])
         if answered:
-            # data availability: the challenge names j, the worker answers with its leaves; j is
-            # even, so leaves j and j + 1 are siblings and one proof shows both (proofNext empty)
+            # data availability: the challenge names j, the worker answers with its leaves
             call = resolver.functions.challenge(task_id, workers[1].address, j, honest[j + 1])
         else:
-            call = resolver.functions.challengeWithProof(task_id, workers[1].address, seg, honest[j + 1])
+            call = resolver.functions.challengeWithProof(task_id, workers[1].address, shared, honest[j + 1])
         r = run.send(verifiers[0], "DisputeResolver", call)
         d = resolver.events.DisputeOpened().process_receipt(r, errors=DISCARD)[0]["args"]["disputeId"]
         if answered:
-            run.send(workers[1], "DisputeResolver", resolver.functions.answer(d, (*seg[:4], [])))
+            run.send(workers[1], "DisputeResolver", resolver.functions.answer(d, shared))
         r = run.send(dev_account(13), "DisputeResolver", resolver.functions.drawCommittee(d))
         drawn = resolver.events.CommitteeDrawn().process_receipt(r, errors=DISCARD)[0]["args"]
         refs = list(drawn["referees"])
