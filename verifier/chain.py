@@ -54,8 +54,8 @@ class VerifierChain:
     def pollers(self, market_from: int, resolver_from: int, confirmations: int) -> tuple[Any, Any]:
         m = self.market.events(market_from, names=["JobPosted", "ResultRevealed"],
                                confirmations=confirmations)
-        names = ["DisputeOpened", "DisputeAnswered", "DrawRescheduled", "CommitteeDrawn", "RefereeKeyDelivered",
-                 "VoteRevealed", "DisputeSettled"]
+        names = ["DisputeOpened", "DisputeAnswered", "DrawRescheduled", "CommitteeDrawn",
+                 "RefereeKeyDelivered", "VoteRevealed", "DisputeSettled"]
         r = self.resolver.events(resolver_from, names=names, confirmations=confirmations)
         return m, r
 

@@ -162,7 +162,8 @@ class VerifierService:
         key = f"dispute:{int(a['disputeId'])}"
         item = self.journal.get(key)
         phase = "drawing" if item is None or item.phase == "answering" else item.phase
-        self.journal.put(key, phase, accused_h=a["h"], accused_next=a["hNext"], draw_block=int(a["drawBlock"]))
+        self.journal.put(key, phase, accused_h=a["h"], accused_next=a["hNext"],
+                         draw_block=int(a["drawBlock"]))
 
     def _on_DrawRescheduled(self, ev: Any) -> None:  # noqa: N802
         a = ev.args

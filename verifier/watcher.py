@@ -105,8 +105,8 @@ class Watcher:
                 return "seen"  # asked on-chain: looked at again next tick, until the window closes
             return self._final(key, "no_key", f"no data key for job {job_id}")
         try:
-            manifest = load_manifest(self.replayer.storage, d["manifest_cid"], root=bytes.fromhex(d["root"][2:]),
-                                     task_id=task_id, worker=worker)
+            manifest = load_manifest(self.replayer.storage, d["manifest_cid"],
+                                     root=bytes.fromhex(d["root"][2:]), task_id=task_id, worker=worker)
         except (ManifestError, StorageError) as exc:
             return self._no_manifest(item, task_id, worker, exc)
         shard_key = crypto.shard_key(data_key, doc.binding, doc.task_key(task_id).shard)
@@ -165,11 +165,13 @@ class Watcher:
         proofs (the worker must answer with its leaves) once this is not a passing IPFS hiccup."""
         tries = int(item.data.get("manifest_tries", 0)) + 1
         if isinstance(exc, StorageError) and tries < MANIFEST_TRIES:
-            self.journal.put(item.key, "seen", manifest_tries=tries, detail=f"manifest not fetched yet: {exc}")
+            self.journal.put(item.key, "seen", manifest_tries=tries,
+                             detail=f"manifest not fetched yet: {exc}")
             return "seen"
         count = self.chain.job(split_task_id(task_id)[0]).checkpoint_count
         try:
-            ch = unproven_challenge(task_id, worker, 0, bytes.fromhex(WITHHELD_CLAIM[2:]), checkpoint_count=count)
+            ch = unproven_challenge(task_id, worker, 0, bytes.fromhex(WITHHELD_CLAIM[2:]),
+                                    checkpoint_count=count)
         except ChallengeError as err:
             return self._final(item.key, "challenge_failed", str(err))
         self.journal.put(item.key, "seen", manifest_tries=tries, challenge=ch.as_dict(),

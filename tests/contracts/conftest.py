@@ -128,7 +128,9 @@ class Env:
     def answer(self, dispute_id: int, tree: Tree, sender: Any = None) -> Any:
         """The accused's answer: its leaves j, j+1 of ``tree`` and their proofs."""
         j = self.dispute(dispute_id)["segment"]
-        return self.send(sender or self.outsiders[7], self.resolver.functions.answer(dispute_id, tree.segment(j)))
+        return self.send(
+            sender or self.outsiders[7], self.resolver.functions.answer(dispute_id, tree.segment(j))
+        )
 
     def claim_status(self, task_id: int, worker: Any) -> int:
         return self.market.functions.getClaim(task_id, worker.address).call()[0]

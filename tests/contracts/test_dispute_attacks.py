@@ -54,8 +54,11 @@ def _settle(env: Env, did: int) -> dict[str, Any]:
 
 def _credited(env: Env, receipt: Any, who: Any) -> int:
     """What ``receipt``'s transaction credited to ``who`` (referee fees of other disputes aside)."""
-    return sum(e["args"]["amount"] for e in env.chain.events(env.market, "Credited", receipt)
-               if e["args"]["account"] == who.address)
+    return sum(
+        e["args"]["amount"]
+        for e in env.chain.events(env.market, "Credited", receipt)
+        if e["args"]["account"] == who.address
+    )
 
 
 def _deadline(env: Env, t: int, w: Any) -> int:
@@ -81,7 +84,9 @@ def test_fabricated_root_is_slashed_without_any_proof_from_the_challenger(env: E
     # no tree the worker could show proves against the fabricated root
     for tree in (HONEST, CHEAT):
         env.revert_with(w, env.resolver.functions.answer(did, tree.segment(0)), "DisputeResolverBadProof")
-    env.revert_with(env.outsiders[1], env.resolver.functions.settle(did), "DisputeResolverTooEarly", did, d["deadline"])
+    env.revert_with(
+        env.outsiders[1], env.resolver.functions.settle(did), "DisputeResolverTooEarly", did, d["deadline"]
+    )
     env.chain.warp_past(d["deadline"])
     env.revert_with(w, env.resolver.functions.answer(did, HONEST.segment(0)), "DisputeResolverDeadlinePassed")
     ev = _settle(env, did)
@@ -90,7 +95,9 @@ def test_fabricated_root_is_slashed_without_any_proof_from_the_challenger(env: E
     assert env.owed(v) == BOND + BOUNTY
     assert env.job(job)["escrow"] == 2 * REWARD + DEFAULT_JOB["refereeFeePool"] + STAKE - BOUNTY
     env.chain.warp_past(_deadline(env, t, w) + WINDOW)
-    env.revert_with(w, env.market.functions.finalize(t, w.address), "JobMarketWrongStatus", t, w.address, ENDED)
+    env.revert_with(
+        w, env.market.functions.finalize(t, w.address), "JobMarketWrongStatus", t, w.address, ENDED
+    )
     env.claim(env.workers[1], t)  # the task reopened for honest work
     env.assert_solvent()
 
@@ -104,7 +111,11 @@ def test_honest_worker_answers_a_griefing_challenge_and_keeps_its_pay(env: Env) 
     did = env.challenge(v, t, w, 5, b"\x13" * 32)
     r = env.answer(did, HONEST, sender=w)
     ans = env.chain.events(env.resolver, "DisputeAnswered", r)[0]["args"]
-    assert (ans["h"], ans["hNext"], ans["drawBlock"]) == (HONEST.hashes[5], HONEST.hashes[6], r["blockNumber"])
+    assert (ans["h"], ans["hNext"], ans["drawBlock"]) == (
+        HONEST.hashes[5],
+        HONEST.hashes[6],
+        r["blockNumber"],
+    )
     assert r["gasUsed"] < 80_000  # two leaves, two proofs of log2(n) hashes
     referees = _draw(env, did)
     _vote(env, did, referees, [HONEST.hashes[6]] * 3)
@@ -182,7 +193,12 @@ def test_lapsed_decoy_neither_runs_out_the_clock_nor_comes_free(env: Env) -> Non
     assert env.claim_status(t, w) == REVEALED
     assert _deadline(env, t, w) >= env.chain.now() + WINDOW - 1
     env.revert_with(
-        env.outsiders[1], env.market.functions.finalize(t, w.address), "JobMarketTooEarly", t, w.address, _deadline(env, t, w)
+        env.outsiders[1],
+        env.market.functions.finalize(t, w.address),
+        "JobMarketTooEarly",
+        t,
+        w.address,
+        _deadline(env, t, w),
     )
     env.chain.warp(WINDOW // 2)
     did = env.challenge(env.verifiers[0], t, w, 3, HONEST.hashes[4])
@@ -224,7 +240,9 @@ def test_two_accounts_of_one_attacker_cannot_shield_each_other_with_dispute_work
         env.commit(w, t, tree.root)
     env.reveal(a, t, CHEAT.root)
     env.reveal(b, t, other.root)
-    r = env.send(a, env.resolver.functions.disputeWorkers(t, a.address, CHEAT.segment(0), b.address, other.segment(0)))
+    r = env.send(
+        a, env.resolver.functions.disputeWorkers(t, a.address, CHEAT.segment(0), b.address, other.segment(0))
+    )
     shield = env.chain.events(env.resolver, "DisputeOpened", r)[0]["args"]["disputeId"]
     did = env.challenge(env.verifiers[0], t, a, 3, HONEST.hashes[4])
     env.chain.warp_past(max(_deadline(env, t, a), env.dispute(shield)["deadline"]))
@@ -254,7 +272,9 @@ def test_drawn_referee_cannot_unbond_before_a_late_settle(env: Env) -> None:
     assert ends == reveal_deadline + REGISTRY_UNBONDING_DELAY  # not deregistration + delay
     _vote(env, did, referees, [HONEST.hashes[4], HONEST.hashes[4], None])
     env.chain.warp(REGISTRY_UNBONDING_DELAY + 1)  # a plain unbonding delay would have ended here
-    env.revert_with(silent, env.registry.functions.withdrawStake(), "VerifierRegistryStillUnbonding", silent.address, ends)
+    env.revert_with(
+        silent, env.registry.functions.withdrawStake(), "VerifierRegistryStillUnbonding", silent.address, ends
+    )
     _settle(env, did)  # a late settle still reaches the silent referee's stake
     full = 2 * REGISTRY_MIN_STAKE
     assert env.registry.functions.stakeOf(silent.address).call() == full - full // 10

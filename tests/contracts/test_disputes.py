@@ -247,12 +247,20 @@ def test_challenge_reverts_and_forged_answers(env: Env) -> None:
     v = env.verifiers[0]
     ch = env.resolver.functions.challenge
     env.revert_with(
-        env.outsiders[0], ch(t, w.address, 3, HONEST.hashes[4]), "DisputeResolverNotVerifier", env.outsiders[0].address
+        env.outsiders[0],
+        ch(t, w.address, 3, HONEST.hashes[4]),
+        "DisputeResolverNotVerifier",
+        env.outsiders[0].address,
     )
     env.revert_with(w, ch(t, w.address, 3, HONEST.hashes[4]), "DisputeResolverNotVerifier", w.address)
     env.revert_with(v, ch(t, w.address, 8, HONEST.hashes[4]), "DisputeResolverSegmentOutOfRange", 8, 9)
     env.revert_with(
-        v, ch(t, env.workers[1].address, 3, HONEST.hashes[4]), "JobMarketWrongStatus", t, env.workers[1].address, 0
+        v,
+        ch(t, env.workers[1].address, 3, HONEST.hashes[4]),
+        "JobMarketWrongStatus",
+        t,
+        env.workers[1].address,
+        0,
     )
     did = env.challenge(v, t, w, 3, HONEST.hashes[4])
     ans = env.resolver.functions.answer
@@ -264,7 +272,9 @@ def test_challenge_reverts_and_forged_answers(env: Env) -> None:
     shifted = (3, CHEAT.hashes[4], CHEAT.proof(4), CHEAT.hashes[5], CHEAT.proof(5))
     env.revert_with(w, ans(did, shifted), "DisputeResolverBadProof", w.address, 3)
     env.revert_with(w, ans(did, CHEAT.segment(4)), "DisputeResolverSegmentsDiffer")
-    env.revert_with(w, env.resolver.functions.drawCommittee(did), "DisputeResolverWrongStatus", did, ANSWERING)
+    env.revert_with(
+        w, env.resolver.functions.drawCommittee(did), "DisputeResolverWrongStatus", did, ANSWERING
+    )
     env.answer(did, CHEAT, sender=w)
     env.revert_with(w, ans(did, CHEAT.segment(3)), "DisputeResolverWrongStatus", did, DRAWING)
     deadline = env.market.functions.getClaim(t, w.address).call()[3]
@@ -280,17 +290,28 @@ def test_challenge_with_proof_skips_the_answer_and_rejects_forged_proofs(env: En
     env.revealed(w, t, CHEAT)
     v = env.verifiers[0]
     ch = env.resolver.functions.challengeWithProof
-    env.revert_with(v, ch(t, w.address, CHEAT.segment(3), CHEAT.hashes[4]), "DisputeResolverNoDisagreement", CHEAT.hashes[4])
-    env.revert_with(v, ch(t, w.address, HONEST.segment(4), b"\x99" * 32), "DisputeResolverBadProof", w.address, 4)
+    env.revert_with(
+        v,
+        ch(t, w.address, CHEAT.segment(3), CHEAT.hashes[4]),
+        "DisputeResolverNoDisagreement",
+        CHEAT.hashes[4],
+    )
+    env.revert_with(
+        v, ch(t, w.address, HONEST.segment(4), b"\x99" * 32), "DisputeResolverBadProof", w.address, 4
+    )
     forged = list(CHEAT.segment(3))
     forged[3] = b"\x77" * 32
-    env.revert_with(v, ch(t, w.address, tuple(forged), HONEST.hashes[4]), "DisputeResolverBadProof", w.address, 4)
+    env.revert_with(
+        v, ch(t, w.address, tuple(forged), HONEST.hashes[4]), "DisputeResolverBadProof", w.address, 4
+    )
     # an even j may carry one proof for both leaves; it must start with leaf j + 1 itself
     shared = (4, CHEAT.hashes[4], CHEAT.proof(4), CHEAT.hashes[5], [])
     odd = (3, CHEAT.hashes[3], CHEAT.proof(3), CHEAT.hashes[4], [])
     env.revert_with(v, ch(t, w.address, odd, HONEST.hashes[4]), "DisputeResolverBadProof", w.address, 4)
     wrong_next = (4, CHEAT.hashes[4], CHEAT.proof(4), b"\x55" * 32, [])
-    env.revert_with(v, ch(t, w.address, wrong_next, HONEST.hashes[5]), "DisputeResolverBadProof", w.address, 5)
+    env.revert_with(
+        v, ch(t, w.address, wrong_next, HONEST.hashes[5]), "DisputeResolverBadProof", w.address, 5
+    )
     r = env.send(v, ch(t, w.address, shared, HONEST.hashes[5]))
     did = env.chain.events(env.resolver, "DisputeOpened", r)[0]["args"]["disputeId"]
     d = env.dispute(did)
@@ -463,7 +484,11 @@ def test_lapsed_challenge_costs_the_bond_to_the_escrow(env: Env) -> None:
     deadline = env.dispute(did)["deadline"]
     env.chain.warp_past(deadline)
     env.revert_with(
-        env.outsiders[0], env.resolver.functions.drawCommittee(did), "DisputeResolverDeadlinePassed", did, deadline
+        env.outsiders[0],
+        env.resolver.functions.drawCommittee(did),
+        "DisputeResolverDeadlinePassed",
+        did,
+        deadline,
     )
     escrow = env.job(1)["escrow"]
     assert settle(env, did)["outcome"] == LAPSED

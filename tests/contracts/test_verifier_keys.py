@@ -104,7 +104,9 @@ def test_spec_cid_round_trips_at_every_length(env: Env, length: int) -> None:
 
 def test_escrow_beyond_uint128_is_rejected(env: Env) -> None:
     call = env.market.functions.postJob(
-        job_tuple(taskCount=2**32 - 1, redundancy=1, rewardPerTask=2**96 - 1, griefingFee=0, refereeFeePool=2**127)
+        job_tuple(
+            taskCount=2**32 - 1, redundancy=1, rewardPerTask=2**96 - 1, griefingFee=0, refereeFeePool=2**127
+        )
     )
     env.revert_with(env.requester, call, "JobMarketInvalidParameter", b32("escrow"))
 

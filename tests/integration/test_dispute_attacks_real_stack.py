@@ -34,15 +34,15 @@ BOND = RESOLVER_PARAMS["challengeBond"]
 BOUNTY = STAKE * RESOLVER_PARAMS["bountyBps"] // 10_000
 
 
-def _commit_reveal(world: World, acct: Any, task_id: int, root: bytes, manifest_cid: str) -> None:
-    market = contracts(world.w3, world.dep)["JobMarket"]
+def _commit_reveal(env: World, acct: Any, task_id: int, root: bytes, manifest_cid: str) -> None:
+    market = contracts(env.w3, env.dep)["JobMarket"]
     salt = os.urandom(32)
     c = Web3.keccak(encode(["bytes32", "address", "bytes32"], [root, acct.address, salt]))
-    send(world.w3, acct, market.functions.commit(task_id, c))
-    send(world.w3, acct, market.functions.reveal(task_id, root, salt, manifest_cid))
+    send(env.w3, acct, market.functions.commit(task_id, c))
+    send(env.w3, acct, market.functions.reveal(task_id, root, salt, manifest_cid))
 
 
-def test_fabricated_root_is_slashed_end_to_end_without_proofs_from_the_challenger(world: World) -> None:
+def test_fabricated_root_is_slashed_end_to_end_without_proofs_from_the_challenger(world: World) -> None:  # noqa: F811 (pytest fixture)
     challenger = world.service(VERIFIERS[0], p=1.0)
     bystander = world.service(VERIFIERS[1], p=0.0)  # no party to the dispute
     for svc in (challenger, bystander):
@@ -72,7 +72,7 @@ def test_fabricated_root_is_slashed_end_to_end_without_proofs_from_the_challenge
     assert balance(world.w3, world.dep, market.address) == market.functions.liabilities().call()
 
 
-def test_decoy_challenge_cannot_shield_a_cheat_on_the_real_stack(world: World) -> None:
+def test_decoy_challenge_cannot_shield_a_cheat_on_the_real_stack(world: World) -> None:  # noqa: F811 (pytest fixture)
     challenger = world.service(VERIFIERS[0], p=1.0)
     referees = [world.service(i, p=0.0) for i in VERIFIERS[1:]]
     for svc in (challenger, *referees):
@@ -87,12 +87,25 @@ def test_decoy_challenge_cannot_shield_a_cheat_on_the_real_stack(world: World) -
     send(world.w3, decoy, c["DevToken"].functions.approve(c["JobMarket"].address, 2**255))
     from veritrain import envelope
 
-    send(world.w3, decoy, c["VerifierRegistry"].functions.register(
-        envelope.public_key_from_private(bytes(decoy.key)), REGISTRY_MIN_STAKE))
-    r = send(world.w3, decoy, c["DisputeResolver"].functions.challenge(t, world.cheater.acct.address, 0, b"\x66" * 32))
+    send(
+        world.w3,
+        decoy,
+        c["VerifierRegistry"].functions.register(
+            envelope.public_key_from_private(bytes(decoy.key)), REGISTRY_MIN_STAKE
+        ),
+    )
+    r = send(
+        world.w3,
+        decoy,
+        c["DisputeResolver"].functions.challenge(t, world.cheater.acct.address, 0, b"\x66" * 32),
+    )
     decoy_id = c["DisputeResolver"].events.DisputeOpened().process_receipt(r)[0]["args"]["disputeId"]
     hashes = [m.hash_bytes(i) for i in range(m.n_checkpoints)]
-    send(world.w3, world.cheater.acct, c["DisputeResolver"].functions.answer(decoy_id, segments.segment(hashes, 0)))
+    send(
+        world.w3,
+        world.cheater.acct,
+        c["DisputeResolver"].functions.answer(decoy_id, segments.segment(hashes, 0)),
+    )
     send(world.w3, decoy, c["VerifierRegistry"].functions.deregister())
 
     _sample(world, challenger)  # the real challenge is not refused although the claim is Disputed
@@ -112,7 +125,7 @@ def test_decoy_challenge_cannot_shield_a_cheat_on_the_real_stack(world: World) -
     assert balance(world.w3, world.dep, market.address) == market.functions.liabilities().call()
 
 
-def test_real_worker_loop_answers_a_challenge_that_proves_nothing(stack: dict[str, Any]) -> None:
+def test_real_worker_loop_answers_a_challenge_that_proves_nothing(stack: dict[str, Any]) -> None:  # noqa: F811 (pytest fixture)
     """A griefer challenges an honest worker's result without proofs; the worker loop answers
     on-chain with its leaves and proofs (from the manifest it kept) before the deadline."""
     from test_worker_flow import Requester, make_spec, settings_for
@@ -127,8 +140,13 @@ def test_real_worker_loop_answers_a_challenge_that_proves_nothing(stack: dict[st
     griefer = dev_account(5)
     c = contracts(w3, stack["dep"])
     send(w3, griefer, c["DevToken"].functions.approve(c["JobMarket"].address, 2**255))
-    send(w3, griefer, c["VerifierRegistry"].functions.register(
-        envelope.public_key_from_private(bytes(griefer.key)), REGISTRY_MIN_STAKE))
+    send(
+        w3,
+        griefer,
+        c["VerifierRegistry"].functions.register(
+            envelope.public_key_from_private(bytes(griefer.key)), REGISTRY_MIN_STAKE
+        ),
+    )
     t = (req.job_id << 32) | 0
     market, resolver = c["JobMarket"], c["DisputeResolver"]
     thread = threading.Thread(target=lambda: worker.run(max_tasks=1), daemon=True)
@@ -144,8 +162,9 @@ def test_real_worker_loop_answers_a_challenge_that_proves_nothing(stack: dict[st
                 r = send(w3, griefer, resolver.functions.challenge(t, worker.address, 1, b"\x13" * 32))
                 dispute_id = resolver.events.DisputeOpened().process_receipt(r)[0]["args"]["disputeId"]
             if dispute_id is not None:
-                logs = resolver.events.DisputeAnswered().get_logs(from_block=0,
-                                                                  argument_filters={"disputeId": dispute_id})
+                logs = resolver.events.DisputeAnswered().get_logs(
+                    from_block=0, argument_filters={"disputeId": dispute_id}
+                )
                 answered = logs[0]["args"] if logs else None
             time.sleep(0.2)
         assert dispute_id is not None and answered is not None, "the worker never answered the challenge"
