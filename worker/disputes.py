@@ -28,7 +28,7 @@ from veritrain import manifest as manifest_mod
 from veritrain.chain import segments
 from veritrain.chain.states import DisputeStatus
 from veritrain.chain.views import Verifier
-from veritrain.errors import ContractRevert, StorageError
+from veritrain.errors import ContractRevert, StorageError, VeritrainError
 from veritrain.jobdoc import referee_key_context
 from veritrain.journal import Item
 
@@ -95,7 +95,12 @@ def _serve(worker: Worker, it: Item, dispute_id: int) -> bool:
             if now > d.deadline:
                 return _tx(worker, key, "settle", resolver.functions.settle(dispute_id))
             if d.accused == worker.address:
-                seg = answer_segment(worker, it, d.segment)
+                try:
+                    seg = answer_segment(worker, it, d.segment)
+                except (OSError, VeritrainError, ValueError) as exc:
+                    worker.say(f"dispute {dispute_id}: cannot answer (the result will be lost at the "
+                               f"deadline): {exc}")
+                    return False
                 return _tx(worker, key, "answer", resolver.functions.answer(dispute_id, seg))
         elif status == DisputeStatus.DRAWING:
             if now > d.deadline:
