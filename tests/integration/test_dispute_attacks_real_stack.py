@@ -154,7 +154,8 @@ def test_real_worker_loop_answers_a_challenge_that_proves_nothing(stack: dict[st
     dispute_id, answered = None, None
     try:
         deadline = time.monotonic() + 150
-        while time.monotonic() < deadline and answered is None:
+        settled = False
+        while time.monotonic() < deadline and not settled:
             req.answer_claims()
             w3.provider.make_request("evm_mine", [])
             status = market.functions.getClaim(t, worker.address).call()[0]
@@ -166,6 +167,8 @@ def test_real_worker_loop_answers_a_challenge_that_proves_nothing(stack: dict[st
                     from_block=0, argument_filters={"disputeId": dispute_id}
                 )
                 answered = logs[0]["args"] if logs else None
+                # then the worker draws the committee (once the answer's block is mined)
+                settled = resolver.functions.getDispute(dispute_id).call()[8] == DisputeStatus.SETTLED
             time.sleep(0.2)
         assert dispute_id is not None and answered is not None, "the worker never answered the challenge"
         worker.stop.set()
