@@ -10,9 +10,14 @@ several times), and the two totals the issue sets targets for:
 
 - ``task_happy_path``: claim, deliverKey, commit, reveal, finalize, withdraw of one task plus
   that task's share of postJob (the job has ``TASKS`` tasks, redundancy 1);
-- ``dispute_total``: a challenge with Merkle proofs into a root over 1,025 leaves (1,024
-  checkpoint segments), the committee draw, three referees' commit and reveal (each its own
-  transaction, as the verifier role sends them), settlement.
+- ``dispute_total``: a challenge with the challenger's Merkle proofs into a root over 1,025
+  leaves (1,024 checkpoint segments; ``challengeWithProof``: the verifier replayed from the
+  worker's manifest, so it holds the leaves), the committee draw, three referees' commit and
+  reveal (each its own transaction, as the verifier role sends them), settlement;
+- ``dispute_answered_total`` (reported, no target): the same dispute opened without proofs
+  (``challenge``, data availability is the worker's burden) and the worker's ``answer`` with
+  its two leaves and their proofs. ``DisputeResolver.answer`` is what an honest worker pays
+  to meet a challenge.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from veritrain.chain.receipts import commitment
 TASKS = 8
 CHECKPOINTS = 1025  # n + 1 leaves for n = 1,024 segments
 TARGETS = {"task_happy_path": 400_000, "dispute_total": 700_000}
+#: Reported beside the targets: a dispute in which the challenger could not prove the worker's
+#: leaves (data availability: the worker answers on-chain); no target of its own.
 E18 = 10**18
 
 
@@ -128,7 +135,9 @@ def scenario(w3: Any) -> dict[str, Any]:
     """Deploy and play the scenario on ``w3``; the gas figures."""
     from veritrain.artifacts import artifact
     from veritrain.dev.accounts import dev_account
-    from veritrain.dev.deploy import REGISTRY_MIN_STAKE, deploy_local
+    from veritrain.dev.deploy import REGISTRY_MIN_STAKE, RESOLVER_PARAMS, deploy_local
+
+    RESOLVER_COMMITTEE = RESOLVER_PARAMS["committeeSize"]  # noqa: N806
 
     owner = dev_account(0)
     dep = deploy_local(w3, owner)
@@ -174,14 +183,21 @@ def scenario(w3: Any) -> dict[str, Any]:
     seg = (j, cheat[j], _proof(trees["cheat"], j), cheat[j + 1], _proof(trees["cheat"], j + 1))
     by_addr: dict[str, Any] = {v.address: v for v in verifiers}
 
-    def challenge_to_commits(task_id: int) -> tuple[int, list[str]]:
-        """Challenge segment j of ``task_id``, draw, deliver keys, commit every vote."""
-        r = run.send(
-            verifiers[0],
-            "DisputeResolver",
-            resolver.functions.challenge(task_id, workers[1].address, seg, honest[j + 1]),
-        )
+    def challenge_to_commits(task_id: int, answered: bool) -> tuple[int, list[str]]:
+        """Challenge segment j of ``task_id`` (with the challenger's proofs, or without and
+        the worker answering), draw, deliver keys, commit every vote."""
+        # j is even, so leaves j and j + 1 are siblings and one proof shows both (proofNext
+        # empty), as verifier.challenge and the worker's answer send it
+        shared = (*seg[:4], [])
+        if answered:
+            # data availability: the challenge names j, the worker answers with its leaves
+            call = resolver.functions.challenge(task_id, workers[1].address, j, honest[j + 1])
+        else:
+            call = resolver.functions.challengeWithProof(task_id, workers[1].address, shared, honest[j + 1])
+        r = run.send(verifiers[0], "DisputeResolver", call)
         d = resolver.events.DisputeOpened().process_receipt(r, errors=DISCARD)[0]["args"]["disputeId"]
+        if answered:
+            run.send(workers[1], "DisputeResolver", resolver.functions.answer(d, shared))
         r = run.send(dev_account(13), "DisputeResolver", resolver.functions.drawCommittee(d))
         drawn = resolver.events.CommitteeDrawn().process_receipt(r, errors=DISCARD)[0]["args"]
         refs = list(drawn["referees"])
@@ -192,17 +208,21 @@ def scenario(w3: Any) -> dict[str, Any]:
                      resolver.functions.commitVote(d, seat, commitment(honest[j + 1], ref, salt)))
         return d, refs
 
-    did, referees = challenge_to_commits(t1)
-    for seat, ref in enumerate(referees):
-        reveal = resolver.functions.revealVote(did, seat, honest[j + 1], salt)
-        run.send(by_addr[ref], "DisputeResolver", reveal)
-    run.send(dev_account(13), "DisputeResolver", resolver.functions.settle(did))
-
-    def dispute_calls() -> dict[str, list[int]]:
-        calls = {k: list(v) for k, v in run.gas.items() if k.startswith("DisputeResolver.")}
+    def dispute(task_id: int, answered: bool) -> dict[str, list[int]]:
+        """One whole dispute; the gas of each resolver call it made (key deliveries aside)."""
+        before = {k: len(v) for k, v in run.gas.items()}
+        did, referees = challenge_to_commits(task_id, answered)
+        for seat, ref in enumerate(referees):
+            reveal = resolver.functions.revealVote(did, seat, honest[j + 1], salt)
+            run.send(by_addr[ref], "DisputeResolver", reveal)
+        run.send(dev_account(13), "DisputeResolver", resolver.functions.settle(did))
+        calls = {k: v[before.get(k, 0):] for k, v in run.gas.items() if k.startswith("DisputeResolver.")}
         return {k: v for k, v in calls.items() if v and not k.endswith("deliverRefereeKey")}
 
-    dispute_gas = dispute_calls()
+    dispute_gas = dispute(t1, answered=False)
+    t4 = (job << 32) | 4
+    submit(workers[1], t4, trees["cheat"])
+    answered_gas = dispute(t4, answered=True)
 
 
     run.warp(86_401)
@@ -251,15 +271,17 @@ def scenario(w3: Any) -> dict[str, Any]:
     totals = {
         "task_happy_path": post_share + sum(happy.values()),
         "dispute_total": sum(sum(v) for v in dispute_gas.values()),
+        "dispute_answered_total": sum(sum(v) for v in answered_gas.values()),
     }
     return {
         "functions": {k: round(mean(v)) for k, v in sorted(run.gas.items()) if not k.startswith("DevToken")},
         "task_happy_path_parts": {"postJob_share": post_share, **happy},
         "dispute_parts": {k: v for k, v in dispute_gas.items()},
+        "dispute_answered_parts": {k: v for k, v in answered_gas.items()},
         **totals,
         "targets": TARGETS,
         "within_targets": all(totals[k] <= TARGETS[k] for k in TARGETS),
-        "scenario": {"tasks_per_job": TASKS, "checkpoints": CHECKPOINTS, "committee": len(referees)},
+        "scenario": {"tasks_per_job": TASKS, "checkpoints": CHECKPOINTS, "committee": RESOLVER_COMMITTEE},
     }
 
 

@@ -16,10 +16,25 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// with a bond (`challenge`), or, for two redundant workers of one task whose roots differ,
 /// by anyone without a bond (`disputeWorkers`). The accused claim(s) freeze in the market.
 ///
-/// Committee randomness: at opening, `drawBlock` = the opening transaction's own block is
-/// fixed; `drawCommittee` (anyone, in any later block) seeds the draw with
-/// `blockhash(drawBlock)`, which the opener cannot know when it signs (the hash covers the
-/// whole block, its own transaction included). Limits: the producer of block `drawBlock` can
+/// Data availability is the accused's burden: a challenge names the segment only, without
+/// any proof about the worker's root (nobody but the worker may be able to produce one). The
+/// dispute starts Answering: within `responseWindow` the accused (or anyone holding its
+/// leaves) must `answer` with `(j, h_j)` and `(j + 1, h_{j+1})` and their Merkle proofs in
+/// its revealed root, or anyone may `settle` it as lost by the accused (its stake slashed,
+/// the challenger's bond returned with the bounty). A worker that revealed a root it cannot
+/// open loses every challenge. {DisputeAnswered} carries `h_j` and `h_{j+1}` for the referees.
+///
+/// Decoys: several disputes of one claim may be open at once, and a released claim stays
+/// open to challenge for a full challenge window after its last dispute closes (see
+/// {IJobMarket-openDispute}), so a dispute cannot shut out another challenger or run out its
+/// clock. A challenge whose committee nobody drew by the draw deadline has lapsed: the bond
+/// goes to the job's escrow (not to the accused, which may be the challenger's own account).
+/// Anyone can draw and settle any dispute.
+///
+/// Committee randomness: at opening (for a challenge without proofs: at the answer),
+/// `drawBlock` = that transaction's own block is fixed; `drawCommittee` (anyone, in any later
+/// block) seeds the draw with `blockhash(drawBlock)`, which the sender cannot know when it
+/// signs (the hash covers the whole block, its own transaction included). Limits: the producer of block `drawBlock` can
 /// bias the draw (by reordering, or withholding that block), and on a chain whose blocks one
 /// party produces (a dev chain) it is predictable; a production deployment should prefer a
 /// VRF or a RANDAO value from a later block. If nobody draws within 256 blocks the hash is no longer
@@ -49,7 +64,8 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// majority. With no verdict the dispute is dismissed: bonds return, claims are released and
 /// slashed referee stakes go to the job's escrow. Every phase has a deadline.
 ///
-/// Gas: a challenge is stored in three slots, a dispute between workers in four
+/// Gas: a challenge is stored in three slots (two at opening and `accusedNext` at the answer
+/// when it proved nothing), a dispute between workers in four
 /// ({DisputeStore}); the committee's addresses are packed 160 bits apiece into consecutive
 /// words; each ballot's state takes three bits of the slot every vote reads anyway; a reveal
 /// clears its commitment (a storage refund) since the vote lives in those three bits; a
@@ -59,15 +75,21 @@ contract DisputeResolver is ReentrancyGuardTransient {
         None,
         Drawing,
         Voting,
-        Settled
+        Settled,
+        Answering
     }
 
+    /// @notice AccusedLost also when the accused did not answer in time (verdict None);
+    /// Dismissed: no majority, or no committee could be drawn (the pool is too small);
+    /// Lapsed: nobody drew the committee by the draw deadline (a challenger's bond goes to the
+    /// job's escrow; between workers nothing moves).
     enum Outcome {
         None,
         AccusedLost,
         AccuserLost,
         BothLost,
-        Dismissed
+        Dismissed,
+        Lapsed
     }
 
     /// @notice A seat's ballot: not yet committed, committed, or revealed with what the vote
@@ -100,9 +122,11 @@ contract DisputeResolver is ReentrancyGuardTransient {
         uint16 bountyBps;
         uint16 refereeFeeBps;
         uint16 refereeSlashBps;
+        uint32 responseWindow;
     }
 
-    /// @notice A dispute. `deadline` is the draw deadline while Drawing and the commit deadline
+    /// @notice A dispute. `deadline` is the answer deadline while Answering, the draw deadline
+    /// while Drawing and the commit deadline
     /// while Voting (the reveal deadline is `deadline + revealWindow`). `drawBlock` reads zero
     /// once the committee is drawn. `bond` is the challenge bond while it is held (zero for a
     /// dispute between workers and once settled). `accuserNext` is the accusing worker's
@@ -172,6 +196,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     uint16 private immutable _bountyBps;
     uint16 private immutable _refereeFeeBps;
     uint16 private immutable _refereeSlashBps;
+    uint32 private immutable _responseWindow;
 
     Counter private _counter;
     mapping(uint256 disputeId => DisputeStore) private _disputes;
@@ -192,6 +217,9 @@ contract DisputeResolver is ReentrancyGuardTransient {
         uint256 bond,
         uint64 drawBlock
     );
+    /// @notice The accused showed its leaves `(segment, h)` and `(segment + 1, hNext)` in its
+    /// root; the committee is drawn from `blockhash(drawBlock)`.
+    event DisputeAnswered(uint256 indexed disputeId, bytes32 h, bytes32 hNext, uint64 drawBlock);
     event DrawRescheduled(uint256 indexed disputeId, uint64 drawBlock);
     event CommitteeDrawn(uint256 indexed disputeId, address[] referees, uint64 commitDeadline, uint64 revealDeadline);
     event RefereeKeyDelivered(uint256 indexed disputeId, address indexed referee, bytes envelope);
@@ -200,7 +228,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// @param verdict The vote of the majority (None when dismissed).
     event DisputeSettled(uint256 indexed disputeId, Outcome outcome, BallotState verdict, uint256 refereePot);
 
-    error DisputeResolverInvalidParameter(bytes32 name);
+    error DisputeResolverInvalidParameter(string name);
     error DisputeResolverNotVerifier(address caller);
     error DisputeResolverSelfChallenge(address worker);
     error DisputeResolverSegmentOutOfRange(uint256 j, uint32 checkpointCount);
@@ -210,7 +238,6 @@ contract DisputeResolver is ReentrancyGuardTransient {
     error DisputeResolverWrongStatus(uint256 disputeId, DisputeStatus status);
     error DisputeResolverTooEarly(uint256 disputeId, uint256 opensAfter);
     error DisputeResolverDeadlinePassed(uint256 disputeId, uint256 deadline);
-    error DisputeResolverPoolTooSmall(uint256 eligible, uint256 needed);
     error DisputeResolverNotReferee(uint256 disputeId, address caller);
     error DisputeResolverBallotState(uint256 disputeId, address referee, BallotState state);
     error DisputeResolverCommitMismatch(uint256 disputeId, address referee);
@@ -219,20 +246,25 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// @param market The {JobMarket} (vault; its `modules()` must name this contract).
     /// @param registry The {VerifierRegistry}; its unbonding delay must exceed
     /// `drawWindow + commitWindow + revealWindow` so a referee's stake outlives its duty.
-    /// @param params Committee size (odd, 1..13), challenge bond, phase windows (seconds) and
-    /// the shares in basis points (`bountyBps + refereeFeeBps <= 10000`).
+    /// @param params Committee size (odd, 1..13), challenge bond, phase windows (seconds), the
+    /// shares in basis points (`bountyBps + refereeFeeBps <= 10000`) and the accused's
+    /// response window (seconds).
     constructor(IJobMarket market, IVerifierRegistry registry, Params memory params) {
         uint256 size = params.committeeSize;
         if (size == 0 || size > MAX_COMMITTEE || size % 2 == 0) {
             revert DisputeResolverInvalidParameter("committeeSize");
         }
-        if (params.drawWindow == 0 || params.commitWindow == 0 || params.revealWindow == 0) {
+        if (
+            params.drawWindow == 0 || params.commitWindow == 0 || params.revealWindow == 0
+                || params.responseWindow == 0
+        ) {
             revert DisputeResolverInvalidParameter("window");
         }
         if (uint256(params.bountyBps) + params.refereeFeeBps > _BPS || params.refereeSlashBps > _BPS) {
             revert DisputeResolverInvalidParameter("bps");
         }
-        uint256 longest = uint256(params.drawWindow) + params.commitWindow + params.revealWindow;
+        uint256 longest =
+            uint256(params.responseWindow) + params.drawWindow + params.commitWindow + params.revealWindow;
         if (registry.unbondingDelay() <= longest) revert DisputeResolverInvalidParameter("unbondingDelay");
         _market = market;
         _registry = registry;
@@ -244,16 +276,44 @@ contract DisputeResolver is ReentrancyGuardTransient {
         _bountyBps = params.bountyBps;
         _refereeFeeBps = params.refereeFeeBps;
         _refereeSlashBps = params.refereeSlashBps;
+        _responseWindow = params.responseWindow;
         _counter.live = true;
     }
 
     // ------------------------------------------------------------------ opening
 
     /// @notice A registered verifier disputes `worker`'s result on task `taskId` at segment
-    /// `seg.j`: the proofs show `(j, h)` and `(j + 1, hNext)` in the worker's revealed root, and
-    /// the verifier's replay gives `claimedNext != hNext`. Pulls `challengeBond` from the caller
-    /// (approve the market). Returns the dispute id (from 1). Emits a {DisputeOpened} event.
-    function challenge(uint256 taskId, address worker, Segment calldata seg, bytes32 claimedNext)
+    /// `j` (0 <= j < checkpointCount - 1), saying its replay gives `claimedNext` as `h_{j+1}`
+    /// (kept in the event only). Nothing about the worker's root needs proving: the worker
+    /// must {answer}. The claim may already be in dispute. Pulls `challengeBond` from the
+    /// caller (approve the market). Returns the dispute id (from 1). Emits a {DisputeOpened}
+    /// event (with `accusedNext` and `drawBlock` zero until the answer).
+    function challenge(uint256 taskId, address worker, uint256 j, bytes32 claimedNext)
+        external
+        nonReentrant
+        returns (uint256 disputeId)
+    {
+        if (!_registry.isActive(msg.sender)) revert DisputeResolverNotVerifier(msg.sender);
+        if (worker == msg.sender) revert DisputeResolverSelfChallenge(worker);
+        IJobMarket.DisputedClaim memory c = _market.openDispute(taskId, worker);
+        if (j + 1 >= c.checkpointCount) revert DisputeResolverSegmentOutOfRange(j, c.checkpointCount);
+        uint96 bond = _challengeBond;
+        disputeId = _newId();
+        DisputeStore storage d = _disputes[disputeId];
+        uint64 deadline = uint64(block.timestamp) + _responseWindow;
+        // taskId < 2**64: job ids fit 32 bits (see {DisputeStore}); j + 1 < checkpointCount (uint32)
+        (d.accused, d.taskId, d.segment) = (worker, uint64(taskId), uint32(j));
+        (d.accuser, d.deadline, d.status) = (msg.sender, SafeCast.toUint32(deadline), DisputeStatus.Answering);
+        emit DisputeOpened(disputeId, taskId, worker, msg.sender, false, uint32(j), 0, claimedNext, bond, 0);
+        if (bond != 0) _market.collect(msg.sender, bond);
+    }
+
+    /// @notice A challenge by a registered verifier that holds the worker's leaves (it replayed
+    /// from the worker's manifest): the proofs show `(j, h)` and `(j + 1, hNext)` in the
+    /// worker's revealed root, and the verifier's replay gives `claimedNext != hNext`. No
+    /// answer is needed: the dispute starts Drawing, from this block's hash. Pulls
+    /// `challengeBond`. Returns the dispute id. Emits a {DisputeOpened} event.
+    function challengeWithProof(uint256 taskId, address worker, Segment calldata seg, bytes32 claimedNext)
         external
         nonReentrant
         returns (uint256 disputeId)
@@ -266,6 +326,24 @@ contract DisputeResolver is ReentrancyGuardTransient {
         uint96 bond = _challengeBond;
         disputeId = _open(taskId, worker, msg.sender, false, seg, claimedNext, bond);
         if (bond != 0) _market.collect(msg.sender, bond);
+    }
+
+    /// @notice Answer a challenge: the accused's leaves `(j, seg.h)` and `(j + 1, seg.hNext)`
+    /// with their proofs in its revealed root, before the answer deadline. Anyone may send it
+    /// (a proof cannot hurt the worker). The committee is then drawn from the hash of this
+    /// transaction's block ({drawCommittee}). Emits a {DisputeAnswered} event.
+    function answer(uint256 disputeId, Segment calldata seg) external {
+        DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Answering);
+        if (block.timestamp > d.deadline) revert DisputeResolverDeadlinePassed(disputeId, d.deadline);
+        if (seg.j != d.segment) revert DisputeResolverSegmentsDiffer();
+        address accused = d.accused;
+        _checkSegment(seg, _market.disputedClaim(d.taskId, accused), accused);
+        uint64 drawBlock = uint64(block.number);
+        uint64 deadline = uint64(block.timestamp) + _drawWindow;
+        (d.deadline, d.drawBlockOrBallots, d.status) =
+            (SafeCast.toUint32(deadline), uint40(drawBlock), DisputeStatus.Drawing);
+        d.accusedNext = seg.hNext;
+        emit DisputeAnswered(disputeId, seg.h, seg.hNext, drawBlock);
     }
 
     /// @notice Anyone puts two redundant workers of one task in dispute: both revealed roots
@@ -294,6 +372,8 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// @notice Draw the committee from `blockhash(drawBlock)` (anyone, once that block is
     /// mined). If the hash is no longer available, reschedules to the next block instead
     /// (emits {DrawRescheduled}). Emits a {CommitteeDrawn} event.
+    /// If the pool holds fewer than `committeeSize` eligible verifiers, the dispute is
+    /// dismissed at once (bond returned, claims released; {DisputeSettled}).
     function drawCommittee(uint256 disputeId) external {
         DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Drawing);
         if (block.timestamp > d.deadline) revert DisputeResolverDeadlinePassed(disputeId, d.deadline);
@@ -305,9 +385,14 @@ contract DisputeResolver is ReentrancyGuardTransient {
             emit DrawRescheduled(disputeId, uint64(block.number));
             return;
         }
-        address[] memory chosen = _draw(keccak256(abi.encode(seed, disputeId)), d);
-        _storeCommittee(disputeId, chosen);
         uint64 commitDeadline = uint64(block.timestamp) + _commitWindow;
+        (address[] memory chosen, bool full) =
+            _draw(keccak256(abi.encode(seed, disputeId)), d, commitDeadline + _revealWindow);
+        if (!full) {
+            _settleUndrawn(disputeId, d, Outcome.Dismissed);
+            return;
+        }
+        _storeCommittee(disputeId, chosen);
         (d.status, d.deadline, d.drawBlockOrBallots) = (DisputeStatus.Voting, SafeCast.toUint32(commitDeadline), 0);
         emit CommitteeDrawn(disputeId, chosen, commitDeadline, commitDeadline + _revealWindow);
     }
@@ -371,13 +456,19 @@ contract DisputeResolver is ReentrancyGuardTransient {
         uint256 pot;
     }
 
-    /// @notice Settle a dispute (anyone): while Drawing, after the draw deadline (dismissed);
-    /// while Voting, once every referee revealed or after the reveal deadline.
-    /// Emits a {DisputeSettled} event.
+    /// @notice Settle a dispute (anyone): while Answering, after the answer deadline (the
+    /// accused lost); while Drawing, after the draw deadline (Lapsed); while Voting, once every
+    /// referee revealed or after the reveal deadline. Emits a {DisputeSettled} event.
     function settle(uint256 disputeId) external nonReentrant {
         DisputeStore storage d = _disputes[disputeId];
+        DisputeStatus status = d.status;
+        if (status == DisputeStatus.Answering || status == DisputeStatus.Drawing) {
+            if (block.timestamp <= d.deadline) revert DisputeResolverTooEarly(disputeId, d.deadline);
+            _settleUndrawn(disputeId, d, status == DisputeStatus.Answering ? Outcome.AccusedLost : Outcome.Lapsed);
+            return;
+        }
         uint256 seats = _seatsIfSettleable(disputeId, d);
-        uint40 states = seats == 0 ? 0 : d.drawBlockOrBallots;
+        uint40 states = d.drawBlockOrBallots;
         d.status = DisputeStatus.Settled;
         (BallotState verdict, bool decided) = _tally(states, seats);
         Payout memory p = Payout(new address[](seats + 2), new uint256[](seats + 2), 0, 0, 0);
@@ -407,7 +498,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         (r.accusedNext, r.accuserNext) = (d.accusedNext, d.accuserNext);
         if (r.status == DisputeStatus.Drawing) r.drawBlock = d.drawBlockOrBallots;
         if (r.status != DisputeStatus.None) r.requester = _market.requesterOf(r.taskId >> 32);
-        bool held = !r.accuserIsWorker && (r.status == DisputeStatus.Drawing || r.status == DisputeStatus.Voting);
+        bool held = !r.accuserIsWorker && r.status != DisputeStatus.None && r.status != DisputeStatus.Settled;
         if (held) r.bond = _challengeBond;
     }
 
@@ -442,7 +533,8 @@ contract DisputeResolver is ReentrancyGuardTransient {
             _revealWindow,
             _bountyBps,
             _refereeFeeBps,
-            _refereeSlashBps
+            _refereeSlashBps,
+            _responseWindow
         );
     }
 
@@ -463,12 +555,23 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ internal
 
+    function _newId() private returns (uint256 disputeId) {
+        // cannot overflow: one dispute per transaction, 2**64 transactions will never happen
+        unchecked {
+            disputeId = ++_counter.count;
+        }
+    }
+
+    /// @dev For an even `j` the two leaves are siblings, so `proofNext` may be left empty: leaf
+    /// `j`'s proof then starts with leaf `j + 1`, and one proof shows both (half the calldata).
     function _checkSegment(Segment calldata seg, IJobMarket.DisputedClaim memory c, address worker) private pure {
         if (seg.j + 1 >= c.checkpointCount) revert DisputeResolverSegmentOutOfRange(seg.j, c.checkpointCount);
         if (!MerkleProof.verifyCalldata(seg.proof, c.root, keccak256(abi.encode(seg.j, seg.h)))) {
             revert DisputeResolverBadProof(worker, seg.j);
         }
-        if (!MerkleProof.verifyCalldata(seg.proofNext, c.root, keccak256(abi.encode(seg.j + 1, seg.hNext)))) {
+        bytes32 nextLeaf = keccak256(abi.encode(seg.j + 1, seg.hNext));
+        bool shared = seg.proofNext.length == 0 && seg.j % 2 == 0 && seg.proof.length != 0 && seg.proof[0] == nextLeaf;
+        if (!shared && !MerkleProof.verifyCalldata(seg.proofNext, c.root, nextLeaf)) {
             revert DisputeResolverBadProof(worker, seg.j + 1);
         }
     }
@@ -482,10 +585,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         bytes32 accuserNext,
         uint96 bond
     ) private returns (uint256 disputeId) {
-        // cannot overflow: one dispute per transaction, 2**64 transactions will never happen
-        unchecked {
-            disputeId = ++_counter.count;
-        }
+        disputeId = _newId();
         DisputeStore storage d = _disputes[disputeId];
         uint64 drawBlock = uint64(block.number);
         uint64 deadline = uint64(block.timestamp) + _drawWindow;
@@ -523,12 +623,15 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// @dev Random picks first, then a scan from a random offset, so the draw succeeds
     /// whenever enough eligible verifiers exist (see {IVerifierRegistry-drawReferees}; the pool
     /// is read where it is stored, in one call).
-    function _draw(bytes32 seed, DisputeStore storage d) private view returns (address[] memory chosen) {
+    function _draw(bytes32 seed, DisputeStore storage d, uint256 voteEnds)
+        private
+        returns (address[] memory chosen, bool full)
+    {
         uint256 size = _committeeSize;
         uint256 count;
         address requester = _market.requesterOf(uint256(d.taskId) >> 32);
-        (chosen, count) = _registry.drawReferees(seed, size, [d.accused, d.accuser, requester]);
-        if (count < size) revert DisputeResolverPoolTooSmall(count, size);
+        (chosen, count) = _registry.drawReferees(seed, size, [d.accused, d.accuser, requester], voteEnds);
+        full = count == size;
     }
 
     /// @dev Pack the referees 160 bits apiece into consecutive words.
@@ -605,13 +708,9 @@ contract DisputeResolver is ReentrancyGuardTransient {
         return (BallotState.None, false);
     }
 
-    /// @dev Reverts unless `settle` may run now; the number of seats to settle (0 if never drawn).
+    /// @dev Reverts unless a Voting dispute may be settled now; the number of seats.
     function _seatsIfSettleable(uint256 disputeId, DisputeStore storage d) private view returns (uint256) {
         DisputeStatus status = d.status;
-        if (status == DisputeStatus.Drawing) {
-            if (block.timestamp <= d.deadline) revert DisputeResolverTooEarly(disputeId, d.deadline);
-            return 0;
-        }
         if (status != DisputeStatus.Voting) revert DisputeResolverWrongStatus(disputeId, status);
         uint256 revealDeadline = uint256(d.deadline) + _revealWindow;
         if (block.timestamp <= revealDeadline && !_allAtLeast(d.drawBlockOrBallots, BallotState.ForAccused)) {
@@ -664,6 +763,28 @@ contract DisputeResolver is ReentrancyGuardTransient {
             uint256 amount = (_registry.stakeOf(referee) * _refereeSlashBps) / _BPS;
             if (amount != 0) pot += _registry.slash(referee, amount);
         }
+    }
+
+    /// @dev Settle a dispute no committee was drawn for: unanswered (AccusedLost: the accused's
+    /// stake is slashed, bounty to the challenger, its bond back, the referee share to the
+    /// escrow), Lapsed (claims released; a challenger's bond to the job's escrow) or Dismissed
+    /// (no committee could be drawn: claims released, bond back).
+    function _settleUndrawn(uint256 disputeId, DisputeStore storage d, Outcome outcome) private {
+        (d.status, d.outcome, d.drawBlockOrBallots) = (DisputeStatus.Settled, outcome, 0);
+        Payout memory p = Payout(new address[](2), new uint256[](2), 0, 0, 0);
+        uint256 bond = _bondOf(d);
+        if (outcome == Outcome.AccusedLost) {
+            _slashWorker(d, p, d.accused, d.accuser);
+            _pay(p, d.accuser, bond);
+            p.toEscrow += p.pot;
+        } else {
+            _market.releaseClaim(d.taskId, d.accused);
+            if (d.accuserIsWorker) _market.releaseClaim(d.taskId, d.accuser);
+            else if (outcome == Outcome.Lapsed) p.toEscrow += bond;
+            else _pay(p, d.accuser, bond);
+        }
+        _payOut(p, uint256(d.taskId) >> 32);
+        emit DisputeSettled(disputeId, outcome, BallotState.None, 0);
     }
 
     /// @dev Slash a losing worker's stake: referee share to the pot, bounty to `winner` (none
@@ -722,6 +843,12 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     function _pay(Payout memory p, address to, uint256 amount) private pure {
         if (amount == 0) return;
+        uint256 last = p.count;
+        if (last != 0 && p.to[last - 1] == to) {
+            // a challenger's bounty and returned bond: one credit
+            p.amounts[last - 1] += amount;
+            return;
+        }
         p.to[p.count] = to;
         p.amounts[p.count] = amount;
         ++p.count;

@@ -39,10 +39,13 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// Storage is laid out for gas (see {JobStore} and {Buckets}); the views return the documented
 /// structs unchanged.
 ///
-/// Money invariant: `token.balanceOf(this) == liabilities()` = escrows + worker stakes +
+/// Money invariant: `token.balanceOf(this) >= liabilities()` = escrows + worker stakes +
 /// module holdings (verifier stakes in the {VerifierRegistry}, challenge bonds in the
-/// {DisputeResolver}) + amounts owed and not withdrawn. The owner can pause new jobs only; no
-/// function lets anyone move funds outside these rules.
+/// {DisputeResolver}) + amounts owed and not withdrawn, with equality unless someone sent
+/// tokens to the market with a plain transfer; that surplus belongs to nobody in the protocol
+/// and only the owner can move it out ({sweepSurplus}, never more than the surplus). The
+/// owner can otherwise only pause new jobs; no function lets anyone move funds outside these
+/// rules.
 contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -60,7 +63,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         Committed,
         Revealed,
         Disputed,
-        Finalized
+        Finalized,
+        Ended
     }
 
     enum VerifierKeyStatus {
@@ -133,6 +137,10 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     }
 
     /// @notice One worker's claim on one task. Deadlines are unix seconds (0 = not yet set).
+    /// A claim that ended without payment (abandoned, timed out, slashed) reads `Ended` with
+    /// its deadlines kept, so it is told apart from a claim never made; its worker may claim
+    /// the task again once no dispute of the old claim is open. `disputes` counts the open
+    /// disputes of the claim (several may be open at once: see {openDispute}).
     /// `commitment` is the worker's commitment while the claim is Committed and zero otherwise:
     /// once the root is revealed it replaces the commitment in storage, so from Revealed on
     /// `commitment` reads zero and `root` the revealed root (zero before). The commitment stays
@@ -144,6 +152,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         uint64 challengeDeadline;
         bytes32 commitment;
         bytes32 root;
+        uint16 disputes;
     }
 
     /// @dev Storage form of {Job} (same fields), grouped by the paths that read them so each
@@ -180,7 +189,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
 
     /// @dev Storage form of {Claim}: deadlines in 40 bits (unix seconds to the year 36812),
     /// plus the job parameters `reveal` and `openDispute` need, copied at claim time into the
-    /// same slot (8 + 3 * 40 + 32 + 32 + 16 + 32 = 240 bits) so they do not read the job.
+    /// same slot (8 + 3 * 40 + 32 + 32 + 16 + 32 + 16 = 256 bits) so they do not read the job;
+    /// `disputes` counts the claim's open disputes.
     /// `hash` is the commitment until the reveal and the root from then on (one slot: the
     /// reveal overwrites a nonzero word instead of filling a fresh one).
     struct ClaimStore {
@@ -192,6 +202,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         uint32 challengeWindow;
         uint16 redundancy;
         uint32 checkpointCount;
+        uint16 disputes;
         bytes32 hash;
     }
 
@@ -267,13 +278,20 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     event ClaimReleased(uint256 indexed taskId, address indexed worker);
     event ClaimSlashed(uint256 indexed taskId, address indexed worker, uint256 stake);
     event Withdrawn(address indexed account, uint256 amount);
+    /// @notice A module's payout to `account` (settlement shares, returned bonds, bounties,
+    /// referee fees, withdrawn verifier stakes). With the market's own events
+    /// ({ClaimFinalized}, {ClaimTimedOut}, {ClaimAbandoned}, {JobCancelled}, {JobClosed},
+    /// {Withdrawn}) it rebuilds what every account is owed from logs alone.
+    event Credited(address indexed account, uint256 amount);
+    /// @notice Tokens sent to the market outside the protocol (a plain transfer) were moved out.
+    event SurplusSwept(address indexed to, uint256 amount);
     event VerifierKeyRequested(uint256 indexed jobId, address indexed verifier, bytes pubKey);
     event VerifierKeyDelivered(uint256 indexed jobId, address indexed verifier, bytes envelope);
 
     error JobMarketNotModule(address caller);
     error JobMarketModulesAlreadySet();
     error JobMarketModulesNotSet();
-    error JobMarketInvalidParameter(bytes32 name);
+    error JobMarketInvalidParameter(string name);
     error JobMarketUnknownJob(uint256 jobId);
     error JobMarketJobNotOpen(uint256 jobId, JobStatus status);
     error JobMarketJobBusy(uint256 jobId, uint32 activeClaims, uint32 unsettledSlots);
@@ -290,6 +308,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     error JobMarketNotVerifier(address caller);
     error JobMarketRequesterCannotVerify(uint256 jobId, address requester);
     error JobMarketVerifierKeyWrongStatus(uint256 jobId, address verifier, VerifierKeyStatus actual);
+    error JobMarketTooManyDisputes(uint256 taskId, address worker);
 
     modifier onlyModule() {
         if (msg.sender != _resolver && msg.sender != _registry) revert JobMarketNotModule(msg.sender);
@@ -333,6 +352,20 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         _unpause();
     }
 
+    /// @notice Move tokens sent to the market outside the protocol (a plain `transfer`, which
+    /// no bucket records) to `to`: exactly `token.balanceOf(this) - liabilities()`, so nothing
+    /// anyone is owed can leave. The owner decides whom they go to (the sender, if known).
+    /// Emits a {SurplusSwept} event.
+    function sweepSurplus(address to) external onlyOwner nonReentrant returns (uint256 amount) {
+        if (to == address(0)) revert JobMarketInvalidParameter("to");
+        uint256 balance = _token.balanceOf(address(this));
+        uint256 owedTotal = _liabilities();
+        amount = balance > owedTotal ? balance - owedTotal : 0;
+        if (amount == 0) revert JobMarketNothingOwed(to);
+        emit SurplusSwept(to, amount);
+        _token.safeTransfer(to, amount);
+    }
+
     // ------------------------------------------------------------------ requester
 
     /// @notice Post a job and pull `taskCount * redundancy * rewardPerTask + refereeFeePool`
@@ -342,6 +375,10 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         if (_resolver == address(0)) revert JobMarketModulesNotSet();
         _checkParams(p);
         uint256 slots = uint256(p.taskCount) * p.redundancy;
+        // slots are counted in 32 bits (activeClaims, settledSlots): more would wrap them
+        if (slots > type(uint32).max) revert JobMarketInvalidParameter("slots");
+        // the per-dispute referee fee is stored in 96 bits
+        if (p.refereeFeePool / slots > type(uint96).max) revert JobMarketInvalidParameter("refereeFeePool");
         uint256 escrow = slots * p.rewardPerTask + p.refereeFeePool;
         if (escrow > type(uint128).max) revert JobMarketInvalidParameter("escrow");
         // cannot overflow: one job per transaction, 2**96 transactions will never happen
@@ -449,10 +486,15 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         Task memory task = _loadTask(taskId);
         if (task.active + task.finalized + task.closed >= job.redundancy) revert JobMarketTaskFull(taskId);
         ClaimStore storage c = _claims[taskId][msg.sender];
-        if (c.status != ClaimStatus.None) revert JobMarketWrongStatus(taskId, msg.sender, c.status);
+        ClaimStatus was = c.status;
+        // a claim of this worker that ended may be replaced once none of its disputes is open
+        if (was != ClaimStatus.None && (was != ClaimStatus.Ended || c.disputes != 0)) {
+            revert JobMarketWrongStatus(taskId, msg.sender, was);
+        }
         uint64 keyDeadline = uint64(block.timestamp) + job.keyWindow;
         uint64 commitDeadline = keyDeadline + job.submissionWindow;
         (c.status, c.keyDeadline, c.commitDeadline) = (ClaimStatus.Claimed, uint40(keyDeadline), uint40(commitDeadline));
+        if (was == ClaimStatus.Ended) c.challengeDeadline = 0;
         (c.revealWindow, c.challengeWindow, c.redundancy, c.checkpointCount) =
             (job.revealWindow, job.challengeWindow, job.redundancy, job.checkpointCount);
         // cannot overflow: active + finalized + closed < redundancy <= type(uint16).max (checked above)
@@ -623,12 +665,15 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobMarket
+    /// @dev Emits a {Credited} event.
     function credit(address to, uint256 amount) external onlyModule {
         _takeHeld(amount);
         _credit(to, amount);
+        emit Credited(to, amount);
     }
 
     /// @inheritdoc IJobMarket
+    /// @dev Emits a {Credited} event per nonzero amount.
     function creditMany(address[] calldata to, uint256[] calldata amounts, uint256 jobId, uint256 toEscrow)
         external
         onlyResolver
@@ -636,7 +681,10 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         uint256 total = toEscrow;
         for (uint256 i = 0; i < to.length; ++i) {
             total += amounts[i];
-            if (amounts[i] != 0) _owed[to[i]] += amounts[i];
+            if (amounts[i] != 0) {
+                _owed[to[i]] += amounts[i];
+                emit Credited(to[i], amounts[i]);
+            }
         }
         _takeHeld(total);
         Buckets memory o = _owedResolver;
@@ -660,29 +708,69 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobMarket
     /// @dev Emits a {ClaimDisputed} event.
+    /// @dev A claim already Disputed takes further disputes (no deadline applies while one is
+    /// open: see {releaseClaim}), so one dispute cannot shut out another challenger.
+    /// Emits a {ClaimDisputed} event.
     function openDispute(uint256 taskId, address worker) external onlyResolver returns (DisputedClaim memory d) {
-        ClaimStore storage c = _claimIn(taskId, worker, ClaimStatus.Revealed);
-        if (block.timestamp > c.challengeDeadline) {
-            revert JobMarketDeadlinePassed(taskId, worker, c.challengeDeadline);
+        ClaimStore storage c = _claims[taskId][worker];
+        ClaimStatus status = c.status;
+        if (status == ClaimStatus.Revealed) {
+            if (block.timestamp > c.challengeDeadline) {
+                revert JobMarketDeadlinePassed(taskId, worker, c.challengeDeadline);
+            }
+            c.status = ClaimStatus.Disputed;
+        } else if (status != ClaimStatus.Disputed) {
+            revert JobMarketWrongStatus(taskId, worker, _statusOf(c));
         }
-        c.status = ClaimStatus.Disputed;
+        uint16 open = c.disputes;
+        if (open == type(uint16).max) revert JobMarketTooManyDisputes(taskId, worker);
+        c.disputes = open + 1;
         d = DisputedClaim(c.hash, c.checkpointCount);
         emit ClaimDisputed(taskId, worker);
     }
 
     /// @inheritdoc IJobMarket
-    /// @dev Emits a {ClaimReleased} event.
+    function disputedClaim(uint256 taskId, address worker) external view returns (DisputedClaim memory) {
+        ClaimStore storage c = _claimIn(taskId, worker, ClaimStatus.Disputed);
+        return DisputedClaim(c.hash, c.checkpointCount);
+    }
+
+    /// @inheritdoc IJobMarket
+    /// @dev When the claim's last open dispute ends it returns to Revealed with a challenge
+    /// deadline at least a full `challengeWindow` away: a result stays open to challenge for
+    /// a whole window in which no dispute of it is open. A claim slashed meanwhile by another
+    /// dispute (Ended) only counts the dispute off. Emits a {ClaimReleased} event.
     function releaseClaim(uint256 taskId, address worker) external onlyResolver {
-        _claimIn(taskId, worker, ClaimStatus.Disputed).status = ClaimStatus.Revealed;
+        ClaimStore storage c = _claims[taskId][worker];
+        ClaimStatus status = c.status;
+        if (status != ClaimStatus.Disputed && status != ClaimStatus.Ended) {
+            revert JobMarketWrongStatus(taskId, worker, _statusOf(c));
+        }
+        uint16 left = c.disputes - 1;
+        c.disputes = left;
+        if (status == ClaimStatus.Ended) return;
+        if (left == 0) {
+            uint40 reopened = uint40(block.timestamp) + c.challengeWindow;
+            if (reopened > c.challengeDeadline) c.challengeDeadline = reopened;
+            c.status = ClaimStatus.Revealed;
+        }
         emit ClaimReleased(taskId, worker);
     }
 
     /// @inheritdoc IJobMarket
-    /// @dev Emits a {ClaimSlashed} event.
+    /// @dev A claim already slashed by another of its disputes (Ended) has nothing left:
+    /// returns 0 and counts the dispute off. Emits a {ClaimSlashed} event.
     function slashClaim(uint256 taskId, address worker) external onlyResolver returns (uint256 stake) {
-        _claimIn(taskId, worker, ClaimStatus.Disputed);
+        ClaimStore storage c = _claims[taskId][worker];
+        ClaimStatus status = c.status;
+        if (status == ClaimStatus.Ended) {
+            c.disputes -= 1;
+            return 0;
+        }
+        if (status != ClaimStatus.Disputed) revert JobMarketWrongStatus(taskId, worker, _statusOf(c));
         JobStore storage job = _jobs[taskId >> 32];
         _endClaim(job, taskId, worker, true);
+        c.disputes -= 1;
         stake = job.stakePerTask;
         Buckets memory es = _escrowStakes;
         es.b -= uint120(stake);
@@ -728,8 +816,11 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     }
 
     /// @notice Task id of task `index` (0-based) of job `jobId`.
+    /// Reverts for an index or job id that does not fit 32 bits (it would name another task).
     function taskIdOf(uint256 jobId, uint256 index) external pure returns (uint256) {
-        return (jobId << 32) | uint32(index);
+        if (index > type(uint32).max) revert JobMarketInvalidParameter("index");
+        if (jobId > type(uint32).max) revert JobMarketInvalidParameter("jobId");
+        return (jobId << 32) | index;
     }
 
     function getJob(uint256 jobId) external view returns (Job memory j) {
@@ -757,14 +848,15 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         ClaimStore storage c = _claims[taskId][worker];
         ClaimStatus status = _statusOf(c);
         bytes32 hash = c.hash;
-        bool revealed = status >= ClaimStatus.Revealed;
+        bool revealed = status >= ClaimStatus.Revealed && status != ClaimStatus.Ended;
         return Claim(
             status,
             c.keyDeadline,
             c.commitDeadline,
             c.challengeDeadline,
             revealed ? bytes32(0) : hash,
-            revealed ? hash : bytes32(0)
+            revealed ? hash : bytes32(0),
+            c.disputes
         );
     }
 
@@ -805,12 +897,17 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         return (_escrowStakes.a, _escrowStakes.b, _registryHeld, _owedResolver.b, _owedResolver.a);
     }
 
-    /// @notice Everything the market owes; equals its token balance at every block.
+    /// @notice Everything the market owes. Its token balance is at least this at every block,
+    /// and equal unless tokens were sent to it outside the protocol (see {sweepSurplus}).
     function liabilities() external view returns (uint256) {
-        return uint256(_escrowStakes.a) + _escrowStakes.b + _registryHeld + _owedResolver.b + _owedResolver.a;
+        return _liabilities();
     }
 
     // ------------------------------------------------------------------ internal
+
+    function _liabilities() private view returns (uint256) {
+        return uint256(_escrowStakes.a) + _escrowStakes.b + _registryHeld + _owedResolver.b + _owedResolver.a;
+    }
 
     function _checkParams(JobParams calldata p) private pure {
         if (p.taskCount == 0) revert JobMarketInvalidParameter("taskCount");
@@ -876,7 +973,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Remove a live claim; its slot reopens, or closes if the job is cancelled.
+    /// @dev End a live claim without payment: it reads Ended (deadlines kept, hash cleared);
+    /// its slot reopens, or closes if the job is cancelled.
     function _endClaim(JobStore storage job, uint256 taskId, address worker, bool wasCommitted) private {
         Task memory task = _loadTask(taskId);
         task.active -= 1;
@@ -884,7 +982,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         _storeTask(taskId, task);
         job.activeClaims -= 1;
         if (job.status != JobStatus.Open) job.settledSlots += 1;
-        delete _claims[taskId][worker];
+        ClaimStore storage c = _claims[taskId][worker];
+        (c.status, c.hash) = (ClaimStatus.Ended, bytes32(0));
     }
 
     function _free(JobStore storage job) private view returns (uint256) {

@@ -2,6 +2,7 @@
 pragma solidity 0.8.37;
 
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 
@@ -13,6 +14,11 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// {JobMarket} (the one vault) on this registry's account. `deregister` leaves the pool at
 /// once and starts an unbonding delay, longer than any dispute can last, during which the
 /// stake can still be slashed for referee duty already assigned; then `withdrawStake`.
+/// A referee drawn for a dispute is on duty: its unbonding cannot end before a full unbonding
+/// delay after that dispute's reveal deadline, so a `settle` sent up to that long after the
+/// vote still reaches the stake of a referee that did not vote. (The duty's end is kept in
+/// the referee's pool entry, which the draw reads anyway, and moves into `unbondingEnds` when
+/// it leaves the pool.)
 contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     enum VerifierStatus {
         None,
@@ -20,9 +26,10 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         Unbonding
     }
 
+    /// @notice `unbondingEnds` is unix seconds in 40 bits (to the year 36812).
     struct Verifier {
         VerifierStatus status;
-        uint64 unbondingEnds;
+        uint40 unbondingEnds;
         uint32 poolIndex;
         uint128 stake;
         bytes pubKey;
@@ -33,7 +40,11 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     uint64 private immutable _unbondingDelay;
 
     mapping(address verifier => Verifier) private _verifiers;
-    address[] private _pool;
+    /// @dev Pool entries: the member's address in bits 0-159, the end of its referee duty
+    /// (unix seconds, see {drawReferees}) in bits 160-199.
+    uint256[] private _pool;
+    /// @dev The market's resolver once {bindResolver} copied it (saves asking the market).
+    address private _resolver;
 
     event VerifierRegistered(address indexed verifier, bytes pubKey, uint256 stake);
     event VerifierDeregistered(address indexed verifier, uint64 unbondingEnds);
@@ -43,6 +54,7 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     error VerifierRegistryAlreadyRegistered(address verifier, VerifierStatus status);
     error VerifierRegistryNotActive(address verifier, VerifierStatus status);
     error VerifierRegistryStakeTooLow(uint256 stake, uint256 minStake);
+    error VerifierRegistryStakeTooHigh(uint256 stake, uint256 maxStake);
     error VerifierRegistryBadPubKey(address caller, address derived);
     error VerifierRegistryStillUnbonding(address verifier, uint64 unbondingEnds);
     error VerifierRegistryNotResolver(address caller);
@@ -57,6 +69,14 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         _unbondingDelay = unbondingDelay;
     }
 
+    /// @notice Copy the market's resolver module here, once the market is wired (anyone; the
+    /// deployment does it). Only a gas saving: until then the registry asks the market.
+    function bindResolver() external {
+        (, address resolver) = _market.modules();
+        if (_resolver != address(0) || resolver == address(0)) revert VerifierRegistryNotResolver(resolver);
+        _resolver = resolver;
+    }
+
     /// @notice Join the pool with `stake` tokens (approve the market first).
     /// Emits a {VerifierRegistered} event.
     function register(bytes calldata pubKey, uint256 stake) external nonReentrant {
@@ -64,12 +84,13 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
         if (v.status != VerifierStatus.None) revert VerifierRegistryAlreadyRegistered(msg.sender, v.status);
         address derived = pubKey.length == 64 ? address(uint160(uint256(keccak256(pubKey)))) : address(0);
         if (derived != msg.sender) revert VerifierRegistryBadPubKey(msg.sender, derived);
-        if (stake < _minStake || stake > type(uint128).max) revert VerifierRegistryStakeTooLow(stake, _minStake);
+        if (stake < _minStake) revert VerifierRegistryStakeTooLow(stake, _minStake);
+        if (stake > type(uint128).max) revert VerifierRegistryStakeTooHigh(stake, type(uint128).max);
         v.status = VerifierStatus.Active;
         v.stake = uint128(stake);
         v.pubKey = pubKey;
         v.poolIndex = uint32(_pool.length);
-        _pool.push(msg.sender);
+        _pool.push(uint160(msg.sender));
         emit VerifierRegistered(msg.sender, pubKey, stake);
         _market.collect(msg.sender, stake);
     }
@@ -99,18 +120,11 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     /// @dev Takes at most the remaining stake; a verifier left below `minStake` leaves the
     /// pool and starts unbonding. Emits a {VerifierSlashed} event.
     function slash(address verifier, uint256 amount) external returns (uint256 slashed) {
-        (, address resolver) = _market.modules();
-        if (msg.sender != resolver) revert VerifierRegistryNotResolver(msg.sender);
-        Verifier storage v = _verifiers[verifier];
-        slashed = amount < v.stake ? amount : v.stake;
-        // cannot underflow: slashed <= v.stake
-        unchecked {
-            v.stake -= uint128(slashed);
-        }
-        emit VerifierSlashed(verifier, slashed, v.stake);
-        if (v.status == VerifierStatus.Active && v.stake < _minStake) _leavePool(verifier, v);
+        address resolver = _onlyResolver();
+        slashed = _slash(verifier, _verifiers[verifier], amount);
         if (slashed != 0) _market.moveHeld(resolver, slashed);
     }
+
 
     // ------------------------------------------------------------------ views
 
@@ -121,16 +135,18 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IVerifierRegistry
     function poolAt(uint256 index) external view returns (address) {
-        return _pool[index];
+        return address(uint160(_pool[index]));
     }
 
     /// @inheritdoc IVerifierRegistry
-    function drawReferees(bytes32 seed, uint256 size, address[3] calldata excluded)
+    /// @dev Emits nothing; the resolver's {DisputeResolver-CommitteeDrawn} names the committee.
+    function drawReferees(bytes32 seed, uint256 size, address[3] calldata excluded, uint256 voteEnds)
         external
-        view
         returns (address[] memory chosen, uint256 count)
     {
+        _onlyResolver();
         chosen = new address[](size);
+        uint256[] memory at = new uint256[](size);
         uint256 n = _pool.length;
         if (n == 0) return (chosen, 0);
         for (uint256 attempt = 0; attempt < 2 * size && count < size; ++attempt) {
@@ -140,19 +156,31 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
                 mstore(0x20, attempt)
                 pick := keccak256(0x00, 0x40)
             }
-            address cand = _pool[pick % n];
-            if (_eligible(cand, excluded, chosen, count)) chosen[count++] = cand;
+            uint256 index = pick % n;
+            address cand = address(uint160(_pool[index]));
+            if (_eligible(cand, excluded, chosen, count)) (at[count], chosen[count++]) = (index, cand);
         }
         uint256 start = uint256(seed) % n;
         for (uint256 k = 0; k < n && count < size; ++k) {
-            address cand = _pool[(start + k) % n];
-            if (_eligible(cand, excluded, chosen, count)) chosen[count++] = cand;
+            uint256 index = (start + k) % n;
+            address cand = address(uint160(_pool[index]));
+            if (_eligible(cand, excluded, chosen, count)) (at[count], chosen[count++]) = (index, cand);
+        }
+        if (count < size) return (chosen, count);
+        uint256 dutyEnds = SafeCast.toUint40(voteEnds + _unbondingDelay);
+        for (uint256 i = 0; i < size; ++i) {
+            uint256 entry = _pool[at[i]];
+            if (entry >> 160 < dutyEnds) _pool[at[i]] = uint160(entry) | (dutyEnds << 160);
         }
     }
 
     /// @notice Every pool member (order changes when someone leaves).
-    function pool() external view returns (address[] memory) {
-        return _pool;
+    function pool() external view returns (address[] memory members) {
+        uint256 n = _pool.length;
+        members = new address[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            members[i] = address(uint160(_pool[i]));
+        }
     }
 
     /// @inheritdoc IVerifierRegistry
@@ -189,6 +217,26 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ internal
 
+    function _onlyResolver() private view returns (address resolver) {
+        resolver = _resolver;
+        if (resolver == address(0)) (, resolver) = _market.modules();
+        if (msg.sender != resolver) revert VerifierRegistryNotResolver(msg.sender);
+    }
+
+    /// @dev Take up to `amount` of the stake (no token moves); below `minStake` an active
+    /// verifier leaves the pool. Emits a {VerifierSlashed} event.
+    function _slash(address verifier, Verifier storage v, uint256 amount) private returns (uint256 slashed) {
+        uint128 stake = v.stake;
+        slashed = amount < stake ? amount : stake;
+        // cannot underflow: slashed <= stake
+        unchecked {
+            stake -= uint128(slashed);
+        }
+        v.stake = stake;
+        emit VerifierSlashed(verifier, slashed, stake);
+        if (v.status == VerifierStatus.Active && stake < _minStake) _leavePool(verifier, v);
+    }
+
     function _eligible(address cand, address[3] calldata excluded, address[] memory chosen, uint256 count)
         private
         pure
@@ -204,15 +252,18 @@ contract VerifierRegistry is IVerifierRegistry, ReentrancyGuardTransient {
     function _leavePool(address verifier, Verifier storage v) private {
         uint256 last = _pool.length - 1;
         uint32 index = v.poolIndex;
+        uint256 dutyEnds = _pool[index] >> 160;
         if (index != last) {
-            address moved = _pool[last];
+            uint256 moved = _pool[last];
             _pool[index] = moved;
-            _verifiers[moved].poolIndex = index;
+            _verifiers[address(uint160(moved))].poolIndex = index;
         }
         _pool.pop();
         v.status = VerifierStatus.Unbonding;
         v.poolIndex = 0;
-        v.unbondingEnds = uint64(block.timestamp) + _unbondingDelay;
+        uint256 ends = block.timestamp + _unbondingDelay;
+        // a referee's unbonding lasts until its last duty's end (see {drawReferees})
+        v.unbondingEnds = uint40(ends > dutyEnds ? ends : dutyEnds);
         emit VerifierDeregistered(verifier, v.unbondingEnds);
     }
 }

@@ -90,6 +90,7 @@ def cli(network, account, token, params_path, out):  # type: ignore[no-untyped-d
         market.address, registry.address, resolver_params_tuple(network=params), sender=account
     )
     market.setModules(registry.address, resolver.address, sender=account)
+    registry.bindResolver(sender=account)
     for name, c in (("JobMarket", market), ("VerifierRegistry", registry), ("DisputeResolver", resolver)):
         contracts[name] = c.address
         click.echo(f"{name:<17} {c.address}")

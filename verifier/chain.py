@@ -54,7 +54,8 @@ class VerifierChain:
     def pollers(self, market_from: int, resolver_from: int, confirmations: int) -> tuple[Any, Any]:
         m = self.market.events(market_from, names=["JobPosted", "ResultRevealed"],
                                confirmations=confirmations)
-        names = ["DisputeOpened", "CommitteeDrawn", "RefereeKeyDelivered", "VoteRevealed", "DisputeSettled"]
+        names = ["DisputeOpened", "DisputeAnswered", "DrawRescheduled", "CommitteeDrawn",
+                 "RefereeKeyDelivered", "VoteRevealed", "DisputeSettled"]
         r = self.resolver.events(resolver_from, names=names, confirmations=confirmations)
         return m, r
 
@@ -119,11 +120,21 @@ class VerifierChain:
     def bond(self) -> int:
         return self.params().challenge_bond
 
-    def challenge(self, task_id: int, worker: str, segment: tuple[Any, ...], claimed_next: bytes) -> Any:
+    def challenge(self, ch: Any) -> Any:
+        """Open the dispute ``ch`` (a :class:`verifier.challenge.Challenge`): with the worker's
+        proofs (``challengeWithProof``) or without (``challenge``: the worker must answer)."""
         bond = self.bond()
         if bond:
             self.approve(bond)
-        return self.resolver.challenge(task_id, worker, segment, claimed_next)
+        return getattr(self.resolver, ch.function)(*ch.args())
+
+    def has_challenged(self, task_id: int, worker: str) -> bool:
+        """Whether this verifier opened a dispute of ``worker``'s claim on ``task_id``."""
+        event = self.resolver.web3_contract.events.DisputeOpened
+        logs = self.client.retry(lambda: event.get_logs(
+            from_block=self.deployment.deploy_block,
+            argument_filters={"taskId": task_id, "accused": worker}), "reading DisputeOpened")
+        return any(str(lg["args"]["accuser"]).lower() == self.address.lower() for lg in logs)
 
     def dispute_id_from(self, receipt: Any) -> int:
         """The id in the receipt's ``DisputeOpened``. Only the resolver's own logs are decoded:

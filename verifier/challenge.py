@@ -1,16 +1,23 @@
-"""Build a challenge's calldata from a worker's manifest: pure, checked locally first.
+"""Build a challenge's calldata: pure, checked locally first.
 
-``DisputeResolver.challenge(taskId, worker, Segment seg, bytes32 claimedNext)`` wants the
-worker's ``(j, h_j)`` and ``(j+1, h_{j+1})`` with Merkle proofs against the worker's revealed
-root (leaves ``keccak256(abi.encode(i, h_i))``, :mod:`veritrain.merkle`) and the hash this
-verifier's replay produced. The proofs are verified here before any gas is spent.
+Two ways to open a dispute (docs/verifier.md, "Challenges"):
+
+- ``DisputeResolver.challengeWithProof(taskId, worker, Segment seg, bytes32 claimedNext)``
+  when this verifier holds the worker's leaves (it replayed from the worker's manifest): the
+  worker's ``(j, h_j)`` and ``(j+1, h_{j+1})`` with Merkle proofs against its revealed root
+  (:mod:`veritrain.chain.segments`; for an even ``j`` one proof shows both leaves). The
+  proofs are verified here before any gas is spent. No answer from the worker is needed.
+- ``DisputeResolver.challenge(taskId, worker, j, claimedNext)`` when it does not (the
+  manifest cannot be fetched, or does not match the revealed root): nothing is proven, and
+  data availability is the worker's burden: it must answer on-chain with its leaves and
+  proofs within the response window, or lose.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from veritrain import merkle
+from veritrain.chain import segments
 from veritrain.manifest import Manifest
 
 
@@ -23,41 +30,68 @@ class Challenge:
     task_id: int
     worker: str
     j: int
-    h: bytes
-    proof: tuple[bytes, ...]
-    h_next: bytes
-    proof_next: tuple[bytes, ...]
     claimed_next: bytes
+    #: The worker's leaves and proofs, when this verifier holds them; None for a challenge
+    #: the worker must answer.
+    seg: segments.Segment | None = None
 
-    def segment(self) -> tuple[int, bytes, list[bytes], bytes, list[bytes]]:
-        """The ``Segment`` struct in ABI order."""
-        return (self.j, self.h, list(self.proof), self.h_next, list(self.proof_next))
+    @property
+    def proven(self) -> bool:
+        return self.seg is not None
 
-    def args(self) -> tuple[int, str, tuple[int, bytes, list[bytes], bytes, list[bytes]], bytes]:
-        return (self.task_id, self.worker, self.segment(), self.claimed_next)
+    @property
+    def function(self) -> str:
+        """The resolver function that opens it."""
+        return "challengeWithProof" if self.proven else "challenge"
+
+    def segment(self) -> segments.Segment:
+        """The ``Segment`` struct in ABI order (a proven challenge only)."""
+        if self.seg is None:
+            raise ChallengeError("an unproven challenge carries no segment proofs")
+        return self.seg
+
+    def args(self) -> tuple[object, ...]:
+        if self.seg is None:
+            return (self.task_id, self.worker, self.j, self.claimed_next)
+        return (self.task_id, self.worker, self.seg, self.claimed_next)
 
     def as_dict(self) -> dict[str, object]:
-        return {"task_id": self.task_id, "worker": self.worker, "segment": self.j,
-                "h": "0x" + self.h.hex(), "h_next": "0x" + self.h_next.hex(),
-                "claimed_next": "0x" + self.claimed_next.hex(),
-                "proof": ["0x" + p.hex() for p in self.proof],
-                "proof_next": ["0x" + p.hex() for p in self.proof_next]}
+        out: dict[str, object] = {"task_id": self.task_id, "worker": self.worker, "segment": self.j,
+                                  "claimed_next": "0x" + self.claimed_next.hex(), "proven": self.proven}
+        if self.seg is not None:
+            _, h, proof, h_next, proof_next = self.seg
+            out.update(h="0x" + h.hex(), h_next="0x" + h_next.hex(),
+                       proof=["0x" + p.hex() for p in proof], proof_next=["0x" + p.hex() for p in proof_next])
+        return out
+
+
+def _check_claim(claimed_next: bytes) -> None:
+    if len(claimed_next) != 32:
+        raise ChallengeError(f"claimed h_{{j+1}} must be 32 bytes, got {len(claimed_next)}")
 
 
 def build_challenge(manifest: Manifest, task_id: int, j: int, claimed_next: bytes,
                     *, root: bytes | None = None) -> Challenge:
-    """The challenge of segment ``j`` of ``manifest``'s result; ``root`` defaults to the manifest's."""
+    """The proven challenge of segment ``j`` of ``manifest``'s result; ``root`` defaults to
+    the manifest's."""
     n = manifest.n_checkpoints
     if not 0 <= j < n - 1:
         raise ChallengeError(f"segment {j} does not exist: the result has segments 0..{n - 2}")
-    if len(claimed_next) != 32:
-        raise ChallengeError(f"claimed h_{{j+1}} must be 32 bytes, got {len(claimed_next)}")
-    tree = merkle.MerkleTree(manifest.hashes)
+    _check_claim(claimed_next)
     root = manifest.root_bytes() if root is None else root
-    h, h_next = manifest.hash_bytes(j), manifest.hash_bytes(j + 1)
-    if claimed_next == h_next:
+    hashes = [manifest.hash_bytes(i) for i in range(n)]
+    if claimed_next == hashes[j + 1]:
         raise ChallengeError(f"no disagreement: the replay of segment {j} gives the worker's h_{j + 1}")
-    proof, proof_next = tree.proof(j), tree.proof(j + 1)
-    if not (merkle.verify(root, j, h, proof) and merkle.verify(root, j + 1, h_next, proof_next)):
+    seg = segments.segment(hashes, j)
+    if not segments.verify(root, seg):
         raise ChallengeError(f"the manifest's hashes do not prove against root 0x{root.hex()}")
-    return Challenge(task_id, manifest.worker, j, h, tuple(proof), h_next, tuple(proof_next), claimed_next)
+    return Challenge(task_id, manifest.worker, j, claimed_next, seg)
+
+
+def unproven_challenge(task_id: int, worker: str, j: int, claimed_next: bytes, *,
+                       checkpoint_count: int) -> Challenge:
+    """A challenge of segment ``j`` that proves nothing: the worker must answer it."""
+    if not 0 <= j < checkpoint_count - 1:
+        raise ChallengeError(f"segment {j} does not exist: the result has segments 0..{checkpoint_count - 2}")
+    _check_claim(claimed_next)
+    return Challenge(task_id, worker, j, claimed_next)

@@ -132,6 +132,9 @@ class Referee:
             return UNAVAILABLE, f"{type(exc).__name__}: {exc}", "unavailable"
         if manifest.hash_bytes(case.segment + 1) != case.accused_next:
             return UNAVAILABLE, "the accused's manifest does not hold the disputed h_{j+1}", "unavailable"
+        answered_h = d.get("accused_h")  # the h_j the accused showed on-chain (DisputeAnswered)
+        if answered_h and manifest.hash_bytes(case.segment) != bytes.fromhex(answered_h[2:]):
+            return UNAVAILABLE, "the accused's manifest does not hold the h_j it answered with", "unavailable"
         ctx = self.replayer.context(doc, manifest, key, case.task_id, case.accused)
         check = self.replayer.check(ctx, case.segment)
         self.journal.put(f"dispute:{case.dispute_id}", "voting", check=check.as_dict())

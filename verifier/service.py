@@ -9,8 +9,9 @@ One :meth:`VerifierService.tick` does, in order:
    envelope when it arrives);
 2. referee duty first (it has deadlines measured in hours, but a missed reveal costs stake);
 3. pending results: sample, replay, challenge (:class:`verifier.watcher.Watcher`);
-4. disputes it is part of: draw the committee once the draw block is mined, settle once
-   every vote is in or the deadline passed;
+4. every open dispute (not only its own: a dispute nobody drives would lapse): draw the
+   committee once the draw block is mined, settle once every vote is in or a deadline passed
+   (an accused that did not answer a challenge in time loses then);
 5. withdraw whatever the market owes it (bounties, referee fees, returned bonds).
 
 Everything is journaled (:mod:`veritrain.journal`), so a restarted service resumes where it
@@ -146,12 +147,29 @@ class VerifierService:
             "accused" if str(a["accused"]).lower() == me else "observer")
         key = f"dispute:{int(a['disputeId'])}"
         if self.journal.get(key) is None:
-            self.journal.put(key, "drawing", dispute_id=int(a["disputeId"]), task_id=int(a["taskId"]),
+            # a challenge without proofs waits for the accused's answer (drawBlock is set then)
+            answering = not a["accuserIsWorker"] and int(a["drawBlock"]) == 0
+            self.journal.put(key, "answering" if answering else "drawing",
+                             dispute_id=int(a["disputeId"]), task_id=int(a["taskId"]),
                              accused=a["accused"], accuser=a["accuser"],
                              accuser_is_worker=a["accuserIsWorker"], segment=int(a["segment"]),
                              accused_next=a["accusedNext"], accuser_next=a["accuserNext"],
                              bond=int(a["bond"]), draw_block=int(a["drawBlock"]),
                              role=role, opened_tx=ev.tx_hash)
+
+    def _on_DisputeAnswered(self, ev: Any) -> None:  # noqa: N802
+        a = ev.args
+        key = f"dispute:{int(a['disputeId'])}"
+        item = self.journal.get(key)
+        phase = "drawing" if item is None or item.phase == "answering" else item.phase
+        self.journal.put(key, phase, accused_h=a["h"], accused_next=a["hNext"],
+                         draw_block=int(a["drawBlock"]))
+
+    def _on_DrawRescheduled(self, ev: Any) -> None:  # noqa: N802
+        a = ev.args
+        key = f"dispute:{int(a['disputeId'])}"
+        item = self.journal.get(key)
+        self.journal.put(key, item.phase if item else "drawing", draw_block=int(a["drawBlock"]))
 
     def _on_CommitteeDrawn(self, ev: Any) -> None:  # noqa: N802
         a = ev.args
@@ -199,12 +217,12 @@ class VerifierService:
 
     # ------------------------------------------------------------------ disputes
     def housekeeping(self, now: int) -> int:
-        """Draw committees and settle disputes this verifier takes part in; returns txs sent."""
+        """Draw committees and settle disputes, every open one (not only this verifier's): a
+        dispute nobody drives would lapse, so any party able to move it on does; returns txs
+        sent. An accused that did not answer in time loses at its settlement."""
         sent = 0
         block = self.chain.block_number()
-        for item in self.journal.items("dispute:", phases=("drawing", "voting")):
-            if item.data.get("role") not in ("accuser", "referee", "accused"):
-                continue
+        for item in self.journal.items("dispute:", phases=("answering", "drawing", "voting")):
             dispute_id = int(item.data["dispute_id"])
             try:
                 d = self.chain.dispute(dispute_id)
@@ -221,7 +239,7 @@ class VerifierService:
         return sent
 
     def _settleable(self, d: Any, dispute_id: int, now: int) -> bool:
-        if d.status == DisputeStatus.DRAWING:
+        if d.status in (DisputeStatus.DRAWING, DisputeStatus.ANSWERING):
             return now > d.deadline
         if d.status != DisputeStatus.VOTING:
             return False

@@ -3,7 +3,10 @@
 For each ``ResultRevealed`` (recorded in the journal by the service as ``result:<task>:<worker>``)
 the watcher decides which segments to replay (:mod:`verifier.sampling`), replays them in
 order (:mod:`verifier.replay`), and on the first mismatch builds the challenge with Merkle
-proofs (:mod:`verifier.challenge`) and sends it while the challenge window is open. Every
+proofs (:mod:`verifier.challenge`) and sends it while the challenge window is open. A result
+whose manifest does not match its revealed root, or cannot be fetched on ``MANIFEST_TRIES``
+ticks in a row, is challenged at segment 0 without proofs: data availability is the worker's
+burden, so it must answer on-chain with its leaves or lose (a fabricated root cannot). Every
 step is journaled before it is acted on, so a restarted verifier never challenges twice.
 """
 
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from verifier import sampling
-from verifier.challenge import ChallengeError, build_challenge
+from verifier.challenge import ChallengeError, build_challenge, unproven_challenge
 from verifier.keys import KeySource
 from verifier.replay import (
     MATCH,
@@ -28,7 +31,7 @@ from verifier.replay import (
 from veritrain import crypto
 from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import ClaimStatus
-from veritrain.errors import ChainError, ContractRevert, VeritrainError
+from veritrain.errors import ChainError, ContractRevert, ManifestError, StorageError, VeritrainError
 from veritrain.journal import Item, Journal
 from veritrain.tasks import split_task_id
 
@@ -37,6 +40,9 @@ log = logging.getLogger("veritrain.verifier.watcher")
 #: The h_{j+1} a challenger names when the worker's checkpoint j cannot be opened: it has no
 #: replay of its own to offer, and the committee's "unavailable" votes decide.
 WITHHELD_CLAIM = "0x" + hashlib.sha256(b"veritrain/withheld-checkpoint").hexdigest()
+
+#: Ticks on which a result's manifest could not be fetched before it is challenged as withheld.
+MANIFEST_TRIES = 3
 
 #: Result phases: waiting, then one final state.
 PENDING = ("seen",)
@@ -98,8 +104,11 @@ class Watcher:
                 self.journal.put(key, "seen", detail=f"waiting for the data key of job {job_id}")
                 return "seen"  # asked on-chain: looked at again next tick, until the window closes
             return self._final(key, "no_key", f"no data key for job {job_id}")
-        manifest = load_manifest(self.replayer.storage, d["manifest_cid"], root=bytes.fromhex(d["root"][2:]),
-                                 task_id=task_id, worker=worker)
+        try:
+            manifest = load_manifest(self.replayer.storage, d["manifest_cid"],
+                                     root=bytes.fromhex(d["root"][2:]), task_id=task_id, worker=worker)
+        except (ManifestError, StorageError) as exc:
+            return self._no_manifest(item, task_id, worker, exc)
         shard_key = crypto.shard_key(data_key, doc.binding, doc.task_key(task_id).shard)
         ctx = self.replayer.context(doc, manifest, shard_key, task_id, worker)
         seed = sampling.task_seed(self.config.secret, self.chain.chain_id, task_id, worker,
@@ -151,6 +160,24 @@ class Watcher:
         self.journal.put(key, phase, detail=detail)
         return phase
 
+    def _no_manifest(self, item: Item, task_id: int, worker: str, exc: VeritrainError) -> str:
+        """The revealed root cannot be opened from its manifest: challenge segment 0 without
+        proofs (the worker must answer with its leaves) once this is not a passing IPFS hiccup."""
+        tries = int(item.data.get("manifest_tries", 0)) + 1
+        if isinstance(exc, StorageError) and tries < MANIFEST_TRIES:
+            self.journal.put(item.key, "seen", manifest_tries=tries,
+                             detail=f"manifest not fetched yet: {exc}")
+            return "seen"
+        count = self.chain.job(split_task_id(task_id)[0]).checkpoint_count
+        try:
+            ch = unproven_challenge(task_id, worker, 0, bytes.fromhex(WITHHELD_CLAIM[2:]),
+                                    checkpoint_count=count)
+        except ChallengeError as err:
+            return self._final(item.key, "challenge_failed", str(err))
+        self.journal.put(item.key, "seen", manifest_tries=tries, challenge=ch.as_dict(),
+                         detail=f"the result's manifest cannot be opened: {exc}")
+        return self.send_challenge(item.key, ch)
+
     def _challenge(self, key: str, task_id: int, manifest: Any, j: int, replayed: str) -> str:
         try:
             ch = build_challenge(manifest, task_id, j, bytes.fromhex(replayed[2:]))
@@ -159,17 +186,22 @@ class Watcher:
         self.journal.put(key, "seen", challenge=ch.as_dict())
         return self.send_challenge(key, ch)
 
+    def _opened_by_me(self, ch: Any) -> bool:
+        """Whether a dispute of ``ch``'s claim opened by this verifier is on-chain (the claim may
+        be Disputed by somebody else's challenge: several run side by side)."""
+        return self.chain.has_challenged(ch.task_id, ch.worker)
+
     def send_challenge(self, key: str, ch: Any) -> str:
         """Send ``ch`` once: a journaled intent from an earlier (crashed) run is never resent
         blindly; the chain says whether it landed."""
         earlier = [t for t in self.journal.txs(key, "challenge") if t.status in ("intent", "mined")]
         if earlier:
             status = self.chain.claim_status(ch.task_id, ch.worker)
-            if status != ClaimStatus.REVEALED:
+            if status != ClaimStatus.REVEALED and self._opened_by_me(ch):
                 return self._final(key, "challenged", f"challenge already sent (claim is {status.label})")
         tx = self.journal.tx_intent(key, "challenge", detail=f"segment {ch.j}")
         try:
-            receipt = self.chain.challenge(*ch.args())
+            receipt = self.chain.challenge(ch)
         except VeritrainError as exc:
             self.journal.tx_update(tx, "failed", detail=str(exc))
             if isinstance(exc, ChainError) and not isinstance(exc, ContractRevert):

@@ -52,6 +52,8 @@ class ResolverParams(_Section):
     bounty_bps: int = Field(ge=0, le=BPS)
     referee_fee_bps: int = Field(ge=0, le=BPS)
     referee_slash_bps: int = Field(ge=0, le=BPS)
+    response_window: Seconds = Field(gt=0, le=UINT32_MAX, description="time an accused worker has to "
+                                     "answer a challenge with its leaves and proofs")
 
     @model_validator(mode="after")
     def _contract_rules(self) -> ResolverParams:
@@ -63,7 +65,7 @@ class ResolverParams(_Section):
 
     @property
     def longest_dispute(self) -> int:
-        return self.draw_window + self.commit_window + self.reveal_window
+        return self.response_window + self.draw_window + self.commit_window + self.reveal_window
 
 
 class DevTokenParams(_Section):
@@ -83,7 +85,7 @@ class NetworkParams(_Section):
     def _outlives_a_dispute(self) -> NetworkParams:
         if self.registry.unbonding_delay <= self.resolver.longest_dispute:
             raise ValueError(
-                f"registry.unbonding_delay: must exceed draw + commit + reveal windows "
+                f"registry.unbonding_delay: must exceed response + draw + commit + reveal windows "
                 f"({self.resolver.longest_dispute} s), so a referee's stake outlives its duty")
         self._units("registry.min_stake", self.registry.min_stake)
         if self.dev_token is not None:

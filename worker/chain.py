@@ -54,7 +54,10 @@ class WorkerChain:
         return Claim.of(self.call(self.market.functions.getClaim(task_id, worker or self.address)))
 
     def status_of(self, task_id: int, worker: str | None = None) -> ClaimStatus:
-        return self.claim_of(task_id, worker).status
+        """The claim's status, with ENDED (abandoned, timed out or slashed) read as NONE: for
+        the worker's phases an ended claim is no claim, and the task may be claimed again."""
+        status = self.claim_of(task_id, worker).status
+        return ClaimStatus.NONE if status == ClaimStatus.ENDED else status
 
     def job(self, job_id: int) -> Job:
         return Job.of(self.call(self.market.functions.getJob(job_id)))

@@ -8,8 +8,13 @@
   drawn referee (``deliverRefereeKey``, context :func:`veritrain.jobdoc.referee_key_context`)
   rather than depend on the requester; a referee that already has one on-chain
   (``RefereeKeyDelivered``, e.g. from the requester's key service) is not served again.
+- **Answers**: a challenge may prove nothing about the worker's root (data availability is
+  the worker's burden). While such a dispute is Answering the worker sends ``answer`` with its
+  leaves ``(j, h_j)``, ``(j+1, h_{j+1})`` and their Merkle proofs, built from the manifest it
+  kept (:mod:`veritrain.chain.segments`); an unanswered challenge is lost at its deadline.
 - **Liveness**: it draws the committee once the draw block is mined and settles the dispute
-  after its deadlines, so its claim never waits on somebody else.
+  after its deadlines, so its claim never waits on somebody else. Several disputes of one
+  claim may be open at once; each is served.
 Each dispute is a journal item ``dispute:<id>`` recording the referees served.
 """
 
@@ -19,9 +24,11 @@ import time
 from typing import TYPE_CHECKING
 
 from veritrain import envelope
+from veritrain import manifest as manifest_mod
+from veritrain.chain import segments
 from veritrain.chain.states import DisputeStatus
 from veritrain.chain.views import Verifier
-from veritrain.errors import ContractRevert, StorageError
+from veritrain.errors import ContractRevert, StorageError, VeritrainError
 from veritrain.jobdoc import referee_key_context
 from veritrain.journal import Item
 
@@ -84,7 +91,18 @@ def _serve(worker: Worker, it: Item, dispute_id: int) -> bool:
     rec = worker.journal.get(key) or worker.journal.put(key, "open", task=it.data["task_id"], served=[])
     status, now = d.status, chain.now()
     try:
-        if status == DisputeStatus.DRAWING:
+        if status == DisputeStatus.ANSWERING:
+            if now > d.deadline:
+                return _tx(worker, key, "settle", resolver.functions.settle(dispute_id))
+            if d.accused == worker.address:
+                try:
+                    seg = answer_segment(worker, it, d.segment)
+                except (OSError, VeritrainError, ValueError) as exc:
+                    worker.say(f"dispute {dispute_id}: cannot answer (the result will be lost at the "
+                               f"deadline): {exc}")
+                    return False
+                return _tx(worker, key, "answer", resolver.functions.answer(dispute_id, seg))
+        elif status == DisputeStatus.DRAWING:
             if now > d.deadline:
                 return _tx(worker, key, "settle", resolver.functions.settle(dispute_id))
             if chain.block_number() > d.draw_block:
@@ -100,6 +118,13 @@ def _serve(worker: Worker, it: Item, dispute_id: int) -> bool:
     except ContractRevert as exc:  # somebody else acted first, or too early: look again next tick
         worker.say(f"dispute {dispute_id}: {exc}")
     return False
+
+
+def answer_segment(worker: Worker, it: Item, j: int) -> segments.Segment:
+    """Segment ``j`` of this worker's result, with proofs, from the manifest it kept on disk."""
+    tdir = worker.task_dir(it.data["task_id"])
+    m = manifest_mod.load((tdir / "manifest.json").read_bytes(), source=str(tdir / "manifest.json"))
+    return segments.segment([m.hash_bytes(i) for i in range(m.n_checkpoints)], j)
 
 
 def _deliver_keys(worker: Worker, it: Item, dispute_id: int, rec: Item) -> bool:

@@ -29,14 +29,19 @@ interface IJobMarket {
     /// @notice Move `amount` of the caller module's holdings into job `jobId`'s escrow.
     function creditEscrow(uint256 jobId, uint256 amount) external;
 
-    /// @notice Resolver only: freeze a revealed claim still inside its challenge window.
+    /// @notice Resolver only: open one more dispute of a claim, which freezes it: a revealed
+    /// claim still inside its challenge window, or a claim already disputed.
     function openDispute(uint256 taskId, address worker) external returns (DisputedClaim memory);
 
-    /// @notice Resolver only: a disputed claim was upheld; it returns to Revealed.
+    /// @notice The root and leaf count of a disputed claim (reverts unless Disputed).
+    function disputedClaim(uint256 taskId, address worker) external view returns (DisputedClaim memory);
+
+    /// @notice Resolver only: one dispute of the claim ended without slashing it; when none is
+    /// left open it returns to Revealed, open to challenge for a full window.
     function releaseClaim(uint256 taskId, address worker) external;
 
     /// @notice Resolver only: a disputed claim lost; its whole stake moves to the resolver's
-    /// holdings and the slot reopens. Returns the stake.
+    /// holdings and the slot reopens. Returns the stake (0 if another dispute slashed it).
     function slashClaim(uint256 taskId, address worker) external returns (uint256 stake);
 
     /// @notice Resolver only: pay up to the job's per-dispute referee fee from its free escrow

@@ -25,10 +25,11 @@ interface IVerifierRegistry {
     /// @notice Draw up to `size` distinct pool members other than the three `excluded`
     /// addresses, from `seed`: first `2 * size` random picks (`keccak256(abi.encode(seed, i))`
     /// modulo the pool size), then a scan from `uint256(seed) % poolSize`. Returns the chosen
-    /// addresses (`size` entries, the first `count` set).
-    function drawReferees(bytes32 seed, uint256 size, address[3] calldata excluded)
+    /// addresses (`size` entries, the first `count` set). Resolver only: when all `size` are
+    /// found, none of them can withdraw its stake until `voteEnds` (the dispute's reveal
+    /// deadline) plus the unbonding delay, so a late settlement can still slash it.
+    function drawReferees(bytes32 seed, uint256 size, address[3] calldata excluded, uint256 voteEnds)
         external
-        view
         returns (address[] memory chosen, uint256 count);
 
     /// @notice Resolver only: move `amount` of `verifier`'s stake to the resolver's holdings.

@@ -119,6 +119,19 @@ class Env:
         self.commit(worker, task_id, tree.root)
         self.reveal(worker, task_id, tree.root)
 
+    def challenge(self, challenger: Any, task_id: int, worker: Any, j: int, claimed_next: bytes) -> int:
+        """Open a challenge of segment ``j`` (no proofs: the worker must answer); the dispute id."""
+        addr = worker if isinstance(worker, str) else worker.address
+        r = self.send(challenger, self.resolver.functions.challenge(task_id, addr, j, claimed_next))
+        return int(self.chain.events(self.resolver, "DisputeOpened", r)[0]["args"]["disputeId"])
+
+    def answer(self, dispute_id: int, tree: Tree, sender: Any = None) -> Any:
+        """The accused's answer: its leaves j, j+1 of ``tree`` and their proofs."""
+        j = self.dispute(dispute_id)["segment"]
+        return self.send(
+            sender or self.outsiders[7], self.resolver.functions.answer(dispute_id, tree.segment(j))
+        )
+
     def claim_status(self, task_id: int, worker: Any) -> int:
         return self.market.functions.getClaim(task_id, worker.address).call()[0]
 

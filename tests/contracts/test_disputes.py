@@ -14,24 +14,25 @@ REF_FEE = DEFAULT_JOB["refereeFeePool"] // (DEFAULT_JOB["taskCount"] * DEFAULT_J
 BOND = RESOLVER_PARAMS["challengeBond"]
 HONEST = Tree(hashes(9))
 CHEAT = Tree(hashes(9, diverge_at=4))  # agrees on h_0..h_3, differs from h_4 on
-DRAWING, VOTING, SETTLED = 1, 2, 3
-ACCUSED_LOST, ACCUSER_LOST, BOTH_LOST, DISMISSED = 1, 2, 3, 4
-REVEALED_CLAIM, DISPUTED_CLAIM = 4, 5
+DRAWING, VOTING, SETTLED, ANSWERING = 1, 2, 3, 4
+ACCUSED_LOST, ACCUSER_LOST, BOTH_LOST, DISMISSED, LAPSED = 1, 2, 3, 4, 5
+REVEALED_CLAIM, DISPUTED_CLAIM, ENDED_CLAIM = 4, 5, 7
 NONE, COMMITTED, FOR_ACCUSED, FOR_ACCUSER, AGAINST = 0, 1, 2, 3, 4  # BallotState
 SALT = b"\x42" * 32
 OPENED: dict[int, Any] = {}  # DisputeOpened args of the last challenge per dispute id
 
 
 def setup_challenge(env: Env, worker_tree: Tree, claimed_next: bytes, j: int = 3) -> tuple[int, int, Any]:
+    """A challenge of segment ``j`` of worker 0's ``worker_tree``, answered by the worker."""
     job = env.post_job()
     t, w = env.task_id(job), env.workers[0]
     env.revealed(w, t, worker_tree)
     challenger = env.verifiers[0]
-    r = env.send(
-        challenger, env.resolver.functions.challenge(t, w.address, worker_tree.segment(j), claimed_next)
-    )
+    r = env.send(challenger, env.resolver.functions.challenge(t, w.address, j, claimed_next))
     opened = env.chain.events(env.resolver, "DisputeOpened", r)[0]["args"]
     OPENED[opened["disputeId"]] = opened
+    assert env.dispute(opened["disputeId"])["status"] == ANSWERING
+    env.answer(opened["disputeId"], worker_tree, sender=w)
     return opened["disputeId"], t, challenger
 
 
@@ -93,7 +94,7 @@ def test_challenge_upheld_slashes_cheating_worker(env: Env) -> None:
     assert env.owed(challenger) == BOND + STAKE // 2
     for ref in referees:
         assert env.owed(ref) == pot // 3
-    assert env.claim_status(t, w) == 0 and env.owed(w) == 0
+    assert env.claim_status(t, w) == ENDED_CLAIM and env.owed(w) == 0
     env.claim(env.workers[1], t)  # the task reopened
     assert env.resolver.functions.totalBonds().call() == 0
     env.assert_solvent()
@@ -120,7 +121,7 @@ def test_unavailable_votes_count_against_the_worker(env: Env) -> None:
     referees = draw(env, did)
     vote(env, did, referees, [b"\0" * 32] * 3)
     assert settle(env, did)["outcome"] == ACCUSED_LOST
-    assert env.claim_status(t, env.workers[0]) == 0
+    assert env.claim_status(t, env.workers[0]) == ENDED_CLAIM
     env.assert_solvent()
 
 
@@ -135,7 +136,7 @@ def test_referees_who_disagree_with_the_worker_differently_still_outvote_it(env:
     ev = settle(env, did)
     assert (ev["outcome"], ev["verdict"]) == (ACCUSED_LOST, AGAINST)
     assert env.registry.functions.stakeOf(referees[2].address).call() < 2 * REGISTRY_MIN_STAKE
-    assert env.claim_status(t, env.workers[0]) == 0
+    assert env.claim_status(t, env.workers[0]) == ENDED_CLAIM
     env.assert_solvent()
 
 
@@ -147,7 +148,7 @@ def test_unavailable_is_against_a_worker_even_if_its_hash_is_zero(env: Env) -> N
     referees = draw(env, did)
     vote(env, did, referees, [b"\0" * 32] * 3)
     assert settle(env, did)["outcome"] == ACCUSED_LOST
-    assert env.claim_status(t, env.workers[0]) == 0
+    assert env.claim_status(t, env.workers[0]) == ENDED_CLAIM
     env.assert_solvent()
 
 
@@ -211,7 +212,7 @@ def test_redundant_workers_with_different_roots_dispute_without_challenger(env: 
     vote(env, did, referees, [HONEST.hashes[4]] * 3)
     assert settle(env, did)["outcome"] == ACCUSER_LOST
     assert env.owed(a) == STAKE // 2  # the bounty
-    assert env.claim_status(t, a) == REVEALED_CLAIM and env.claim_status(t, b) == 0
+    assert env.claim_status(t, a) == REVEALED_CLAIM and env.claim_status(t, b) == ENDED_CLAIM
     env.assert_solvent()
 
 
@@ -239,7 +240,7 @@ def test_both_redundant_workers_wrong(env: Env) -> None:
     env.assert_solvent()
 
 
-def test_challenge_reverts_and_forged_proofs(env: Env) -> None:
+def test_challenge_reverts_and_forged_answers(env: Env) -> None:
     job = env.post_job()
     t, w = env.task_id(job), env.workers[0]
     env.revealed(w, t, CHEAT)
@@ -247,52 +248,75 @@ def test_challenge_reverts_and_forged_proofs(env: Env) -> None:
     ch = env.resolver.functions.challenge
     env.revert_with(
         env.outsiders[0],
-        ch(t, w.address, CHEAT.segment(3), HONEST.hashes[4]),
+        ch(t, w.address, 3, HONEST.hashes[4]),
         "DisputeResolverNotVerifier",
         env.outsiders[0].address,
     )
+    env.revert_with(w, ch(t, w.address, 3, HONEST.hashes[4]), "DisputeResolverNotVerifier", w.address)
+    env.revert_with(v, ch(t, w.address, 8, HONEST.hashes[4]), "DisputeResolverSegmentOutOfRange", 8, 9)
+    env.revert_with(
+        v,
+        ch(t, env.workers[1].address, 3, HONEST.hashes[4]),
+        "JobMarketWrongStatus",
+        t,
+        env.workers[1].address,
+        0,
+    )
+    did = env.challenge(v, t, w, 3, HONEST.hashes[4])
+    ans = env.resolver.functions.answer
+    # forged answers: the honest tree's proofs against the cheat's root, a changed h_4, a wrong index
+    env.revert_with(w, ans(did, HONEST.segment(3)), "DisputeResolverBadProof", w.address, 3)
+    forged = list(CHEAT.segment(3))
+    forged[3] = b"\x77" * 32
+    env.revert_with(w, ans(did, tuple(forged)), "DisputeResolverBadProof", w.address, 4)
+    shifted = (3, CHEAT.hashes[4], CHEAT.proof(4), CHEAT.hashes[5], CHEAT.proof(5))
+    env.revert_with(w, ans(did, shifted), "DisputeResolverBadProof", w.address, 3)
+    env.revert_with(w, ans(did, CHEAT.segment(4)), "DisputeResolverSegmentsDiffer")
+    env.revert_with(
+        w, env.resolver.functions.drawCommittee(did), "DisputeResolverWrongStatus", did, ANSWERING
+    )
+    env.answer(did, CHEAT, sender=w)
+    env.revert_with(w, ans(did, CHEAT.segment(3)), "DisputeResolverWrongStatus", did, DRAWING)
+    deadline = env.market.functions.getClaim(t, w.address).call()[3]
+    env.chain.warp_past(deadline)
+    # the claim is in dispute, so it stays open to further challenges past its old deadline
+    env.challenge(env.verifiers[1], t, w, 2, HONEST.hashes[3])
+    env.assert_solvent()
+
+
+def test_challenge_with_proof_skips_the_answer_and_rejects_forged_proofs(env: Env) -> None:
+    job = env.post_job()
+    t, w = env.task_id(job), env.workers[0]
+    env.revealed(w, t, CHEAT)
+    v = env.verifiers[0]
+    ch = env.resolver.functions.challengeWithProof
     env.revert_with(
         v,
         ch(t, w.address, CHEAT.segment(3), CHEAT.hashes[4]),
         "DisputeResolverNoDisagreement",
         CHEAT.hashes[4],
     )
-    # forged: the honest tree's proofs against the cheat's root
     env.revert_with(
         v, ch(t, w.address, HONEST.segment(4), b"\x99" * 32), "DisputeResolverBadProof", w.address, 4
     )
     forged = list(CHEAT.segment(3))
-    forged[3] = b"\x77" * 32  # claims the worker's h_4 is something else
+    forged[3] = b"\x77" * 32
     env.revert_with(
         v, ch(t, w.address, tuple(forged), HONEST.hashes[4]), "DisputeResolverBadProof", w.address, 4
     )
-    shifted = (4, CHEAT.hashes[3], CHEAT.proof(3), CHEAT.hashes[4], CHEAT.proof(4))  # wrong index
-    env.revert_with(v, ch(t, w.address, shifted, HONEST.hashes[4]), "DisputeResolverBadProof", w.address, 4)
+    # an even j may carry one proof for both leaves; it must start with leaf j + 1 itself
+    shared = (4, CHEAT.hashes[4], CHEAT.proof(4), CHEAT.hashes[5], [])
+    odd = (3, CHEAT.hashes[3], CHEAT.proof(3), CHEAT.hashes[4], [])
+    env.revert_with(v, ch(t, w.address, odd, HONEST.hashes[4]), "DisputeResolverBadProof", w.address, 4)
+    wrong_next = (4, CHEAT.hashes[4], CHEAT.proof(4), b"\x55" * 32, [])
     env.revert_with(
-        v,
-        ch(t, w.address, (8, CHEAT.hashes[8], CHEAT.proof(8), b"\1" * 32, []), HONEST.hashes[4]),
-        "DisputeResolverSegmentOutOfRange",
-        8,
-        9,
+        v, ch(t, w.address, wrong_next, HONEST.hashes[5]), "DisputeResolverBadProof", w.address, 5
     )
-    env.revert_with(
-        v,
-        ch(t, env.workers[1].address, CHEAT.segment(3), HONEST.hashes[4]),
-        "JobMarketWrongStatus",
-        t,
-        env.workers[1].address,
-        0,
-    )
-    deadline = env.market.functions.getClaim(t, w.address).call()[3]
-    env.chain.warp_past(deadline)
-    env.revert_with(
-        v,
-        ch(t, w.address, CHEAT.segment(3), HONEST.hashes[4]),
-        "JobMarketDeadlinePassed",
-        t,
-        w.address,
-        deadline,
-    )
+    r = env.send(v, ch(t, w.address, shared, HONEST.hashes[5]))
+    did = env.chain.events(env.resolver, "DisputeOpened", r)[0]["args"]["disputeId"]
+    d = env.dispute(did)
+    assert (d["status"], d["accusedNext"], d["drawBlock"]) == (DRAWING, CHEAT.hashes[5], r["blockNumber"])
+    env.assert_solvent()
 
 
 def test_committee_and_vote_reverts(env: Env) -> None:
@@ -444,13 +468,19 @@ def test_reveal_after_reveal_deadline(env: Env) -> None:
     env.revert_with(referees[0], late, "DisputeResolverDeadlinePassed", did, deadline)
 
 
-def test_too_small_pool_dismisses_at_draw_deadline(env: Env) -> None:
+def test_too_small_pool_dismisses_at_the_draw_without_fault(env: Env) -> None:
     did, t, challenger = setup_challenge(env, CHEAT, HONEST.hashes[4])
     for v in env.verifiers[2:]:
         env.send(v, env.registry.functions.deregister())
-    env.revert_with(
-        env.outsiders[0], env.resolver.functions.drawCommittee(did), "DisputeResolverPoolTooSmall", 1, 3
-    )
+    r = env.send(env.outsiders[0], env.resolver.functions.drawCommittee(did))
+    assert env.chain.events(env.resolver, "DisputeSettled", r)[0]["args"]["outcome"] == DISMISSED
+    assert env.owed(challenger) == BOND and env.claim_status(t, env.workers[0]) == REVEALED_CLAIM
+    assert env.resolver.functions.totalBonds().call() == 0
+    env.assert_solvent()
+
+
+def test_lapsed_challenge_costs_the_bond_to_the_escrow(env: Env) -> None:
+    did, t, challenger = setup_challenge(env, CHEAT, HONEST.hashes[4])
     deadline = env.dispute(did)["deadline"]
     env.chain.warp_past(deadline)
     env.revert_with(
@@ -460,8 +490,11 @@ def test_too_small_pool_dismisses_at_draw_deadline(env: Env) -> None:
         did,
         deadline,
     )
-    assert settle(env, did)["outcome"] == DISMISSED
-    assert env.owed(challenger) == BOND and env.claim_status(t, env.workers[0]) == REVEALED_CLAIM
+    escrow = env.job(1)["escrow"]
+    assert settle(env, did)["outcome"] == LAPSED
+    assert env.owed(challenger) == 0 and env.owed(env.workers[0]) == 0
+    assert env.job(1)["escrow"] == escrow + BOND
+    assert env.claim_status(t, env.workers[0]) == REVEALED_CLAIM
     env.assert_solvent()
 
 
@@ -490,6 +523,7 @@ def test_registry_register_deregister_withdraw(env: Env) -> None:
         REGISTRY_MIN_STAKE - 1,
         REGISTRY_MIN_STAKE,
     )
+    env.revert_with(v, reg.register(pubkey(v), 2**128), "VerifierRegistryStakeTooHigh", 2**128, 2**128 - 1)
     env.revert_with(v, reg.deregister(), "VerifierRegistryNotActive", v.address, 0)
     size = reg.poolSize().call()
     r = env.send(v, reg.register(pubkey(v), REGISTRY_MIN_STAKE))
@@ -521,6 +555,8 @@ def test_resolver_rejects_bad_parameters(env: Env) -> None:
         (dict(bountyBps=9000), "bps"),
         (dict(commitWindow=10**9), "unbondingDelay"),
         (dict(revealWindow=0), "window"),
+        (dict(responseWindow=0), "window"),
+        (dict(responseWindow=REGISTRY_UNBONDING_DELAY), "unbondingDelay"),
     ):
         call = factory.constructor(env.market.address, env.registry.address, resolver_params_tuple(bad))
         try:
@@ -528,7 +564,7 @@ def test_resolver_rejects_bad_parameters(env: Env) -> None:
         except Exception as exc:  # noqa: BLE001 - decode whatever web3 raised
             data = getattr(exc, "data", None) or exc.args[-1]
             err = env.chain.decoder.decode(data)
-            assert err == ("DisputeResolverInvalidParameter", (name.encode().ljust(32, b"\0"),))
+            assert err == ("DisputeResolverInvalidParameter", (name,))
         else:
             raise AssertionError(f"{bad} accepted")
 

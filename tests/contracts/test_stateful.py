@@ -1,5 +1,9 @@
 """Random sequences of every action by several accounts (Hypothesis RuleBasedStateMachine).
 
+Disputes include decoys (a challenge of a segment where the worker is right, several
+disputes of one claim at once), answers or silence from the accused (data availability), and
+disputes nobody draws until they lapse.
+
 After every step: the market's token balance equals its liabilities, and every live claim and
 open dispute has a deadline after which someone can move it on. At the end of every sequence
 the chain is driven far into the future and every exit is taken (settle, abandon, timeout,
@@ -31,6 +35,8 @@ SALT = b"\x21" * 32
 J = 1  # both trees agree on h_0, h_1 and differ from h_2 on
 FAR = 60 * 86_400
 LIVE = {1, 2, 3, 4, 5}  # Claimed .. Disputed
+ENDED = 7
+OPEN_DISPUTE = (1, 2, 4)  # Drawing, Voting, Answering
 
 _state: dict[str, Any] = {}
 
@@ -80,7 +86,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.touched.add((task, worker.address))
         for _ in range(steps):
             status = m.getClaim(task, worker.address).call()[0]
-            if status == 0:
+            if status in (0, ENDED):
                 self.tx(worker, m.claim(task, pubkey(worker)))
             elif status == 1:
                 self.tx(requester, m.deliverKey(task, worker.address, b"env"))
@@ -114,13 +120,28 @@ class MarketMachine(RuleBasedStateMachine):
         self.tx(self.accounts[i], self.env.market.functions.withdraw())
 
     @precondition(lambda self: self.roots)
-    @rule(data=st.data(), v=st.integers(0, 6))
-    def challenge(self, data: st.DataObject, v: int) -> None:
+    @rule(data=st.data(), v=st.integers(0, 6), decoy=st.booleans())
+    def challenge(self, data: st.DataObject, v: int, decoy: bool) -> None:
+        """A challenge of segment J (where the trees differ) or, as a decoy, of segment 0 (where
+        every tree agrees); the claim may already be in dispute."""
         (task, worker), tree = data.draw(st.sampled_from(sorted(self.roots.items())))
         other = HONEST if tree is CHEAT else CHEAT
-        call = self.env.resolver.functions.challenge(task, worker, tree.segment(J), other.hashes[J + 1])
+        j = 0 if decoy else J
+        claimed = b"\x66" * 32 if decoy else other.hashes[J + 1]
+        call = self.env.resolver.functions.challenge(task, worker, j, claimed)
         if self.tx(self.env.verifiers[v], call):
             self.disputes.append(self.env.resolver.functions.disputeCount().call())
+
+    @precondition(lambda self: self.disputes)
+    @rule(data=st.data())
+    def answer(self, data: st.DataObject) -> None:
+        """The accused answers a challenge with its leaves and proofs (or tries to, too late)."""
+        did = data.draw(st.sampled_from(self.disputes))
+        r = self.env.resolver.functions
+        d = r.getDispute(did).call()
+        tree = self.roots.get((d[0], d[1]))
+        if tree is not None and d[8] == 4:
+            self.tx(self.env.outsiders[1], r.answer(did, tree.segment(d[2])))
 
     @precondition(lambda self: len(self.roots) >= 2)
     @rule(data=st.data())
@@ -173,7 +194,7 @@ class MarketMachine(RuleBasedStateMachine):
     def every_live_claim_and_dispute_has_a_deadline_exit(self) -> None:
         m = self.env.market.functions
         for task, worker in sorted(self.touched):
-            status, key_dl, commit_dl, challenge_dl, _, _ = m.getClaim(task, worker).call()
+            status, key_dl, commit_dl, challenge_dl, _, _, open_disputes = m.getClaim(task, worker).call()
             if status in (1, 2):
                 assert key_dl > 0 and commit_dl > key_dl
             elif status == 3:
@@ -181,12 +202,13 @@ class MarketMachine(RuleBasedStateMachine):
             elif status == 4:
                 assert challenge_dl > 0
             elif status == 5:
-                assert any(self._dispute_open_on(d, task, worker) for d in self.disputes)
+                open_here = sum(self._dispute_open_on(d, task, worker) for d in self.disputes)
+                assert open_here == open_disputes > 0
 
     def _dispute_open_on(self, did: int, task: int, worker: str) -> bool:
         d = self.env.resolver.functions.getDispute(did).call()
         # (taskId, accused, segment, drawBlock, accuser, bond, requester, deadline, status, ...)
-        return d[0] == task and worker in (d[1], d[4]) and d[8] in (1, 2) and d[7] > 0
+        return d[0] == task and worker in (d[1], d[4]) and d[8] in OPEN_DISPUTE and d[7] > 0
 
     # ------------------------------------------------------------------ teardown: every exit
     def teardown(self) -> None:
@@ -199,7 +221,7 @@ class MarketMachine(RuleBasedStateMachine):
         env, m, r = self.env, self.env.market.functions, self.env.resolver.functions
         env.chain.warp(FAR)
         for did in self.disputes:
-            if r.getDispute(did).call()[8] in (1, 2):
+            if r.getDispute(did).call()[8] in OPEN_DISPUTE:
                 assert self.tx(env.outsiders[1], r.settle(did))
         exits = {1: "abandon", 2: "timeout", 3: "timeout", 4: "finalize"}
         for task, worker in sorted(self.touched):

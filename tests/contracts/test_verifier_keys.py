@@ -16,8 +16,9 @@ CANCELLED = 2
 ENVELOPE = b"\x04" + b"\xee" * 128
 
 
-def b32(name: str) -> bytes:
-    return name.encode().ljust(32, b"\0")
+def b32(name: str) -> str:
+    """The field name JobMarketInvalidParameter(string) carries (a plain string since issue 14)."""
+    return name
 
 
 def key_status(env: Env, job: int, verifier: Any) -> tuple[int, bool]:
@@ -103,7 +104,9 @@ def test_spec_cid_round_trips_at_every_length(env: Env, length: int) -> None:
 
 def test_escrow_beyond_uint128_is_rejected(env: Env) -> None:
     call = env.market.functions.postJob(
-        job_tuple(taskCount=2**32 - 1, redundancy=2**16 - 1, rewardPerTask=2**96 - 1, griefingFee=0)
+        job_tuple(
+            taskCount=2**32 - 1, redundancy=1, rewardPerTask=2**96 - 1, griefingFee=0, refereeFeePool=2**127
+        )
     )
     env.revert_with(env.requester, call, "JobMarketInvalidParameter", b32("escrow"))
 

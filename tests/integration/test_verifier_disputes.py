@@ -143,7 +143,7 @@ def test_cheater_is_challenged_slashed_and_challenger_paid(world: World):
     assert settled["outcome"] == 1  # AccusedLost
     market = contracts(world.w3, world.dep)["JobMarket"]
     claim = market.functions.getClaim(world.job.task_id(1), world.cheater.acct.address).call()
-    assert claim[0] == 0  # the claim is gone: the slot reopened
+    assert claim[0] == 7  # Ended: the slot reopened, and the claim reads as slashed, not as never made
     bounty = STAKE * RESOLVER_PARAMS["bountyBps"] // 10_000
     assert balance(world.w3, world.dep, challenger.chain.address) - before == bounty  # bond back + bounty
     for ref in referees:

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from verifier.challenge import ChallengeError, build_challenge
+from verifier.challenge import ChallengeError, build_challenge, unproven_challenge
 from veritrain import merkle
 from veritrain.manifest import Manifest
 
@@ -20,19 +20,33 @@ def _manifest(n: int = 6) -> Manifest:
                           hashes=hashes, checkpoint_cids=[CID] * n)
 
 
-@pytest.mark.parametrize("j", [0, 2, 4])
+@pytest.mark.parametrize("j", [0, 1, 2, 3, 4])
 def test_challenge_carries_valid_proofs_for_j_and_next(j):
     m = _manifest()
     claimed = b"\x07" * 32
     ch = build_challenge(m, m.task_id, j, claimed)
-    assert ch.h == m.hash_bytes(j) and ch.h_next == m.hash_bytes(j + 1)
-    assert merkle.verify(m.root_bytes(), j, ch.h, ch.proof)
-    assert merkle.verify(m.root_bytes(), j + 1, ch.h_next, ch.proof_next)
+    seg_j, h, proof, h_next, proof_next = ch.segment()
+    assert (seg_j, h, h_next) == (j, m.hash_bytes(j), m.hash_bytes(j + 1))
+    assert ch.proven and ch.function == "challengeWithProof"
+    assert merkle.verify(m.root_bytes(), j, h, proof)
+    if j % 2 == 0:  # siblings: leaf j's proof starts with leaf j + 1, and proofNext is left empty
+        assert proof_next == [] and proof[0] == merkle.leaf(j + 1, h_next)
+    else:
+        assert merkle.verify(m.root_bytes(), j + 1, h_next, proof_next)
     # a proof for one index never passes for another
-    assert not merkle.verify(m.root_bytes(), j + 1, ch.h, ch.proof)
+    assert not merkle.verify(m.root_bytes(), j + 1, h, proof)
     task, worker, seg, next_ = ch.args()
     assert (task, worker, seg[0], next_) == (m.task_id, m.worker, j, claimed)
     assert ch.as_dict()["claimed_next"] == "0x" + "07" * 32
+
+
+def test_unproven_challenge_names_the_segment_only():
+    ch = unproven_challenge(5, WORKER, 0, b"\x07" * 32, checkpoint_count=6)
+    assert not ch.proven and ch.function == "challenge" and ch.args() == (5, WORKER, 0, b"\x07" * 32)
+    with pytest.raises(ChallengeError, match="no segment proofs"):
+        ch.segment()
+    with pytest.raises(ChallengeError, match="does not exist"):
+        unproven_challenge(5, WORKER, 5, b"\x07" * 32, checkpoint_count=6)
 
 
 def test_no_disagreement_is_refused():

@@ -140,9 +140,15 @@ class _FakeChain:
     def timestamp(self) -> int:
         return 1_000
 
-    def challenge(self, *args):  # type: ignore[no-untyped-def]
-        self.sent.append(args)
+    def challenge(self, ch):  # type: ignore[no-untyped-def]
+        self.sent.append(ch.args())
+        self.functions = [*getattr(self, "functions", []), ch.function]
         return {"transactionHash": b"\x11" * 32}
+
+    def job(self, job_id: int):  # type: ignore[no-untyped-def]
+        from types import SimpleNamespace
+
+        return SimpleNamespace(checkpoint_count=3)
 
     def dispute_id_from(self, receipt):  # type: ignore[no-untyped-def]
         return 7
@@ -180,3 +186,27 @@ def test_watcher_challenges_a_result_whose_checkpoints_cannot_be_opened(tmp_path
     [args] = chain.sent
     assert args[-1] == bytes.fromhex(WITHHELD_CLAIM[2:]) and args[-1] != m.hash_bytes(1)
     assert journal.get("result:1:w").data["dispute_id"] == 7  # type: ignore[union-attr]
+
+
+def test_watcher_challenges_a_root_whose_manifest_never_resolves_without_proofs(tmp_path: Path) -> None:
+    """Issue 14, escape 1: a revealed root whose manifest CID resolves to nothing is challenged
+    at segment 0 with no proofs (the worker must answer on-chain), after MANIFEST_TRIES ticks."""
+    from verifier.watcher import MANIFEST_TRIES, WITHHELD_CLAIM, WatchConfig, Watcher
+    from veritrain.jobdoc import binding_for
+    from veritrain.journal import Journal
+
+    job_key = crypto.generate_data_key()
+    storage, doc, m, _ = _job(key=crypto.shard_key(job_key, binding_for(_spec(), b"n" * 16), 0))
+    bare = MemoryStorage()  # the job document only: the manifest CID resolves to nothing
+    bare.put_bytes(storage.get_bytes(m.spec_cid))
+    missing = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+    journal, chain = Journal(tmp_path / "j.sqlite"), _FakeChain()
+    journal.put("result:1:w", "seen", task_id=TASK_ID, worker=WORKER, spec_cid=m.spec_cid,
+                manifest_cid=missing, root="0x" + "ab" * 32, challenge_deadline=2_000)
+    w = Watcher(chain, journal, SegmentReplayer(bare), _Keys(job_key), WatchConfig(p=1.0, secret=b"s" * 32))
+    for _ in range(MANIFEST_TRIES - 1):  # a passing IPFS hiccup is not yet a reason to challenge
+        assert w.process(journal.get("result:1:w")) == "seen"  # type: ignore[arg-type]
+    assert chain.sent == []
+    assert w.process(journal.get("result:1:w")) == "challenged"  # type: ignore[arg-type]
+    assert chain.sent == [(TASK_ID, WORKER, 0, bytes.fromhex(WITHHELD_CLAIM[2:]))]
+    assert chain.functions == ["challenge"]  # the unproven entry point: the worker must answer

@@ -31,6 +31,7 @@ class ClaimStatus(_ContractEnum):  # JobMarket.ClaimStatus
     REVEALED = 4
     DISPUTED = 5
     FINALIZED = 6
+    ENDED = 7  # ended unpaid: abandoned, timed out or slashed (the worker may claim again)
 
 
 class DisputeStatus(_ContractEnum):  # DisputeResolver.DisputeStatus
@@ -38,6 +39,7 @@ class DisputeStatus(_ContractEnum):  # DisputeResolver.DisputeStatus
     DRAWING = 1
     VOTING = 2
     SETTLED = 3
+    ANSWERING = 4  # a challenge without proofs: the accused must answer with its leaves
 
 
 class Outcome(_ContractEnum):  # DisputeResolver.Outcome
@@ -46,6 +48,7 @@ class Outcome(_ContractEnum):  # DisputeResolver.Outcome
     ACCUSER_LOST = 2
     BOTH_LOST = 3
     DISMISSED = 4
+    LAPSED = 5  # nobody drew the committee in time: a challenger's bond went to the job's escrow
 
 
 class BallotState(_ContractEnum):  # DisputeResolver.BallotState

@@ -82,7 +82,9 @@ class Claim(_View):  # JobMarket.getClaim
     """``commitment`` is set only while the claim is Committed; from Revealed on (Revealed,
     Disputed, Finalized) it is zero and ``root`` holds the revealed root (the contract stores
     the root in the commitment's place). ``root`` is zero before the reveal. The commitment
-    of a revealed claim is in its ``ResultCommitted`` event."""
+    of a revealed claim is in its ``ResultCommitted`` event. A claim that ended unpaid
+    (abandoned, timed out, slashed) reads ENDED with its deadlines; ``disputes`` counts the
+    claim's open disputes (several may be open at once)."""
 
     status: ClaimStatus
     key_deadline: int
@@ -90,13 +92,16 @@ class Claim(_View):  # JobMarket.getClaim
     challenge_deadline: int
     commitment: bytes
     root: bytes
+    disputes: int
 
 
 @dataclass(frozen=True)
 class Dispute(_View):  # DisputeResolver.getDispute, plus its id
     """``accuser_next`` is the accusing worker's h_{j+1} in a dispute between workers
     (``accuser_is_worker``) and zero for a verifier's challenge: the challenger's h_{j+1} is
-    only in the ``DisputeOpened`` event (``accuserNext``)."""
+    only in the ``DisputeOpened`` event (``accuserNext``). While ANSWERING (a challenge that
+    proved nothing) ``accused_next`` is zero and ``deadline`` is the accused's answer deadline;
+    ``DisputeAnswered`` carries its h_j and h_{j+1}."""
 
     dispute_id: int
     task_id: int
@@ -124,6 +129,7 @@ class ResolverParams(_View):  # DisputeResolver.params
     bounty_bps: int
     referee_fee_bps: int
     referee_slash_bps: int
+    response_window: int
 
 
 def snake(name: str) -> str:

@@ -3,8 +3,9 @@
 ``scripts/deploy.py`` is the Ape way to do the same on any network. Both deploy, in order:
 the ERC-20 (``DevToken`` on local networks), ``JobMarket(token, owner)``,
 ``VerifierRegistry(market, minStake, unbondingDelay)``,
-``DisputeResolver(market, registry, params)``, then ``market.setModules(registry, resolver)``.
-The parameters come from the network's file (:mod:`veritrain.params`; local: ``LOCAL``).
+``DisputeResolver(market, registry, params)``, then ``market.setModules(registry, resolver)``
+and ``registry.bindResolver()``. The parameters come from the network's file
+(:mod:`veritrain.params`; local: ``LOCAL``).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def deploy_protocol(
         resolver_params_tuple(resolver_params, network=network),
     )
     _send(w3, deployer, market.functions.setModules(registry.address, resolver.address))
+    _send(w3, deployer, registry.functions.bindResolver())
     return {"JobMarket": market, "VerifierRegistry": registry, "DisputeResolver": resolver}
 
 

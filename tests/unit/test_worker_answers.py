@@ -1,0 +1,56 @@
+"""The worker answers a challenge that proves nothing (issue 14): with its leaves and proofs
+from the manifest it kept, before the deadline; after it, it settles (and loses)."""
+
+from __future__ import annotations
+
+import hashlib
+from types import SimpleNamespace
+from typing import Any
+
+from test_worker_loop import Functions, item, worker  # noqa: F401 (pytest fixture)
+
+from veritrain.chain import segments
+from veritrain.chain.states import DisputeStatus
+from veritrain.manifest import Manifest
+from worker import disputes, loop
+
+CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+
+
+def _setup(w: Any, status: DisputeStatus, deadline: int) -> tuple[Any, Manifest]:
+    it = item(w, loop.WATCHING, manifest_cid=CID)
+    hashes = [hashlib.sha256(bytes([i])).digest() for i in range(5)]
+    m = Manifest.build(spec_cid=CID, job_id=1, task_id=it.data["task_id"], worker=w.address, k=10,
+                       hashes=hashes, checkpoint_cids=[CID] * 5)
+    tdir = w.task_dir(it.data["task_id"])
+    tdir.mkdir(parents=True, exist_ok=True)
+    (tdir / "manifest.json").write_bytes(m.canonical_json())
+    d = SimpleNamespace(status=status, deadline=deadline, accused=w.address, segment=3, draw_block=0)
+    w.chain.resolver = SimpleNamespace(functions=Functions())
+    w.chain.dispute = lambda dispute_id: d
+    return it, m
+
+
+def test_accused_worker_answers_with_its_leaves_and_proofs(worker: Any) -> None:  # noqa: F811
+    it, m = _setup(worker, DisputeStatus.ANSWERING, deadline=worker.chain.now() + 100)
+    assert disputes._serve(worker, it, 4)
+    [call] = worker.chain.sent
+    dispute_id, seg = call.args
+    assert call.name == "answer" and dispute_id == 4
+    assert seg[0] == 3 and (seg[1], seg[3]) == (m.hash_bytes(3), m.hash_bytes(4))
+    assert segments.verify(m.root_bytes(), seg)
+
+
+def test_after_the_answer_deadline_the_worker_settles_instead(worker: Any) -> None:  # noqa: F811
+    it, _ = _setup(worker, DisputeStatus.ANSWERING, deadline=worker.chain.now() - 1)
+    assert disputes._serve(worker, it, 4)
+    assert [c.name for c in worker.chain.sent] == ["settle"]
+
+
+def test_a_worker_that_lost_its_manifest_says_so_and_sends_nothing(worker: Any) -> None:  # noqa: F811
+    it, _ = _setup(worker, DisputeStatus.ANSWERING, deadline=worker.chain.now() + 100)
+    (worker.task_dir(it.data["task_id"]) / "manifest.json").unlink()
+    said: list[str] = []
+    worker.say = said.append
+    assert not disputes._serve(worker, it, 4)
+    assert worker.chain.sent == [] and "cannot answer" in said[-1]
