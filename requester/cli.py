@@ -26,7 +26,7 @@ DevOpt = Annotated[
 ]
 HomeOpt = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--home", help="Where job records live (env VERITRAIN_HOME, default .veritrain)."),
+    typer.Option("--home", help="Where job records live (env VERITRAIN_HOME, default ~/.veritrain)."),
 ]
 JobArg = Annotated[int, typer.Argument(help="The on-chain job id.", min=1)]
 
@@ -34,14 +34,14 @@ JobArg = Annotated[int, typer.Argument(help="The on-chain job id.", min=1)]
 def _requester(dev_account: int | None, home: Path | None) -> Any:
     from requester.sdk import Requester
     from requester.settings import RequesterSettings, load_account
-    from veritrain.settings import ChainSettings, StackSettings, StorageSettings
+    from veritrain.settings import ChainSettings, StorageSettings, default_home
     from veritrain.storage import IpfsStorage
 
     chain, storage = ChainSettings(), StorageSettings()
     account = load_account(RequesterSettings(), dev_account,
                            prompt=lambda: typer.prompt("Keystore password", hide_input=True, err=True))
     return Requester(chain.rpc_url, account, IpfsStorage(storage.ipfs_api), chain.deployment,
-                     home=home or StackSettings().home)
+                     home=home or default_home())
 
 
 def _units(text: str, what: str, decimals: int) -> int:

@@ -102,19 +102,19 @@ class Requester:
     """One requester account on one deployment, with a storage backend and a local job store."""
 
     def __init__(self, rpc_url: str, account: Any, storage: Storage,
-                 deployment: Deployment | str | Path, *, home: Path | str | None = None,
+                 deployment: Deployment | str | Path | None = None, *, home: Path | str | None = None,
                  client: Any = None) -> None:
         from veritrain.chain import ChainClient
 
-        if not isinstance(deployment, Deployment):
-            deployment = load_deployment(Path(deployment))
+        if not isinstance(deployment, Deployment):  # None: found by the network at rpc_url
+            deployment = load_deployment(Path(deployment) if deployment is not None else None, rpc_url)
         self.account = account
         self.storage = storage
         self.deployment = deployment
         if home is None:
-            from veritrain.settings import StackSettings
+            from veritrain.settings import default_home
 
-            home = StackSettings().home
+            home = default_home()
         self.home = Path(home)
         self.client = client or ChainClient(rpc_url, account, deployment,
                                             nonce_dir=self.home / "requester" / "nonces")
