@@ -101,7 +101,7 @@ def run(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = _settings(home, p=p, api_port=api_port)
     account = settings.load_account()
-    deployment = deployments.load(settings.deployment)
+    deployment = deployments.load(settings.deployment, settings.rpc_url)
     chain = VerifierChain(settings.rpc_url, account, deployment, nonce_dir=settings.home / "nonces")
     storage = IpfsStorage(settings.ipfs_api, fetch_timeout=settings.fetch_timeout)
     journal = Journal(settings.journal_path)

@@ -97,7 +97,7 @@ class Worker:
         if chain is None:
             from worker.chain import WorkerChain
 
-            dep = deployments.load(settings.deployment)
+            dep = deployments.load(settings.deployment, settings.rpc_url)
             home = settings.account_dir(dep.chain_id, self.address)
             chain = WorkerChain(settings.rpc_url, dep, account, home / "nonces",
                                 retry_seconds=settings.rpc_retry_seconds)

@@ -21,7 +21,7 @@ class _Addr:
 def status_report(settings: WorkerSettings, address: str) -> dict[str, Any]:
     from worker.chain import WorkerChain
 
-    dep = deployments.load(settings.deployment)
+    dep = deployments.load(settings.deployment, settings.rpc_url)
     home = settings.account_dir(dep.chain_id, address)
     chain = WorkerChain(settings.rpc_url, dep, _Addr(address), home / "nonces",
                         retry_seconds=settings.rpc_retry_seconds)
