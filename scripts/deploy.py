@@ -6,7 +6,7 @@ Deploys, in order: the ERC-20 (on a local network the DevToken, minted to the de
 elsewhere pass --token), JobMarket(token, owner), VerifierRegistry(market, minStake,
 unbondingDelay), DisputeResolver(market, registry, params), then market.setModules(registry,
 resolver). The same contracts and parameters as veritrain.dev.deploy.deploy_local. Python
-roles read the written file (VERITRAIN_DEPLOYMENT, default deployments/local.json).
+roles find the written file by network (veritrain.deployments.locate), or VERITRAIN_DEPLOYMENT.
 """
 
 from __future__ import annotations
@@ -70,9 +70,11 @@ def cli(network, account, token, out):  # type: ignore[no-untyped-def]
         if network.is_local:
             from ape import accounts
 
-            for holder in list(accounts.test_accounts)[:DEV_FUNDED_ACCOUNTS]:
+            holders = list(accounts.test_accounts)[:DEV_FUNDED_ACCOUNTS]
+            for holder in holders:
                 dev.mint(holder.address, DEV_MINT, sender=account)
-            click.echo(f"minted {DEV_MINT // 10**18:,} VTD to {DEV_FUNDED_ACCOUNTS} dev accounts")
+            click.echo(f"minted {DEV_MINT // 10**18:,} VTD to each of dev accounts 0-{len(holders) - 1} "
+                       "(fund any other address with `veritrain dev fund ADDRESS`)")
     market = built["JobMarket"].deploy(token, account.address, sender=account)
     registry = built["VerifierRegistry"].deploy(
         market.address, REGISTRY_MIN_STAKE, REGISTRY_UNBONDING_DELAY, sender=account
