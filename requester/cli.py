@@ -44,16 +44,10 @@ def _requester(dev_account: int | None, home: Path | None) -> Any:
                      home=home or default_home())
 
 
-def _units(text: str, what: str, decimals: int) -> int:
-    from veritrain.errors import ConfigError
+def _tokens(req: Any) -> Any:
+    from veritrain.units import TokenFormat
 
-    try:
-        value = Decimal(text) * (Decimal(10) ** decimals)
-    except InvalidOperation:
-        raise ConfigError(f"{what} {text!r} is not a number of tokens") from None
-    if value <= 0 or value != value.to_integral_value():
-        raise ConfigError(f"{what} {text!r} must be a positive amount with at most {decimals} decimals")
-    return int(value)
+    return TokenFormat(int(req.market.token.decimals()), str(req.market.token.symbol()))
 
 
 def _echo_json(obj: Any) -> None:
@@ -74,11 +68,20 @@ def submit(
     """Check, shard, encrypt, upload and post a job; print its id. Then run `veritrain job serve`."""
     from veritrain.spec import load_spec
 
+    import warnings
+
     job_spec = load_spec(spec)  # a bad spec fails before any connection is made
     req = _requester(dev_account, home)
-    decimals = int(req.market.token.decimals())
-    job = req.post_job(job_spec, data, reward_per_task=_units(reward, "--reward", decimals),
-                       stake_per_task=_units(stake, "--stake", decimals), holdout=holdout)
+    fmt = _tokens(req)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        job = req.post_job(job_spec, data, reward_per_task=fmt.parse(reward, "--reward"),
+                           stake_per_task=fmt.parse(stake, "--stake"), holdout=holdout)
+    from requester.errors import DataWarning
+
+    for w in caught:
+        if issubclass(w.category, DataWarning):
+            typer.echo(f"warning: {w.message}", err=True)
     if as_json:
         r = job.record
         _echo_json({"job_id": job.id, "spec_cid": r.doc_cid, "shards_root": r.shards_root,
@@ -101,7 +104,7 @@ def status(job_id: JobArg, dev_account: DevOpt = None, home: HomeOpt = None,
         typer.echo(f"  round {r.round}: {where}, {r.state}, {r.tasks_final}/{r.tasks} tasks final")
     for t in st.tasks:
         workers = ", ".join(f"{c.worker[:10]}… {c.phase}" for c in t.claims) or "-"
-        typer.echo(f"  task {t.label:>5}  {t.phase:<13} {t.examples:>7} examples  {workers}")
+        typer.echo(f"  task {t.label}  {st.task_phase(t):<13} {t.examples:>7} examples  {workers}")
 
 
 def _table(st: Any) -> Any:
@@ -112,7 +115,7 @@ def _table(st: Any) -> Any:
         table.add_column(col)
     for t in st.tasks:
         workers = "\n".join(f"{c.worker} {c.phase}" for c in t.claims) or "-"
-        table.add_row(t.label, t.phase, str(t.examples), workers)
+        table.add_row(t.label, st.task_phase(t), str(t.examples), workers)
     return table
 
 
@@ -141,7 +144,7 @@ def watch(
             if live is not None:
                 live.update(_table(st), refresh=True)
             else:
-                line = st.summary() + " | " + " ".join(f"{t.label}:{t.phase}" for t in st.tasks)
+                line = st.summary() + " | " + " ".join(f"task {t.task_id}:{st.task_phase(t)}" for t in st.tasks)
                 if line != last:
                     typer.echo(line)
                     last = line
@@ -168,7 +171,12 @@ def fetch(
         _echo_json({"model": str(path), "metrics": res.metrics, "provenance": res.provenance.to_dict()})
         return
     typer.echo(f"model written to {path}")
-    for k, v in res.metrics.items():
+    m = res.metrics
+    if "holdout_accuracy" in m and "baseline_majority_accuracy" in m:
+        typer.echo(f"  held-out accuracy {m['holdout_accuracy']:.4f} on {m['holdout_examples']} examples; "
+                   f"baselines: majority class {m['baseline_majority_accuracy']:.4f}, "
+                   f"untrained model {m['baseline_untrained_accuracy']:.4f}")
+    for k, v in m.items():
         typer.echo(f"  {k}: {v}")
 
 
@@ -191,6 +199,7 @@ def serve(
     from veritrain.errors import VeritrainError
 
     req = _requester(dev_account, home)
+    fmt = _tokens(req)
     services: dict[int, RoundDriver] = {}
     while True:
         for job_id in jobs or req.store.job_ids():
@@ -207,8 +216,8 @@ def serve(
                 for posted in services[job_id].posted[before:]:
                     typer.echo(f"job {job_id}: posted the next round as on-chain job {posted}")
                 for closed, refund in services[job_id].closed[closed_before:]:
-                    typer.echo(f"job {job_id}: on-chain job {closed} ended and is closed; {refund} token "
-                               f"units of escrow returned, {req.withdraw()} withdrawn")
+                    typer.echo(f"job {job_id}: on-chain job {closed} ended and is closed; {fmt(refund)} "
+                               f"of escrow returned, {fmt(req.withdraw())} withdrawn")
             except VeritrainError as exc:
                 typer.echo(f"job {job_id}: {exc}", err=True)
         if once:
@@ -224,9 +233,10 @@ def serve(
 def cancel(job_id: JobArg, dev_account: DevOpt = None, home: HomeOpt = None) -> None:
     """Stop new claims; withdraw the refund of unclaimed slots."""
     req = _requester(dev_account, home)
+    fmt = _tokens(req)
     refund = req.job(job_id).cancel()
     withdrawn = req.withdraw()
-    typer.echo(f"job {job_id} cancelled: {refund} token units refunded, {withdrawn} withdrawn")
+    typer.echo(f"job {job_id} cancelled: {fmt(refund)} refunded, {fmt(withdrawn)} withdrawn")
 
 
 @app.command("list")

@@ -37,7 +37,7 @@ from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import JobStatus
 from veritrain.deployments import Deployment
 from veritrain.deployments import load as load_deployment
-from veritrain.errors import ConfigError, ContractRevert
+from veritrain.errors import ConfigError, ContractRevert, DataError
 from veritrain.jobdoc import JobDocument
 from veritrain.spec import JobSpec, load_spec
 from veritrain.storage import Storage
@@ -162,6 +162,16 @@ class Requester:
         costs = job_costs(spec, reward_per_task, stake_per_task, griefing_fee, referee_fee_pool)
         data = datamod.load_dataset(dataset, spec)
         held = datamod.load_dataset(holdout_data, spec) if holdout_data is not None else None
+        if held is not None and held.classes != data.classes:
+            raise DataError(f"{held.source} has text labels {held.classes}, {data.source} has {data.classes}: "
+                            "both must name the same classes")
+        warning = datamod.scale_warning(spec, data)
+        if warning is not None:
+            import warnings
+
+            from requester.errors import DataWarning
+
+            warnings.warn(warning, DataWarning, stacklevel=2)
         if held is None:  # checks the split is possible before any upload
             datamod.split_holdout(spec, data, holdout)
         self.check_funds(costs, approve=approve)
