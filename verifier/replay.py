@@ -36,7 +36,7 @@ from veritrain.errors import (
     SpecError,
     StorageError,
 )
-from veritrain.jobdoc import JobDocument, checkpoint_binding
+from veritrain.jobdoc import JobDocument, checkpoint_binding, open_shard
 from veritrain.manifest import Manifest
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.storage import Storage
@@ -140,9 +140,7 @@ class SegmentReplayer:
             ref = ctx.doc.shard(ctx.task.shard)
             blob = self.storage.get_bytes(ref.cid)
             plain = crypto.decrypt_bytes(blob, ctx.key, job_id=ctx.doc.binding, shard_index=ref.index)
-            from veritrain.data import decode_shard, spec_checks  # numpy only when replaying
-
-            shard = decode_shard(plain, f"shard {ref.index}", **spec_checks(ctx.spec))
+            shard = open_shard(ctx.doc, plain, f"shard {ref.index}")  # with the job's preprocessing
             ctx._shard = (shard.features, shard.labels)
         return ctx._shard
 

@@ -40,7 +40,7 @@ from veritrain.errors import (
     StorageError,
     VeritrainError,
 )
-from veritrain.jobdoc import JobDocument, open_initial_model, worker_key_context
+from veritrain.jobdoc import JobDocument, open_initial_model, open_shard, worker_key_context
 from veritrain.journal import Item, Journal
 from veritrain.manifest import Manifest
 from worker import disputes, tasks
@@ -237,9 +237,7 @@ class Worker:
         key = doc.task_key(d["task_index"])
         shard = self.task_dir(d["task_id"]) / "shard.enc"
         plain = tasks.decrypt_shard(shard, self.data_key(it), doc, key.shard)
-        from veritrain.data import decode_shard, spec_checks  # numpy only when training
-
-        shard_data = decode_shard(plain, f"shard {key.shard}", **spec_checks(doc.spec))
+        shard_data = open_shard(doc, plain, f"shard {key.shard}")  # decoded, checked, preprocessed
         del plain
         ckpts = self.task_dir(d["task_id"]) / "ckpt"
         if ckpts.exists() and any(ckpts.iterdir()):
