@@ -81,7 +81,10 @@ def scale_warning(spec: JobSpec, data: Dataset) -> str | None:
     cols = core.unscaled_features(data.features)
     if not cols:
         return None
-    shown = ", ".join(str(c) for c in cols[:5]) + (f" and {len(cols) - 5} more" if len(cols) > 5 else "")
-    return (f"{data.source}: features look unscaled (feature columns {shown} range far beyond unit scale); "
-            "models usually train badly on raw features: set `data.preprocessing: standardize` "
-            "(schema_version: 2) so the job standardizes them with statistics of the training split")
+    flat = data.features.reshape(len(data), -1)
+    lo, hi = flat.min(axis=0), flat.max(axis=0)
+    widest = max(cols, key=lambda c: float(hi[c] - lo[c]))
+    return (f"{data.source}: features look unscaled ({len(cols)} of {flat.shape[1]} range far beyond unit "
+            f"scale, the widest from {lo[widest]:g} to {hi[widest]:g}); models usually train badly on raw "
+            "features: set `data.preprocessing: standardize` (schema_version: 2) so the job standardizes "
+            "them with statistics of the training split")

@@ -15,6 +15,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+#: Chain ids of local development chains (Anvil, Hardhat, Ape's local network): no reorgs,
+#: and `veritrain dev fund` may mint on them.
+LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+
+
 def default_home() -> Path:
     """The one per-user place for Veritrain's state: ``$VERITRAIN_HOME``, else ``~/.veritrain``.
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from veritrain.errors import ConfigError
+from veritrain.settings import LOCAL_CHAIN_IDS
 from veritrain.units import TokenFormat
-
-#: Chain ids of local development chains (Anvil / Hardhat / Ape's local network).
-LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
 
 @dataclass(frozen=True)
