@@ -180,6 +180,15 @@ def fetch(
         typer.echo(f"  {k}: {v}")
 
 
+def _delivery_text(d: Any) -> str:
+    """What a delivered key is for, in words: only a referee's key has to do with a dispute."""
+    if d.kind == "worker":
+        return f"data key for worker {d.party} (task {d.target})"
+    if d.kind == "referee":
+        return f"shard key for referee {d.party} (dispute {d.target})"
+    return f"job key for sampling verifier {d.party} (job {d.target})"
+
+
 @app.command("serve")
 def serve(
     jobs: Annotated[Optional[list[int]], typer.Option("--job", help="Serve only these jobs.")] = None,  # noqa: UP045
@@ -211,8 +220,7 @@ def serve(
                     services[job_id] = driver
                 before, closed_before = len(services[job_id].posted), len(services[job_id].closed)
                 for d in services[job_id].step():
-                    typer.echo(f"job {job_id}: key for {d.kind} {d.party} ({d.kind} "
-                               f"{'task' if d.kind == 'worker' else 'dispute'} {d.target}) tx {d.tx}")
+                    typer.echo(f"job {job_id}: {_delivery_text(d)} tx {d.tx}")
                 for posted in services[job_id].posted[before:]:
                     typer.echo(f"job {job_id}: posted the next round as on-chain job {posted}")
                 for closed, refund in services[job_id].closed[closed_before:]:

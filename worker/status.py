@@ -44,6 +44,10 @@ def status_report(settings: WorkerSettings, address: str) -> dict[str, Any]:
             withdrawn = int(journal.value("withdrawn", 0))
         finally:
             journal.close()
+    from veritrain.units import TokenFormat
+
+    fmt = TokenFormat.of(chain.token)
     return {"address": address, "chain_id": chain.chain_id, "market": chain.market.address,
+            "token": {"address": chain.token.address, "symbol": fmt.symbol, "decimals": fmt.decimals},
             "balance": chain.balance(), "owed": chain.owed(), "staked": staked, "earned": earned,
             "withdrawn": withdrawn, "journal": str(path), "tasks": tasks}

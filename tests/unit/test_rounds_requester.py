@@ -230,7 +230,7 @@ def test_a_multi_round_status_is_done_only_when_the_last_round_is() -> None:
 
     console = Console(width=120, record=True)
     console.print(_table(done))
-    assert "1.1" in console.export_text()
+    assert f"{2 << 32 | 1} (round 1 shard 1)" in console.export_text()  # the on-chain id names it
     single = JobStatusView(job_id=1, state="open", redundancy=1, escrow=5, spec_cid="bafy", tasks=r0)
     assert single.done and "rounds" not in single.to_dict()  # single-round jobs keep their shape
 
