@@ -107,6 +107,8 @@ class VerifierSettings(BaseSettings):
         try:
             return Account.from_key(Account.decrypt(blob, password))
         except ValueError as exc:
+            if "MAC mismatch" in str(exc):  # the same words as the worker's and the requester's
+                raise ConfigError(f"wrong password for keystore {self.keystore}") from None
             raise ConfigError(f"cannot open keystore {self.keystore}: {exc}") from None
 
 

@@ -40,6 +40,7 @@ from veritrain.errors import (
     StorageError,
     VeritrainError,
 )
+from veritrain.units import TokenFormat
 from veritrain.jobdoc import JobDocument, open_initial_model, open_shard, worker_key_context
 from veritrain.journal import Item, Journal
 from veritrain.manifest import Manifest
@@ -403,8 +404,9 @@ class Worker:
     def take(self, offer: Offer) -> Item:
         """Record the claim intent (phase ``claiming``) — the claim itself is the next phase."""
         job = self.chain.job(offer.job_id)
+        fmt = self.tokens()
         self.say(f"claiming task {offer.task_id} (job {offer.job_id}, shard {offer.task_index}, "
-                 f"reward {offer.reward}, stake {offer.stake})")
+                 f"reward {fmt(offer.reward)}, stake {fmt(offer.stake)})")
         key = f"task:{offer.task_id}"
         earlier = self.journal.get(key)
         if earlier is not None:  # a task that reopened after an earlier attempt ended: start afresh
@@ -440,8 +442,15 @@ class Worker:
             return 0
         self.chain.send(self.chain.market.functions.withdraw(), self.journal, "account", "withdraw")
         self.journal.set("withdrawn", int(self.journal.value("withdrawn", 0)) + owed)
-        self.say(f"withdrew {owed}")
+        self.say(f"withdrew {self.tokens()(owed)}")
         return owed
+
+    def tokens(self) -> TokenFormat:
+        """How this market's token amounts are shown (decimals and symbol, read once)."""
+        if getattr(self, "_tokens", None) is None:
+            fns = self.chain.token.functions
+            self._tokens = TokenFormat(int(self.chain.call(fns.decimals())), str(self.chain.call(fns.symbol())))
+        return self._tokens
 
     def maybe_withdraw(self) -> None:
         threshold = self.settings.withdraw_threshold
