@@ -351,15 +351,15 @@ def fit_transform(kind: str, features: np.ndarray) -> Transform | None:
 
 
 def unscaled_features(features: np.ndarray, limit: float = 10.0) -> list[int]:
-    """Feature columns whose spread is far from unit scale (a model trains badly on these
-    unless the job standardizes them): range above ``limit`` or spread ratio across features
-    above ``limit**2``. Returns the columns that look unscaled (empty: looks fine)."""
+    """Feature columns far from unit scale, on which a model trains badly unless the job
+    standardizes them: a spread (std) or a centre (|mean|) above ``limit``, or, when spreads
+    across features differ by more than ``limit**2``, the widely spread ones. Outliers alone
+    do not count (a standardized column may reach 12). Empty: the features look fine."""
     flat = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
     if flat.size == 0:
         return []
-    spread = flat.std(axis=0)
-    big = np.abs(flat).max(axis=0)
-    cols = set(np.flatnonzero(big > limit).tolist())
+    spread, centre = flat.std(axis=0), np.abs(flat.mean(axis=0))
+    cols = set(np.flatnonzero((spread > limit) | (centre > limit)).tolist())
     live = spread[spread > 0]
     if live.size and live.max() / live.min() > limit**2:
         cols |= set(np.flatnonzero(spread > live.min() * limit).tolist())
