@@ -8,7 +8,8 @@ Run against the local stack (workers train it meanwhile, e.g. `veritrain worker 
 
 It uses dev account 1 of the local stack as the requester (never on a real network) and
 reads VERITRAIN_RPC_URL, VERITRAIN_IPFS_API and VERITRAIN_HOME like the CLI does (the
-deployment is found by network, or VERITRAIN_DEPLOYMENT). `--post-only` posts and exits; `veritrain job serve` / `watch` / `fetch` carry on.
+deployment is found by network, or VERITRAIN_DEPLOYMENT). `--post-only` posts and exits;
+`veritrain job serve` / `watch` / `fetch` carry on.
 """
 
 from __future__ import annotations

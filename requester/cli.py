@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -66,9 +65,9 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Check, shard, encrypt, upload and post a job; print its id. Then run `veritrain job serve`."""
-    from veritrain.spec import load_spec
-
     import warnings
+
+    from veritrain.spec import load_spec
 
     job_spec = load_spec(spec)  # a bad spec fails before any connection is made
     req = _requester(dev_account, home)
@@ -144,7 +143,8 @@ def watch(
             if live is not None:
                 live.update(_table(st), refresh=True)
             else:
-                line = st.summary() + " | " + " ".join(f"task {t.task_id}:{st.task_phase(t)}" for t in st.tasks)
+                phases = " ".join(f"task {t.task_id}:{st.task_phase(t)}" for t in st.tasks)
+                line = f"{st.summary()} | {phases}"
                 if line != last:
                     typer.echo(line)
                     last = line

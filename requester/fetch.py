@@ -131,7 +131,8 @@ def baseline_metrics(spec: Any, held: Any) -> dict[str, Any]:
     labels = np.asarray(held.labels).reshape(-1)
     majority = float(np.bincount(labels).max() / labels.size) if labels.size else 0.0
     task = TaskKey(round=0, shard=0)
-    untrained = evaluate(spec, tstate.capture(spec, task, tstate.initial(spec, task)), held.features, held.labels)
+    start = tstate.capture(spec, task, tstate.initial(spec, task))
+    untrained = evaluate(spec, start, held.features, held.labels)
     return {"baseline_majority_accuracy": majority, "baseline_untrained_accuracy": untrained.accuracy}
 
 

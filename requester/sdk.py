@@ -163,7 +163,8 @@ class Requester:
         data = datamod.load_dataset(dataset, spec)
         held = datamod.load_dataset(holdout_data, spec) if holdout_data is not None else None
         if held is not None and held.classes != data.classes:
-            raise DataError(f"{held.source} has text labels {held.classes}, {data.source} has {data.classes}: "
+            raise DataError(f"{held.source} has text labels {held.classes}, "
+                            f"{data.source} has {data.classes}: "
                             "both must name the same classes")
         warning = datamod.scale_warning(spec, data)
         if warning is not None:

@@ -19,7 +19,6 @@ from veritrain.envelope import public_key_from_private
 from veritrain.errors import VeritrainError
 from veritrain.journal import Journal
 
-
 #: Seconds a local chain's head must stand still before its newest block counts as confirmed.
 QUIET_SECONDS = 2.0
 

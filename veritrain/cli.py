@@ -150,7 +150,8 @@ def dev_fund(
         typer.echo(json.dumps({"address": f.address, "eth_wei": str(f.eth_balance),
                                "tokens": str(f.token_balance), "symbol": f.token.symbol}))
         return
-    typer.echo(f"{f.address} now holds {format_tokens(f.eth_balance, 18, 'ETH')} and {f.token(f.token_balance)}")
+    eth = format_tokens(f.eth_balance, 18, "ETH")
+    typer.echo(f"{f.address} now holds {eth} and {f.token(f.token_balance)}")
 
 
 @dev_app.command("status")

@@ -71,9 +71,9 @@ from veritrain.errors import CheckpointFormatError, IntegrityError, SpecError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.tasks import INDEX_MASK
 
-DOC_VERSION = 1
+DOC_VERSION: Literal[1] = 1
 #: Documents with ``preprocessing`` or ``label_classes`` are version 2.
-DOC_VERSION_2 = 2
+DOC_VERSION_2: Literal[2] = 2
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "jobdoc.schema.json"
 INITIAL_MODEL_FORMAT = "veritrain-initial-model/1"
 

@@ -303,7 +303,8 @@ def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
     if data is not None and raw.get("schema_version", SCHEMA_VERSION) == 1:
         newer = [f"data.{f}" for f in ("label", "preprocessing") if f in (raw.get("data") or {})]
         if newer:
-            problems.append(f"schema_version: {', '.join(newer)} need schema_version: {LATEST_SCHEMA_VERSION}")
+            problems.append(f"schema_version: {', '.join(newer)} need "
+                            f"schema_version: {LATEST_SCHEMA_VERSION}")
     if data is not None and data.preprocessing != "none" and (data.input_dtype != "float32"
                                                               or data.targets != "class"):
         problems.append("data.preprocessing: only for float32 features with class targets")

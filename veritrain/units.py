@@ -17,7 +17,8 @@ def parse_tokens(text: str, what: str, decimals: int, *, allow_zero: bool = Fals
         value = Decimal(str(text).strip()) * (Decimal(10) ** decimals)
     except InvalidOperation:
         raise ConfigError(f"{what} {text!r} is not a number of tokens") from None
-    if not value.is_finite() or value < 0 or (value == 0 and not allow_zero) or value != value.to_integral_value():
+    whole = value.is_finite() and value == value.to_integral_value()
+    if not whole or value < 0 or (value == 0 and not allow_zero):
         kind = "a non-negative" if allow_zero else "a positive"
         raise ConfigError(f"{what} {text!r} must be {kind} amount with at most {decimals} decimals")
     return int(value)

@@ -40,10 +40,10 @@ from veritrain.errors import (
     StorageError,
     VeritrainError,
 )
-from veritrain.units import TokenFormat
 from veritrain.jobdoc import JobDocument, open_initial_model, open_shard, worker_key_context
 from veritrain.journal import Item, Journal
 from veritrain.manifest import Manifest
+from veritrain.units import TokenFormat
 from worker import disputes, tasks
 from worker.policy import Offer, Policy, choose
 from worker.settings import WorkerSettings
@@ -449,7 +449,8 @@ class Worker:
         """How this market's token amounts are shown (decimals and symbol, read once)."""
         if getattr(self, "_tokens", None) is None:
             fns = self.chain.token.functions
-            self._tokens = TokenFormat(int(self.chain.call(fns.decimals())), str(self.chain.call(fns.symbol())))
+            decimals, symbol = self.chain.call(fns.decimals()), self.chain.call(fns.symbol())
+            self._tokens = TokenFormat(int(decimals), str(symbol))
         return self._tokens
 
     def maybe_withdraw(self) -> None:

@@ -47,14 +47,16 @@ class Shell:
         proc = subprocess.run([sys.executable, "-m", "veritrain.cli", *args], cwd=cwd or self.cwd,
                               env={**self.env, **(env or {})}, input=stdin, capture_output=True, text=True,
                               timeout=timeout)
-        assert proc.returncode == 0, f"veritrain {' '.join(args)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        said = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, f"veritrain {' '.join(args)}:\n{said}"
         return proc
 
     def start(self, name: str, *args: str) -> Path:
         log = self.cwd / f"{name}.log"
         with open(log, "w") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "veritrain.cli", *args], cwd=self.cwd, env=self.env,
-                                    stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            proc = subprocess.Popen([sys.executable, "-m", "veritrain.cli", *args], cwd=self.cwd,
+                                    env=self.env, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                    start_new_session=True)
         self.background.append((proc, log))
         return log
 
@@ -82,7 +84,8 @@ def stack_shell(tmp_path: Path) -> Iterator[Shell]:
         assert up.returncode == 0, up.stderr
         exports = dict(line.removeprefix("export ").split("=", 1) for line in up.stdout.splitlines()
                        if line.startswith("export "))
-        assert set(exports) == {"VERITRAIN_HOME", "VERITRAIN_RPC_URL", "APE_FOUNDRY_HOST", "VERITRAIN_IPFS_API"}
+        assert set(exports) == {"VERITRAIN_HOME", "VERITRAIN_RPC_URL", "APE_FOUNDRY_HOST",
+                                "VERITRAIN_IPFS_API"}
         assert "a block after 1 s without one" in up.stdout
         analyst = tmp_path / "analyst"  # the user's own folder, not the checkout
         analyst.mkdir()
@@ -125,12 +128,15 @@ def test_a_newcomer_trains_on_an_analyst_csv_with_the_documented_commands(stack_
     assert "minted 1,000,000 VTD to each of dev accounts 0-" in deployed
 
     # the analyst's CSV and the example spec (its challenge window shortened for the test)
-    subprocess.run([sys.executable, str(ROOT / "examples" / "breast_cancer_csv.py"), "cancer.csv"], cwd=sh.cwd,
-                   env=sh.env, check=True, capture_output=True, timeout=120)
+    writer = ROOT / "examples" / "breast_cancer_csv.py"
+    subprocess.run([sys.executable, str(writer), "cancer.csv"], cwd=sh.cwd, env=sh.env, check=True,
+                   capture_output=True, timeout=120)
     header = (sh.cwd / "cancer.csv").read_text().splitlines()[:2]
-    assert header[0].startswith("diagnosis,mean_radius,") and header[1].split(",")[0] in ("benign", "malignant")
+    assert header[0].startswith("diagnosis,mean_radius,")
+    assert header[1].split(",")[0] in ("benign", "malignant")
     spec = (ROOT / "examples" / "breast-cancer.yaml").read_text()
-    (sh.cwd / "cancer.yaml").write_text(spec.replace("challenge_window: 60", f"challenge_window: {CHALLENGE_WINDOW}"))
+    short = spec.replace("challenge_window: 60", f"challenge_window: {CHALLENGE_WINDOW}")
+    (sh.cwd / "cancer.yaml").write_text(short)
 
     # requester: submit (no deployment file named anywhere: found by network), then serve keys
     sub = sh.run("job", "submit", "cancer.yaml", "--data", "cancer.csv", "--reward", "10", "--stake", "5",
@@ -187,8 +193,8 @@ def test_a_newcomer_trains_on_an_analyst_csv_with_the_documented_commands(stack_
     # fetch from another folder: the job record lives in the per-user home, not in the cwd
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    fetched = json.loads(sh.run("job", "fetch", str(job_id), "--out", "model.safetensors", "--dev-account", "1",
-                                "--json", cwd=elsewhere).stdout)
+    fetched = json.loads(sh.run("job", "fetch", str(job_id), "--out", "model.safetensors",
+                                "--dev-account", "1", "--json", cwd=elsewhere).stdout)
     m = fetched["metrics"]
     assert (elsewhere / "model.safetensors").stat().st_size > 0
     assert m["holdout_examples"] == 114

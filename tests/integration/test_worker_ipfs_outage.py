@@ -20,7 +20,8 @@ from veritrain.storage import IpfsStorage
 REQUESTER, WORKER = dev_account(1), dev_account(6)
 
 
-def test_worker_once_with_ipfs_down_names_the_node_and_exits_1(fresh_chain, anvil, ipfs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_worker_once_with_ipfs_down_names_the_node_and_exits_1(  # type: ignore[no-untyped-def]
+        fresh_chain, anvil, ipfs, tmp_path: Path) -> None:
     deployment = deploy_local(fresh_chain, dev_account(0), mint_to=[REQUESTER.address, WORKER.address])
     dep_path = save(deployment, tmp_path / "deployment.json")
     req = Requester(anvil.url, REQUESTER, IpfsStorage(ipfs.url), deployment, home=tmp_path / "home")

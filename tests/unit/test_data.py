@@ -96,7 +96,7 @@ def test_shard_roundtrip_and_rejects_damage() -> None:
     y2 = np.zeros(20, dtype=np.int64)
     y2[2] = 3
     bad = data.encode_shard(data.validate(x, y2, "mem"))
-    with pytest.raises(DataError, match="shard 9: labels outside \[0, 3\): example 2 has 3"):
+    with pytest.raises(DataError, match=r"shard 9: labels outside \[0, 3\): example 2 has 3"):
         data.decode_shard(bad, source="shard 9", num_classes=3)
 
 

@@ -48,8 +48,8 @@ def test_the_transform_is_fitted_on_the_training_split_and_published(cancer_csv:
     assert not np.allclose(doc.preprocessing.offset, whole, rtol=1e-6)  # the held-out set did not leak in
     # shards stay raw: the published transform is applied by whoever opens them
     ref = doc.shards[0]
-    plain = crypto.decrypt_bytes(storage.get_bytes(ref.cid), crypto.shard_key(prepared.data_key, doc.binding, 0),
-                                 job_id=doc.binding, shard_index=0)
+    key = crypto.shard_key(prepared.data_key, doc.binding, 0)
+    plain = crypto.decrypt_bytes(storage.get_bytes(ref.cid), key, job_id=doc.binding, shard_index=0)
     assert decode_shard(plain).features.max() > 100
 
 
@@ -63,7 +63,8 @@ def test_unscaled_features_draw_a_warning_unless_the_job_preprocesses(cancer_csv
     assert warning is not None and "features look unscaled" in warning
     assert "set `data.preprocessing: standardize`" in warning and "the widest from 185.2 to 4254" in warning
     assert scale_warning(standardized, data) is None
-    scaled = Dataset((data.features - data.features.mean(0)) / data.features.std(0), data.labels, "scaled.csv")
+    z = (data.features - data.features.mean(0)) / data.features.std(0)
+    scaled = Dataset(z, data.labels, "scaled.csv")
     assert scale_warning(plain, scaled) is None
 
 

@@ -33,7 +33,8 @@ JOB = SimpleNamespace(spec_cid="bafyjob", task_count=2, redundancy=1, reward_per
 
 
 def test_an_unreachable_ipfs_node_is_raised_not_turned_into_a_skip() -> None:
-    down = StorageUnreachableError("reading bafyjob: the IPFS node at /ip4/127.0.0.1/tcp/5001/http is unreachable")
+    down = StorageUnreachableError("reading bafyjob: the IPFS node at /ip4/127.0.0.1/tcp/5001/http "
+                                   "is unreachable")
     with pytest.raises(StorageUnreachableError, match="is unreachable"):
         _job_offers(_worker(down), 1, JOB, 100)  # type: ignore[arg-type]
 

@@ -34,4 +34,5 @@ def test_every_role_says_wrong_password_the_same_way(tmp_path: Path, monkeypatch
         VerifierSettings(keystore=path, home=tmp_path).load_account()
     messages.append(str(v.value))
     assert messages == [want] * 3
-    assert requester_account(RequesterSettings(keystore=path, password=SecretStr("right"))).key == b"\x42" * 32
+    right = requester_account(RequesterSettings(keystore=path, password=SecretStr("right")))
+    assert right.key == b"\x42" * 32

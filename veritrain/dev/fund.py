@@ -46,7 +46,7 @@ def fund(rpc_url: str, address: str, *, eth: str = "10", tokens: str = "1000",
     units = fmt.parse(tokens, "--tokens", allow_zero=True)
     if wei:
         balance = client.w3.eth.get_balance(address)
-        reply = client.w3.provider.make_request("anvil_setBalance", [address, hex(balance + wei)])
+        reply = client.w3.provider.make_request("anvil_setBalance", [address, hex(balance + wei)])  # type: ignore[arg-type]
         if "error" in reply:
             raise ConfigError(f"this node refused anvil_setBalance ({reply['error']}): not a local Anvil")
     if units:
@@ -54,4 +54,5 @@ def fund(rpc_url: str, address: str, *, eth: str = "10", tokens: str = "1000",
         if owner.lower() != client.address.lower():
             raise ConfigError(f"the DevToken's owner is {owner}, not dev account 0: mint with that account")
         client.transact(token, "mint", address, units)
-    return Funded(address, client.w3.eth.get_balance(address), int(client.call(token, "balanceOf", address)), fmt)
+    tokens_held = int(client.call(token, "balanceOf", address))
+    return Funded(address, client.w3.eth.get_balance(address), tokens_held, fmt)

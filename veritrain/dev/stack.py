@@ -124,7 +124,8 @@ class Stack:
                     "use it, or run `veritrain dev down` first"
                 )
             if live and fresh:
-                raise StackError("--fresh empties the chain: stop the running stack first (`veritrain dev down`)")
+                raise StackError("--fresh empties the chain: stop the running stack first "
+                                 "(`veritrain dev down`)")
             # a running service not asked for stays (`dev up --only ipfs` restarts just IPFS)
             kept = {k: v for k, v in live.items() if k not in services}
             for name in (k for k in live if k in services):  # a clock left behind by its chain
@@ -219,7 +220,8 @@ class Stack:
                                                           env.get("PYTHONPATH", "")]))
         pid, log = self._spawn(CLOCK, argv, env)
         started = procs.start_time(pid)
-        return Service(CLOCK, pid, started, 0, str(log), f"a block every {self.settings.block_time:g} s when quiet")
+        what = f"a block every {self.settings.block_time:g} s when quiet"
+        return Service(CLOCK, pid, started, 0, str(log), what)
 
     def _start_ipfs(self, port: int) -> Service:
         cli = self._tool(IPFS_CLI_REL, "the js-ipfs daemon")
