@@ -24,7 +24,7 @@ __all__ = ["Dataset", "load_dataset", "split_holdout", "split_shards", "save_hol
 
 def load_dataset(obj: Any, spec: JobSpec) -> Dataset:
     """A dataset that fits ``spec``'s model: a path (.npz, .pt, .csv, a folder of .npy images
-    with labels.csv) or a ``(features, labels)`` pair. DataError names the file and row."""
+    with labels.csv) or a ``(features, labels)`` pair. DataError names the file and the first bad lines."""
     if spec.data.input_dtype != "float32" or spec.data.targets != "class":
         raise DataError("the shard format carries float32 features with one class label per example; "
                         f"this job wants {spec.data.input_dtype} inputs with {spec.data.targets!r} targets")
