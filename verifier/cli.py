@@ -117,7 +117,13 @@ def run(
     service = VerifierService(chain, storage, journal, keys, p=settings.p, secret=secret,
                               full_jobs=frozenset(settings.full_verification_jobs),
                               confirmations=settings.confirmations, start_block=settings.start_block)
-    typer.echo(f"verifier {chain.address}: {service.ensure_registered(settings.stake)}; p={settings.p}")
+    from veritrain.units import TokenFormat
+
+    fmt = TokenFormat(int(chain.token.decimals()), str(chain.token.symbol()))
+    registered = service.ensure_registered(settings.stake)
+    if registered != "already registered":  # the service counts base units; people read tokens
+        registered = f"registered with stake {fmt(chain.stake())}"
+    typer.echo(f"verifier {chain.address}: {registered}; p={settings.p}")
     if once:
         typer.echo(json.dumps(service.tick()))
         return

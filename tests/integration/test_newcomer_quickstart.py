@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from veritrain.dev import procs
+from veritrain.dev.accounts import dev_account
 
 ROOT = Path(__file__).resolve().parents[2]
 CHALLENGE_WINDOW = 20  # seconds: short for the test; the example's 60 s is for a person
@@ -144,7 +145,7 @@ def test_a_newcomer_trains_on_an_analyst_csv_with_the_documented_commands(stack_
     submitted = json.loads(sub.stdout)
     job_id = submitted["job_id"]
     assert "unscaled" not in sub.stderr  # the spec standardizes, so no warning
-    sh.start("serve", "job", "serve", "--dev-account", "1")
+    slog = sh.start("serve", "job", "serve", "--dev-account", "1")
 
     # the job document publishes the transform's statistics and the text labels' classes
     from veritrain.jobdoc import JobDocument
@@ -166,6 +167,7 @@ def test_a_newcomer_trains_on_an_analyst_csv_with_the_documented_commands(stack_
 
     # a verifier replaying every segment
     vlog = sh.start("verifier", "verifier", "run", "--dev-account", "3", "--p", "1", "--api-port", "0")
+    _wait_for("the verifier to register", lambda: "registered with stake 100 VTD" in vlog.read_text(), 60)
 
     # the worker trains both tasks; nobody mines: the stack's clock ends the challenge window
     run = sh.run("worker", "run", "--max-tasks", "2", timeout=420)
@@ -188,7 +190,15 @@ def test_a_newcomer_trains_on_an_analyst_csv_with_the_documented_commands(stack_
     assert results["verified"] == 2 and results["missed"] == 0, results  # type: ignore[index]
     replayed = vlog.read_text()
     for t in task_ids:
-        assert f"task {t} (worker {address}" in replayed and "replayed segment 9 of 10" in replayed
+        line = f"task {t} (worker {address}, shard {t & 1}): replayed segment 9 of 10 (steps 181-200): match"
+        assert line in replayed
+
+    # job serve said what each key was for (no dispute, so no dispute key) and closed the job
+    _wait_for("job serve to close the ended job", lambda: "ended and is closed" in slog.read_text(), 60)
+    served = slog.read_text()
+    assert f"data key for worker {address} (task {task_ids[0]})" in served
+    assert f"job key for sampling verifier {dev_account(3).address} (job {job_id})" in served
+    assert "dispute" not in served and "VTD of escrow returned" in served
 
     # fetch from another folder: the job record lives in the per-user home, not in the cwd
     elsewhere = tmp_path / "elsewhere"
