@@ -241,6 +241,7 @@ def load_image_folder(folder: Path, labels_file: str = "labels.csv", **checks: A
         raise DataError(f"{folder} has no {labels_file} (rows of 'file,label')")
     images: list[np.ndarray] = []
     labels: list[float] = []
+    lines: list[int] = []
     with open(lf, newline="") as f:
         for n, row in enumerate(csv.reader(f), start=1):
             if n == 1 and row and row[0] == "file":
@@ -259,9 +260,11 @@ def load_image_folder(folder: Path, labels_file: str = "labels.csv", **checks: A
             except ValueError:
                 raise DataError(f"{lf}: line {n}: label {row[1]!r} is not a number") from None
             images.append(img)
+            lines.append(n)
     if not images:
         raise DataError(f"{lf} lists no images")
-    return validate(np.stack(images), np.array(labels), str(lf), **checks)
+    return validate(np.stack(images), np.array(labels), str(lf), row_name=lambda r: f"line {lines[r]}",
+                    **checks)
 
 
 #: The spec's ``data.format`` -> what the file must look like.

@@ -161,3 +161,13 @@ def test_transforms_fit_on_one_set_and_apply_the_same_float32_arithmetic() -> No
     assert again.apply(x).tobytes() == z.tobytes()
     assert data.unscaled_features(x) == [1, 2]
     assert data.unscaled_features(z) == []
+
+
+def test_image_folder_errors_name_labels_csv_lines(tmp_path: Path) -> None:
+    img = tmp_path / "imgs"
+    img.mkdir()
+    for i in range(3):
+        np.save(img / f"{i}.npy", np.full((2, 2), i, np.float32))
+    (img / "labels.csv").write_text("file,label\n0.npy,0\n1.npy,7\n2.npy,1\n")
+    with pytest.raises(DataError, match=r"labels\.csv: labels outside \[0, 4\): line 3 has 7$"):
+        data.load(img, num_classes=4)
