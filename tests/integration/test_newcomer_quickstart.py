@@ -199,6 +199,9 @@ def test_a_newcomer_trains_on_an_analyst_csv_with_the_documented_commands(stack_
     assert f"data key for worker {address} (task {task_ids[0]})" in served
     assert f"job key for sampling verifier {dev_account(3).address} (job {job_id})" in served
     assert "dispute" not in served and "VTD of escrow returned" in served
+    assert "FutureWarning" not in served and "FutureWarning" not in vlog.read_text()
+    earned = sh.run("worker", "status").stdout
+    assert f"worker {address}  balance " in earned and "earned 20 VTD" in earned  # two rewards of 10
 
     # fetch from another folder: the job record lives in the per-user home, not in the cwd
     elsewhere = tmp_path / "elsewhere"
