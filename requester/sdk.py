@@ -41,6 +41,7 @@ from veritrain.errors import ConfigError, ContractRevert, DataError
 from veritrain.jobdoc import JobDocument
 from veritrain.spec import JobSpec, load_spec
 from veritrain.storage import Storage
+from veritrain.units import TokenFormat
 
 UINT96 = 2**96 - 1
 
@@ -126,19 +127,28 @@ class Requester:
         return str(self.account.address)
 
     # -------------------------------------------------------------------------- posting
+    def tokens(self) -> TokenFormat:
+        """How the market token's amounts are shown: decimals and symbol (read once)."""
+        if getattr(self, "_tokens", None) is None:
+            token = self.market.token
+            self._tokens = TokenFormat(int(token.decimals()), str(token.symbol()))
+        return self._tokens
+
     def check_funds(self, costs: Costs, *, approve: bool = True) -> None:
+        fmt = self.tokens()
         balance = int(self.market.token.balanceOf(self.address))
-        what = (f"{costs.escrow} token units" if costs.rounds == 1 else
-                f"{costs.total} token units over its {costs.rounds} rounds ({costs.escrow} per round)")
+        what = (fmt(costs.escrow) if costs.rounds == 1 else
+                f"{fmt(costs.total)} over its {costs.rounds} rounds ({fmt(costs.escrow)} per round)")
         if balance < costs.total:
             raise InsufficientFundsError(
-                f"the job escrows {what} but {self.address} holds {balance}, {costs.total - balance} "
-                "short: lower the reward, the number of shards or rounds, or fund the account")
+                f"the job escrows {what} but {self.address} holds {fmt(balance)}, "
+                f"{fmt(costs.total - balance)} short: lower the reward, the number of shards or rounds, "
+                "or fund the account (on the local stack: `veritrain dev fund ADDRESS`)")
         if not approve:
             allowance = int(self.market.token.allowance(self.address, self.market.address))
             if allowance < costs.total:
                 raise InsufficientFundsError(
-                    f"the market may spend {allowance} of {self.address}'s tokens, the job escrows "
+                    f"the market may spend {fmt(allowance)} of {self.address}'s tokens, the job escrows "
                     f"{what}: approve the market first (or let post_job approve)")
         w3 = self.client.w3
         gas = int(self.client.retry(lambda: w3.eth.get_balance(self.address), "reading the balance"))
