@@ -132,6 +132,8 @@ def render(verdict: Verdict, parties: list[Party], *, gas_by_fn: dict[str, int],
         p = by_addr[w["address"].lower()]
         out.append(f"{p.name:<10} {w['behaviour']:<9} {w['address']:<42} {_tok(w['paid']):>8} "
                    f"{_tok(w['slashed']):>8} {_tok(d['withdrawn'].get(p.name, 0)):>10}")
+    out.append("(paid: rewards earned; withdrawn: all the worker pulled from the market, its rewards "
+               "plus its stakes returned)")
     verifiers = [p for p in parties if p.kind == "verifier"]
     if verifiers:
         out.append("")

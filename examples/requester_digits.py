@@ -7,8 +7,9 @@ Run against the local stack (workers train it meanwhile, e.g. `veritrain worker 
     # in other terminals: veritrain worker init && veritrain worker run
 
 It uses dev account 1 of the local stack as the requester (never on a real network) and
-reads VERITRAIN_RPC_URL, VERITRAIN_DEPLOYMENT, VERITRAIN_IPFS_API and VERITRAIN_HOME like
-the CLI does. `--post-only` posts and exits; `veritrain job serve` / `watch` / `fetch` carry on.
+reads VERITRAIN_RPC_URL, VERITRAIN_IPFS_API and VERITRAIN_HOME like the CLI does (the
+deployment is found by network, or VERITRAIN_DEPLOYMENT). `--post-only` posts and exits;
+`veritrain job serve` / `watch` / `fetch` carry on.
 """
 
 from __future__ import annotations
@@ -28,22 +29,30 @@ def digits() -> tuple[object, object]:
     return (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
 
 
-def deployment_path(deploy: bool) -> Path:
-    from veritrain.settings import ChainSettings
+def deployment(deploy: bool):  # type: ignore[no-untyped-def]
+    """The contracts on the chain at VERITRAIN_RPC_URL: VERITRAIN_DEPLOYMENT's record, else
+    the one found by network; with ``deploy``, deployed (and recorded under VERITRAIN_HOME)
+    when there is none."""
+    from veritrain import deployments
+    from veritrain.errors import ConfigError
+    from veritrain.settings import ChainSettings, default_home
 
     chain = ChainSettings()
-    if chain.deployment.exists() or not deploy:
-        return chain.deployment
+    try:
+        return deployments.load(chain.deployment, chain.rpc_url)
+    except ConfigError:
+        if not deploy:
+            raise
     from web3 import HTTPProvider, Web3
 
-    from veritrain.deployments import save
     from veritrain.dev.accounts import dev_account
     from veritrain.dev.deploy import deploy_local
 
     w3 = Web3(HTTPProvider(chain.rpc_url))
-    path = save(deploy_local(w3, dev_account(0)), chain.deployment)
+    dep = deploy_local(w3, dev_account(0))
+    path = deployments.save(dep, chain.deployment or default_home() / "deployments" / "local.json")
     print(f"deployed the contracts; addresses in {path}")
-    return path
+    return dep
 
 
 def main() -> int:
@@ -62,7 +71,7 @@ def main() -> int:
 
     try:
         storage = IpfsStorage(StorageSettings().ipfs_api)
-        requester = Requester(ChainSettings().rpc_url, dev_account(1), storage, deployment_path(args.deploy))
+        requester = Requester(ChainSettings().rpc_url, dev_account(1), storage, deployment(args.deploy))
         job = requester.post_job(SPEC, digits(), reward_per_task=10 * 10**18, stake_per_task=5 * 10**18,
                                  holdout=0.2)
         print(f"posted job {job.id} (spec {job.record.doc_cid}, tx {job.record.post_tx})")
@@ -77,7 +86,7 @@ def main() -> int:
         print(f"model written to {args.out}; held-out accuracy "
               f"{result.metrics.get('holdout_accuracy', float('nan')):.3f}")
         for t in result.provenance.tasks:
-            print(f"  task {t.task_id:#x} shard {t.shard}: worker {t.worker}, root {t.root}")
+            print(f"  task {t.task_id} (shard {t.shard}): worker {t.worker}, root {t.root}")
         return 0
     except VeritrainError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -399,6 +399,16 @@ class Task:
             raise Refused(f"shard {shard} is outside 0..{self.spec['num_shards'] - 1}")
         self.digest = hashlib.sha256(jcs(self.spec)).hexdigest()  # §2
         data = self.spec["data"]
+        pre = doc.get("preprocessing")
+        if pre is not None:  # §12.1: two separately rounded float32 operations per value
+            import numpy as np
+
+            flat = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
+            off = np.asarray(pre["offset"], dtype=np.float32)
+            sc = np.asarray(pre["scale"], dtype=np.float32)
+            if flat.shape[1] != len(off) or len(sc) != len(off):
+                raise Refused("preprocessing: offset and scale need one value per feature")
+            features = np.ascontiguousarray(((flat - off) / sc).astype(np.float32).reshape(features.shape))
         self.x = torch.from_numpy(features).to(
             torch.int64 if data["input_dtype"] == "int64" else torch.float32
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -26,7 +25,7 @@ DevOpt = Annotated[
 ]
 HomeOpt = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--home", help="Where job records live (env VERITRAIN_HOME, default .veritrain)."),
+    typer.Option("--home", help="Where job records live (env VERITRAIN_HOME, default ~/.veritrain)."),
 ]
 JobArg = Annotated[int, typer.Argument(help="The on-chain job id.", min=1)]
 
@@ -34,26 +33,20 @@ JobArg = Annotated[int, typer.Argument(help="The on-chain job id.", min=1)]
 def _requester(dev_account: int | None, home: Path | None) -> Any:
     from requester.sdk import Requester
     from requester.settings import RequesterSettings, load_account
-    from veritrain.settings import ChainSettings, StackSettings, StorageSettings
+    from veritrain.settings import ChainSettings, StorageSettings, default_home
     from veritrain.storage import IpfsStorage
 
     chain, storage = ChainSettings(), StorageSettings()
     account = load_account(RequesterSettings(), dev_account,
                            prompt=lambda: typer.prompt("Keystore password", hide_input=True, err=True))
     return Requester(chain.rpc_url, account, IpfsStorage(storage.ipfs_api), chain.deployment,
-                     home=home or StackSettings().home)
+                     home=home or default_home())
 
 
-def _units(text: str, what: str, decimals: int) -> int:
-    from veritrain.errors import ConfigError
+def _tokens(req: Any) -> Any:
+    from veritrain.units import TokenFormat
 
-    try:
-        value = Decimal(text) * (Decimal(10) ** decimals)
-    except InvalidOperation:
-        raise ConfigError(f"{what} {text!r} is not a number of tokens") from None
-    if value <= 0 or value != value.to_integral_value():
-        raise ConfigError(f"{what} {text!r} must be a positive amount with at most {decimals} decimals")
-    return int(value)
+    return TokenFormat(int(req.market.token.decimals()), str(req.market.token.symbol()))
 
 
 def _echo_json(obj: Any) -> None:
@@ -72,13 +65,22 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Check, shard, encrypt, upload and post a job; print its id. Then run `veritrain job serve`."""
+    import warnings
+
     from veritrain.spec import load_spec
 
     job_spec = load_spec(spec)  # a bad spec fails before any connection is made
     req = _requester(dev_account, home)
-    decimals = int(req.market.token.decimals())
-    job = req.post_job(job_spec, data, reward_per_task=_units(reward, "--reward", decimals),
-                       stake_per_task=_units(stake, "--stake", decimals), holdout=holdout)
+    fmt = _tokens(req)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        job = req.post_job(job_spec, data, reward_per_task=fmt.parse(reward, "--reward"),
+                           stake_per_task=fmt.parse(stake, "--stake"), holdout=holdout)
+    from requester.errors import DataWarning
+
+    for w in caught:
+        if issubclass(w.category, DataWarning):
+            typer.echo(f"warning: {w.message}", err=True)
     if as_json:
         r = job.record
         _echo_json({"job_id": job.id, "spec_cid": r.doc_cid, "shards_root": r.shards_root,
@@ -101,7 +103,7 @@ def status(job_id: JobArg, dev_account: DevOpt = None, home: HomeOpt = None,
         typer.echo(f"  round {r.round}: {where}, {r.state}, {r.tasks_final}/{r.tasks} tasks final")
     for t in st.tasks:
         workers = ", ".join(f"{c.worker[:10]}… {c.phase}" for c in t.claims) or "-"
-        typer.echo(f"  task {t.label:>5}  {t.phase:<13} {t.examples:>7} examples  {workers}")
+        typer.echo(f"  task {t.label}  {st.task_phase(t):<13} {t.examples:>7} examples  {workers}")
 
 
 def _table(st: Any) -> Any:
@@ -112,7 +114,7 @@ def _table(st: Any) -> Any:
         table.add_column(col)
     for t in st.tasks:
         workers = "\n".join(f"{c.worker} {c.phase}" for c in t.claims) or "-"
-        table.add_row(t.label, t.phase, str(t.examples), workers)
+        table.add_row(t.label, st.task_phase(t), str(t.examples), workers)
     return table
 
 
@@ -141,7 +143,8 @@ def watch(
             if live is not None:
                 live.update(_table(st), refresh=True)
             else:
-                line = st.summary() + " | " + " ".join(f"{t.label}:{t.phase}" for t in st.tasks)
+                phases = " ".join(f"task {t.task_id}:{st.task_phase(t)}" for t in st.tasks)
+                line = f"{st.summary()} | {phases}"
                 if line != last:
                     typer.echo(line)
                     last = line
@@ -168,8 +171,22 @@ def fetch(
         _echo_json({"model": str(path), "metrics": res.metrics, "provenance": res.provenance.to_dict()})
         return
     typer.echo(f"model written to {path}")
-    for k, v in res.metrics.items():
+    m = res.metrics
+    if "holdout_accuracy" in m and "baseline_majority_accuracy" in m:
+        typer.echo(f"  held-out accuracy {m['holdout_accuracy']:.4f} on {m['holdout_examples']} examples; "
+                   f"baselines: majority class {m['baseline_majority_accuracy']:.4f}, "
+                   f"untrained model {m['baseline_untrained_accuracy']:.4f}")
+    for k, v in m.items():
         typer.echo(f"  {k}: {v}")
+
+
+def _delivery_text(d: Any) -> str:
+    """What a delivered key is for, in words: only a referee's key has to do with a dispute."""
+    if d.kind == "worker":
+        return f"data key for worker {d.party} (task {d.target})"
+    if d.kind == "referee":
+        return f"shard key for referee {d.party} (dispute {d.target})"
+    return f"job key for sampling verifier {d.party} (job {d.target})"
 
 
 @app.command("serve")
@@ -191,6 +208,7 @@ def serve(
     from veritrain.errors import VeritrainError
 
     req = _requester(dev_account, home)
+    fmt = _tokens(req)
     services: dict[int, RoundDriver] = {}
     while True:
         for job_id in jobs or req.store.job_ids():
@@ -202,13 +220,12 @@ def serve(
                     services[job_id] = driver
                 before, closed_before = len(services[job_id].posted), len(services[job_id].closed)
                 for d in services[job_id].step():
-                    typer.echo(f"job {job_id}: key for {d.kind} {d.party} ({d.kind} "
-                               f"{'task' if d.kind == 'worker' else 'dispute'} {d.target}) tx {d.tx}")
+                    typer.echo(f"job {job_id}: {_delivery_text(d)} tx {d.tx}")
                 for posted in services[job_id].posted[before:]:
                     typer.echo(f"job {job_id}: posted the next round as on-chain job {posted}")
                 for closed, refund in services[job_id].closed[closed_before:]:
-                    typer.echo(f"job {job_id}: on-chain job {closed} ended and is closed; {refund} token "
-                               f"units of escrow returned, {req.withdraw()} withdrawn")
+                    typer.echo(f"job {job_id}: on-chain job {closed} ended and is closed; {fmt(refund)} "
+                               f"of escrow returned, {fmt(req.withdraw())} withdrawn")
             except VeritrainError as exc:
                 typer.echo(f"job {job_id}: {exc}", err=True)
         if once:
@@ -224,9 +241,10 @@ def serve(
 def cancel(job_id: JobArg, dev_account: DevOpt = None, home: HomeOpt = None) -> None:
     """Stop new claims; withdraw the refund of unclaimed slots."""
     req = _requester(dev_account, home)
+    fmt = _tokens(req)
     refund = req.job(job_id).cancel()
     withdrawn = req.withdraw()
-    typer.echo(f"job {job_id} cancelled: {refund} token units refunded, {withdrawn} withdrawn")
+    typer.echo(f"job {job_id} cancelled: {fmt(refund)} refunded, {fmt(withdrawn)} withdrawn")
 
 
 @app.command("list")

@@ -19,12 +19,12 @@ from veritrain.errors import DataError
 from veritrain.spec import JobSpec
 from veritrain.training.data_order import derive_seed
 
-__all__ = ["Dataset", "load_dataset", "split_holdout", "split_shards", "save_holdout"]
+__all__ = ["Dataset", "load_dataset", "split_holdout", "split_shards", "save_holdout", "scale_warning"]
 
 
 def load_dataset(obj: Any, spec: JobSpec) -> Dataset:
     """A dataset that fits ``spec``'s model: a path (.npz, .pt, .csv, a folder of .npy images
-    with labels.csv) or a ``(features, labels)`` pair. DataError names the file and row."""
+    with labels.csv) or a ``(features, labels)`` pair. DataError names the file and the first bad lines."""
     if spec.data.input_dtype != "float32" or spec.data.targets != "class":
         raise DataError("the shard format carries float32 features with one class label per example; "
                         f"this job wants {spec.data.input_dtype} inputs with {spec.data.targets!r} targets")
@@ -33,7 +33,7 @@ def load_dataset(obj: Any, spec: JobSpec) -> Dataset:
     elif isinstance(obj, tuple | list) and len(obj) == 2:
         data = core.validate(obj[0], obj[1], "the dataset given", **core.spec_checks(spec))
     elif isinstance(obj, str | Path):
-        data = core.load(obj, **core.spec_checks(spec))
+        data = core.load(obj, label=spec.data.label, format=spec.data.format, **core.spec_checks(spec))
     else:
         raise DataError(f"cannot use a {type(obj).__name__} as a dataset: pass a path "
                         "(.npz, .pt, .csv, image folder) or a (features, labels) pair")
@@ -71,3 +71,20 @@ def save_holdout(data: Dataset, path: Path) -> Path:
     with os.fdopen(fd, "wb") as fh:
         np.savez(fh, features=data.features, labels=data.labels)
     return path
+
+
+def scale_warning(spec: JobSpec, data: Dataset) -> str | None:
+    """A warning when the features look unscaled and the job declares no preprocessing
+    (a model trains badly on raw features of very different ranges), else None."""
+    if spec.data.preprocessing != "none" or spec.data.input_dtype != "float32":
+        return None
+    cols = core.unscaled_features(data.features)
+    if not cols:
+        return None
+    flat = data.features.reshape(len(data), -1)
+    lo, hi = flat.min(axis=0), flat.max(axis=0)
+    widest = max(cols, key=lambda c: float(hi[c] - lo[c]))
+    return (f"{data.source}: features look unscaled ({len(cols)} of {flat.shape[1]} range far beyond unit "
+            f"scale, the widest from {lo[widest]:g} to {hi[widest]:g}); models usually train badly on raw "
+            "features: set `data.preprocessing: standardize` (schema_version: 2) so the job standardizes "
+            "them with statistics of the training split")

@@ -28,3 +28,8 @@ class ResultIntegrityError(IntegrityError):
 
 class UnsupportedError(VeritrainError, NotImplementedError):
     """A spec asks for something this requester cannot run yet (it says what and why)."""
+
+
+class DataWarning(UserWarning):
+    """The dataset is usable but likely to train badly (e.g. unscaled features); the CLI prints
+    it as one ``warning: ...`` line."""

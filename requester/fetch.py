@@ -119,6 +119,23 @@ def verify_round(job: Any, rj: Any, *, require_all: bool = True) -> RoundOutcome
     return RoundOutcome(rj.round, rj.job_id, results, weights, agg, agg_hash)
 
 
+def baseline_metrics(spec: Any, held: Any) -> dict[str, Any]:
+    """What the trained model must beat on the same held-out set: the majority class (the best
+    constant guess) and the untrained model (the spec's seeded initial weights)."""
+    import numpy as np
+
+    from veritrain.spec import TaskKey
+    from veritrain.training import state as tstate
+    from veritrain.training.engine import evaluate
+
+    labels = np.asarray(held.labels).reshape(-1)
+    majority = float(np.bincount(labels).max() / labels.size) if labels.size else 0.0
+    task = TaskKey(round=0, shard=0)
+    start = tstate.capture(spec, task, tstate.initial(spec, task))
+    untrained = evaluate(spec, start, held.features, held.labels)
+    return {"baseline_majority_accuracy": majority, "baseline_untrained_accuracy": untrained.accuracy}
+
+
 def job_result(job: Any, *, require_all: bool = True) -> JobResult:
     spec = job.spec
     rounds = job.rounds
@@ -163,9 +180,13 @@ def job_result(job: Any, *, require_all: bool = True) -> JobResult:
     if r.holdout and Path(r.holdout).exists():
         from veritrain.data import load_npz
 
-        held = load_npz(Path(r.holdout))
+        held = load_npz(Path(r.holdout))  # raw, as split off: the job's transform applies to it too
+        transform = job.round_doc(0).transform()
+        if transform is not None:
+            held = transform.apply_to(held)
         ev = evaluate(spec, agg, held.features, held.labels)
         metrics.update(holdout_loss=ev.loss, holdout_accuracy=ev.accuracy, holdout_examples=ev.examples)
+        metrics.update(baseline_metrics(spec, held))
         if ev.perplexity is not None:
             metrics["holdout_perplexity"] = ev.perplexity
     import torch

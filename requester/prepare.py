@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from requester.data import Dataset, split_holdout, split_shards
 from veritrain import crypto
-from veritrain.data import encode_shard
+from veritrain.data import encode_shard, fit_transform
 from veritrain.jobdoc import JobDocument, ShardRef, binding_for, new_nonce
 from veritrain.spec import JobSpec
 from veritrain.storage import Storage
@@ -48,11 +48,15 @@ def prepare_job(spec: JobSpec, data: Dataset, storage: Storage, *, holdout: floa
         train, held = split_holdout(spec, data, holdout)
     else:
         train, held = data, holdout_data
+    # the declared preprocessing is fitted on the training split only (the held-out set must not
+    # leak into it); shards stay raw and every role applies the published transform
+    transform = fit_transform(spec.data.preprocessing, train.features)
     key = crypto.generate_data_key()
     nonce = new_nonce()
     binding = binding_for(spec, nonce)
     refs = encrypt_and_upload_shards(spec, train, storage, key, binding)
-    doc = JobDocument.create(spec, refs, nonce)
+    doc = JobDocument.create(spec, refs, nonce, transform=transform, classes=data.classes)
+    doc.check()
     assert doc.binding == binding
     doc_cid = storage.put_bytes(doc.to_bytes())
     return PreparedJob(doc=doc, doc_cid=doc_cid, data_key=key, holdout=held)

@@ -37,10 +37,11 @@ from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import JobStatus
 from veritrain.deployments import Deployment
 from veritrain.deployments import load as load_deployment
-from veritrain.errors import ConfigError, ContractRevert, SpecError
+from veritrain.errors import ConfigError, ContractRevert, DataError, SpecError
 from veritrain.jobdoc import JobDocument
 from veritrain.spec import JobSpec, load_spec
 from veritrain.storage import Storage
+from veritrain.units import TokenFormat
 
 UINT96 = 2**96 - 1
 
@@ -105,19 +106,19 @@ class Requester:
     """One requester account on one deployment, with a storage backend and a local job store."""
 
     def __init__(self, rpc_url: str, account: Any, storage: Storage,
-                 deployment: Deployment | str | Path, *, home: Path | str | None = None,
+                 deployment: Deployment | str | Path | None = None, *, home: Path | str | None = None,
                  client: Any = None) -> None:
         from veritrain.chain import ChainClient
 
-        if not isinstance(deployment, Deployment):
-            deployment = load_deployment(Path(deployment))
+        if not isinstance(deployment, Deployment):  # None: found by the network at rpc_url
+            deployment = load_deployment(Path(deployment) if deployment is not None else None, rpc_url)
         self.account = account
         self.storage = storage
         self.deployment = deployment
         if home is None:
-            from veritrain.settings import StackSettings
+            from veritrain.settings import default_home
 
-            home = StackSettings().home
+            home = default_home()
         self.home = Path(home)
         self.client = client or ChainClient(rpc_url, account, deployment,
                                             nonce_dir=self.home / "requester" / "nonces")
@@ -129,19 +130,28 @@ class Requester:
         return str(self.account.address)
 
     # -------------------------------------------------------------------------- posting
+    def tokens(self) -> TokenFormat:
+        """How the market token's amounts are shown: decimals and symbol (read once)."""
+        if getattr(self, "_tokens", None) is None:
+            token = self.market.token
+            self._tokens = TokenFormat(int(token.decimals()), str(token.symbol()))
+        return self._tokens
+
     def check_funds(self, costs: Costs, *, approve: bool = True) -> None:
+        fmt = self.tokens()
         balance = int(self.market.token.balanceOf(self.address))
-        what = (f"{costs.escrow} token units" if costs.rounds == 1 else
-                f"{costs.total} token units over its {costs.rounds} rounds ({costs.escrow} per round)")
+        what = (fmt(costs.escrow) if costs.rounds == 1 else
+                f"{fmt(costs.total)} over its {costs.rounds} rounds ({fmt(costs.escrow)} per round)")
         if balance < costs.total:
             raise InsufficientFundsError(
-                f"the job escrows {what} but {self.address} holds {balance}, {costs.total - balance} "
-                "short: lower the reward, the number of shards or rounds, or fund the account")
+                f"the job escrows {what} but {self.address} holds {fmt(balance)}, "
+                f"{fmt(costs.total - balance)} short: lower the reward, the number of shards or rounds, "
+                "or fund the account (on the local stack: `veritrain dev fund ADDRESS`)")
         if not approve:
             allowance = int(self.market.token.allowance(self.address, self.market.address))
             if allowance < costs.total:
                 raise InsufficientFundsError(
-                    f"the market may spend {allowance} of {self.address}'s tokens, the job escrows "
+                    f"the market may spend {fmt(allowance)} of {self.address}'s tokens, the job escrows "
                     f"{what}: approve the market first (or let post_job approve)")
         w3 = self.client.w3
         gas = int(self.client.retry(lambda: w3.eth.get_balance(self.address), "reading the balance"))
@@ -165,6 +175,17 @@ class Requester:
         costs = job_costs(spec, reward_per_task, stake_per_task, griefing_fee, referee_fee_pool)
         data = datamod.load_dataset(dataset, spec)
         held = datamod.load_dataset(holdout_data, spec) if holdout_data is not None else None
+        if held is not None and held.classes != data.classes:
+            raise DataError(f"{held.source} has text labels {held.classes}, "
+                            f"{data.source} has {data.classes}: "
+                            "both must name the same classes")
+        warning = datamod.scale_warning(spec, data)
+        if warning is not None:
+            import warnings
+
+            from requester.errors import DataWarning
+
+            warnings.warn(warning, DataWarning, stacklevel=2)
         if held is None:  # checks the split is possible before any upload
             datamod.split_holdout(spec, data, holdout)
         self.check_funds(costs, approve=approve)

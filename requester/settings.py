@@ -53,7 +53,9 @@ def load_account(settings: RequesterSettings, dev_account: int | None = None,
             password = prompt()
         try:
             return Account.from_key(Account.decrypt(blob, password))
-        except ValueError:
-            raise ConfigError(f"the password does not open the keystore {settings.keystore}") from None
+        except ValueError as exc:
+            if "MAC mismatch" in str(exc):  # the same words as the worker's and the verifier's
+                raise ConfigError(f"wrong password for keystore {settings.keystore}") from None
+            raise ConfigError(f"cannot open keystore {settings.keystore}: {exc}") from None
     raise ConfigError("no requester account: pass --dev-account N (local dev stack), or set "
                       "VERITRAIN_REQUESTER_KEY, or VERITRAIN_REQUESTER_KEYSTORE (+ _PASSWORD)")

@@ -41,7 +41,10 @@ class TaskView:
 
     @property
     def label(self) -> str:
-        return f"{self.round}.{self.index}" if self.round else str(self.index)
+        """The one task naming every command uses: the on-chain task id (what the worker and
+        the contract print), with the shard (and round) it trains."""
+        where = f"round {self.round} shard {self.index}" if self.round else f"shard {self.index}"
+        return f"{self.task_id} ({where})"
 
     @property
     def phase(self) -> str:
@@ -87,6 +90,14 @@ class JobStatusView:
         final = all(t.finalized >= self.redundancy for t in self.tasks)
         return final and self.rounds_posted == self.rounds_total
 
+    def task_phase(self, t: TaskView) -> str:
+        """A task's phase as the job's state allows: a cancelled or closed job takes no more
+        claims, so its unclaimed tasks are not ``open``."""
+        phase = t.phase
+        if phase == "open" and self.state in ("cancelled", "closed"):
+            return self.state
+        return phase
+
     def summary(self) -> str:
         final = sum(t.finalized >= self.redundancy for t in self.tasks)
         text = f"job {self.job_id} {self.state}: {final}/{len(self.tasks)} tasks final"
@@ -98,7 +109,7 @@ class JobStatusView:
         d = asdict(self)
         d["done"] = self.done
         for t, view in zip(d["tasks"], self.tasks, strict=True):
-            t["phase"] = view.phase
+            t["phase"] = self.task_phase(view)
         if self.rounds_total == 1:  # single-round jobs keep their old shape
             del d["rounds_total"], d["rounds"]
         return d

@@ -7,8 +7,8 @@ elsewhere pass --token), JobMarket(token, owner), VerifierRegistry(market, minSt
 unbondingDelay), DisputeResolver(market, registry, params), then market.setModules(registry,
 resolver). Bonds, fees, windows and committee size come from the network's parameter file,
 veritrain/networks/<network>.toml (local.toml: the same as veritrain.dev.deploy.deploy_local), or
---params FILE; it is validated before anything is sent. Python roles read the written file
-(VERITRAIN_DEPLOYMENT, default deployments/local.json).
+--params FILE; it is validated before anything is sent. Python
+roles find the written file by network (veritrain.deployments.locate), or VERITRAIN_DEPLOYMENT.
 """
 
 from __future__ import annotations
@@ -79,9 +79,11 @@ def cli(network, account, token, params_path, out):  # type: ignore[no-untyped-d
             from ape import accounts
 
             funded, mint = params.dev_token.funded_accounts, params.wei(params.dev_token.mint_per_account)
-            for holder in list(accounts.test_accounts)[:funded]:
+            holders = list(accounts.test_accounts)[:funded]
+            for holder in holders:
                 dev.mint(holder.address, mint, sender=account)
-            click.echo(f"minted {params.dev_token.mint_per_account:,} VTD to {funded} dev accounts")
+            click.echo(f"minted {params.dev_token.mint_per_account:,} VTD to each of dev accounts "
+                       f"0-{len(holders) - 1} (fund any other address with `veritrain dev fund ADDRESS`)")
     market = built["JobMarket"].deploy(token, account.address, sender=account)
     registry = built["VerifierRegistry"].deploy(
         market.address, params.min_stake, params.unbonding_delay, sender=account

@@ -27,6 +27,7 @@ def _start(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[tupl
         anvil_port=procs.free_port(),
         ipfs_api_port=procs.free_port(),
         anvil_state_interval=0,
+        block_time=0,  # automine only: tests move time themselves (evm_increaseTime)
     )
     stack = Stack(settings)
     state = stack.up(services=(name,))

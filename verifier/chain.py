@@ -19,6 +19,9 @@ from veritrain.envelope import public_key_from_private
 from veritrain.errors import VeritrainError
 from veritrain.journal import Journal
 
+#: Seconds a local chain's head must stand still before its newest block counts as confirmed.
+QUIET_SECONDS = 2.0
+
 
 class VerifierChain:
     def __init__(self, rpc_url: str, account: Any, deployment: Deployment, *, nonce_dir: Path | None = None,
@@ -52,11 +55,16 @@ class VerifierChain:
         return self.client.timestamp()
 
     def pollers(self, market_from: int, resolver_from: int, confirmations: int) -> tuple[Any, Any]:
+        from veritrain.settings import LOCAL_CHAIN_IDS
+
+        # a local chain has no reorgs and may go quiet (automine): a head standing still for
+        # QUIET_SECONDS counts as confirmed, so the last reveal before a task is final is seen
+        quiet = QUIET_SECONDS if self.chain_id in LOCAL_CHAIN_IDS else None
         m = self.market.events(market_from, names=["JobPosted", "ResultRevealed"],
-                               confirmations=confirmations)
+                               confirmations=confirmations, quiet_after=quiet)
         names = ["DisputeOpened", "DisputeAnswered", "DrawRescheduled", "CommitteeDrawn",
                  "RefereeKeyDelivered", "VoteRevealed", "DisputeSettled"]
-        r = self.resolver.events(resolver_from, names=names, confirmations=confirmations)
+        r = self.resolver.events(resolver_from, names=names, confirmations=confirmations, quiet_after=quiet)
         return m, r
 
     # ------------------------------------------------------------------ registry

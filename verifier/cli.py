@@ -85,6 +85,9 @@ def run(
     p: Annotated[Optional[float], typer.Option("--p", help="Sampling probability (env VERITRAIN_VERIFIER_P).")] = None,  # noqa: UP045,E501
     api_port: Annotated[Optional[int], typer.Option("--api-port", help="HTTP API port (0: no API).")] = None,  # noqa: UP045
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit (cron, tests).")] = False,
+    dev_account: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        "--dev-account", help="Use dev account N of the local stack (env VERITRAIN_VERIFIER_DEV_ACCOUNT; "
+        "never on a real network).")] = None,
 ) -> None:
     """Register with stake if needed, then watch, replay, challenge, referee and serve the API."""
     import logging
@@ -99,9 +102,11 @@ def run(
     from veritrain.storage import IpfsStorage
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = _settings(home, p=p, api_port=api_port)
+    for chatty in ("httpx", "urllib3", "web3"):  # one line per HTTP request drowns what was replayed
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    settings = _settings(home, p=p, api_port=api_port, dev_account=dev_account)
     account = settings.load_account()
-    deployment = deployments.load(settings.deployment)
+    deployment = deployments.load(settings.deployment, settings.rpc_url)
     chain = VerifierChain(settings.rpc_url, account, deployment, nonce_dir=settings.home / "nonces")
     storage = IpfsStorage(settings.ipfs_api, fetch_timeout=settings.fetch_timeout)
     journal = Journal(settings.journal_path)
@@ -112,7 +117,13 @@ def run(
     service = VerifierService(chain, storage, journal, keys, p=settings.p, secret=secret,
                               full_jobs=frozenset(settings.full_verification_jobs),
                               confirmations=settings.confirmations, start_block=settings.start_block)
-    typer.echo(f"verifier {chain.address}: {service.ensure_registered(settings.stake)}; p={settings.p}")
+    from veritrain.units import TokenFormat
+
+    fmt = TokenFormat(int(chain.token.decimals()), str(chain.token.symbol()))
+    registered = service.ensure_registered(settings.stake)
+    if registered != "already registered":  # the service counts base units; people read tokens
+        registered = f"registered with stake {fmt(chain.stake())}"
+    typer.echo(f"verifier {chain.address}: {registered}; p={settings.p}")
     if once:
         typer.echo(json.dumps(service.tick()))
         return

@@ -21,6 +21,7 @@ narrow hook tests use to simulate a verifier that lies.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -37,10 +38,12 @@ from veritrain.errors import (
     SpecError,
     StorageError,
 )
-from veritrain.jobdoc import JobDocument, checkpoint_binding
+from veritrain.jobdoc import JobDocument, checkpoint_binding, open_shard
 from veritrain.manifest import Manifest
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.storage import Storage
+
+log = logging.getLogger("verifier.replay")
 
 #: ``replay(spec, task, j, checkpoint_j, features, labels) -> (bytes_{j+1}, h_{j+1})``
 ReplayFn = Callable[[JobSpec, TaskKey, int, bytes, Any, Any], tuple[bytes, bytes]]
@@ -148,9 +151,7 @@ class SegmentReplayer:
             ref = ctx.doc.shard(ctx.task.shard)
             blob = self.storage.get_bytes(ref.cid)
             plain = crypto.decrypt_bytes(blob, ctx.key, job_id=ctx.doc.binding, shard_index=ref.index)
-            from veritrain.data import decode_shard, spec_checks  # numpy only when replaying
-
-            shard = decode_shard(plain, f"shard {ref.index}", **spec_checks(ctx.spec))
+            shard = open_shard(ctx.doc, plain, f"shard {ref.index}")  # with the job's preprocessing
             ctx._shard = (shard.features, shard.labels)
         return ctx._shard
 
@@ -165,7 +166,16 @@ class SegmentReplayer:
         return plain
 
     def check(self, ctx: TaskContext, j: int) -> SegmentCheck:
-        """Replay segment ``j`` of ``ctx`` and judge the worker's ``h_{j+1}``."""
+        """Replay segment ``j`` of ``ctx`` and judge the worker's ``h_{j+1}``; logs what it
+        replayed (task, worker, segment, steps, shard) and the outcome."""
+        result = self._check(ctx, j)
+        k = ctx.spec.checkpoint_interval
+        log.info("task %d (worker %s, shard %d): replayed segment %d of %d (steps %d-%d): %s%s",
+                 ctx.task_id, ctx.worker, ctx.task.shard, j, ctx.n_segments, j * k + 1, (j + 1) * k,
+                 result.outcome, f" ({result.detail})" if result.detail else "")
+        return result
+
+    def _check(self, ctx: TaskContext, j: int) -> SegmentCheck:
         claimed = ctx.manifest.hashes[j + 1]
         try:  # the shard first: it proves this verifier's key (its hash is in the job document)
             x, y = self.shard(ctx)

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from veritrain.errors import ConfigError
+from veritrain.settings import default_home
 
 
 def _both(name: str) -> Any:
@@ -29,7 +30,8 @@ class VerifierSettings(BaseSettings):
                                       populate_by_name=True)
 
     rpc_url: str = Field(default="http://127.0.0.1:8545", validation_alias=_both("rpc_url"))
-    deployment: Path = Field(default=Path("deployments/local.json"), validation_alias=_both("deployment"))
+    #: None: found by network (veritrain.deployments.locate).
+    deployment: Path | None = Field(default=None, validation_alias=_both("deployment"))
     ipfs_api: str = Field(default="/ip4/127.0.0.1/tcp/5001/http", validation_alias=_both("ipfs_api"))
     #: Blocks an event must be buried under before the verifier acts on it.
     confirmations: int = Field(default=1, ge=0, validation_alias=_both("confirmations"))
@@ -52,7 +54,7 @@ class VerifierSettings(BaseSettings):
     #: Give up on fetching a checkpoint (and vote "unavailable") after this many seconds.
     fetch_timeout: float = Field(default=120.0, gt=0)
 
-    home: Path = Field(default=Path(".veritrain/verifier"))
+    home: Path = Field(default_factory=lambda: default_home() / "verifier")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8731, ge=0, le=65535)
 
@@ -105,6 +107,8 @@ class VerifierSettings(BaseSettings):
         try:
             return Account.from_key(Account.decrypt(blob, password))
         except ValueError as exc:
+            if "MAC mismatch" in str(exc):  # the same words as the worker's and the requester's
+                raise ConfigError(f"wrong password for keystore {self.keystore}") from None
             raise ConfigError(f"cannot open keystore {self.keystore}: {exc}") from None
 
 

@@ -59,11 +59,14 @@ def root(
     """Veritrain: buy ML training from strangers and trust the result."""
 
 
-def _stack(home: Path | None, anvil_port: int | None, ipfs_port: int | None):  # type: ignore[no-untyped-def]
+def _stack(home: Path | None, anvil_port: int | None, ipfs_port: int | None,  # type: ignore[no-untyped-def]
+           block_time: float | None = None):
     from veritrain.dev.stack import Stack
     from veritrain.settings import StackSettings
 
     overrides: dict[str, object] = {}
+    if block_time is not None:
+        overrides["block_time"] = block_time
     if home is not None:
         overrides["home"] = home
     if anvil_port is not None:
@@ -75,7 +78,7 @@ def _stack(home: Path | None, anvil_port: int | None, ipfs_port: int | None):  #
 
 HomeOpt = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--home", help="Stack folder (env VERITRAIN_HOME, default .veritrain)."),
+    typer.Option("--home", help="Stack folder (env VERITRAIN_HOME, default ~/.veritrain)."),
 ]
 AnvilPortOpt = Annotated[
     Optional[int],  # noqa: UP045
@@ -93,18 +96,62 @@ def dev_up(
     home: HomeOpt = None,
     anvil_port: AnvilPortOpt = None,
     ipfs_port: IpfsPortOpt = None,
+    block_time: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--block-time", min=0, help="Seconds between blocks on a quiet chain "
+                     "(env VERITRAIN_BLOCK_TIME, default 1; 0: a block only per transaction)."),
+    ] = None,
+    only: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--only", help="Start just this service (anvil or ipfs), e.g. to restart the "
+                     "IPFS node of a running stack."),
+    ] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Start from an empty chain.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start Anvil and the IPFS daemon (offline); wait until both answer."""
-    stack = _stack(home, anvil_port, ipfs_port)
-    state = stack.up(fresh=fresh)
+    """Start Anvil and the IPFS daemon (offline); wait until both answer; print the exports."""
+    from veritrain.dev.stack import SERVICES
+    from veritrain.errors import ConfigError
+
+    if only is not None and only not in SERVICES:
+        raise ConfigError(f"--only {only!r}: choose one of {', '.join(SERVICES)}")
+    stack = _stack(home, anvil_port, ipfs_port, block_time)
+    state = stack.up(services=(only,) if only else SERVICES, fresh=fresh)
+    exports = stack.exports(state)
     if as_json:
-        typer.echo(json.dumps(stack.status(), indent=2))
+        typer.echo(json.dumps({**stack.status(), "exports": exports}, indent=2))
         return
     for svc in state.services.values():
         typer.echo(f"{svc.name:6} pid {svc.pid:<8} {svc.url}  log {svc.log}")
+    if "anvil" in state.services and stack.settings.block_time > 0:
+        typer.echo(f"the chain mines every transaction at once, and a block after "
+                   f"{stack.settings.block_time:g} s without one, so deadlines pass as on a real chain")
     typer.echo(f"state: {stack.state_file}   stop with: veritrain dev down")
+    typer.echo("use this stack from any shell (every role and `ape run deploy` read these):")
+    for k, v in exports.items():
+        typer.echo(f"export {k}={v}")
+
+
+@dev_app.command("fund")
+def dev_fund(
+    address: Annotated[str, typer.Argument(help="The address to fund (e.g. the one `worker init` printed).")],
+    eth: Annotated[str, typer.Option("--eth", help="Ether for gas to add.")] = "10",
+    tokens: Annotated[str, typer.Option("--tokens", help="Dev tokens to mint to it.")] = "1000",
+    as_json: JsonOpt = False,
+) -> None:
+    """Give ADDRESS gas and the market's dev token (local networks only)."""
+    from veritrain.dev.fund import fund
+    from veritrain.settings import ChainSettings
+    from veritrain.units import format_tokens
+
+    chain = ChainSettings()
+    f = fund(chain.rpc_url, address, eth=eth, tokens=tokens, deployment_path=chain.deployment)
+    if as_json:
+        typer.echo(json.dumps({"address": f.address, "eth_wei": str(f.eth_balance),
+                               "tokens": str(f.token_balance), "symbol": f.token.symbol}))
+        return
+    eth = format_tokens(f.eth_balance, 18, "ETH")
+    typer.echo(f"{f.address} now holds {eth} and {f.token(f.token_balance)}")
 
 
 @dev_app.command("status")

@@ -2,6 +2,12 @@
 
 ``ape run deploy`` (scripts/deploy.py) and ``veritrain.dev.deploy`` write
 ``deployments/<network>.json``; every role reads it through :func:`load`.
+
+A role given no file (``VERITRAIN_DEPLOYMENT`` unset) finds its deployment *by network*
+(:func:`locate`): it asks the RPC node for its chain id and takes the first record, among
+``$VERITRAIN_HOME/deployments/``, ``./deployments/`` and the checkout's ``deployments/``,
+that names this chain id and whose ``JobMarket`` has code on it (a record of an earlier,
+discarded dev chain is skipped). So no command depends on the current directory.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,7 +48,65 @@ def save(deployment: Deployment, path: Path) -> Path:
     return path
 
 
-def load(path: Path) -> Deployment:
+def search_dirs() -> list[Path]:
+    """Where :func:`locate` looks, in order (duplicates removed)."""
+    from veritrain.settings import PROJECT_ROOT, default_home
+
+    dirs = [default_home() / "deployments", Path.cwd() / "deployments", PROJECT_ROOT / "deployments"]
+    out: list[Path] = []
+    for d in dirs:
+        r = d.resolve()
+        if r not in out:
+            out.append(r)
+    return out
+
+
+def _rpc(url: str, method: str, params: list[Any]) -> Any:
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            reply = json.loads(resp.read())
+    except (OSError, urllib.error.URLError, ValueError) as exc:
+        raise ConfigError(f"the RPC node at {url} does not answer ({exc}): start it "
+                          "(`veritrain dev up`) or set VERITRAIN_RPC_URL") from None
+    if not isinstance(reply, dict) or "result" not in reply:
+        raise ConfigError(f"the RPC node at {url} answered {method} with {reply!r}")
+    return reply["result"]
+
+
+def locate(rpc_url: str, dirs: list[Path] | None = None) -> Deployment:
+    """The deployment of the network at ``rpc_url`` (see the module doc)."""
+    chain_id = int(_rpc(rpc_url, "eth_chainId", []), 16)
+    looked: list[str] = []
+    for d in dirs if dirs is not None else search_dirs():
+        for path in sorted(d.glob("*.json")) if d.is_dir() else []:
+            looked.append(str(path))
+            try:
+                dep = Deployment.model_validate(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+            market = dep.contracts.get("JobMarket")
+            if dep.chain_id != chain_id or market is None:
+                continue
+            if _rpc(rpc_url, "eth_getCode", [market, "latest"]) not in ("0x", "0x0", None):
+                return dep
+    where = ", ".join(str(d) for d in (dirs if dirs is not None else search_dirs()))
+    raise ConfigError(f"no deployment of chain {chain_id} at {rpc_url} found in {where}: deploy with "
+                      "`ape run deploy --network ethereum:local:foundry --account TEST::0` "
+                      "(see docs/quickstart.md) or point VERITRAIN_DEPLOYMENT at its record")
+
+
+def load(path: Path | None, rpc_url: str | None = None) -> Deployment:
+    """The record at ``path``; with no path, the deployment of the network at ``rpc_url``."""
+    if path is None:
+        if rpc_url is None:
+            raise ConfigError("no deployment given: set VERITRAIN_DEPLOYMENT or VERITRAIN_RPC_URL")
+        return locate(rpc_url)
+    path = Path(path).expanduser()
     try:
         return Deployment.model_validate(json.loads(path.read_text()))
     except FileNotFoundError:

@@ -42,6 +42,17 @@ same in every round) and the requester's job key. Round ``r > 0`` starts from ro
 
 Every document carries ``round`` and ``initial_model`` (``null`` in round 0), and
 ``shards_root()`` commits to both, so ``postJob``'s ``shardsRoot`` binds them.
+
+Two keys describe the data (``null`` when the spec declares no preprocessing and the labels
+are numbers):
+
+- ``preprocessing``: ``{"kind", "offset", "scale"}``, the per-feature transform the requester
+  fitted on its training split (:func:`veritrain.data.fit_transform`). Shards hold the raw
+  features; every worker and verifier applies this transform after decrypting a shard
+  (:func:`open_shard`), and the requester applies it to its held-out set, so all of them train,
+  replay and evaluate on the same float32 numbers.
+- ``label_classes``: the text labels of a CSV in class order (class ``i`` is
+  ``label_classes[i]``), so a prediction can be read back as the requester's own label.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -57,11 +69,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from veritrain import crypto
 from veritrain.canon import jcs
 from veritrain.checkpoint import CheckpointState, decode, encode
+from veritrain.data import Dataset, Transform, decode_shard, spec_checks
 from veritrain.errors import CheckpointFormatError, IntegrityError, SpecError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.tasks import INDEX_MASK
 
 DOC_VERSION: Literal[2] = 2
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "jobdoc.schema.json"
 INITIAL_MODEL_FORMAT = "veritrain-initial-model/1"
 
 
@@ -107,6 +121,23 @@ class InitialModelRef(BaseModel):
         raise SpecError([f"initial_model.copies: no copy for shard {shard}"])
 
 
+class PreprocessingRef(BaseModel):
+    """The fitted transform as published: ``(x - offset) / scale`` per feature, in float32."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["standardize", "minmax"]
+    offset: tuple[float, ...] = Field(min_length=1)
+    scale: tuple[float, ...] = Field(min_length=1)
+
+    def transform(self) -> Transform:
+        return Transform(self.kind, self.offset, self.scale)
+
+    @classmethod
+    def of(cls, t: Transform) -> PreprocessingRef:
+        return cls(kind=t.kind, offset=t.offset, scale=t.scale)  # type: ignore[arg-type]
+
+
 class JobDocument(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -116,10 +147,21 @@ class JobDocument(BaseModel):
     shards: tuple[ShardRef, ...]
     round: int = Field(default=0, ge=0, description="which round of the spec this job trains")
     initial_model: InitialModelRef | None = None
+    preprocessing: PreprocessingRef | None = Field(
+        default=None, description="the transform fitted on the training split (null: none)")
+    label_classes: tuple[str, ...] | None = Field(
+        default=None, description="text labels in class order (null: numeric labels)")
 
     @classmethod
-    def create(cls, spec: JobSpec, shards: list[ShardRef], nonce: bytes) -> JobDocument:
-        return cls(spec=spec, binding=binding_for(spec, nonce), shards=tuple(shards))
+    def create(cls, spec: JobSpec, shards: list[ShardRef], nonce: bytes, *,
+               transform: Transform | None = None, classes: tuple[str, ...] | None = None) -> JobDocument:
+        pre = PreprocessingRef.of(transform) if transform is not None else None
+        return cls(spec=spec, binding=binding_for(spec, nonce),
+                   shards=tuple(shards), preprocessing=pre, label_classes=classes)
+
+    def transform(self) -> Transform | None:
+        """The transform workers, verifiers and the requester apply to this job's features."""
+        return self.preprocessing.transform() if self.preprocessing is not None else None
 
     def next_round(self, initial_model: InitialModelRef) -> JobDocument:
         """The document of the round after this one: same spec, shards and binding."""
@@ -142,11 +184,33 @@ class JobDocument(BaseModel):
             out.append(f"initial_model: round {self.round} must name the previous round's aggregate")
         if self.round == 0 and im is not None:
             out.append("initial_model: round 0 starts from the spec's seeded model; remove initial_model")
+        out += self._data_problems()
         if im is not None:
             shards = sorted(c.shard for c in im.copies)
             if shards != list(range(spec.num_shards)):
                 out.append(f"initial_model.copies: shards {shards} do not cover 0..{spec.num_shards - 1} "
                            "(one encrypted copy per shard)")
+        return out
+
+    def _data_problems(self) -> list[str]:
+        out = []
+        pre, want = self.preprocessing, self.spec.data.preprocessing
+        if want != "none" and pre is None:
+            out.append(f"preprocessing: the spec declares {want}; the document must publish its statistics")
+        if pre is not None:
+            if pre.kind != want:
+                out.append(f"preprocessing.kind: {pre.kind}, but the spec declares {want}")
+            features = int(np.prod(self.spec.data.input_shape))
+            if len(pre.offset) != features or len(pre.scale) != features:
+                out.append(f"preprocessing: offset and scale need {features} values (one per feature)")
+            if not all(np.isfinite(pre.offset)) or not all(v > 0 and np.isfinite(v) for v in pre.scale):
+                out.append("preprocessing: offsets must be finite and scales finite and > 0")
+        if self.label_classes is not None:
+            if len(set(self.label_classes)) != len(self.label_classes):
+                out.append("label_classes: names must be distinct")
+            if len(self.label_classes) > self.spec.data.num_classes:
+                out.append(f"label_classes: {len(self.label_classes)} labels, but data.num_classes is "
+                           f"{self.spec.data.num_classes}")
         return out
 
     def check(self, source: str | None = None) -> None:
@@ -205,6 +269,19 @@ class JobDocument(BaseModel):
             raise SpecError(problems, source) from exc
         doc.check(source)
         return doc
+
+
+def open_shard(doc: JobDocument, plain: bytes, source: str) -> Dataset:
+    """A decrypted shard of ``doc``'s job as its model trains on it: decoded, checked against the
+    spec, and the document's preprocessing applied. Workers and verifiers use this alone."""
+    data = decode_shard(plain, source, **spec_checks(doc.spec))
+    t = doc.transform()
+    return t.apply_to(data) if t is not None else data
+
+
+def schema_json() -> str:
+    """The job document's JSON Schema, as written to :data:`SCHEMA_PATH`."""
+    return json.dumps(JobDocument.model_json_schema(), indent=2, sort_keys=True) + "\n"
 
 
 def new_nonce() -> bytes:
@@ -292,3 +369,8 @@ def decode_initial_model(doc: JobDocument, plain: bytes) -> dict[str, np.ndarray
         raise IntegrityError(f"the initial model is not this job's round {doc.round} "
                              f"(mismatch: {', '.join(wrong)})")
     return state.tensors
+
+
+if __name__ == "__main__":  # python -m veritrain.jobdoc: rewrite the schema
+    SCHEMA_PATH.write_text(schema_json())
+    print(f"wrote {SCHEMA_PATH}")

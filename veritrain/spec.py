@@ -19,13 +19,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from veritrain.canon import MAX_SAFE_INTEGER, jcs
 from veritrain.errors import SpecError
 from veritrain.training import registry
 
 SCHEMA_VERSION: Literal[1] = 1
+#: Version 2 adds ``data.label`` and ``data.preprocessing``; a version-1 spec (everything
+#: written before them) keeps its canonical bytes and digest, since both are left out of the
+#: canonical JSON at their defaults.
+LATEST_SCHEMA_VERSION: Literal[2] = 2
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "jobspec.schema.json"
 
 Address = str  # 0x-prefixed 20-byte hex, checked by VerificationPolicy
@@ -112,12 +116,28 @@ class DataSpec(_Frozen):
     targets: Literal["class", "sequence"] = Field(
         default="class", description="one label per example, or one per position"
     )
+    label: str | int | None = Field(
+        default=None, description="schema_version 2, CSV: the label column, by header name or "
+        "0-based index (default: the last column); text labels become classes in sorted order")
+    preprocessing: Literal["none", "standardize", "minmax"] = Field(
+        default="none", description="schema_version 2: a per-feature transform fitted on the training "
+        "split by the requester, published in the job document, applied by workers and verifiers")
 
     @model_validator(mode="after")
     def _positive_dims(self) -> DataSpec:
         if any(d < 1 for d in self.input_shape):
             raise ValueError("input_shape: every dimension must be >= 1")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_v2_defaults(self, handler: Any) -> Any:
+        """Version-2 fields at their defaults are left out, so a version-1 spec's bytes stay."""
+        out = handler(self)
+        if self.label is None:
+            out.pop("label", None)
+        if self.preprocessing == "none":
+            out.pop("preprocessing", None)
+        return out
 
     def shape(self) -> registry.DataShape:
         return registry.DataShape(self.input_shape, self.num_classes, self.input_dtype, self.targets)
@@ -176,7 +196,7 @@ class TaskKey(_Frozen):
 
 
 class JobSpec(_Frozen):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     model: ModelSpec
     optimizer: OptimizerSpec
     batch_size: int = Field(ge=1)
@@ -294,6 +314,14 @@ def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
         problems.append(f"checkpoint_interval: must divide steps_per_task ({k} does not divide {steps})")
     model: ModelSpec | None = _section(ModelSpec, raw, "model")
     data: DataSpec | None = _section(DataSpec, raw, "data")
+    if data is not None and raw.get("schema_version", SCHEMA_VERSION) == 1:
+        newer = [f"data.{f}" for f in ("label", "preprocessing") if f in (raw.get("data") or {})]
+        if newer:
+            problems.append(f"schema_version: {', '.join(newer)} need "
+                            f"schema_version: {LATEST_SCHEMA_VERSION}")
+    if data is not None and data.preprocessing != "none" and (data.input_dtype != "float32"
+                                                              or data.targets != "class"):
+        problems.append("data.preprocessing: only for float32 features with class targets")
     if model is not None:
         try:
             entry = registry.get(model.name)

@@ -67,10 +67,18 @@ def init(
         raise KeystoreError(f"{path} already exists; pass --force to replace it (the old key is lost)")
     key = None
     if import_key:
-        key = str(typer.prompt("Private key (hex)", hide_input=True, err=True))
+        if sys.stdin.isatty():
+            key = str(typer.prompt("Private key (hex)", hide_input=True, err=True))
+        else:  # from a pipe: read it plainly (a hidden prompt cannot hide a pipe, it only warns)
+            key = sys.stdin.readline().strip()
+            if not key:
+                from worker.keystore import KeystoreError
+
+                raise KeystoreError("--import: no private key on standard input")
     address = create_keystore(path, _password(settings, confirm=True), key, overwrite=force)
     typer.echo(f"worker {address}: keystore written to {path}")
-    typer.echo("fund it with gas and the market's token, then: veritrain worker run", err=True)
+    typer.echo("fund it with gas and the market's token: on the local stack "
+               f"`veritrain dev fund {address}`; then: veritrain worker run", err=True)
 
 
 @app.command("run")
@@ -108,8 +116,12 @@ def status(as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    typer.echo(f"worker {report['address']}  balance {report['balance']}  owed {report['owed']}  "
-               f"staked {report['staked']}  earned {report['earned']}  withdrawn {report['withdrawn']}")
+    from veritrain.units import TokenFormat
+
+    fmt = TokenFormat(report["token"]["decimals"], report["token"]["symbol"])  # JSON keeps base units
+    typer.echo(f"worker {report['address']}  balance {fmt(report['balance'])}  owed {fmt(report['owed'])}  "
+               f"staked {fmt(report['staked'])}  earned {fmt(report['earned'])}  "
+               f"withdrawn {fmt(report['withdrawn'])}")
     for t in report["tasks"]:
         extra = f"  ({t['reason']})" if t.get("reason") else ""
         typer.echo(f"  task {t['task_id']} (job {t['job_id']}): {t['phase']}{extra}")
@@ -126,6 +138,7 @@ def withdraw() -> None:
     w = Worker(settings, _account(settings), lock=False)
     try:
         amount = w.withdraw()
+        text = f"withdrew {w.tokens()(amount)}" if amount else "nothing owed"
     finally:
         w.close()
-    typer.echo(f"withdrew {amount}" if amount else "nothing owed")
+    typer.echo(text)

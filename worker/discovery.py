@@ -3,7 +3,7 @@
 Reads every open job (``getJob``), its document from IPFS (cached on disk, verified by CID
 and against the job's ``shardsRoot``), and each task's free slots. A job whose document is
 unreadable or inconsistent still yields offers, carrying the problem, so the operator sees
-why it was skipped.
+why it was skipped; an unreachable IPFS node is not such a problem and is raised.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from veritrain.chain.states import ClaimStatus, JobStatus
 from veritrain.chain.views import Job
 from veritrain.errors import SpecError, StorageError, VeritrainError
+from veritrain.storage import StorageUnreachableError
 from veritrain.tasks import task_id_of
 from worker import tasks
 from worker.policy import Offer
@@ -45,6 +46,8 @@ def _job_offers(worker: Worker, job_id: int, job: Job, balance: int) -> list[Off
     try:
         doc = worker.doc(job.spec_cid)
         problems = tasks.job_problems(doc, job)
+    except StorageUnreachableError:
+        raise  # an IPFS outage is not the job's fault: the loop reports it (and exits in a script)
     except (SpecError, StorageError, VeritrainError) as exc:
         problems = [f"job document unusable: {exc}"]
     offers = []

@@ -41,9 +41,10 @@ from veritrain.errors import (
     StorageError,
     VeritrainError,
 )
-from veritrain.jobdoc import JobDocument, open_initial_model, worker_key_context
+from veritrain.jobdoc import JobDocument, open_initial_model, open_shard, worker_key_context
 from veritrain.journal import Item, Journal
 from veritrain.manifest import Manifest
+from veritrain.units import TokenFormat
 from worker import disputes, tasks
 from worker.policy import Offer, Policy, choose
 from worker.settings import WorkerSettings
@@ -95,7 +96,7 @@ class Worker:
         if chain is None:
             from worker.chain import WorkerChain
 
-            dep = deployments.load(settings.deployment)
+            dep = deployments.load(settings.deployment, settings.rpc_url)
             home = settings.account_dir(dep.chain_id, self.address)
             chain = WorkerChain(settings.rpc_url, dep, account, home / "nonces",
                                 retry_seconds=settings.rpc_retry_seconds)
@@ -243,9 +244,7 @@ class Worker:
         key = doc.task_key(d.task_index)
         shard = self.task_dir(d.task_id) / "shard.enc"
         plain = tasks.decrypt_shard(shard, self.data_key(it), doc, key.shard)
-        from veritrain.data import decode_shard, spec_checks  # numpy only when training
-
-        shard_data = decode_shard(plain, f"shard {key.shard}", **spec_checks(doc.spec))
+        shard_data = open_shard(doc, plain, f"shard {key.shard}")  # decoded, checked, preprocessed
         del plain
         ckpts = self.task_dir(d.task_id) / "ckpt"
         if ckpts.exists() and any(ckpts.iterdir()):
@@ -415,8 +414,9 @@ class Worker:
     def take(self, offer: Offer) -> Item:
         """Record the claim intent (phase ``claiming``) — the claim itself is the next phase."""
         job = self.chain.job(offer.job_id)
+        fmt = self.tokens()
         self.say(f"claiming task {offer.task_id} (job {offer.job_id}, shard {offer.task_index}, "
-                 f"reward {offer.reward}, stake {offer.stake})")
+                 f"reward {fmt(offer.reward)}, stake {fmt(offer.stake)})")
         key = f"task:{offer.task_id}"
         earlier = self.journal.get(key)
         if earlier is not None:  # a task that reopened after an earlier attempt ended: start afresh
@@ -453,8 +453,16 @@ class Worker:
             return 0
         self.chain.send(self.chain.market.functions.withdraw(), self.journal, "account", "withdraw")
         self.journal.set("withdrawn", int(self.journal.value("withdrawn", 0)) + owed)
-        self.say(f"withdrew {owed}")
+        self.say(f"withdrew {self.tokens()(owed)}")
         return owed
+
+    def tokens(self) -> TokenFormat:
+        """How this market's token amounts are shown (decimals and symbol, read once)."""
+        if getattr(self, "_tokens", None) is None:
+            fns = self.chain.token.functions
+            decimals, symbol = self.chain.call(fns.decimals()), self.chain.call(fns.symbol())
+            self._tokens = TokenFormat(int(decimals), str(symbol))
+        return self._tokens
 
     def maybe_withdraw(self) -> None:
         threshold = self.settings.withdraw_threshold

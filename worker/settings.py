@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from veritrain.settings import default_home
+
 
 def _shared(name: str) -> AliasChoices:
     return AliasChoices(f"VERITRAIN_WORKER_{name}", f"VERITRAIN_{name}", name.lower())
@@ -25,12 +27,12 @@ class WorkerSettings(BaseSettings):
 
     # -- where things are
     rpc_url: str = Field(default="http://127.0.0.1:8545", validation_alias=_shared("RPC_URL"))
-    deployment: Path = Field(default=Path("deployments/local.json"),
-                             validation_alias=_shared("DEPLOYMENT"))
+    #: None: found by network (veritrain.deployments.locate).
+    deployment: Path | None = Field(default=None, validation_alias=_shared("DEPLOYMENT"))
     ipfs_api: str = Field(default="/ip4/127.0.0.1/tcp/5001/http", validation_alias=_shared("IPFS_API"))
     #: Journal, checkpoints, shards and nonce files live under ``home/<chain id>-<address>/``,
     #: so several workers (different keys) can share one home without colliding.
-    home: Path = Field(default=Path(".veritrain/worker"))
+    home: Path = Field(default_factory=lambda: default_home() / "worker")
     #: Encrypted Ethereum keystore JSON; default ``<home>/keystore.json``.
     keystore: Path | None = None
     password: SecretStr | None = None

@@ -18,7 +18,7 @@ class _Addr:
 def status_report(settings: WorkerSettings, address: str) -> dict[str, Any]:
     from worker.chain import WorkerChain
 
-    dep = deployments.load(settings.deployment)
+    dep = deployments.load(settings.deployment, settings.rpc_url)
     home = settings.account_dir(dep.chain_id, address)
     chain = WorkerChain(settings.rpc_url, dep, _Addr(address), home / "nonces",
                         retry_seconds=settings.rpc_retry_seconds)
@@ -41,6 +41,10 @@ def status_report(settings: WorkerSettings, address: str) -> dict[str, Any]:
             withdrawn = int(journal.value("withdrawn", 0))
         finally:
             journal.close()
+    from veritrain.units import TokenFormat
+
+    fmt = TokenFormat.of(chain.token)
     return {"address": address, "chain_id": chain.chain_id, "market": chain.market.address,
+            "token": {"address": chain.token.address, "symbol": fmt.symbol, "decimals": fmt.decimals},
             "balance": chain.balance(), "owed": chain.owed(), "staked": staked, "earned": earned,
             "withdrawn": withdrawn, "journal": str(path), "tasks": tasks}

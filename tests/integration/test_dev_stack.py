@@ -39,7 +39,7 @@ def test_up_status_down_leaves_no_process(home: Path) -> None:
     status = json.loads(run("dev", "status", "--home", str(home), "--json").stdout)
     assert status["running"] is True
     services = status["services"]
-    assert set(services) == {"anvil", "ipfs"}
+    assert set(services) == {"anvil", "ipfs", "clock"}
     assert services["anvil"]["detail"] == 31337
     assert services["ipfs"]["answers"] is True
     pids = {name: (svc["pid"], svc["started"]) for name, svc in services.items()}
@@ -91,3 +91,44 @@ def test_missing_node_modules_is_explained(home: Path, tmp_path_factory: pytest.
     assert result.returncode == 1
     assert "anvil not found" in result.stderr and "make setup" in result.stderr
     assert not (home / "dev" / "stack.json").exists()
+
+
+def _rpc(url: str, method: str) -> object:
+    reply = procs.http_post_json(url, {"jsonrpc": "2.0", "id": 1, "method": method, "params": []})
+    assert isinstance(reply, dict)
+    return reply["result"]
+
+
+def test_the_chain_keeps_time_and_ipfs_restarts_alone(home: Path) -> None:
+    import time
+
+    up = run("dev", "up", "--home", str(home), *ports(), "--block-time", "0.5")
+    assert up.returncode == 0, up.stderr
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in up.stdout.splitlines()
+                   if line.startswith("export "))
+    rpc = exports["VERITRAIN_RPC_URL"]
+    assert exports["VERITRAIN_HOME"] == str(home.resolve()) and exports["APE_FOUNDRY_HOST"] == rpc
+    assert exports["VERITRAIN_IPFS_API"].startswith("/ip4/127.0.0.1/tcp/")
+    # nobody transacts, yet blocks come and their timestamps follow the clock
+    first = int(str(_rpc(rpc, "eth_blockNumber")), 16)
+    time.sleep(3)
+    assert int(str(_rpc(rpc, "eth_blockNumber")), 16) >= first + 2
+    assert _rpc(rpc, "anvil_getAutomine") is True  # each transaction still mined at once (Ape needs it)
+
+    state = json.loads(run("dev", "status", "--home", str(home), "--json").stdout)["services"]
+    os.kill(state["ipfs"]["pid"], 15)  # the IPFS node dies; the chain runs on
+    for _ in range(100):
+        if not procs.is_alive(state["ipfs"]["pid"], state["ipfs"]["started"]):
+            break
+        time.sleep(0.1)
+    again = run("dev", "up", "--home", str(home), "--only", "ipfs")
+    assert again.returncode == 0, again.stderr
+    after = json.loads(run("dev", "status", "--home", str(home), "--json").stdout)
+    assert after["running"] is True and after["services"]["ipfs"]["answers"] is True
+    assert after["services"]["ipfs"]["port"] == state["ipfs"]["port"]  # same port, same exports
+    assert after["services"]["anvil"]["pid"] == state["anvil"]["pid"]  # the chain was not touched
+    assert after["services"]["clock"]["pid"] == state["clock"]["pid"]
+    refused = run("dev", "up", "--home", str(home), "--only", "ipfs")
+    assert refused.returncode == 1 and "already running" in refused.stderr
+    bad = run("dev", "up", "--home", str(home), "--only", "redis")
+    assert bad.returncode == 1 and "choose one of anvil, ipfs" in bad.stderr

@@ -72,7 +72,7 @@ def test_submit_serve_status_fetch_as_a_user(cli_env, anvil, ipfs, w3, tmp_path)
     travel(w3, spec.deadlines.challenge_window + 1)
     wk.finalize(task_id)
     watched = run(env, "watch", str(job_id), "--dev-account", "1", "--interval", "0.1")
-    assert "1/1 tasks final" in watched.stdout and "0:finalized" in watched.stdout
+    assert "1/1 tasks final" in watched.stdout and f"task {task_id}:finalized" in watched.stdout
 
     fetched = json.loads(run(env, "fetch", str(job_id), "--out", str(tmp_path / "model.safetensors"),
                              "--dev-account", "1", "--json").stdout)

@@ -131,7 +131,7 @@ def test_bad_input_is_refused_before_anything_is_posted(stack, anvil, tmp_path):
     spec = digits_spec()
     with pytest.raises(DataError, match=r"shape \(63,\) per row, the model expects \(64,\)"):
         req.post_job(spec, (x[:, :63], y), reward_per_task=REWARD, stake_per_task=STAKE)
-    with pytest.raises(DataError, match=r"label 10, outside \[0, 10\)"):
+    with pytest.raises(DataError, match=r"labels outside \[0, 10\): example 9 has 10, "):
         req.post_job(spec, (x, np.where(y == 9, 10, y)), reward_per_task=REWARD, stake_per_task=STAKE)
     with pytest.raises(SpecError, match="optimizer.lr"):
         bad = spec.model_dump(mode="json")

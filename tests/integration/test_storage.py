@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from veritrain.errors import IntegrityError, StorageError
-from veritrain.storage import IpfsStorage, cid_of_bytes
+from veritrain.storage import IpfsStorage, StorageUnreachableError, cid_of_bytes
 from veritrain.storage.cid import CHUNK_SIZE, MAX_LINKS
 
 
@@ -188,10 +188,11 @@ def test_unreachable_daemon_raises_storage_error_naming_the_address() -> None:
     addr = f"/ip4/127.0.0.1/tcp/{_free_port()}/http"
     store = IpfsStorage(addr, retry_seconds=0.6, backoff=0.05)
     t0 = time.monotonic()
-    with pytest.raises(StorageError, match=addr) as info:
+    with pytest.raises(StorageUnreachableError, match=addr) as info:
         store.put_bytes(b"x")
     assert time.monotonic() - t0 >= 0.3  # it retried with backoff before giving up
-    assert "did not answer after" in str(info.value)
+    assert "is unreachable (no answer after" in str(info.value)
+    assert isinstance(info.value, StorageError)  # callers that catch any storage error still do
 
 
 def test_daemon_coming_back_within_the_retry_window_succeeds(ipfs) -> None:  # type: ignore[no-untyped-def]

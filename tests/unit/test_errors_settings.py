@@ -31,3 +31,22 @@ def test_stack_settings_reject_bad_port(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("VERITRAIN_IPFS_API_PORT", "70000")
     with pytest.raises(ValueError, match="ipfs_api_port"):
         StackSettings()
+
+
+def test_state_lives_in_one_per_user_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 24: the SDK run from another folder wrote its job record there. Every role's state
+    now hangs off one per-user home, whatever the working directory."""
+    from verifier.settings import VerifierSettings
+    from veritrain.settings import ChainSettings, default_home
+    from worker.settings import WorkerSettings
+
+    monkeypatch.delenv("VERITRAIN_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.chdir(tmp_path)
+    assert default_home() == tmp_path / "user" / ".veritrain"
+    assert StackSettings().home == default_home()
+    monkeypatch.setenv("VERITRAIN_HOME", str(tmp_path / "elsewhere"))
+    assert StackSettings().home == tmp_path / "elsewhere"
+    assert WorkerSettings().home == tmp_path / "elsewhere" / "worker"
+    assert VerifierSettings().home == tmp_path / "elsewhere" / "verifier"
+    assert ChainSettings().deployment is None  # found by network unless VERITRAIN_DEPLOYMENT names one

@@ -77,7 +77,8 @@ def test_a_round_0_document_is_rfc8785_json_and_its_shards_root_binds_round_and_
     spec = load_spec(EXAMPLE)
     doc = JobDocument.create(spec, refs(spec.num_shards), nonce=b"\x01" * 16)
     raw = json.loads(doc.canonical_json())
-    assert set(raw) == {"version", "spec", "binding", "shards", "round", "initial_model"}
+    assert set(raw) == {"version", "spec", "binding", "shards", "round", "initial_model", "preprocessing",
+                        "label_classes"}
     assert raw["version"] == 2 and raw["round"] == 0 and raw["initial_model"] is None
     assert doc.to_bytes() == rfc8785.dumps(raw)
     # docs/spec section 3: sha256(JCS({"initial_model", "round", "shards"})), shards by index

@@ -22,7 +22,7 @@ import torch
 
 from veritrain import crypto
 from veritrain.checkpoint import decode, encode
-from veritrain.data import Dataset, encode_shard
+from veritrain.data import Dataset, encode_shard, fit_transform
 from veritrain.jobdoc import (
     InitialModelRef,
     JobDocument,
@@ -30,6 +30,7 @@ from veritrain.jobdoc import (
     ShardRef,
     binding_for,
     encode_initial_model,
+    open_shard,
 )
 from veritrain.merkle import MerkleTree
 from veritrain.spec import JobSpec, TaskKey, load_spec
@@ -175,6 +176,30 @@ def test_reference_reproduces_every_hash_and_root_in_round_0_and_round_1(
     # one segment from the worker's checkpoint 1: the same bytes as the engine's checkpoint 2
     j, data, h = ref.run_segment(doc1_json, SHARD, x, y, sink1.data(1))
     assert (j, h, data) == (1, hashes1[2], sink1.data(2))
+
+
+def test_the_reference_applies_the_published_preprocessing(ref: ModuleType) -> None:
+    """A job with ``data.preprocessing``: the engine trains on what ``open_shard`` gives (the raw
+    shard, transformed by the document's statistics); the reference gets the RAW features and the
+    document, applies spec §12.1 itself and reproduces every hash — and without the transform it
+    would not."""
+    base = make_spec("mlp", "adamw")
+    spec = load_spec({**base.model_dump(mode="json"), "schema_version": 2,
+                      "data": {**base.data.model_dump(mode="json"), "preprocessing": "standardize"}})
+    x, y = data_for("mlp")
+    raw = (x * np.float32(37.0) + np.float32(5.0)).astype(np.float32)  # unscaled, like a bank's CSV
+    t = fit_transform("standardize", raw)
+    assert t is not None
+    refs = [ShardRef(index=i, cid=f"bafyshard{i}", sha256=f"{i:064x}", size=1, examples=13)
+            for i in range(spec.num_shards)]
+    doc = JobDocument.create(spec, refs, nonce=b"\x05" * 16, transform=t)
+    opened = open_shard(doc, encode_shard(Dataset(raw, y, "raw")), "shard")
+    hashes = engine.train_task(spec, TaskKey(round=0, shard=SHARD), opened.features, y, MemorySink())
+    doc_json = json.loads(doc.to_bytes())
+    got, root = ref.run_task(doc_json, SHARD, raw, y)
+    assert got == hashes and root == MerkleTree(hashes).root
+    without = {**doc_json, "preprocessing": None}
+    assert ref.run_task(without, SHARD, raw, y)[0][1] != hashes[1]
 
 
 def test_the_reference_catches_a_falsified_checkpoint(ref: ModuleType) -> None:

@@ -7,20 +7,32 @@ import sys
 
 import pytest
 
-from requester.cli import _table, _units
+from requester.cli import _table
 from requester.status import ClaimView, JobStatusView, TaskView
 from veritrain.errors import ConfigError
+from veritrain.units import format_tokens, parse_tokens
 
 
 def test_token_amounts_use_the_token_decimals() -> None:
-    assert _units("2.5", "--reward", 18) == 25 * 10**17
-    assert _units("7", "--stake", 0) == 7
+    assert parse_tokens("2.5", "--reward", 18) == 25 * 10**17
+    assert parse_tokens("7", "--stake", 0) == 7
     with pytest.raises(ConfigError, match="not a number of tokens"):
-        _units("ten", "--reward", 18)
+        parse_tokens("ten", "--reward", 18)
     with pytest.raises(ConfigError, match="at most 0 decimals"):
-        _units("0.5", "--reward", 0)
+        parse_tokens("0.5", "--reward", 0)
     with pytest.raises(ConfigError, match="positive"):
-        _units("-1", "--reward", 18)
+        parse_tokens("-1", "--reward", 18)
+    with pytest.raises(ConfigError, match="positive"):
+        parse_tokens("0", "--reward", 18)
+    assert parse_tokens("0", "--eth", 18, allow_zero=True) == 0
+
+
+def test_token_amounts_are_shown_with_decimals_and_symbol() -> None:
+    assert format_tokens(1_200_000 * 10**18, 18, "VTD") == "1,200,000 VTD"
+    assert format_tokens(25 * 10**17, 18, "VTD") == "2.5 VTD"
+    assert format_tokens(1, 18, "VTD") == "0.000000000000000001 VTD"  # nothing rounded away
+    assert format_tokens(0, 18, "VTD") == "0 VTD"
+    assert format_tokens(-5 * 10**17, 18) == "-0.5"
 
 
 def test_watch_table_and_status_summary() -> None:
@@ -33,6 +45,12 @@ def test_watch_table_and_status_summary() -> None:
     assert not st.done and st.summary() == "job 1 open: 1/2 tasks final"
     assert [t.phase for t in tasks] == ["finalized", "committed"]
     assert st.to_dict()["tasks"][1]["phase"] == "committed"
+    assert tasks[1].label == f"{1 << 32 | 1} (shard 1)"  # the id the worker and the contract print
+    unclaimed = TaskView(1 << 32 | 2, 2, 80)
+    cancelled = JobStatusView(job_id=1, state="cancelled", redundancy=1, escrow=0, spec_cid="bafy",
+                              tasks=[unclaimed])
+    assert unclaimed.phase == "open" and cancelled.task_phase(unclaimed) == "cancelled"
+    assert cancelled.to_dict()["tasks"][0]["phase"] == "cancelled"
     console = Console(width=120, record=True)
     console.print(_table(st))
     text = console.export_text()

@@ -38,7 +38,7 @@ def test_a_fitting_dataset_loads_from_memory_and_files(spec, tmp_path: Path) -> 
 
 @pytest.mark.parametrize(("mutate", "message"), [
     (lambda x, y: (x[:, :63], y), r"shape \(63,\) per row, the model expects \(64,\)"),
-    (lambda x, y: (x, np.where(y == 3, 10, y)), r"label 10, outside \[0, 10\)"),
+    (lambda x, y: (x, np.where(y == 3, 10, y)), r"labels outside \[0, 10\): example [0-9]+ has 10"),
     (lambda x, y: (np.where(np.arange(64) == 5, np.nan, x), y), "NaN"),
     (lambda x, y: (x, y[:-1]), "labels of shape"),
     (lambda x, y: (x[:1], y[:1]), "fewer than the job's 2 shards"),

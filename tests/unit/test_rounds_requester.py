@@ -84,7 +84,8 @@ class FakeMarket:
                     process_receipt=lambda r, errors: [{"args": {"refunded": r["refund"]}}])))
 
         self.market = Contract()
-        self.token = SimpleNamespace(allowance=lambda owner, spender: 10**30, balanceOf=lambda a: 50)
+        self.token = SimpleNamespace(allowance=lambda owner, spender: 10**30, balanceOf=lambda a: 50,
+                                     decimals=lambda: 1, symbol=lambda: "VTD")
 
     def get_job(self, job_id: int) -> Any:
         return SimpleNamespace(status=self.status.get(job_id, JobStatus.NONE))
@@ -205,7 +206,8 @@ def test_post_job_checks_every_rounds_escrow_before_anything_is_uploaded(setup: 
     blobs = len(setup.storage.blobs)
     rng = np.random.default_rng(0)
     data = (rng.random((40, 64)).astype(np.float32), rng.integers(0, 10, 40))
-    with pytest.raises(InsufficientFundsError, match=r"60 token units over its 3 rounds \(20 per round\)"):
+    short = r"6 VTD over its 3 rounds \(2 VTD per round\) but .* holds 5 VTD"  # 1 decimal: 60 units = 6 VTD
+    with pytest.raises(InsufficientFundsError, match=short):
         req.post_job(setup.spec, data, reward_per_task=10, stake_per_task=1)  # holds 50: one round would fit
     assert len(setup.storage.blobs) == blobs and setup.market.posts == []
 
@@ -230,7 +232,7 @@ def test_a_multi_round_status_is_done_only_when_the_last_round_is() -> None:
 
     console = Console(width=120, record=True)
     console.print(_table(done))
-    assert "1.1" in console.export_text()
+    assert f"{2 << 32 | 1} (round 1 shard 1)" in console.export_text()  # the on-chain id names it
     single = JobStatusView(job_id=1, state="open", redundancy=1, escrow=5, spec_cid="bafy", tasks=r0)
     assert single.done and "rounds" not in single.to_dict()  # single-round jobs keep their shape
 

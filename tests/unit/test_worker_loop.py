@@ -67,6 +67,9 @@ class FakeChain:
     def now(self) -> int:
         return self.time
 
+    def call(self, fn: Call) -> Any:  # the token's decimals and symbol, for messages
+        return {"decimals": 18, "symbol": "VTD"}[fn.name]
+
     def balance(self) -> int:
         return 100
 

@@ -50,9 +50,9 @@ class BoundContract:
         return transact
 
     def events(self, from_block: int, names: list[str] | None = None,
-               confirmations: int = 0, step: int = 2000) -> EventPoller:
+               confirmations: int = 0, step: int = 2000, quiet_after: float | None = None) -> EventPoller:
         return EventPoller(self.client, self.web3_contract, from_block, names=names,
-                           confirmations=confirmations, step=step)
+                           confirmations=confirmations, step=step, quiet_after=quiet_after)
 
 
 def bind(client: ChainClient, name: str, address: str | None = None,

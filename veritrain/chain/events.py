@@ -1,7 +1,15 @@
-"""Event polling: decoded logs from a block onwards, ``confirmations`` blocks behind the head."""
+"""Event polling: decoded logs from a block onwards, ``confirmations`` blocks behind the head.
+
+A quiet chain (a local automine chain makes a block only when someone transacts) would hold
+the newest events back for ever: the block that confirms them never comes. With
+``quiet_after`` set, a head that has not moved for that many seconds counts as confirmed, so
+the last reveal before a task is final is still seen. Only for chains without reorgs (local
+ones): :data:`veritrain.settings.LOCAL_CHAIN_IDS`.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -36,11 +44,15 @@ class EventPoller:
     """
 
     def __init__(self, client: ChainClient, contract: Any, from_block: int, *,
-                 names: list[str] | None = None, confirmations: int = 0, step: int = 2000) -> None:
+                 names: list[str] | None = None, confirmations: int = 0, step: int = 2000,
+                 quiet_after: float | None = None, clock: Any = time.monotonic) -> None:
         self.client = client
         self.contract = contract
         self.cursor = from_block
         self.confirmations = confirmations
+        self.quiet_after = quiet_after
+        self._clock = clock
+        self._head_seen: tuple[int, float] | None = None  # (head, when it was first seen)
         self.step = step
         from web3 import Web3
 
@@ -56,7 +68,7 @@ class EventPoller:
 
     def poll(self) -> list[Event]:
         """Every new event up to ``head - confirmations``; advances the cursor."""
-        head = self.client.block_number() - self.confirmations
+        head = self.confirmed_head()
         out: list[Event] = []
         while self.cursor <= head:
             end = min(self.cursor + self.step - 1, head)
@@ -76,6 +88,18 @@ class EventPoller:
                 ))
             self.cursor = end + 1
         return out
+
+
+    def confirmed_head(self) -> int:
+        """The newest block to read: ``confirmations`` behind the head, or the head itself once
+        it has stood still for ``quiet_after`` seconds."""
+        raw = self.client.block_number()
+        now = self._clock()
+        if self._head_seen is None or self._head_seen[0] != raw:
+            self._head_seen = (raw, now)
+        if self.quiet_after is not None and now - self._head_seen[1] >= self.quiet_after:
+            return raw
+        return raw - self.confirmations
 
 
 def _type(param: dict[str, Any]) -> str:

@@ -25,6 +25,8 @@ IPFS_CLI_REL = Path("ipfs/src/cli.js")
 #: js-ipfs 0.66 on Node 20 needs Promise.withResolvers (toolchain.md, workaround 1).
 POLYFILL = Path(__file__).with_name("node_polyfill.cjs")
 SERVICES = ("anvil", "ipfs")
+#: The chain's clock (veritrain.dev.clock) runs beside Anvil whenever ``block_time > 0``.
+CLOCK = "clock"
 
 
 @dataclass
@@ -108,41 +110,59 @@ class Stack:
 
         The chain's state persists across restarts; ``fresh`` starts from an empty chain.
         """
-        state = self.read_state()
-        if state is not None:
-            live = self.live_services(state)
-            if live:
-                pids = ", ".join(f"{k} pid {s.pid}" for k, s in live.items())
+        if "anvil" in services and self.settings.block_time > 0:
+            services = (*services, CLOCK)  # the clock goes (and restarts) with its chain
+        previous = self.read_state()
+        kept: dict[str, Service] = {}
+        if previous is not None:
+            live = self.live_services(previous)
+            clash = {k: v for k, v in live.items() if k in services and k != CLOCK}
+            if clash:
+                pids = ", ".join(f"{k} pid {s.pid}" for k, s in clash.items())
                 raise StackError(
                     f"a stack is already running from {self.home} ({pids}): "
                     "use it, or run `veritrain dev down` first"
                 )
-            self.state_file.unlink()  # stale: every recorded process is gone
-        ports = {"anvil": self.settings.anvil_port, "ipfs": self.settings.ipfs_api_port}
+            if live and fresh:
+                raise StackError("--fresh empties the chain: stop the running stack first "
+                                 "(`veritrain dev down`)")
+            # a running service not asked for stays (`dev up --only ipfs` restarts just IPFS)
+            kept = {k: v for k, v in live.items() if k not in services}
+            for name in (k for k in live if k in services):  # a clock left behind by its chain
+                procs.stop_pid(live[name].pid, live[name].started)
+            if not kept:
+                self.state_file.unlink()  # stale: every recorded process is gone
+        ports = {"anvil": self.settings.anvil_port, "ipfs": self.settings.ipfs_api_port, CLOCK: 0}
+        if kept and previous is not None:  # restarting part of a stack keeps its ports
+            ports.update({k: v.port for k, v in previous.services.items() if k in services})
         for name in services:
-            if procs.port_in_use(ports[name]):
+            if ports[name] and procs.port_in_use(ports[name]):
                 env = "VERITRAIN_ANVIL_PORT" if name == "anvil" else "VERITRAIN_IPFS_API_PORT"
                 raise PortInUseError(
                     f"port {ports[name]} for {name} is taken by another process: "
                     f"stop that process or choose another port with {env}"
                 )
         # Check every tool before starting anything, so a missing one leaves nothing behind.
-        starters = {"anvil": self._start_anvil, "ipfs": self._start_ipfs}
+        starters = {"anvil": self._start_anvil, "ipfs": self._start_ipfs, CLOCK: self._start_clock}
         if "anvil" in services:
             self._tool(ANVIL_REL, "anvil")
         if "ipfs" in services:
             self._tool(IPFS_CLI_REL, "the js-ipfs daemon")
         if fresh:
             (self.dev_dir / "anvil-state.json").unlink(missing_ok=True)
-        state = StackState(home=str(self.home))
+        state = StackState(home=str(self.home), services=dict(kept))
         try:
             for name in services:
                 state.services[name] = starters[name](ports[name])
                 self._write_state(state)
         except BaseException:
-            for svc in state.services.values():
-                procs.stop_pid(svc.pid, svc.started)
-            self.state_file.unlink(missing_ok=True)
+            for name, svc in state.services.items():
+                if name not in kept:
+                    procs.stop_pid(svc.pid, svc.started)
+            if kept:
+                self._write_state(StackState(home=str(self.home), services=dict(kept)))
+            else:
+                self.state_file.unlink(missing_ok=True)
             raise
         return state
 
@@ -186,6 +206,23 @@ class Stack:
         self._wait("anvil", pid, log, lambda: procs.anvil_chain_id(port))
         return Service("anvil", pid, started, port, str(log), f"http://127.0.0.1:{port}")
 
+    def _start_clock(self, _port: int) -> Service:
+        import sys
+
+        rpc = f"http://127.0.0.1:{self.settings.anvil_port}"
+        anvil = self.read_state()
+        if anvil is not None and "anvil" in anvil.services:
+            rpc = anvil.services["anvil"].url
+        argv = [sys.executable, "-m", "veritrain.dev.clock", "--rpc", rpc,
+                "--interval", f"{self.settings.block_time:g}"]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                          env.get("PYTHONPATH", "")]))
+        pid, log = self._spawn(CLOCK, argv, env)
+        started = procs.start_time(pid)
+        what = f"a block every {self.settings.block_time:g} s when quiet"
+        return Service(CLOCK, pid, started, 0, str(log), what)
+
     def _start_ipfs(self, port: int) -> Service:
         cli = self._tool(IPFS_CLI_REL, "the js-ipfs daemon")
         repo = self.home / "ipfs"
@@ -210,6 +247,16 @@ class Stack:
         self.state_file.unlink(missing_ok=True)
         return stopped
 
+    def exports(self, state: StackState) -> dict[str, str]:
+        """The environment a role needs to use this stack from any shell and folder."""
+        env = {"VERITRAIN_HOME": str(self.home)}
+        if "anvil" in state.services:
+            env["VERITRAIN_RPC_URL"] = state.services["anvil"].url
+            env["APE_FOUNDRY_HOST"] = state.services["anvil"].url
+        if "ipfs" in state.services:
+            env["VERITRAIN_IPFS_API"] = state.services["ipfs"].url
+        return env
+
     def status(self) -> dict[str, object]:
         """A JSON-able picture: each recorded service, whether it runs and answers."""
         state = self.read_state()
@@ -221,6 +268,8 @@ class Stack:
             answer: int | str | None
             if name == "anvil":
                 answer = procs.anvil_chain_id(svc.port) if alive else None
+            elif name == CLOCK:
+                answer = "ticking" if alive else None
             else:
                 answer = procs.ipfs_version(svc.port) if alive else None
             out[name] = {**asdict(svc), "alive": alive, "answers": answer is not None,

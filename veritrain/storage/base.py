@@ -32,6 +32,11 @@ def check_cid(cid: str) -> Cid:
     return Cid(cid)
 
 
+class StorageUnreachableError(StorageError):
+    """The storage node did not answer at all (down, wrong address): not a problem of the
+    content. Callers must not mistake it for a bad document; scripted runs stop on it."""
+
+
 class Storage(ABC):
     """Content-addressed blob storage (IPFS in production and in integration tests)."""
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from veritrain.errors import StorageError
 from veritrain.retry import with_backoff
-from veritrain.storage.base import Storage, check_cid
+from veritrain.storage.base import Storage, StorageUnreachableError, check_cid
 from veritrain.storage.cid import CHUNK_SIZE, Cid
 
 T = TypeVar("T")
@@ -41,6 +41,12 @@ class IpfsStorage(Storage):
         fetch_timeout: float = 120.0,
         has_timeout: float = 1.0,
     ) -> None:
+        import warnings
+
+        # ipfshttpclient passes urllib3 a `strict` argument it no longer needs: a FutureWarning
+        # on every command that touches IPFS, which says nothing to a user
+        warnings.filterwarnings("ignore", message=".*'strict' parameter is no longer needed",
+                                category=FutureWarning)
         import ipfshttpclient  # lazy: keeps CLI start-up fast
 
         self.api = api
@@ -59,6 +65,12 @@ class IpfsStorage(Storage):
     # ---------------------------------------------------------------------------- retry
     def _attempt(self, fn: Callable[[], T], what: str) -> T:
         def give_up(exc: BaseException, attempts: int) -> StorageError:
+            if isinstance(exc, self._exc.ConnectionError):
+                return StorageUnreachableError(
+                    f"{what}: the IPFS node at {self.api} is unreachable (no answer after {attempts} "
+                    f"attempts over {self.retry_seconds:.0f} s); start it (`veritrain dev up --only ipfs` "
+                    "on the local stack) or set VERITRAIN_IPFS_API"
+                )
             return StorageError(
                 f"{what}: the IPFS node at {self.api} did not answer after {attempts} "
                 f"attempts over {self.retry_seconds:.0f} s ({type(exc).__name__}); is the "

@@ -1,0 +1,46 @@
+"""An IPFS outage is not a bad job (issue 24): discovery must not turn "the node is unreachable"
+into offers whose document is unusable (which the policy then skips, exit 0)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from veritrain.chain.states import ClaimStatus
+from veritrain.errors import StorageError
+from veritrain.storage import StorageUnreachableError
+from worker.discovery import _job_offers
+
+
+class _Chain:
+    def task(self, task_id: int) -> Any:
+        return SimpleNamespace(active=0, finalized=0, closed=0)
+
+    def status_of(self, task_id: int) -> ClaimStatus:
+        return ClaimStatus.NONE
+
+
+def _worker(error: Exception) -> Any:
+    def doc(cid: str) -> Any:
+        raise error
+
+    return SimpleNamespace(chain=_Chain(), doc=doc)
+
+
+JOB = SimpleNamespace(spec_cid="bafyjob", task_count=2, redundancy=1, reward_per_task=10, stake_per_task=5)
+
+
+def test_an_unreachable_ipfs_node_is_raised_not_turned_into_a_skip() -> None:
+    down = StorageUnreachableError("reading bafyjob: the IPFS node at /ip4/127.0.0.1/tcp/5001/http "
+                                   "is unreachable")
+    with pytest.raises(StorageUnreachableError, match="is unreachable"):
+        _job_offers(_worker(down), 1, JOB, 100)  # type: ignore[arg-type]
+
+
+def test_a_document_the_node_refuses_is_still_the_job_s_problem() -> None:
+    offers = _job_offers(_worker(StorageError("reading bafyjob: the IPFS node refused: not found")),  # type: ignore[arg-type]
+                         1, JOB, 100)
+    assert [o.task_index for o in offers] == [0, 1]
+    assert offers[0].problems == ("job document unusable: reading bafyjob: the IPFS node refused: not found",)
