@@ -36,7 +36,7 @@ demo: setup  ## a whole job on a fresh stack: 3 honest workers, 1 cheater caught
 	$(PY) -m demo $(DEMO_ARGS)
 
 lint: setup  ## ruff on everything, mypy on veritrain
-	$(VENV)/bin/ruff check veritrain worker requester verifier bench demo adversary scripts tests
+	$(VENV)/bin/ruff check veritrain worker requester verifier bench demo adversary reference scripts tests
 	$(VENV)/bin/mypy veritrain
 
 artifacts: setup  ## recompile contracts/ into the shipped ABIs and bytecode

@@ -188,8 +188,8 @@ def test_drawn_referees_get_the_key_once_each(fresh_chain, anvil, ipfs, w3, tmp_
         registry.register(envelope.public_key_from_private(bytes(v.key)), 100 * 10**18)
         bound[v.address] = bind(c, "DisputeResolver")
     accuser = bound[verifiers[0].address]
-    accuser.challengeWithProof(task_id, ALICE.address, (0, hashes[0], tree.proof(0), hashes[1], tree.proof(1)),
-                      b"\xee" * 32)
+    segment = (0, hashes[0], tree.proof(0), hashes[1], tree.proof(1))
+    accuser.challengeWithProof(task_id, ALICE.address, segment, b"\xee" * 32)
     w3.provider.make_request("evm_mine", [])
     accuser.drawCommittee(1)
     delivered = service.step()

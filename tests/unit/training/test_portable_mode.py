@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from verifier.replay import engine_replay
 from adversary.cheats import SkipStep, dishonest_train
+from verifier.replay import engine_replay
 from veritrain.errors import ReplayProfileError, SpecError
 from veritrain.spec import ReplayProfile, TaskKey, load_spec
 from veritrain.training import engine, profile, state

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+
 def is_portable(spec: Any) -> bool:
     return bool(spec.replay.mode == "portable")
 
