@@ -220,9 +220,13 @@ class MarketMachine(RuleBasedStateMachine):
     def _drain(self) -> None:
         env, m, r = self.env, self.env.market.functions, self.env.resolver.functions
         env.chain.warp(FAR)
+        settled = False
         for did in self.disputes:
             if r.getDispute(did).call()[8] in OPEN_DISPUTE:
                 assert self.tx(env.outsiders[1], r.settle(did))
+                settled = True
+        if settled:  # a claim released by a dismissed dispute gets a full challenge window again
+            env.chain.warp(FAR)
         exits = {1: "abandon", 2: "timeout", 3: "timeout", 4: "finalize"}
         for task, worker in sorted(self.touched):
             status = m.getClaim(task, worker).call()[0]
