@@ -173,6 +173,14 @@ def job_result(job: Any, *, require_all: bool = True) -> JobResult:
     metrics: dict[str, Any] = {"tasks": len(final.weights), "examples_trained": int(sum(final.weights))}
     if spec.rounds > 1:
         metrics["rounds"] = len(outcomes)
+    if spec.privacy.dp_sgd is not None:  # the budget spent, from the published shard sizes
+        from veritrain import privacy
+
+        budget = privacy.spent(job.round_doc(0))
+        assert budget is not None
+        spent = budget.as_dict()
+        metrics["privacy"] = spent
+        prov.privacy = spent
     agg = final.aggregate
     from veritrain.training import state as tstate
     from veritrain.training.engine import evaluate
