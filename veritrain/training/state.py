@@ -22,7 +22,7 @@ from veritrain.errors import CheckpointFormatError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.training import registry
 from veritrain.training.portable import mode
-from veritrain.training.steps import TrainingStep, training_step_for
+from veritrain.training.steps import TrainingStep, step_or_refusal
 
 #: Version 2 (docs/spec): seeds read big-endian from sha256(JCS(...)) and the spec digest is
 #: RFC 8785. A version-1 checkpoint is refused by name, never restored under the new rules.
@@ -61,15 +61,16 @@ def build_optimizer(spec: JobSpec, model: nn.Module) -> torch.optim.Optimizer:
 def initial(spec: JobSpec, task: TaskKey, model_state: dict[str, torch.Tensor] | None = None, *,
             dp_key: bytes | None = None) -> Live:
     """Step 0 of ``task``: the job's seeded initial model (or ``model_state``, e.g. an aggregate).
-    ``dp_key`` (the task's shard key) is needed by a DP-SGD job only
-    (:func:`veritrain.training.steps.training_step_for`)."""
+    ``dp_key`` (the task's shard key) is needed to train a DP-SGD job only
+    (:func:`veritrain.training.steps.training_step_for`); without it the state still serves for
+    ``h_0`` and evaluation, and a step raises the refusal."""
     torch.manual_seed(derive_seed(spec.seed, "init", task.round))
     model = build_model(spec)
     if model_state is not None:
         model.load_state_dict(model_state)
     torch.manual_seed(derive_seed(spec.seed, "train", task.round, task.shard))
     mode.start_task(spec, model)
-    return Live(model, build_optimizer(spec, model), 0, training_step_for(spec, task, dp_key))
+    return Live(model, build_optimizer(spec, model), 0, step_or_refusal(spec, task, dp_key))
 
 
 def _meta(spec: JobSpec, task: TaskKey, step: int) -> dict[str, Any]:

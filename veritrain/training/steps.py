@@ -54,6 +54,26 @@ class PlainStep:
         return loss
 
 
+@dataclass(frozen=True)
+class RefusedStep:
+    """The step of live state built for something other than training (an evaluation, ``h_0``)
+    when the job's step cannot be built here, e.g. a DP-SGD job without its key: calling it
+    raises the refusal."""
+
+    problems: tuple[str, ...]
+
+    def __call__(self, live: Live, order: BatchOrder, x: Any, y: Any) -> Any:
+        raise SpecError(list(self.problems))
+
+
+def step_or_refusal(spec: JobSpec, task: TaskKey, dp_key: bytes | None) -> TrainingStep:
+    """:func:`training_step_for`, or a :class:`RefusedStep` carrying its refusal."""
+    try:
+        return training_step_for(spec, task, dp_key)
+    except SpecError as exc:
+        return RefusedStep(tuple(exc.problems))
+
+
 def training_step_for(spec: JobSpec, task: TaskKey | None = None,
                       dp_key: bytes | None = None) -> TrainingStep:
     """The step ``spec`` trains with; :class:`SpecError` for a step this engine cannot run.

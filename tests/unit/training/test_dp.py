@@ -96,3 +96,14 @@ def test_the_key_crosses_to_a_fresh_replay_process(make_spec, digits) -> None:  
     with pytest.raises(SpecError, match="needs its shard key"):
         run_in_profile(spec, "replay", task=TASK, features=x, labels=y, j=2,
                        checkpoint=sink.items[2][0], force_subprocess=True)
+
+
+def test_without_the_key_a_dp_task_still_has_its_start_and_evaluation_but_no_step(make_spec, digits) -> None:  # type: ignore[no-untyped-def]
+    """The requester's h_0 check and baselines need no key; a training step does."""
+    spec = make_spec(privacy=DP)
+    x, y = digits[0][:100], digits[1][:100]
+    assert engine.start_hash(spec, TASK) == engine.train_task(spec, TASK, x, y, MemorySink(), dp_key=KEY)[0]
+    live = state.initial(spec, TASK)
+    with pytest.raises(SpecError, match="needs its shard key"):
+        engine.train_step(live, engine.order_for(spec, TASK, len(x)), *engine.as_tensors(spec, x, y))
+    assert live.step == 0
