@@ -3,7 +3,7 @@
 1. Posted with a target epsilon through the SDK (post_job settles the noise multiplier), trained
    by a real ``veritrain worker run`` process, every segment replayed bitwise by a verifier's
    replayer holding the shard key; the result, the saved model's metadata and ``job status``
-   report the epsilon spent.
+   report the epsilon spent; ``veritrain audit membership`` runs on the fetched model.
 2. A worker that skips a step in one segment of a DP job is challenged by a sampling verifier
    (p = 1) and slashed by the referees, who replay the DP segment with the noise derived from
    the shard key they are given.
@@ -79,6 +79,26 @@ def test_a_dp_job_trains_in_a_worker_process_replays_bitwise_and_reports_epsilon
         meta: dict[str, Any] = f.metadata()
     assert json.loads(meta["veritrain.metrics"])["privacy"]["epsilon"] == spent["epsilon"]
     assert json.loads(meta["veritrain.provenance"])["privacy"] == spent
+
+    # the audit runs on the fetched model: members = the training split, non-members = held out
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from requester.data import load_dataset, split_holdout
+    from veritrain.cli import app
+
+    train, _ = split_holdout(job.spec, load_dataset(digits(), job.spec), 0.2)
+    members = tmp_path / "members.npz"
+    np.savez(members, features=train.features, labels=train.labels)
+    assert job.record.holdout is not None
+    plot = tmp_path / "roc.svg"
+    out = CliRunner().invoke(app, ["audit", "membership", str(path), "--members", str(members),
+                                   "--non-members", job.record.holdout, "--shadows", "2",
+                                   "--plot", str(plot), "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    assert report["privacy"] == spent and report["members"] == len(train)
+    assert set(report["attacks"]) == {"loss_threshold", "lira"} and plot.read_text().startswith("<svg")
 
 
 @pytest.fixture
