@@ -46,8 +46,9 @@ Cheat = SkipStep | PerturbWeight | OtherData
 
 
 def dishonest_train(spec: JobSpec, task: TaskKey, features: Any, labels: Any, cheat: Cheat,
-                    sink: CheckpointSink) -> list[bytes]:
-    """Train ``task`` with ``cheat`` applied in its segment; returns the (false) chain h_0..h_n."""
+                    sink: CheckpointSink, dp_key: bytes | None = None) -> list[bytes]:
+    """Train ``task`` with ``cheat`` applied in its segment; returns the (false) chain h_0..h_n.
+    ``dp_key``: a DP-SGD job's shard key (the honest steps draw the honest noise)."""
     profile.enter(spec.replay)
     x, y = as_tensors(spec, features, labels)
     order = order_for(spec, task, len(x))
@@ -55,7 +56,7 @@ def dishonest_train(spec: JobSpec, task: TaskKey, features: Any, labels: Any, ch
         ox, oy = as_tensors(spec, cheat.features, cheat.labels)
         other = order_for(spec, task, len(ox))
     k = spec.checkpoint_interval
-    live = state.initial(spec, task)
+    live = state.initial(spec, task, dp_key=dp_key)
     hashes = []
     for index in range(spec.num_checkpoints):
         if index:

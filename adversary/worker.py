@@ -26,7 +26,8 @@ def cheating_trainer(behaviour: str, segment: int, *, delta: float = 1e-3, offse
         raise ValueError(f"unknown behaviour {behaviour!r}; choose from {', '.join(BEHAVIOURS)}")
 
     def train(spec: Any, task: Any, features: Any, labels: Any, directory: Path,
-              progress: Progress | None, initial_model: bytes | None = None) -> list[bytes]:
+              progress: Progress | None, initial_model: bytes | None = None,
+              dp_key: bytes | None = None) -> list[bytes]:
         # a round > 0 initial model is ignored: this cheater also starts from the seeded model,
         # so its h_0 is wrong too (the requester's h_0 check and verifiers catch it)
         from veritrain.training import profile
@@ -37,7 +38,8 @@ def cheating_trainer(behaviour: str, segment: int, *, delta: float = 1e-3, offse
 
         cheat: Any = (adversary.SkipStep(segment, offset) if behaviour == "skip-step"
                       else adversary.PerturbWeight(segment, delta))
-        return adversary.dishonest_train(spec, task, features, labels, cheat, DirectorySink(directory))
+        return adversary.dishonest_train(spec, task, features, labels, cheat, DirectorySink(directory),
+                                         dp_key)
 
     return train
 

@@ -77,6 +77,31 @@ KEYS: tuple[Key, ...] = (
         "portable step time ÷ standard step time, char LM (2 layers, d 32, context 32), AdamW, 1 thread",
     ),
     Key(
+        "dp_step_ratio",
+        ("dp_step_ratio",),
+        "—",
+        "issue 19 · bench/dp.py",
+        "DP-SGD step time (torch.func per-example clipping + noise) ÷ plain step time, "
+        "digits MLP [64], 1 thread",
+    ),
+    Key(
+        "dp_accuracy_drop_eps8_digits",
+        ("dp_accuracy_drop_eps8_digits",),
+        "≤ 5 points",
+        "issue 19 · bench/dp.py",
+        "held-out accuracy without DP minus at ε = 8 (δ 1e-5), digits, percentage points",
+        "<=5",
+    ),
+    Key(
+        "dp_mia_advantage_ratio_eps8_digits",
+        ("dp_mia_advantage_ratio_eps8_digits",),
+        "≤ 0.5",
+        "issue 19 · bench/dp.py",
+        "membership-inference advantage (max TPR − FPR; LiRA, or loss threshold in quick mode) "
+        "at ε = 8 ÷ without DP, digits",
+        "<=0.5",
+    ),
+    Key(
         "storage_ratio",
         ("storage_ratio",),
         "≥ 0.8 (64 MiB)",
@@ -187,6 +212,23 @@ def _details(results: dict[str, Any]) -> list[str]:
             f"per result), {v.get('replay_mismatches')} mismatches. Worker side: train + encrypt the "
             "checkpoints; verifier side: decrypt, replay, compare. IPFS and chain time are left out of both.",
         ]
+    dp = results.get("dp")
+    if isinstance(dp, dict):
+        out += ["", "### DP-SGD (issue 19)",
+                f"{dp.get('steps')} steps, batch 32, δ {dp.get('delta')}, C = 1, {dp.get('shadows')} LiRA "
+                "shadows (0: loss-threshold attack only); members = the training half, non-members = the "
+                "other half. "
+                "Trained in-process through the engine's worker path (not on the real stack).", "",
+                "| dataset | ε | noise multiplier | accuracy | loss-attack AUC | LiRA AUC | "
+                "TPR@0.1%FPR (LiRA) |",
+                "|---|---|---|---|---|---|---|"]
+        for name in ("digits", "breast_cancer"):
+            rows = dp.get(name)
+            if isinstance(rows, dict):
+                for eps, r in rows.items():
+                    out.append(f"| {name} | {eps} | {r.get('noise_multiplier', '—')} | {r.get('accuracy')} | "
+                               f"{r.get('loss_threshold_auc')} | {r.get('lira_auc', '—')} | "
+                               f"{r.get('lira_tpr_at_0.1%_fpr', '—')} |")
     port = results.get("portable")
     if isinstance(port, dict):
         out += ["", "### portable_step_ratio (issue 20)",

@@ -176,6 +176,10 @@ def fetch(
         typer.echo(f"  held-out accuracy {m['holdout_accuracy']:.4f} on {m['holdout_examples']} examples; "
                    f"baselines: majority class {m['baseline_majority_accuracy']:.4f}, "
                    f"untrained model {m['baseline_untrained_accuracy']:.4f}")
+    if "privacy" in m:
+        p = m["privacy"]
+        typer.echo(f"  differential privacy (DP-SGD): epsilon {p['epsilon']:.3g} at delta {p['delta']:g}, "
+                   f"noise multiplier {p['noise_multiplier']:.4g}, accountant {p['accountant']}")
     for k, v in m.items():
         typer.echo(f"  {k}: {v}")
 

@@ -29,9 +29,12 @@ class JobResult:
     state: CheckpointState
     metrics: dict[str, Any]
     provenance: Provenance
+    spec: Any = None  # the JobSpec (saved so `veritrain audit` can rebuild the model)
+    transform: Any = None  # the job's published preprocessing (veritrain.data.Transform) or None
 
     def save(self, path: str | Path) -> Path:
-        """The model's weights as safetensors, the metrics and provenance in its metadata."""
+        """The model's weights as safetensors; the metrics, provenance, JobSpec and the job's
+        preprocessing in its metadata."""
         from safetensors.numpy import save_file
 
         path = Path(path)
@@ -39,6 +42,12 @@ class JobResult:
         tensors = {k.removeprefix("model/"): v for k, v in self.state.tensors.items()}
         meta = {"veritrain.metrics": json.dumps(self.metrics, sort_keys=True),
                 "veritrain.provenance": json.dumps(self.provenance.to_dict(), sort_keys=True)}
+        if self.spec is not None:
+            meta["veritrain.spec"] = self.spec.canonical_json()
+        if self.transform is not None:
+            t = self.transform
+            meta["veritrain.transform"] = json.dumps({"kind": t.kind, "offset": list(t.offset),
+                                                      "scale": list(t.scale)})
         save_file(tensors, str(path), metadata=meta)
         return path
 
@@ -173,6 +182,14 @@ def job_result(job: Any, *, require_all: bool = True) -> JobResult:
     metrics: dict[str, Any] = {"tasks": len(final.weights), "examples_trained": int(sum(final.weights))}
     if spec.rounds > 1:
         metrics["rounds"] = len(outcomes)
+    if spec.privacy.dp_sgd is not None:  # the budget spent, from the published shard sizes
+        from veritrain import privacy
+
+        budget = privacy.spent(job.round_doc(0))
+        assert budget is not None
+        spent = budget.as_dict()
+        metrics["privacy"] = spent
+        prov.privacy = spent
     agg = final.aggregate
     from veritrain.training import state as tstate
     from veritrain.training.engine import evaluate
@@ -194,4 +211,5 @@ def job_result(job: Any, *, require_all: bool = True) -> JobResult:
     model = tstate.build_model(spec)
     model.load_state_dict({k.removeprefix("model/"): torch.from_numpy(v.copy())
                            for k, v in agg.tensors.items()})
-    return JobResult(model=model, state=agg, metrics=metrics, provenance=prov)
+    return JobResult(model=model, state=agg, metrics=metrics, provenance=prov, spec=spec,
+                     transform=job.round_doc(0).transform())

@@ -60,6 +60,8 @@ class Provenance:
     aggregate_hash: str | None = None
     rounds: list[dict[str, Any]] = field(default_factory=list)
     """Multi-round jobs: per round its job id, document, posting tx, initial model and aggregate."""
+    privacy: dict[str, Any] | None = None
+    """DP-SGD jobs: the budget spent (:meth:`veritrain.privacy.Budget.as_dict`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

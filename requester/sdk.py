@@ -83,6 +83,23 @@ def check_supported(spec: JobSpec) -> None:
         raise UnsupportedError("cannot post this job: " + "; ".join(exc.problems)) from None
 
 
+def settle_privacy(spec: JobSpec, train: Any) -> JobSpec:
+    """A DP-SGD spec with its noise multiplier (for a target epsilon) or its epsilon (for a
+    noise multiplier) computed by the accountant over this data's shards
+    (:func:`veritrain.privacy.settle`); other specs unchanged. UnsupportedError with the
+    numbers for a target no noise reaches."""
+    if spec.privacy.dp_sgd is None:
+        return spec
+    from veritrain import privacy
+
+    sizes = [len(s) for s in datamod.split_shards(spec, train)]
+    try:
+        settled, _ = privacy.settle(spec, sizes)
+    except SpecError as exc:
+        raise UnsupportedError("cannot post this job: " + "; ".join(exc.problems)) from None
+    return settled
+
+
 def job_costs(spec: JobSpec, reward_per_task: int, stake_per_task: int,
               griefing_fee: int | None, referee_fee_pool: int) -> Costs:
     problems = []
@@ -186,8 +203,8 @@ class Requester:
             from requester.errors import DataWarning
 
             warnings.warn(warning, DataWarning, stacklevel=2)
-        if held is None:  # checks the split is possible before any upload
-            datamod.split_holdout(spec, data, holdout)
+        train = data if held is not None else datamod.split_holdout(spec, data, holdout)[0]
+        spec = settle_privacy(spec, train)  # before anything is posted: refuses an impossible target
         self.check_funds(costs, approve=approve)
         prepared = prepare_job(spec, data, self.storage, holdout=holdout, holdout_data=held)
         doc = prepared.doc

@@ -75,6 +75,7 @@ class JobStatusView:
     tasks: list[TaskView]
     rounds_total: int = 1
     rounds: list[RoundView] = field(default_factory=list)
+    privacy: dict[str, Any] | None = None  # DP-SGD jobs: the budget (veritrain.privacy.Budget)
 
     @property
     def rounds_posted(self) -> int:
@@ -103,6 +104,10 @@ class JobStatusView:
         text = f"job {self.job_id} {self.state}: {final}/{len(self.tasks)} tasks final"
         if self.rounds_total > 1:
             text += f", round {self.round + 1}/{self.rounds_total}"
+        if self.privacy is not None:
+            p = self.privacy
+            text += (f"; DP-SGD: epsilon {p['epsilon']:.3g} at delta {p['delta']:g} "
+                     f"(noise multiplier {p['noise_multiplier']:.4g}, accountant {p['accountant']})")
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +117,8 @@ class JobStatusView:
             t["phase"] = self.task_phase(view)
         if self.rounds_total == 1:  # single-round jobs keep their old shape
             del d["rounds_total"], d["rounds"]
+        if self.privacy is None:
+            del d["privacy"]
         return d
 
 
@@ -120,6 +127,16 @@ def _phase(status: int) -> str:
 
 
 def job_status(job: Any) -> JobStatusView:
+    from veritrain import privacy
+
+    view = _job_status(job)
+    if job.spec.privacy.dp_sgd is not None:
+        budget = privacy.spent(job.round_doc(0))
+        view.privacy = budget.as_dict() if budget is not None else None
+    return view
+
+
+def _job_status(job: Any) -> JobStatusView:
     if job.spec.rounds == 1:
         return round_status(job.requester.market, job.id, job._from_block, job.doc)
     views, rounds, tasks = [], [], []

@@ -46,7 +46,7 @@ from veritrain.storage import Storage
 log = logging.getLogger("verifier.replay")
 
 #: ``replay(spec, task, j, checkpoint_j, features, labels) -> (bytes_{j+1}, h_{j+1})``
-ReplayFn = Callable[[JobSpec, TaskKey, int, bytes, Any, Any], tuple[bytes, bytes]]
+ReplayFn = Callable[..., tuple[bytes, bytes]]  # (spec, task, j, checkpoint_j, x, y[, dp_key=])
 
 class CheckOutcome(StrEnum):
     """How one replayed segment came out (the module docstring says what each means)."""
@@ -65,14 +65,14 @@ UNAVAILABLE, WITHHELD = CheckOutcome.UNAVAILABLE, CheckOutcome.WITHHELD
 
 
 def engine_replay(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
-                  labels: Any) -> tuple[bytes, bytes]:
+                  labels: Any, *, dp_key: bytes | None = None) -> tuple[bytes, bytes]:
     """The honest replay, as the job's judge does it (:func:`veritrain.training.judges.judge_for`):
     exact mode under the full profile (a fresh process if this one does not match it; a portable
     job runs here, whatever this machine's threads and kernel level), tolerance mode on this
-    machine's settings (torch version still pinned)."""
+    machine's settings (torch version still pinned). ``dp_key``: a DP-SGD task's shard key."""
     from veritrain.training.judges import judge_for
 
-    return judge_for(spec).replay(spec, task, j, checkpoint_j, features, labels)
+    return judge_for(spec).replay(spec, task, j, checkpoint_j, features, labels, dp_key=dp_key)
 
 
 def load_job_document(storage: Storage, spec_cid: str) -> JobDocument:
@@ -186,7 +186,9 @@ class SegmentReplayer:
         except (StorageError, IntegrityError) as exc:
             return SegmentCheck(j, WITHHELD, claimed, detail=f"checkpoint {j}: {exc}")
         try:
-            replayed_bytes, replayed = self.replay_fn(ctx.spec, ctx.task, j, ck_j, x, y)
+            # a DP-SGD segment's noise is derived from the shard key this verifier holds
+            dp = {"dp_key": bytes(ctx.key)} if ctx.spec.privacy.dp_sgd is not None else {}
+            replayed_bytes, replayed = self.replay_fn(ctx.spec, ctx.task, j, ck_j, x, y, **dp)
         except ReplayProfileError as exc:
             return SegmentCheck(j, UNRUNNABLE, claimed, detail=str(exc))
         except (SpecError, DataError, StorageError, IntegrityError) as exc:

@@ -194,6 +194,10 @@ spec_app = typer.Typer(help="Job specs: validate files, rewrite the shipped JSON
                        no_args_is_help=True)
 app.add_typer(spec_app, name="spec")
 
+from veritrain.audit_cli import audit_app  # noqa: E402 (typer only: importing it costs nothing)
+
+app.add_typer(audit_app, name="audit")
+
 
 @spec_app.command("check")
 def spec_check(

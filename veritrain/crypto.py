@@ -232,3 +232,15 @@ def ciphertext_size(plaintext_size: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -
     """Exact ciphertext size for a plaintext of ``plaintext_size`` bytes."""
     chunks = max(1, -(-plaintext_size // chunk_size))
     return HEADER_SIZE + plaintext_size + chunks * TAG_SIZE
+
+
+def dp_noise_seed(key: bytes, round_: int, shard: int, step: int) -> int:
+    """The seed of DP-SGD's noise generator at ``step`` of task ``(round_, shard)``: the first 8
+    bytes, big-endian, of HKDF-SHA256 of the task's shard key with the info below
+    (docs/spec/dp.md). Only holders of the shard key can draw (and so subtract) the noise."""
+    _check_key(key)
+    if min(round_, shard, step) < 0:
+        raise ValueError("round, shard and step must be non-negative")
+    info = f"veritrain/dp-noise/v1/{round_}/{shard}/{step}".encode()
+    out = HKDF(algorithm=hashes.SHA256(), length=8, salt=None, info=info).derive(key)
+    return int.from_bytes(out, "big") >> 1  # torch seeds are < 2**63

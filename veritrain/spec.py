@@ -175,10 +175,23 @@ class VerificationPolicy(_Frozen):
 
 
 class DpSgd(_Frozen):
-    epsilon: float = Field(gt=0)
+    """DP-SGD (docs/privacy.md, docs/spec/dp.md). Give a target ``epsilon`` or a
+    ``noise_multiplier`` (or both); ``post_job`` computes the other with the accountant before
+    anything is posted, so a posted spec carries both. The engine trains with
+    ``noise_multiplier``."""
+
+    epsilon: float | None = Field(default=None, gt=0, description="target epsilon of the whole job")
     delta: float = Field(gt=0, lt=1)
-    noise_multiplier: float = Field(ge=0)
-    max_grad_norm: float = Field(gt=0)
+    noise_multiplier: float | None = Field(default=None, gt=0,
+                                           description="noise std / max_grad_norm")
+    max_grad_norm: float = Field(gt=0, description="per-example gradient clipping bound (L2)")
+    accountant: Literal["rdp"] = "rdp"
+
+    @model_validator(mode="after")
+    def _one_of(self) -> DpSgd:
+        if self.epsilon is None and self.noise_multiplier is None:
+            raise ValueError("privacy.dp_sgd: give epsilon (a target) or noise_multiplier")
+        return self
 
 
 class Privacy(_Frozen):

@@ -249,7 +249,11 @@ class Worker:
         ckpts = self.task_dir(d.task_id) / "ckpt"
         if ckpts.exists() and any(ckpts.iterdir()):
             self.say(f"task {d.task_id}: resuming training from the local checkpoints")
-        start = {"initial_model": self._initial_model(it, doc, key.shard)} if doc.round > 0 else {}
+        start: dict[str, bytes] = {}
+        if doc.round > 0:
+            start["initial_model"] = self._initial_model(it, doc, key.shard)
+        if doc.spec.privacy.dp_sgd is not None:  # DP-SGD's noise is derived from the shard key
+            start["dp_key"] = bytes(self.data_key(it))
         hashes = self.trainer(doc.spec, key, shard_data.features, shard_data.labels, ckpts,
                               self._progress_for(d.task_id), **start)
         if len(hashes) != doc.spec.num_checkpoints:

@@ -45,18 +45,21 @@ class Trainer(Protocol):
     another through ``run_worker(..., trainer=...)`` (see ``adversary.worker``). For a round
     ``r > 0`` the worker also passes ``initial_model=`` (the checked canonical bytes of the
     previous round's aggregate); for round 0 it never passes it, so round-0-only trainers
-    keep their signature."""
+    keep their signature. For a DP-SGD job it passes ``dp_key=`` (the task's shard key, from
+    which the noise is derived: docs/spec/dp.md); for other jobs never."""
 
     def __call__(self, spec: JobSpec, task: TaskKey, features: Any, labels: Any, directory: Path,
                  progress: Progress | None) -> list[bytes]: ...
 
 
 def default_trainer(spec: JobSpec, task: TaskKey, features: Any, labels: Any, directory: Path,
-                    progress: Progress | None, initial_model: bytes | None = None) -> list[bytes]:
+                    progress: Progress | None, initial_model: bytes | None = None,
+                    dp_key: bytes | None = None) -> list[bytes]:
     from veritrain.training.runner import run_in_profile
 
     return list(run_in_profile(spec, "train", task=task, features=features, labels=labels,
-                               directory=directory, progress=progress, initial_model=initial_model))
+                               directory=directory, progress=progress, initial_model=initial_model,
+                               dp_key=dp_key))
 
 
 # ------------------------------------------------------------------------ job document

@@ -60,11 +60,12 @@ def contracts(w3: Web3, dep: Deployment) -> dict[str, Any]:
             for name, addr in dep.contracts.items()}
 
 
-def small_spec(num_shards: int = 2) -> JobSpec:
+def small_spec(num_shards: int = 2, **overrides: Any) -> JobSpec:
     from veritrain.training.profile import current_profile
 
     raw = yaml.safe_load((ROOT / "examples" / "digits-mlp.yaml").read_text())
     raw.update(steps_per_task=40, checkpoint_interval=10, num_shards=num_shards, batch_size=16)
+    raw.update(overrides)
     raw["model"]["args"]["hidden"] = [32]
     raw["replay"] = current_profile(threads=1).model_dump()
     return load_spec(raw)
@@ -188,10 +189,11 @@ class Worker:
         task = job.doc.task_key(task_index)
         x, y = job.shards[task.shard]
         sink = MemorySink()
+        dp_key = job.shard_key(task_id) if spec.privacy.dp_sgd is not None else None  # DP noise's secret
         if cheat is None:
-            hashes = train_task(spec, task, x, y, sink)
+            hashes = train_task(spec, task, x, y, sink, dp_key=dp_key)
         else:
-            hashes = dishonest_train(spec, task, x, y, cheat, sink)
+            hashes = dishonest_train(spec, task, x, y, cheat, sink, dp_key)
         binding = checkpoint_binding(job.doc, task_id, self.acct.address)
         key = job.shard_key(task_id)
         cids = [self.storage.put_bytes(crypto.encrypt_bytes(sink.data(i), key, job_id=binding, shard_index=i))

@@ -55,9 +55,9 @@ def as_tensors(spec: JobSpec, features: Any, labels: Any) -> tuple[torch.Tensor,
     return x, y
 
 
-def refuse_unsupported(spec: JobSpec) -> None:
+def refuse_unsupported(spec: JobSpec, task: TaskKey | None = None, dp_key: bytes | None = None) -> None:
     """Refuse rather than silently train without what the job asks for (before any work)."""
-    training_step_for(spec)
+    training_step_for(spec, task if task is not None else TaskKey(round=0, shard=0), dp_key)
 
 
 def order_for(spec: JobSpec, task: TaskKey, n: int) -> BatchOrder:
@@ -105,8 +105,10 @@ def _hash_and_put(sink: CheckpointSink, index: int, data: bytes) -> bytes:
 
 def train_task(spec: JobSpec, task: TaskKey, features: Any, labels: Any, sink: CheckpointSink, *,
                progress: Progress | None = None, resume: bytes | None = None,
-               initial_model: dict[str, torch.Tensor] | None = None) -> list[bytes]:
-    """Train ``task`` on its shard; every checkpoint goes to ``sink``.
+               initial_model: dict[str, torch.Tensor] | None = None,
+               dp_key: bytes | None = None) -> list[bytes]:
+    """Train ``task`` on its shard; every checkpoint goes to ``sink``. ``dp_key``: the task's
+    shard key, which a DP-SGD job derives its noise from (docs/spec/dp.md).
 
     Fresh: emits ``h_0..h_n`` and returns them. With ``resume`` (the bytes of checkpoint
     ``i``, e.g. :meth:`DirectorySink.latest`), continues after it and returns
@@ -115,14 +117,14 @@ def train_task(spec: JobSpec, task: TaskKey, features: Any, labels: Any, sink: C
     (:func:`profile.enter`; see ``runner.run_in_profile`` for a fresh process).
     """
     spec.check_task(task)
-    refuse_unsupported(spec)
+    refuse_unsupported(spec, task, dp_key)
     profile.enter(spec.replay)
     x, y = as_tensors(spec, features, labels)
     if resume is not None:
-        live = state.restore(spec, task, resume)
+        live = state.restore(spec, task, resume, dp_key=dp_key)
         hashes: list[bytes] = []
     else:
-        live = state.initial(spec, task, initial_model)
+        live = state.initial(spec, task, initial_model, dp_key=dp_key)
         data, digest = state.checkpoint(spec, task, live)
         sink.put(0, data, digest)
         hashes = [digest]
@@ -137,14 +139,15 @@ def start_hash(spec: JobSpec, task: TaskKey, initial_model: dict[str, torch.Tens
 
 
 def replay_segment_bytes(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
-                         labels: Any, *, strict_profile: bool = True) -> tuple[bytes, bytes]:
+                         labels: Any, *, strict_profile: bool = True,
+                         dp_key: bytes | None = None) -> tuple[bytes, bytes]:
     """Replay the ``k`` steps after checkpoint ``j``: (bytes of checkpoint j+1, h_{j+1})."""
     n = spec.steps_per_task // spec.checkpoint_interval
     if not 0 <= j < n:
         raise ValueError(f"segment {j} does not exist: a task has segments 0..{n - 1}")
-    refuse_unsupported(spec)
+    refuse_unsupported(spec, task, dp_key)
     profile.enter(spec.replay, strict=strict_profile)
-    live = state.restore(spec, task, checkpoint_j)
+    live = state.restore(spec, task, checkpoint_j, dp_key=dp_key)
     if live.step != j * spec.checkpoint_interval:
         given = live.step // spec.checkpoint_interval
         raise CheckpointFormatError(f"the checkpoint given is #{given}, not #{j}")
@@ -155,9 +158,9 @@ def replay_segment_bytes(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: byt
 
 
 def replay_segment(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
-                   labels: Any) -> bytes:
+                   labels: Any, *, dp_key: bytes | None = None) -> bytes:
     """``h_{j+1}`` recomputed from checkpoint ``j`` under the job's (pinned) profile."""
-    return replay_segment_bytes(spec, task, j, checkpoint_j, features, labels)[1]
+    return replay_segment_bytes(spec, task, j, checkpoint_j, features, labels, dp_key=dp_key)[1]
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ class ReplayJudge(Protocol):
         ...
 
     def replay(self, spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
-               labels: Any) -> tuple[bytes, bytes]:
+               labels: Any, *, dp_key: bytes | None = None) -> tuple[bytes, bytes]:
         """(bytes of checkpoint ``j+1``, ``h_{j+1}``) recomputed from checkpoint ``j``."""
         ...
 
@@ -67,12 +67,13 @@ class ExactJudge:
     bound: float | None = None
 
     def replay(self, spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
-               labels: Any) -> tuple[bytes, bytes]:
+               labels: Any, *, dp_key: bytes | None = None) -> tuple[bytes, bytes]:
         """Under the full profile: in a fresh process when this one does not match it."""
         from veritrain.training.runner import run_in_profile
 
         result: tuple[bytes, bytes] = run_in_profile(spec, "replay", task=task, features=features,
-                                                     labels=labels, j=j, checkpoint=checkpoint_j)
+                                                     labels=labels, j=j, checkpoint=checkpoint_j,
+                                                     dp_key=dp_key)
         return result
 
     def judge(self, checkpoint_j: bytes, claimed_next: bytes | None, replayed_next: bytes) -> Judgement:
@@ -87,11 +88,12 @@ class ToleranceJudge:
     needs_claimed_checkpoint: bool = True
 
     def replay(self, spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, features: Any,
-               labels: Any) -> tuple[bytes, bytes]:
+               labels: Any, *, dp_key: bytes | None = None) -> tuple[bytes, bytes]:
         """On this machine's settings (the torch version is still pinned)."""
         from veritrain.training.engine import replay_segment_bytes
 
-        return replay_segment_bytes(spec, task, j, checkpoint_j, features, labels, strict_profile=False)
+        return replay_segment_bytes(spec, task, j, checkpoint_j, features, labels, strict_profile=False,
+                                    dp_key=dp_key)
 
     def judge(self, checkpoint_j: bytes, claimed_next: bytes | None, replayed_next: bytes) -> Judgement:
         if claimed_next is None:
@@ -121,7 +123,7 @@ def judge_for(spec: JobSpec) -> ReplayJudge:
 
 
 def verify_segment(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, claimed_next: bytes,
-                   features: Any, labels: Any) -> Verdict:
+                   features: Any, labels: Any, *, dp_key: bytes | None = None) -> Verdict:
     """Replay segment ``j`` in this process and judge the claimed checkpoint ``j+1`` by the job's
     judge. Exact mode needs this process to honour the full profile; tolerance mode needs only
     the torch version."""
@@ -129,7 +131,7 @@ def verify_segment(spec: JobSpec, task: TaskKey, j: int, checkpoint_j: bytes, cl
 
     judge = judge_for(spec)
     replayed, h = replay_segment_bytes(spec, task, j, checkpoint_j, features, labels,
-                                       strict_profile=judge.strict_profile)
+                                       strict_profile=judge.strict_profile, dp_key=dp_key)
     if h == checkpoint_hash(claimed_next):
         return Verdict(True, Distance(0.0, 0.0), judge.bound, h)
     verdict = judge.judge(checkpoint_j, claimed_next, replayed)

@@ -9,7 +9,8 @@ as ``progress STEP TOTAL`` lines on stdout and writes its result (or its error) 
 The shard crosses to the child as an ``.npz`` in a private (0700) temporary directory; a
 round's initial model (``initial_model``: the canonical plaintext of
 :func:`veritrain.jobdoc.encode_initial_model`, already checked by the caller) as
-``initial.vtck`` beside it.
+``initial.vtck`` beside it, and a DP-SGD task's shard key (``dp_key``, the noise's secret) as
+``dp.key`` (mode 0600).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def model_state_of(initial_model: bytes) -> dict[str, Any]:
 
 
 def train_or_resume(spec: JobSpec, task: TaskKey, features: Any, labels: Any, directory: Path,
-                    progress: Progress | None = None, initial_model: bytes | None = None) -> list[bytes]:
+                    progress: Progress | None = None, initial_model: bytes | None = None,
+                    dp_key: bytes | None = None) -> list[bytes]:
     """Train ``task`` into ``directory`` (a DirectorySink), resuming after its last whole
     checkpoint if a previous run was killed; returns the full chain ``h_0..h_n``. A fresh
     start begins from ``initial_model`` when given (a resume reads it from checkpoint 0 on)."""
@@ -62,17 +64,19 @@ def train_or_resume(spec: JobSpec, task: TaskKey, features: Any, labels: Any, di
     latest = sink.latest()
     start = model_state_of(initial_model) if initial_model is not None and latest is None else None
     train_task(spec, task, features, labels, sink, progress=progress,
-               resume=latest[1] if latest else None, initial_model=start)
+               resume=latest[1] if latest else None, initial_model=start, dp_key=dp_key)
     return sink.chain()
 
 
 def run_in_profile(spec: JobSpec, op: str, *, task: TaskKey, features: Any, labels: Any,
                    directory: Path | None = None, j: int | None = None, checkpoint: bytes | None = None,
                    progress: Progress | None = None, force_subprocess: bool = False,
-                   timeout: float | None = None, initial_model: bytes | None = None) -> Any:
+                   timeout: float | None = None, initial_model: bytes | None = None,
+                   dp_key: bytes | None = None) -> Any:
     """``op="train"``: :func:`train_or_resume` into ``directory`` (from ``initial_model``, the
     canonical bytes of a round's starting model, when given), returns ``[h_0..h_n]``.
     ``op="replay"``: replays segment ``j`` from ``checkpoint``, returns (bytes_{j+1}, h_{j+1}).
+    ``dp_key``: the task's shard key, needed by a DP-SGD job (its noise is derived from it).
     """
     if op not in ("train", "replay"):
         raise ValueError(f"unknown op {op!r}; use 'train' or 'replay'")
@@ -82,11 +86,11 @@ def run_in_profile(spec: JobSpec, op: str, *, task: TaskKey, features: Any, labe
         raise ValueError("op='replay' needs j and checkpoint")
     if not force_subprocess and in_process_ok(spec):
         return _execute(spec, op, task, features, labels, directory, j, checkpoint, progress,
-                        initial_model)
+                        initial_model, dp_key)
     with tempfile.TemporaryDirectory(prefix="veritrain-run-") as tmp:
         work = Path(tmp)
         write_job(work, spec, op, task=task, features=features, labels=labels, directory=directory,
-                  j=j, checkpoint=checkpoint, initial_model=initial_model)
+                  j=j, checkpoint=checkpoint, initial_model=initial_model, dp_key=dp_key)
         _spawn(spec, work, progress, timeout)
         result = json.loads((work / "result.json").read_text())
         if "error" in result:
@@ -103,13 +107,17 @@ def run_in_profile(spec: JobSpec, op: str, *, task: TaskKey, features: Any, labe
 
 def write_job(work: Path, spec: JobSpec, op: str, *, task: TaskKey, features: Any, labels: Any,
               directory: Path | None = None, j: int | None = None, checkpoint: bytes | None = None,
-              initial_model: bytes | None = None) -> None:
+              initial_model: bytes | None = None, dp_key: bytes | None = None) -> None:
     """Write the child's inputs into ``work`` (run it with :func:`command` and :func:`profile_env`)."""
     np.savez(work / "data.npz", features=np.asarray(features), labels=np.asarray(labels))
     if checkpoint is not None:
         (work / "checkpoint.vtck").write_bytes(checkpoint)
     if initial_model is not None:
         (work / "initial.vtck").write_bytes(initial_model)
+    if dp_key is not None:
+        fd = os.open(work / "dp.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(dp_key)
     job = {"op": op, "spec": json.loads(spec.canonical_json()), "task": task.model_dump(),
            "directory": str(directory) if directory else None, "j": j,
            "initial_model": initial_model is not None}
@@ -141,14 +149,15 @@ def _spawn(spec: JobSpec, work: Path, progress: Progress | None, timeout: float 
 
 def _execute(spec: JobSpec, op: str, task: TaskKey, features: Any, labels: Any, directory: Path | None,
              j: int | None, checkpoint: bytes | None, progress: Progress | None,
-             initial_model: bytes | None = None) -> Any:
+             initial_model: bytes | None = None, dp_key: bytes | None = None) -> Any:
     if op == "train":
         assert directory is not None
-        return train_or_resume(spec, task, features, labels, directory, progress, initial_model)
+        return train_or_resume(spec, task, features, labels, directory, progress, initial_model,
+                               dp_key)
     from veritrain.training.engine import replay_segment_bytes
 
     assert j is not None and checkpoint is not None
-    return replay_segment_bytes(spec, task, j, checkpoint, features, labels)
+    return replay_segment_bytes(spec, task, j, checkpoint, features, labels, dp_key=dp_key)
 
 
 def _child(work: Path) -> int:
@@ -168,7 +177,10 @@ def _child(work: Path) -> int:
         ckpt = (work / "checkpoint.vtck").read_bytes() if job["op"] == "replay" else None
         directory = Path(job["directory"]) if job["directory"] else None
         start = (work / "initial.vtck").read_bytes() if job.get("initial_model") else None
-        result = _execute(spec, job["op"], task, features, labels, directory, job["j"], ckpt, report, start)
+        key_file = work / "dp.key"
+        dp_key = key_file.read_bytes() if key_file.exists() else None
+        result = _execute(spec, job["op"], task, features, labels, directory, job["j"], ckpt, report,
+                          start, dp_key)
         if job["op"] == "train":
             out.write_text(json.dumps({"hashes": [h.hex() for h in result]}))
         else:

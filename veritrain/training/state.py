@@ -22,7 +22,7 @@ from veritrain.errors import CheckpointFormatError
 from veritrain.spec import JobSpec, TaskKey
 from veritrain.training import registry
 from veritrain.training.portable import mode
-from veritrain.training.steps import TrainingStep, training_step_for
+from veritrain.training.steps import TrainingStep, step_or_refusal
 
 #: Version 2 (docs/spec): seeds read big-endian from sha256(JCS(...)) and the spec digest is
 #: RFC 8785. A version-1 checkpoint is refused by name, never restored under the new rules.
@@ -58,15 +58,19 @@ def build_optimizer(spec: JobSpec, model: nn.Module) -> torch.optim.Optimizer:
     return cls(params, lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
 
 
-def initial(spec: JobSpec, task: TaskKey, model_state: dict[str, torch.Tensor] | None = None) -> Live:
-    """Step 0 of ``task``: the job's seeded initial model (or ``model_state``, e.g. an aggregate)."""
+def initial(spec: JobSpec, task: TaskKey, model_state: dict[str, torch.Tensor] | None = None, *,
+            dp_key: bytes | None = None) -> Live:
+    """Step 0 of ``task``: the job's seeded initial model (or ``model_state``, e.g. an aggregate).
+    ``dp_key`` (the task's shard key) is needed to train a DP-SGD job only
+    (:func:`veritrain.training.steps.training_step_for`); without it the state still serves for
+    ``h_0`` and evaluation, and a step raises the refusal."""
     torch.manual_seed(derive_seed(spec.seed, "init", task.round))
     model = build_model(spec)
     if model_state is not None:
         model.load_state_dict(model_state)
     torch.manual_seed(derive_seed(spec.seed, "train", task.round, task.shard))
     mode.start_task(spec, model)
-    return Live(model, build_optimizer(spec, model), 0, training_step_for(spec))
+    return Live(model, build_optimizer(spec, model), 0, step_or_refusal(spec, task, dp_key))
 
 
 def _meta(spec: JobSpec, task: TaskKey, step: int) -> dict[str, Any]:
@@ -101,7 +105,8 @@ def checkpoint(spec: JobSpec, task: TaskKey, live: Live) -> tuple[bytes, bytes]:
     return encode_and_hash(capture(spec, task, live))
 
 
-def restore(spec: JobSpec, task: TaskKey, data: bytes | CheckpointState) -> Live:
+def restore(spec: JobSpec, task: TaskKey, data: bytes | CheckpointState, *,
+            dp_key: bytes | None = None) -> Live:
     """Live objects from a checkpoint of this job and task; sets the global torch RNG."""
     state = decode(data) if not isinstance(data, CheckpointState) else data
     meta = state.meta
@@ -115,7 +120,7 @@ def restore(spec: JobSpec, task: TaskKey, data: bytes | CheckpointState) -> Live
     wrong = [k for k in expected if k != "step" and meta.get(k) != expected[k]]
     if wrong:
         raise CheckpointFormatError(f"checkpoint is not of this job and task (mismatch: {', '.join(wrong)})")
-    live = initial(spec, task)
+    live = initial(spec, task, dp_key=dp_key)
     t = {k: torch.from_numpy(v) for k, v in state.tensors.items()}
     model_keys = {k.removeprefix("model/") for k in t if k.startswith("model/")}
     if model_keys != set(live.model.state_dict()):

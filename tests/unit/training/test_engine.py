@@ -102,9 +102,9 @@ def test_bad_shard_is_refused_with_one_clear_error(make_spec, digits) -> None:  
         engine.train_task(spec, TASK, bad, y, MemorySink())
 
 
-def test_dp_sgd_jobs_are_refused_not_trained_without_privacy(make_spec, digits) -> None:  # type: ignore[no-untyped-def]
+def test_dp_sgd_jobs_without_the_noise_key_are_refused_not_trained_without_privacy(make_spec, digits) -> None:  # type: ignore[no-untyped-def]
     dp = {"dp_sgd": {"epsilon": 3, "delta": 1e-5, "noise_multiplier": 1.1, "max_grad_norm": 1}}
-    with pytest.raises(SpecError, match="privacy.dp_sgd"):
+    with pytest.raises(SpecError, match="privacy.dp_sgd: a DP-SGD task needs its shard key"):
         engine.train_task(make_spec(privacy=dp), TASK, digits[0][:50], digits[1][:50], MemorySink())
 
 

@@ -107,9 +107,8 @@ def test_training_step_is_chosen_from_the_spec(make_spec) -> None:  # type: igno
     assert isinstance(step, steps.PlainStep) and step.loss is registry.get("mlp").loss
     dp = make_spec(privacy={"dp_sgd": {"noise_multiplier": 1.0, "max_grad_norm": 1.0,
                                        "epsilon": 8.0, "delta": 1e-5}})
-    with pytest.raises(SpecError, match="privacy.dp_sgd: DP-SGD is not supported"):
-        steps.training_step_for(dp)
-    with pytest.raises(SpecError, match="DP-SGD"):  # refused before any training, not trained without
+    assert type(steps.training_step_for(dp, TASK, bytes(32))).__name__ == "DpSgdStep"
+    with pytest.raises(SpecError, match="DP-SGD task needs its shard key"):  # not trained without noise
         engine.train_task(dp, TASK, np.zeros((4, 64), np.float32), np.zeros(4, np.int64), MemorySink())
 
 
