@@ -387,7 +387,8 @@ class Job:
             time.sleep(poll)
 
     @property
-    def _from_block(self) -> int:
+    def from_block(self) -> int:
+        """The block to read this job's events from (its posting block, else the deployment's)."""
         return int(self.record.post_block or self.requester.deployment.deploy_block)
 
     def serve_keys(self, interval: float = 1.0) -> Any:

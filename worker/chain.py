@@ -2,8 +2,9 @@
 
 Everything generic (signing, nonces shared by threads and processes, retries of an
 unreachable node, decoded custom-error reverts, typed struct views) is the core's. What is
-the worker's own: every transaction is recorded in the journal (intent -> sent with its hash
--> mined/failed), the hash *before* the transaction leaves (``on_signed``), so a restarted
+the worker's own: every transaction goes through the one journaled send
+(:mod:`veritrain.chain.journaled`: intent -> sent with its hash -> mined/failed), the hash
+*before* the transaction leaves, so a restarted
 worker finds a pending hash (:meth:`WorkerChain.pending_tx`) and waits for it instead of
 sending again.
 """
@@ -17,7 +18,7 @@ from veritrain.chain import ChainClient
 from veritrain.chain.states import ClaimStatus
 from veritrain.chain.views import Claim, Dispute, Job, ResolverParams, Task
 from veritrain.deployments import Deployment
-from veritrain.errors import ChainError, ContractRevert
+from veritrain.chain.journaled import JournaledSender
 from veritrain.journal import Journal
 
 
@@ -32,6 +33,7 @@ class WorkerChain:
         self.address: str = account.address
         self.deployment = deployment
         self.chain_id = self.client.chain_id  # checks the node serves the deployment's chain
+        self.sender = JournaledSender(self.client)
         self.market = self.client.contract("JobMarket")
         self.resolver = self.client.contract("DisputeResolver")
         self.registry = self.client.contract("VerifierRegistry")
@@ -86,53 +88,26 @@ class WorkerChain:
                                       f"reading {event.event_name} events"))
 
     # ---------------------------------------------------------------- writes
+    def _transact(self, fn: Any) -> Any:
+        """``transact(on_signed)`` for the journaled send: broadcast ``fn`` without waiting."""
+        return lambda on_signed: self.client.transact(self._by_address[fn.address], fn.fn_name, *fn.args,
+                                                      wait=False, on_signed=on_signed)
+
     def send(self, fn: Any, journal: Journal, item: str, action: str) -> Any:
-        """Send one transaction, journaled; wait for its receipt; return it.
+        """Send one transaction, journaled (:class:`veritrain.chain.journaled.JournaledSender`);
+        wait for its receipt; return it. A revert at estimation raises the decoded ContractRevert
+        (nothing is sent, the nonce is not used); the intent is recorded as failed."""
+        return self.sender.send(journal, item, action, self._transact(fn))
 
-        A revert at estimation raises the decoded ContractRevert (nothing is sent, the
-        nonce is not used); the intent is recorded as failed with the error's name.
-        """
-        tx_id = journal.tx_intent(item, action)
-        sent: list[str] = []
-
-        def record(tx_hash: str) -> None:
-            sent.append(tx_hash)
-            journal.tx_update(tx_id, "sent", tx_hash)
-
-        try:
-            self.client.transact(self._by_address[fn.address], fn.fn_name, *fn.args, wait=False,
-                                 on_signed=record)
-        except ContractRevert as exc:
-            journal.tx_update(tx_id, "failed", detail=exc.name)
-            raise
-        except Exception as exc:
-            journal.tx_update(tx_id, "failed", detail=str(exc)[:200])
-            raise
-        return self.wait(sent[-1], journal, tx_id, action)
+    def send_once(self, fn: Any, journal: Journal, item: str, action: str) -> Any:
+        """Wait for a still-pending earlier attempt of (item, action), or send ``fn`` now."""
+        return self.sender.send_once(journal, item, action, self._transact(fn))
 
     def wait(self, tx_hash: str, journal: Journal | None = None, tx_id: int | None = None,
              action: str = "transaction") -> Any:
         """The receipt; a reverted transaction raises its decoded error (e.g. a lost race)."""
-        try:
-            receipt = self.client.wait(tx_hash, what=action)
-        except ChainError as exc:  # reverted (decoded, or not), or not mined in time
-            if isinstance(exc, ContractRevert):
-                exc.tx = tx_hash
-            if journal is not None and tx_id is not None and (isinstance(exc, ContractRevert)
-                                                              or " reverted " in str(exc)):
-                journal.tx_update(tx_id, "failed", detail=getattr(exc, "name", str(exc)[:200]))
-            raise
-        if journal is not None and tx_id is not None:
-            journal.tx_update(tx_id, "mined")
-        return receipt
+        return self.sender.wait(tx_hash, journal, tx_id, action)
 
     def pending_tx(self, journal: Journal, item: str, action: str) -> str | None:
         """Hash of a ``sent`` transaction for (item, action) the node still knows, not yet mined."""
-        for rec in reversed(journal.txs(item, action)):
-            if rec.status != "sent" or not rec.tx_hash:
-                continue
-            if self.client.find_transaction(rec.tx_hash) is None:
-                journal.tx_update(rec.id, "dropped")
-                continue
-            return rec.tx_hash
-        return None
+        return self.sender.pending(journal, item, action)

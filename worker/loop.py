@@ -45,7 +45,9 @@ from veritrain.jobdoc import JobDocument, open_initial_model, open_shard, worker
 from veritrain.journal import Item, Journal
 from veritrain.manifest import Manifest
 from veritrain.units import TokenFormat
-from worker import disputes, tasks
+from worker import tasks
+from worker.discovery import open_offers
+from worker.disputes import DisputeDuty
 from worker.policy import Offer, Policy, choose
 from worker.settings import WorkerSettings
 from worker.task_state import BUSY, REOPENABLE, TERMINAL, TaskPhase, TaskRecord
@@ -152,12 +154,15 @@ class Worker:
         ctx = worker_key_context(self.chain.chain_id, self.chain.market.address, d.task_id, self.address)
         return envelope.unwrap(d.require("envelope"), bytes(self.account.key), ctx)
 
+    def disputes(self) -> DisputeDuty:
+        """This worker's duties in disputes over its results, given what they need."""
+        return DisputeDuty(chain=self.chain, storage=self.storage, journal=self.journal, address=self.address,
+                           say=self.say, task_dir=self.task_dir, data_key=self.data_key,
+                           availability_interval=self.settings.availability_interval)
+
     def _send(self, it: Item, action: str, fn: Any) -> Any:
         """Wait for a still-pending earlier attempt of ``action``, or send it now."""
-        pending = self.chain.pending_tx(self.journal, it.key, action)
-        if pending is not None:
-            return self.chain.wait(pending, action=action)
-        return self.chain.send(fn, self.journal, it.key, action)
+        return self.chain.send_once(fn, self.journal, it.key, action)
 
     # ------------------------------------------------------------------ phases
     def _claim(self, it: Item) -> bool:
@@ -331,10 +336,11 @@ class Worker:
 
     def _watch(self, it: Item) -> bool:
         tid = TaskRecord.of(it).task_id
-        disputes.keep_available(self, it)
+        duty = self.disputes()
+        duty.keep_available(it)
         status = self.chain.status_of(tid)
         if status == ClaimStatus.DISPUTED:
-            return disputes.handle(self, it)
+            return duty.handle(it)
         if status == ClaimStatus.FINALIZED:
             self._set(it, FINALIZED, reward=self.chain.job(TaskRecord.of(it).job_id).reward_per_task)
             return MOVED
@@ -407,9 +413,7 @@ class Worker:
 
     # ------------------------------------------------------------------ offers
     def offers(self) -> list[Offer]:
-        from worker.discovery import open_offers
-
-        return open_offers(self)
+        return open_offers(self.chain, self.journal, self.doc)
 
     def take(self, offer: Offer) -> Item:
         """Record the claim intent (phase ``claiming``) — the claim itself is the next phase."""

@@ -64,6 +64,9 @@ class FakeChain:
         self.sent.append(fn)
         return {"status": 1}
 
+    def send_once(self, fn: Call, journal: Any, item: str, action: str) -> Any:
+        return self.send(fn, journal, item, action)  # nothing is ever pending on this chain
+
     def now(self) -> int:
         return self.time
 
@@ -195,7 +198,6 @@ def test_a_second_worker_process_on_the_same_key_and_home_is_refused(worker: Any
 
 def test_referee_keys_already_on_chain_are_not_delivered_again(worker: Any) -> None:
     from veritrain import envelope
-    from worker import disputes
 
     a, b = dev_account(7).address, dev_account(8).address
     pubs = {r: envelope.public_key_from_private(bytes(dev_account(i).key)) for r, i in ((a, 7), (b, 8))}
@@ -212,11 +214,11 @@ def test_referee_keys_already_on_chain_are_not_delivered_again(worker: Any) -> N
     worker.data_key = lambda it: b"\x07" * 32
     it = item(worker, loop.WATCHING)
     rec = worker.journal.put("dispute:9", "open", task=it.data["task_id"], served=[])
-    assert disputes._deliver_keys(worker, it, 9, rec)
+    assert worker.disputes().deliver_keys(it, 9, rec)
     assert [(c.name, c.args[1]) for c in chain.sent] == [("deliverRefereeKey", b)]
     assert worker.journal.get("dispute:9").data["served"] == [a, b]
     chain.sent.clear()
-    assert not disputes._deliver_keys(worker, it, 9, worker.journal.get("dispute:9"))
+    assert not worker.disputes().deliver_keys(it, 9, worker.journal.get("dispute:9"))
     assert chain.sent == []
 
 
