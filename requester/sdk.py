@@ -202,10 +202,10 @@ class Requester:
         self.store.save_pending(record)
         allowance = int(self.market.token.allowance(self.address, self.market.address))
         if allowance < costs.escrow:  # every round's escrow at once: later rounds need no approve
-            record.approve_tx = tx_hash(self.market.token.approve(self.market.address, costs.total))
+            record.approve_tx = tx_hash(self.market.token.approve(self.market.address, costs.total).send())
         params = post_params(doc, prepared.doc_cid, record.terms or costs.terms(approve))
         try:
-            receipt = self.market.market.postJob(params)
+            receipt = self.market.market.postJob(params).send()
         except ContractRevert:  # refused by the contract: nothing was posted, forget the record
             (self.store.pending_dir / f"{record.doc_cid}.json").unlink(missing_ok=True)
             raise
@@ -282,7 +282,7 @@ class Requester:
         """Withdraw everything the market owes this account (refunds); returns the amount."""
         owed = int(self.market.market.owed(self.address))
         if owed:
-            self.market.market.withdraw()
+            self.market.market.withdraw().send()
         return owed
 
 
@@ -411,7 +411,7 @@ class Job:
             target = int(posted[-1].job_id)  # type: ignore[arg-type]
             if self.requester.market.get_job(target).status != JobStatus.OPEN:
                 return 0  # between rounds (or ended): nothing on-chain to cancel
-        receipt = self.requester.market.market.cancelJob(target)
+        receipt = self.requester.market.market.cancelJob(target).send()
         from web3.logs import DISCARD
 
         contract = self.requester.market.market.web3_contract

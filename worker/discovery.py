@@ -28,7 +28,7 @@ DocReader = Callable[[str], JobDocument]
 def open_offers(chain: Any, journal: Journal, doc: DocReader) -> list[Offer]:
     """Offers for every free slot of every open job. ``chain`` is the worker's
     :class:`worker.chain.WorkerChain`; ``journal`` keeps where the scan may start."""
-    count = int(chain.call(chain.market.functions.jobCount()))
+    count = chain.market.jobCount()
     first = int(journal.value("scan_from_job", 1))
     balance = chain.balance()
     out: list[Offer] = []

@@ -27,17 +27,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from veritrain import envelope
 from veritrain import manifest as manifest_mod
 from veritrain.chain import segments
 from veritrain.chain.states import DisputeStatus
-from veritrain.chain.views import Verifier
 from veritrain.errors import ContractRevert, StorageError, VeritrainError
 from veritrain.jobdoc import referee_key_context
 from veritrain.journal import Item, Journal
 from veritrain.storage import Storage
+
+if TYPE_CHECKING:
+    from veritrain.chain.facades import Tx
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class DisputeDuty:
         tid = it.data["task_id"]
         tdir = self.task_dir(tid)
         files = {it.data["manifest_cid"]: tdir / "manifest.json"}
-        files.update({cid: tdir / "enc" / f"ckpt-{int(i):06d}.enc" for i, cid in it.data.get("cids", {}).items()})
+        files.update({cid: tdir / "enc" / f"ckpt-{int(i):06d}.enc"
+                      for i, cid in it.data.get("cids", {}).items()})
         readded = []
         for cid, path in files.items():
             try:
@@ -86,9 +89,9 @@ class DisputeDuty:
 
     def disputes_of(self, it: Item) -> list[int]:
         """Ids of disputes over this worker's claim on the task (as accused or worker-accuser)."""
-        ev = self.chain.resolver.events.DisputeOpened
         ids = []
-        for log in self.chain.logs(ev, it.data["from_block"], taskId=it.data["task_id"]):
+        opened = self.chain.resolver.logs("DisputeOpened", it.data["from_block"], taskId=it.data["task_id"])
+        for log in opened:
             a = log.args
             if a.accused == self.address or (a.accuserIsWorker and a.accuser == self.address):
                 ids.append(int(a.disputeId))
@@ -115,7 +118,7 @@ class DisputeDuty:
         try:
             if status == DisputeStatus.ANSWERING:
                 if now > d.deadline:
-                    return self._tx(key, "settle", resolver.functions.settle(dispute_id))
+                    return self._tx(key, "settle", resolver.settle(dispute_id))
                 if d.accused == self.address:
                     try:
                         seg = self.answer_segment(it, d.segment)
@@ -123,17 +126,17 @@ class DisputeDuty:
                         self.say(f"dispute {dispute_id}: cannot answer (the result will be lost at the "
                                  f"deadline): {exc}")
                         return False
-                    return self._tx(key, "answer", resolver.functions.answer(dispute_id, seg))
+                    return self._tx(key, "answer", resolver.answer(dispute_id, seg))
             elif status == DisputeStatus.DRAWING:
                 if now > d.deadline:
-                    return self._tx(key, "settle", resolver.functions.settle(dispute_id))
+                    return self._tx(key, "settle", resolver.settle(dispute_id))
                 if chain.block_number() > d.draw_block:
-                    return self._tx(key, "draw", resolver.functions.drawCommittee(dispute_id))
+                    return self._tx(key, "draw", resolver.drawCommittee(dispute_id))
             elif status == DisputeStatus.VOTING:
                 acted = self.deliver_keys(it, dispute_id, rec)
                 reveal_deadline = d.deadline + chain.resolver_params().reveal_window
                 if now > reveal_deadline:
-                    acted |= self._tx(key, "settle", resolver.functions.settle(dispute_id))
+                    acted |= self._tx(key, "settle", resolver.settle(dispute_id))
                 return acted
             elif status == DisputeStatus.SETTLED and rec.phase != "settled":
                 self.journal.put(key, "settled", outcome=int(d.outcome))
@@ -150,12 +153,12 @@ class DisputeDuty:
     def deliver_keys(self, it: Item, dispute_id: int, rec: Item) -> bool:
         """Send the data key, wrapped for each drawn referee not yet served; True if one was sent."""
         chain = self.chain
-        referees, _states, _ballots = chain.call(chain.resolver.functions.getBallots(dispute_id))
+        referees = [seat.referee for seat in chain.resolver.getBallots(dispute_id)]
         served = list(rec.data.get("served", []))
         # the requester's key service (or an earlier run of ours) may have served some already:
         # the chain's RefereeKeyDelivered events decide, so no referee gets a second envelope
-        delivered = {str(log.args.referee).lower() for log in chain.logs(
-            chain.resolver.events.RefereeKeyDelivered, it.data["from_block"], disputeId=dispute_id)}
+        delivered = {str(log.args.referee).lower() for log in chain.resolver.logs(
+            "RefereeKeyDelivered", it.data["from_block"], disputeId=dispute_id)}
         acted = False
         data_key = self.data_key(it)
         for referee in referees:
@@ -165,16 +168,16 @@ class DisputeDuty:
                 served.append(referee)
                 self.journal.put(f"dispute:{dispute_id}", "open", served=served)
                 continue
-            pub = Verifier.of(chain.call(chain.registry.functions.getVerifier(referee))).pub_key
+            pub = chain.registry.getVerifier(referee).pub_key
             ctx = referee_key_context(chain.chain_id, chain.market.address, dispute_id, referee)
             env = envelope.wrap(data_key, pub, ctx)
             self._tx(f"dispute:{dispute_id}", f"key:{referee}",
-                     chain.resolver.functions.deliverRefereeKey(dispute_id, referee, env))
+                     chain.resolver.deliverRefereeKey(dispute_id, referee, env))
             served.append(referee)
             self.journal.put(f"dispute:{dispute_id}", "open", served=served)
             acted = True
         return acted
 
-    def _tx(self, item: str, action: str, fn: Any) -> bool:
+    def _tx(self, item: str, action: str, fn: Tx) -> bool:
         self.chain.send_once(fn, self.journal, item, action)
         return True

@@ -176,10 +176,10 @@ class Worker:
                               f"the job needs {d.stake}")
                     return MOVED
                 if self.chain.allowance() < d.stake:
-                    self._send(it, "approve", self.chain.token.functions.approve(
+                    self._send(it, "approve", self.chain.token.approve(
                         self.chain.market.address, d.stake))
             try:
-                self._send(it, "claim", self.chain.market.functions.claim(tid, bytes(self.pubkey)))
+                self._send(it, "claim", self.chain.market.claim(tid, bytes(self.pubkey)))
             except ContractRevert as exc:
                 if exc.name not in LOST_RACE:
                     raise
@@ -192,7 +192,7 @@ class Worker:
     def _await_key(self, it: Item) -> bool:
         d = TaskRecord.of(it)
         tid = d.task_id
-        logs = self.chain.logs(self.chain.market.events.KeyDelivered, d.from_block, taskId=tid,
+        logs = self.chain.market.logs("KeyDelivered", d.from_block, taskId=tid,
                                worker=self.address)
         if logs:
             env = "0x" + bytes(logs[-1].args.envelope).hex()
@@ -215,13 +215,13 @@ class Worker:
         tid = TaskRecord.of(it).task_id
         if self.chain.status_of(tid) == ClaimStatus.CLAIMED:
             try:
-                self._send(it, "abandon", self.chain.market.functions.abandon(tid, self.address))
+                self._send(it, "abandon", self.chain.market.abandon(tid, self.address))
             except ContractRevert as exc:
                 if exc.name == "JobMarketTooEarly":
                     return WAIT
                 raise
-        fee = sum(int(e.args.griefingFee) for e in self.chain.logs(
-            self.chain.market.events.ClaimAbandoned, TaskRecord.of(it).from_block, taskId=tid,
+        fee = sum(int(e.args.griefingFee) for e in self.chain.market.logs(
+            "ClaimAbandoned", TaskRecord.of(it).from_block, taskId=tid,
             worker=self.address))
         self._set(it, ABANDONED, griefing_fee=fee)
         return MOVED
@@ -302,7 +302,7 @@ class Worker:
             self._set(it, TIMED_OUT, reason="training finished after the commit deadline")
             return MOVED
         c = commitment(bytes.fromhex(d.require("root")[2:]), self.address, bytes.fromhex(d.require("salt")))
-        self._send(it, "commit", self.chain.market.functions.commit(tid, c))
+        self._send(it, "commit", self.chain.market.commit(tid, c))
         self._set(it, REVEALING)
         return MOVED
 
@@ -319,7 +319,7 @@ class Worker:
                 self._set(it, TIMED_OUT, reason="the reveal window closed")
                 return MOVED
             try:
-                self._send(it, "reveal", self.chain.market.functions.reveal(
+                self._send(it, "reveal", self.chain.market.reveal(
                     tid, bytes.fromhex(d.require("root")[2:]), bytes.fromhex(d.require("salt")),
                     d.require("manifest_cid")))
             except ContractRevert as exc:
@@ -357,7 +357,7 @@ class Worker:
         status = self.chain.status_of(tid)
         if status == ClaimStatus.REVEALED:
             try:
-                self._send(it, "finalize", self.chain.market.functions.finalize(tid, self.address))
+                self._send(it, "finalize", self.chain.market.finalize(tid, self.address))
             except ContractRevert as exc:
                 if exc.name == "JobMarketTooEarly":
                     return WAIT
@@ -455,7 +455,7 @@ class Worker:
         owed = self.chain.owed()
         if owed == 0:
             return 0
-        self.chain.send(self.chain.market.functions.withdraw(), self.journal, "account", "withdraw")
+        self.chain.send(self.chain.market.withdraw(), self.journal, "account", "withdraw")
         self.journal.set("withdrawn", int(self.journal.value("withdrawn", 0)) + owed)
         self.say(f"withdrew {self.tokens()(owed)}")
         return owed
@@ -463,9 +463,7 @@ class Worker:
     def tokens(self) -> TokenFormat:
         """How this market's token amounts are shown (decimals and symbol, read once)."""
         if getattr(self, "_tokens", None) is None:
-            fns = self.chain.token.functions
-            decimals, symbol = self.chain.call(fns.decimals()), self.chain.call(fns.symbol())
-            self._tokens = TokenFormat(int(decimals), str(symbol))
+            self._tokens = TokenFormat(self.chain.token.decimals(), self.chain.token.symbol())
         return self._tokens
 
     def maybe_withdraw(self) -> None:

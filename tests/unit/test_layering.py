@@ -189,7 +189,8 @@ def test_the_private_checker_sees_each_way_in() -> None:
     assert _private_uses("p.b", "def f(job):\n    return job._from_block\n", mods) == [
         "p.b:2 uses job._from_block, private to another module"]
     # its own privates, dunders and self's are fine
-    ok = "def _h():\n    pass\nclass C:\n    _x = 1\n    def m(self, o):\n        return o._x, self._y, o.__dict__\n"
+    ok = ("def _h():\n    pass\nclass C:\n    _x = 1\n"
+          "    def m(self, o):\n        return o._x, self._y, o.__dict__\n")
     assert _private_uses("p.b", ok + "_h()\n", mods) == []
 
 

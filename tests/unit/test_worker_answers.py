@@ -26,7 +26,7 @@ def _setup(w: Any, status: DisputeStatus, deadline: int) -> tuple[Any, Manifest]
     tdir.mkdir(parents=True, exist_ok=True)
     (tdir / "manifest.json").write_bytes(m.canonical_json())
     d = SimpleNamespace(status=status, deadline=deadline, accused=w.address, segment=3, draw_block=0)
-    w.chain.resolver = SimpleNamespace(functions=Functions())
+    w.chain.resolver = Functions()
     w.chain.dispute = lambda dispute_id: d
     return it, m
 
