@@ -76,7 +76,8 @@ def test_a_restarted_sender_waits_for_the_recorded_hash_instead_of_sending_again
         second.join(30)
     finally:
         w3.provider.make_request("evm_setAutomine", [True])
-    assert len(receipts) == 2 and {"0x" + bytes(r["transactionHash"]).hex() for r in receipts} == {rec.tx_hash}
+    hashes = {"0x" + bytes(r["transactionHash"]).hex() for r in receipts}
+    assert len(receipts) == 2 and hashes == {rec.tx_hash}
     assert token.balanceOf(BOB.address) == before + 5  # paid once, not twice
     assert [(t.status, t.tx_hash) for t in journal.txs("task:1", "pay")] == [("mined", rec.tx_hash)]
 
