@@ -29,8 +29,7 @@ from typing import Any
 from requester.market import Market
 from veritrain import crypto, envelope
 from veritrain.chain.receipts import tx_hash
-from veritrain.chain.states import ClaimStatus, DisputeStatus
-from veritrain.chain.views import Verifier
+from veritrain.chain.states import ClaimStatus, DisputeStatus, VerifierKeyStatus
 from veritrain.errors import ContractRevert, VeritrainError
 from veritrain.jobdoc import JobDocument, referee_key_context, verifier_key_context, worker_key_context
 from veritrain.tasks import split_task_id
@@ -100,7 +99,7 @@ class KeyService:
             ctx = worker_key_context(self.market.chain_id, self.market.address, task_id, worker)
             env = envelope.wrap(self.shard_key(task_id), pub, ctx)
             try:
-                receipt = self.market.market.deliverKey(task_id, worker, env)
+                receipt = self.market.market.deliverKey(task_id, worker, env).send()
             except ContractRevert as exc:
                 if exc.name in ("JobMarketWrongStatus", "JobMarketDeadlinePassed"):
                     del self._waiting[(task_id, worker)]  # another instance was first, or too late
@@ -133,7 +132,7 @@ class KeyService:
                 pub = self._referee_pubkey(referee)
                 ctx = referee_key_context(self.market.chain_id, self.market.address, dispute_id, referee)
                 env = envelope.wrap(self.shard_key(self._ours[dispute_id]), pub, ctx)
-                receipt = self.market.resolver.deliverRefereeKey(dispute_id, referee, env)
+                receipt = self.market.resolver.deliverRefereeKey(dispute_id, referee, env).send()
                 self._served.add((dispute_id, referee.lower()))
                 out.append(Delivery("referee", dispute_id, referee, tx_hash(receipt)))
                 log.info("delivered the key for dispute %d to referee %s", dispute_id, referee)
@@ -162,13 +161,13 @@ class KeyService:
                          "admit it: not delivered", self.job_id, verifier)
         out = []
         for verifier, pub in list(self._asking.items()):
-            if int(self.market.market.verifierKeyStatus(self.job_id, verifier)) != 1:  # not Requested
+            if self.market.market.verifierKeyStatus(self.job_id, verifier) != VerifierKeyStatus.REQUESTED:
                 del self._asking[verifier]  # delivered already (a restart, another instance)
                 continue
             ctx = verifier_key_context(self.market.chain_id, self.market.address, self.job_id, verifier)
             env = envelope.wrap(self.data_key, pub, ctx)
             try:
-                receipt = self.market.market.deliverVerifierKey(self.job_id, verifier, env)
+                receipt = self.market.market.deliverVerifierKey(self.job_id, verifier, env).send()
             except ContractRevert as exc:
                 if exc.name == "JobMarketVerifierKeyWrongStatus":
                     del self._asking[verifier]
@@ -180,7 +179,7 @@ class KeyService:
         return out
 
     def _referee_pubkey(self, referee: str) -> bytes:
-        return Verifier.of(self.market.registry.getVerifier(referee)).pub_key
+        return self.market.registry.getVerifier(referee).pub_key
 
 
 def _bytes(value: Any) -> bytes:

@@ -1,4 +1,5 @@
-"""Read and write the contracts the requester uses, through veritrain's ChainClient.
+"""Read and write the contracts the requester uses, through the typed facades of
+:mod:`veritrain.chain.facades` (a write is ``market.market.postJob(params).send()``).
 
 Struct views come back as :mod:`veritrain.chain.views` dataclasses; events come back as
 :class:`veritrain.chain.Event` filtered to one job's tasks. web3 is imported lazily (by
@@ -23,13 +24,11 @@ class Market:
     deployment: Deployment
 
     def __post_init__(self) -> None:
-        from veritrain.chain import bind
+        from veritrain.chain.facades import Contracts
 
-        self.market = bind(self.client, "JobMarket", self.deployment.address("JobMarket"))
-        token_address = self.market.token()
-        self.token = bind(self.client, "DevToken", token_address)  # any ERC-20: same ABI subset
-        self.resolver = bind(self.client, "DisputeResolver", self.deployment.address("DisputeResolver"))
-        self.registry = bind(self.client, "VerifierRegistry", self.deployment.address("VerifierRegistry"))
+        contracts = Contracts.of(self.client, self.deployment)  # typed facades; the token is any ERC-20
+        self.market, self.token = contracts.market, contracts.token
+        self.resolver, self.registry = contracts.resolver, contracts.registry
 
     @property
     def address(self) -> str:
@@ -40,16 +39,16 @@ class Market:
         return int(self.client.chain_id)
 
     def get_job(self, job_id: int) -> Job:
-        return Job.of(self.market.getJob(job_id))
+        return self.market.getJob(job_id)
 
     def get_task(self, task_id: int) -> Task:
-        return Task.of(self.market.getTask(task_id))
+        return self.market.getTask(task_id)
 
     def get_claim(self, task_id: int, worker: str) -> Claim:
-        return Claim.of(self.market.getClaim(task_id, worker))
+        return self.market.getClaim(task_id, worker)
 
     def get_dispute(self, dispute_id: int) -> Dispute:
-        return Dispute.of(self.resolver.getDispute(dispute_id), dispute_id=dispute_id)
+        return self.resolver.getDispute(dispute_id)
 
     def timestamp(self) -> int:
         return int(self.client.timestamp())

@@ -111,7 +111,7 @@ class RoundDriver:
         if j.status != JobStatus.OPEN or j.active_claims or j.settled_slots < j.task_count * j.redundancy:
             return
         try:
-            receipt = market.market.closeJob(job_id)
+            receipt = market.market.closeJob(job_id).send()
         except ContractRevert as exc:  # closed by someone else meanwhile (anyone may close)
             log.info("job %d: closing round job %d was refused (%s)", self.job.id, job_id, exc)
             return
@@ -213,11 +213,11 @@ class RoundDriver:
             doc = job.round_doc(entry.round)
             spec = doc.spec
             escrow = spec.num_shards * spec.redundancy * terms.reward_per_task + terms.referee_fee_pool
-            allowance = int(market.token.allowance(job.requester.address, market.address))
+            allowance = market.token.allowance(job.requester.address, market.address)
             if allowance < escrow and terms.approve:
-                entry.approve_tx = tx_hash(market.token.approve(market.address, escrow))
+                entry.approve_tx = tx_hash(market.token.approve(market.address, escrow).send())
             try:
-                receipt = market.market.postJob(post_params(doc, entry.doc_cid, terms))
+                receipt = market.market.postJob(post_params(doc, entry.doc_cid, terms)).send()
             except ContractRevert as exc:
                 log.warning("job %d: posting round %d was refused (%s); will retry", job.id, entry.round, exc)
                 raise

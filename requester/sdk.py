@@ -219,10 +219,10 @@ class Requester:
         self.store.save_pending(record)
         allowance = int(self.market.token.allowance(self.address, self.market.address))
         if allowance < costs.escrow:  # every round's escrow at once: later rounds need no approve
-            record.approve_tx = tx_hash(self.market.token.approve(self.market.address, costs.total))
+            record.approve_tx = tx_hash(self.market.token.approve(self.market.address, costs.total).send())
         params = post_params(doc, prepared.doc_cid, record.terms or costs.terms(approve))
         try:
-            receipt = self.market.market.postJob(params)
+            receipt = self.market.market.postJob(params).send()
         except ContractRevert:  # refused by the contract: nothing was posted, forget the record
             (self.store.pending_dir / f"{record.doc_cid}.json").unlink(missing_ok=True)
             raise
@@ -299,7 +299,7 @@ class Requester:
         """Withdraw everything the market owes this account (refunds); returns the amount."""
         owed = int(self.market.market.owed(self.address))
         if owed:
-            self.market.market.withdraw()
+            self.market.market.withdraw().send()
         return owed
 
 
@@ -404,7 +404,8 @@ class Job:
             time.sleep(poll)
 
     @property
-    def _from_block(self) -> int:
+    def from_block(self) -> int:
+        """The block to read this job's events from (its posting block, else the deployment's)."""
         return int(self.record.post_block or self.requester.deployment.deploy_block)
 
     def serve_keys(self, interval: float = 1.0) -> Any:
@@ -427,7 +428,7 @@ class Job:
             target = int(posted[-1].job_id)  # type: ignore[arg-type]
             if self.requester.market.get_job(target).status != JobStatus.OPEN:
                 return 0  # between rounds (or ended): nothing on-chain to cancel
-        receipt = self.requester.market.market.cancelJob(target)
+        receipt = self.requester.market.market.cancelJob(target).send()
         from web3.logs import DISCARD
 
         contract = self.requester.market.market.web3_contract

@@ -138,7 +138,7 @@ def job_status(job: Any) -> JobStatusView:
 
 def _job_status(job: Any) -> JobStatusView:
     if job.spec.rounds == 1:
-        return round_status(job.requester.market, job.id, job._from_block, job.doc)
+        return round_status(job.requester.market, job.id, job.from_block, job.doc)
     views, rounds, tasks = [], [], []
     for rj in job.rounds:
         if rj.job_id is None:

@@ -1,22 +1,24 @@
 """The verifier's view of the contracts: typed reads and the few transactions it sends.
 
-A small adapter over :class:`veritrain.chain.ChainClient` and its bound contracts (JobMarket,
-VerifierRegistry, DisputeResolver, the token). Imports web3: import it lazily from the CLI.
+A small adapter over :class:`veritrain.chain.ChainClient` and the contracts' typed facades
+(:mod:`veritrain.chain.facades`: JobMarket, VerifierRegistry, DisputeResolver, the token as any
+ERC-20). A method that changes state returns the prepared :class:`~veritrain.chain.facades.Tx`;
+:meth:`VerifierChain.send` sends it through the one journaled send
+(:mod:`veritrain.chain.journaled`). Imports web3: import it lazily from the CLI.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from veritrain.chain import ChainClient, bind
-from veritrain.chain.receipts import tx_hash
-from veritrain.chain.states import BallotState, ClaimStatus
-from veritrain.chain.views import Claim, Dispute, Job, ResolverParams, Verifier
+from veritrain.chain import ChainClient
+from veritrain.chain.facades import Contracts, Tx
+from veritrain.chain.journaled import JournaledSender
+from veritrain.chain.states import BallotState, ClaimStatus, VerifierKeyStatus, VerifierStatus
+from veritrain.chain.views import Dispute, Job, ResolverParams
 from veritrain.deployments import Deployment
 from veritrain.envelope import public_key_from_private
-from veritrain.errors import VeritrainError
 from veritrain.journal import Journal
 
 #: Seconds a local chain's head must stand still before its newest block counts as confirmed.
@@ -31,11 +33,16 @@ class VerifierChain:
         self.account = account
         self.address: str = account.address
         self.deployment = deployment
-        self.market = bind(self.client, "JobMarket")
-        self.registry = bind(self.client, "VerifierRegistry")
-        self.resolver = bind(self.client, "DisputeResolver")
-        token = self.market.token()
-        self.token = bind(self.client, "DevToken", token)
+        contracts = Contracts.of(self.client, deployment)
+        self.market, self.registry = contracts.market, contracts.registry
+        self.resolver, self.token = contracts.resolver, contracts.token
+        self.sender = JournaledSender(self.client)
+
+    def send(self, journal: Journal, item: str, action: str, tx: Tx, *, detail: str | None = None,
+             gas: int | None = None) -> Any:
+        """Send ``tx`` journaled (its hash recorded before it leaves); the receipt."""
+        return self.sender.send(journal, item, action, lambda on_signed: tx.transact(on_signed, gas=gas),
+                                detail=detail)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -71,25 +78,27 @@ class VerifierChain:
     def is_active(self) -> bool:
         return bool(self.registry.isActive(self.address))
 
-    def verifier_status(self) -> int:
-        return Verifier.of(self.registry.getVerifier(self.address)).status
+    def verifier_status(self) -> VerifierStatus:
+        return self.registry.getVerifier(self.address).status
 
     def stake(self) -> int:
-        return int(self.registry.stakeOf(self.address))
+        return self.registry.stakeOf(self.address)
 
     def min_stake(self) -> int:
-        return int(self.registry.minStake())
+        return self.registry.minStake()
 
     def approve(self, amount: int) -> Any:
-        return self.token.approve(self.market.address, amount)
+        """Let the market take ``amount`` (the registry and resolver collect through it); the receipt."""
+        return self.token.approve(self.market.address, amount).send()
 
-    def register(self, stake: int) -> Any:
+    def register(self, stake: int) -> Tx:
+        """Approve ``stake`` now; the registration to send."""
         self.approve(stake)
         return self.registry.register(self.public_key(), stake)
 
     # ------------------------------------------------------------------ market
     def job(self, job_id: int) -> Job:
-        return Job.of(self.market.getJob(job_id))
+        return self.market.getJob(job_id)
 
     def spec_cid(self, job_id: int) -> str:
         return self.job(job_id).spec_cid
@@ -98,50 +107,48 @@ class VerifierChain:
         return self.job(job_id).requester
 
     def claim_status(self, task_id: int, worker: str) -> ClaimStatus:
-        return Claim.of(self.market.getClaim(task_id, worker)).status
+        return self.market.getClaim(task_id, worker).status
 
-    def verifier_key_status(self, job_id: int) -> int:
-        """JobMarket.VerifierKeyStatus of this verifier for ``job_id``: 0 None, 1 Requested, 2 Delivered."""
-        return int(self.market.verifierKeyStatus(job_id, self.address))
+    def verifier_key_status(self, job_id: int) -> VerifierKeyStatus:
+        return self.market.verifierKeyStatus(job_id, self.address)
 
-    def request_verifier_key(self, job_id: int) -> Any:
+    def request_verifier_key(self, job_id: int) -> Tx:
         return self.market.requestVerifierKey(job_id)
 
     def verifier_key_envelope(self, job_id: int) -> bytes | None:
         """The envelope of the ``VerifierKeyDelivered`` event for this verifier and job, if any."""
-        event = self.market.web3_contract.events.VerifierKeyDelivered
-        logs = self.client.retry(lambda: event.get_logs(
-            from_block=self.deployment.deploy_block,
-            argument_filters={"jobId": job_id, "verifier": self.address}), "reading VerifierKeyDelivered")
+        logs = self.market.logs("VerifierKeyDelivered", self.deployment.deploy_block, jobId=job_id,
+                                verifier=self.address)
         return bytes(logs[-1]["args"]["envelope"]) if logs else None
 
     def owed(self) -> int:
-        return int(self.market.owed(self.address))
+        return self.market.owed(self.address)
 
-    def withdraw(self) -> Any:
+    def withdraw(self) -> Tx:
         return self.market.withdraw()
 
     # ------------------------------------------------------------------ resolver
     def params(self) -> ResolverParams:
-        return ResolverParams.of(self.resolver.params())
+        return self.resolver.params()
 
     def bond(self) -> int:
         return self.params().challenge_bond
 
-    def challenge(self, ch: Any) -> Any:
-        """Open the dispute ``ch`` (a :class:`verifier.challenge.Challenge`): with the worker's
-        proofs (``challengeWithProof``) or without (``challenge``: the worker must answer)."""
+    def challenge(self, ch: Any) -> Tx:
+        """The transaction opening the dispute ``ch`` (a :class:`verifier.challenge.Challenge`):
+        with the worker's proofs (``challengeWithProof``) or without (``challenge``: the worker
+        must answer). The bond is approved now."""
         bond = self.bond()
         if bond:
             self.approve(bond)
-        return getattr(self.resolver, ch.function)(*ch.args())
+        opener = {"challenge": self.resolver.challenge,
+                  "challengeWithProof": self.resolver.challengeWithProof}
+        return opener[ch.function](*ch.args())
 
     def has_challenged(self, task_id: int, worker: str) -> bool:
         """Whether this verifier opened a dispute of ``worker``'s claim on ``task_id``."""
-        event = self.resolver.web3_contract.events.DisputeOpened
-        logs = self.client.retry(lambda: event.get_logs(
-            from_block=self.deployment.deploy_block,
-            argument_filters={"taskId": task_id, "accused": worker}), "reading DisputeOpened")
+        logs = self.resolver.logs("DisputeOpened", self.deployment.deploy_block, taskId=task_id,
+                                  accused=worker)
         return any(str(lg["args"]["accuser"]).lower() == self.address.lower() for lg in logs)
 
     def dispute_id_from(self, receipt: Any) -> int:
@@ -156,39 +163,24 @@ class VerifierChain:
         return int(events[0]["args"]["disputeId"])
 
     def dispute(self, dispute_id: int) -> Dispute:
-        return Dispute.of(self.resolver.getDispute(dispute_id), dispute_id=dispute_id)
+        return self.resolver.getDispute(dispute_id)
 
     def ballots(self, dispute_id: int) -> list[tuple[str, BallotState, bytes]]:
-        refs, states, ballots = self.resolver.getBallots(dispute_id)
-        return [(str(r), BallotState(int(s)), bytes(b))
-                for r, s, b in zip(refs, states, ballots, strict=True)]
+        return [(str(b.referee), b.state, b.ballot) for b in self.resolver.getBallots(dispute_id)]
 
     def reveal_window(self) -> int:
         return self.params().reveal_window
 
-    def draw(self, dispute_id: int, gas: int | None = None) -> Any:
-        return self.resolver.drawCommittee(dispute_id, gas=gas)
+    def draw(self, dispute_id: int) -> Tx:
+        return self.resolver.drawCommittee(dispute_id)
 
-    def commit_vote(self, dispute_id: int, seat: int, commitment: bytes) -> Any:
+    def commit_vote(self, dispute_id: int, seat: int, commitment: bytes) -> Tx:
         """Commit in ``seat`` (this verifier's index in the drawn committee)."""
         return self.resolver.commitVote(dispute_id, seat, commitment)
 
-    def reveal_vote(self, dispute_id: int, seat: int, vote: bytes, salt: bytes) -> Any:
+    def reveal_vote(self, dispute_id: int, seat: int, vote: bytes, salt: bytes) -> Tx:
         return self.resolver.revealVote(dispute_id, seat, vote, salt)
 
-    def settle(self, dispute_id: int) -> Any:
+    def settle(self, dispute_id: int) -> Tx:
         return self.resolver.settle(dispute_id)
 
-
-def journaled_send(journal: Journal, item: str, action: str, send: Callable[[], Any],
-                   detail: str | None = None) -> Any:
-    """Send one transaction with its intent journaled first and its outcome after; returns
-    the receipt. A failure is recorded and re-raised."""
-    tx = journal.tx_intent(item, action, detail=detail)
-    try:
-        receipt = send()
-    except VeritrainError as exc:
-        journal.tx_update(tx, "failed", detail=str(exc))
-        raise
-    journal.tx_update(tx, "mined", tx_hash=tx_hash(receipt))
-    return receipt

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol
 
-from veritrain.chain.receipts import tx_hash
+from veritrain.chain.states import VerifierKeyStatus
 from veritrain.envelope import unwrap
 from veritrain.errors import ContractRevert, DecryptionError
 from veritrain.jobdoc import verifier_key_context
@@ -95,30 +95,24 @@ class ChainKeySource:
         if item is not None and item.phase == "refused":
             return None
         status = self.chain.verifier_key_status(job_id)
-        if status == 2:  # Delivered: the envelope is in the event
+        if status == VerifierKeyStatus.DELIVERED:  # the envelope is in the event
             env = self.chain.verifier_key_envelope(job_id)
             if env is not None:
                 self.journal.put(key, "delivered", envelope="0x" + env.hex())
                 return self._unwrap(job_id, env)
             return None
-        if status == 1:  # asked (by this or an earlier run): wait for the answer
+        if status == VerifierKeyStatus.REQUESTED:  # asked (by this or an earlier run): wait for the answer
             if item is None or item.phase != "requested":
                 self.journal.put(key, "requested")
             return None
         # None on-chain: ask once (a journaled intent from a crashed run that never landed is
         # superseded; the status check above keeps a landed one from being sent twice)
-        tx = self.journal.tx_intent(key, "requestVerifierKey")
-        try:
-            receipt = self.chain.request_verifier_key(job_id)
+        try:  # journaled (a failure is recorded as failed by the send)
+            self.chain.send(self.journal, key, "requestVerifierKey", self.chain.request_verifier_key(job_id))
         except ContractRevert as exc:
-            self.journal.tx_update(tx, "failed", detail=str(exc))
             self.journal.put(key, "refused", detail=str(exc))
             log.info("job %d: cannot ask for its key: %s", job_id, exc)
             return None
-        except Exception as exc:
-            self.journal.tx_update(tx, "failed", detail=str(exc))
-            raise
-        self.journal.tx_update(tx, "mined", tx_hash=tx_hash(receipt))
         self.journal.put(key, "requested")
         log.info("job %d: asked the requester for its data key on-chain", job_id)
         return None

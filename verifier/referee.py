@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from verifier.chain import journaled_send
 from verifier.replay import MATCH, MISMATCH, UNRUNNABLE, SegmentReplayer, load_job_document, load_manifest
 from veritrain.chain.receipts import commitment
 from veritrain.chain.states import UNAVAILABLE, BallotState
@@ -173,8 +172,8 @@ class Referee:
         vote, salt = bytes.fromhex(d["vote"][2:]), bytes.fromhex(d["salt"][2:])
         sealed = commitment(vote, self.chain.address, salt)
         seat = self._seat(d)
-        journaled_send(self.journal, item.key, "commitVote",
-                       lambda: self.chain.commit_vote(dispute_id, seat, sealed))
+        self.chain.send(self.journal, item.key, "commitVote",
+                        self.chain.commit_vote(dispute_id, seat, sealed))
         self.journal.put(item.key, item.phase, duty="committed")
         return "committed"
 
@@ -194,7 +193,7 @@ class Referee:
             return "missed"
         vote, salt = bytes.fromhex(d["vote"][2:]), bytes.fromhex(d["salt"][2:])
         seat = self._seat(d)
-        journaled_send(self.journal, item.key, "revealVote",
-                       lambda: self.chain.reveal_vote(dispute_id, seat, vote, salt))
+        self.chain.send(self.journal, item.key, "revealVote",
+                        self.chain.reveal_vote(dispute_id, seat, vote, salt))
         self.journal.put(item.key, item.phase, duty="revealed")
         return "revealed"

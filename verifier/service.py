@@ -25,18 +25,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from verifier.chain import VerifierChain, journaled_send
+from verifier.chain import VerifierChain
 from verifier.keys import KeySource
 from verifier.referee import Referee, VotePolicy, honest
 from verifier.replay import ReplayFn, SegmentReplayer, engine_replay
 from verifier.watcher import WatchConfig, Watcher
-from veritrain.chain.states import BallotState, DisputeStatus, Outcome
+from veritrain.chain.states import BallotState, DisputeStatus, Outcome, VerifierStatus
 from veritrain.errors import ChainError, ConfigError, ContractRevert, StorageError
 from veritrain.journal import Journal
 from veritrain.storage import Storage
 from veritrain.tasks import split_task_id
+
+if TYPE_CHECKING:
+    from veritrain.chain.facades import Tx
 
 log = logging.getLogger("veritrain.verifier")
 #: Gas for drawCommittee sent without estimation (committees of up to 15 from a large pool).
@@ -71,12 +74,11 @@ class VerifierService:
         if self.chain.is_active():
             return "already registered"
         status = self.chain.verifier_status()
-        if status == 2:
+        if status == VerifierStatus.UNBONDING:
             raise ConfigError(f"{self.chain.address} is unbonding from the verifier registry; withdraw its "
                               "stake after the unbonding delay, then register again")
         amount = stake or self.chain.min_stake()
-        journaled_send(self.journal, "registry", "register", lambda: self.chain.register(amount),
-                       detail=str(amount))
+        self.chain.send(self.journal, "registry", "register", self.chain.register(amount), detail=str(amount))
         return f"registered with stake {amount}"
 
     # ------------------------------------------------------------------ loop
@@ -230,10 +232,9 @@ class VerifierService:
                     # in the draw block itself gas estimation (at the head) would see TooEarly; the
                     # transaction lands in a later block, so send it with a fixed gas limit then
                     gas = None if block > d.draw_block else DRAW_GAS
-                    sent += self._tx(item.key, "drawCommittee",
-                                     lambda i=dispute_id, g=gas: self.chain.draw(i, gas=g))
+                    sent += self._tx(item.key, "drawCommittee", self.chain.draw(dispute_id), gas=gas)
                 elif self._settleable(d, dispute_id, now):
-                    sent += self._tx(item.key, "settle", lambda i=dispute_id: self.chain.settle(i))
+                    sent += self._tx(item.key, "settle", self.chain.settle(dispute_id))
             except ContractRevert as exc:  # someone else was faster: events will tell
                 log.info("dispute %s: %s", dispute_id, exc)
         return sent
@@ -247,15 +248,15 @@ class VerifierService:
             return True
         return all(state.revealed for _, state, _ in self.chain.ballots(dispute_id))
 
-    def _tx(self, item: str, action: str, send: Any) -> int:
-        journaled_send(self.journal, item, action, send)
+    def _tx(self, item: str, action: str, tx: Tx, gas: int | None = None) -> int:
+        self.chain.send(self.journal, item, action, tx, gas=gas)
         return 1
 
     def withdraw(self) -> int:
         owed = self.chain.owed()
         if owed == 0:
             return 0
-        self._tx("market", "withdraw", self.chain.withdraw)
+        self._tx("market", "withdraw", self.chain.withdraw())
         self.journal.set("withdrawn_total", int(self.journal.value("withdrawn_total", 0)) + owed)
         return owed
 

@@ -194,21 +194,18 @@ class Watcher:
     def send_challenge(self, key: str, ch: Any) -> str:
         """Send ``ch`` once: a journaled intent from an earlier (crashed) run is never resent
         blindly; the chain says whether it landed."""
-        earlier = [t for t in self.journal.txs(key, "challenge") if t.status in ("intent", "mined")]
+        earlier = [t for t in self.journal.txs(key, "challenge") if t.status in ("intent", "sent", "mined")]
         if earlier:
             status = self.chain.claim_status(ch.task_id, ch.worker)
             if status != ClaimStatus.REVEALED and self._opened_by_me(ch):
                 return self._final(key, "challenged", f"challenge already sent (claim is {status.label})")
-        tx = self.journal.tx_intent(key, "challenge", detail=f"segment {ch.j}")
         try:
-            receipt = self.chain.challenge(ch)
-        except VeritrainError as exc:
-            self.journal.tx_update(tx, "failed", detail=str(exc))
+            receipt = self.chain.send(self.journal, key, "challenge", self.chain.challenge(ch),
+                                      detail=f"segment {ch.j}")
+        except VeritrainError as exc:  # journaled as failed by the send
             if isinstance(exc, ChainError) and not isinstance(exc, ContractRevert):
                 raise  # RPC trouble: retry next tick (the intent makes the retry check the chain)
             return self._final(key, "challenge_failed", str(exc))
-
-        self.journal.tx_update(tx, "mined", tx_hash=tx_hash(receipt))
         dispute_id = self.chain.dispute_id_from(receipt)
         self.journal.put(key, "challenged", detail=f"segment {ch.j} challenged", dispute_id=dispute_id,
                          challenge_tx=tx_hash(receipt))

@@ -8,23 +8,28 @@ why it was skipped; an unreachable IPFS node is not such a problem and is raised
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
 from veritrain.chain.states import ClaimStatus, JobStatus
 from veritrain.chain.views import Job
 from veritrain.errors import SpecError, StorageError, VeritrainError
+from veritrain.jobdoc import JobDocument
+from veritrain.journal import Journal
 from veritrain.storage import StorageUnreachableError
 from veritrain.tasks import task_id_of
 from worker import tasks
 from worker.policy import Offer
 
-if TYPE_CHECKING:
-    from worker.loop import Worker
+#: The job document of a CID (the worker's cached, verified reader).
+DocReader = Callable[[str], JobDocument]
 
-def open_offers(worker: Worker) -> list[Offer]:
-    chain = worker.chain
-    count = int(chain.call(chain.market.functions.jobCount()))
-    first = int(worker.journal.value("scan_from_job", 1))
+
+def open_offers(chain: Any, journal: Journal, doc: DocReader) -> list[Offer]:
+    """Offers for every free slot of every open job. ``chain`` is the worker's
+    :class:`worker.chain.WorkerChain`; ``journal`` keeps where the scan may start."""
+    count = chain.market.jobCount()
+    first = int(journal.value("scan_from_job", 1))
     balance = chain.balance()
     out: list[Offer] = []
     all_closed = True
@@ -32,19 +37,19 @@ def open_offers(worker: Worker) -> list[Offer]:
         job = chain.job(job_id)
         if job.status != JobStatus.OPEN:
             if all_closed:
-                worker.journal.set("scan_from_job", job_id + 1)
+                journal.set("scan_from_job", job_id + 1)
             continue
         all_closed = False
-        out += _job_offers(worker, job_id, job, balance)
+        out += job_offers(chain, doc, job_id, job, balance)
     return out
 
 
-def _job_offers(worker: Worker, job_id: int, job: Job, balance: int) -> list[Offer]:
-    chain = worker.chain
+def job_offers(chain: Any, read_doc: DocReader, job_id: int, job: Job, balance: int) -> list[Offer]:
+    """The offers of one open job; an unusable document makes offers that carry the problem."""
     problems: list[str] = []
     doc = None
     try:
-        doc = worker.doc(job.spec_cid)
+        doc = read_doc(job.spec_cid)
         problems = tasks.job_problems(doc, job)
     except StorageUnreachableError:
         raise  # an IPFS outage is not the job's fault: the loop reports it (and exits in a script)

@@ -16,150 +16,168 @@
   after its deadlines, so its claim never waits on somebody else. Several disputes of one
   claim may be open at once; each is served.
 Each dispute is a journal item ``dispute:<id>`` recording the referees served.
+
+:class:`DisputeDuty` gets what it needs explicitly (the chain, storage, journal, the worker's
+address, a ``say`` callable, its task folders and data-key access), not the whole Worker.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from veritrain import envelope
 from veritrain import manifest as manifest_mod
 from veritrain.chain import segments
 from veritrain.chain.states import DisputeStatus
-from veritrain.chain.views import Verifier
 from veritrain.errors import ContractRevert, StorageError, VeritrainError
 from veritrain.jobdoc import referee_key_context
-from veritrain.journal import Item
+from veritrain.journal import Item, Journal
+from veritrain.storage import Storage
 
 if TYPE_CHECKING:
-    from worker.loop import Worker
+    from veritrain.chain.facades import Tx
 
-def keep_available(worker: Worker, it: Item, *, force: bool = False) -> list[str]:
-    """Pin the task's manifest and checkpoints; re-add what the node lost. Returns re-added CIDs."""
-    last = float(it.data.get("available_at", 0))
-    if not force and time.time() - last < worker.settings.availability_interval:
-        return []
-    tid = it.data["task_id"]
-    tdir = worker.task_dir(tid)
-    files = {it.data["manifest_cid"]: tdir / "manifest.json"}
-    files.update({cid: tdir / "enc" / f"ckpt-{int(i):06d}.enc" for i, cid in it.data.get("cids", {}).items()})
-    readded = []
-    for cid, path in files.items():
+
+@dataclass(frozen=True)
+class DisputeDuty:
+    """One worker's duties in the disputes over its results.
+
+    ``chain`` is the worker's :class:`worker.chain.WorkerChain` (typed reads and the journaled
+    send); ``task_dir(task_id)`` is where a task's manifest and ciphertexts are kept;
+    ``data_key(item)`` opens the task's data key; ``availability_interval`` is how often (s)
+    the pins are checked.
+    """
+
+    chain: Any
+    storage: Storage
+    journal: Journal
+    address: str
+    say: Callable[[str], None]
+    task_dir: Callable[[int], Path]
+    data_key: Callable[[Item], bytes]
+    availability_interval: float
+
+    def keep_available(self, it: Item, *, force: bool = False) -> list[str]:
+        """Pin the task's manifest and checkpoints; re-add what the node lost. Returns re-added CIDs."""
+        last = float(it.data.get("available_at", 0))
+        if not force and time.time() - last < self.availability_interval:
+            return []
+        tid = it.data["task_id"]
+        tdir = self.task_dir(tid)
+        files = {it.data["manifest_cid"]: tdir / "manifest.json"}
+        files.update({cid: tdir / "enc" / f"ckpt-{int(i):06d}.enc"
+                      for i, cid in it.data.get("cids", {}).items()})
+        readded = []
+        for cid, path in files.items():
+            try:
+                if not self.storage.has(cid):
+                    if not path.exists():
+                        self.say(f"task {tid}: {cid} is gone from IPFS and {path}; referees cannot fetch it")
+                        continue
+                    self.storage.put_file(path)
+                    readded.append(cid)
+                self.storage.pin(cid)
+            except StorageError as exc:
+                self.say(f"task {tid}: cannot keep {cid} available right now: {exc}")
+                return readded
+        self.journal.put(it.key, it.phase, available_at=time.time())
+        return readded
+
+    def disputes_of(self, it: Item) -> list[int]:
+        """Ids of disputes over this worker's claim on the task (as accused or worker-accuser)."""
+        ids = []
+        opened = self.chain.resolver.logs("DisputeOpened", it.data["from_block"], taskId=it.data["task_id"])
+        for log in opened:
+            a = log.args
+            if a.accused == self.address or (a.accuserIsWorker and a.accuser == self.address):
+                ids.append(int(a.disputeId))
+        return ids
+
+    def handle(self, it: Item) -> bool:
+        """Serve every open dispute over the claim; True if a transaction was sent."""
+        self.keep_available(it, force=not it.data.get("dispute_seen"))
+        if not it.data.get("dispute_seen"):
+            self.journal.put(it.key, it.phase, dispute_seen=True)
+            self.say(f"task {it.data['task_id']}: result disputed; keeping checkpoints available")
+        acted = False
+        for dispute_id in self.disputes_of(it):
+            acted |= self.serve(it, dispute_id)
+        return acted
+
+    def serve(self, it: Item, dispute_id: int) -> bool:
+        """Do what dispute ``dispute_id`` needs of this worker now; True if a transaction was sent."""
+        chain, resolver = self.chain, self.chain.resolver
+        d = chain.dispute(dispute_id)
+        key = f"dispute:{dispute_id}"
+        rec = self.journal.get(key) or self.journal.put(key, "open", task=it.data["task_id"], served=[])
+        status, now = d.status, chain.now()
         try:
-            if not worker.storage.has(cid):
-                if not path.exists():
-                    worker.say(f"task {tid}: {cid} is gone from IPFS and {path}; referees cannot fetch it")
-                    continue
-                worker.storage.put_file(path)
-                readded.append(cid)
-            worker.storage.pin(cid)
-        except StorageError as exc:
-            worker.say(f"task {tid}: cannot keep {cid} available right now: {exc}")
-            return readded
-    worker.journal.put(it.key, it.phase, available_at=time.time())
-    return readded
+            if status == DisputeStatus.ANSWERING:
+                if now > d.deadline:
+                    return self._tx(key, "settle", resolver.settle(dispute_id))
+                if d.accused == self.address:
+                    try:
+                        seg = self.answer_segment(it, d.segment)
+                    except (OSError, VeritrainError, ValueError) as exc:
+                        self.say(f"dispute {dispute_id}: cannot answer (the result will be lost at the "
+                                 f"deadline): {exc}")
+                        return False
+                    return self._tx(key, "answer", resolver.answer(dispute_id, seg))
+            elif status == DisputeStatus.DRAWING:
+                if now > d.deadline:
+                    return self._tx(key, "settle", resolver.settle(dispute_id))
+                if chain.block_number() > d.draw_block:
+                    return self._tx(key, "draw", resolver.drawCommittee(dispute_id))
+            elif status == DisputeStatus.VOTING:
+                acted = self.deliver_keys(it, dispute_id, rec)
+                reveal_deadline = d.deadline + chain.resolver_params().reveal_window
+                if now > reveal_deadline:
+                    acted |= self._tx(key, "settle", resolver.settle(dispute_id))
+                return acted
+            elif status == DisputeStatus.SETTLED and rec.phase != "settled":
+                self.journal.put(key, "settled", outcome=int(d.outcome))
+        except ContractRevert as exc:  # somebody else acted first, or too early: look again next tick
+            self.say(f"dispute {dispute_id}: {exc}")
+        return False
 
+    def answer_segment(self, it: Item, j: int) -> segments.Segment:
+        """Segment ``j`` of this worker's result, with proofs, from the manifest it kept on disk."""
+        tdir = self.task_dir(it.data["task_id"])
+        m = manifest_mod.load((tdir / "manifest.json").read_bytes(), source=str(tdir / "manifest.json"))
+        return segments.segment([m.hash_bytes(i) for i in range(m.n_checkpoints)], j)
 
-def disputes_of(worker: Worker, it: Item) -> list[int]:
-    """Ids of disputes over this worker's claim on the task (as accused or worker-accuser)."""
-    ev = worker.chain.resolver.events.DisputeOpened
-    ids = []
-    for log in worker.chain.logs(ev, it.data["from_block"], taskId=it.data["task_id"]):
-        a = log.args
-        if a.accused == worker.address or (a.accuserIsWorker and a.accuser == worker.address):
-            ids.append(int(a.disputeId))
-    return ids
-
-
-def handle(worker: Worker, it: Item) -> bool:
-    """Serve every open dispute over the claim; True if a transaction was sent."""
-    keep_available(worker, it, force=not it.data.get("dispute_seen"))
-    if not it.data.get("dispute_seen"):
-        worker.journal.put(it.key, it.phase, dispute_seen=True)
-        worker.say(f"task {it.data['task_id']}: result disputed; keeping checkpoints available")
-    acted = False
-    for dispute_id in disputes_of(worker, it):
-        acted |= _serve(worker, it, dispute_id)
-    return acted
-
-
-def _serve(worker: Worker, it: Item, dispute_id: int) -> bool:
-    chain, resolver = worker.chain, worker.chain.resolver
-    d = chain.dispute(dispute_id)
-    key = f"dispute:{dispute_id}"
-    rec = worker.journal.get(key) or worker.journal.put(key, "open", task=it.data["task_id"], served=[])
-    status, now = d.status, chain.now()
-    try:
-        if status == DisputeStatus.ANSWERING:
-            if now > d.deadline:
-                return _tx(worker, key, "settle", resolver.functions.settle(dispute_id))
-            if d.accused == worker.address:
-                try:
-                    seg = answer_segment(worker, it, d.segment)
-                except (OSError, VeritrainError, ValueError) as exc:
-                    worker.say(f"dispute {dispute_id}: cannot answer (the result will be lost at the "
-                               f"deadline): {exc}")
-                    return False
-                return _tx(worker, key, "answer", resolver.functions.answer(dispute_id, seg))
-        elif status == DisputeStatus.DRAWING:
-            if now > d.deadline:
-                return _tx(worker, key, "settle", resolver.functions.settle(dispute_id))
-            if chain.block_number() > d.draw_block:
-                return _tx(worker, key, "draw", resolver.functions.drawCommittee(dispute_id))
-        elif status == DisputeStatus.VOTING:
-            acted = _deliver_keys(worker, it, dispute_id, rec)
-            reveal_deadline = d.deadline + chain.resolver_params().reveal_window
-            if now > reveal_deadline:
-                acted |= _tx(worker, key, "settle", resolver.functions.settle(dispute_id))
-            return acted
-        elif status == DisputeStatus.SETTLED and rec.phase != "settled":
-            worker.journal.put(key, "settled", outcome=int(d.outcome))
-    except ContractRevert as exc:  # somebody else acted first, or too early: look again next tick
-        worker.say(f"dispute {dispute_id}: {exc}")
-    return False
-
-
-def answer_segment(worker: Worker, it: Item, j: int) -> segments.Segment:
-    """Segment ``j`` of this worker's result, with proofs, from the manifest it kept on disk."""
-    tdir = worker.task_dir(it.data["task_id"])
-    m = manifest_mod.load((tdir / "manifest.json").read_bytes(), source=str(tdir / "manifest.json"))
-    return segments.segment([m.hash_bytes(i) for i in range(m.n_checkpoints)], j)
-
-
-def _deliver_keys(worker: Worker, it: Item, dispute_id: int, rec: Item) -> bool:
-    chain = worker.chain
-    referees, _states, _ballots = chain.call(chain.resolver.functions.getBallots(dispute_id))
-    served = list(rec.data.get("served", []))
-    # the requester's key service (or an earlier run of ours) may have served some already:
-    # the chain's RefereeKeyDelivered events decide, so no referee gets a second envelope
-    delivered = {str(log.args.referee).lower() for log in chain.logs(
-        chain.resolver.events.RefereeKeyDelivered, it.data["from_block"], disputeId=dispute_id)}
-    acted = False
-    data_key = worker.data_key(it)
-    for referee in referees:
-        if referee in served:
-            continue
-        if str(referee).lower() in delivered:
+    def deliver_keys(self, it: Item, dispute_id: int, rec: Item) -> bool:
+        """Send the data key, wrapped for each drawn referee not yet served; True if one was sent."""
+        chain = self.chain
+        referees = [seat.referee for seat in chain.resolver.getBallots(dispute_id)]
+        served = list(rec.data.get("served", []))
+        # the requester's key service (or an earlier run of ours) may have served some already:
+        # the chain's RefereeKeyDelivered events decide, so no referee gets a second envelope
+        delivered = {str(log.args.referee).lower() for log in chain.resolver.logs(
+            "RefereeKeyDelivered", it.data["from_block"], disputeId=dispute_id)}
+        acted = False
+        data_key = self.data_key(it)
+        for referee in referees:
+            if referee in served:
+                continue
+            if str(referee).lower() in delivered:
+                served.append(referee)
+                self.journal.put(f"dispute:{dispute_id}", "open", served=served)
+                continue
+            pub = chain.registry.getVerifier(referee).pub_key
+            ctx = referee_key_context(chain.chain_id, chain.market.address, dispute_id, referee)
+            env = envelope.wrap(data_key, pub, ctx)
+            self._tx(f"dispute:{dispute_id}", f"key:{referee}",
+                     chain.resolver.deliverRefereeKey(dispute_id, referee, env))
             served.append(referee)
-            worker.journal.put(f"dispute:{dispute_id}", "open", served=served)
-            continue
-        pub = Verifier.of(chain.call(chain.registry.functions.getVerifier(referee))).pub_key
-        ctx = referee_key_context(chain.chain_id, chain.market.address, dispute_id, referee)
-        env = envelope.wrap(data_key, pub, ctx)
-        _tx(worker, f"dispute:{dispute_id}", f"key:{referee}",
-            chain.resolver.functions.deliverRefereeKey(dispute_id, referee, env))
-        served.append(referee)
-        worker.journal.put(f"dispute:{dispute_id}", "open", served=served)
-        acted = True
-    return acted
+            self.journal.put(f"dispute:{dispute_id}", "open", served=served)
+            acted = True
+        return acted
 
-
-def _tx(worker: Worker, item: str, action: str, fn: object) -> bool:
-    pending = worker.chain.pending_tx(worker.journal, item, action)
-    if pending is not None:
-        worker.chain.wait(pending, action=action)
-    else:
-        worker.chain.send(fn, worker.journal, item, action)
-    return True
-
+    def _tx(self, item: str, action: str, fn: Tx) -> bool:
+        self.chain.send_once(fn, self.journal, item, action)
+        return True

@@ -45,7 +45,9 @@ from veritrain.jobdoc import JobDocument, open_initial_model, open_shard, worker
 from veritrain.journal import Item, Journal
 from veritrain.manifest import Manifest
 from veritrain.units import TokenFormat
-from worker import disputes, tasks
+from worker import tasks
+from worker.discovery import open_offers
+from worker.disputes import DisputeDuty
 from worker.policy import Offer, Policy, choose
 from worker.settings import WorkerSettings
 from worker.task_state import BUSY, REOPENABLE, TERMINAL, TaskPhase, TaskRecord
@@ -152,12 +154,15 @@ class Worker:
         ctx = worker_key_context(self.chain.chain_id, self.chain.market.address, d.task_id, self.address)
         return envelope.unwrap(d.require("envelope"), bytes(self.account.key), ctx)
 
+    def disputes(self) -> DisputeDuty:
+        """This worker's duties in disputes over its results, given what they need."""
+        return DisputeDuty(chain=self.chain, storage=self.storage, journal=self.journal, address=self.address,
+                           say=self.say, task_dir=self.task_dir, data_key=self.data_key,
+                           availability_interval=self.settings.availability_interval)
+
     def _send(self, it: Item, action: str, fn: Any) -> Any:
         """Wait for a still-pending earlier attempt of ``action``, or send it now."""
-        pending = self.chain.pending_tx(self.journal, it.key, action)
-        if pending is not None:
-            return self.chain.wait(pending, action=action)
-        return self.chain.send(fn, self.journal, it.key, action)
+        return self.chain.send_once(fn, self.journal, it.key, action)
 
     # ------------------------------------------------------------------ phases
     def _claim(self, it: Item) -> bool:
@@ -171,10 +176,10 @@ class Worker:
                               f"the job needs {d.stake}")
                     return MOVED
                 if self.chain.allowance() < d.stake:
-                    self._send(it, "approve", self.chain.token.functions.approve(
+                    self._send(it, "approve", self.chain.token.approve(
                         self.chain.market.address, d.stake))
             try:
-                self._send(it, "claim", self.chain.market.functions.claim(tid, bytes(self.pubkey)))
+                self._send(it, "claim", self.chain.market.claim(tid, bytes(self.pubkey)))
             except ContractRevert as exc:
                 if exc.name not in LOST_RACE:
                     raise
@@ -187,7 +192,7 @@ class Worker:
     def _await_key(self, it: Item) -> bool:
         d = TaskRecord.of(it)
         tid = d.task_id
-        logs = self.chain.logs(self.chain.market.events.KeyDelivered, d.from_block, taskId=tid,
+        logs = self.chain.market.logs("KeyDelivered", d.from_block, taskId=tid,
                                worker=self.address)
         if logs:
             env = "0x" + bytes(logs[-1].args.envelope).hex()
@@ -210,13 +215,13 @@ class Worker:
         tid = TaskRecord.of(it).task_id
         if self.chain.status_of(tid) == ClaimStatus.CLAIMED:
             try:
-                self._send(it, "abandon", self.chain.market.functions.abandon(tid, self.address))
+                self._send(it, "abandon", self.chain.market.abandon(tid, self.address))
             except ContractRevert as exc:
                 if exc.name == "JobMarketTooEarly":
                     return WAIT
                 raise
-        fee = sum(int(e.args.griefingFee) for e in self.chain.logs(
-            self.chain.market.events.ClaimAbandoned, TaskRecord.of(it).from_block, taskId=tid,
+        fee = sum(int(e.args.griefingFee) for e in self.chain.market.logs(
+            "ClaimAbandoned", TaskRecord.of(it).from_block, taskId=tid,
             worker=self.address))
         self._set(it, ABANDONED, griefing_fee=fee)
         return MOVED
@@ -301,7 +306,7 @@ class Worker:
             self._set(it, TIMED_OUT, reason="training finished after the commit deadline")
             return MOVED
         c = commitment(bytes.fromhex(d.require("root")[2:]), self.address, bytes.fromhex(d.require("salt")))
-        self._send(it, "commit", self.chain.market.functions.commit(tid, c))
+        self._send(it, "commit", self.chain.market.commit(tid, c))
         self._set(it, REVEALING)
         return MOVED
 
@@ -318,7 +323,7 @@ class Worker:
                 self._set(it, TIMED_OUT, reason="the reveal window closed")
                 return MOVED
             try:
-                self._send(it, "reveal", self.chain.market.functions.reveal(
+                self._send(it, "reveal", self.chain.market.reveal(
                     tid, bytes.fromhex(d.require("root")[2:]), bytes.fromhex(d.require("salt")),
                     d.require("manifest_cid")))
             except ContractRevert as exc:
@@ -335,10 +340,11 @@ class Worker:
 
     def _watch(self, it: Item) -> bool:
         tid = TaskRecord.of(it).task_id
-        disputes.keep_available(self, it)
+        duty = self.disputes()
+        duty.keep_available(it)
         status = self.chain.status_of(tid)
         if status == ClaimStatus.DISPUTED:
-            return disputes.handle(self, it)
+            return duty.handle(it)
         if status == ClaimStatus.FINALIZED:
             self._set(it, FINALIZED, reward=self.chain.job(TaskRecord.of(it).job_id).reward_per_task)
             return MOVED
@@ -355,7 +361,7 @@ class Worker:
         status = self.chain.status_of(tid)
         if status == ClaimStatus.REVEALED:
             try:
-                self._send(it, "finalize", self.chain.market.functions.finalize(tid, self.address))
+                self._send(it, "finalize", self.chain.market.finalize(tid, self.address))
             except ContractRevert as exc:
                 if exc.name == "JobMarketTooEarly":
                     return WAIT
@@ -411,9 +417,7 @@ class Worker:
 
     # ------------------------------------------------------------------ offers
     def offers(self) -> list[Offer]:
-        from worker.discovery import open_offers
-
-        return open_offers(self)
+        return open_offers(self.chain, self.journal, self.doc)
 
     def take(self, offer: Offer) -> Item:
         """Record the claim intent (phase ``claiming``) — the claim itself is the next phase."""
@@ -455,7 +459,7 @@ class Worker:
         owed = self.chain.owed()
         if owed == 0:
             return 0
-        self.chain.send(self.chain.market.functions.withdraw(), self.journal, "account", "withdraw")
+        self.chain.send(self.chain.market.withdraw(), self.journal, "account", "withdraw")
         self.journal.set("withdrawn", int(self.journal.value("withdrawn", 0)) + owed)
         self.say(f"withdrew {self.tokens()(owed)}")
         return owed
@@ -463,9 +467,7 @@ class Worker:
     def tokens(self) -> TokenFormat:
         """How this market's token amounts are shown (decimals and symbol, read once)."""
         if getattr(self, "_tokens", None) is None:
-            fns = self.chain.token.functions
-            decimals, symbol = self.chain.call(fns.decimals()), self.chain.call(fns.symbol())
-            self._tokens = TokenFormat(int(decimals), str(symbol))
+            self._tokens = TokenFormat(self.chain.token.decimals(), self.chain.token.symbol())
         return self._tokens
 
     def maybe_withdraw(self) -> None:

@@ -43,7 +43,7 @@ def status_report(settings: WorkerSettings, address: str) -> dict[str, Any]:
             journal.close()
     from veritrain.units import TokenFormat
 
-    fmt = TokenFormat.of(chain.token)
+    fmt = TokenFormat(chain.token.decimals(), chain.token.symbol())
     return {"address": address, "chain_id": chain.chain_id, "market": chain.market.address,
             "token": {"address": chain.token.address, "symbol": fmt.symbol, "decimals": fmt.decimals},
             "balance": chain.balance(), "owed": chain.owed(), "staked": staked, "earned": earned,

@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 
 from contracts.conftest import E18, Env, job_tuple
 from contracts.helpers import Tree, commitment, hashes, pubkey
+from veritrain.chain.states import ClaimStatus, DisputeStatus, JobStatus
 
 LEAVES = 5
 HONEST = Tree(hashes(LEAVES))
@@ -34,9 +35,10 @@ CHEAT = Tree(hashes(LEAVES, diverge_at=2))
 SALT = b"\x21" * 32
 J = 1  # both trees agree on h_0, h_1 and differ from h_2 on
 FAR = 60 * 86_400
-LIVE = {1, 2, 3, 4, 5}  # Claimed .. Disputed
-ENDED = 7
-OPEN_DISPUTE = (1, 2, 4)  # Drawing, Voting, Answering
+LIVE = {ClaimStatus.CLAIMED, ClaimStatus.KEY_DELIVERED, ClaimStatus.COMMITTED, ClaimStatus.REVEALED,
+        ClaimStatus.DISPUTED}
+ENDED = ClaimStatus.ENDED
+OPEN_DISPUTE = (DisputeStatus.DRAWING, DisputeStatus.VOTING, DisputeStatus.ANSWERING)
 
 _state: dict[str, Any] = {}
 
@@ -86,14 +88,14 @@ class MarketMachine(RuleBasedStateMachine):
         self.touched.add((task, worker.address))
         for _ in range(steps):
             status = m.getClaim(task, worker.address).call()[0]
-            if status in (0, ENDED):
+            if status in (ClaimStatus.NONE, ENDED):
                 self.tx(worker, m.claim(task, pubkey(worker)))
-            elif status == 1:
+            elif status == ClaimStatus.CLAIMED:
                 self.tx(requester, m.deliverKey(task, worker.address, b"env"))
-            elif status == 2:
+            elif status == ClaimStatus.KEY_DELIVERED:
                 if self.tx(worker, m.commit(task, commitment(tree.root, worker.address, SALT))):
                     self.roots[(task, worker.address)] = tree
-            elif status == 3:
+            elif status == ClaimStatus.COMMITTED:
                 root = self.roots[(task, worker.address)].root
                 self.tx(worker, m.reveal(task, root, SALT, "bafy"))
 
@@ -195,13 +197,13 @@ class MarketMachine(RuleBasedStateMachine):
         m = self.env.market.functions
         for task, worker in sorted(self.touched):
             status, key_dl, commit_dl, challenge_dl, _, _, open_disputes = m.getClaim(task, worker).call()
-            if status in (1, 2):
+            if status in (ClaimStatus.CLAIMED, ClaimStatus.KEY_DELIVERED):
                 assert key_dl > 0 and commit_dl > key_dl
-            elif status == 3:
+            elif status == ClaimStatus.COMMITTED:
                 assert m.revealDeadline(task).call() > 0
-            elif status == 4:
+            elif status == ClaimStatus.REVEALED:
                 assert challenge_dl > 0
-            elif status == 5:
+            elif status == ClaimStatus.DISPUTED:
                 open_here = sum(self._dispute_open_on(d, task, worker) for d in self.disputes)
                 assert open_here == open_disputes > 0
 
@@ -227,7 +229,8 @@ class MarketMachine(RuleBasedStateMachine):
                 settled = True
         if settled:  # a claim released by a dismissed dispute gets a full challenge window again
             env.chain.warp(FAR)
-        exits = {1: "abandon", 2: "timeout", 3: "timeout", 4: "finalize"}
+        exits = {ClaimStatus.CLAIMED: "abandon", ClaimStatus.KEY_DELIVERED: "timeout",
+                 ClaimStatus.COMMITTED: "timeout", ClaimStatus.REVEALED: "finalize"}
         for task, worker in sorted(self.touched):
             status = m.getClaim(task, worker).call()[0]
             if status in exits:
@@ -238,9 +241,9 @@ class MarketMachine(RuleBasedStateMachine):
             assert status not in LIVE or status in exits, f"claim stuck in status {status}"
         for job_id, requester, _, _ in self.jobs:
             status = env.job(job_id)["status"]
-            if status == 1:
+            if status == JobStatus.OPEN:
                 assert self.tx(requester, m.cancelJob(job_id))
-            if status != 3:
+            if status != JobStatus.CLOSED:
                 assert self.tx(requester, m.closeJob(job_id)), f"job {job_id} cannot close"
         reg = env.registry.functions
         for v in env.verifiers:

@@ -216,7 +216,7 @@ def test_cancel_refunds_unclaimed_slots(stack):  # type: ignore[no-untyped-def]
     assert token.balanceOf(REQUESTER.address) == before - 2 * REWARD
     # allowance short: approve + postJob, two transactions
     assert job.record.approve_tx and req.client.w3.eth.get_transaction_count(REQUESTER.address) == sent + 2
-    token.approve(req.market.address, 10 * REWARD)
+    token.approve(req.market.address, 10 * REWARD).send()
     sent = req.client.w3.eth.get_transaction_count(REQUESTER.address)
     second = req.post_job(digits_spec(seed=9), digits(), reward_per_task=REWARD, stake_per_task=STAKE)
     assert second.record.approve_tx is None  # allowance enough: postJob alone

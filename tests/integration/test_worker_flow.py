@@ -170,7 +170,7 @@ def test_worker_completes_a_task_and_is_paid(stack: dict[str, Any]) -> None:
     lines: list[str] = []
     worker = Worker(settings_for(stack, "w2"), acct, say=lines.append)
     token = worker.chain.token
-    before = token.functions.balanceOf(acct.address).call()
+    before = token.balanceOf(acct.address)
     try:
         summary = run_with_requester(worker, req, once=True)
         task_id = task_id_of(req.job_id, 0)
@@ -198,7 +198,7 @@ def test_worker_completes_a_task_and_is_paid(stack: dict[str, Any]) -> None:
         assert report["tasks"][0]["phase"] == "finalized" and report["earned"] == 10 * TOKEN
         assert report["owed"] == 15 * TOKEN and report["staked"] == 0
         assert worker.withdraw() == 15 * TOKEN
-        assert token.functions.balanceOf(acct.address).call() == before + 10 * TOKEN
+        assert token.balanceOf(acct.address) == before + 10 * TOKEN
         assert worker.chain.owed() == 0
         actions = [t.action for t in worker.journal.txs(f"task:{task_id}")]
         assert actions == ["approve", "claim", "commit", "reveal", "finalize"]

@@ -1,6 +1,7 @@
 """The package layering holds: no import cycle among the product's modules (module-level and
-function-level imports alike), veritrain imports no role, no role imports another, and nothing
-the product ships holds benchmark, demo or cheating code (those live in bench/, demo/, adversary/)."""
+function-level imports alike, TYPE_CHECKING ones too), veritrain imports no role, no role imports
+another, no module uses another module's private names, and nothing the product ships holds
+benchmark, demo or cheating code (those live in bench/, demo/, adversary/)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("veritrain", "worker", "requester", "verifier")
 TOOLING = ("bench", "demo", "adversary")
-
-#: KNOWN CYCLE, to be removed (issue 15 phase B, item 5): worker/disputes.py and worker/discovery.py
-#: take the whole Worker and call back into worker/loop.py. Nothing else may join this list.
-KNOWN_CYCLES: set[frozenset[str]] = {frozenset({"worker.loop", "worker.disputes", "worker.discovery"})}
 
 
 def _modules(packages: tuple[str, ...]) -> dict[str, Path]:
@@ -106,9 +103,8 @@ def test_the_checker_sees_function_level_and_relative_imports_and_cycles() -> No
 
 
 def test_no_import_cycle_among_product_modules() -> None:
-    cycles = set(_cycles(_graph(_modules(PRODUCT))))
-    new = cycles - KNOWN_CYCLES
-    assert not new, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in new)
+    cycles = _cycles(_graph(_modules(PRODUCT)))
+    assert not cycles, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in cycles)
 
 
 def test_each_package_imports_only_what_it_may() -> None:
@@ -135,3 +131,71 @@ def test_the_package_holds_no_benchmark_demo_or_cheating_code() -> None:
     assert all(not any(p.startswith(t) for t in TOOLING) for p in shipped["include"])
     for tool in TOOLING:  # each is importable from the checkout, with a Typer command line
         assert (ROOT / tool / "__init__.py").is_file() and (ROOT / tool / "__main__.py").is_file()
+
+
+def _private_uses(module: str, source: str, modules: set[str], is_package: bool = False) -> list[str]:
+    """Where ``module`` reaches into another module's privates (a name with one leading underscore):
+    ``from other import _f``, ``other._f`` for an imported product module, and ``obj._x`` on any
+    object but ``self``/``cls`` when ``_x`` is not a name this module's own source defines."""
+    tree = ast.parse(source)
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    own: set[str] = set()  # private names this module defines (functions, classes, attributes, fields)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            own.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            own.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            own.add(node.id)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            own.add(node.target.id)
+    aliases: dict[str, str] = {}  # local name -> imported module (product or not)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+            for a in node.names:
+                if f"{base}.{a.name}" in modules:
+                    aliases[a.asname or a.name] = f"{base}.{a.name}"
+                elif _private(a.name) and base in modules and base != module:
+                    found.append(f"{module}:{node.lineno} imports {base}.{a.name}")
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name)):
+            continue
+        name = node.value.id
+        if name in ("self", "cls"):
+            continue
+        if name in aliases:
+            if aliases[name] in modules and aliases[name] != module:
+                found.append(f"{module}:{node.lineno} uses {aliases[name]}.{node.attr}")
+        elif node.attr not in own:
+            found.append(f"{module}:{node.lineno} uses {name}.{node.attr}, private to another module")
+    return found
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_the_private_checker_sees_each_way_in() -> None:
+    mods = {"p", "p.a", "p.b"}
+    assert _private_uses("p.b", "from p.a import _helper\n", mods) == ["p.b:1 imports p.a._helper"]
+    assert _private_uses("p.b", "from p import a\na._helper()\n", mods) == ["p.b:2 uses p.a._helper"]
+    assert _private_uses("p.b", "def f(job):\n    return job._from_block\n", mods) == [
+        "p.b:2 uses job._from_block, private to another module"]
+    # its own privates, dunders and self's are fine
+    ok = ("def _h():\n    pass\nclass C:\n    _x = 1\n"
+          "    def m(self, o):\n        return o._x, self._y, o.__dict__\n")
+    assert _private_uses("p.b", ok + "_h()\n", mods) == []
+
+
+def test_no_module_uses_another_module_s_private_names() -> None:
+    modules = _modules(PRODUCT)
+    found = [f for m, p in modules.items()
+             for f in _private_uses(m, p.read_text(), set(modules), p.name == "__init__.py")]
+    assert not found, found

@@ -42,6 +42,16 @@ class Crash(BaseException):
     """The process dies here (not an error anybody catches)."""
 
 
+class _Sent:
+    """A prepared transaction whose ``send()`` gives the receipt (the fake acts when prepared)."""
+
+    def __init__(self, receipt: dict[str, Any]) -> None:
+        self.receipt = receipt
+
+    def send(self) -> dict[str, Any]:
+        return self.receipt
+
+
 class FakeMarket:
     """postJob, JobPosted events, job status, token allowance: what the driver touches."""
 
@@ -56,7 +66,7 @@ class FakeMarket:
         class Contract:
             address = MARKET
 
-            def postJob(self, params: tuple[Any, ...]) -> dict[str, Any]:
+            def postJob(self, params: tuple[Any, ...]) -> _Sent:
                 if me.crash == "before":
                     raise Crash()
                 me.posts.append(params)
@@ -64,12 +74,13 @@ class FakeMarket:
                 me.status[job_id] = JobStatus.OPEN
                 if me.crash == "after":
                     raise Crash()
-                return {"transactionHash": f"0x{job_id:064x}", "blockNumber": 100 + job_id, "job": job_id}
+                return _Sent({"transactionHash": f"0x{job_id:064x}", "blockNumber": 100 + job_id,
+                              "job": job_id})
 
-            def cancelJob(self, job_id: int) -> dict[str, Any]:
+            def cancelJob(self, job_id: int) -> _Sent:
                 me.cancelled.append(job_id)
                 me.status[job_id] = JobStatus.CANCELLED
-                return {"transactionHash": "0x" + "00" * 32, "refund": 5}
+                return _Sent({"transactionHash": "0x" + "00" * 32, "refund": 5})
 
             def events(self, since: int, names: list[str]) -> Any:
                 evs = [SimpleNamespace(args={"specCid": p[0], "requester": ACCOUNT.address, "jobId": 2 + i},

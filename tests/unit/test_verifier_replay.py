@@ -141,8 +141,12 @@ class _FakeChain:
         return 1_000
 
     def challenge(self, ch):  # type: ignore[no-untyped-def]
-        self.sent.append(ch.args())
-        self.functions = [*getattr(self, "functions", []), ch.function]
+        return ch  # the prepared transaction
+
+    def send(self, journal, item, action, tx, detail=None):  # type: ignore[no-untyped-def]
+        self.sent.append(tx.args())
+        self.functions = [*getattr(self, "functions", []), tx.function]
+        journal.tx_update(journal.tx_intent(item, action, detail), "mined", "0x" + "11" * 32)
         return {"transactionHash": b"\x11" * 32}
 
     def job(self, job_id: int):  # type: ignore[no-untyped-def]

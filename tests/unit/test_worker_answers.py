@@ -12,7 +12,7 @@ from test_worker_loop import Functions, item, worker  # noqa: F401 (pytest fixtu
 from veritrain.chain import segments
 from veritrain.chain.states import DisputeStatus
 from veritrain.manifest import Manifest
-from worker import disputes, loop
+from worker import loop
 
 CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 
@@ -26,14 +26,14 @@ def _setup(w: Any, status: DisputeStatus, deadline: int) -> tuple[Any, Manifest]
     tdir.mkdir(parents=True, exist_ok=True)
     (tdir / "manifest.json").write_bytes(m.canonical_json())
     d = SimpleNamespace(status=status, deadline=deadline, accused=w.address, segment=3, draw_block=0)
-    w.chain.resolver = SimpleNamespace(functions=Functions())
+    w.chain.resolver = Functions()
     w.chain.dispute = lambda dispute_id: d
     return it, m
 
 
 def test_accused_worker_answers_with_its_leaves_and_proofs(worker: Any) -> None:  # noqa: F811
     it, m = _setup(worker, DisputeStatus.ANSWERING, deadline=worker.chain.now() + 100)
-    assert disputes._serve(worker, it, 4)
+    assert worker.disputes().serve(it, 4)
     [call] = worker.chain.sent
     dispute_id, seg = call.args
     assert call.name == "answer" and dispute_id == 4
@@ -43,7 +43,7 @@ def test_accused_worker_answers_with_its_leaves_and_proofs(worker: Any) -> None:
 
 def test_after_the_answer_deadline_the_worker_settles_instead(worker: Any) -> None:  # noqa: F811
     it, _ = _setup(worker, DisputeStatus.ANSWERING, deadline=worker.chain.now() - 1)
-    assert disputes._serve(worker, it, 4)
+    assert worker.disputes().serve(it, 4)
     assert [c.name for c in worker.chain.sent] == ["settle"]
 
 
@@ -52,5 +52,5 @@ def test_a_worker_that_lost_its_manifest_says_so_and_sends_nothing(worker: Any) 
     (worker.task_dir(it.data["task_id"]) / "manifest.json").unlink()
     said: list[str] = []
     worker.say = said.append
-    assert not disputes._serve(worker, it, 4)
+    assert not worker.disputes().serve(it, 4)
     assert worker.chain.sent == [] and "cannot answer" in said[-1]

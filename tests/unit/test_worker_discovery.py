@@ -11,7 +11,7 @@ import pytest
 from veritrain.chain.states import ClaimStatus
 from veritrain.errors import StorageError
 from veritrain.storage import StorageUnreachableError
-from worker.discovery import _job_offers
+from worker.discovery import job_offers
 
 
 class _Chain:
@@ -22,11 +22,11 @@ class _Chain:
         return ClaimStatus.NONE
 
 
-def _worker(error: Exception) -> Any:
+def _reader(error: Exception) -> Any:
     def doc(cid: str) -> Any:
         raise error
 
-    return SimpleNamespace(chain=_Chain(), doc=doc)
+    return doc
 
 
 JOB = SimpleNamespace(spec_cid="bafyjob", task_count=2, redundancy=1, reward_per_task=10, stake_per_task=5)
@@ -36,11 +36,11 @@ def test_an_unreachable_ipfs_node_is_raised_not_turned_into_a_skip() -> None:
     down = StorageUnreachableError("reading bafyjob: the IPFS node at /ip4/127.0.0.1/tcp/5001/http "
                                    "is unreachable")
     with pytest.raises(StorageUnreachableError, match="is unreachable"):
-        _job_offers(_worker(down), 1, JOB, 100)  # type: ignore[arg-type]
+        job_offers(_Chain(), _reader(down), 1, JOB, 100)  # type: ignore[arg-type]
 
 
 def test_a_document_the_node_refuses_is_still_the_job_s_problem() -> None:
-    offers = _job_offers(_worker(StorageError("reading bafyjob: the IPFS node refused: not found")),  # type: ignore[arg-type]
-                         1, JOB, 100)
+    offers = job_offers(_Chain(), _reader(StorageError("reading bafyjob: the IPFS node refused: not found")),
+                        1, JOB, 100)  # type: ignore[arg-type]
     assert [o.task_index for o in offers] == [0, 1]
     assert offers[0].problems == ("job document unusable: reading bafyjob: the IPFS node refused: not found",)

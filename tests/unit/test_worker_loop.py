@@ -27,6 +27,12 @@ class Call:
 
 
 class Functions:
+    """A contract facade whose every method prepares a :class:`Call` (what the worker sends)."""
+
+    def __init__(self, address: str = "", **views: Any) -> None:
+        self.address = address
+        self.__dict__.update(views)
+
     def __getattr__(self, name: str) -> Any:
         return lambda *args: Call(name, *args)
 
@@ -37,8 +43,8 @@ class FakeChain:
     chain_id = 31337
 
     def __init__(self) -> None:
-        self.market = SimpleNamespace(address=MARKET, functions=Functions())
-        self.token = SimpleNamespace(functions=Functions())
+        self.market = Functions(MARKET)
+        self.token = Functions(decimals=lambda: 18, symbol=lambda: "VTD")
         self.status = ClaimStatus.NONE
         self.time = 1000
         self.sent: list[Call] = []
@@ -64,11 +70,11 @@ class FakeChain:
         self.sent.append(fn)
         return {"status": 1}
 
+    def send_once(self, fn: Call, journal: Any, item: str, action: str) -> Any:
+        return self.send(fn, journal, item, action)  # nothing is ever pending on this chain
+
     def now(self) -> int:
         return self.time
-
-    def call(self, fn: Call) -> Any:  # the token's decimals and symbol, for messages
-        return {"decimals": 18, "symbol": "VTD"}[fn.name]
 
     def balance(self) -> int:
         return 100
@@ -169,8 +175,7 @@ def test_reveal_window_missed_is_recorded(worker: Any) -> None:
 
 
 def test_key_deadline_passed_leads_to_abandon(worker: Any) -> None:
-    worker.chain.logs = lambda *a, **k: []
-    worker.chain.market.events = SimpleNamespace(KeyDelivered=None, ClaimAbandoned=None)
+    worker.chain.market.logs = lambda *a, **k: []
     it = item(worker, loop.AWAITING_KEY, key_deadline=1600)
     worker.chain.status = ClaimStatus.CLAIMED
     assert worker.advance(it) is loop.WAIT
@@ -195,28 +200,26 @@ def test_a_second_worker_process_on_the_same_key_and_home_is_refused(worker: Any
 
 def test_referee_keys_already_on_chain_are_not_delivered_again(worker: Any) -> None:
     from veritrain import envelope
-    from worker import disputes
+    from veritrain.chain.views import Ballot, Verifier
 
     a, b = dev_account(7).address, dev_account(8).address
     pubs = {r: envelope.public_key_from_private(bytes(dev_account(i).key)) for r, i in ((a, 7), (b, 8))}
     chain = worker.chain
-    chain.resolver = SimpleNamespace(address="0x" + "cd" * 20, functions=Functions(),
-                                     events=SimpleNamespace(RefereeKeyDelivered="RefereeKeyDelivered"))
-    chain.registry = SimpleNamespace(functions=Functions())
-    answers = {"getBallots": lambda d: ([a, b], [0, 0], [b"", b""]),
-               "getVerifier": lambda r: (1, 0, 0, 10, pubs[r])}
-    chain.call = lambda fn, what="": answers[fn.name](*fn.args)
     # the requester's key service already served `a` (its RefereeKeyDelivered is on-chain)
-    chain.logs = lambda ev, frm, **f: ([SimpleNamespace(args=SimpleNamespace(referee=a.lower()))]
-                                       if ev == "RefereeKeyDelivered" and f == {"disputeId": 9} else [])
+    served = [SimpleNamespace(args=SimpleNamespace(referee=a.lower()))]
+    chain.resolver = Functions(
+        "0x" + "cd" * 20,
+        getBallots=lambda d: [Ballot.of(seat) for seat in zip([a, b], [0, 0], [b"", b""], strict=True)],
+        logs=lambda ev, frm, **f: served if ev == "RefereeKeyDelivered" and f == {"disputeId": 9} else [])
+    chain.registry = Functions(getVerifier=lambda r: Verifier.of((1, 0, 0, 10, pubs[r])))
     worker.data_key = lambda it: b"\x07" * 32
     it = item(worker, loop.WATCHING)
     rec = worker.journal.put("dispute:9", "open", task=it.data["task_id"], served=[])
-    assert disputes._deliver_keys(worker, it, 9, rec)
+    assert worker.disputes().deliver_keys(it, 9, rec)
     assert [(c.name, c.args[1]) for c in chain.sent] == [("deliverRefereeKey", b)]
     assert worker.journal.get("dispute:9").data["served"] == [a, b]
     chain.sent.clear()
-    assert not disputes._deliver_keys(worker, it, 9, worker.journal.get("dispute:9"))
+    assert not worker.disputes().deliver_keys(it, 9, worker.journal.get("dispute:9"))
     assert chain.sent == []
 
 

@@ -34,6 +34,18 @@ class ClaimStatus(_ContractEnum):  # JobMarket.ClaimStatus
     ENDED = 7  # ended unpaid: abandoned, timed out or slashed (the worker may claim again)
 
 
+class VerifierKeyStatus(_ContractEnum):  # JobMarket.VerifierKeyStatus
+    NONE = 0
+    REQUESTED = 1
+    DELIVERED = 2
+
+
+class VerifierStatus(_ContractEnum):  # VerifierRegistry.VerifierStatus
+    NONE = 0
+    ACTIVE = 1
+    UNBONDING = 2
+
+
 class DisputeStatus(_ContractEnum):  # DisputeResolver.DisputeStatus
     NONE = 0
     DRAWING = 1

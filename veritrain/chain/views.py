@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from veritrain.chain.states import ClaimStatus, DisputeStatus, JobStatus, Outcome
+from veritrain.chain.states import BallotState, ClaimStatus, DisputeStatus, JobStatus, Outcome, VerifierStatus
 
 V = TypeVar("V", bound="_View")
 
@@ -37,7 +37,7 @@ class _View:
 _CONVERT: dict[str, Any] = {
     "int": int, "str": str, "bool": bool, "bytes": bytes,
     "JobStatus": JobStatus, "ClaimStatus": ClaimStatus, "DisputeStatus": DisputeStatus,
-    "Outcome": Outcome,
+    "Outcome": Outcome, "VerifierStatus": VerifierStatus, "BallotState": BallotState,
 }
 
 
@@ -139,8 +139,15 @@ def snake(name: str) -> str:
 
 @dataclass(frozen=True)
 class Verifier(_View):  # VerifierRegistry.getVerifier
-    status: int  # VerifierRegistry.VerifierStatus: 0 None, 1 Active, 2 Unbonding
+    status: VerifierStatus
     unbonding_ends: int
     pool_index: int
     stake: int
     pub_key: bytes
+
+
+@dataclass(frozen=True)
+class Ballot(_View):  # one seat of DisputeResolver.getBallots (its three arrays, zipped)
+    referee: str
+    state: BallotState
+    ballot: bytes
