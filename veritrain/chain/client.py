@@ -3,6 +3,11 @@
 - Signs with an eth-account ``LocalAccount``; the node holds no keys.
 - Nonces: :class:`veritrain.chain.nonce.NonceManager` (threads and processes of one account).
 - Gas: estimated once per transaction, times ``gas_margin``; or pass ``gas=``.
+- Fees: the :class:`~veritrain.netprofile.FeePolicy` of the selected network (EIP-1559 from
+  ``eth_feeHistory``, legacy ``eth_gasPrice`` where blocks have no base fee), capped; a price
+  above the cap is refused (ChainError), never sent.
+- RPC URLs: ``rpc_url`` may list several (``"a,b"`` or a list): a dead one fails over to the
+  next, rate limits are waited out (:class:`veritrain.chain.provider.FailoverProvider`).
 - Transient RPC failures (connection refused, timeouts) are retried with backoff for
   ``retry_seconds``, then raise ChainError naming the RPC URL.
 - Reverts with a custom error raise the same-named subclass of ContractRevert
@@ -24,14 +29,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 
 from veritrain.artifacts import ARTIFACTS_DIR, artifact
 from veritrain.chain import errors as chain_errors
 from veritrain.chain.nonce import NonceManager
+from veritrain.chain.provider import FailoverProvider
 from veritrain.deployments import Deployment
 from veritrain.errors import ChainError, ContractRevert
+from veritrain.netprofile import FeePolicy, split_urls
 from veritrain.retry import with_backoff
 
 T = TypeVar("T")
@@ -44,7 +51,7 @@ _NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacemen
 class ChainClient:
     def __init__(
         self,
-        rpc_url: str,
+        rpc_url: str | list[str],
         account: Any,
         deployment: Deployment | None = None,
         *,
@@ -55,8 +62,19 @@ class ChainClient:
         poll_latency: float = 0.005,
         nonce_dir: Path | None = None,
         request_timeout: float = 30.0,
+        fees: FeePolicy | None = None,
+        log_range: int | None = None,
     ) -> None:
-        self.rpc_url = rpc_url
+        from veritrain import netprofile
+
+        profile = netprofile.selected()  # VERITRAIN_NETWORK (set by `veritrain --network NAME`)
+        self.profile = profile
+        self.fees = fees or (profile.fees if profile else FeePolicy())
+        #: The provider's eth_getLogs block-range limit (EventPoller pages within it).
+        self.log_range = log_range or (profile.log_range if profile else 2000)
+        self.provider = FailoverProvider(split_urls(rpc_url), request_timeout=request_timeout,
+                                         backoff=backoff)
+        self.rpc_url = ",".join(self.provider.urls)
         self.account = account
         self.address: str = account.address
         self.deployment = deployment
@@ -65,7 +83,7 @@ class ChainClient:
         self.backoff = backoff
         self.receipt_timeout = receipt_timeout
         self.poll_latency = poll_latency
-        self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": request_timeout}))
+        self.w3 = Web3(self.provider)
         self._chain_id: int | None = None
         self._nonce_dir = nonce_dir or Path(tempfile.gettempdir()) / "veritrain-nonces"
         self._nonces: NonceManager | None = None
@@ -94,6 +112,9 @@ class ChainClient:
     def chain_id(self) -> int:
         if self._chain_id is None:
             self._chain_id = int(self.retry(lambda: self.w3.eth.chain_id, "reading the chain id"))
+            if self.profile and self.profile.chain_id != self._chain_id:
+                raise ChainError(f"the RPC node at {self.rpc_url} is chain {self._chain_id}, but "
+                                 f"network {self.profile.name} is chain {self.profile.chain_id}")
             if self.deployment and self.deployment.chain_id != self._chain_id:
                 raise ChainError(
                     f"the RPC node at {self.rpc_url} is chain {self._chain_id}, but the deployment "
@@ -247,8 +268,32 @@ class ChainClient:
     def _fee_fields(self) -> dict[str, int]:
         now = time.monotonic()
         if self._fees is None or now - self._fees[0] > 2.0:
-            block = self.retry(lambda: self.w3.eth.get_block("latest"), "reading fees")
-            base = int(block.get("baseFeePerGas") or 0)
-            tip = 10**9
-            self._fees = (now, {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip})
+            self._fees = (now, self.price())
         return self._fees[1]
+
+    def price(self) -> dict[str, int]:
+        """The fee fields of the next transaction under :attr:`fees` (see the module doc)."""
+        policy = self.fees
+        cap = policy.max_fee_wei
+        if policy.mode != "legacy":
+            hist = self.retry(lambda: self.w3.eth.fee_history(policy.history_blocks, "latest",
+                                                              [policy.reward_percentile]),
+                              "reading the fee history")
+            bases = [int(b) for b in hist.get("baseFeePerGas") or []]
+            if bases and bases[-1] > 0:
+                base = bases[-1]  # the next block's base fee
+                rewards = sorted(int(r[0]) for r in hist.get("reward") or [] if r)
+                tip = max(rewards[len(rewards) // 2] if rewards else 0, policy.min_priority_fee_wei)
+                if base + tip > cap:
+                    raise ChainError(f"the network's fee ({(base + tip) / 1e9:.2f} gwei: base "
+                                     f"{base / 1e9:.2f} + tip {tip / 1e9:.2f}) exceeds the cap of "
+                                     f"{policy.max_fee_gwei} gwei (fees.max_fee_gwei); not sending")
+                return {"maxFeePerGas": min(2 * base + tip, cap), "maxPriorityFeePerGas": tip}
+            if policy.mode == "eip1559":
+                raise ChainError(f"the chain at {self.rpc_url} has no base fee: set fees.mode = "
+                                 "\"legacy\" (or \"auto\") in its network profile")
+        price = int(self.retry(lambda: self.w3.eth.gas_price, "reading the gas price"))
+        if price > cap:
+            raise ChainError(f"the network's gas price ({price / 1e9:.2f} gwei) exceeds the cap of "
+                             f"{policy.max_fee_gwei} gwei (fees.max_fee_gwei); not sending")
+        return {"gasPrice": price}
