@@ -50,7 +50,8 @@ def _wait(check: Any, what: str, timeout: float = 30.0) -> Any:
 
 def _proxy(upstream: str, **opts: int) -> tuple[subprocess.Popen[bytes], str]:
     port = procs.free_port()
-    args = [sys.executable, str(PROXY), "--upstream", upstream, "--port", str(port), "--lifetime", str(LIFETIME)]
+    args = [sys.executable, str(PROXY), "--upstream", upstream, "--port", str(port),
+            "--lifetime", str(LIFETIME)]
     for k, v in opts.items():
         args += [f"--{k.replace('_', '-')}", str(v)]
     proc = subprocess.Popen(args)
@@ -263,3 +264,25 @@ def test_fees_follow_the_fee_history_under_a_cap(remote) -> None:  # type: ignor
     with pytest.raises(ChainError, match=r"exceeds the cap of 0.5 gwei"):
         _mint(capped, remote.token, dev_account(6).address, 1)
     assert remote.token.functions.balanceOf(dev_account(6).address).call() == 0
+
+
+def test_the_sdk_takes_a_network_object(remote, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from requester.sdk import Requester
+    from veritrain.deployments import save
+    from veritrain.dev.deploy import deploy_local
+    from veritrain.netprofile import NetworkProfile
+    from veritrain.storage.base import MemoryStorage
+
+    dep = deploy_local(remote.w3, dev_account(0), "sim", mint_to=[dev_account(7).address])
+    record = save(dep, tmp_path / "deployments" / "sim.json")
+    profile = NetworkProfile(name="sim", chain_id=CHAIN_ID, rpc_urls=["http://127.0.0.1:9", remote.proxy_url],
+                             deployment=record, log_range=100, fees=FeePolicy(max_fee_gwei=Decimal(7)))
+    req = Requester(profile, dev_account(7), MemoryStorage(), home=tmp_path)
+    assert req.deployment == dep
+    assert req.client.provider.urls == [remote.proxy_url, "http://127.0.0.1:9"]  # healthy first
+    assert req.client.fees.max_fee_gwei == 7 and req.client.log_range == 100
+    assert req.client.chain_id == CHAIN_ID
+    assert req.market.token.balanceOf(dev_account(7).address) > 0  # it reads the real deployment
+    wrong = profile.model_copy(update={"chain_id": 1})
+    with pytest.raises(ConfigError, match=f"is chain {CHAIN_ID}, not 1"):
+        Requester(wrong, dev_account(7), MemoryStorage(), home=tmp_path)

@@ -38,7 +38,7 @@ from veritrain.chain.nonce import NonceManager
 from veritrain.chain.provider import FailoverProvider
 from veritrain.deployments import Deployment
 from veritrain.errors import ChainError, ContractRevert
-from veritrain.netprofile import FeePolicy, split_urls
+from veritrain.netprofile import FeePolicy, NetworkProfile, split_urls
 from veritrain.retry import with_backoff
 
 T = TypeVar("T")
@@ -64,10 +64,12 @@ class ChainClient:
         request_timeout: float = 30.0,
         fees: FeePolicy | None = None,
         log_range: int | None = None,
+        network: NetworkProfile | None = None,
     ) -> None:
         from veritrain import netprofile
 
-        profile = netprofile.selected()  # VERITRAIN_NETWORK (set by `veritrain --network NAME`)
+        # the given network, else VERITRAIN_NETWORK (set by `veritrain --network NAME`)
+        profile = network or netprofile.selected()
         self.profile = profile
         self.fees = fees or (profile.fees if profile else FeePolicy())
         #: The provider's eth_getLogs block-range limit (EventPoller pages within it).
