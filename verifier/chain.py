@@ -110,9 +110,7 @@ class VerifierChain:
     def verifier_key_envelope(self, job_id: int) -> bytes | None:
         """The envelope of the ``VerifierKeyDelivered`` event for this verifier and job, if any."""
         event = self.market.web3_contract.events.VerifierKeyDelivered
-        logs = self.client.retry(lambda: event.get_logs(
-            from_block=self.deployment.deploy_block,
-            argument_filters={"jobId": job_id, "verifier": self.address}), "reading VerifierKeyDelivered")
+        logs = self.client.logs(event, self.deployment.deploy_block, jobId=job_id, verifier=self.address)
         return bytes(logs[-1]["args"]["envelope"]) if logs else None
 
     def owed(self) -> int:
@@ -139,9 +137,7 @@ class VerifierChain:
     def has_challenged(self, task_id: int, worker: str) -> bool:
         """Whether this verifier opened a dispute of ``worker``'s claim on ``task_id``."""
         event = self.resolver.web3_contract.events.DisputeOpened
-        logs = self.client.retry(lambda: event.get_logs(
-            from_block=self.deployment.deploy_block,
-            argument_filters={"taskId": task_id, "accused": worker}), "reading DisputeOpened")
+        logs = self.client.logs(event, self.deployment.deploy_block, taskId=task_id, accused=worker)
         return any(str(lg["args"]["accuser"]).lower() == self.address.lower() for lg in logs)
 
     def dispute_id_from(self, receipt: Any) -> int:

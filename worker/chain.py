@@ -82,8 +82,7 @@ class WorkerChain:
 
     def logs(self, event: Any, from_block: int, **filters: Any) -> list[Any]:
         """Decoded ``event`` logs since ``from_block`` whose indexed arguments match ``filters``."""
-        return list(self.client.retry(lambda: event.get_logs(from_block=from_block, argument_filters=filters),
-                                      f"reading {event.event_name} events"))
+        return self.client.logs(event, from_block, **filters)  # paged within the provider's range limit
 
     # ---------------------------------------------------------------- writes
     def send(self, fn: Any, journal: Journal, item: str, action: str) -> Any:

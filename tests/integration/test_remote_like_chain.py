@@ -195,6 +195,13 @@ def test_5000_blocks_of_history_are_read_in_pages_within_a_100_block_limit(remot
     assert wide.stats["narrowed"] >= 4 and wide.step <= 100
     assert _stats(remote.proxy_url)["range_refused"] > after["range_refused"]
 
+    # the roles' filtered look-ups (worker and verifier: "this event for me since deployment")
+    # page the same way, even when the client believes the provider allows more
+    event = client.contract("DevToken", remote.token.address).events.Transfer
+    assert [lg["args"]["value"] for lg in client.logs(event, 0, to=b)] == [2]
+    client.log_range = 1000
+    assert [lg["args"]["value"] for lg in client.logs(event, 0)][-3:] == [1, 2, 3]
+
 
 def test_rate_limits_are_waited_out_without_losing_a_request(remote) -> None:  # type: ignore[no-untyped-def]
     proc, url = _proxy(remote.url, rate=5)

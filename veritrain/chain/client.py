@@ -48,6 +48,18 @@ _NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacemen
                  "invalid nonce", "nonce has already been used")
 
 
+#: Words of a provider's "block range too wide" error (Alchemy, Infura, QuickNode, our proxy).
+_RANGE_WORDS = ("block range", "range too", "range is too", "query returned more than", "too many blocks")
+
+
+class RangeTooWide(Exception):
+    """The provider refused an eth_getLogs block range as too wide."""
+
+
+def is_range_error(exc: BaseException) -> bool:
+    return any(w in str(exc).lower() for w in _RANGE_WORDS)
+
+
 class ChainClient:
     def __init__(
         self,
@@ -142,6 +154,35 @@ class ChainClient:
         """Chain time: the latest block's timestamp (what the next transaction is checked against)."""
         block = self.retry(lambda: self.w3.eth.get_block("latest"), "reading the latest block")
         return int(block["timestamp"])
+
+    def logs(self, event: Any, from_block: int, to_block: int | None = None,
+             **filters: Any) -> list[Any]:
+        """Decoded logs of a web3 contract ``event`` from ``from_block`` to ``to_block`` (default:
+        the head) whose indexed arguments match ``filters``, read in pages of at most
+        :attr:`log_range` blocks (halved while the provider refuses a page as too wide)."""
+        end = self.block_number() if to_block is None else to_block
+        step, start, out = self.log_range, from_block, []
+        while start <= end:
+            stop = min(start + step - 1, end)
+            try:
+                out += self.retry(lambda a=start, b=stop: self._page(event, a, b, filters),
+                                  f"reading {event.event_name} events")
+            except RangeTooWide:
+                if step == 1:
+                    raise ChainError(f"the node at {self.rpc_url} refuses even a 1-block log range") from None
+                step = max(1, step // 2)
+                continue
+            start = stop + 1
+        return out
+
+    @staticmethod
+    def _page(event: Any, start: int, stop: int, filters: dict[str, Any]) -> list[Any]:
+        try:
+            return list(event.get_logs(from_block=start, to_block=stop, argument_filters=filters))
+        except Web3RPCError as exc:
+            if is_range_error(exc):
+                raise RangeTooWide(str(exc)) from None
+            raise
 
     def find_transaction(self, tx_hash: str | bytes) -> Any | None:
         """The transaction ``tx_hash`` if the node knows it (pending or mined), else None."""

@@ -22,10 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from veritrain.chain.client import ChainClient
+from veritrain.chain.client import ChainClient, RangeTooWide, is_range_error
 
-#: Words of a provider's "block range too wide" error (Alchemy, Infura, QuickNode, our proxy).
-_RANGE_WORDS = ("block range", "range too", "range is too", "query returned more than", "too many blocks")
 #: Blocks of history kept for reorg detection and retraction.
 REORG_WINDOW = 256
 
@@ -96,7 +94,7 @@ class EventPoller:
             end = min(self.cursor + self.step - 1, head)
             try:
                 logs = self._logs(self.cursor, end)
-            except _RangeTooWide:
+            except RangeTooWide:
                 if self.step == 1:
                     raise
                 self.step = max(1, self.step // 2)
@@ -124,8 +122,8 @@ class EventPoller:
             try:
                 return list(self.client.w3.eth.get_logs(flt))  # type: ignore[arg-type]
             except Web3RPCError as exc:
-                if any(w in str(exc).lower() for w in _RANGE_WORDS):
-                    raise _RangeTooWide(str(exc)) from None
+                if is_range_error(exc):
+                    raise RangeTooWide(str(exc)) from None
                 raise
 
         return self.client.retry(read, "reading logs")
@@ -183,10 +181,6 @@ class EventPoller:
         if self.quiet_after is not None and now - self._head_seen[1] >= self.quiet_after:
             return raw
         return raw - self.confirmations
-
-
-class _RangeTooWide(Exception):
-    """The provider refused an eth_getLogs block range as too wide."""
 
 
 def _type(param: dict[str, Any]) -> str:
