@@ -50,6 +50,8 @@ class FeePolicy(BaseModel):
     ``maxFeePerGas`` is twice the next block's base fee plus that tip. ``legacy``: the node's
     ``eth_gasPrice``. ``auto``: EIP-1559 where the chain has a base fee, else legacy. Every price
     is capped at ``max_fee_gwei``; a transaction the cap cannot price is refused, not sent.
+    A transaction not mined after ``replace_after`` seconds is replaced by one with the same
+    nonce and a fee ``bump_percent`` higher (and never above the cap).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -59,6 +61,10 @@ class FeePolicy(BaseModel):
     min_priority_fee_gwei: Decimal = Field(default=Decimal(1), ge=0)
     history_blocks: int = Field(default=10, ge=1, le=1024)
     reward_percentile: float = Field(default=50.0, ge=0, le=100)
+    #: Seconds before an unmined transaction is replaced (same nonce, bumped fee); None = never.
+    replace_after: float | None = Field(default=None, gt=0)
+    #: How much a replacement outbids the transaction it replaces (nodes require >= 10 %).
+    bump_percent: int = Field(default=25, ge=10, le=1000)
 
     @property
     def max_fee_wei(self) -> int:

@@ -293,3 +293,35 @@ def test_the_sdk_takes_a_network_object(remote, tmp_path: Path) -> None:  # type
     wrong = profile.model_copy(update={"chain_id": 1})
     with pytest.raises(ConfigError, match=f"is chain {CHAIN_ID}, not 1"):
         Requester(wrong, dev_account(7), MemoryStorage(), home=tmp_path)
+
+
+def test_a_stuck_transaction_is_replaced_with_the_same_nonce_and_a_bumped_fee(remote) -> None:  # type: ignore[no-untyped-def]
+    """The network includes nothing for a while (mining paused): after ``replace_after`` the
+    client re-sends its transaction with the same nonce and a higher fee; when blocks come
+    again exactly one version is mined, and it is the replacement."""
+    import threading
+
+    client = _client(remote.proxy_url, fees=FeePolicy(replace_after=1.0))
+    holder = dev_account(8).address
+    token = client.contract("DevToken", remote.token.address)
+    nonce0 = remote.w3.eth.get_transaction_count(client.address)
+    sent: list[str] = []
+    result: dict[str, Any] = {}
+    rpc = remote.w3.provider.make_request
+    assert rpc("evm_setIntervalMining", [0]).get("error") is None
+    try:
+        worker = threading.Thread(target=lambda: result.update(
+            receipt=client.transact(token, "mint", holder, 5, on_signed=sent.append)))
+        worker.start()
+        _wait(lambda: client.stats["replaced"] >= 2, "two replacements", timeout=20)
+    finally:
+        assert rpc("evm_setIntervalMining", [1]).get("error") is None
+    worker.join(60)
+    receipt = result["receipt"]
+    assert receipt["status"] == 1
+    assert "0x" + bytes(receipt["transactionHash"]).hex() != sent[0]  # a replacement was mined
+    mined = remote.w3.eth.get_transaction(receipt["transactionHash"])
+    assert mined["nonce"] == nonce0
+    assert mined["maxPriorityFeePerGas"] >= 10**9 * 5 // 4  # bumped at least once by 25 %
+    assert remote.token.functions.balanceOf(holder).call() == 5  # minted once
+    assert remote.w3.eth.get_transaction_count(client.address) == nonce0 + 1

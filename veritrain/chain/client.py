@@ -89,6 +89,8 @@ class ChainClient:
         self.provider = FailoverProvider(split_urls(rpc_url), request_timeout=request_timeout,
                                          backoff=backoff)
         self.rpc_url = ",".join(self.provider.urls)
+        #: Replaced (stuck) transactions; the provider's ``stats`` count rate limits and failovers.
+        self.stats = {"replaced": 0}
         self.account = account
         self.address: str = account.address
         self.deployment = deployment
@@ -239,6 +241,7 @@ class ChainClient:
             try:
                 with self.nonces.reserve() as nonce:
                     signed = self.account.sign_transaction({**tx, "nonce": nonce})
+                    tx["nonce"] = nonce  # for a replacement (same nonce, bumped fee) in wait()
                     if on_signed is not None:
                         on_signed("0x" + bytes(signed.hash).hex())
                     return self.retry(functools.partial(self._send_raw, signed), f"sending {what}")
@@ -261,11 +264,25 @@ class ChainClient:
             raise
 
     def wait(self, tx_hash: Any, tx: dict[str, Any] | None = None, what: str = "transaction") -> Any:
-        """The receipt of ``tx_hash``; a failed transaction raises its decoded revert."""
+        """The receipt of ``tx_hash``; a failed transaction raises its decoded revert.
+
+        With ``fees.replace_after`` set, a transaction not mined within that many seconds is
+        replaced: the same nonce, re-signed at the current price but at least ``bump_percent``
+        above the last (what nodes require of a replacement); whichever version is mined is the
+        receipt returned. ``stats["replaced"]`` counts replacements."""
         if isinstance(tx_hash, str):
             tx_hash = bytes.fromhex(tx_hash.removeprefix("0x"))
+        if self.fees.replace_after:
+            receipt = self._wait_replacing(tx_hash, tx, what)
+        else:
+            receipt = self._wait_one(tx_hash, what)
+        if receipt["status"] != 1:
+            raise self._failed(bytes(receipt["transactionHash"]), tx, receipt, what)
+        return receipt
+
+    def _wait_one(self, tx_hash: bytes, what: str) -> Any:
         try:
-            receipt = self.retry(
+            return self.retry(
                 lambda: self.w3.eth.wait_for_transaction_receipt(
                     tx_hash, timeout=self.receipt_timeout, poll_latency=self.poll_latency),
                 f"waiting for {what}")
@@ -273,9 +290,69 @@ class ChainClient:
             self.nonces.resync()  # a stuck (e.g. queued, gapped) nonce must not block later sends
             raise ChainError(f"{what} {tx_hash.hex()} was not mined within {self.receipt_timeout:.0f} s "
                              f"on {self.rpc_url}") from None
-        if receipt["status"] != 1:
-            raise self._failed(tx_hash, tx, receipt, what)
-        return receipt
+
+    def _receipt(self, tx_hash: bytes) -> Any | None:
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            return self.retry(lambda: self.w3.eth.get_transaction_receipt(tx_hash), "reading a receipt")
+        except TransactionNotFound:
+            return None
+
+    def _wait_replacing(self, tx_hash: bytes, tx: dict[str, Any] | None, what: str) -> Any:
+        hashes = [tx_hash]
+        start = last_sent = time.monotonic()
+        current = dict(tx) if tx is not None and "nonce" in tx else None
+        while time.monotonic() - start < self.receipt_timeout:
+            for h in reversed(hashes):
+                receipt = self._receipt(h)
+                if receipt is not None:
+                    return receipt
+            if time.monotonic() - last_sent >= self.fees.replace_after:
+                current = current or self._as_sent(hashes[0])
+                if current is not None:
+                    current, new_hash = self._replace(current, what)
+                    if new_hash is not None:
+                        hashes.append(new_hash)
+                last_sent = time.monotonic()
+            time.sleep(max(self.poll_latency, 0.1))
+        self.nonces.resync()
+        raise ChainError(f"{what} {tx_hash.hex()} was not mined within {self.receipt_timeout:.0f} s "
+                         f"on {self.rpc_url}, replaced {len(hashes) - 1} time(s)")
+
+    def _as_sent(self, tx_hash: bytes) -> dict[str, Any] | None:
+        """The transaction as the node has it (for a hash recorded by an earlier call)."""
+        found = self.find_transaction(tx_hash)
+        if found is None:
+            return None
+        out = {"from": found["from"], "to": found["to"], "data": found["input"], "value": found["value"],
+               "gas": found["gas"], "nonce": found["nonce"], "chainId": self.chain_id}
+        for k in ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice"):
+            if found.get(k) is not None and (k == "gasPrice") == ("maxFeePerGas" not in found):
+                out[k] = int(found[k])
+        return out
+
+    def _replace(self, tx: dict[str, Any], what: str) -> tuple[dict[str, Any], bytes | None]:
+        """``tx`` re-signed with the same nonce and a bumped fee, sent; (new tx, its hash or None
+        when the node says the nonce is already used: an earlier version was mined)."""
+        self._fees = None
+        fresh = self.price()
+        bump = 1 + self.fees.bump_percent / 100
+        # keep the transaction's fee type; each field: the current price or the bumped old one
+        fields = {k: max(int(fresh.get(k, 0)), int(int(tx[k]) * bump) + 1)
+                  for k in ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice") if k in tx}
+        if max(fields.values()) > self.fees.max_fee_wei:
+            return tx, None  # the cap forbids a higher bid: keep waiting for the one sent
+        new = {**tx, **fields}
+        signed = self.account.sign_transaction(new)
+        try:
+            self.retry(functools.partial(self._send_raw, signed), f"replacing {what}")
+        except (Web3RPCError, ValueError) as exc:
+            if any(s in str(exc).lower() for s in _NONCE_ERRORS):
+                return tx, None
+            raise
+        self.stats["replaced"] += 1
+        return new, bytes(signed.hash)
 
     def _failed(self, tx_hash: Any, tx: dict[str, Any] | None, receipt: Any, what: str) -> ChainError:
         """Replay a failed tx at its block to recover the revert reason."""
