@@ -138,8 +138,8 @@ class NetworkProfile(BaseModel):
 
     def env(self) -> dict[str, str]:
         """The ``VERITRAIN_*`` settings this profile stands for (what every role's settings read)."""
-        out = {"VERITRAIN_NETWORK": self.name, "VERITRAIN_RPC_URL": self.rpc_urls[0],
-               "VERITRAIN_RPC_URLS": ",".join(self.rpc_urls),
+        out = {"VERITRAIN_NETWORK": self.name,
+               "VERITRAIN_RPC_URL": ",".join(self.rpc_urls),  # the failover list, in order
                "VERITRAIN_CONFIRMATIONS": str(self.confirmations),
                "VERITRAIN_IPFS_API": self.ipfs_api, "VERITRAIN_LOG_RANGE": str(self.log_range),
                "VERITRAIN_POLL_INTERVAL": str(self.poll_interval)}

@@ -23,8 +23,7 @@ def test_local_is_built_in_and_user_profiles_are_read(tmp_path: Path) -> None:
     assert p.fees.max_fee_wei == 40 * 10**9
     assert p.params_name == "sepolia"
     env = p.env()
-    assert env["VERITRAIN_RPC_URL"] == "https://a.example"
-    assert split_urls(env["VERITRAIN_RPC_URLS"]) == ["https://a.example", "https://b.example"]
+    assert split_urls(env["VERITRAIN_RPC_URL"]) == ["https://a.example", "https://b.example"]
     assert env["VERITRAIN_CONFIRMATIONS"] == "3" and "VERITRAIN_DEPLOYMENT" not in env
 
 
