@@ -163,12 +163,14 @@ class ChainClient:
         the head) whose indexed arguments match ``filters``, read in pages of at most
         :attr:`log_range` blocks (halved while the provider refuses a page as too wide)."""
         end = self.block_number() if to_block is None else to_block
-        step, start, out = self.log_range, from_block, []
+        step, start = self.log_range, from_block
+        out: list[Any] = []
         while start <= end:
             stop = min(start + step - 1, end)
             try:
-                out += self.retry(lambda a=start, b=stop: self._page(event, a, b, filters),
-                                  f"reading {event.event_name} events")
+                page: list[Any] = self.retry(functools.partial(self._page, event, start, stop, filters),
+                                             f"reading {event.event_name} events")
+                out += page
             except RangeTooWide:
                 if step == 1:
                     raise ChainError(f"the node at {self.rpc_url} refuses even a 1-block log range") from None
@@ -281,10 +283,11 @@ class ChainClient:
         return receipt
 
     def _wait_one(self, tx_hash: bytes, what: str) -> Any:
+        h: Any = tx_hash
         try:
             return self.retry(
                 lambda: self.w3.eth.wait_for_transaction_receipt(
-                    tx_hash, timeout=self.receipt_timeout, poll_latency=self.poll_latency),
+                    h, timeout=self.receipt_timeout, poll_latency=self.poll_latency),
                 f"waiting for {what}")
         except TimeExhausted:
             self.nonces.resync()  # a stuck (e.g. queued, gapped) nonce must not block later sends
@@ -295,7 +298,8 @@ class ChainClient:
         from web3.exceptions import TransactionNotFound
 
         try:
-            return self.retry(lambda: self.w3.eth.get_transaction_receipt(tx_hash), "reading a receipt")
+            h: Any = tx_hash
+            return self.retry(lambda: self.w3.eth.get_transaction_receipt(h), "reading a receipt")
         except TransactionNotFound:
             return None
 
@@ -308,7 +312,7 @@ class ChainClient:
                 receipt = self._receipt(h)
                 if receipt is not None:
                     return receipt
-            if time.monotonic() - last_sent >= self.fees.replace_after:
+            if time.monotonic() - last_sent >= (self.fees.replace_after or 0.0):
                 current = current or self._as_sent(hashes[0])
                 if current is not None:
                     current, new_hash = self._replace(current, what)
@@ -339,11 +343,11 @@ class ChainClient:
         fresh = self.price()
         bump = 1 + self.fees.bump_percent / 100
         # keep the transaction's fee type; each field: the current price or the bumped old one
-        fields = {k: max(int(fresh.get(k, 0)), int(int(tx[k]) * bump) + 1)
+        fields: dict[str, int] = {k: max(int(fresh.get(k, 0)), int(int(tx[k]) * bump) + 1)
                   for k in ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice") if k in tx}
         if max(fields.values()) > self.fees.max_fee_wei:
             return tx, None  # the cap forbids a higher bid: keep waiting for the one sent
-        new = {**tx, **fields}
+        new: dict[str, Any] = {**tx, **fields}
         signed = self.account.sign_transaction(new)
         try:
             self.retry(functools.partial(self._send_raw, signed), f"replacing {what}")

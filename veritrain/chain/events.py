@@ -64,7 +64,7 @@ class EventPoller:
         self.quiet_after = quiet_after
         self._clock = clock
         self._head_seen: tuple[int, float] | None = None  # (head, when it was first seen)
-        self.step = step or getattr(client, "log_range", 2000)
+        self.step: int = step or int(getattr(client, "log_range", 2000))
         #: Page-end block -> its hash, for the newest pages (reorg detection).
         self._hashes: dict[int, str] = {}
         #: Events yielded from the newest blocks, which a reorg may still drop.

@@ -44,7 +44,7 @@ class FailoverProvider(HTTPProvider):
 
     def _fail_over(self) -> None:
         self._index = (self._index + 1) % len(self.urls)
-        self.endpoint_uri = self.urls[self._index]
+        self.endpoint_uri = self.urls[self._index]  # type: ignore[assignment]
         self.stats["failovers"] += 1
 
     def make_request(self, method: Any, params: Any) -> Any:
