@@ -39,6 +39,7 @@ from veritrain.deployments import Deployment
 from veritrain.deployments import load as load_deployment
 from veritrain.errors import ConfigError, ContractRevert, DataError, SpecError
 from veritrain.jobdoc import JobDocument
+from veritrain.netprofile import NetworkProfile
 from veritrain.spec import JobSpec, load_spec
 from veritrain.storage import Storage
 from veritrain.units import TokenFormat
@@ -122,11 +123,20 @@ def job_costs(spec: JobSpec, reward_per_task: int, stake_per_task: int,
 class Requester:
     """One requester account on one deployment, with a storage backend and a local job store."""
 
-    def __init__(self, rpc_url: str, account: Any, storage: Storage,
+    def __init__(self, rpc_url: str | NetworkProfile, account: Any, storage: Storage,
                  deployment: Deployment | str | Path | None = None, *, home: Path | str | None = None,
                  client: Any = None) -> None:
+        """``rpc_url``: one URL, several comma-separated (failover), or a network profile
+        (:func:`veritrain.netprofile.load_profile`): its URLs (health-checked, chain id checked),
+        deployment, fee policy and log-range limit."""
         from veritrain.chain import ChainClient
 
+        network = rpc_url if isinstance(rpc_url, NetworkProfile) else None
+        if network is not None:
+            rpc_url = ",".join(network.connect())
+            if deployment is None:
+                deployment = network.deployment
+        assert isinstance(rpc_url, str)
         if not isinstance(deployment, Deployment):  # None: found by the network at rpc_url
             deployment = load_deployment(Path(deployment) if deployment is not None else None, rpc_url)
         self.account = account
@@ -137,7 +147,8 @@ class Requester:
 
             home = default_home()
         self.home = Path(home)
-        self.client = client or ChainClient(rpc_url, account, deployment,
+        self.network = network
+        self.client = client or ChainClient(rpc_url, account, deployment, network=network,
                                             nonce_dir=self.home / "requester" / "nonces")
         self.market = Market(self.client, deployment)
         self.store = JobStore(self.home, deployment.chain_id, self.market.address)

@@ -7,7 +7,10 @@ elsewhere pass --token), JobMarket(token, owner), VerifierRegistry(market, minSt
 unbondingDelay), DisputeResolver(market, registry, params), then market.setModules(registry,
 resolver). Bonds, fees, windows and committee size come from the network's parameter file,
 veritrain/networks/<network>.toml (local.toml: the same as veritrain.dev.deploy.deploy_local), or
---params FILE; it is validated before anything is sent. Python
+--params FILE; it is validated before anything is sent. With ``--profile NAME`` (a Veritrain
+network profile, docs/networks.md) the parameters are the profile's (its ``params`` file), the
+chain Ape is connected to must be the profile's chain id (checked before anything is sent), the
+record waits for the profile's confirmations and is written as deployments/<profile>.json. Python
 roles find the written file by network (veritrain.deployments.locate), or VERITRAIN_DEPLOYMENT.
 """
 
@@ -57,6 +60,34 @@ def _params(network_name: str, path: Path | None) -> NetworkParams:
         raise click.ClickException(str(exc)) from None
 
 
+def _profile(name: str | None, chain_id: int) -> Any:
+    """The Veritrain network profile ``name`` (None: none), refused unless Ape's chain is its chain."""
+    if name is None:
+        return None
+    from veritrain.netprofile import load_profile
+
+    try:
+        profile = load_profile(name)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if profile.chain_id != chain_id:
+        raise click.ClickException(f"network {name} is chain {profile.chain_id}, but Ape is connected to "
+                                   f"chain {chain_id}: nothing deployed")
+    return profile
+
+
+def _confirm(block: int, confirmations: int, timeout: float = 600.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while chain.blocks.head.number < block + confirmations:
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"block {block} did not get {confirmations} confirmations "
+                                       f"within {timeout:.0f} s")
+        time.sleep(1.0)
+    click.echo(f"{confirmations} confirmation(s) after block {block}")
+
+
 @click.command(cls=ConnectedProviderCommand)
 @account_option()
 @click.option("--token", default=None, help="Existing ERC-20 to use (default: deploy the DevToken).")
@@ -64,9 +95,13 @@ def _params(network_name: str, path: Path | None) -> NetworkParams:
               help="Protocol parameter file (default veritrain/networks/<network>.toml).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Where to write the record (default deployments/<network>.json).")
-def cli(network, account, token, params_path, out):  # type: ignore[no-untyped-def]
+@click.option("--profile", "profile_name", default=None,
+              help="Veritrain network profile (docs/networks.md): parameters, chain id, confirmations.")
+def cli(network, account, token, params_path, out, profile_name):  # type: ignore[no-untyped-def]
     """Deploy the contracts and write the deployment record."""
-    params = _params(network.name, params_path)
+    profile = _profile(profile_name, chain.chain_id)
+    record_name = profile.name if profile else network.name
+    params = _params(profile.params_name if profile else network.name, params_path)
     start = chain.blocks.head.number
     built = _checked_containers()
     contracts: dict[str, str] = {}
@@ -96,11 +131,13 @@ def cli(network, account, token, params_path, out):  # type: ignore[no-untyped-d
     for name, c in (("JobMarket", market), ("VerifierRegistry", registry), ("DisputeResolver", resolver)):
         contracts[name] = c.address
         click.echo(f"{name:<17} {c.address}")
+    if profile is not None and profile.confirmations:
+        _confirm(chain.blocks.head.number, profile.confirmations)
     record = Deployment(
-        network=network.name,
+        network=record_name,
         chain_id=chain.chain_id,
         deploy_block=start,
         contracts=contracts,
     )
-    path = save(record, out or Path("deployments") / f"{network.name}.json")
+    path = save(record, out or Path("deployments") / f"{record_name}.json")
     click.echo(f"wrote {path}")

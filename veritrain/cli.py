@@ -55,8 +55,37 @@ def root(
         Optional[bool],  # noqa: UP045 - typer needs Optional here
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
+    network: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--network", envvar="VERITRAIN_NETWORK", help="Network profile for every "
+                     "command: `local` or one of $VERITRAIN_HOME/networks.toml (docs/networks.md)."),
+    ] = None,
 ) -> None:
     """Veritrain: buy ML training from strangers and trust the result."""
+    if network is not None:
+        from veritrain import netprofile
+
+        netprofile.activate(network)  # checks the chain id; sets VERITRAIN_RPC_URL etc.
+
+
+network_app = typer.Typer(help="Network profiles (docs/networks.md).", no_args_is_help=True)
+app.add_typer(network_app, name="network")
+
+
+@network_app.command("list")
+def network_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+                 ) -> None:
+    """The known networks: `local` and those of $VERITRAIN_HOME/networks.toml."""
+    from veritrain import netprofile
+
+    profiles = netprofile.load_profiles()
+    if as_json:
+        typer.echo(json.dumps({n: p.model_dump(mode="json") for n, p in sorted(profiles.items())}, indent=2))
+        return
+    for name, p in sorted(profiles.items()):
+        typer.echo(f"{name}: chain {p.chain_id}, {len(p.rpc_urls)} RPC URL(s), {p.confirmations} "
+                   f"confirmation(s), logs <= {p.log_range} blocks, fees {p.fees.mode} "
+                   f"<= {p.fees.max_fee_gwei} gwei")
 
 
 def _stack(home: Path | None, anvil_port: int | None, ipfs_port: int | None,  # type: ignore[no-untyped-def]

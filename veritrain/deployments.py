@@ -61,7 +61,21 @@ def search_dirs() -> list[Path]:
     return out
 
 
-def _rpc(url: str, method: str, params: list[Any]) -> Any:
+def _rpc(urls: str, method: str, params: list[Any]) -> Any:
+    """Ask the first of the comma-separated ``urls`` that answers."""
+    from veritrain.netprofile import split_urls
+
+    *fallbacks, last = split_urls(urls)
+    for url in fallbacks:
+        try:
+            return _rpc_one(url, method, params)
+        except ConfigError as exc:
+            if "does not answer" not in str(exc):
+                raise
+    return _rpc_one(last, method, params)
+
+
+def _rpc_one(url: str, method: str, params: list[Any]) -> Any:
     import urllib.error
     import urllib.request
 

@@ -3,6 +3,11 @@
 - Signs with an eth-account ``LocalAccount``; the node holds no keys.
 - Nonces: :class:`veritrain.chain.nonce.NonceManager` (threads and processes of one account).
 - Gas: estimated once per transaction, times ``gas_margin``; or pass ``gas=``.
+- Fees: the :class:`~veritrain.netprofile.FeePolicy` of the selected network (EIP-1559 from
+  ``eth_feeHistory``, legacy ``eth_gasPrice`` where blocks have no base fee), capped; a price
+  above the cap is refused (ChainError), never sent.
+- RPC URLs: ``rpc_url`` may list several (``"a,b"`` or a list): a dead one fails over to the
+  next, rate limits are waited out (:class:`veritrain.chain.provider.FailoverProvider`).
 - Transient RPC failures (connection refused, timeouts) are retried with backoff for
   ``retry_seconds``, then raise ChainError naming the RPC URL.
 - Reverts with a custom error raise the same-named subclass of ContractRevert
@@ -24,14 +29,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 
 from veritrain.artifacts import ARTIFACTS_DIR, artifact
 from veritrain.chain import errors as chain_errors
 from veritrain.chain.nonce import NonceManager
+from veritrain.chain.provider import FailoverProvider
 from veritrain.deployments import Deployment
 from veritrain.errors import ChainError, ContractRevert
+from veritrain.netprofile import FeePolicy, NetworkProfile, split_urls
 from veritrain.retry import with_backoff
 
 T = TypeVar("T")
@@ -41,10 +48,22 @@ _NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacemen
                  "invalid nonce", "nonce has already been used")
 
 
+#: Words of a provider's "block range too wide" error (Alchemy, Infura, QuickNode, our proxy).
+_RANGE_WORDS = ("block range", "range too", "range is too", "query returned more than", "too many blocks")
+
+
+class RangeTooWide(Exception):
+    """The provider refused an eth_getLogs block range as too wide."""
+
+
+def is_range_error(exc: BaseException) -> bool:
+    return any(w in str(exc).lower() for w in _RANGE_WORDS)
+
+
 class ChainClient:
     def __init__(
         self,
-        rpc_url: str,
+        rpc_url: str | list[str],
         account: Any,
         deployment: Deployment | None = None,
         *,
@@ -55,8 +74,23 @@ class ChainClient:
         poll_latency: float = 0.005,
         nonce_dir: Path | None = None,
         request_timeout: float = 30.0,
+        fees: FeePolicy | None = None,
+        log_range: int | None = None,
+        network: NetworkProfile | None = None,
     ) -> None:
-        self.rpc_url = rpc_url
+        from veritrain import netprofile
+
+        # the given network, else VERITRAIN_NETWORK (set by `veritrain --network NAME`)
+        profile = network or netprofile.selected()
+        self.profile = profile
+        self.fees = fees or (profile.fees if profile else FeePolicy())
+        #: The provider's eth_getLogs block-range limit (EventPoller pages within it).
+        self.log_range = log_range or (profile.log_range if profile else 2000)
+        self.provider = FailoverProvider(split_urls(rpc_url), request_timeout=request_timeout,
+                                         backoff=backoff)
+        self.rpc_url = ",".join(self.provider.urls)
+        #: Replaced (stuck) transactions; the provider's ``stats`` count rate limits and failovers.
+        self.stats = {"replaced": 0}
         self.account = account
         self.address: str = account.address
         self.deployment = deployment
@@ -65,7 +99,7 @@ class ChainClient:
         self.backoff = backoff
         self.receipt_timeout = receipt_timeout
         self.poll_latency = poll_latency
-        self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": request_timeout}))
+        self.w3 = Web3(self.provider)
         self._chain_id: int | None = None
         self._nonce_dir = nonce_dir or Path(tempfile.gettempdir()) / "veritrain-nonces"
         self._nonces: NonceManager | None = None
@@ -94,6 +128,9 @@ class ChainClient:
     def chain_id(self) -> int:
         if self._chain_id is None:
             self._chain_id = int(self.retry(lambda: self.w3.eth.chain_id, "reading the chain id"))
+            if self.profile and self.profile.chain_id != self._chain_id:
+                raise ChainError(f"the RPC node at {self.rpc_url} is chain {self._chain_id}, but "
+                                 f"network {self.profile.name} is chain {self.profile.chain_id}")
             if self.deployment and self.deployment.chain_id != self._chain_id:
                 raise ChainError(
                     f"the RPC node at {self.rpc_url} is chain {self._chain_id}, but the deployment "
@@ -119,6 +156,37 @@ class ChainClient:
         """Chain time: the latest block's timestamp (what the next transaction is checked against)."""
         block = self.retry(lambda: self.w3.eth.get_block("latest"), "reading the latest block")
         return int(block["timestamp"])
+
+    def logs(self, event: Any, from_block: int, to_block: int | None = None,
+             **filters: Any) -> list[Any]:
+        """Decoded logs of a web3 contract ``event`` from ``from_block`` to ``to_block`` (default:
+        the head) whose indexed arguments match ``filters``, read in pages of at most
+        :attr:`log_range` blocks (halved while the provider refuses a page as too wide)."""
+        end = self.block_number() if to_block is None else to_block
+        step, start = self.log_range, from_block
+        out: list[Any] = []
+        while start <= end:
+            stop = min(start + step - 1, end)
+            try:
+                page: list[Any] = self.retry(functools.partial(self._page, event, start, stop, filters),
+                                             f"reading {event.event_name} events")
+                out += page
+            except RangeTooWide:
+                if step == 1:
+                    raise ChainError(f"the node at {self.rpc_url} refuses even a 1-block log range") from None
+                step = max(1, step // 2)
+                continue
+            start = stop + 1
+        return out
+
+    @staticmethod
+    def _page(event: Any, start: int, stop: int, filters: dict[str, Any]) -> list[Any]:
+        try:
+            return list(event.get_logs(from_block=start, to_block=stop, argument_filters=filters))
+        except Web3RPCError as exc:
+            if is_range_error(exc):
+                raise RangeTooWide(str(exc)) from None
+            raise
 
     def find_transaction(self, tx_hash: str | bytes) -> Any | None:
         """The transaction ``tx_hash`` if the node knows it (pending or mined), else None."""
@@ -175,6 +243,7 @@ class ChainClient:
             try:
                 with self.nonces.reserve() as nonce:
                     signed = self.account.sign_transaction({**tx, "nonce": nonce})
+                    tx["nonce"] = nonce  # for a replacement (same nonce, bumped fee) in wait()
                     if on_signed is not None:
                         on_signed("0x" + bytes(signed.hash).hex())
                     return self.retry(functools.partial(self._send_raw, signed), f"sending {what}")
@@ -197,21 +266,97 @@ class ChainClient:
             raise
 
     def wait(self, tx_hash: Any, tx: dict[str, Any] | None = None, what: str = "transaction") -> Any:
-        """The receipt of ``tx_hash``; a failed transaction raises its decoded revert."""
+        """The receipt of ``tx_hash``; a failed transaction raises its decoded revert.
+
+        With ``fees.replace_after`` set, a transaction not mined within that many seconds is
+        replaced: the same nonce, re-signed at the current price but at least ``bump_percent``
+        above the last (what nodes require of a replacement); whichever version is mined is the
+        receipt returned. ``stats["replaced"]`` counts replacements."""
         if isinstance(tx_hash, str):
             tx_hash = bytes.fromhex(tx_hash.removeprefix("0x"))
+        if self.fees.replace_after:
+            receipt = self._wait_replacing(tx_hash, tx, what)
+        else:
+            receipt = self._wait_one(tx_hash, what)
+        if receipt["status"] != 1:
+            raise self._failed(bytes(receipt["transactionHash"]), tx, receipt, what)
+        return receipt
+
+    def _wait_one(self, tx_hash: bytes, what: str) -> Any:
+        h: Any = tx_hash
         try:
-            receipt = self.retry(
+            return self.retry(
                 lambda: self.w3.eth.wait_for_transaction_receipt(
-                    tx_hash, timeout=self.receipt_timeout, poll_latency=self.poll_latency),
+                    h, timeout=self.receipt_timeout, poll_latency=self.poll_latency),
                 f"waiting for {what}")
         except TimeExhausted:
             self.nonces.resync()  # a stuck (e.g. queued, gapped) nonce must not block later sends
             raise ChainError(f"{what} {tx_hash.hex()} was not mined within {self.receipt_timeout:.0f} s "
                              f"on {self.rpc_url}") from None
-        if receipt["status"] != 1:
-            raise self._failed(tx_hash, tx, receipt, what)
-        return receipt
+
+    def _receipt(self, tx_hash: bytes) -> Any | None:
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            h: Any = tx_hash
+            return self.retry(lambda: self.w3.eth.get_transaction_receipt(h), "reading a receipt")
+        except TransactionNotFound:
+            return None
+
+    def _wait_replacing(self, tx_hash: bytes, tx: dict[str, Any] | None, what: str) -> Any:
+        hashes = [tx_hash]
+        start = last_sent = time.monotonic()
+        current = dict(tx) if tx is not None and "nonce" in tx else None
+        while time.monotonic() - start < self.receipt_timeout:
+            for h in reversed(hashes):
+                receipt = self._receipt(h)
+                if receipt is not None:
+                    return receipt
+            if time.monotonic() - last_sent >= (self.fees.replace_after or 0.0):
+                current = current or self._as_sent(hashes[0])
+                if current is not None:
+                    current, new_hash = self._replace(current, what)
+                    if new_hash is not None:
+                        hashes.append(new_hash)
+                last_sent = time.monotonic()
+            time.sleep(max(self.poll_latency, 0.1))
+        self.nonces.resync()
+        raise ChainError(f"{what} {tx_hash.hex()} was not mined within {self.receipt_timeout:.0f} s "
+                         f"on {self.rpc_url}, replaced {len(hashes) - 1} time(s)")
+
+    def _as_sent(self, tx_hash: bytes) -> dict[str, Any] | None:
+        """The transaction as the node has it (for a hash recorded by an earlier call)."""
+        found = self.find_transaction(tx_hash)
+        if found is None:
+            return None
+        out = {"from": found["from"], "to": found["to"], "data": found["input"], "value": found["value"],
+               "gas": found["gas"], "nonce": found["nonce"], "chainId": self.chain_id}
+        for k in ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice"):
+            if found.get(k) is not None and (k == "gasPrice") == ("maxFeePerGas" not in found):
+                out[k] = int(found[k])
+        return out
+
+    def _replace(self, tx: dict[str, Any], what: str) -> tuple[dict[str, Any], bytes | None]:
+        """``tx`` re-signed with the same nonce and a bumped fee, sent; (new tx, its hash or None
+        when the node says the nonce is already used: an earlier version was mined)."""
+        self._fees = None
+        fresh = self.price()
+        bump = 1 + self.fees.bump_percent / 100
+        # keep the transaction's fee type; each field: the current price or the bumped old one
+        fields: dict[str, int] = {k: max(int(fresh.get(k, 0)), int(int(tx[k]) * bump) + 1)
+                  for k in ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice") if k in tx}
+        if max(fields.values()) > self.fees.max_fee_wei:
+            return tx, None  # the cap forbids a higher bid: keep waiting for the one sent
+        new: dict[str, Any] = {**tx, **fields}
+        signed = self.account.sign_transaction(new)
+        try:
+            self.retry(functools.partial(self._send_raw, signed), f"replacing {what}")
+        except (Web3RPCError, ValueError) as exc:
+            if any(s in str(exc).lower() for s in _NONCE_ERRORS):
+                return tx, None
+            raise
+        self.stats["replaced"] += 1
+        return new, bytes(signed.hash)
 
     def _failed(self, tx_hash: Any, tx: dict[str, Any] | None, receipt: Any, what: str) -> ChainError:
         """Replay a failed tx at its block to recover the revert reason."""
@@ -247,8 +392,32 @@ class ChainClient:
     def _fee_fields(self) -> dict[str, int]:
         now = time.monotonic()
         if self._fees is None or now - self._fees[0] > 2.0:
-            block = self.retry(lambda: self.w3.eth.get_block("latest"), "reading fees")
-            base = int(block.get("baseFeePerGas") or 0)
-            tip = 10**9
-            self._fees = (now, {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip})
+            self._fees = (now, self.price())
         return self._fees[1]
+
+    def price(self) -> dict[str, int]:
+        """The fee fields of the next transaction under :attr:`fees` (see the module doc)."""
+        policy = self.fees
+        cap = policy.max_fee_wei
+        if policy.mode != "legacy":
+            hist = self.retry(lambda: self.w3.eth.fee_history(policy.history_blocks, "latest",
+                                                              [policy.reward_percentile]),
+                              "reading the fee history")
+            bases = [int(b) for b in hist.get("baseFeePerGas") or []]
+            if bases and bases[-1] > 0:
+                base = bases[-1]  # the next block's base fee
+                rewards = sorted(int(r[0]) for r in hist.get("reward") or [] if r)
+                tip = max(rewards[len(rewards) // 2] if rewards else 0, policy.min_priority_fee_wei)
+                if base + tip > cap:
+                    raise ChainError(f"the network's fee ({(base + tip) / 1e9:.2f} gwei: base "
+                                     f"{base / 1e9:.2f} + tip {tip / 1e9:.2f}) exceeds the cap of "
+                                     f"{policy.max_fee_gwei} gwei (fees.max_fee_gwei); not sending")
+                return {"maxFeePerGas": min(2 * base + tip, cap), "maxPriorityFeePerGas": tip}
+            if policy.mode == "eip1559":
+                raise ChainError(f"the chain at {self.rpc_url} has no base fee: set fees.mode = "
+                                 "\"legacy\" (or \"auto\") in its network profile")
+        price = int(self.retry(lambda: self.w3.eth.gas_price, "reading the gas price"))
+        if price > cap:
+            raise ChainError(f"the network's gas price ({price / 1e9:.2f} gwei) exceeds the cap of "
+                             f"{policy.max_fee_gwei} gwei (fees.max_fee_gwei); not sending")
+        return {"gasPrice": price}

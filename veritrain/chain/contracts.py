@@ -50,7 +50,8 @@ class BoundContract:
         return transact
 
     def events(self, from_block: int, names: list[str] | None = None,
-               confirmations: int = 0, step: int = 2000, quiet_after: float | None = None) -> EventPoller:
+               confirmations: int = 0, step: int | None = None,
+               quiet_after: float | None = None) -> EventPoller:
         return EventPoller(self.client, self.web3_contract, from_block, names=names,
                            confirmations=confirmations, step=step, quiet_after=quiet_after)
 

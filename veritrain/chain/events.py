@@ -5,6 +5,14 @@ the newest events back for ever: the block that confirms them never comes. With
 ``quiet_after`` set, a head that has not moved for that many seconds counts as confirmed, so
 the last reveal before a task is final is still seen. Only for chains without reorgs (local
 ones): :data:`veritrain.settings.LOCAL_CHAIN_IDS`.
+
+Like a careful indexer, the poller reads ``eth_getLogs`` in pages no wider than the provider's
+block-range limit (``step``, default the client's ``log_range`` from the network profile), halving
+a page the provider still refuses as too wide, and it notices reorgs: it remembers the hash of the
+last block of each page it read, and when the hash under its cursor changes it rewinds to the
+newest remembered block that is still on the chain, moves the events of the dropped blocks to
+:attr:`EventPoller.retracted` (a role undoes what it derived from them) and reads the new blocks
+again, so every event it yields is on the current chain and none is yielded twice for one block.
 """
 
 from __future__ import annotations
@@ -14,7 +22,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from veritrain.chain.client import ChainClient
+from veritrain.chain.client import ChainClient, RangeTooWide, is_range_error
+
+#: Blocks of history kept for reorg detection and retraction.
+REORG_WINDOW = 256
 
 
 class Event(BaseModel):
@@ -44,7 +55,7 @@ class EventPoller:
     """
 
     def __init__(self, client: ChainClient, contract: Any, from_block: int, *,
-                 names: list[str] | None = None, confirmations: int = 0, step: int = 2000,
+                 names: list[str] | None = None, confirmations: int = 0, step: int | None = None,
                  quiet_after: float | None = None, clock: Any = time.monotonic) -> None:
         self.client = client
         self.contract = contract
@@ -53,7 +64,14 @@ class EventPoller:
         self.quiet_after = quiet_after
         self._clock = clock
         self._head_seen: tuple[int, float] | None = None  # (head, when it was first seen)
-        self.step = step
+        self.step: int = step or int(getattr(client, "log_range", 2000))
+        #: Page-end block -> its hash, for the newest pages (reorg detection).
+        self._hashes: dict[int, str] = {}
+        #: Events yielded from the newest blocks, which a reorg may still drop.
+        self._recent: list[Event] = []
+        #: Events yielded earlier whose blocks a reorg dropped (oldest first); the caller clears it.
+        self.retracted: list[Event] = []
+        self.stats = {"pages": 0, "reorgs": 0, "narrowed": 0}
         from web3 import Web3
 
         abi_events = [e for e in contract.abi if e.get("type") == "event"]
@@ -67,28 +85,91 @@ class EventPoller:
             self._by_topic[bytes(Web3.keccak(text=sig))] = e["name"]
 
     def poll(self) -> list[Event]:
-        """Every new event up to ``head - confirmations``; advances the cursor."""
+        """Every new event up to ``head - confirmations``; advances the cursor (after undoing a
+        reorg, see the module doc)."""
+        self._check_reorg()
         head = self.confirmed_head()
         out: list[Event] = []
         while self.cursor <= head:
             end = min(self.cursor + self.step - 1, head)
-            flt = {"address": self.contract.address, "fromBlock": self.cursor, "toBlock": end,
-                   "topics": [["0x" + t.hex() for t in self._by_topic]]}
-            logs = self.client.retry(lambda f=flt: self.client.w3.eth.get_logs(f),  # type: ignore[misc]
-                                     "reading logs")
-            for log in logs:
-                name = self._by_topic.get(bytes(log["topics"][0]))
-                if name is None:
-                    continue
-                ev = self.contract.events[name]().process_log(log)
-                out.append(Event(
-                    name=name, args={k: _plain(v) for k, v in ev["args"].items()},
-                    address=log["address"], block_number=log["blockNumber"],
-                    tx_hash="0x" + bytes(log["transactionHash"]).hex(), log_index=log["logIndex"],
-                ))
+            try:
+                logs = self._logs(self.cursor, end)
+            except RangeTooWide:
+                if self.step == 1:
+                    raise
+                self.step = max(1, self.step // 2)
+                self.stats["narrowed"] += 1
+                continue
+            self.stats["pages"] += 1
+            page = [ev for ev in (self._decode(log) for log in logs) if ev is not None]
+            block_hash = self._hash(end)
+            if block_hash is None:  # the head moved back under us: a reorg; start over
+                break
+            out += page
+            self._hashes[end] = block_hash
             self.cursor = end + 1
+        self._recent += out
+        self._forget_old()
         return out
 
+    def _logs(self, start: int, end: int) -> list[Any]:
+        from web3.exceptions import Web3RPCError
+
+        flt = {"address": self.contract.address, "fromBlock": start, "toBlock": end,
+               "topics": [["0x" + t.hex() for t in self._by_topic]]}
+
+        def read() -> list[Any]:
+            try:
+                return list(self.client.w3.eth.get_logs(flt))  # type: ignore[arg-type]
+            except Web3RPCError as exc:
+                if is_range_error(exc):
+                    raise RangeTooWide(str(exc)) from None
+                raise
+
+        return self.client.retry(read, "reading logs")
+
+    def _decode(self, log: Any) -> Event | None:
+        name = self._by_topic.get(bytes(log["topics"][0]))
+        if name is None:
+            return None
+        ev = self.contract.events[name]().process_log(log)
+        return Event(
+            name=name, args={k: _plain(v) for k, v in ev["args"].items()},
+            address=log["address"], block_number=log["blockNumber"],
+            tx_hash="0x" + bytes(log["transactionHash"]).hex(), log_index=log["logIndex"],
+        )
+
+    def _hash(self, number: int) -> str | None:
+        from web3.exceptions import BlockNotFound
+
+        try:
+            block = self.client.retry(lambda: self.client.w3.eth.get_block(number), "reading a block")
+        except BlockNotFound:
+            return None
+        return "0x" + bytes(block["hash"]).hex()
+
+    def _check_reorg(self) -> None:
+        """Rewind past blocks whose hash changed since they were read."""
+        if not self._hashes:
+            return
+        newest = max(self._hashes)
+        if self._hash(newest) == self._hashes[newest]:
+            return
+        self.stats["reorgs"] += 1
+        kept = [n for n in sorted(self._hashes, reverse=True) if self._hash(n) == self._hashes[n]]
+        ancestor = kept[0] if kept else min(self._hashes) - 1
+        for n in [n for n in self._hashes if n > ancestor]:
+            del self._hashes[n]
+        self.retracted += [e for e in self._recent if e.block_number > ancestor]
+        self._recent = [e for e in self._recent if e.block_number <= ancestor]
+        self.cursor = min(self.cursor, ancestor + 1)
+
+    def _forget_old(self) -> None:
+        if not self._hashes:
+            return
+        horizon = max(self._hashes) - REORG_WINDOW
+        self._hashes = {n: h for n, h in self._hashes.items() if n >= horizon}
+        self._recent = [e for e in self._recent if e.block_number >= horizon]
 
     def confirmed_head(self) -> int:
         """The newest block to read: ``confirmations`` behind the head, or the head itself once

@@ -98,9 +98,8 @@ class Facade:
 
     def logs(self, event: str, from_block: int, **filters: Any) -> list[Any]:
         """Decoded ``event`` logs since ``from_block`` whose indexed arguments match ``filters``."""
-        ev = getattr(self.web3_contract.events, event)
-        return list(self.client.retry(lambda: ev.get_logs(from_block=from_block, argument_filters=filters),
-                                      f"reading {event} events"))
+        # paged within the provider's log-range limit (ChainClient.logs)
+        return self.client.logs(getattr(self.web3_contract.events, event), from_block, **filters)
 
 
 class ERC20(Facade):

@@ -1,0 +1,327 @@
+"""A remote-like chain (issue 18): Anvil mining a block a second under chain id 11155111, behind
+the project's own provider proxy (tests/integration/rpc_proxy.py) that caps eth_getLogs ranges,
+rate-limits with HTTP 429 and drops connections. Everything here is real: the chain, the proxy
+processes, the ChainClient and EventPoller the roles use. Each test checks its outcome against
+the chain itself (balances, logs read straight from Anvil), so nothing lost and nothing done twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from web3 import HTTPProvider, Web3
+
+from veritrain import netprofile
+from veritrain.chain.client import ChainClient
+from veritrain.chain.events import EventPoller
+from veritrain.dev import procs
+from veritrain.dev.accounts import dev_account
+from veritrain.dev.deploy import deploy_contract
+from veritrain.errors import ChainError, ConfigError
+from veritrain.netprofile import FeePolicy
+
+ROOT = Path(__file__).resolve().parents[2]
+PROXY = Path(__file__).with_name("rpc_proxy.py")
+CHAIN_ID = 11155111
+#: Every process here ends by itself after this long, whatever happens to the test run.
+LIFETIME = 300
+
+
+def _wait(check: Any, what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _proxy(upstream: str, **opts: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = procs.free_port()
+    args = [sys.executable, str(PROXY), "--upstream", upstream, "--port", str(port),
+            "--lifetime", str(LIFETIME)]
+    for k, v in opts.items():
+        args += [f"--{k.replace('_', '-')}", str(v)]
+    proc = subprocess.Popen(args)
+    url = f"http://127.0.0.1:{port}"
+    _wait(lambda: _stats_or_none(url), f"proxy on {port}")
+    return proc, url
+
+
+def _stats_or_none(url: str) -> dict[str, int] | None:
+    try:
+        with urllib.request.urlopen(url + "/stats", timeout=2) as r:
+            return dict(json.loads(r.read()))
+    except OSError:
+        return None
+
+
+def _stats(url: str) -> dict[str, int]:
+    stats = _stats_or_none(url)
+    assert stats is not None
+    return stats
+
+
+def _control(url: str, **change: int) -> None:
+    req = urllib.request.Request(url + "/control", data=json.dumps(change).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=5).read()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def remote() -> Iterator[SimpleNamespace]:
+    """Anvil (block time 1 s, chain 11155111) with a DevToken, behind a provider proxy
+    (100-block log ranges)."""
+    port = procs.free_port()
+    from veritrain.dev.stack import ANVIL_REL
+    from veritrain.settings import StackSettings
+
+    binary = str(StackSettings().node_modules / ANVIL_REL)
+    anvil = subprocess.Popen([binary, "--port", str(port), "--block-time", "1", "--chain-id", str(CHAIN_ID),
+                              "--host", "127.0.0.1", "--silent"])
+    procs_started: list[subprocess.Popen[bytes]] = [anvil]
+    try:
+        _wait(lambda: anvil.poll() is not None or procs.anvil_chain_id(port) == CHAIN_ID, "anvil")
+        assert anvil.poll() is None, "anvil exited"
+        url = f"http://127.0.0.1:{port}"
+        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 120}))
+        token = deploy_contract(w3, dev_account(0), "DevToken", dev_account(0).address)
+        proxy, proxy_url = _proxy(url, log_range=100)
+        procs_started.append(proxy)
+        yield SimpleNamespace(url=url, w3=w3, token=token, proxy_url=proxy_url)
+    finally:
+        for p in reversed(procs_started):
+            _stop(p)
+
+
+def _mine(remote: SimpleNamespace, blocks: int) -> None:
+    """Mine ``blocks`` empty blocks at once (in chunks: Anvil takes seconds per thousand)."""
+    for _ in range(blocks // 500):
+        reply = remote.w3.provider.make_request("anvil_mine", [hex(500)])
+        assert reply.get("error") is None, reply
+
+
+def _client(url: str, **kw: Any) -> ChainClient:
+    return ChainClient(url, dev_account(0), retry_seconds=20, backoff=0.05, receipt_timeout=60, **kw)
+
+
+def _mint(client: ChainClient, token: Any, to: str, amount: int) -> Any:
+    return client.transact(client.contract("DevToken", token.address), "mint", to, amount)
+
+
+def _truth(remote: SimpleNamespace, names: tuple[str, ...] = ("Transfer",)) -> list[tuple[int, str, int]]:
+    """The token's Transfer logs read straight from Anvil: (block, to, value)."""
+    logs = remote.token.events.Transfer().get_logs(from_block=0, to_block="latest")
+    return [(lg["blockNumber"], lg["args"]["to"], lg["args"]["value"]) for lg in logs]
+
+
+def test_a_node_of_another_chain_is_refused_with_one_line(remote, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("VERITRAIN_HOME", str(tmp_path))
+    (tmp_path / "networks.toml").write_text(
+        f'[networks.sim]\nchain_id = {CHAIN_ID}\nrpc_urls = ["http://127.0.0.1:9", "{remote.proxy_url}"]\n'
+        f'[networks.wrong]\nchain_id = 5\nrpc_urls = ["{remote.proxy_url}"]\n')
+    profile = netprofile.load_profile("sim")
+    assert profile.connect() == [remote.proxy_url, "http://127.0.0.1:9"]  # the healthy one first
+    with pytest.raises(ConfigError, match=f"is chain {CHAIN_ID}, not 5"):
+        netprofile.load_profile("wrong").connect()
+    env = {**os.environ, "VERITRAIN_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env.pop("VERITRAIN_NETWORK", None)
+    bad = subprocess.run([sys.executable, "-m", "veritrain.cli", "--network", "wrong", "network", "list"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().count("\n") == 0 and f"is chain {CHAIN_ID}, not 5" in bad.stderr
+    good = subprocess.run([sys.executable, "-m", "veritrain.cli", "--network", "sim", "network", "list"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert good.returncode == 0, good.stderr
+    assert f"sim: chain {CHAIN_ID}, 2 RPC URL(s)" in good.stdout
+    unknown = subprocess.run([sys.executable, "-m", "veritrain.cli", "--network", "nope", "network", "list"],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert unknown.returncode == 1 and "no network 'nope' (known: local, sim, wrong)" in unknown.stderr
+    # a client on a network whose node answers with another chain id refuses to act
+    monkeypatch.setenv("VERITRAIN_NETWORK", "wrong")
+    with pytest.raises(ChainError, match=f"is chain {CHAIN_ID}, but network wrong is chain 5"):
+        _ = _client(remote.proxy_url).chain_id
+
+
+def test_5000_blocks_of_history_are_read_in_pages_within_a_100_block_limit(remote) -> None:  # type: ignore[no-untyped-def]
+    client = _client(remote.proxy_url, log_range=100)
+    a, b, c = (dev_account(i).address for i in (1, 2, 3))
+    start = client.block_number()
+    _mint(client, remote.token, a, 1)
+    _mine(remote, 2500)
+    _mint(client, remote.token, b, 2)
+    _mine(remote, 2500)
+    _mint(client, remote.token, c, 3)
+    assert client.block_number() - start >= 5000
+    # the limit is real: one call over the whole history is refused by the provider
+    with pytest.raises(Exception, match="block range exceeds 100"):
+        client.w3.eth.get_logs({"address": remote.token.address, "fromBlock": 0, "toBlock": "latest"})
+
+    before = _stats(remote.proxy_url)
+    poller = EventPoller(client, remote.token, 0, names=["Transfer"])
+    seen = [(e.block_number, e.args["to"], e.args["value"]) for e in poller.poll()]
+    assert seen == _truth(remote)[-3:] and [v for _, _, v in seen] == [1, 2, 3]
+    after = _stats(remote.proxy_url)
+    assert poller.stats["pages"] >= 50
+    assert after["range_refused"] == before["range_refused"]  # no page was too wide
+    assert after["max_log_range"] <= 100
+    assert poller.poll() == []  # nothing twice
+
+    # a poller configured wider than the provider allows narrows its pages and loses nothing
+    wide = EventPoller(client, remote.token, 0, names=["Transfer"], step=1000)
+    again = [(e.block_number, e.args["to"], e.args["value"]) for e in wide.poll()]
+    assert again == seen
+    assert wide.stats["narrowed"] >= 4 and wide.step <= 100
+    assert _stats(remote.proxy_url)["range_refused"] > after["range_refused"]
+
+    # the roles' filtered look-ups (worker and verifier: "this event for me since deployment")
+    # page the same way, even when the client believes the provider allows more
+    event = client.contract("DevToken", remote.token.address).events.Transfer
+    assert [lg["args"]["value"] for lg in client.logs(event, 0, to=b)] == [2]
+    client.log_range = 1000
+    assert [lg["args"]["value"] for lg in client.logs(event, 0)][-3:] == [1, 2, 3]
+
+
+def test_rate_limits_are_waited_out_without_losing_a_request(remote) -> None:  # type: ignore[no-untyped-def]
+    proc, url = _proxy(remote.url, rate=5)
+    try:
+        client = _client(url)
+        numbers = [client.block_number() for _ in range(30)]
+        assert numbers == sorted(numbers) and len(numbers) == 30
+        assert client.provider.stats["rate_limited"] > 0
+        assert _stats(url)["rate_limited"] == client.provider.stats["rate_limited"]
+    finally:
+        _stop(proc)
+
+
+def test_the_primary_rpc_dies_mid_job_and_the_secondary_takes_over(remote) -> None:  # type: ignore[no-untyped-def]
+    p1, url1 = _proxy(remote.url, drop_every=4)
+    p2, url2 = _proxy(remote.url)
+    holder = dev_account(4).address
+    base = remote.token.functions.balanceOf(holder).call()
+    try:
+        client = _client(f"{url1},{url2}")
+        nonce0 = remote.w3.eth.get_transaction_count(client.address)
+        for amount in (10, 20):
+            assert _mint(client, remote.token, holder, amount)["status"] == 1
+        _stop(p1)  # the primary provider is gone for good
+        assert _mint(client, remote.token, holder, 30)["status"] == 1
+        assert client.provider.stats["failovers"] >= 1 and client.provider.url == url2
+        assert _stats(url2)["requests"] > 0
+        # exactly three mints happened: nothing lost, nothing sent twice
+        assert remote.token.functions.balanceOf(holder).call() == base + 60
+        assert remote.w3.eth.get_transaction_count(client.address) == nonce0 + 3
+    finally:
+        _stop(p1)
+        _stop(p2)
+
+
+def test_a_reorg_retracts_the_events_of_dropped_blocks(remote) -> None:  # type: ignore[no-untyped-def]
+    client = _client(remote.proxy_url)
+    holder = dev_account(5).address
+    remote.w3.provider.make_request("anvil_mine", [hex(10)])  # history below the reorg
+    poller = EventPoller(client, remote.token, client.block_number() + 1, names=["Transfer"])
+    assert poller.poll() == []
+    receipt = _mint(client, remote.token, holder, 7)
+    seen = _wait(poller.poll, "the mint's event")
+    assert [(e.block_number, e.args["value"]) for e in seen] == [(receipt["blockNumber"], 7)]
+    assert receipt["blockNumber"] < poller.cursor  # read past it: a later reorg must be noticed
+    depth = client.block_number() - receipt["blockNumber"] + 2
+    assert remote.w3.provider.make_request("anvil_reorg", [depth, []]).get("error") is None
+    poller.poll()
+    assert poller.stats["reorgs"] == 1
+    assert [(e.block_number, e.args["value"]) for e in poller.retracted] == [(receipt["blockNumber"], 7)]
+    # the poller's live view equals the chain's: whatever the reorg left, it yields once
+    time.sleep(2)
+    live = [(e.block_number, e.args["to"], e.args["value"]) for e in poller.poll()]
+    truth = [t for t in _truth(remote) if t[1] == holder]
+    assert live == truth
+    assert remote.token.functions.balanceOf(holder).call() == sum(v for _, _, v in truth)
+
+
+def test_fees_follow_the_fee_history_under_a_cap(remote) -> None:  # type: ignore[no-untyped-def]
+    client = _client(remote.proxy_url)
+    fees = client.price()
+    base = int(remote.w3.eth.get_block("latest")["baseFeePerGas"])
+    assert fees["maxPriorityFeePerGas"] >= 10**9  # the policy's minimum tip
+    assert fees["maxFeePerGas"] >= base + fees["maxPriorityFeePerGas"]
+    assert _client(remote.proxy_url, fees=FeePolicy(mode="legacy")).price().keys() == {"gasPrice"}
+    capped = _client(remote.proxy_url, fees=FeePolicy(max_fee_gwei=Decimal("0.5")))
+    with pytest.raises(ChainError, match=r"exceeds the cap of 0.5 gwei"):
+        _mint(capped, remote.token, dev_account(6).address, 1)
+    assert remote.token.functions.balanceOf(dev_account(6).address).call() == 0
+
+
+def test_the_sdk_takes_a_network_object(remote, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from requester.sdk import Requester
+    from veritrain.deployments import save
+    from veritrain.dev.deploy import deploy_local
+    from veritrain.netprofile import NetworkProfile
+    from veritrain.storage.base import MemoryStorage
+
+    dep = deploy_local(remote.w3, dev_account(0), "sim", mint_to=[dev_account(7).address])
+    record = save(dep, tmp_path / "deployments" / "sim.json")
+    profile = NetworkProfile(name="sim", chain_id=CHAIN_ID, rpc_urls=["http://127.0.0.1:9", remote.proxy_url],
+                             deployment=record, log_range=100, fees=FeePolicy(max_fee_gwei=Decimal(7)))
+    req = Requester(profile, dev_account(7), MemoryStorage(), home=tmp_path)
+    assert req.deployment == dep
+    assert req.client.provider.urls == [remote.proxy_url, "http://127.0.0.1:9"]  # healthy first
+    assert req.client.fees.max_fee_gwei == 7 and req.client.log_range == 100
+    assert req.client.chain_id == CHAIN_ID
+    assert req.market.token.balanceOf(dev_account(7).address) > 0  # it reads the real deployment
+    wrong = profile.model_copy(update={"chain_id": 1})
+    with pytest.raises(ConfigError, match=f"is chain {CHAIN_ID}, not 1"):
+        Requester(wrong, dev_account(7), MemoryStorage(), home=tmp_path)
+
+
+def test_a_stuck_transaction_is_replaced_with_the_same_nonce_and_a_bumped_fee(remote) -> None:  # type: ignore[no-untyped-def]
+    """The network includes nothing for a while (mining paused): after ``replace_after`` the
+    client re-sends its transaction with the same nonce and a higher fee; when blocks come
+    again exactly one version is mined, and it is the replacement."""
+    import threading
+
+    client = _client(remote.proxy_url, fees=FeePolicy(replace_after=1.0))
+    holder = dev_account(8).address
+    token = client.contract("DevToken", remote.token.address)
+    nonce0 = remote.w3.eth.get_transaction_count(client.address)
+    sent: list[str] = []
+    result: dict[str, Any] = {}
+    rpc = remote.w3.provider.make_request
+    assert rpc("evm_setIntervalMining", [0]).get("error") is None
+    try:
+        worker = threading.Thread(target=lambda: result.update(
+            receipt=client.transact(token, "mint", holder, 5, on_signed=sent.append)))
+        worker.start()
+        _wait(lambda: client.stats["replaced"] >= 2, "two replacements", timeout=20)
+    finally:
+        assert rpc("evm_setIntervalMining", [1]).get("error") is None
+    worker.join(60)
+    receipt = result["receipt"]
+    assert receipt["status"] == 1
+    assert "0x" + bytes(receipt["transactionHash"]).hex() != sent[0]  # a replacement was mined
+    mined = remote.w3.eth.get_transaction(receipt["transactionHash"])
+    assert mined["nonce"] == nonce0
+    assert mined["maxPriorityFeePerGas"] >= 10**9 * 5 // 4  # bumped at least once by 25 %
+    assert remote.token.functions.balanceOf(holder).call() == 5  # minted once
+    assert remote.w3.eth.get_transaction_count(client.address) == nonce0 + 1
