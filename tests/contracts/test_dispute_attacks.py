@@ -15,7 +15,10 @@ from typing import Any
 from eth_utils import keccak
 
 from contracts.conftest import DEFAULT_JOB, E18, Env, job_tuple
-from contracts.helpers import Tree, commitment, hashes
+from contracts.helpers import Tree, hashes
+from contracts.test_disputes import draw as _draw  # one set of committee helpers for both files
+from contracts.test_disputes import settle as _settle
+from contracts.test_disputes import vote as _vote
 from veritrain.dev.deploy import REGISTRY_MIN_STAKE, REGISTRY_UNBONDING_DELAY, RESOLVER_PARAMS
 
 STAKE, REWARD = DEFAULT_JOB["stakePerTask"], DEFAULT_JOB["rewardPerTask"]
@@ -27,29 +30,8 @@ CHEAT = Tree(hashes(9, diverge_at=4))  # right on segments 0..2, wrong from segm
 ANSWERING, DRAWING, VOTING, SETTLED = 4, 1, 2, 3
 ACCUSED_LOST, ACCUSER_LOST, LAPSED = 1, 2, 5
 REVEALED, DISPUTED, FINALIZED, ENDED = 4, 5, 6, 7
-SALT = b"\x42" * 32
 
 
-def _draw(env: Env, did: int) -> list[Any]:
-    r = env.send(env.outsiders[0], env.resolver.functions.drawCommittee(did))
-    by_addr = {a.address: a for a in env.verifiers}
-    return [by_addr[a] for a in env.chain.events(env.resolver, "CommitteeDrawn", r)[0]["args"]["referees"]]
-
-
-def _vote(env: Env, did: int, referees: list[Any], votes: list[bytes | None]) -> None:
-    for seat, (ref, v) in enumerate(zip(referees, votes, strict=True)):
-        if v is not None:
-            env.send(ref, env.resolver.functions.commitVote(did, seat, commitment(v, ref.address, SALT)))
-    if any(v is None for v in votes):
-        env.chain.warp(RESOLVER_PARAMS["commitWindow"] + 1)
-    for seat, (ref, v) in enumerate(zip(referees, votes, strict=True)):
-        if v is not None:
-            env.send(ref, env.resolver.functions.revealVote(did, seat, v, SALT))
-
-
-def _settle(env: Env, did: int) -> dict[str, Any]:
-    r = env.send(env.outsiders[1], env.resolver.functions.settle(did))
-    return dict(env.chain.events(env.resolver, "DisputeSettled", r)[0]["args"])
 
 
 def _credited(env: Env, receipt: Any, who: Any) -> int:
