@@ -325,3 +325,107 @@ def test_a_stuck_transaction_is_replaced_with_the_same_nonce_and_a_bumped_fee(re
     assert mined["maxPriorityFeePerGas"] >= 10**9 * 5 // 4  # bumped at least once by 25 %
     assert remote.token.functions.balanceOf(holder).call() == 5  # minted once
     assert remote.w3.eth.get_transaction_count(client.address) == nonce0 + 1
+
+
+def _journaled_mint(client: ChainClient, token: Any, to: str, amount: int, journal: Any,
+                    sent: list[str]) -> Any:
+    from veritrain.chain.journaled import JournaledSender
+
+    contract = client.contract("DevToken", token.address)
+
+    def transact(on_signed: Any) -> Any:
+        def record(h: str) -> None:
+            sent.append(h)
+            on_signed(h)
+
+        return client.transact(contract, "mint", to, amount, wait=False, on_signed=record)
+
+    return JournaledSender(client).send(journal, f"mint-{to}", "mint", transact)
+
+
+def test_a_transaction_a_reorg_drops_is_sent_again_once(remote, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The attack on a careless wallet: a reorg takes the block of a mined transaction and the
+    chain forgets it (Anvil does not put it back in the pool); a sender that returned at the
+    first receipt believes it done. With confirmations, the journaled send sees its receipt
+    vanish, signs the same call again, journals the new hash, and it is mined exactly once."""
+    import threading
+
+    from veritrain.journal import Journal, TxStatus
+
+    client = _client(remote.proxy_url, confirmations=3)
+    holder = dev_account(9).address
+    journal = Journal(tmp_path / "journal.sqlite")
+    sent: list[str] = []
+    reorged: list[int] = []
+
+    def reorg_once_mined() -> None:
+        _wait(lambda: sent, "the first signing")
+        receipt = _wait(lambda: _receipt_or_none(remote, sent[0]), "the first version mined")
+        depth = remote.w3.eth.block_number - receipt["blockNumber"] + 1
+        assert remote.w3.provider.make_request("anvil_reorg", [depth, []]).get("error") is None
+        reorged.append(depth)
+
+    thread = threading.Thread(target=reorg_once_mined)
+    thread.start()
+    receipt = _journaled_mint(client, remote.token, holder, 11, journal, sent)
+    thread.join(30)
+    assert reorged, "the reorg did not happen"
+    assert _receipt_or_none(remote, sent[0]) is None  # the chain forgot the first version
+    assert client.stats["resent"] == 1
+    again = "0x" + bytes(receipt["transactionHash"]).hex()
+    assert again != sent[0]
+    records = journal.txs(f"mint-{holder}", "mint")
+    assert [(r.tx_hash, r.status) for r in records] == [(sent[0], TxStatus.DROPPED), (again, TxStatus.MINED)]
+    # the receipt returned has its confirmations and the mint happened exactly once
+    assert remote.w3.eth.block_number >= receipt["blockNumber"] + 3
+    assert remote.token.functions.balanceOf(holder).call() == 11
+
+
+def _receipt_or_none(remote: SimpleNamespace, tx_hash: str) -> Any:
+    from web3.exceptions import TransactionNotFound
+
+    try:
+        return remote.w3.eth.get_transaction_receipt(tx_hash)
+    except TransactionNotFound:
+        return None
+
+
+def test_the_journal_knows_every_replacement_of_a_stuck_transaction(remote, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Each replacement's hash is journaled before it leaves, so a role restarted while its
+    transaction is stuck (here: a second sender with a fresh client on the same journal) finds
+    the version the node still has, instead of sending the action a second time."""
+    import threading
+
+    from veritrain.chain.journaled import JournaledSender
+    from veritrain.journal import Journal, TxStatus
+
+    client = _client(remote.proxy_url, fees=FeePolicy(replace_after=1.0))
+    holder = dev_account(10).address
+    journal = Journal(tmp_path / "journal.sqlite")
+    sent: list[str] = []
+    result: dict[str, Any] = {}
+    rpc = remote.w3.provider.make_request
+    assert rpc("evm_setIntervalMining", [0]).get("error") is None
+    try:
+        worker = threading.Thread(target=lambda: result.update(
+            receipt=_journaled_mint(client, remote.token, holder, 4, journal, sent)))
+        worker.start()
+        _wait(lambda: client.stats["replaced"] >= 2, "two replacements", timeout=20)
+        item = f"mint-{holder}"
+        hashes = [r.tx_hash for r in journal.txs(item, "mint")]
+        assert len(hashes) >= 3 and len(set(hashes)) == len(hashes)
+        assert hashes[:1] == sent[:1]
+        # "restarted": another client finds the newest version the node has, not the first one
+        restarted = JournaledSender(_client(remote.proxy_url))
+        found = restarted.pending(journal, item, "mint")
+        assert found is not None and found != sent[0]
+        assert restarted.client.find_transaction(found) is not None
+    finally:
+        assert rpc("evm_setIntervalMining", [1]).get("error") is None
+    worker.join(60)
+    receipt = result["receipt"]
+    mined = "0x" + bytes(receipt["transactionHash"]).hex()
+    records = journal.txs(f"mint-{holder}", "mint")
+    assert [r.tx_hash for r in records if r.status == TxStatus.MINED] == [mined]
+    assert all(r.status == TxStatus.DROPPED for r in records if r.tx_hash != mined)
+    assert remote.token.functions.balanceOf(holder).call() == 4  # minted once
