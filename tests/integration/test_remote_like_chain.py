@@ -429,3 +429,105 @@ def test_the_journal_knows_every_replacement_of_a_stuck_transaction(remote, tmp_
     assert [r.tx_hash for r in records if r.status == TxStatus.MINED] == [mined]
     assert all(r.status == TxStatus.DROPPED for r in records if r.tx_hash != mined)
     assert remote.token.functions.balanceOf(holder).call() == 4  # minted once
+
+
+def _reorg_when_mined(remote: SimpleNamespace, sent: list[str], done: list[str]) -> Any:
+    """A thread that, once the next hash appended to ``sent`` is mined, replaces its block (and
+    any after it) with empty ones: the chain forgets the transaction (its hash goes to ``done``)."""
+    import threading
+
+    count = len(sent)
+
+    def run() -> None:
+        _wait(lambda: len(sent) > count, "the signing")
+        h = sent[count]
+        receipt = _wait(lambda: _receipt_or_none(remote, h), "the transaction mined")
+        depth = remote.w3.eth.block_number - receipt["blockNumber"] + 1
+        assert remote.w3.provider.make_request("anvil_reorg", [depth, []]).get("error") is None
+        done.append(h)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_reorg_drops_a_claim_a_key_delivery_and_a_reveal_and_each_is_sent_again(  # type: ignore[no-untyped-def]
+        remote, tmp_path: Path) -> None:
+    """The protocol's own transactions on the real JobMarket, each taken by a reorg right after
+    it was mined: the worker's claim (journaled), the requester's key delivery (a plain facade
+    send) and the worker's reveal (journaled). Each sender notices before its confirmations,
+    sends again, and the chain ends exactly as if no reorg had happened: one claim, one key,
+    one reveal, the stake taken once, the market's balance covering what it owes."""
+    from eth_abi import encode
+
+    from veritrain import envelope
+    from veritrain.chain.facades import Contracts
+    from veritrain.chain.journaled import JournaledSender
+    from veritrain.chain.states import ClaimStatus
+    from veritrain.dev.deploy import deploy_local
+    from veritrain.jobdoc import worker_key_context
+    from veritrain.journal import Journal
+    from veritrain.tasks import task_id_of
+
+    requester, worker = dev_account(3), dev_account(9)  # funded by Anvil (its first ten)
+    dep = deploy_local(remote.w3, dev_account(0), "sim", mint_to=[requester.address, worker.address])
+    quick = {"deployment": dep, "retry_seconds": 30, "receipt_timeout": 90}
+    req = Contracts.of(ChainClient(remote.proxy_url, requester, **quick))
+    wrk = Contracts.of(ChainClient(remote.proxy_url, worker, confirmations=2, **quick))
+    reward, stake = 5 * 10**18, 20 * 10**18
+    pool = 10 * 10**18
+    req.token.approve(req.market.address, reward + pool).send()
+    req.market.postJob(("bafy-spec", b"\x01" * 32, 1, 1, 6, reward, stake, reward // 10, pool,
+                        600, 3600, 600, 3600)).send()
+    job_id = req.market.jobCount()
+    task = task_id_of(job_id, 0)
+    wrk.token.approve(wrk.market.address, stake).send()
+    worker_before = wrk.token.balanceOf(worker.address)
+    journal = Journal(tmp_path / "worker.sqlite")
+    sender = JournaledSender(wrk.market.client)
+    sent: list[str] = []
+    reorged: list[str] = []
+
+    def journaled(tx: Any) -> Any:
+        return lambda on_signed: tx.transact(lambda h: (sent.append(h), on_signed(h)))
+
+    # 1. the claim
+    thread = _reorg_when_mined(remote, sent, reorged)
+    pub = envelope.public_key_from_private(bytes(worker.key))
+    sender.send(journal, f"task:{task}", "claim", journaled(wrk.market.claim(task, pub)))
+    thread.join(30)
+    # 2. the key delivery: the requester's client waits for confirmations too
+    req.market.client.confirmations = 2
+    thread = _reorg_when_mined(remote, sent, reorged)
+    ctx = worker_key_context(CHAIN_ID, req.market.address, task, worker.address)
+    req.market.client.transact(req.market.web3_contract, "deliverKey", task, worker.address,
+                               envelope.wrap(os.urandom(32), pub, ctx), on_signed=sent.append)
+    thread.join(30)
+    # 3. commit (left alone), then the reveal
+    root, salt = b"\x07" * 32, b"\x08" * 32
+    commitment = Web3.keccak(encode(["bytes32", "address", "bytes32"], [root, worker.address, salt]))
+    sender.send(journal, f"task:{task}", "commit", wrk.market.commit(task, commitment).transact)
+    thread = _reorg_when_mined(remote, sent, reorged)
+    reveal = wrk.market.reveal(task, root, salt, "bafy-m")
+    sender.send(journal, f"task:{task}", "reveal", journaled(reveal))
+    thread.join(30)
+
+    assert len(reorged) == 3
+    assert wrk.market.client.stats["resent"] == 2 and req.market.client.stats["resent"] == 1
+    for h in reorged:
+        assert _receipt_or_none(remote, h) is None  # the chain forgot the first versions
+    # the chain holds each step exactly once, and the claim is revealed with the committed root
+    market = req.market.web3_contract
+
+    def count(name: str) -> int:
+        return len(getattr(market.events, name)().get_logs(from_block=0, to_block="latest",
+                                                           argument_filters={"taskId": task}))
+
+    steps = ("TaskClaimed", "KeyDelivered", "ResultCommitted", "ResultRevealed")
+    assert [count(n) for n in steps] == [1, 1, 1, 1]
+    assert wrk.market.getClaim(task, worker.address).status == ClaimStatus.REVEALED
+    assert wrk.token.balanceOf(worker.address) == worker_before - stake  # staked once
+    assert wrk.token.balanceOf(wrk.market.address) >= wrk.market.liabilities()
+    statuses = {r.action: r.status for r in journal.txs(f"task:{task}") if r.status == "mined"}
+    assert statuses == {"claim": "mined", "commit": "mined", "reveal": "mined"}
+    assert sorted(r.status for r in journal.txs(f"task:{task}", "claim")) == ["dropped", "mined"]
