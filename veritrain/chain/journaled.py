@@ -67,6 +67,8 @@ class JournaledSender:
         ids: dict[str, int] = {}
 
         def record(tx_hash: str) -> None:
+            if tx_hash.lower() in ids:  # the same signed bytes again (same nonce and price): one record
+                return
             new_id = journal.tx_intent(item, action, detail=f"another version of journal tx {tx_id}")
             journal.tx_update(new_id, TxStatus.SENT, tx_hash)
             ids[tx_hash.lower()] = new_id
