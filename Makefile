@@ -8,7 +8,7 @@ VT := $(VENV)/bin/veritrain
 export APE_DATA_FOLDER := $(CURDIR)/.veritrain/ape
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test demo lint artifacts check-artifacts gas bench clean
+.PHONY: help setup test demo demo-remote lint artifacts check-artifacts gas bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test: setup  ## run the whole test suite (starts and stops its own Anvil and IPF
 
 demo: setup  ## a whole job on a fresh stack: 3 honest workers, 1 cheater caught and slashed (DEMO_ARGS=--quick)
 	$(PY) -m demo $(DEMO_ARGS)
+
+demo-remote: setup  ## the demo on a remote-like chain: 429s, log-range caps, stuck txs, a reorg, a provider killed
+	$(PY) -m demo --network remote-sim $(DEMO_ARGS)
 
 lint: setup  ## ruff on everything, mypy on veritrain
 	$(VENV)/bin/ruff check veritrain worker requester verifier bench demo adversary reference scripts tests

@@ -17,8 +17,8 @@ claim an open task of the job, wait for ``KeyDelivered``, fetch and decrypt the 
   job only a replicated task has one, and commit-reveal hides it until the copier commits.)
 
 upload the checkpoints (other-data) and the manifest, commit, reveal. It answers no dispute
-(the requester's key service hands referees their keys). Settings: ``VERITRAIN_RPC_URL``,
-``VERITRAIN_DEPLOYMENT``,
+(the requester's key service hands referees their keys). Settings: ``VERITRAIN_RPC_URL`` (one
+URL, or a comma-separated failover list as a network profile sets it), ``VERITRAIN_DEPLOYMENT``,
 ``VERITRAIN_IPFS_API``.
 """
 
@@ -35,15 +35,19 @@ KINDS = ("other-data", "copy-root")
 
 class Cheater:
     def __init__(self, kind: str, job_id: int, index: int, segment: int) -> None:
-        from web3 import HTTPProvider, Web3
+        from web3 import Web3
 
         from veritrain.artifacts import artifact
+        from veritrain.chain.provider import FailoverProvider
         from veritrain.deployments import load
         from veritrain.dev.accounts import dev_account
         from veritrain.storage import IpfsStorage
 
         self.kind, self.job_id, self.segment = kind, job_id, segment
-        self.w3 = Web3(HTTPProvider(os.environ["VERITRAIN_RPC_URL"], request_kwargs={"timeout": 60}))
+        from veritrain.netprofile import split_urls
+
+        # the profile's failover list, rate limits waited out (FailoverProvider)
+        self.w3 = Web3(FailoverProvider(split_urls(os.environ["VERITRAIN_RPC_URL"]), request_timeout=60))
         dep = load(Path(os.environ["VERITRAIN_DEPLOYMENT"]))
         self.market = self.w3.eth.contract(
             address=Web3.to_checksum_address(dep.address("JobMarket")), abi=artifact("JobMarket")["abi"]

@@ -1,4 +1,5 @@
-"""``python -m demo [--quick] [--json] [--home DIR] [--timeout S]`` (``make demo``): see :mod:`demo.run`."""
+"""``python -m demo [--quick] [--json] [--home DIR] [--timeout S] [--network local|remote-sim]``
+(``make demo``, ``make demo-remote``): see :mod:`demo.run`."""
 
 from __future__ import annotations
 
@@ -23,11 +24,15 @@ def main(
         Optional[float],  # noqa: UP045 - typer needs Optional here
         typer.Option("--timeout", min=1, help="Give up after this many seconds."),
     ] = None,
+    network: Annotated[
+        str, typer.Option("--network", help="local (the dev stack), or remote-sim: a chain that behaves like "
+                          "a hosted one (rate limits, log-range caps, a reorg, a provider killed).")
+    ] = "local",
 ) -> None:
     """A whole job on a fresh local stack: honest workers, one cheater caught and slashed."""
     from demo.run import main as run
 
-    raise typer.Exit(run(quick=quick, as_json=as_json, home=home, timeout=timeout))
+    raise typer.Exit(run(quick=quick, as_json=as_json, home=home, timeout=timeout, network=network))
 
 
 if __name__ == "__main__":

@@ -134,6 +134,14 @@ class EventLog:
         self.events.extend(new)
         return new
 
+    def rewind(self, from_block: int) -> list[Event]:
+        """Forget the events of blocks ``from_block`` on (a reorg replaced them) and read those
+        blocks again at the next :meth:`poll`; returns the events forgotten."""
+        gone = [e for e in self.events if e.block >= from_block]
+        self.events = [e for e in self.events if e.block < from_block]
+        self._cursor = min(self._cursor, from_block)
+        return gone
+
     def named(self, *names: str) -> list[Event]:
         return [e for e in self.events if e.name in names]
 

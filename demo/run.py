@@ -1,7 +1,7 @@
 """The end-to-end demo (issue 9): a real job on real data, honest and cheating workers, a
 verifier that catches the cheat, a committee that settles it on-chain.
 
-    python -m demo [--quick] [--json] [--home .veritrain/demo] [--timeout S]
+    python -m demo [--quick] [--json] [--home .veritrain/demo] [--timeout S] [--network remote-sim]
 
 It starts a fresh stack of its own (Anvil + IPFS on free ports, under ``<home>/stack``),
 deploys the contracts, and runs every party as a separate process through the product's own
@@ -10,6 +10,17 @@ command lines — requester (``veritrain job submit`` / ``serve`` / ``fetch``), 
 (``veritrain verifier run``) — which talk only through the chain and IPFS. It reads the chain
 to follow them, then writes ``<home>/summary.json`` from the chain's events and receipts.
 The stack and every child are stopped at the end, on failure and on Ctrl-C alike.
+
+``--network remote-sim`` (``make demo-remote``, issue 18) runs the same job on a chain that
+behaves like a hosted one (:mod:`demo.remote`): Anvil mining a block a second under chain id
+11155111, reached by every party only through two provider proxies (the primary rate-limits
+with HTTP 429, both cap ``eth_getLogs`` at 100 blocks, the secondary drops connections), with
+a network profile (3 confirmations, stuck transactions replaced after 4 s). During the job the
+demo stops mining for a while as the honest workers claim (their transactions get stuck and
+are replaced), reorganises the chain under the first honest claim (the chain forgets the
+transactions of the replaced blocks; their senders send them again), and kills the primary
+provider (everyone fails over). The summary's ``remote`` table counts each, from the
+providers' counters and the chain; every one must be non-zero for the run to be ``ok``.
 
 This module never imports worker/, requester/ or verifier/: that is the point.
 """
@@ -28,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from demo import chain as demo_chain
+from demo import remote as demo_remote
 from demo import summary as demo_summary
 from demo.children import ChildFailed, Children, stop_recorded
 from demo.summary import Party
@@ -40,6 +52,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = 10**18
 MARKER = ".veritrain-demo"
 DEFAULT_HOME = Path(".veritrain/demo")
+NETWORKS = ("local", demo_remote.NETWORK)
+#: remote-sim: seconds without blocks while the honest workers claim (their claims get stuck).
+STUCK_SECONDS = 9.0
+#: remote-sim: counters of the summary's ``remote`` table that must each be non-zero.
+REMOTE_MUST = ("rate_limited", "log_pages", "reorgs", "dropped_by_reorg", "resent_after_reorg",
+               "failover_requests", "replaced")
 
 
 @dataclass(frozen=True)
@@ -118,17 +136,26 @@ def fresh_home(home: Path) -> None:
     (home / MARKER).write_text("made by python -m demo; deleted at its next run\n")
 
 
-def child_env(rpc: str, ipfs: str, deployment: Path) -> dict[str, str]:
+def child_env(rpc: str, ipfs: str, deployment: Path,
+              network: tuple[str, Path] | None = None) -> dict[str, str]:
+    """The children's environment; ``network`` (name, VERITRAIN_HOME holding its networks.toml)
+    selects a network profile, whose confirmations and fee policy every role then uses."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERITRAIN_")}
     env.update(VERITRAIN_RPC_URL=rpc, VERITRAIN_IPFS_API=ipfs, VERITRAIN_DEPLOYMENT=str(deployment),
                PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+    if network is not None:
+        env.update(VERITRAIN_NETWORK=network[0], VERITRAIN_HOME=str(network[1]))
     return env
 
 
 # --------------------------------------------------------------------------- the run
 class Demo:
-    def __init__(self, sc: Scenario, home: Path) -> None:
+    def __init__(self, sc: Scenario, home: Path, network: str = "local") -> None:
         self.sc, self.home = sc, home.resolve()
+        self.network = network
+        self.net: demo_remote.RemoteChain | None = None
+        self._net_cm: Any = None
+        self.remote: dict[str, int] = {}
         self.t0 = time.monotonic()
         self.py = sys.executable
         self.parties: list[Party] = []
@@ -158,6 +185,14 @@ class Demo:
 
         self.stack = Stack(StackSettings(home=self.home / "stack", anvil_port=procs.free_port(),
                                          ipfs_api_port=procs.free_port(), anvil_state_interval=0))
+        if self.network == demo_remote.NETWORK:
+            state = self.stack.up(("ipfs",), fresh=True)
+            self._net_cm = demo_remote.remote_chain(self.home / "remote")
+            self.net = self._net_cm.__enter__()
+            ipfs = state.services["ipfs"].url
+            self.log(f"remote-like chain up: anvil {self.net.anvil_url} (chain {self.net.chain_id}, "
+                     f"a block a second), providers {', '.join(self.net.urls)}; ipfs {ipfs}")
+            return self.net.anvil_url, ipfs  # the operator deploys and watches at the node itself
         state = self.stack.up(fresh=True)
         rpc, ipfs = state.services["anvil"].url, state.services["ipfs"].url
         self.log(f"stack up: anvil {rpc}, ipfs {ipfs} (home {self.stack.home})")
@@ -246,6 +281,71 @@ class Demo:
         cheaters = {p.address.lower() for p in self.parties if p.behaviour == "cheater"}
         claimed = {str(e.args["worker"]).lower() for e in self.events.named("TaskClaimed")}
         return cheaters <= claimed, "the cheater has not claimed a task yet"
+
+    # ------------------------------------------------------------------ remote-sim: what a real network does
+    def stuck_claims(self, ch: Children, workers: list[tuple[str, str, Path]]) -> None:
+        """No blocks while the honest workers start and claim: once an honest worker's claim
+        waits in the pool, it stays stuck for ``STUCK_SECONDS`` (past the profile's
+        ``replace_after``), so its sender replaces it with a bumped fee."""
+        assert self.net is not None
+        honest = {p.address.lower() for p in self.parties if p.kind == "worker" and p.behaviour == "honest"}
+        self.net.stop_mining()
+        self.log("remote-sim: no blocks from now until the honest workers' claims have been stuck "
+                 f"for {STUCK_SECONDS:g} s")
+        try:
+            self.start_workers(ch, workers, "honest")
+            give_up = time.monotonic() + 120
+            stuck_since: float | None = None
+            while time.monotonic() < give_up:
+                ch.check()
+                if stuck_since is None and self.net.pending_senders() & honest:
+                    stuck_since = time.monotonic()
+                    self.log("remote-sim: an honest claim waits in the pool")
+                if stuck_since is not None and time.monotonic() - stuck_since >= STUCK_SECONDS:
+                    break
+                time.sleep(0.5)
+        finally:
+            self.net.start_mining()
+        self.notes.append(f"remote-sim: mining stopped as the honest workers claimed, until a claim had "
+                          f"waited {STUCK_SECONDS:g} s in the pool")
+
+    def honest_claim(self) -> tuple[bool, str]:
+        assert self.events is not None
+        honest = {p.address.lower() for p in self.parties if p.kind == "worker" and p.behaviour == "honest"}
+        ok = any(str(e.args["worker"]).lower() in honest for e in self.events.named("TaskClaimed"))
+        return ok, "no honest claim yet"
+
+    def reorg_and_failover(self, ch: Children, deadline: float) -> None:
+        """Reorganise the chain under the first honest claim (its block and the next are
+        replaced; the chain forgets their transactions), then kill the primary provider once a
+        result is revealed after it."""
+        assert self.net is not None and self.events is not None
+        self.wait_for(ch, "an honest claim", self.honest_claim, min(deadline, time.monotonic() + 120))
+        claim = next(e for e in self.events.named("TaskClaimed")
+                     if self.name_of(e.args["worker"]).startswith("honest"))
+        depth = max(2, self.net.head() - claim.block + 1)
+        done = self.net.reorg(depth)
+        gone = self.events.rewind(done.from_block)
+        self.log(f"remote-sim: reorg of {depth} blocks from block {done.from_block}: the chain forgot "
+                 f"{len(done.dropped)} transactions ({', '.join(e.name for e in gone) or 'no events'}); "
+                 "their senders must send them again")
+        self.notes.append(f"remote-sim: anvil_reorg replaced blocks {done.from_block}.."
+                          f"{done.from_block + depth - 1} ({len(done.dropped)} transactions, "
+                          f"events {[e.name for e in gone]})")
+        revealed = len(self.events.named("ResultRevealed"))
+        self.wait_for(ch, "a result revealed after the reorg", lambda: (
+            len(self.events.named("ResultRevealed")) > revealed, "no new reveal"),  # type: ignore[union-attr]
+            deadline)
+        self.net.kill_primary()
+        self.log(f"remote-sim: the primary provider {self.net.primary} is gone for good; "
+                 "every party fails over")
+        self.notes.append("remote-sim: the primary provider was killed after the first reveal that "
+                          "followed the reorg")
+
+    def remote_counters(self) -> dict[str, int]:
+        if self.net is None or self.w3 is None:
+            return {}
+        return {**self.net.counters(), **demo_remote.tx_census(self.net, self.w3)}
 
     # ------------------------------------------------------------------ following the chain
     def name_of(self, address: Any) -> str:
@@ -353,10 +453,19 @@ class Demo:
             addrs.append(m.group(0))
             self.parties.append(Party(name, m.group(0), "worker", behaviour))
         deployment = self.deploy(rpc, addrs)
-        ch.base_env = child_env(rpc, ipfs, deployment)
-        self.clock = demo_chain.BlockClock(rpc, 1.0).start()
-        self.notes.append("chain time: the demo mines an empty block every second, so time passes as on a "
-                          "real chain (it never warps time); job and dispute windows are short instead")
+        if self.net is not None:
+            vt_home = self.home / "vt"
+            self.net.write_profile(vt_home, deployment, ipfs_api=ipfs)
+            ch.base_env = child_env(",".join(self.net.urls), ipfs, deployment, (demo_remote.NETWORK, vt_home))
+            self.notes.append(f"network {demo_remote.NETWORK}: every party reaches the chain only "
+                              f"through the providers {', '.join(self.net.urls)} "
+                              f"(profile {vt_home / 'networks.toml'})")
+        else:
+            ch.base_env = child_env(rpc, ipfs, deployment)
+            self.clock = demo_chain.BlockClock(rpc, 1.0).start()
+            self.notes.append("chain time: the demo mines an empty block every second, so time passes as "
+                              "on a real chain (it never warps time); job and dispute windows are short "
+                              "instead")
         self.start_requester(ch, spec, data)
         self.start_verifiers(ch)
         self.start_workers(ch, workers, "cheater")
@@ -364,9 +473,14 @@ class Demo:
         # The cheater takes its task before the honest workers arrive: the scenario is then the
         # same every run. (A worker that lost a race for a task reconsiders it once it reopens.)
         self.wait_for(ch, "the cheater's claim", self.cheater_claimed, min(deadline, time.monotonic() + 120))
-        self.start_workers(ch, workers, "honest")
+        if self.net is not None:
+            self.stuck_claims(ch, workers)
+        else:
+            self.start_workers(ch, workers, "honest")
         self.notes.append("the cheater starts first and claims its task before the honest workers start "
                           "(the same scenario every run)")
+        if self.net is not None:
+            self.reorg_and_failover(ch, deadline)
         self.wait_for(ch, "every task to be finalized", self.tasks_done, deadline)
         self.log("every task is final; honest workers withdraw their pay")
         honest = [(n, h) for n, b, h in workers if b == "honest"]
@@ -407,6 +521,13 @@ class Demo:
         verdict = demo_summary.build(self.events.events if self.events else [], self.job_id, self.parties,
                                      seconds=time.monotonic() - self.t0, gas_total=gas_total,
                                      accuracy=self.accuracy, accuracy_bar=self.sc.accuracy_bar)
+        if self.net is not None:
+            self.remote = self.remote_counters()
+            verdict.summary["network"] = self.network
+            verdict.summary["remote"] = self.remote
+            zero = [k for k in REMOTE_MUST if not self.remote.get(k)]
+            if zero:
+                self.problems.append(f"remote-sim: these counters stayed zero: {', '.join(zero)}")
         if self.problems:
             verdict.failures.extend(self.problems)
             verdict.summary["ok"] = False
@@ -419,6 +540,10 @@ class Demo:
                 self.log(f"stopped {len(stopped)} processes")
         if self.clock is not None:
             self.clock.stop()
+        if self._net_cm is not None:
+            self._net_cm.__exit__(None, None, None)
+            self._net_cm = None
+            self.log("remote-like chain stopped")
         if self.stack is not None:
             self.stack.down()
             self.log("stack stopped")
@@ -434,15 +559,20 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def main(*, quick: bool = False, as_json: bool = False, home: Path = DEFAULT_HOME,
-         timeout: float | None = None) -> int:
+         timeout: float | None = None, network: str = "local") -> int:
     """Run the scenario; the exit code (0 when every check of the summary holds)."""
     lifeline.from_env()  # run by the benchmark: die with it
+    if network not in NETWORKS:
+        print(f"error: --network must be one of {', '.join(NETWORKS)}, not {network!r}", file=sys.stderr)
+        return 2
     sc = QUICK if quick else FULL
+    if network != "local":  # every send waits for 3 confirmations, and the run stops twice on purpose
+        sc = Scenario(**{**sc.__dict__, "timeout": sc.timeout + 180})
     if timeout:
         sc = Scenario(**{**sc.__dict__, "timeout": timeout})
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # also when started with SIGINT ignored
         signal.signal(sig, _raise_interrupt)
-    demo = Demo(sc, home)
+    demo = Demo(sc, home, network)
     verdict, error, code = None, None, 1
     try:
         verdict = demo.run()
@@ -468,7 +598,8 @@ def main(*, quick: bool = False, as_json: bool = False, home: Path = DEFAULT_HOM
     summary_path = demo.home / "summary.json"
     if summary_path.parent.exists():
         summary_path.write_text(json.dumps(verdict.summary, indent=2) + "\n")
-        details = {"scenario": sc.__dict__, "failures": verdict.failures, "notes": demo.notes,
+        details = {"scenario": sc.__dict__, "network": network, "failures": verdict.failures,
+                   "notes": demo.notes,
                    "logs": demo.logs(), "gas_by_function": demo.gas[0], **verdict.details}
         (demo.home / "details.json").write_text(json.dumps(details, indent=2, default=str) + "\n")
     text = demo_summary.render(verdict, demo.parties, gas_by_fn=demo.gas[0], transactions=demo.gas[1],

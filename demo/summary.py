@@ -156,6 +156,15 @@ def render(verdict: Verdict, parties: list[Party], *, gas_by_fn: dict[str, int],
     top = ", ".join(f"{fn} {g:,}" for fn, g in list(gas_by_fn.items())[:6])
     out.append(f"gas: {s['gas_total']:,} in {transactions} transactions ({top}, ...)")
     out.append(f"wall time: {s['seconds']:.1f} s")
+    if s.get("remote"):
+        r = s["remote"]
+        out.append(f"network {s.get('network')}: {r.get('rate_limited', 0)} requests rate-limited (429), "
+                   f"{r.get('log_pages', 0)} log pages read (widest {r.get('max_log_range', 0)} blocks), "
+                   f"{r.get('reorgs', 0)} reorg(s) survived ({r.get('dropped_by_reorg', 0)} transactions "
+                   f"dropped, {r.get('resent_after_reorg', 0)} sent again and mined), "
+                   f"{r.get('failover_requests', 0)} requests failed over to the secondary provider, "
+                   f"{r.get('replaced', 0)} stuck transactions replaced, "
+                   f"{r.get('dropped_connections', 0)} connections dropped")
     for n in notes:
         out.append(f"note: {n}")
     out.append("logs: " + ", ".join(f"{k}={v}" for k, v in logs.items()))

@@ -8,6 +8,8 @@
 - More than ``--rate`` requests in one second are answered with HTTP 429.
 - Every ``--drop-every``-th request has its connection closed with no answer (before it is
   forwarded, so a dropped send never reached the chain).
+- ``--record FILE`` appends every ``eth_sendRawTransaction`` it forwards to FILE (one JSON line:
+  the raw transaction in hex), so a run can tell replacements and re-sends from the chain.
 - ``GET /stats`` answers the counters as JSON; ``POST /control`` with ``{"drop_every": N}`` or
   ``{"rate": N}`` changes the behaviour of a running proxy.
 Loopback only; exits by itself after ``--lifetime`` seconds (and when its parent dies).
@@ -26,15 +28,17 @@ from typing import Any
 
 
 class Proxy:
-    def __init__(self, upstream: str, log_range: int, rate: int, drop_every: int) -> None:
+    def __init__(self, upstream: str, log_range: int, rate: int, drop_every: int,
+                 record: str | None = None) -> None:
         self.upstream = upstream
+        self.record = record
         self.log_range = log_range
         self.rate = rate
         self.drop_every = drop_every
         self.lock = threading.Lock()
         self.window: tuple[int, int] = (0, 0)  # (second, requests in it)
         self.stats = {"requests": 0, "rate_limited": 0, "dropped": 0, "range_refused": 0,
-                      "get_logs": 0, "max_log_range": 0}
+                      "get_logs": 0, "max_log_range": 0, "sent_raw": 0}
 
     def admit(self) -> str:
         """``ok``, ``429`` or ``drop`` for the next request."""
@@ -65,6 +69,16 @@ class Proxy:
         reply = json.loads(self.forward(json.dumps(
             {"jsonrpc": "2.0", "id": 0, "method": "eth_blockNumber", "params": []}).encode()))
         return int(reply["result"], 16)
+
+    def note(self, call: dict[str, Any]) -> None:
+        """Count (and with ``--record``, keep) a raw transaction about to be forwarded."""
+        if call.get("method") != "eth_sendRawTransaction":
+            return
+        with self.lock:
+            self.stats["sent_raw"] += 1
+            if self.record:
+                with open(self.record, "a") as fh:
+                    fh.write(json.dumps({"raw": (call.get("params") or [""])[0]}) + "\n")
 
     def check(self, call: dict[str, Any]) -> dict[str, Any] | None:
         """An error reply for a call the provider refuses, else None."""
@@ -123,6 +137,8 @@ def handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
                 return
             call = json.loads(body)
             refusal = proxy.check(call) if isinstance(call, dict) else None
+            if refusal is None and isinstance(call, dict):
+                proxy.note(call)
             out = json.dumps(refusal).encode() if refusal else proxy.forward(body)
             self._reply(200, out)
 
@@ -137,8 +153,9 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=0, help="requests per second; 0 = unlimited")
     ap.add_argument("--drop-every", type=int, default=0)
     ap.add_argument("--lifetime", type=float, default=600.0)
+    ap.add_argument("--record", default=None, help="append each eth_sendRawTransaction here (JSON lines)")
     a = ap.parse_args()
-    proxy = Proxy(a.upstream, a.log_range, a.rate, a.drop_every)
+    proxy = Proxy(a.upstream, a.log_range, a.rate, a.drop_every, a.record)
     server = ThreadingHTTPServer(("127.0.0.1", a.port), handler(proxy))
     server.daemon_threads = True
     parent = os.getppid()

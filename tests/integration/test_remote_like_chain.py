@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROXY = Path(__file__).with_name("rpc_proxy.py")
 CHAIN_ID = 11155111
 #: Every process here ends by itself after this long, whatever happens to the test run.
-LIFETIME = 300
+LIFETIME = 900
 
 
 def _wait(check: Any, what: str, timeout: float = 30.0) -> Any:
@@ -325,3 +325,212 @@ def test_a_stuck_transaction_is_replaced_with_the_same_nonce_and_a_bumped_fee(re
     assert mined["maxPriorityFeePerGas"] >= 10**9 * 5 // 4  # bumped at least once by 25 %
     assert remote.token.functions.balanceOf(holder).call() == 5  # minted once
     assert remote.w3.eth.get_transaction_count(client.address) == nonce0 + 1
+
+
+def _journaled_mint(client: ChainClient, token: Any, to: str, amount: int, journal: Any,
+                    sent: list[str]) -> Any:
+    from veritrain.chain.journaled import JournaledSender
+
+    contract = client.contract("DevToken", token.address)
+
+    def transact(on_signed: Any) -> Any:
+        def record(h: str) -> None:
+            sent.append(h)
+            on_signed(h)
+
+        return client.transact(contract, "mint", to, amount, wait=False, on_signed=record)
+
+    return JournaledSender(client).send(journal, f"mint-{to}", "mint", transact)
+
+
+def test_a_transaction_a_reorg_drops_is_sent_again_once(remote, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The attack on a careless wallet: a reorg takes the block of a mined transaction and the
+    chain forgets it (Anvil does not put it back in the pool); a sender that returned at the
+    first receipt believes it done. With confirmations, the journaled send sees its receipt
+    vanish, signs the same call again, journals the new hash, and it is mined exactly once."""
+    import threading
+
+    from veritrain.journal import Journal, TxStatus
+
+    client = _client(remote.proxy_url, confirmations=3)
+    holder = dev_account(9).address
+    journal = Journal(tmp_path / "journal.sqlite")
+    sent: list[str] = []
+    reorged: list[int] = []
+
+    def reorg_once_mined() -> None:
+        _wait(lambda: sent, "the first signing")
+        receipt = _wait(lambda: _receipt_or_none(remote, sent[0]), "the first version mined")
+        depth = remote.w3.eth.block_number - receipt["blockNumber"] + 1
+        assert remote.w3.provider.make_request("anvil_reorg", [depth, []]).get("error") is None
+        reorged.append(depth)
+
+    thread = threading.Thread(target=reorg_once_mined)
+    thread.start()
+    receipt = _journaled_mint(client, remote.token, holder, 11, journal, sent)
+    thread.join(30)
+    assert reorged, "the reorg did not happen"
+    assert client.stats["resent"] == 1
+    again = "0x" + bytes(receipt["transactionHash"]).hex()
+    records = [(r.tx_hash, r.status) for r in journal.txs(f"mint-{holder}", "mint")]
+    if again == sent[0]:  # signed again at the same nonce and price: the very same bytes, re-mined
+        assert records == [(sent[0], TxStatus.MINED)]
+    else:
+        assert _receipt_or_none(remote, sent[0]) is None  # the chain forgot the first version
+        assert records == [(sent[0], TxStatus.DROPPED), (again, TxStatus.MINED)]
+    # the receipt returned has its confirmations and the mint happened exactly once
+    assert remote.w3.eth.block_number >= receipt["blockNumber"] + 3
+    assert remote.token.functions.balanceOf(holder).call() == 11
+
+
+def _receipt_or_none(remote: SimpleNamespace, tx_hash: str) -> Any:
+    from web3.exceptions import TransactionNotFound
+
+    try:
+        return remote.w3.eth.get_transaction_receipt(tx_hash)
+    except TransactionNotFound:
+        return None
+
+
+def test_the_journal_knows_every_replacement_of_a_stuck_transaction(remote, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Each replacement's hash is journaled before it leaves, so a role restarted while its
+    transaction is stuck (here: a second sender with a fresh client on the same journal) finds
+    the version the node still has, instead of sending the action a second time."""
+    import threading
+
+    from veritrain.chain.journaled import JournaledSender
+    from veritrain.journal import Journal, TxStatus
+
+    client = _client(remote.proxy_url, fees=FeePolicy(replace_after=1.0))
+    holder = dev_account(10).address
+    journal = Journal(tmp_path / "journal.sqlite")
+    sent: list[str] = []
+    result: dict[str, Any] = {}
+    rpc = remote.w3.provider.make_request
+    assert rpc("evm_setIntervalMining", [0]).get("error") is None
+    try:
+        worker = threading.Thread(target=lambda: result.update(
+            receipt=_journaled_mint(client, remote.token, holder, 4, journal, sent)))
+        worker.start()
+        _wait(lambda: client.stats["replaced"] >= 2, "two replacements", timeout=20)
+        item = f"mint-{holder}"
+        hashes = [r.tx_hash for r in journal.txs(item, "mint")]
+        assert len(hashes) >= 3 and len(set(hashes)) == len(hashes)
+        assert hashes[:1] == sent[:1]
+        # "restarted": another client finds the newest version the node has, not the first one
+        restarted = JournaledSender(_client(remote.proxy_url))
+        found = restarted.pending(journal, item, "mint")
+        assert found is not None and found != sent[0]
+        assert restarted.client.find_transaction(found) is not None
+    finally:
+        assert rpc("evm_setIntervalMining", [1]).get("error") is None
+    worker.join(60)
+    receipt = result["receipt"]
+    mined = "0x" + bytes(receipt["transactionHash"]).hex()
+    records = journal.txs(f"mint-{holder}", "mint")
+    assert [r.tx_hash for r in records if r.status == TxStatus.MINED] == [mined]
+    assert all(r.status == TxStatus.DROPPED for r in records if r.tx_hash != mined)
+    assert remote.token.functions.balanceOf(holder).call() == 4  # minted once
+
+
+def _reorg_when_mined(remote: SimpleNamespace, sent: list[str], done: list[tuple[str, int]]) -> Any:
+    """A thread that, once the next hash appended to ``sent`` is mined, replaces its block (and
+    any after it) with empty ones: the chain forgets the transaction ((hash, block) go to ``done``)."""
+    import threading
+
+    count = len(sent)
+
+    def run() -> None:
+        _wait(lambda: len(sent) > count, "the signing")
+        h = sent[count]
+        receipt = _wait(lambda: _receipt_or_none(remote, h), "the transaction mined")
+        depth = remote.w3.eth.block_number - receipt["blockNumber"] + 1
+        assert remote.w3.provider.make_request("anvil_reorg", [depth, []]).get("error") is None
+        done.append((h, receipt["blockNumber"]))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_reorg_drops_a_claim_a_key_delivery_and_a_reveal_and_each_is_sent_again(  # type: ignore[no-untyped-def]
+        remote, tmp_path: Path) -> None:
+    """The protocol's own transactions on the real JobMarket, each taken by a reorg right after
+    it was mined: the worker's claim (journaled), the requester's key delivery (a plain facade
+    send) and the worker's reveal (journaled). Each sender notices before its confirmations,
+    sends again, and the chain ends exactly as if no reorg had happened: one claim, one key,
+    one reveal, the stake taken once, the market's balance covering what it owes."""
+    from eth_abi import encode
+
+    from veritrain import envelope
+    from veritrain.chain.facades import Contracts
+    from veritrain.chain.journaled import JournaledSender
+    from veritrain.chain.states import ClaimStatus
+    from veritrain.dev.deploy import deploy_local
+    from veritrain.jobdoc import worker_key_context
+    from veritrain.journal import Journal
+    from veritrain.tasks import task_id_of
+
+    requester, worker = dev_account(3), dev_account(9)  # funded by Anvil (its first ten)
+    dep = deploy_local(remote.w3, dev_account(0), "sim", mint_to=[requester.address, worker.address])
+    quick = {"deployment": dep, "retry_seconds": 30, "receipt_timeout": 90}
+    req = Contracts.of(ChainClient(remote.proxy_url, requester, **quick))
+    wrk = Contracts.of(ChainClient(remote.proxy_url, worker, confirmations=2, **quick))
+    reward, stake = 5 * 10**18, 20 * 10**18
+    pool = 10 * 10**18
+    req.token.approve(req.market.address, reward + pool).send()
+    req.market.postJob(("bafy-spec", b"\x01" * 32, 1, 1, 6, reward, stake, reward // 10, pool,
+                        600, 3600, 600, 3600)).send()
+    job_id = req.market.jobCount()
+    task = task_id_of(job_id, 0)
+    wrk.token.approve(wrk.market.address, stake).send()
+    worker_before = wrk.token.balanceOf(worker.address)
+    journal = Journal(tmp_path / "worker.sqlite")
+    sender = JournaledSender(wrk.market.client)
+    sent: list[str] = []
+    reorged: list[tuple[str, int]] = []
+
+    def journaled(tx: Any) -> Any:
+        return lambda on_signed: tx.transact(lambda h: (sent.append(h), on_signed(h)))
+
+    # 1. the claim
+    thread = _reorg_when_mined(remote, sent, reorged)
+    pub = envelope.public_key_from_private(bytes(worker.key))
+    sender.send(journal, f"task:{task}", "claim", journaled(wrk.market.claim(task, pub)))
+    thread.join(30)
+    # 2. the key delivery: the requester's client waits for confirmations too
+    req.market.client.confirmations = 2
+    thread = _reorg_when_mined(remote, sent, reorged)
+    ctx = worker_key_context(CHAIN_ID, req.market.address, task, worker.address)
+    req.market.client.transact(req.market.web3_contract, "deliverKey", task, worker.address,
+                               envelope.wrap(os.urandom(32), pub, ctx), on_signed=sent.append)
+    thread.join(30)
+    # 3. commit (left alone), then the reveal
+    root, salt = b"\x07" * 32, b"\x08" * 32
+    commitment = Web3.keccak(encode(["bytes32", "address", "bytes32"], [root, worker.address, salt]))
+    sender.send(journal, f"task:{task}", "commit", wrk.market.commit(task, commitment).transact)
+    thread = _reorg_when_mined(remote, sent, reorged)
+    reveal = wrk.market.reveal(task, root, salt, "bafy-m")
+    sender.send(journal, f"task:{task}", "reveal", journaled(reveal))
+    thread.join(30)
+
+    assert len(reorged) == 3
+    assert wrk.market.client.stats["resent"] == 2 and req.market.client.stats["resent"] == 1
+    for h, block in reorged:  # forgotten, or (the same bytes signed again) mined after the reorg
+        again = _receipt_or_none(remote, h)
+        assert again is None or again["blockNumber"] > block
+    # the chain holds each step exactly once, and the claim is revealed with the committed root
+    market = req.market.web3_contract
+
+    def count(name: str) -> int:
+        return len(getattr(market.events, name)().get_logs(from_block=0, to_block="latest",
+                                                           argument_filters={"taskId": task}))
+
+    steps = ("TaskClaimed", "KeyDelivered", "ResultCommitted", "ResultRevealed")
+    assert [count(n) for n in steps] == [1, 1, 1, 1]
+    assert wrk.market.getClaim(task, worker.address).status == ClaimStatus.REVEALED
+    assert wrk.token.balanceOf(worker.address) == worker_before - stake  # staked once
+    assert wrk.token.balanceOf(wrk.market.address) >= wrk.market.liabilities()
+    statuses = {r.action: r.status for r in journal.txs(f"task:{task}") if r.status == "mined"}
+    assert statuses == {"claim": "mined", "commit": "mined", "reveal": "mined"}
+    assert sorted(r.status for r in journal.txs(f"task:{task}", "claim")) == ["dropped", "mined"]

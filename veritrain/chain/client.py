@@ -15,6 +15,11 @@
 - Journaling: ``on_signed(tx_hash)`` runs after signing and before the transaction leaves,
   so a caller can record the hash first; :meth:`ChainClient.find_transaction` tells whether
   the node still knows a recorded hash (wait for it rather than send again).
+- Confirmations and reorgs: with ``confirmations`` > 0 (the network profile's), a receipt is
+  returned only once that many blocks are on top of it and it is still on the chain; a
+  transaction a reorg dropped (the node no longer knows it) is signed again (the next free
+  nonce, the current price) and sent again, and ``stats["resent"]`` counts it. A reorg deeper
+  than ``confirmations`` after that is not seen here (the profile must be deeper than any reorg).
 
 web3 is imported inside this module only; import it lazily from CLI start-up paths.
 """
@@ -52,6 +57,10 @@ _NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacemen
 _RANGE_WORDS = ("block range", "range too", "range is too", "query returned more than", "too many blocks")
 
 
+class _Dropped(Exception):
+    """Neither the chain nor the node's pool has the transaction any more (a reorg took it)."""
+
+
 class RangeTooWide(Exception):
     """The provider refused an eth_getLogs block range as too wide."""
 
@@ -77,6 +86,7 @@ class ChainClient:
         fees: FeePolicy | None = None,
         log_range: int | None = None,
         network: NetworkProfile | None = None,
+        confirmations: int | None = None,
     ) -> None:
         from veritrain import netprofile
 
@@ -86,11 +96,14 @@ class ChainClient:
         self.fees = fees or (profile.fees if profile else FeePolicy())
         #: The provider's eth_getLogs block-range limit (EventPoller pages within it).
         self.log_range = log_range or (profile.log_range if profile else 2000)
+        #: Blocks on top of a receipt before a send returns it (re-sent if a reorg drops it).
+        self.confirmations = (confirmations if confirmations is not None
+                              else profile.confirmations if profile else 0)
         self.provider = FailoverProvider(split_urls(rpc_url), request_timeout=request_timeout,
                                          backoff=backoff)
         self.rpc_url = ",".join(self.provider.urls)
         #: Replaced (stuck) transactions; the provider's ``stats`` count rate limits and failovers.
-        self.stats = {"replaced": 0}
+        self.stats = {"replaced": 0, "resent": 0}
         self.account = account
         self.address: str = account.address
         self.deployment = deployment
@@ -104,6 +117,8 @@ class ChainClient:
         self._nonce_dir = nonce_dir or Path(tempfile.gettempdir()) / "veritrain-nonces"
         self._nonces: NonceManager | None = None
         self._fees: tuple[float, dict[str, int]] | None = None
+        #: What this client signed, by hash: a transaction a reorg dropped is re-sent from it.
+        self._signed: dict[bytes, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------------- basics
     def retry(self, fn: Callable[[], T], what: str) -> T:
@@ -236,7 +251,7 @@ class ChainClient:
         tx_hash = self._sign_and_send(tx, what, on_signed)
         if not wait:
             return tx_hash
-        return self.wait(tx_hash, tx, what)
+        return self.wait(tx_hash, tx, what, on_signed)
 
     def _sign_and_send(self, tx: dict[str, Any], what: str, on_signed: OnSigned | None = None) -> Any:
         for attempt in range(3):
@@ -244,6 +259,7 @@ class ChainClient:
                 with self.nonces.reserve() as nonce:
                     signed = self.account.sign_transaction({**tx, "nonce": nonce})
                     tx["nonce"] = nonce  # for a replacement (same nonce, bumped fee) in wait()
+                    self._remember(bytes(signed.hash), tx)
                     if on_signed is not None:
                         on_signed("0x" + bytes(signed.hash).hex())
                     return self.retry(functools.partial(self._send_raw, signed), f"sending {what}")
@@ -265,22 +281,70 @@ class ChainClient:
                 return signed.hash
             raise
 
-    def wait(self, tx_hash: Any, tx: dict[str, Any] | None = None, what: str = "transaction") -> Any:
+    def wait(self, tx_hash: Any, tx: dict[str, Any] | None = None, what: str = "transaction",
+             on_signed: OnSigned | None = None) -> Any:
         """The receipt of ``tx_hash``; a failed transaction raises its decoded revert.
 
         With ``fees.replace_after`` set, a transaction not mined within that many seconds is
         replaced: the same nonce, re-signed at the current price but at least ``bump_percent``
         above the last (what nodes require of a replacement); whichever version is mined is the
-        receipt returned. ``stats["replaced"]`` counts replacements."""
+        receipt returned. ``stats["replaced"]`` counts replacements.
+
+        With :attr:`confirmations`, the receipt is returned once it has that many blocks on top
+        and is still on the chain; a transaction a reorg dropped is signed and sent again
+        (``stats["resent"]``). ``on_signed(hash)`` runs before each replacement or re-send
+        leaves, so a journal knows every hash sent for the action."""
         if isinstance(tx_hash, str):
             tx_hash = bytes.fromhex(tx_hash.removeprefix("0x"))
-        if self.fees.replace_after:
-            receipt = self._wait_replacing(tx_hash, tx, what)
-        else:
-            receipt = self._wait_one(tx_hash, what)
+        if tx is None:
+            tx = self._signed.get(bytes(tx_hash))
+        deadline = time.monotonic() + self.receipt_timeout
+        while True:
+            try:
+                if self.fees.replace_after or self.confirmations > 0:
+                    receipt = self._wait_replacing(tx_hash, tx, what, on_signed)
+                else:
+                    receipt = self._wait_one(tx_hash, what)
+                if self.confirmations <= 0 or self._confirmed(receipt, deadline, what):
+                    break
+                # a reorg took the block: still in the node's pool (wait again), or dropped (send again)
+                mined = bytes(receipt["transactionHash"])
+                if self.find_transaction(mined) is not None:
+                    tx_hash = mined
+                    continue
+            except _Dropped as gone:
+                mined = gone.args[0]
+            original = tx if tx is not None else self._signed.get(mined)
+            if original is None:
+                raise ChainError(f"{what} {mined.hex()} was dropped by a reorg and this process did "
+                                 "not sign it, so it cannot send it again")
+            again = {k: v for k, v in original.items()
+                     if k not in ("nonce", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")}
+            again.update(self._fee_fields())
+            tx_hash = bytes(self._sign_and_send(again, f"{what} (again, after a reorg)", on_signed))
+            tx = again
+            self.stats["resent"] += 1
         if receipt["status"] != 1:
             raise self._failed(bytes(receipt["transactionHash"]), tx, receipt, what)
         return receipt
+
+    def _confirmed(self, receipt: Any, deadline: float, what: str) -> bool:
+        """Wait for :attr:`confirmations` blocks on top of ``receipt``; False if a reorg took it
+        (the transaction is no longer in the block it was mined in)."""
+        target = int(receipt["blockNumber"]) + self.confirmations
+        block_hash = bytes(receipt["blockHash"])
+        while self.block_number() < target:
+            if time.monotonic() > deadline:
+                raise ChainError(f"{what}: {self.confirmations} confirmations did not come within "
+                                 f"{self.receipt_timeout:.0f} s on {self.rpc_url}")
+            time.sleep(max(self.poll_latency, 0.2))
+        now = self._receipt(bytes(receipt["transactionHash"]))
+        return now is not None and bytes(now["blockHash"]) == block_hash
+
+    def _remember(self, tx_hash: bytes, tx: dict[str, Any]) -> None:
+        self._signed[tx_hash] = dict(tx)
+        while len(self._signed) > 256:  # only recent sends can still be taken by a reorg
+            self._signed.pop(next(iter(self._signed)))
 
     def _wait_one(self, tx_hash: bytes, what: str) -> Any:
         h: Any = tx_hash
@@ -303,19 +367,30 @@ class ChainClient:
         except TransactionNotFound:
             return None
 
-    def _wait_replacing(self, tx_hash: bytes, tx: dict[str, Any] | None, what: str) -> Any:
+    def _wait_replacing(self, tx_hash: bytes, tx: dict[str, Any] | None, what: str,
+                        on_signed: OnSigned | None = None) -> Any:
+        """Poll the receipts of ``tx_hash`` and its replacements (``fees.replace_after``); with
+        :attr:`confirmations`, raise :class:`_Dropped` once the node has lost every version
+        twice in a row, 2 s apart (a reorg took it before its receipt was read)."""
         hashes = [tx_hash]
-        start = last_sent = time.monotonic()
+        start = last_sent = last_look = time.monotonic()
         current = dict(tx) if tx is not None and "nonce" in tx else None
+        missing = 0
         while time.monotonic() - start < self.receipt_timeout:
             for h in reversed(hashes):
                 receipt = self._receipt(h)
                 if receipt is not None:
                     return receipt
-            if time.monotonic() - last_sent >= (self.fees.replace_after or 0.0):
+            if self.confirmations > 0 and time.monotonic() - last_look >= 2.0:
+                last_look = time.monotonic()
+                known = any(self.find_transaction(h) is not None for h in hashes)
+                missing = 0 if known else missing + 1
+                if missing >= 2:
+                    raise _Dropped(hashes[-1])
+            if self.fees.replace_after and time.monotonic() - last_sent >= self.fees.replace_after:
                 current = current or self._as_sent(hashes[0])
                 if current is not None:
-                    current, new_hash = self._replace(current, what)
+                    current, new_hash = self._replace(current, what, on_signed)
                     if new_hash is not None:
                         hashes.append(new_hash)
                 last_sent = time.monotonic()
@@ -336,7 +411,8 @@ class ChainClient:
                 out[k] = int(found[k])
         return out
 
-    def _replace(self, tx: dict[str, Any], what: str) -> tuple[dict[str, Any], bytes | None]:
+    def _replace(self, tx: dict[str, Any], what: str,
+                 on_signed: OnSigned | None = None) -> tuple[dict[str, Any], bytes | None]:
         """``tx`` re-signed with the same nonce and a bumped fee, sent; (new tx, its hash or None
         when the node says the nonce is already used: an earlier version was mined)."""
         self._fees = None
@@ -349,6 +425,9 @@ class ChainClient:
             return tx, None  # the cap forbids a higher bid: keep waiting for the one sent
         new: dict[str, Any] = {**tx, **fields}
         signed = self.account.sign_transaction(new)
+        self._remember(bytes(signed.hash), new)
+        if on_signed is not None:
+            on_signed("0x" + bytes(signed.hash).hex())
         try:
             self.retry(functools.partial(self._send_raw, signed), f"replacing {what}")
         except (Web3RPCError, ValueError) as exc:
