@@ -230,7 +230,7 @@ def test_pick_reconsiders_a_task_it_lost_once_but_never_one_it_holds_or_finished
     tid = lambda i: (1 << 32) | i  # noqa: E731
     offers = [SimpleNamespace(task_id=tid(i), job_id=1, task_index=i, reward_per_step=1) for i in range(5)]
     monkeypatch.setattr(worker, "offers", lambda: offers)
-    monkeypatch.setattr(loop, "choose", lambda offers, policy, machine, exclude: (
+    monkeypatch.setattr(loop, "choose", lambda offers, policy, machine, exclude, rank: (
         next((o for o in offers if o.task_id not in exclude), None),
         [(o, Decision(True, ())) for o in offers]))
     worker.chain.block_number = lambda: 7
