@@ -179,3 +179,41 @@ def test_a_claim_mined_after_the_winner_ends_not_claimed(
     mined = fresh_chain.eth.get_block("latest")["transactions"]
     receipts = [fresh_chain.eth.get_transaction_receipt(h) for h in mined]
     assert [r["status"] for r in receipts] == [1, 0]  # the lost race was a mined revert
+
+
+def test_the_requester_s_status_reads_only_what_changed_between_polls(
+        deployed: Any, proxy: CountingProxy, fresh_chain: Any, tmp_path: Path) -> None:
+    """``job.wait()`` polled ``round_status``, which re-read every event from the posting block and
+    called ``getClaim`` for every claim on every poll: O(N) per poll. A kept RoundTracker reads the
+    new events and ``getClaim`` only for the claims they touched."""
+    from types import SimpleNamespace
+
+    from requester.market import Market
+    from requester.status import round_status
+    from veritrain import envelope
+    from veritrain.chain import ChainClient
+
+    dep, market = deployed
+    start = fresh_chain.eth.block_number
+    _send(fresh_chain, REQUESTER, market.functions.postJob(_job(40)))
+    job_id = int(market.functions.jobCount().call())
+    doc = SimpleNamespace(spec=SimpleNamespace(num_shards=40), round=0,
+                          shard=lambda i: SimpleNamespace(examples=10))
+    client = ChainClient(proxy.url("requester"), dev_account(REQUESTER), dep, nonce_dir=tmp_path / "n")
+    m = Market(client, dep)
+    pub = {i: bytes(envelope.public_key_from_private(bytes(dev_account(i).key))) for i in (2, RIVAL)}
+    for n in range(6):
+        _send(fresh_chain, 2 if n % 2 else RIVAL, market.functions.claim(task_id_of(job_id, n),
+                                                                            pub[2 if n % 2 else RIVAL]))
+    trackers: dict[int, Any] = {}
+    first = round_status(m, job_id, start, doc, trackers)
+    assert sum(len(t.claims) for t in first.tasks) == 6 and first.tasks[0].phase == "claimed"
+    idle = _measured(proxy, "requester", lambda: round_status(m, job_id, start, doc, trackers))
+    assert idle.get("eth_call") == 1, idle  # getJob only: no getClaim for the six unchanged claims
+    _send(fresh_chain, RIVAL, market.functions.claim(task_id_of(job_id, 7), pub[RIVAL]))
+    holder: list[Any] = []
+    one = _measured(proxy, "requester", lambda: holder.append(round_status(m, job_id, start, doc, trackers)))
+    assert one.get("eth_call") == 2, one  # getJob and the new claim's getClaim
+    assert holder[0].tasks[7].phase == "claimed" and sum(len(t.claims) for t in holder[0].tasks) == 7
+    fresh = round_status(m, job_id, start, doc)  # a one-shot status (the CLI) agrees
+    assert [t.phase for t in fresh.tasks] == [t.phase for t in holder[0].tasks]
