@@ -32,11 +32,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
 from bench.realstack import REQUESTER, VERIFIERS, WORKER_POOL, BenchStack, Proc, stop
+from bench.results import DEFAULT_PATH
 from bench.rpcproxy import CountingProxy
 
 #: Open tasks of the idle-poll measurement.
@@ -358,15 +359,34 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
 @app.command()
-def main(full: Annotated[bool, typer.Option("--full", help="N = 32, 256, 1,024; 4 and 8 workers.")] = False,
-         ) -> None:
-    """Run the scale benchmark and merge its keys into the results file (and the table page)."""
+def main(
+    full: Annotated[bool, typer.Option("--full", help="N = 32, 256, 1,024; 4 and 8 workers.")] = False,
+    config: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045 - typer needs Optional here
+        "--config", help="Only these runs, TASKSxWORKERS (repeatable), e.g. 1024x4; no history.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="The results file.")] = DEFAULT_PATH,
+) -> None:
+    """Run the scale benchmark and merge its keys into the results file (and, for the default
+    file, the table page)."""
     from bench import report
-    from bench.results import DEFAULT_PATH, record
+    from bench.results import record
 
+    if config:
+        try:
+            configs = tuple((int(c.split("x")[0]), int(c.split("x")[1])) for c in config)
+        except (ValueError, IndexError):
+            typer.echo(f"error: --config takes TASKSxWORKERS (e.g. 1024x4), not {config}", err=True)
+            raise typer.Exit(2) from None
+        with (tempfile.TemporaryDirectory(prefix="vt-scale-") as tmp, BenchStack(Path(tmp)) as bs,
+              CountingProxy(bs.rpc) as proxy):
+            sc = Scale(bs, proxy)
+            runs = [sc.job(n, w, f"n{n}w{w}") for n, w in configs]
+        record({"scale_extra_runs": runs}, out)
+        print(json.dumps(runs, indent=1))
+        return
     results = run(quick=False, full=full)
-    record(results, DEFAULT_PATH)
-    report.write(DEFAULT_PATH, report.DEFAULT_DOC)
+    record(results, out)
+    if out == DEFAULT_PATH:
+        report.write(DEFAULT_PATH, report.DEFAULT_DOC)
     print(json.dumps({k: v for k, v in results.items() if k != "scale"}, indent=1))
 
 
