@@ -54,7 +54,8 @@ def test_scale_figures_are_judged_against_issue_25_targets() -> None:
     run = {"tasks": 32, "workers": 4, "completed": 32, "seconds": 60.0, "tasks_per_minute": 32.0,
            "error": None, "rpc_per_task": {"worker": 100.0, "requester": 20.0, "verifier": 30.0},
            "lost_races_per_task": 0.0, "reverted_claims": 0, "reverted_claims_share": 0.0,
-           "key_latency_p95_s": 1.0, "gas_per_task": 450_000, "peak_rss_mb": {"worker_max": 300.0, "requester": 100.0, "verifier": 200.0}}
+           "key_latency_p95_s": 1.0, "gas_per_task": 450_000,
+           "peak_rss_mb": {"worker_max": 300.0, "requester": 100.0, "verifier": 200.0}}
     slower = {**run, "rpc_per_task": {"worker": 130.0, "requester": 20.0, "verifier": 30.0}}
     m = {"runs": [run, {**run, "tasks": 256, "completed": 256}],
          "after_history": {"blocks": 5000, "idle_poll_requests": {"open_0": 5.0}, "run": slower},
