@@ -8,7 +8,7 @@ VT := $(VENV)/bin/veritrain
 export APE_DATA_FOLDER := $(CURDIR)/.veritrain/ape
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test demo demo-remote lint artifacts check-artifacts gas bench clean
+.PHONY: help setup test demo demo-remote lint artifacts check-artifacts gas bench bench-scale clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ gas: setup  ## gas of every contract function on a representative scenario
 
 bench: setup  ## every benchmark, side by side: .veritrain/bench/results.json
 	$(PY) -m bench
+
+bench-scale: setup  ## cost per task for N = 32, 256, 1,024 tasks, 4 and 8 workers (long)
+	$(PY) -m bench.scale --full
 
 clean:  ## remove local state (stack, caches); keeps .venv and node_modules
 	-$(VT) dev down

@@ -161,6 +161,21 @@ KEYS: tuple[Key, ...] = (
         "issue 10 · bench/protocol.py",
         "most workers completing tasks of one job at once with no failed transaction",
     ),
+    Key("scale_idle_poll_ratio", ("scale_idle_poll_ratio",), "≤ 1.2 (independent of open tasks)",
+        "issue 25 · bench/scale.py", "a worker's requests per idle discovery poll, 1,000 open tasks ÷ none",
+        "<=1.2"),
+    *(Key(f"scale_rpc_per_task_spread.{r}", ("scale_rpc_per_task_spread", r), "≤ 1.2 (flat within 20 %)",
+          "issue 25 · bench/scale.py", f"{r} RPC requests per completed task, largest ÷ smallest over N",
+          "<=1.2")
+      for r in ("worker", "requester", "verifier")),
+    *(Key(f"scale_rpc_per_task_history_ratio.{r}", ("scale_rpc_per_task_history_ratio", r),
+          "≤ 1.2 (unchanged by history)", "issue 25 · bench/scale.py",
+          f"{r} RPC requests per task after 100,000 empty blocks ÷ before (fresh processes)", "<=1.2")
+      for r in ("worker", "requester", "verifier")),
+    Key("scale_reverted_claims_share_max", ("scale_reverted_claims_share_max",), "< 1 % of claims",
+        "issue 25 · bench/scale.py", "claims mined with status 0 ÷ claims, worst run", "<=0.0099"),
+    Key("scale_largest_job_completed", ("scale_largest_job_completed",), "1,024 tasks (make bench-scale)",
+        "issue 25 · bench/scale.py", "tasks of the largest job run to the end", ">=1024"),
 )
 
 
@@ -265,6 +280,9 @@ def _details(results: dict[str, Any]) -> list[str]:
                     f"{c.get('lost_claim_races', '')} | "
                     f"{c.get('seconds')} | {c.get('tasks_per_minute')} |"
                 )
+    from bench.scale import details as scale_details
+
+    out += scale_details(results)
     timings = results.get("bench_seconds")
     if isinstance(timings, dict):
         out += ["", "### Harness wall time per module (this run)", "", "| module | seconds |", "|---|---:|"]

@@ -214,12 +214,16 @@ def serve(
     req = _requester(dev_account, home)
     fmt = _tokens(req)
     services: dict[int, RoundDriver] = {}
+    ended: set[int] = set()  # closed jobs: not loaded again on every pass
     while True:
         for job_id in jobs or req.store.job_ids():
+            if job_id in ended:
+                continue
             try:
                 if job_id not in services:
                     driver = RoundDriver(req.job(job_id))
                     if not jobs and driver.finished(closed_only=True):
+                        ended.add(job_id)
                         continue  # nothing left to serve
                     services[job_id] = driver
                 before, closed_before = len(services[job_id].posted), len(services[job_id].closed)

@@ -35,6 +35,8 @@ from veritrain.jobdoc import JobDocument, referee_key_context, verifier_key_cont
 from veritrain.tasks import split_task_id
 
 log = logging.getLogger("veritrain.requester.keys")
+#: A key delivery refused because another instance delivered first or the claim's window passed.
+_TOO_LATE = ("JobMarketWrongStatus", "JobMarketDeadlinePassed")
 
 
 @dataclass
@@ -56,15 +58,16 @@ class KeyService:
     missed: set[tuple[int, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        # event cursors: the first pass reads from the posting block, later passes only new blocks
-        self._claims = self.market.market.events(self.from_block, names=["TaskClaimed"])
+        # event cursors: the first pass reads from the posting block, later passes only new blocks;
+        # one poller per contract (claims and verifier requests share the market's)
+        self._market_events = self.market.market.events(self.from_block,
+                                                         names=["TaskClaimed", "VerifierKeyRequested"])
         self._disputes = self.market.resolver.events(
             self.from_block, names=["DisputeOpened", "CommitteeDrawn", "RefereeKeyDelivered"])
         self._waiting: dict[tuple[int, str], bytes] = {}  # (task, worker) -> pubKey, not yet answered
         self._ours: dict[int, int] = {}  # disputes on this job's tasks -> the disputed task
         self._seats: dict[int, list[str]] = {}  # dispute -> referees not yet served
         self._served: set[tuple[int, str]] = set()
-        self._verifier_requests = self.market.market.events(self.from_block, names=["VerifierKeyRequested"])
         self._asking: dict[str, bytes] = {}  # verifier -> pubKey, admitted and not yet answered
         self.refused: set[str] = set()  # verifiers the job's policy does not admit
 
@@ -74,17 +77,21 @@ class KeyService:
 
     def step(self) -> list[Delivery]:
         """One pass: deliver every key owed now; returns the deliveries of this pass."""
-        done = self._workers() + self._referees() + self._verifiers()
+        events = self._market_events.poll()
+        done = (self._workers([e for e in events if e.name == "TaskClaimed"]) + self._referees()
+                + self._verifiers([e for e in events if e.name == "VerifierKeyRequested"]))
         self.deliveries += done
         return done
 
     # ------------------------------------------------------------------------- workers
-    def _workers(self) -> list[Delivery]:
-        for ev in self._claims.poll():
+    def _workers(self, claimed: list[Any]) -> list[Delivery]:
+        """Every claim still waiting gets its key: the transactions are all sent first (one nonce
+        after another), then their receipts awaited, so a pass delivers many keys in one block."""
+        for ev in claimed:
             task_id = int(ev.args["taskId"])
             if split_task_id(task_id)[0] == self.job_id:
                 self._waiting[(task_id, str(ev.args["worker"]))] = ev.args["pubKey"]
-        out = []
+        sent: list[tuple[int, str, Any]] = []
         now = None
         for (task_id, worker), pub in list(self._waiting.items()):
             claim = self.market.get_claim(task_id, worker)
@@ -98,16 +105,25 @@ class KeyService:
                 continue
             ctx = worker_key_context(self.market.chain_id, self.market.address, task_id, worker)
             env = envelope.wrap(self.shard_key(task_id), pub, ctx)
-            try:
-                receipt = self.market.market.deliverKey(task_id, worker, env).send()
+            try:  # estimated (a revert now sends nothing), signed, broadcast; not waited for yet
+                sent.append((task_id, worker, self.market.market.deliverKey(task_id, worker, env).transact()))
             except ContractRevert as exc:
-                if exc.name in ("JobMarketWrongStatus", "JobMarketDeadlinePassed"):
+                if exc.name in _TOO_LATE:
                     del self._waiting[(task_id, worker)]  # another instance was first, or too late
                     continue
                 raise
-            del self._waiting[(task_id, worker)]
-            out.append(Delivery("worker", task_id, worker, tx_hash(receipt)))
-            log.info("delivered the key for task %d to %s", task_id, worker)
+        out = []
+        for task_id, worker, h in sent:
+            try:
+                receipt = self.market.client.wait(h, what="deliverKey")
+            except ContractRevert as exc:
+                if exc.name not in _TOO_LATE:
+                    raise
+                receipt = None
+            self._waiting.pop((task_id, worker), None)  # a claim left waiting is checked again next pass
+            if receipt is not None:
+                out.append(Delivery("worker", task_id, worker, tx_hash(receipt)))
+                log.info("delivered the key for task %d to %s", task_id, worker)
         return out
 
     # ------------------------------------------------------------------------ referees
@@ -148,8 +164,8 @@ class KeyService:
             return verifier.lower() in {a.lower() for a in policy}
         return False
 
-    def _verifiers(self) -> list[Delivery]:
-        for e in self._verifier_requests.poll():
+    def _verifiers(self, requests: list[Any]) -> list[Delivery]:
+        for e in requests:
             if int(e.args["jobId"]) != self.job_id:
                 continue
             verifier = str(e.args["verifier"])

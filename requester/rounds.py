@@ -78,6 +78,7 @@ class RoundDriver:
         self.posted: list[int] = []  # round jobs this driver posted
         self.closed: list[tuple[int, int]] = []  # (round job, escrow returned) this driver closed
         self._ended: set[int] = set()  # round jobs seen closed (by anyone): not read again
+        self._trackers: dict[int, Any] = {}  # round job -> its status, kept from events between passes
 
     # ----------------------------------------------------------------------- passes
     def step(self) -> list[Delivery]:
@@ -162,7 +163,7 @@ class RoundDriver:
         from requester.fetch import verify_round
         from requester.status import round_status
 
-        st = round_status(market, last.job_id, last.post_block, job.round_doc(last.round))
+        st = round_status(market, last.job_id, last.post_block, job.round_doc(last.round), self._trackers)
         if not st.done:
             return None  # round still under way: every slot of every task must be final
         try:

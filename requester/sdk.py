@@ -401,13 +401,15 @@ class Job:
         a script needs nothing else. Raises JobTimeoutError after ``timeout`` seconds.
         """
         from requester.errors import JobTimeoutError
+        from requester.status import RoundTracker, job_status
 
         service = RoundDriver(self)
         deadline = time.monotonic() + timeout
+        trackers: dict[int, RoundTracker] = {}  # each poll reads only the events since the last
         while True:
             if serve_keys:
                 service.step()
-            st = self.status()
+            st = job_status(self, trackers)
             if st.done or st.state != "open":
                 return st
             if time.monotonic() >= deadline:

@@ -126,25 +126,26 @@ def _phase(status: int) -> str:
     return ClaimStatus(status).name.lower().replace("_", " ")
 
 
-def job_status(job: Any) -> JobStatusView:
+def job_status(job: Any, trackers: dict[int, RoundTracker] | None = None) -> JobStatusView:
+    """The job's status; ``trackers`` (kept between calls) makes each call read only what is new."""
     from veritrain import privacy
 
-    view = _job_status(job)
+    view = _job_status(job, trackers)
     if job.spec.privacy.dp_sgd is not None:
         budget = privacy.spent(job.round_doc(0))
         view.privacy = budget.as_dict() if budget is not None else None
     return view
 
 
-def _job_status(job: Any) -> JobStatusView:
+def _job_status(job: Any, trackers: dict[int, RoundTracker] | None = None) -> JobStatusView:
     if job.spec.rounds == 1:
-        return round_status(job.requester.market, job.id, job.from_block, job.doc)
+        return round_status(job.requester.market, job.id, job.from_block, job.doc, trackers)
     views, rounds, tasks = [], [], []
     for rj in job.rounds:
         if rj.job_id is None:
             rounds.append(RoundView(rj.round, None, "posting", rj.doc_cid))
             continue
-        v = round_status(job.requester.market, rj.job_id, rj.post_block, job.round_doc(rj.round))
+        v = round_status(job.requester.market, rj.job_id, rj.post_block, job.round_doc(rj.round), trackers)
         views.append(v)
         tasks += v.tasks
         rounds.append(RoundView(rj.round, rj.job_id, v.state, rj.doc_cid,
@@ -160,39 +161,78 @@ def _job_status(job: Any) -> JobStatusView:
                          rounds_total=job.spec.rounds, rounds=rounds)
 
 
-def round_status(market: Any, job_id: int, from_block: int, doc: Any) -> JobStatusView:
-    """One on-chain job's status (a single-round job, or one round of a multi-round job)."""
-    from veritrain.tasks import task_id_of
+def round_status(market: Any, job_id: int, from_block: int, doc: Any,
+                 trackers: dict[int, RoundTracker] | None = None) -> JobStatusView:
+    """One on-chain job's status (a single-round job, or one round of a multi-round job).
+    With ``trackers`` (kept by the caller between calls, e.g. :meth:`requester.sdk.Job.wait`)
+    each call reads only the events since the last one."""
+    if trackers is None:
+        return RoundTracker(market, job_id, from_block, doc).view()
+    if job_id not in trackers:
+        trackers[job_id] = RoundTracker(market, job_id, from_block, doc)
+    return trackers[job_id].view()
 
-    onchain = market.get_job(job_id)
-    tasks = {task_id_of(job_id, i): TaskView(task_id_of(job_id, i), i, doc.shard(i).examples, round=doc.round)
-             for i in range(doc.spec.num_shards)}
-    claims: dict[tuple[int, str], ClaimView] = {}
-    for ev in market.job_events(job_id, from_block, EVENTS):
-        if ev.name in ("JobCancelled", "JobClosed"):
-            continue
-        task_id, worker = int(ev.args["taskId"]), str(ev.args["worker"])
-        key = (task_id, worker.lower())
-        if ev.name == "TaskClaimed":
-            claims[key] = ClaimView(worker=worker, phase="claimed")
-            tasks[task_id].claims.append(claims[key])
-        c = claims.get(key)
-        if c is None:
-            continue
-        c.txs[ev.name] = ev.tx_hash
-        if ev.name == "ResultRevealed":
-            c.root, c.manifest_cid = str(ev.args["root"]), str(ev.args["manifestCid"])
-        if ev.name in _ENDED:
-            c.phase = _ENDED[ev.name]
-            claims.pop(key)  # a later claim by the same worker starts a new view
-    for (task_id, _), c in claims.items():
-        c.phase = _phase(market.get_claim(task_id, c.worker).status)
-    for t in tasks.values():
-        t.finalized = sum(c.phase == "finalized" for c in t.claims)
-    return JobStatusView(job_id=job_id, state=onchain.status.name.lower(),
-                         redundancy=onchain.redundancy, escrow=onchain.escrow,
-                         spec_cid=onchain.spec_cid, tasks=[tasks[t] for t in sorted(tasks)])
+
+class RoundTracker:
+    """One on-chain job's tasks and claims, kept from its events: each :meth:`view` reads the
+    events since the last (one poller, in pages), the job's views once, and ``getClaim`` only
+    for the claims an event touched since, so a whole ``wait()`` costs O(events), not O(N) per
+    poll. A reorg (events retracted) starts the view again from the posting block."""
+
+    def __init__(self, market: Any, job_id: int, from_block: int, doc: Any) -> None:
+        self.market, self.job_id, self.from_block, self.doc = market, job_id, from_block, doc
+        self._reset()
+
+    def _reset(self) -> None:
+        from veritrain.tasks import task_id_of
+
+        self.poller = self.market.market.events(self.from_block, names=EVENTS)
+        self.tasks = {task_id_of(self.job_id, i): TaskView(task_id_of(self.job_id, i), i,
+                                                           self.doc.shard(i).examples, round=self.doc.round)
+                      for i in range(self.doc.spec.num_shards)}
+        self.claims: dict[tuple[int, str], ClaimView] = {}  # live claims
+
+    def view(self) -> JobStatusView:
+        events = self.poller.poll()
+        if self.poller.retracted:
+            self._reset()
+            events = self.poller.poll()
+        touched: set[tuple[int, str]] = set()
+        for ev in events:
+            if ev.name in ("JobCancelled", "JobClosed"):
+                continue
+            task_id = int(ev.args["taskId"])
+            if split_task_id(task_id)[0] != self.job_id:
+                continue
+            worker = str(ev.args["worker"])
+            key = (task_id, worker.lower())
+            if ev.name == "TaskClaimed":
+                self.claims[key] = ClaimView(worker=worker, phase="claimed")
+                self.tasks[task_id].claims.append(self.claims[key])
+            c = self.claims.get(key)
+            if c is None:
+                continue
+            c.txs[ev.name] = ev.tx_hash
+            touched.add(key)
+            if ev.name == "ResultRevealed":
+                c.root, c.manifest_cid = str(ev.args["root"]), str(ev.args["manifestCid"])
+            if ev.name in _ENDED:
+                c.phase = _ENDED[ev.name]
+                self.claims.pop(key)  # a later claim by the same worker starts a new view
+                touched.discard(key)
+        for key in sorted(touched):
+            c = self.claims[key]
+            c.phase = _phase(self.market.get_claim(key[0], c.worker).status)
+            if c.phase == "finalized":  # final: nothing more to follow
+                self.claims.pop(key)
+        for task_id in {k[0] for k in touched}:
+            t = self.tasks[task_id]
+            t.finalized = sum(c.phase == "finalized" for c in t.claims)
+        onchain = self.market.get_job(self.job_id)
+        return JobStatusView(job_id=self.job_id, state=onchain.status.name.lower(),
+                             redundancy=onchain.redundancy, escrow=onchain.escrow,
+                             spec_cid=onchain.spec_cid, tasks=[self.tasks[t] for t in sorted(self.tasks)])
 
 
 __all__ = ["JobStatusView", "RoundView", "TaskView", "ClaimView", "job_status", "round_status",
-           "split_task_id"]
+           "split_task_id", "RoundTracker"]

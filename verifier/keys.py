@@ -96,7 +96,7 @@ class ChainKeySource:
             return None
         status = self.chain.verifier_key_status(job_id)
         if status == VerifierKeyStatus.DELIVERED:  # the envelope is in the event
-            env = self.chain.verifier_key_envelope(job_id)
+            env = self._delivered(job_id, item)
             if env is not None:
                 self.journal.put(key, "delivered", envelope="0x" + env.hex())
                 return self._unwrap(job_id, env)
@@ -107,6 +107,8 @@ class ChainKeySource:
             return None
         # None on-chain: ask once (a journaled intent from a crashed run that never landed is
         # superseded; the status check above keeps a landed one from being sent twice)
+        self.journal.put(key, item.phase if item is not None else "wanted",
+                         asked_block=self.chain.block_number())  # the answer comes after this block
         try:  # journaled (a failure is recorded as failed by the send)
             self.chain.send(self.journal, key, "requestVerifierKey", self.chain.request_verifier_key(job_id))
         except ContractRevert as exc:
@@ -116,6 +118,18 @@ class ChainKeySource:
         self.journal.put(key, "requested")
         log.info("job %d: asked the requester for its data key on-chain", job_id)
         return None
+
+    def _delivered(self, job_id: int, item: Any) -> bytes | None:
+        """The envelope of ``VerifierKeyDelivered`` for this verifier and job, read (in pages) from
+        the job's posting block as the watcher saw it, or the block this verifier asked at: a
+        delivery cannot come before either. Without a record, from the deployment block."""
+        data = item.data if item is not None else {}
+        start = max(int(data.get("posted_block") or 0), int(data.get("asked_block") or 0))
+        if start == 0:
+            return self.chain.verifier_key_envelope(job_id)  # nothing recorded: from the deployment
+        logs = self.chain.market.logs("VerifierKeyDelivered", start, jobId=job_id,
+                                      verifier=self.chain.address)
+        return bytes(logs[-1]["args"]["envelope"]) if logs else None
 
     def pending(self, job_id: int) -> bool:
         item = self.journal.get(f"vkey:{job_id}")

@@ -129,7 +129,8 @@ class VerifierService:
         """A new job: ask for its key now (``Watcher.ask_key``), not when its first result shows."""
         key = f"vkey:{int(ev.args['jobId'])}"
         if self.journal.get(key) is None:
-            self.journal.put(key, "wanted", spec_cid=ev.args["specCid"], requester=ev.args["requester"])
+            self.journal.put(key, "wanted", spec_cid=ev.args["specCid"], requester=ev.args["requester"],
+                             posted_block=ev.block_number)  # where the key's event is searched from
 
     def _on_revealed(self, ev: Any) -> None:
         a = ev.args

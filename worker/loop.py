@@ -18,6 +18,7 @@ payload are typed (:mod:`worker.task_state`).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import threading
 import time
@@ -28,7 +29,7 @@ from typing import Any
 
 from veritrain import deployments, envelope
 from veritrain.chain.receipts import commitment
-from veritrain.chain.states import ClaimStatus
+from veritrain.chain.states import ClaimStatus, JobStatus
 from veritrain.errors import (
     ChainError,
     ConfigError,
@@ -46,7 +47,7 @@ from veritrain.journal import Item, Journal
 from veritrain.manifest import Manifest
 from veritrain.units import TokenFormat
 from worker import tasks
-from worker.discovery import open_offers
+from worker.discovery import TaskBoard
 from worker.disputes import DisputeDuty
 from worker.policy import Offer, Policy, choose
 from worker.settings import WorkerSettings
@@ -116,6 +117,9 @@ class Worker:
         self._last_urgent = 0.0
         self._started: set[str] = set()
         self._taken = 0
+        self._board: TaskBoard | None = None
+        self._order = os.urandom(16)  # this worker's own order among equally good offers
+        self._skips: frozenset[tuple[int, str]] = frozenset()  # the skip summary printed last
         self.phases: dict[TaskPhase, Callable[[Item], bool]] = {
             CLAIMING: self._claim, AWAITING_KEY: self._await_key, ABANDONING: self._abandon,
             FETCHING: self._fetch, TRAINING: self._train, UPLOADING: self._upload,
@@ -183,10 +187,29 @@ class Worker:
             except ContractRevert as exc:
                 if exc.name not in LOST_RACE:
                     raise
-                self._set(it, NOT_CLAIMED, reason=f"somebody else took the slot first ({exc.name})")
-                return MOVED
+                return self._lost(it, exc.name)
+            except ChainError:
+                # mined and reverted: the revert is replayed at the block before, where the slot
+                # was still free, so it does not decode; the task's state after it tells
+                if not self._race_lost(d.job_id, tid):
+                    raise
+                return self._lost(it, "mined after another claim filled the slot")
         c = self.chain.claim_of(tid)
         self._set(it, AWAITING_KEY, key_deadline=c.key_deadline, commit_deadline=c.commit_deadline)
+        return MOVED
+
+    def _race_lost(self, job_id: int, task_id: int) -> bool:
+        """After a failed claim: True when this worker holds no claim and the slot is gone."""
+        if self.chain.status_of(task_id) != ClaimStatus.NONE:
+            return False
+        job, t = self.chain.job(job_id), self.chain.task(task_id)
+        return job.status != JobStatus.OPEN or t.active + t.finalized + t.closed >= job.redundancy
+
+    def _lost(self, it: Item, why: str) -> bool:
+        """A claim that lost its race: a clean refusal, and the board learns the slot is gone."""
+        if self._board is not None:
+            self._board.mark(TaskRecord.of(it).task_id)
+        self._set(it, NOT_CLAIMED, reason=f"somebody else took the slot first ({why})")
         return MOVED
 
     def _await_key(self, it: Item) -> bool:
@@ -416,12 +439,21 @@ class Worker:
         return moved
 
     # ------------------------------------------------------------------ offers
+    def board(self) -> TaskBoard:
+        """The open jobs and full tasks, kept from events (journaled; made on first use)."""
+        if self._board is None:
+            self._board = TaskBoard(self.chain, self.journal)
+        return self._board
+
     def offers(self) -> list[Offer]:
-        return open_offers(self.chain, self.journal, self.doc)
+        board = self.board()
+        board.refresh()
+        return board.offers(self.doc, self.chain.balance())
 
     def take(self, offer: Offer) -> Item:
         """Record the claim intent (phase ``claiming``) — the claim itself is the next phase."""
-        job = self.chain.job(offer.job_id)
+        known = self._board.jobs.get(offer.job_id) if self._board is not None else None
+        job = known or self.chain.job(offer.job_id)
         fmt = self.tokens()
         self.say(f"claiming task {offer.task_id} (job {offer.job_id}, shard {offer.task_index}, "
                  f"reward {fmt(offer.reward)}, stake {fmt(offer.stake)})")
@@ -441,12 +473,30 @@ class Worker:
         # a task this worker works on, finished or was slashed on is not offered again; one it lost
         # a race for, abandoned or timed out on is a fresh offer once it reopens (the contract
         # refuses a claim where it must); a task that failed here would fail the same way again
-        known = [int(i.key.split(":")[1]) for i in self.journal.items("task:") if i.phase not in REOPENABLE]
-        offer, decisions = choose(self.offers(), self.policy(), tasks.this_machine(), exclude=known)
+        known = {int(i.key.split(":")[1]) for i in self.journal.items("task:") if i.phase not in REOPENABLE}
+        offer, decisions = choose(self.offers(), self.policy(), tasks.this_machine(), exclude=known,
+                                  rank=self._rank)
+        self._summarize_skips(decisions)
+        return offer
+
+    def _rank(self, offer: Offer) -> bytes:
+        """This worker's own pseudo-random order of a job's tasks (workers spread out instead of
+        all racing for the lowest free slot)."""
+        return hashlib.blake2b(offer.task_id.to_bytes(32, "big"), key=self._order, digest_size=8).digest()
+
+    def _summarize_skips(self, decisions: list[tuple[Offer, Any]]) -> None:
+        """One line per job and reason for the offers the policy declines, printed only when that
+        set of (job, reason) changes: an idle worker does not repeat itself every poll."""
+        counts: dict[tuple[int, str], int] = {}
         for o, dec in decisions:
             if not dec.take:
-                self.say(f"task {o.task_id} (job {o.job_id}): {dec}")
-        return offer
+                why = "; ".join(dec.reasons)
+                counts[(o.job_id, why)] = counts.get((o.job_id, why), 0) + 1
+        if frozenset(counts) == self._skips:
+            return
+        self._skips = frozenset(counts)
+        for (job_id, why), n in sorted(counts.items()):
+            self.say(f"job {job_id}: skipping {n} task{'s' if n != 1 else ''}: {why}")
 
     def policy(self) -> Policy:
         s = self.settings

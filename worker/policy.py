@@ -8,8 +8,9 @@ then the oldest job, then the lowest task).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,13 @@ def decide(offer: Offer, policy: Policy, machine: Machine) -> Decision:
 
 
 def choose(offers: Iterable[Offer], policy: Policy, machine: Machine,
-           exclude: Sequence[int] = ()) -> tuple[Offer | None, list[tuple[Offer, Decision]]]:
-    """The best acceptable offer (or None) and every decision, for logging."""
+           exclude: Collection[int] = (), rank: Callable[[Offer], Any] | None = None,
+           ) -> tuple[Offer | None, list[tuple[Offer, Decision]]]:
+    """The best acceptable offer (or None) and every decision, for logging. Among equally paid
+    offers of one job, ``rank`` orders (default: the task index; the worker passes its own
+    random order, so workers do not all race for the same slot)."""
     decisions = [(o, decide(o, policy, machine)) for o in offers if o.task_id not in exclude]
     ok = [o for o, d in decisions if d.take]
-    ok.sort(key=lambda o: (-o.reward_per_step, o.job_id, o.task_index))
-    return (ok[0] if ok else None), decisions
+    order = rank or (lambda o: o.task_index)
+    best = min(ok, key=lambda o: (-o.reward_per_step, o.job_id, order(o)), default=None)
+    return best, decisions

@@ -8,18 +8,9 @@ from typing import Any
 
 import pytest
 
-from veritrain.chain.states import ClaimStatus
 from veritrain.errors import StorageError
 from veritrain.storage import StorageUnreachableError
 from worker.discovery import job_offers
-
-
-class _Chain:
-    def task(self, task_id: int) -> Any:
-        return SimpleNamespace(active=0, finalized=0, closed=0)
-
-    def status_of(self, task_id: int) -> ClaimStatus:
-        return ClaimStatus.NONE
 
 
 def _reader(error: Exception) -> Any:
@@ -36,11 +27,11 @@ def test_an_unreachable_ipfs_node_is_raised_not_turned_into_a_skip() -> None:
     down = StorageUnreachableError("reading bafyjob: the IPFS node at /ip4/127.0.0.1/tcp/5001/http "
                                    "is unreachable")
     with pytest.raises(StorageUnreachableError, match="is unreachable"):
-        job_offers(_Chain(), _reader(down), 1, JOB, 100)  # type: ignore[arg-type]
+        job_offers(_reader(down), 1, JOB, 100, [0, 1])  # type: ignore[arg-type]
 
 
 def test_a_document_the_node_refuses_is_still_the_job_s_problem() -> None:
-    offers = job_offers(_Chain(), _reader(StorageError("reading bafyjob: the IPFS node refused: not found")),
-                        1, JOB, 100)  # type: ignore[arg-type]
+    offers = job_offers(_reader(StorageError("reading bafyjob: the IPFS node refused: not found")),
+                        1, JOB, 100, [0, 1])  # type: ignore[arg-type]
     assert [o.task_index for o in offers] == [0, 1]
     assert offers[0].problems == ("job document unusable: reading bafyjob: the IPFS node refused: not found",)

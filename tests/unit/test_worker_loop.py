@@ -230,7 +230,7 @@ def test_pick_reconsiders_a_task_it_lost_once_but_never_one_it_holds_or_finished
     tid = lambda i: (1 << 32) | i  # noqa: E731
     offers = [SimpleNamespace(task_id=tid(i), job_id=1, task_index=i, reward_per_step=1) for i in range(5)]
     monkeypatch.setattr(worker, "offers", lambda: offers)
-    monkeypatch.setattr(loop, "choose", lambda offers, policy, machine, exclude: (
+    monkeypatch.setattr(loop, "choose", lambda offers, policy, machine, exclude, rank: (
         next((o for o in offers if o.task_id not in exclude), None),
         [(o, Decision(True, ())) for o in offers]))
     worker.chain.block_number = lambda: 7
@@ -252,3 +252,30 @@ def test_retaking_a_reopened_task_starts_a_fresh_record(worker: Any) -> None:
     it = worker.take(offer)
     assert it.phase == loop.CLAIMING and "salt" not in it.data and "root" not in it.data
     assert worker.journal.get(f"attempt:{1 << 32}:0").data == old.data  # the earlier attempt is kept
+
+
+def test_declined_offers_are_summarized_once_per_job_and_reason_not_per_task_per_poll(worker: Any) -> None:
+    from worker.policy import Decision
+
+    said: list[str] = []
+    worker.say = said.append
+    no = Decision(False, ("the job pins torch 9.9",))
+    decisions = [(SimpleNamespace(task_id=i, job_id=1), no) for i in range(500)]
+    for _ in range(3):  # three idle polls, same offers
+        worker._summarize_skips(decisions)
+    assert said == ["job 1: skipping 500 tasks: the job pins torch 9.9"]
+    worker._summarize_skips(decisions + [(SimpleNamespace(task_id=9, job_id=2), no)])
+    assert said[1:] == ["job 1: skipping 500 tasks: the job pins torch 9.9",
+                        "job 2: skipping 1 task: the job pins torch 9.9"]
+
+
+def test_each_worker_orders_a_job_s_tasks_its_own_way(tmp_path: Path) -> None:
+    offers = [SimpleNamespace(task_id=(1 << 32) | i) for i in range(64)]
+    firsts = set()
+    for n in range(4):
+        w = loop.Worker(WorkerSettings(home=tmp_path / str(n)), dev_account(5), chain=FakeChain(),
+                        storage=MemoryStorage(), lock=False)
+        firsts.add(min(offers, key=w._rank).task_id)
+        assert min(offers, key=w._rank) is min(reversed(offers), key=w._rank)  # a stable order
+        w.close()
+    assert len(firsts) > 1  # not every worker goes for the same (lowest) task

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import requests
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import ContractLogicError, Web3RPCError
 
 from veritrain.artifacts import ARTIFACTS_DIR, artifact
 from veritrain.chain import errors as chain_errors
@@ -113,6 +113,10 @@ class ChainClient:
         self.receipt_timeout = receipt_timeout
         self.poll_latency = poll_latency
         self.w3 = Web3(self.provider)
+        # web3's validation middleware asks the node for eth_chainId before every call, estimate
+        # and send (half of a worker's requests, issue 25); the chain id is checked once here
+        # (``chain_id`` against the profile and the deployment) and signed into every transaction
+        self.w3.middleware_onion.remove("validation")
         self._chain_id: int | None = None
         self._nonce_dir = nonce_dir or Path(tempfile.gettempdir()) / "veritrain-nonces"
         self._nonces: NonceManager | None = None
@@ -347,16 +351,21 @@ class ChainClient:
             self._signed.pop(next(iter(self._signed)))
 
     def _wait_one(self, tx_hash: bytes, what: str) -> Any:
-        h: Any = tx_hash
-        try:
-            return self.retry(
-                lambda: self.w3.eth.wait_for_transaction_receipt(
-                    h, timeout=self.receipt_timeout, poll_latency=self.poll_latency),
-                f"waiting for {what}")
-        except TimeExhausted:
-            self.nonces.resync()  # a stuck (e.g. queued, gapped) nonce must not block later sends
-            raise ChainError(f"{what} {tx_hash.hex()} was not mined within {self.receipt_timeout:.0f} s "
-                             f"on {self.rpc_url}") from None
+        """Poll for the receipt, paced by the block time (``receipts.receipt_poll_delays``)."""
+        from veritrain.chain.receipts import receipt_poll_delays
+
+        deadline = time.monotonic() + self.receipt_timeout
+        cap = self.profile.poll_interval / 4 if self.profile else None
+        for delay in receipt_poll_delays(self.poll_latency, *([cap] if cap else [])):
+            receipt = self._receipt(tx_hash)
+            if receipt is not None:
+                return receipt
+            if time.monotonic() + delay > deadline:
+                break
+            time.sleep(delay)
+        self.nonces.resync()  # a stuck (e.g. queued, gapped) nonce must not block later sends
+        raise ChainError(f"{what} {tx_hash.hex()} was not mined within {self.receipt_timeout:.0f} s "
+                         f"on {self.rpc_url}")
 
     def _receipt(self, tx_hash: bytes) -> Any | None:
         from web3.exceptions import TransactionNotFound
