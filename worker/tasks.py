@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from veritrain import crypto
 from veritrain.chain.views import Job
-from veritrain.errors import IntegrityError
+from veritrain.errors import IntegrityError, VeritrainError
 from veritrain.jobdoc import (
     BlobRef,
     JobDocument,
@@ -60,6 +60,27 @@ def default_trainer(spec: JobSpec, task: TaskKey, features: Any, labels: Any, di
     return list(run_in_profile(spec, "train", task=task, features=features, labels=labels,
                                directory=directory, progress=progress, initial_model=initial_model,
                                dp_key=dp_key))
+
+
+#: Examples of its shard a worker evaluates each checkpoint on for the manifest's loss curve.
+LOSS_EXAMPLES = 512
+
+
+def checkpoint_losses(spec: JobSpec, features: Any, labels: Any, directory: Path,
+                      count: int) -> list[float] | None:
+    """The mean loss of checkpoints ``0..count-1`` (in ``directory``) on the first
+    :data:`LOSS_EXAMPLES` examples of the task's shard: the loss curve the manifest publishes
+    (docs/spec, section 13). None when a checkpoint is not this job's model (a trainer that
+    wrote something else): the curve is optional, the result is not."""
+    from veritrain.training.engine import evaluate
+    from veritrain.training.sinks import DirectorySink
+
+    sink = DirectorySink(directory)
+    x, y = features[:LOSS_EXAMPLES], labels[:LOSS_EXAMPLES]
+    try:
+        return [float(evaluate(spec, sink.read(i), x, y).loss) for i in range(count)]
+    except (VeritrainError, ValueError, RuntimeError, OSError, KeyError):
+        return None
 
 
 # ------------------------------------------------------------------------ job document
