@@ -1,4 +1,5 @@
-"""``python -m demo [--quick] [--json] [--home DIR] [--timeout S]`` (``make demo``): see :mod:`demo.run`."""
+"""``python -m demo [--quick] [--json] [--home DIR] [--timeout S] [--keep]`` (``make demo``):
+see :mod:`demo.run`."""
 
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ def main(
         Optional[float],  # noqa: UP045 - typer needs Optional here
         typer.Option("--timeout", min=1, help="Give up after this many seconds."),
     ] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the stack and the explorer up after the "
+                                       "run, until Ctrl-C.")] = False,
 ) -> None:
     """A whole job on a fresh local stack: honest workers, one cheater caught and slashed."""
     from demo.run import main as run
 
-    raise typer.Exit(run(quick=quick, as_json=as_json, home=home, timeout=timeout))
+    raise typer.Exit(run(quick=quick, as_json=as_json, home=home, timeout=timeout, keep=keep))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,13 @@ class Manifest(BaseModel):
     #: (what the explorer draws). Not covered by ``root``: nobody can check it without the key.
     losses: list[float] | None = Field(default=None, min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_losses(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "losses" in raw and raw["losses"] is None:
+            raise ValueError("losses: leave the member out rather than null (its bytes would not round-trip)")
+        return raw
+
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
         if len(self.checkpoint_cids) != len(self.hashes):
