@@ -23,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from veritrain.errors import VeritrainError
 from veritrain.explorer import pages
 from veritrain.explorer.index import ChainIndex, NotFound
+from veritrain.storage.base import StorageUnreachableError
 
 HERE = Path(__file__).parent
 #: Largest IPFS object /ipfs/ serves (manifests and job documents are small; checkpoints may not be).
@@ -105,9 +106,10 @@ def create_app(index: ChainIndex, *, network: str = "local", poll_ms: int = 1500
                           message="This explorer has no IPFS node configured (VERITRAIN_IPFS_API).")
         try:
             data = index.storage.get_bytes(cid)
-        except VeritrainError as exc:
-            return render(request, "error.html", 404 if "not found" in str(exc).lower() else 503,
-                          heading="Cannot fetch from IPFS", message=str(exc))
+        except StorageUnreachableError as exc:
+            return render(request, "error.html", 503, heading="Cannot reach IPFS", message=str(exc))
+        except VeritrainError as exc:  # a malformed CID, content that is not what it names
+            return render(request, "error.html", 404, heading="Cannot fetch from IPFS", message=str(exc))
         if len(data) > IPFS_LIMIT:
             return render(request, "error.html", 413, heading="Too large",
                           message=f"{cid} is {len(data)} bytes; fetch it from an IPFS node directly.")

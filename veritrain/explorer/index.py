@@ -69,6 +69,7 @@ class ChainIndex:
         self._times: dict[int, int] = {}
         self._gas: dict[str, int] = {}
         self._docs: dict[str, Loaded] = {}
+        self._token: tuple[int, str] | None = None
         self._pollers: list[EventPoller] = []
         self._reset()
 
@@ -126,6 +127,19 @@ class ChainIndex:
     def tx_events(self, tx_hash: str) -> list[Event]:
         h = tx_hash.lower()
         return [e for e in self.events if e.tx_hash.lower() == h]
+
+    def token_format(self) -> tuple[int, str]:
+        """The market token's (decimals, symbol), read once; (0, "") for a token without the
+        optional metadata getters (amounts then show in base units)."""
+        if self._token is None:
+            from veritrain.errors import ContractRevert
+
+            token = self.contracts.token
+            try:
+                self._token = (token.decimals(), token.symbol())
+            except ContractRevert:
+                self._token = (0, "")
+        return self._token
 
     def block_time(self, number: int) -> int:
         """The block's timestamp (cached: a mined block's time never changes)."""

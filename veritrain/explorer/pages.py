@@ -44,14 +44,8 @@ class Ctx:
 
     @classmethod
     def of(cls, index: ChainIndex) -> Ctx:
-        token = index.contracts.token
-        if not hasattr(index, "_token_format"):
-            try:
-                index._token_format = (token.decimals(), token.symbol())  # type: ignore[attr-defined]
-            except Exception:  # noqa: BLE001 - a token without metadata: plain base units
-                index._token_format = (0, "")  # type: ignore[attr-defined]
-        d, s = index._token_format  # type: ignore[attr-defined]
-        return cls(index, d, s)
+        decimals, symbol = index.token_format()
+        return cls(index, decimals, symbol)
 
     def money(self, amount: int, href: str | None = None, source: str = "") -> Fig:
         return Fig(format_tokens(amount, self.decimals, self.symbol), href, int(amount), source)
@@ -320,7 +314,6 @@ def account(index: ChainIndex, address: str) -> dict[str, Any]:
     slashed_w, sl = total("ClaimSlashed", "stake", worker=addr)
     timed_out, to = total("ClaimTimedOut", "penalty", worker=addr)
     slashed_v, vs = total("VerifierSlashed", "amount", verifier=addr)
-    credited, cr = total("Credited", "amount", account=addr)
     withdrawn, wd = total("Withdrawn", "amount", account=addr)
     locked = 0
     claims = []
@@ -337,7 +330,7 @@ def account(index: ChainIndex, address: str) -> dict[str, Any]:
         "address": addr, "claims": claims,
         "worker_stake": ctx.money(locked, src, "stakes of open claims (JobMarket.getClaim, getJob)"),
         "verifier_stake": ctx.money(c.registry.stakeOf(addr), src, "VerifierRegistry.stakeOf()"),
-        "earned": earned, "credited": credited, "withdrawn": withdrawn,
+        "earned": earned, "withdrawn": withdrawn,
         "slashed": ctx.money(lost, last_loss, "ClaimSlashed + ClaimTimedOut + VerifierSlashed events"),
         "withdrawable": ctx.money(c.market.owed(addr), src, "JobMarket.owed()"),
         "jobs": [int(e.args["jobId"]) for e in index.of("JobPosted", requester=addr)],
