@@ -337,6 +337,25 @@ def test_layout_holds_at_phone_width(world: SimpleNamespace) -> None:
         b.set_window_size(1280, 1000)
 
 
+def test_a_reorg_drops_the_events_of_the_replaced_blocks(world: SimpleNamespace) -> None:
+    """The index behind the pages notices a reorg and shows the current chain only."""
+    from veritrain.chain import ChainClient
+    from veritrain.explorer.index import ChainIndex
+    from veritrain.explorer.serve import Reader
+
+    client = ChainClient(world.w3.provider.endpoint_uri, Reader(), world.dep, log_range=7)
+    index = ChainIndex(client, world.dep, world.storage, min_interval=0)
+    index.refresh()
+    before = [(e.tx_hash, e.log_index) for e in index.events]
+    assert len(before) > 20  # the whole scenario, read in pages of 7 blocks
+    send(world.w3, world.verifiers[3], world.c["JobMarket"].functions.requestVerifierKey(1))
+    index.refresh()
+    assert [e.name for e in index.events[len(before):]] == ["VerifierKeyRequested"]
+    world.w3.provider.make_request("anvil_reorg", [1, []])  # the block with that request is replaced
+    index.refresh()
+    assert index.reorgs == 1 and [(e.tx_hash, e.log_index) for e in index.events] == before
+
+
 def test_a_wrong_id_and_a_dead_rpc_say_so(world: SimpleNamespace) -> None:
     b = _open(world, "/job/99")
     assert "no job 99 on this market (it has jobs 1..1)" in _text(b, ".error")
