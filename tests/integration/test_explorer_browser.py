@@ -123,6 +123,24 @@ def world(w3: Any, ipfs: Any) -> Iterator[SimpleNamespace]:
         dep = deploy_local(w3, dev_account(0))
         dep_path = save(dep, tmp / "deployment.json")
         c = contracts(w3, dep)
+        proxy_port, port = procs.free_port(), procs.free_port()
+        proxy = subprocess.Popen([sys.executable, str(PROXY), "--upstream", w3.provider.endpoint_uri,
+                                  "--port", str(proxy_port), "--log-range", "40", "--lifetime", "600"])
+        procs_started.append(proxy)
+        proxy_url = f"http://127.0.0.1:{proxy_port}"
+        _wait(lambda: _get(proxy_url + "/stats")[0] == 200, "the RPC proxy")
+        home = tmp / "home"
+        home.mkdir()
+        (home / "networks.toml").write_text(
+            f'[networks.sim]\nchain_id = 31337\nrpc_urls = ["{proxy_url}"]\nlog_range = 40\n'
+            f'deployment = "{dep_path}"\nipfs_api = "{ipfs.url}"\n')
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VERITRAIN_")}
+        env.update(VERITRAIN_HOME=str(home), PYTHONPATH=str(ROOT))
+        with (tmp / "explorer.log").open("wb") as log:  # started now: it loads while the job runs
+            server = subprocess.Popen([str(Path(sys.executable).with_name("veritrain")), "explorer",
+                                       "--network", "sim", "--port", str(port), "--poll", "0.3"],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT)
+        procs_started.append(server)
         verifiers = [dev_account(i) for i in (5, 6, 7, 8)]
         for v in verifiers:
             send(w3, v, c["DevToken"].functions.approve(c["JobMarket"].address, MAX))
@@ -143,24 +161,6 @@ def world(w3: Any, ipfs: Any) -> Iterator[SimpleNamespace]:
         t1 = job.doc.task_key(1)
         truth = train_task(job.doc.spec, t1, *job.shards[t1.shard], MemorySink())
 
-        proxy_port, port = procs.free_port(), procs.free_port()
-        proxy = subprocess.Popen([sys.executable, str(PROXY), "--upstream", w3.provider.endpoint_uri,
-                                  "--port", str(proxy_port), "--log-range", "40", "--lifetime", "600"])
-        procs_started.append(proxy)
-        proxy_url = f"http://127.0.0.1:{proxy_port}"
-        _wait(lambda: _get(proxy_url + "/stats")[0] == 200, "the RPC proxy")
-        home = tmp / "home"
-        home.mkdir()
-        (home / "networks.toml").write_text(
-            f'[networks.sim]\nchain_id = 31337\nrpc_urls = ["{proxy_url}"]\nlog_range = 40\n'
-            f'deployment = "{dep_path}"\nipfs_api = "{ipfs.url}"\n')
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VERITRAIN_")}
-        env.update(VERITRAIN_HOME=str(home), PYTHONPATH=str(ROOT))
-        log = (tmp / "explorer.log").open("wb")
-        server = subprocess.Popen([str(Path(sys.executable).with_name("veritrain")), "explorer", "--network",
-                                   "sim", "--port", str(port), "--poll", "0.3"],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT)
-        procs_started.append(server)
         url = f"http://127.0.0.1:{port}"
         _wait(lambda: server.poll() is not None or _get(url + "/api/head")[0] == 200, "the explorer", 60)
         assert server.poll() is None, (tmp / "explorer.log").read_text()

@@ -154,7 +154,7 @@ def _explorer(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
                           capture_output=True, text=True, timeout=120)
 
 
-def test_the_command_says_in_one_line_when_the_rpc_is_dead_or_the_port_taken(tmp_path: Path) -> None:
+def test_the_command_says_in_one_line_when_the_rpc_is_dead_or_the_port_is_taken(tmp_path: Path) -> None:
     from veritrain.dev import procs
 
     dead = f"http://127.0.0.1:{procs.free_port()}"
@@ -162,9 +162,18 @@ def test_the_command_says_in_one_line_when_the_rpc_is_dead_or_the_port_taken(tmp
                                                           "VERITRAIN_HOME": str(tmp_path)})
     assert r.returncode == 1 and r.stderr.count("\n") == 1
     assert r.stderr.startswith(f"error: the RPC node at {dead} does not answer")
-    with socket.socket() as s:
+    from veritrain.errors import ConfigError
+    from veritrain.explorer.serve import check_port
+
+    with socket.socket() as s:  # checked before anything else, so it needs no chain
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        r = _explorer("--port", str(port), env={"VERITRAIN_RPC_URL": dead, "VERITRAIN_HOME": str(tmp_path)})
-    assert r.returncode == 1 and r.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port} .*pass another --port"):
+            check_port("127.0.0.1", port)
+
+
+def test_chain_times_read_as_utc() -> None:
+    from veritrain.explorer.app import utc
+
+    assert utc(0) == "1970-01-01 00:00:00 UTC" and utc(1796106592) == "2026-12-01 06:29:52 UTC"

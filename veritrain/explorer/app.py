@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,17 @@ HERE = Path(__file__).parent
 IPFS_LIMIT = 64 << 20
 
 
+def utc(timestamp: int) -> str:
+    """A chain timestamp as people read it: ``2026-11-30 06:53:45 UTC``."""
+    return datetime.fromtimestamp(int(timestamp), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def create_app(index: ChainIndex, *, network: str = "local", poll_ms: int = 1500) -> FastAPI:
     """The app over ``index``; ``network`` is shown in the header, ``poll_ms`` is how often pages poll."""
     app = FastAPI(title="Veritrain explorer", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+    env.filters["utc"] = utc
     chain_id = index.deployment.chain_id
 
     def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:

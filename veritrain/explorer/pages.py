@@ -83,8 +83,9 @@ def market(index: ChainIndex) -> dict[str, Any]:
     for e in index.of("JobPosted"):
         jid = int(e.args["jobId"])
         job = c.market.getJob(jid)
-        done = len({(x.args["taskId"], x.args["worker"]) for x in index.of("ClaimFinalized")
-                    if split_task_id(int(x.args["taskId"]))[0] == jid})
+        finals = [x for x in index.of("ClaimFinalized") if split_task_id(int(x.args["taskId"]))[0] == jid]
+        done = Fig(str(len(finals)), ev_href(finals[-1]) if finals else None, len(finals),
+                   "ClaimFinalized events")
         jobs.append({"id": jid, "requester": job.requester, "tasks": job.task_count,
                      "redundancy": job.redundancy, "status": job.status.label,
                      "escrow": ctx.money(job.escrow, src, "JobMarket.getJob().escrow"),
@@ -195,8 +196,10 @@ def _task_row(ctx: Ctx, job_id: int, i: int, j: Any) -> dict[str, Any]:
     claims = _claims(ctx, tid)
     disputes = [_dispute_row(ctx, e) for e in ctx.index.of("DisputeOpened", taskId=tid)]
     manifests = [(c["worker"], c["manifest_cid"]) for c in claims if c["manifest_cid"]]
+    slots = Fig(f"{t.active} / {t.committed} / {t.finalized} of {j.redundancy}", ctx.view_href(), None,
+                "JobMarket.getTask()")
     return {"index": i, "id": tid, "active": t.active, "committed": t.committed, "finalized": t.finalized,
-            "closed": t.closed, "slots": j.redundancy, "claims": claims, "disputes": disputes,
+            "closed": t.closed, "slots": slots, "claims": claims, "disputes": disputes,
             "verification": _verification(claims, disputes), "manifests": manifests,
             "phases": [c["status"] for c in claims]}
 
@@ -228,8 +231,11 @@ def task(index: ChainIndex, task_id: int) -> dict[str, Any]:
                 checkpoints.append(c["worker"])
     ctx.charts.append(charts.loss_curves(index, row["manifests"], f"loss-task-{task_id}",
                                          f"Training loss, task {task_id}"))
+    posted = index.of("JobPosted", jobId=job_id)
+    src = ev_href(posted[0]) if posted else None
     return {"id": task_id, "job_id": job_id, "index": i, "row": row, "charts": ctx.charts,
-            "stake": ctx.money(j.stake_per_task), "reward": ctx.money(j.reward_per_task)}
+            "stake": ctx.money(j.stake_per_task, src, "postJob"),
+            "reward": ctx.money(j.reward_per_task, src, "postJob")}
 
 
 # ---------------------------------------------------------------------------------- dispute
