@@ -179,8 +179,9 @@ def world(w3: Any, ipfs: Any) -> Iterator[SimpleNamespace]:
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        w3.provider.make_request("evm_revert", [snap])
         shutil.rmtree(tmp, ignore_errors=True)
+        # the session's chain goes back to where this module found it (the reorg included)
+        assert w3.provider.make_request("evm_revert", [snap])["result"] is True
 
 
 def _browser() -> Any:
