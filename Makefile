@@ -8,13 +8,28 @@ VT := $(VENV)/bin/veritrain
 export APE_DATA_FOLDER := $(CURDIR)/.veritrain/ape
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test demo demo-remote lint artifacts check-artifacts gas bench bench-scale clean
+.PHONY: help setup chromium explorer test demo demo-remote lint artifacts check-artifacts gas bench bench-scale clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed node_modules/.installed  ## install everything (idempotent)
+setup: $(VENV)/.installed node_modules/.installed chromium  ## install everything (idempotent)
 	@$(PY) -m veritrain.dev.solc install
+
+# The explorer's browser tests drive Debian's Chromium (browser downloads by Playwright's or
+# Selenium's own installers are blocked here). Installed with apt-get where missing: as root, or
+# through passwordless sudo; otherwise say so (those tests then skip, naming the reason).
+chromium:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif ! command -v apt-get >/dev/null; then \
+	  echo "warning: no chromium/chromedriver and no apt-get: the explorer's browser tests will be skipped"; \
+	else \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	  echo "installing Debian's chromium and chromium-driver (the explorer's browser tests)"; \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	      chromium chromium-driver >/dev/null ) || \
+	  echo "warning: could not install chromium with apt-get: the explorer's browser tests will be skipped"; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -32,11 +47,13 @@ node_modules/.installed: package.json
 test: setup  ## run the whole test suite (starts and stops its own Anvil and IPFS)
 	$(PY) -m pytest
 
-demo: setup  ## a whole job on a fresh stack: 3 honest workers, 1 cheater caught and slashed (DEMO_ARGS=--quick)
+demo: setup  ## a whole job on a fresh stack: 3 honest workers, 1 cheater caught and slashed, watched in the explorer (DEMO_ARGS=--quick, --keep)
 	$(PY) -m demo $(DEMO_ARGS)
 
 demo-remote: setup  ## the demo on a remote-like chain: 429s, log-range caps, stuck txs, a reorg, a provider killed
 	$(PY) -m demo --network remote-sim $(DEMO_ARGS)
+explorer: setup  ## the market explorer in the browser, on the network of VERITRAIN_* / --network (EXPLORER_ARGS=--port N)
+	$(VT) explorer $(EXPLORER_ARGS)
 
 lint: setup  ## ruff on everything, mypy on veritrain
 	$(VENV)/bin/ruff check veritrain worker requester verifier bench demo adversary reference scripts tests

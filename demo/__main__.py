@@ -1,5 +1,5 @@
-"""``python -m demo [--quick] [--json] [--home DIR] [--timeout S] [--network local|remote-sim]``
-(``make demo``, ``make demo-remote``): see :mod:`demo.run`."""
+"""``python -m demo [--quick] [--json] [--home DIR] [--timeout S] [--keep]
+[--network local|remote-sim]`` (``make demo``, ``make demo-remote``): see :mod:`demo.run`."""
 
 from __future__ import annotations
 
@@ -28,11 +28,14 @@ def main(
         str, typer.Option("--network", help="local (the dev stack), or remote-sim: a chain that behaves like "
                           "a hosted one (rate limits, log-range caps, a reorg, a provider killed).")
     ] = "local",
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the stack and the explorer up after the "
+                                       "run, until Ctrl-C.")] = False,
 ) -> None:
     """A whole job on a fresh local stack: honest workers, one cheater caught and slashed."""
     from demo.run import main as run
 
-    raise typer.Exit(run(quick=quick, as_json=as_json, home=home, timeout=timeout, network=network))
+    raise typer.Exit(run(quick=quick, as_json=as_json, home=home, timeout=timeout, network=network,
+                         keep=keep))
 
 
 if __name__ == "__main__":

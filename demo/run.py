@@ -170,6 +170,7 @@ class Demo:
         self.deployment: Any = None
         self.gas: tuple[dict[str, int], int] = ({}, 0)
         self.problems: list[str] = []
+        self.explorer_url: str | None = None
 
     def log(self, msg: str) -> None:
         say(self.t0, msg)
@@ -246,6 +247,43 @@ class Demo:
             if challenger:
                 self.challenger_home, self.challenger_account = vhome, acct
                 self.log(f"verifier-1 samples every segment (p = 1) and serves its API on http://127.0.0.1:{port}")
+
+    def start_explorer(self, ch: Children) -> None:
+        """`veritrain explorer` on a free port: the run, live in a browser (docs/explorer.md)."""
+        from veritrain.dev import procs
+
+        port = procs.free_port()
+        ch.start("explorer", self.cli("explorer", "--port", str(port), "--poll", "1"))
+        self.explorer_url = f"http://127.0.0.1:{port}/"
+        self.log(f"watch the market live in a browser: {self.explorer_url}")
+        self.notes.append(f"the explorer showed the run live at {self.explorer_url} (`make demo "
+                          "DEMO_ARGS=--keep` keeps it up after the run)")
+
+    def check_explorer(self) -> None:
+        """The explorer must show the run: it answers, reads the chain, and has the job's page."""
+        import urllib.request
+
+        for path in ("api/head", f"job/{self.job_id}"):
+            try:
+                with urllib.request.urlopen(f"{self.explorer_url}{path}", timeout=30) as r:
+                    body = r.read()
+            except OSError as exc:
+                self.problems.append(f"the explorer at {self.explorer_url}{path} did not answer: {exc}")
+                return
+            if path == "api/head" and json.loads(body).get("error"):
+                self.problems.append(f"the explorer cannot read the chain: {json.loads(body)['error']}")
+
+    def hold(self) -> None:
+        """``--keep``: leave the stack and the explorer up until Ctrl-C."""
+        self.log(f"the demo is over; the explorer stays up at {self.explorer_url} with the chain "
+                 "behind it: press Ctrl-C to stop everything")
+        try:
+            while True:
+                time.sleep(1)
+                if self.children is not None:
+                    self.children.check()
+        except KeyboardInterrupt:
+            return
 
     def start_requester(self, ch: Children, spec: Path, data: Path) -> None:
         """`veritrain job serve` (keeps running) and `veritrain job submit` (exits with the job id)."""
@@ -466,6 +504,7 @@ class Demo:
             self.notes.append("chain time: the demo mines an empty block every second, so time passes as "
                               "on a real chain (it never warps time); job and dispute windows are short "
                               "instead")
+        self.start_explorer(ch)
         self.start_requester(ch, spec, data)
         self.start_verifiers(ch)
         self.start_workers(ch, workers, "cheater")
@@ -501,6 +540,7 @@ class Demo:
         self.log(f"requester fetched and checked the model: held-out accuracy {claimed:.4f}")
         self.measure(spec, model, claimed)
         self.follow(ch)
+        self.check_explorer()
         return self.verdict()
 
     def measure(self, spec: Path, model: Path, claimed: float) -> None:
@@ -559,8 +599,9 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def main(*, quick: bool = False, as_json: bool = False, home: Path = DEFAULT_HOME,
-         timeout: float | None = None, network: str = "local") -> int:
-    """Run the scenario; the exit code (0 when every check of the summary holds)."""
+         timeout: float | None = None, network: str = "local", keep: bool = False) -> int:
+    """Run the scenario; the exit code (0 when every check of the summary holds). ``keep``:
+    the stack and the explorer stay up after the run until Ctrl-C."""
     lifeline.from_env()  # run by the benchmark: die with it
     if network not in NETWORKS:
         print(f"error: --network must be one of {', '.join(NETWORKS)}, not {network!r}", file=sys.stderr)
@@ -576,6 +617,8 @@ def main(*, quick: bool = False, as_json: bool = False, home: Path = DEFAULT_HOM
     verdict, error, code = None, None, 1
     try:
         verdict = demo.run()
+        if keep:
+            demo.hold()
     except KeyboardInterrupt:
         error, code = "interrupted", 130
     except (ChildFailed, VeritrainError, OSError) as exc:

@@ -227,6 +227,10 @@ from veritrain.audit_cli import audit_app  # noqa: E402 (typer only: importing i
 
 app.add_typer(audit_app, name="audit")
 
+from veritrain.explorer.cli import explorer  # noqa: E402 (typer only: importing it costs nothing)
+
+app.command("explorer")(explorer)
+
 
 @spec_app.command("check")
 def spec_check(

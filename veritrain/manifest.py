@@ -8,6 +8,7 @@ that ``root`` is the Merkle root (:mod:`veritrain.merkle`) of ``hashes``.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -60,6 +61,16 @@ class Manifest(BaseModel):
     hashes: list[Hex32] = Field(min_length=1)
     checkpoint_cids: list[CidStr] = Field(min_length=1)
     root: Hex32
+    #: Optional, informational: the worker's mean loss of checkpoint ``i`` on its own shard
+    #: (what the explorer draws). Not covered by ``root``: nobody can check it without the key.
+    losses: list[float] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_losses(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "losses" in raw and raw["losses"] is None:
+            raise ValueError("losses: leave the member out rather than null (its bytes would not round-trip)")
+        return raw
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -68,6 +79,12 @@ class Manifest(BaseModel):
                 f"{len(self.hashes)} hashes but {len(self.checkpoint_cids)} checkpoint CIDs: "
                 "there must be one CID per checkpoint"
             )
+        if self.losses is not None:
+            if len(self.losses) != len(self.hashes):
+                raise ValueError(f"{len(self.hashes)} hashes but {len(self.losses)} losses: there must "
+                                 "be one loss per checkpoint, or no losses member")
+            if not all(math.isfinite(x) and x >= 0 for x in self.losses):
+                raise ValueError("losses must be finite numbers >= 0")
         expected = merkle.MerkleTree(self.hashes).root_hex
         if self.root != expected:
             raise ValueError(f"root {self.root} is not the Merkle root of the hashes ({expected})")
@@ -75,15 +92,21 @@ class Manifest(BaseModel):
 
     @classmethod
     def build(cls, *, spec_cid: str, job_id: int, task_id: int, worker: str, k: int,
-              hashes: list[bytes], checkpoint_cids: list[str]) -> Manifest:
-        """A manifest whose root is computed here from ``hashes`` (32-byte digests)."""
+              hashes: list[bytes], checkpoint_cids: list[str],
+              losses: list[float] | None = None) -> Manifest:
+        """A manifest whose root is computed here from ``hashes`` (32-byte digests); ``losses``
+        (one per checkpoint) is the optional loss curve."""
         hexes = ["0x" + bytes(h).hex() for h in hashes]
         root = merkle.MerkleTree(hashes).root_hex if hashes else "0x" + "00" * 32
-        return load_dict(dict(spec_cid=spec_cid, job_id=job_id, task_id=task_id, worker=worker, k=k,
-                              hashes=hexes, checkpoint_cids=checkpoint_cids, root=root))
+        raw: dict[str, Any] = dict(spec_cid=spec_cid, job_id=job_id, task_id=task_id, worker=worker, k=k,
+                                   hashes=hexes, checkpoint_cids=checkpoint_cids, root=root)
+        if losses is not None:
+            raw["losses"] = [float(x) for x in losses]
+        return load_dict(raw)
 
     def canonical_json(self) -> bytes:
-        return jcs(self.model_dump(mode="json"))
+        # an absent loss curve is no member at all (not null): manifests without one keep their CID
+        return jcs(self.model_dump(mode="json", exclude_none=True))
 
     @property
     def n_checkpoints(self) -> int:

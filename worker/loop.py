@@ -287,7 +287,8 @@ class Worker:
         if len(hashes) != doc.spec.num_checkpoints:
             raise ManifestError(f"training produced {len(hashes)} checkpoints, the job wants "
                                 f"{doc.spec.num_checkpoints}")
-        self._set(it, UPLOADING, hashes=[h.hex() for h in hashes])
+        losses = tasks.checkpoint_losses(doc.spec, shard_data.features, shard_data.labels, ckpts, len(hashes))
+        self._set(it, UPLOADING, hashes=[h.hex() for h in hashes], losses=losses)
         return MOVED
 
     def _upload(self, it: Item) -> bool:
@@ -303,7 +304,8 @@ class Worker:
         manifest = Manifest.build(spec_cid=d.spec_cid, job_id=d.job_id, task_id=tid,
                                   worker=self.address, k=doc.spec.checkpoint_interval,
                                   hashes=[bytes.fromhex(h) for h in hashes],
-                                  checkpoint_cids=[cids[str(i)] for i in range(len(hashes))])
+                                  checkpoint_cids=[cids[str(i)] for i in range(len(hashes))],
+                                  losses=d.losses)
         blob = manifest.canonical_json()
         (self.task_dir(tid) / "manifest.json").write_bytes(blob)
         manifest_cid = self.storage.put_bytes(blob)

@@ -70,6 +70,8 @@ class TaskRecord(BaseModel):
     # uploading: h_0..h_n (hex) and the CID of each uploaded checkpoint by its index
     hashes: list[str] | None = None
     cids: dict[str, str] | None = None
+    #: the loss of each checkpoint on the task's shard (the manifest's optional loss curve)
+    losses: list[float] | None = None
     # committing: 0x-root, manifest CID, and the commit salt (hex), recorded before the commit
     root: str | None = None
     manifest_cid: str | None = None

@@ -62,6 +62,27 @@ def default_trainer(spec: JobSpec, task: TaskKey, features: Any, labels: Any, di
                                dp_key=dp_key))
 
 
+#: Examples of its shard a worker evaluates each checkpoint on for the manifest's loss curve.
+LOSS_EXAMPLES = 512
+
+
+def checkpoint_losses(spec: JobSpec, features: Any, labels: Any, directory: Path,
+                      count: int) -> list[float] | None:
+    """The mean loss of checkpoints ``0..count-1`` (in ``directory``) on the first
+    :data:`LOSS_EXAMPLES` examples of the task's shard: the loss curve the manifest publishes
+    (docs/spec, section 13). None when a checkpoint is not this job's model (a trainer that
+    wrote something else): the curve is optional, the result is not."""
+    from veritrain.training.engine import evaluate
+    from veritrain.training.sinks import DirectorySink
+
+    sink = DirectorySink(directory)
+    x, y = features[:LOSS_EXAMPLES], labels[:LOSS_EXAMPLES]
+    try:
+        return [float(evaluate(spec, sink.read(i), x, y).loss) for i in range(count)]
+    except Exception:  # noqa: BLE001 - an optional curve must never cost the worker its task
+        return None
+
+
 # ------------------------------------------------------------------------ job document
 def load_jobdoc(storage: Storage, spec_cid: str, cache_dir: Path) -> JobDocument:
     """The job document behind ``specCid`` (verified by CID), cached on disk."""

@@ -224,6 +224,10 @@ def test_manifest_and_profile_vectors() -> None:
     text = vec("manifest")["manifest"]
     m = load_manifest(text)
     assert m.canonical_json().decode() == text and m.root == merkle.MerkleTree(m.hashes).root_hex
+    assert m.losses is None and '"losses"' not in text  # absent, not null: older manifests keep their CID
+    curve = load_manifest(vec("manifest")["manifest_with_losses"])
+    assert curve.losses == [2.302585092994046, 0.5, 1e-7] and curve.root == m.root
+    assert '"losses":[2.302585092994046,0.5,1e-7]' in curve.canonical_json().decode()
     p = vec("replay_profile")
     assert profile_env(ReplayProfile.model_validate(p["profile"]), base={}) == p["environment"]
 

@@ -368,7 +368,13 @@ def manifest() -> dict[str, Any]:
         hashes=hashes,
         checkpoint_cids=[cid_of_bytes(f"checkpoint {i}".encode()) for i in range(3)],
     )
-    return {"section": "13", "manifest": m.canonical_json().decode()}
+    # the optional loss curve: JCS writes each double as ECMAScript prints it
+    with_losses = Manifest.build(
+        spec_cid=m.spec_cid, job_id=m.job_id, task_id=m.task_id, worker=m.worker, k=m.k, hashes=hashes,
+        checkpoint_cids=m.checkpoint_cids, losses=[2.302585092994046, 0.5, 1e-7],
+    )
+    return {"section": "13", "manifest": m.canonical_json().decode(),
+            "manifest_with_losses": with_losses.canonical_json().decode()}
 
 
 def replay_profile() -> dict[str, Any]:
