@@ -7,6 +7,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 
@@ -84,6 +85,10 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// @param submissionWindow Time to commit, counted from the end of the key window.
     /// @param revealWindow Time to reveal once the task's reveals open.
     /// @param challengeWindow Time to challenge a revealed root.
+    /// @param startsRoot Bound starts: the Merkle root (the checkpoint tree's leaf and pair
+    /// hashes) over `(index, h_0)` for every task index, `h_0` the hash of the checkpoint the
+    /// task must start from; a revealed root whose leaf 0 differs is slashed by a proof alone
+    /// ({slashWrongStart}). Never zero.
     struct JobParams {
         string specCid;
         bytes32 shardsRoot;
@@ -98,6 +103,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         uint32 submissionWindow;
         uint32 revealWindow;
         uint32 challengeWindow;
+        bytes32 startsRoot;
     }
 
     /// @notice A job as stored. `escrow` is what remains of the deposit; `settledSlots` counts
@@ -122,6 +128,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         JobStatus status;
         bytes32 shardsRoot;
         string specCid;
+        bytes32 startsRoot;
     }
 
     /// @notice Per-task counters. `committed` counts live claims that have committed (incl.
@@ -185,6 +192,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         bytes32 cidHead;
         bytes32 cidTail;
         string specCidLong;
+        bytes32 startsRoot;
     }
 
     /// @dev Storage form of {Claim}: deadlines in 40 bits (unix seconds to the year 36812),
@@ -224,6 +232,9 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// @notice Share of a worker's stake forfeited when it misses its commit or reveal deadline;
     /// it goes to the job's escrow (the requester), the rest back to the worker.
     uint256 public constant MISSED_DEADLINE_PENALTY_BPS = 5_000;
+    /// @notice Share of a wrong-start worker's stake paid to whoever proved it
+    /// ({slashWrongStart}); the rest goes to the job's escrow (the requester).
+    uint256 public constant WRONG_START_BOUNTY_BPS = 5_000;
     uint256 private constant _BPS = 10_000;
 
     IERC20 private immutable _token;
@@ -278,6 +289,11 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     event ClaimReleased(uint256 indexed taskId, address indexed worker);
     event ClaimSlashed(uint256 indexed taskId, address indexed worker, uint256 stake);
     event Withdrawn(address indexed account, uint256 amount);
+    /// @notice A revealed root's leaf 0 (`started`) differs from the start the job bound for
+    /// the task (`bound`): the worker's stake was slashed, `bounty` of it to `prover`.
+    event WrongStartProven(
+        uint256 indexed taskId, address indexed worker, address indexed prover, bytes32 started, bytes32 bound, uint256 bounty
+    );
     /// @notice A module's payout to `account` (settlement shares, returned bonds, bounties,
     /// referee fees, withdrawn verifier stakes). With the market's own events
     /// ({ClaimFinalized}, {ClaimTimedOut}, {ClaimAbandoned}, {JobCancelled}, {JobClosed},
@@ -309,6 +325,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     error JobMarketRequesterCannotVerify(uint256 jobId, address requester);
     error JobMarketVerifierKeyWrongStatus(uint256 jobId, address verifier, VerifierKeyStatus actual);
     error JobMarketTooManyDisputes(uint256 taskId, address worker);
+    error JobMarketBadStartProof(uint256 taskId, address worker, bool boundSide);
+    error JobMarketRightStart(uint256 taskId, address worker, bytes32 h0);
 
     modifier onlyModule() {
         if (msg.sender != _resolver && msg.sender != _registry) revert JobMarketNotModule(msg.sender);
@@ -395,7 +413,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         (job.rewardPerTask, job.stakePerTask) = (p.rewardPerTask, p.stakePerTask);
         (job.escrow, job.refereeFee) = (uint128(escrow), uint96(p.refereeFeePool / slots));
         (job.requester, job.griefingFee) = (msg.sender, p.griefingFee);
-        job.shardsRoot = p.shardsRoot;
+        (job.shardsRoot, job.startsRoot) = (p.shardsRoot, p.startsRoot);
         _storeCid(job, p.specCid);
         _escrowStakes.a += SafeCast.toUint120(escrow);
         emit JobPosted(
@@ -610,6 +628,53 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         _escrowStakes = es;
         _credit(worker, stake - penalty);
         emit ClaimTimedOut(taskId, worker, penalty);
+    }
+
+    /// @notice Anyone may prove that a revealed (or disputed) claim did not start where the
+    /// job bound its task to start: `started` is leaf 0 of the worker's root (`startedProof`),
+    /// `bound` the task's leaf under the job's `startsRoot` (`boundProof`), and they differ.
+    /// No committee: the claim ends at once, WRONG_START_BOUNTY_BPS of its stake to the caller
+    /// and the rest to the job's escrow; the slot reopens. Open disputes of the claim count
+    /// off as for any slashed claim. Emits {ClaimSlashed} and {WrongStartProven} events.
+    function slashWrongStart(
+        uint256 taskId,
+        address worker,
+        bytes32 started,
+        bytes32[] calldata startedProof,
+        bytes32 bound,
+        bytes32[] calldata boundProof
+    ) external {
+        ClaimStore storage c = _claims[taskId][worker];
+        ClaimStatus status = c.status;
+        if (status != ClaimStatus.Revealed && status != ClaimStatus.Disputed) {
+            revert JobMarketWrongStatus(taskId, worker, _statusOf(c));
+        }
+        if (!MerkleProof.verifyCalldata(startedProof, c.hash, keccak256(abi.encode(uint256(0), started)))) {
+            revert JobMarketBadStartProof(taskId, worker, false);
+        }
+        JobStore storage job = _jobs[taskId >> 32];
+        bytes32 leaf = keccak256(abi.encode(uint256(uint32(taskId)), bound));
+        if (!MerkleProof.verifyCalldata(boundProof, job.startsRoot, leaf)) {
+            revert JobMarketBadStartProof(taskId, worker, true);
+        }
+        if (started == bound) revert JobMarketRightStart(taskId, worker, started);
+        uint256 bounty = _slashStart(job, taskId, worker);
+        emit WrongStartProven(taskId, worker, msg.sender, started, bound, bounty);
+    }
+
+    /// @dev End a wrong-start claim: the bounty share of its stake to the caller, the rest to
+    /// the job's escrow. Returns the bounty.
+    function _slashStart(JobStore storage job, uint256 taskId, address worker) private returns (uint256 bounty) {
+        _endClaim(job, taskId, worker, true);
+        uint256 stake = job.stakePerTask;
+        bounty = (stake * WRONG_START_BOUNTY_BPS) / _BPS;
+        uint256 rest = stake - bounty;
+        job.escrow += uint128(rest);
+        Buckets memory es = _escrowStakes;
+        (es.a, es.b) = (es.a + uint120(rest), es.b - uint120(stake));
+        _escrowStakes = es;
+        _credit(msg.sender, bounty);
+        emit ClaimSlashed(taskId, worker, stake);
     }
 
     /// @notice Anyone may finalize a revealed claim after its challenge window: the reward and
@@ -832,7 +897,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         (j.griefingFee, j.refereeFee, j.revealWindow, j.challengeWindow) =
             (s.griefingFee, s.refereeFee, s.revealWindow, s.challengeWindow);
         (j.escrow, j.activeClaims, j.settledSlots, j.status) = (s.escrow, s.activeClaims, s.settledSlots, s.status);
-        (j.shardsRoot, j.specCid) = (s.shardsRoot, _cid(s));
+        (j.shardsRoot, j.specCid, j.startsRoot) = (s.shardsRoot, _cid(s), s.startsRoot);
     }
 
     function getTask(uint256 taskId) external view returns (Task memory) {
@@ -920,6 +985,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         if (p.revealWindow == 0) revert JobMarketInvalidParameter("revealWindow");
         if (p.challengeWindow == 0) revert JobMarketInvalidParameter("challengeWindow");
         if (bytes(p.specCid).length == 0) revert JobMarketInvalidParameter("specCid");
+        if (p.startsRoot == bytes32(0)) revert JobMarketInvalidParameter("startsRoot");
     }
 
     function _openJob(uint256 jobId) private view returns (JobStore storage job) {
