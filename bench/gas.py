@@ -126,6 +126,7 @@ def _job(spec: str, **kw: int) -> tuple[Any, ...]:
         "submissionWindow": 86_400,
         "revealWindow": 3600,
         "challengeWindow": 86_400,
+        "startsRoot": b"\x22" * 32,
     }
     p.update(kw)
     return tuple(p.values())

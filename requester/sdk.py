@@ -203,7 +203,10 @@ class Requester:
         allowance = int(self.market.token.allowance(self.address, self.market.address))
         if allowance < costs.escrow:  # every round's escrow at once: later rounds need no approve
             record.approve_tx = tx_hash(self.market.token.approve(self.market.address, costs.total))
-        params = post_params(doc, prepared.doc_cid, record.terms or costs.terms(approve))
+        from veritrain.starts import BoundStarts
+
+        starts = BoundStarts.of(doc)  # round 0: every task starts from the seeded model
+        params = post_params(doc, prepared.doc_cid, record.terms or costs.terms(approve), starts.root)
         try:
             receipt = self.market.market.postJob(params)
         except ContractRevert:  # refused by the contract: nothing was posted, forget the record

@@ -136,6 +136,10 @@ class VerifierChain:
             self.approve(bond)
         return getattr(self.resolver, ch.function)(*ch.args())
 
+    def slash_wrong_start(self, task_id: int, worker: str, args: tuple[Any, ...]) -> Any:
+        """``JobMarket.slashWrongStart``: ``args`` from :meth:`veritrain.starts.BoundStarts.wrong_start`."""
+        return self.market.slashWrongStart(task_id, worker, *args)
+
     def has_challenged(self, task_id: int, worker: str) -> bool:
         """Whether this verifier opened a dispute of ``worker``'s claim on ``task_id``."""
         event = self.resolver.web3_contract.events.DisputeOpened

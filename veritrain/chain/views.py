@@ -66,6 +66,7 @@ class Job(_View):  # JobMarket.getJob
     status: JobStatus
     shards_root: bytes
     spec_cid: str
+    starts_root: bytes
 
 
 @dataclass(frozen=True)
