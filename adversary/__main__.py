@@ -31,7 +31,7 @@ class Kind(StrEnum):
 @app.command("worker")
 def worker(
     behaviour: Annotated[Behaviour, typer.Option("--behaviour", help="How to falsify the segment.")],
-    segment: Annotated[int, typer.Option("--segment", help="The segment j to falsify (wrong-start: 0, none is).")],
+    segment: Annotated[int, typer.Option("--segment", help="The segment j to falsify (wrong-start: 0).")],
     delta: Annotated[float, typer.Option("--delta", help="perturb-weight/wrong-start: the change.")] = 1e-3,
     offset: Annotated[int, typer.Option("--offset", help="skip-step: which step of the segment.")] = 0,
     once: Annotated[bool, typer.Option("--once", help="One pass over open tasks, then exit.")] = False,

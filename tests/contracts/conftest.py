@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from eth_utils import keccak
 
 from contracts.helpers import Chain, ErrorDecoder, Tree, commitment, hashes, pubkey

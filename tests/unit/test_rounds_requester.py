@@ -115,8 +115,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     def verify_round(job: Any, rj: Any, **kw: Any) -> RoundOutcome:  # every round "done", a distinct model
         verified.append(rj.round)
-        return RoundOutcome(rj.round, rj.job_id, [], [10, 20],
-                            CheckpointState(meta={}, tensors=_model(spec, rj.round + 1)), bytes([rj.round]) * 32)
+        aggregate = CheckpointState(meta={}, tensors=_model(spec, rj.round + 1))
+        return RoundOutcome(rj.round, rj.job_id, [], [10, 20], aggregate, bytes([rj.round]) * 32)
 
     monkeypatch.setattr(fetch, "verify_round", verify_round)
     done = {"value": True}
@@ -136,7 +136,8 @@ def _model(spec: Any, value: float) -> dict[str, np.ndarray]:
     live = state.initial(spec, JobDocument.create(spec, [ShardRef(index=i, cid=f"bafy{i}", sha256=f"{i:064x}",
                                                                   size=10, examples=10) for i in range(2)],
                                                   b"n" * 16).task_key(0))
-    return {f"model/{k}": np.full(tuple(v.shape), value, np.float32) for k, v in live.model.state_dict().items()}
+    params = live.model.state_dict().items()
+    return {f"model/{k}": np.full(tuple(v.shape), value, np.float32) for k, v in params}
 
 
 def test_round_1_is_posted_from_round_0s_aggregate_with_one_copy_per_shard(setup: Any) -> None:
