@@ -47,6 +47,14 @@ KEYS: tuple[Key, ...] = (
         "<=700000",
     ),
     Key(
+        "gas.wrong_start_slash",
+        ("gas", "wrong_start_slash"),
+        "— (reported)",
+        "issue 22 · bench/gas.py",
+        "gas of slashing a wrong start by proof alone (slashWrongStart: leaf 0 under a 1,025-leaf root, "
+        "the bound start under an 8-task startsRoot)",
+    ),
+    Key(
         "worker_overhead_ratio",
         ("worker_overhead_ratio",),
         "≤ 1.05",
