@@ -31,7 +31,15 @@ from verifier.replay import (
 from veritrain import crypto
 from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import ClaimStatus
-from veritrain.errors import ChainError, ContractRevert, ManifestError, StorageError, VeritrainError
+from veritrain.errors import (
+    ChainError,
+    ContractRevert,
+    IntegrityError,
+    ManifestError,
+    SpecError,
+    StorageError,
+    VeritrainError,
+)
 from veritrain.journal import Item, Journal
 from veritrain.starts import BoundStarts, fetch_initial_model
 from veritrain.tasks import split_task_id
@@ -137,7 +145,11 @@ class Watcher:
         """The job's bound starts, computed once per job; None (logged) when the root computed
         here is not the one bound on-chain (nothing this verifier could prove then)."""
         if job_id not in self._starts:
-            starts = BoundStarts.of(doc, fetch_initial_model(doc, self.replayer.storage, data_key))
+            try:
+                starts = BoundStarts.of(doc, fetch_initial_model(doc, self.replayer.storage, data_key))
+            except (StorageError, IntegrityError, SpecError) as exc:  # segments are still sampled
+                log.warning("job %d: cannot compute its bound starts yet: %s", job_id, exc)
+                return None
             bound = self.chain.job(job_id).starts_root
             if starts.root != bound:
                 log.warning("job %d: its bound starts 0x%s are not the starts of its document (0x%s)",
