@@ -164,12 +164,11 @@ class Requester:
         active registered verifier as sampling at ``p`` (default: a verifier's default rate) —
         an optimistic count (a referee may sample nothing); None when the stake is enough."""
         from veritrain.economics import DEFAULT_SAMPLING_P, Terms, quote, stake_warning
-        from veritrain.units import TokenFormat
 
         verifiers = int(self.market.registry.poolSize())
         q = quote(Terms(reward=reward_per_task, stake=stake_per_task, segments=spec.num_checkpoints - 1,
                         verifiers=verifiers, p=DEFAULT_SAMPLING_P if p is None else p))
-        return stake_warning(q, TokenFormat.of(self.market.token))
+        return stake_warning(q, self.tokens())
 
     def post_job(self, spec: JobSpec | str | Path | dict[str, Any], dataset: Any, *,
                  reward_per_task: int, stake_per_task: int, griefing_fee: int | None = None,

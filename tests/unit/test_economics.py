@@ -82,17 +82,20 @@ def test_job_quote_refuses_bad_input_with_one_line() -> None:
     assert r.returncode == 1 and r.stderr.strip().startswith("error: --reward")
 
 
-def test_sdk_warns_when_the_stake_is_below_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sdk_warns_when_the_stake_is_below_the_bound() -> None:
     """post_job's warning counts the active registered verifiers (the registry's pool)."""
     from requester.sdk import Requester
     from veritrain.spec import load_spec
     from veritrain.units import TokenFormat
 
     spec = load_spec(ROOT / "examples" / "digits-mlp.yaml")
-    monkeypatch.setattr(TokenFormat, "of", classmethod(lambda cls, token: cls(18, "VT")))
-    fake = SimpleNamespace(market=SimpleNamespace(registry=SimpleNamespace(poolSize=lambda: 3), token=None))
-    low = Requester.stake_warning(fake, spec, 10 * 10**18, 10**17)  # type: ignore[arg-type]
+    def fake(verifiers: int) -> SimpleNamespace:
+        return SimpleNamespace(market=SimpleNamespace(registry=SimpleNamespace(poolSize=lambda: verifiers)),
+                               tokens=lambda: TokenFormat(18, "VT"))
+
+    three = fake(3)
+    low = Requester.stake_warning(three, spec, 10 * 10**18, 10**17)  # type: ignore[arg-type]
     assert low is not None and "stake 0.1 VT is below" in low and "3 verifier(s)" in low
-    assert Requester.stake_warning(fake, spec, 10 * 10**18, 10**18) is None  # type: ignore[arg-type]
-    nobody = SimpleNamespace(market=SimpleNamespace(registry=SimpleNamespace(poolSize=lambda: 0), token=None))
-    assert "nobody checks" in (Requester.stake_warning(nobody, spec, 10 * 10**18, 10**18) or "")
+    assert Requester.stake_warning(three, spec, 10 * 10**18, 10**18) is None  # type: ignore[arg-type]
+    nobody = Requester.stake_warning(fake(0), spec, 10 * 10**18, 10**18)  # type: ignore[arg-type]
+    assert "nobody checks" in (nobody or "")
