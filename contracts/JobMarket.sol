@@ -127,8 +127,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         uint32 settledSlots;
         JobStatus status;
         bytes32 shardsRoot;
-        string specCid;
         bytes32 startsRoot;
+        string specCid;
     }
 
     /// @notice Per-task counters. `committed` counts live claims that have committed (incl.

@@ -65,8 +65,8 @@ class Job(_View):  # JobMarket.getJob
     settled_slots: int
     status: JobStatus
     shards_root: bytes
-    spec_cid: str
     starts_root: bytes
+    spec_cid: str
 
 
 @dataclass(frozen=True)
