@@ -33,6 +33,7 @@ from veritrain.jobdoc import JobDocument, ShardRef, new_nonce, worker_key_contex
 from veritrain.journal import Journal
 from veritrain.manifest import load as load_manifest
 from veritrain.spec import JobSpec, load_spec
+from veritrain.starts import BoundStarts
 from veritrain.storage import IpfsStorage
 from veritrain.tasks import task_id_of
 from worker.keystore import create_keystore
@@ -100,7 +101,8 @@ class Requester:
         slots = spec.num_shards * spec.rounds * redundancy
         _send(w3, self.acct, token.functions.approve(self.market.address, slots * reward))
         params = (self.spec_cid, self.doc.shards_root(), spec.num_shards * spec.rounds, redundancy,
-                  spec.num_checkpoints, reward, stake, griefing, 0, key_window, 3600, 600, challenge_window)
+                  spec.num_checkpoints, reward, stake, griefing, 0, key_window, 3600, 600, challenge_window,
+                  BoundStarts.of(self.doc).root)
         receipt = _send(w3, self.acct, self.market.functions.postJob(params))
         self.job_id = self.market.events.JobPosted().process_receipt(receipt, errors=DISCARD)[0].args.jobId
         self.answered: set[tuple[int, str]] = set()
