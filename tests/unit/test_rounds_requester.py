@@ -96,6 +96,7 @@ class FakeMarket:
                     process_receipt=lambda r, errors: [{"args": {"refunded": r["refund"]}}])))
 
         self.market = Contract()
+        self.registry = SimpleNamespace(poolSize=lambda: 3)  # the verifiers the stake bound counts
         self.token = SimpleNamespace(allowance=lambda owner, spender: 10**30, balanceOf=lambda a: 50,
                                      decimals=lambda: 1, symbol=lambda: "VTD")
 

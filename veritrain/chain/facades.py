@@ -281,6 +281,9 @@ class VerifierRegistry(Facade):
     def minStake(self) -> int:  # noqa: N802
         return int(self._call("minStake"))
 
+    def poolSize(self) -> int:  # noqa: N802
+        return int(self._call("poolSize"))
+
     def register(self, pub_key: bytes, stake: int) -> Tx:
         return self._tx("register", pub_key, stake)
 
