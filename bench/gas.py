@@ -129,6 +129,7 @@ def _job(spec: str, **kw: int) -> tuple[Any, ...]:
         "revealWindow": 3600,
         "challengeWindow": 86_400,
         "startsRoot": b"\x22" * 32,
+        "startsKeyed": False,
     }
     p.update(kw)
     return tuple(p.values())

@@ -276,7 +276,9 @@ def test_wrong_start_is_slashed_by_a_proof_alone_on_the_real_stack(world: World)
     bounty = STAKE // 2  # WRONG_START_BOUNTY_BPS
     [proven] = market.events.WrongStartProven().get_logs(from_block=0)
     assert (proven["args"]["prover"], proven["args"]["bounty"]) == (sampler.chain.address, bounty)
-    assert market.functions.getJob(world.job.job_id).call()[12] == escrow + STAKE - bounty
+    # the rest to the protocol (the owner), none to the requester who bound the start
+    assert market.functions.getJob(world.job.job_id).call()[12] == escrow
+    assert market.functions.owed(market.functions.owner().call()).call() == STAKE - bounty
     resolver = contracts(world.w3, world.dep)["DisputeResolver"]
     assert resolver.functions.disputeCount().call() == 0  # no dispute was needed
     assert market.functions.liabilities().call() == balance(world.w3, world.dep, market.address)

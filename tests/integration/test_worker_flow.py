@@ -102,7 +102,7 @@ class Requester:
         _send(w3, self.acct, token.functions.approve(self.market.address, slots * reward))
         params = (self.spec_cid, self.doc.shards_root(), spec.num_shards * spec.rounds, redundancy,
                   spec.num_checkpoints, reward, stake, griefing, 0, key_window, 3600, 600, challenge_window,
-                  BoundStarts.of(self.doc).root)
+                  BoundStarts.of(self.doc).root, False)
         receipt = _send(w3, self.acct, self.market.functions.postJob(params))
         self.job_id = self.market.events.JobPosted().process_receipt(receipt, errors=DISCARD)[0].args.jobId
         self.answered: set[tuple[int, str]] = set()
