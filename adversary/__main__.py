@@ -20,6 +20,7 @@ app = typer.Typer(
 class Behaviour(StrEnum):
     skip_step = "skip-step"
     perturb_weight = "perturb-weight"
+    wrong_start = "wrong-start"
 
 
 class Kind(StrEnum):
@@ -30,8 +31,8 @@ class Kind(StrEnum):
 @app.command("worker")
 def worker(
     behaviour: Annotated[Behaviour, typer.Option("--behaviour", help="How to falsify the segment.")],
-    segment: Annotated[int, typer.Option("--segment", help="The segment j to falsify.")],
-    delta: Annotated[float, typer.Option("--delta", help="perturb-weight: the change.")] = 1e-3,
+    segment: Annotated[int, typer.Option("--segment", help="The segment j to falsify (wrong-start: 0).")],
+    delta: Annotated[float, typer.Option("--delta", help="perturb-weight/wrong-start: the change.")] = 1e-3,
     offset: Annotated[int, typer.Option("--offset", help="skip-step: which step of the segment.")] = 0,
     once: Annotated[bool, typer.Option("--once", help="One pass over open tasks, then exit.")] = False,
     max_tasks: Annotated[

@@ -6,7 +6,10 @@ consistent and only a replay of that segment exposes it:
 
 - :class:`SkipStep` skips one optimizer step (saves compute; the step counter moves on anyway);
 - :class:`PerturbWeight` adds ``delta`` to one weight at the end of the segment;
-- :class:`OtherData` trains the segment on other examples than the assigned shard.
+- :class:`OtherData` trains the segment on other examples than the assigned shard;
+- :class:`WrongStart` starts from another model (``delta`` added to one initial weight) and
+  trains honestly from there: every segment replays, only ``h_0`` differs from the start the
+  job bound on-chain, so ``JobMarket.slashWrongStart`` catches it with a proof alone.
 """
 
 from __future__ import annotations
@@ -42,7 +45,14 @@ class OtherData:
     labels: Any
 
 
-Cheat = SkipStep | PerturbWeight | OtherData
+@dataclass(frozen=True)
+class WrongStart:
+    delta: float = 1e-2
+    parameter: int = 0
+    segment: int = -1  # no segment is falsified: only the start
+
+
+Cheat = SkipStep | PerturbWeight | OtherData | WrongStart
 
 
 def dishonest_train(spec: JobSpec, task: TaskKey, features: Any, labels: Any, cheat: Cheat,
@@ -57,6 +67,9 @@ def dishonest_train(spec: JobSpec, task: TaskKey, features: Any, labels: Any, ch
         other = order_for(spec, task, len(ox))
     k = spec.checkpoint_interval
     live = state.initial(spec, task, dp_key=dp_key)
+    if isinstance(cheat, WrongStart):
+        with torch.no_grad():
+            list(live.model.parameters())[cheat.parameter].view(-1)[0] += cheat.delta
     hashes = []
     for index in range(spec.num_checkpoints):
         if index:

@@ -2,6 +2,7 @@
 
     python -m adversary worker --behaviour skip-step --segment 2 [--once] [--max-tasks N]
     python -m adversary worker --behaviour perturb-weight --segment 1 --delta 0.001
+    python -m adversary worker --behaviour wrong-start --segment 0 --delta 0.01
 
 For tests and the demo (a verifier must catch this worker). The ``veritrain worker`` CLI
 never reaches this module; it plugs in through the one documented hook,
@@ -17,13 +18,15 @@ from typing import Any
 
 from worker.tasks import Progress, Trainer
 
-BEHAVIOURS = ("skip-step", "perturb-weight")
+BEHAVIOURS = ("skip-step", "perturb-weight", "wrong-start")
 
 
 def cheating_trainer(behaviour: str, segment: int, *, delta: float = 1e-3, offset: int = 0) -> Trainer:
     """A trainer that falsifies ``segment`` (and trains honestly elsewhere); no resume."""
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"unknown behaviour {behaviour!r}; choose from {', '.join(BEHAVIOURS)}")
+    if behaviour == "wrong-start" and segment != 0:
+        raise ValueError("wrong-start falsifies no segment (only h_0): --segment must be 0")
 
     def train(spec: Any, task: Any, features: Any, labels: Any, directory: Path,
               progress: Progress | None, initial_model: bytes | None = None,
@@ -36,8 +39,10 @@ def cheating_trainer(behaviour: str, segment: int, *, delta: float = 1e-3, offse
         from adversary import cheats as adversary
         from veritrain.training.sinks import DirectorySink
 
-        cheat: Any = (adversary.SkipStep(segment, offset) if behaviour == "skip-step"
-                      else adversary.PerturbWeight(segment, delta))
+        cheats: dict[str, Any] = {"skip-step": lambda: adversary.SkipStep(segment, offset),
+                                  "perturb-weight": lambda: adversary.PerturbWeight(segment, delta),
+                                  "wrong-start": lambda: adversary.WrongStart(delta)}
+        cheat = cheats[behaviour]()
         return adversary.dishonest_train(spec, task, features, labels, cheat, DirectorySink(directory),
                                          dp_key)
 

@@ -14,6 +14,8 @@ several times), and the two totals the issue sets targets for:
   leaves (1,024 checkpoint segments; ``challengeWithProof``: the verifier replayed from the
   worker's manifest, so it holds the leaves), the committee draw, three referees' commit and
   reveal (each its own transaction, as the verifier role sends them), settlement;
+- ``wrong_start_slash`` (reported, no target): ``slashWrongStart`` of a worker whose leaf 0 is
+  not its task's bound start (two proofs over 1,025 and 8 leaves);
 - ``dispute_answered_total`` (reported, no target): the same dispute opened without proofs
   (``challenge``, data availability is the worker's burden) and the worker's ``answer`` with
   its two leaves and their proofs. ``DisputeResolver.answer`` is what an honest worker pays
@@ -126,6 +128,8 @@ def _job(spec: str, **kw: int) -> tuple[Any, ...]:
         "submissionWindow": 86_400,
         "revealWindow": 3600,
         "challengeWindow": 86_400,
+        "startsRoot": b"\x22" * 32,
+        "startsKeyed": False,
     }
     p.update(kw)
     return tuple(p.values())
@@ -156,11 +160,12 @@ def scenario(w3: Any) -> dict[str, Any]:
 
     cid = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
     envelope = b"\x04" + b"\xee" * 128  # eciespy: 65-byte ephemeral key + nonce + tag + 32-byte key
-    r = run.send(requester, "JobMarket", market.functions.postJob(_job(cid)))
+    honest = [keccak(b"h" + i.to_bytes(4, "big")) for i in range(CHECKPOINTS)]
+    starts = _tree([honest[0]] * TASKS)  # every task bound to start at honest[0]
+    r = run.send(requester, "JobMarket", market.functions.postJob(_job(cid, startsRoot=starts[-1][0])))
     job = market.events.JobPosted().process_receipt(r, errors=DISCARD)[0]["args"]["jobId"]
     post_share = r["gasUsed"] // TASKS
 
-    honest = [keccak(b"h" + i.to_bytes(4, "big")) for i in range(CHECKPOINTS)]
     cheat = honest[:513] + [keccak(b"x" + i.to_bytes(4, "big")) for i in range(513, CHECKPOINTS)]
     trees = {"honest": _tree(honest), "cheat": _tree(cheat)}
     salt = b"\x05" * 32
@@ -224,6 +229,13 @@ def scenario(w3: Any) -> dict[str, Any]:
     submit(workers[1], t4, trees["cheat"])
     answered_gas = dispute(t4, answered=True)
 
+    # task 5: a worker that started elsewhere, slashed by a proof alone (no committee)
+    t5 = (job << 32) | 5
+    wrong = [keccak(b"elsewhere")] + honest[1:]
+    trees["wrong"] = _tree(wrong)
+    submit(workers[2], t5, trees["wrong"])
+    run.send(verifiers[2], "JobMarket", market.functions.slashWrongStart(
+        t5, workers[2].address, wrong[0], _proof(trees["wrong"], 0), honest[0], _proof(starts, 5)))
 
     run.warp(86_401)
     run.send(dev_account(13), "JobMarket", market.functions.finalize(t0, workers[0].address))
@@ -272,6 +284,7 @@ def scenario(w3: Any) -> dict[str, Any]:
         "task_happy_path": post_share + sum(happy.values()),
         "dispute_total": sum(sum(v) for v in dispute_gas.values()),
         "dispute_answered_total": sum(sum(v) for v in answered_gas.values()),
+        "wrong_start_slash": run.gas["JobMarket.slashWrongStart"][0],
     }
     return {
         "functions": {k: round(mean(v)) for k, v in sorted(run.gas.items()) if not k.startswith("DevToken")},

@@ -47,6 +47,50 @@ KEYS: tuple[Key, ...] = (
         "<=700000",
     ),
     Key(
+        "gas.wrong_start_slash",
+        ("gas", "wrong_start_slash"),
+        "— (reported)",
+        "issue 22 · bench/gas.py",
+        "gas of slashing a wrong start by proof alone (slashWrongStart: leaf 0 under a 1,025-leaf root, "
+        "the bound start under an 8-task startsRoot)",
+    ),
+    Key(
+        "incentives.planted_detection_within_band",
+        ("incentives", "planted_detection_within_band"),
+        "true: each rate within its band of 1 − (1 − p)^(f·V)",
+        "issue 22 · bench/incentives.py",
+        "planted cheats caught by the verifiers' own sampling at the default p (≥ 50 per f, V), "
+        "each rate within a 99.9% binomial band of the prediction",
+    ),
+    Key(
+        "incentives.cheat_rate_without_forced_errors",
+        ("incentives", "cheat_rate_without_forced_errors"),
+        "— (reported)",
+        "issue 22 · bench/incentives.py",
+        "agent-based simulation: share of tasks cheated on, second half of the run, no forced errors",
+    ),
+    Key(
+        "incentives.cheat_rate_with_forced_errors",
+        ("incentives", "cheat_rate_with_forced_errors"),
+        "— (reported)",
+        "issue 22 · bench/incentives.py",
+        "the same with forced errors and the jackpot of docs/economics.md (modelled; not on-chain yet)",
+    ),
+    Key(
+        "incentives.verifier_participation_without_forced_errors",
+        ("incentives", "verifier_participation_without_forced_errors"),
+        "— (reported)",
+        "issue 22 · bench/incentives.py",
+        "share of results each verifier checks, no forced errors",
+    ),
+    Key(
+        "incentives.verifier_participation_with_forced_errors",
+        ("incentives", "verifier_participation_with_forced_errors"),
+        "— (reported)",
+        "issue 22 · bench/incentives.py",
+        "share of results each verifier checks, with forced errors",
+    ),
+    Key(
         "worker_overhead_ratio",
         ("worker_overhead_ratio",),
         "≤ 1.05",

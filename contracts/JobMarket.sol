@@ -7,6 +7,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 
@@ -84,6 +85,14 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// @param submissionWindow Time to commit, counted from the end of the key window.
     /// @param revealWindow Time to reveal once the task's reveals open.
     /// @param challengeWindow Time to challenge a revealed root.
+    /// @param startsRoot Bound starts: the Merkle root (the checkpoint tree's leaf and pair
+    /// hashes) over `(index, h_0)` for every task index, `h_0` the hash of the checkpoint the
+    /// task must start from; a revealed root whose leaf 0 differs is slashed by a proof alone
+    /// ({slashWrongStart}). Never zero.
+    /// @param startsKeyed True when the starts can be computed only with the job's key (a
+    /// round r > 0 starts from an encrypted initial model): a worker that finds its bound start
+    /// wrong after the key may then {refuseStart}. False when the job document alone gives them
+    /// (round 0): workers check them before claiming, and no refusal is admitted.
     struct JobParams {
         string specCid;
         bytes32 shardsRoot;
@@ -98,6 +107,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         uint32 submissionWindow;
         uint32 revealWindow;
         uint32 challengeWindow;
+        bytes32 startsRoot;
+        bool startsKeyed;
     }
 
     /// @notice A job as stored. `escrow` is what remains of the deposit; `settledSlots` counts
@@ -121,6 +132,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         uint32 settledSlots;
         JobStatus status;
         bytes32 shardsRoot;
+        bytes32 startsRoot;
+        bool startsKeyed;
         string specCid;
     }
 
@@ -159,7 +172,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// transition touches as few slots as possible: `claim` and `reveal` read slot 0, `claim`
     /// and `finalize` update slot 1, money moves update slot 2, key deliveries read slot 3.
     struct JobStore {
-        // slot 0: 8 + 32 + 16 + 4 * 32 + 32 = 216 bits
+        // slot 0: 8 + 32 + 16 + 4 * 32 + 32 + 8 = 224 bits
         JobStatus status;
         uint32 taskCount;
         uint16 redundancy;
@@ -168,6 +181,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         uint32 revealWindow;
         uint32 challengeWindow;
         uint32 checkpointCount;
+        bool startsKeyed;
         // slot 1: 96 + 96 + 32 = 224 bits
         uint96 rewardPerTask;
         uint96 stakePerTask;
@@ -185,6 +199,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         bytes32 cidHead;
         bytes32 cidTail;
         string specCidLong;
+        bytes32 startsRoot;
     }
 
     /// @dev Storage form of {Claim}: deadlines in 40 bits (unix seconds to the year 36812),
@@ -224,6 +239,10 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// @notice Share of a worker's stake forfeited when it misses its commit or reveal deadline;
     /// it goes to the job's escrow (the requester), the rest back to the worker.
     uint256 public constant MISSED_DEADLINE_PENALTY_BPS = 5_000;
+    /// @notice Share of a wrong-start worker's stake paid to whoever proved it
+    /// ({slashWrongStart}); the rest goes to the market's owner (the protocol), never to the
+    /// job's escrow: the requester bound the start, so it must not profit from the slash.
+    uint256 public constant WRONG_START_BOUNTY_BPS = 5_000;
     uint256 private constant _BPS = 10_000;
 
     IERC20 private immutable _token;
@@ -268,6 +287,9 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     );
     event KeyDelivered(uint256 indexed taskId, address indexed worker, bytes envelope);
     event ClaimAbandoned(uint256 indexed taskId, address indexed worker, uint256 griefingFee);
+    /// @notice A worker refused a keyed bound start it found wrong: stake back plus `griefingFee`,
+    /// the slot closed.
+    event StartRefused(uint256 indexed taskId, address indexed worker, uint256 griefingFee);
     event ResultCommitted(uint256 indexed taskId, address indexed worker, bytes32 commitment);
     event ResultRevealed(
         uint256 indexed taskId, address indexed worker, bytes32 root, string manifestCid, uint64 challengeDeadline
@@ -278,6 +300,11 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     event ClaimReleased(uint256 indexed taskId, address indexed worker);
     event ClaimSlashed(uint256 indexed taskId, address indexed worker, uint256 stake);
     event Withdrawn(address indexed account, uint256 amount);
+    /// @notice A revealed root's leaf 0 (`started`) differs from the start the job bound for
+    /// the task (`bound`): the worker's stake was slashed, `bounty` of it to `prover`.
+    event WrongStartProven(
+        uint256 indexed taskId, address indexed worker, address indexed prover, bytes32 started, bytes32 bound, uint256 bounty
+    );
     /// @notice A module's payout to `account` (settlement shares, returned bonds, bounties,
     /// referee fees, withdrawn verifier stakes). With the market's own events
     /// ({ClaimFinalized}, {ClaimTimedOut}, {ClaimAbandoned}, {JobCancelled}, {JobClosed},
@@ -309,6 +336,9 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     error JobMarketRequesterCannotVerify(uint256 jobId, address requester);
     error JobMarketVerifierKeyWrongStatus(uint256 jobId, address verifier, VerifierKeyStatus actual);
     error JobMarketTooManyDisputes(uint256 taskId, address worker);
+    error JobMarketBadStartProof(uint256 taskId, address worker, bool boundSide);
+    error JobMarketRightStart(uint256 taskId, address worker, bytes32 h0);
+    error JobMarketStartsPublic(uint256 jobId);
 
     modifier onlyModule() {
         if (msg.sender != _resolver && msg.sender != _registry) revert JobMarketNotModule(msg.sender);
@@ -395,7 +425,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         (job.rewardPerTask, job.stakePerTask) = (p.rewardPerTask, p.stakePerTask);
         (job.escrow, job.refereeFee) = (uint128(escrow), uint96(p.refereeFeePool / slots));
         (job.requester, job.griefingFee) = (msg.sender, p.griefingFee);
-        job.shardsRoot = p.shardsRoot;
+        (job.shardsRoot, job.startsRoot, job.startsKeyed) = (p.shardsRoot, p.startsRoot, p.startsKeyed);
         _storeCid(job, p.specCid);
         _escrowStakes.a += SafeCast.toUint120(escrow);
         emit JobPosted(
@@ -519,12 +549,38 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         if (block.timestamp <= c.keyDeadline) revert JobMarketTooEarly(taskId, worker, c.keyDeadline);
         JobStore storage job = _jobs[taskId >> 32];
         _endClaim(job, taskId, worker, false);
-        uint256 fee = job.griefingFee;
-        if (_free(job) < fee && job.status == JobStatus.Open) {
-            // the requester's free escrow cannot pay: this slot closes and its reward pays
+        // the requester's free escrow cannot pay: this slot closes and its reward pays
+        uint256 fee = _releaseWithFee(job, taskId, worker, _free(job) < job.griefingFee);
+        emit ClaimAbandoned(taskId, worker, fee);
+    }
+
+    /// @notice A worker whose key arrived and whose task's bound start is not the start that
+    /// key opens refuses the task before committing: its stake back plus the job's griefing fee
+    /// (its costs), and the slot closes, since no honest worker could fill it. Only for a job
+    /// posted with `startsKeyed` (its starts need the key to compute); a job's public starts
+    /// are checked before claiming. Emits a {StartRefused} event.
+    function refuseStart(uint256 taskId) external {
+        ClaimStore storage c = _claimIn(taskId, msg.sender, ClaimStatus.KeyDelivered);
+        JobStore storage job = _jobs[taskId >> 32];
+        if (!job.startsKeyed) revert JobMarketStartsPublic(taskId >> 32);
+        if (block.timestamp > c.commitDeadline) revert JobMarketDeadlinePassed(taskId, msg.sender, c.commitDeadline);
+        _endClaim(job, taskId, msg.sender, false);
+        uint256 fee = _releaseWithFee(job, taskId, msg.sender, true);
+        emit StartRefused(taskId, msg.sender, fee);
+    }
+
+    /// @dev Pay an ended, uncommitted claim its stake back plus the griefing fee out of the
+    /// free escrow (at most what is free); `close` first closes its slot, freeing its reward
+    /// (at least the fee). Returns the fee paid.
+    function _releaseWithFee(JobStore storage job, uint256 taskId, address worker, bool close)
+        private
+        returns (uint256 fee)
+    {
+        if (close && job.status == JobStatus.Open) {
             job.settledSlots += 1;
             _tasks[taskId].closed += 1;
         }
+        fee = job.griefingFee;
         uint256 free = _free(job);
         if (fee > free) fee = free;
         uint256 stake = job.stakePerTask;
@@ -534,7 +590,6 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
             _escrowStakes.a -= uint120(fee);
         }
         _credit(worker, stake + fee);
-        emit ClaimAbandoned(taskId, worker, fee);
     }
 
     /// @notice Commit to a checkpoint root: `commitment = keccak256(abi.encode(root, msg.sender,
@@ -610,6 +665,53 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         _escrowStakes = es;
         _credit(worker, stake - penalty);
         emit ClaimTimedOut(taskId, worker, penalty);
+    }
+
+    /// @notice Anyone may prove that a revealed (or disputed) claim did not start where the
+    /// job bound its task to start: `started` is leaf 0 of the worker's root (`startedProof`),
+    /// `bound` the task's leaf under the job's `startsRoot` (`boundProof`), and they differ.
+    /// No committee: the claim ends at once, WRONG_START_BOUNTY_BPS of its stake to the caller
+    /// and the rest to the market's owner (never to the requester, who bound the start: a
+    /// requester cannot prove, and a requester's bogus start gains it nothing); the slot
+    /// reopens. Open disputes of the claim count off as for any slashed claim.
+    /// Emits {ClaimSlashed} and {WrongStartProven} events.
+    function slashWrongStart(
+        uint256 taskId,
+        address worker,
+        bytes32 started,
+        bytes32[] calldata startedProof,
+        bytes32 bound,
+        bytes32[] calldata boundProof
+    ) external {
+        ClaimStore storage c = _claims[taskId][worker];
+        ClaimStatus status = c.status;
+        if (status != ClaimStatus.Revealed && status != ClaimStatus.Disputed) {
+            revert JobMarketWrongStatus(taskId, worker, _statusOf(c));
+        }
+        if (!MerkleProof.verifyCalldata(startedProof, c.hash, keccak256(abi.encode(uint256(0), started)))) {
+            revert JobMarketBadStartProof(taskId, worker, false);
+        }
+        JobStore storage job = _jobs[taskId >> 32];
+        if (msg.sender == job.requester) revert JobMarketRequesterCannotVerify(taskId >> 32, msg.sender);
+        bytes32 leaf = keccak256(abi.encode(uint256(uint32(taskId)), bound));
+        if (!MerkleProof.verifyCalldata(boundProof, job.startsRoot, leaf)) {
+            revert JobMarketBadStartProof(taskId, worker, true);
+        }
+        if (started == bound) revert JobMarketRightStart(taskId, worker, started);
+        uint256 bounty = _slashStart(job, taskId, worker);
+        emit WrongStartProven(taskId, worker, msg.sender, started, bound, bounty);
+    }
+
+    /// @dev End a wrong-start claim: the bounty share of its stake to the caller, the rest to
+    /// the owner. Returns the bounty.
+    function _slashStart(JobStore storage job, uint256 taskId, address worker) private returns (uint256 bounty) {
+        _endClaim(job, taskId, worker, true);
+        uint256 stake = job.stakePerTask;
+        bounty = (stake * WRONG_START_BOUNTY_BPS) / _BPS;
+        _escrowStakes.b -= uint120(stake);
+        _credit(msg.sender, bounty);
+        _credit(owner(), stake - bounty);
+        emit ClaimSlashed(taskId, worker, stake);
     }
 
     /// @notice Anyone may finalize a revealed claim after its challenge window: the reward and
@@ -832,7 +934,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         (j.griefingFee, j.refereeFee, j.revealWindow, j.challengeWindow) =
             (s.griefingFee, s.refereeFee, s.revealWindow, s.challengeWindow);
         (j.escrow, j.activeClaims, j.settledSlots, j.status) = (s.escrow, s.activeClaims, s.settledSlots, s.status);
-        (j.shardsRoot, j.specCid) = (s.shardsRoot, _cid(s));
+        (j.shardsRoot, j.specCid, j.startsRoot, j.startsKeyed) = (s.shardsRoot, _cid(s), s.startsRoot, s.startsKeyed);
     }
 
     function getTask(uint256 taskId) external view returns (Task memory) {
@@ -920,6 +1022,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         if (p.revealWindow == 0) revert JobMarketInvalidParameter("revealWindow");
         if (p.challengeWindow == 0) revert JobMarketInvalidParameter("challengeWindow");
         if (bytes(p.specCid).length == 0) revert JobMarketInvalidParameter("specCid");
+        if (p.startsRoot == bytes32(0)) revert JobMarketInvalidParameter("startsRoot");
     }
 
     function _openJob(uint256 jobId) private view returns (JobStore storage job) {

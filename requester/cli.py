@@ -76,10 +76,10 @@ def submit(
         warnings.simplefilter("always")
         job = req.post_job(job_spec, data, reward_per_task=fmt.parse(reward, "--reward"),
                            stake_per_task=fmt.parse(stake, "--stake"), holdout=holdout)
-    from requester.errors import DataWarning
+    from requester.errors import DataWarning, StakeWarning
 
     for w in caught:
-        if issubclass(w.category, DataWarning):
+        if issubclass(w.category, (DataWarning, StakeWarning)):
             typer.echo(f"warning: {w.message}", err=True)
     if as_json:
         r = job.record
@@ -87,6 +87,58 @@ def submit(
                     "post_tx": r.post_tx, "approve_tx": r.approve_tx, "record": str(req.store.path(job.id))})
     else:
         typer.echo(job.id)
+
+
+@app.command("quote")
+def quote(
+    spec: Annotated[Path, typer.Argument(help="The job spec (YAML or JSON).")],
+    reward: Annotated[str, typer.Option("--reward", help="Reward per task, in tokens.")] = "1",
+    stake: Annotated[str, typer.Option("--stake", help="Worker stake per task, in tokens.")] = "1",
+    verifiers: Annotated[int, typer.Option("--verifiers", min=0, help="Verifiers checking the job.")] = 3,
+    p: Annotated[float, typer.Option("--p", min=0.0, max=1.0, help="Share of segments each replays.")] = 0.1,
+    cost_share: Annotated[float, typer.Option(
+        "--cost-share", min=0.0, max=1.0, help="A worker's training cost as a share of the reward.")] = 1.0,
+    forced_error_rate: Annotated[float, typer.Option(
+        "--forced-error-rate", min=0.0, max=1.0, help="Forced errors per result, for the jackpot.")] = 0.01,
+    as_json: JsonOpt = False,
+) -> None:
+    """Before posting: detection per cheat size, the least stake that makes cheating unprofitable,
+    and the jackpot that keeps checking worth it (docs/economics.md). Needs no chain."""
+    from veritrain.economics import Terms
+    from veritrain.economics import quote as make_quote
+    from veritrain.errors import ConfigError
+    from veritrain.params import network_params
+    from veritrain.spec import load_spec
+    from veritrain.units import TokenFormat
+
+    job_spec = load_spec(spec)
+    decimals = network_params("local").token_decimals
+    fmt = TokenFormat(decimals, "tokens")
+    try:
+        terms = Terms(reward=fmt.parse(reward, "--reward"),
+                      stake=fmt.parse(stake, "--stake", allow_zero=True),
+                      segments=job_spec.num_checkpoints - 1, verifiers=verifiers, p=p,
+                      cost_share=cost_share, forced_error_rate=forced_error_rate)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    q = make_quote(terms, granularity=10 ** max(0, decimals - 6))  # bounds to a millionth of a token
+    if as_json:
+        _echo_json(q.to_dict())
+        return
+    typer.echo(f"{terms.segments} segments per task, {verifiers} verifier(s) sampling at p = {p}")
+    typer.echo("cheat size (segments)  detected with")
+    for f, pd in q.detection:
+        typer.echo(f"  {f:>20}  {pd:.4f}")
+    if q.min_stake is None:
+        typer.echo("minimum stake: none works (nobody checks)")
+    else:
+        verdict = "ok" if q.stake_ok else "TOO LOW"
+        typer.echo(f"minimum stake: {fmt(q.min_stake)} (set by a {q.worst_f}-segment cheat); "
+                   f"--stake {fmt(terms.stake)}: {verdict}")
+    typer.echo(f"a verifier's replay cost per result: {fmt(q.check_cost)}")
+    if q.jackpot is not None:
+        typer.echo(f"jackpot that keeps checking rational at {forced_error_rate} forced errors per result: "
+                   f"{fmt(q.jackpot)} (a fee of {fmt(q.jackpot_fee or 0)} per task funds it)")
 
 
 @app.command("status")

@@ -33,3 +33,8 @@ class UnsupportedError(VeritrainError, NotImplementedError):
 class DataWarning(UserWarning):
     """The dataset is usable but likely to train badly (e.g. unscaled features); the CLI prints
     it as one ``warning: ...`` line."""
+
+
+class StakeWarning(UserWarning):
+    """The stake per task is below what makes cheating unprofitable given the verifiers watching
+    (docs/economics.md); the CLI prints it as one ``warning: ...`` line."""

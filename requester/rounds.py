@@ -37,6 +37,7 @@ from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import JobStatus
 from veritrain.errors import ContractRevert
 from veritrain.jobdoc import InitialModelRef, ModelCopyRef, encode_initial_model, seal_initial_model
+from veritrain.starts import BoundStarts, fetch_initial_model
 
 log = logging.getLogger("veritrain.requester.rounds")
 
@@ -59,12 +60,15 @@ def rounds_of(record: JobRecord, deploy_block: int = 0) -> list[RoundJob]:
                                r.post_tx, r.initial_model_digest) for r in record.rounds]
 
 
-def post_params(doc: Any, doc_cid: str, terms: Any) -> tuple[Any, ...]:
-    """``postJob``'s arguments for one round (every round: ``num_shards`` tasks)."""
+def post_params(doc: Any, doc_cid: str, terms: Any, starts_root: bytes) -> tuple[Any, ...]:
+    """``postJob``'s arguments for one round (every round: ``num_shards`` tasks); ``starts_root``
+    binds every task's start (:class:`veritrain.starts.BoundStarts`); a round > 0's are keyed
+    (computed from the encrypted initial model, so a worker may refuse them after the key)."""
     spec, d = doc.spec, doc.spec.deadlines
     return (doc_cid, doc.shards_root(), spec.num_shards, spec.redundancy, spec.num_checkpoints,
             terms.reward_per_task, terms.stake_per_task, terms.griefing_fee, terms.referee_fee_pool,
-            d.key_window, d.submission_window, d.reveal_window, d.challenge_window)
+            d.key_window, d.submission_window, d.reveal_window, d.challenge_window, starts_root,
+            doc.round > 0)
 
 
 class RoundDriver:
@@ -218,7 +222,8 @@ class RoundDriver:
             if allowance < escrow and terms.approve:
                 entry.approve_tx = tx_hash(market.token.approve(market.address, escrow).send())
             try:
-                receipt = market.market.postJob(post_params(doc, entry.doc_cid, terms)).send()
+                starts = BoundStarts.of(doc, fetch_initial_model(doc, job.requester.storage, job.data_key))
+                receipt = market.market.postJob(post_params(doc, entry.doc_cid, terms, starts.root)).send()
             except ContractRevert as exc:
                 log.warning("job %d: posting round %d was refused (%s); will retry", job.id, entry.round, exc)
                 raise

@@ -186,6 +186,18 @@ class Requester:
         if gas == 0:
             raise InsufficientFundsError(f"{self.address} has no ether to pay for gas")
 
+    def stake_warning(self, spec: JobSpec, reward_per_task: int, stake_per_task: int,
+                      p: float | None = None) -> str | None:
+        """A line when ``stake_per_task`` is below the bound of docs/economics.md, counting every
+        active registered verifier as sampling at ``p`` (default: a verifier's default rate) —
+        an optimistic count (a referee may sample nothing); None when the stake is enough."""
+        from veritrain.economics import DEFAULT_SAMPLING_P, Terms, quote, stake_warning
+
+        verifiers = int(self.market.registry.poolSize())
+        q = quote(Terms(reward=reward_per_task, stake=stake_per_task, segments=spec.num_checkpoints - 1,
+                        verifiers=verifiers, p=DEFAULT_SAMPLING_P if p is None else p))
+        return stake_warning(q, self.tokens())
+
     def post_job(self, spec: JobSpec | str | Path | dict[str, Any], dataset: Any, *,
                  reward_per_task: int, stake_per_task: int, griefing_fee: int | None = None,
                  referee_fee_pool: int = 0, holdout: float = 0.2, holdout_data: Any = None,
@@ -214,6 +226,13 @@ class Requester:
             from requester.errors import DataWarning
 
             warnings.warn(warning, DataWarning, stacklevel=2)
+        stake_warning = self.stake_warning(spec, reward_per_task, stake_per_task)
+        if stake_warning is not None:
+            import warnings
+
+            from requester.errors import StakeWarning
+
+            warnings.warn(stake_warning, StakeWarning, stacklevel=2)
         train = data if held is not None else datamod.split_holdout(spec, data, holdout)[0]
         spec = settle_privacy(spec, train)  # before anything is posted: refuses an impossible target
         self.check_funds(costs, approve=approve)
@@ -231,7 +250,10 @@ class Requester:
         allowance = int(self.market.token.allowance(self.address, self.market.address))
         if allowance < costs.escrow:  # every round's escrow at once: later rounds need no approve
             record.approve_tx = tx_hash(self.market.token.approve(self.market.address, costs.total).send())
-        params = post_params(doc, prepared.doc_cid, record.terms or costs.terms(approve))
+        from veritrain.starts import BoundStarts
+
+        starts = BoundStarts.of(doc)  # round 0: every task starts from the seeded model
+        params = post_params(doc, prepared.doc_cid, record.terms or costs.terms(approve), starts.root)
         try:
             receipt = self.market.market.postJob(params).send()
         except ContractRevert:  # refused by the contract: nothing was posted, forget the record

@@ -145,6 +145,10 @@ class VerifierChain:
                   "challengeWithProof": self.resolver.challengeWithProof}
         return opener[ch.function](*ch.args())
 
+    def slash_wrong_start(self, task_id: int, worker: str, args: tuple[Any, ...]) -> Any:
+        """``JobMarket.slashWrongStart``: ``args`` from :meth:`veritrain.starts.BoundStarts.wrong_start`."""
+        return self.market.slashWrongStart(task_id, worker, *args).send()
+
     def has_challenged(self, task_id: int, worker: str) -> bool:
         """Whether this verifier opened a dispute of ``worker``'s claim on ``task_id``."""
         logs = self.resolver.logs("DisputeOpened", self.deployment.deploy_block, taskId=task_id,

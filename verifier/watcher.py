@@ -31,8 +31,17 @@ from verifier.replay import (
 from veritrain import crypto
 from veritrain.chain.receipts import tx_hash
 from veritrain.chain.states import ClaimStatus
-from veritrain.errors import ChainError, ContractRevert, ManifestError, StorageError, VeritrainError
+from veritrain.errors import (
+    ChainError,
+    ContractRevert,
+    IntegrityError,
+    ManifestError,
+    SpecError,
+    StorageError,
+    VeritrainError,
+)
 from veritrain.journal import Item, Journal
+from veritrain.starts import BoundStarts, fetch_initial_model
 from veritrain.tasks import split_task_id
 
 log = logging.getLogger("veritrain.verifier.watcher")
@@ -46,8 +55,8 @@ MANIFEST_TRIES = 3
 
 #: Result phases: waiting, then one final state.
 PENDING = ("seen",)
-FINAL = ("verified", "challenged", "skipped", "no_key", "unavailable", "unrunnable", "missed",
-         "challenge_failed", "error")
+FINAL = ("verified", "challenged", "start_slashed", "skipped", "no_key", "unavailable", "unrunnable",
+         "missed", "challenge_failed", "error")
 
 
 @dataclass
@@ -67,6 +76,7 @@ class Watcher:
         self.replayer = replayer
         self.keys = keys
         self.config = config
+        self._starts: dict[int, BoundStarts | None] = {}
 
     def pending(self) -> list[Item]:
         return self.journal.items("result:", phases=PENDING)
@@ -109,6 +119,9 @@ class Watcher:
                                      root=bytes.fromhex(d["root"][2:]), task_id=task_id, worker=worker)
         except (ManifestError, StorageError) as exc:
             return self._no_manifest(item, task_id, worker, exc)
+        wrong = self._wrong_start(doc, data_key, task_id, manifest)
+        if wrong is not None:  # a proof alone slashes it: no replay, no committee
+            return self.send_wrong_start(key, task_id, worker, wrong)
         shard_key = crypto.shard_key(data_key, doc.binding, doc.task_key(task_id).shard)
         ctx = self.replayer.context(doc, manifest, shard_key, task_id, worker)
         seed = sampling.task_seed(self.config.secret, self.chain.chain_id, task_id, worker,
@@ -127,6 +140,53 @@ class Watcher:
             if check.outcome != MATCH:
                 return self._final(key, check.outcome, check.detail)
         return self._final(key, "verified", f"{len(segments)} of {ctx.n_segments} segments replayed")
+
+    def bound_starts(self, doc: Any, data_key: bytes, job_id: int) -> BoundStarts | None:
+        """The job's bound starts, computed once per job; None (logged) when the root computed
+        here is not the one bound on-chain (nothing this verifier could prove then)."""
+        if job_id not in self._starts:
+            try:
+                starts = BoundStarts.of(doc, fetch_initial_model(doc, self.replayer.storage, data_key))
+            except (StorageError, IntegrityError, SpecError) as exc:  # segments are still sampled
+                log.warning("job %d: cannot compute its bound starts yet: %s", job_id, exc)
+                return None
+            bound = self.chain.job(job_id).starts_root
+            if starts.root != bound:
+                log.warning("job %d: its bound starts 0x%s are not the starts of its document (0x%s)",
+                            job_id, bound.hex(), starts.root.hex())
+                self._starts[job_id] = None
+            else:
+                self._starts[job_id] = starts
+        return self._starts[job_id]
+
+    def _wrong_start(self, doc: Any, data_key: bytes, task_id: int, manifest: Any) -> tuple[Any, ...] | None:
+        """``slashWrongStart``'s arguments (after task and worker) when the result's ``h_0`` is
+        not its task's bound start; None when it is (or cannot be proven)."""
+        starts = self.bound_starts(doc, data_key, split_task_id(task_id)[0])
+        if starts is None:
+            return None
+        index = doc.task_key(task_id).shard
+        return starts.wrong_start(index, manifest.hash_bytes(0), manifest.proof(0))
+
+    def send_wrong_start(self, key: str, task_id: int, worker: str, args: tuple[Any, ...]) -> str:
+        """Slash a wrong start once (journaled like a challenge)."""
+        earlier = [t for t in self.journal.txs(key, "slash_start") if t.status in ("intent", "mined")]
+        if earlier and self.chain.claim_status(task_id, worker) == ClaimStatus.ENDED:
+            return self._final(key, "start_slashed", "wrong start already slashed")
+        self.journal.put(key, "seen",
+                         wrong_start={"started": "0x" + args[0].hex(), "bound": "0x" + args[2].hex()})
+        tx = self.journal.tx_intent(key, "slash_start", detail="h_0 is not the bound start")
+        try:
+            receipt = self.chain.slash_wrong_start(task_id, worker, args)
+        except VeritrainError as exc:
+            self.journal.tx_update(tx, "failed", detail=str(exc))
+            if isinstance(exc, ChainError) and not isinstance(exc, ContractRevert):
+                raise
+            return self._final(key, "challenge_failed", str(exc))
+        self.journal.tx_update(tx, "mined", tx_hash=tx_hash(receipt))
+        self.journal.put(key, "start_slashed", detail=f"h_0 0x{args[0].hex()} is not the bound start "
+                         f"0x{args[2].hex()}: slashed by proof", slash_tx=tx_hash(receipt))
+        return "start_slashed"
 
     def ask_key(self, item: Item) -> None:
         """For a newly posted job (``vkey:<job>`` in phase ``wanted``): ask for its key now if this

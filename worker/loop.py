@@ -256,7 +256,12 @@ class Worker:
         path = tasks.fetch_shard(self.storage, ref, self.task_dir(d.task_id) / "shard.enc")
         tasks.decrypt_shard(path, self.data_key(it), doc, ref.index)  # fails now, not mid-training
         if doc.round > 0:  # the previous round's aggregate, checked now too
-            self._initial_model(it, doc, ref.index)
+            initial = self._initial_model(it, doc, ref.index)
+            problem = tasks.start_problem(doc, self.chain.job(d.job_id).starts_root, initial)
+            if problem is not None:  # a bogus bound start: refused, stake and costs paid, no slash
+                self._send(it, "refuse_start", self.chain.market.refuseStart(d.task_id))
+                self._set(it, ABANDONED, reason=f"refused the task: {problem}")
+                return MOVED
         self._set(it, TRAINING)
         return MOVED
 

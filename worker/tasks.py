@@ -98,6 +98,9 @@ def load_jobdoc(storage: Storage, spec_cid: str, cache_dir: Path) -> JobDocument
 def job_problems(doc: JobDocument, job: Job) -> list[str]:
     """Disagreements between the document and the job on-chain (a job to stay away from)."""
     spec, out = doc.spec, []
+    problem = start_problem(doc, job.starts_root) if doc.round == 0 else None
+    if problem is not None:
+        out.append(problem)
     if doc.shards_root() != job.shards_root:
         out.append("the job's shardsRoot does not match its document's shards")
     if job.checkpoint_count != spec.num_checkpoints:
@@ -105,6 +108,31 @@ def job_problems(doc: JobDocument, job: Job) -> list[str]:
     if job.task_count != spec.num_shards:  # every round is its own job of num_shards tasks
         out.append(f"taskCount {job.task_count} != the spec's {spec.num_shards} shards (one job per round)")
     return out
+
+
+#: startsRoot of a round-0 document, by its binding (computed once per job; it needs torch)
+_PUBLIC_STARTS: dict[bytes, bytes] = {}
+
+
+def start_problem(doc: JobDocument, starts_root: bytes, initial_model: bytes | None = None) -> str | None:
+    """Why the job's bound starts (``starts_root`` on-chain) are not the starts of its document,
+    or None when they are. Round 0's need only the public document, so a worker checks them
+    before claiming: a requester that bound bogus starts would have it slashed for starting
+    where the document says. Round ``r > 0``'s need ``initial_model`` (the round's plaintext,
+    opened with the key): on a mismatch the worker refuses the task (``refuseStart``)."""
+    from veritrain.starts import BoundStarts
+    from veritrain.training.runner import in_process_ok
+
+    cached = _PUBLIC_STARTS.get(doc.binding) if initial_model is None else None
+    if cached is None:
+        in_process_ok(doc.spec)  # sets the replay profile's environment while torch is unloaded
+        cached = BoundStarts.of(doc, initial_model).root
+        if initial_model is None:
+            _PUBLIC_STARTS[doc.binding] = cached
+    if cached == starts_root:
+        return None
+    return (f"the job's bound starts 0x{starts_root.hex()} are not the starts of its document "
+            f"(0x{cached.hex()}): a worker starting where the document says would be slashed")
 
 
 def estimate_memory_mb(spec: JobSpec, ref: ShardRef) -> float:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from eth_utils import keccak
 
 from contracts.helpers import Chain, ErrorDecoder, Tree, commitment, hashes, pubkey
 from veritrain.artifacts import artifact
@@ -19,6 +20,10 @@ from veritrain.dev.accounts import dev_account
 from veritrain.dev.deploy import REGISTRY_MIN_STAKE, deploy_local
 
 E18 = 10**18
+#: h_0 of every task in the contract tests (leaf 0 of ``helpers.hashes``)
+GENESIS = keccak(b"genesis")
+#: the bound starts of a 2-task job whose tasks both start at GENESIS
+STARTS = Tree([GENESIS, GENESIS])
 MAX = 2**256 - 1
 TEST_ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "artifacts")
 
@@ -36,6 +41,8 @@ DEFAULT_JOB: dict[str, Any] = {
     "submissionWindow": 1000,
     "revealWindow": 200,
     "challengeWindow": 500,
+    "startsRoot": STARTS.root,
+    "startsKeyed": False,
 }
 JOB_FIELDS = list(DEFAULT_JOB)
 

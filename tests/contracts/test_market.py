@@ -54,6 +54,7 @@ def test_post_job_pulls_escrow_and_records_job(env: Env) -> None:
         ("revealWindow", 0),
         ("challengeWindow", 0),
         ("specCid", ""),
+        ("startsRoot", b"\0" * 32),
     ],
 )
 def test_post_job_rejects_bad_parameters(env: Env, field: str, value: object) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_utils import keccak
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -25,13 +26,15 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from contracts.conftest import E18, Env, job_tuple
+from contracts.conftest import E18, STARTS, Env, job_tuple
 from contracts.helpers import Tree, commitment, hashes, pubkey
 from veritrain.chain.states import ClaimStatus, DisputeStatus, JobStatus
 
 LEAVES = 5
 HONEST = Tree(hashes(LEAVES))
 CHEAT = Tree(hashes(LEAVES, diverge_at=2))
+WRONG_START = Tree([keccak(b"elsewhere"), *hashes(LEAVES)[1:]])  # started off the bound h_0
+TREES = {"honest": HONEST, "cheat": CHEAT, "wrong-start": WRONG_START}
 SALT = b"\x21" * 32
 J = 1  # both trees agree on h_0, h_1 and differ from h_2 on
 FAR = 60 * 86_400
@@ -55,7 +58,9 @@ class MarketMachine(RuleBasedStateMachine):
         self.touched: set[tuple[int, str]] = set()  # (task, worker) pairs a rule acted on
         self.requesters = [self.env.requester, self.env.outsiders[0]]
         self.workers = self.env.workers
-        self.accounts = [*self.requesters, *self.workers, *self.env.verifiers, self.env.outsiders[1]]
+        # the owner last: it is paid the protocol's share of wrong-start slashes
+        self.accounts = [*self.requesters, *self.workers, *self.env.verifiers, self.env.outsiders[1],
+                         self.env.owner]
 
     # ------------------------------------------------------------------ helpers
     def tx(self, account: Any, call: Any) -> bool:
@@ -68,23 +73,25 @@ class MarketMachine(RuleBasedStateMachine):
         return next(j for j in self.jobs if j[0] == task >> 32)
 
     # ------------------------------------------------------------------ rules
-    @rule(who=st.integers(0, 1), tasks=st.integers(1, 2), red=st.integers(1, 2), pool=st.sampled_from([0, 9]))
-    def post(self, who: int, tasks: int, red: int, pool: int) -> None:
+    @rule(who=st.integers(0, 1), tasks=st.integers(1, 2), red=st.integers(1, 2), pool=st.sampled_from([0, 9]),
+          keyed=st.booleans())
+    def post(self, who: int, tasks: int, red: int, pool: int, keyed: bool) -> None:
         req = self.requesters[who]
         call = self.env.market.functions.postJob(
-            job_tuple(taskCount=tasks, redundancy=red, checkpointCount=LEAVES, refereeFeePool=pool * E18)
+            job_tuple(taskCount=tasks, redundancy=red, checkpointCount=LEAVES, refereeFeePool=pool * E18,
+                      startsKeyed=keyed)
         )
         if self.tx(req, call):
             self.jobs.append((self.env.market.functions.jobCount().call(), req, tasks, red))
 
     @precondition(lambda self: self.jobs)
-    @rule(data=st.data(), w=st.integers(0, 2), cheat=st.booleans(), steps=st.integers(1, 4))
-    def work(self, data: st.DataObject, w: int, cheat: bool, steps: int) -> None:
+    @rule(data=st.data(), w=st.integers(0, 2), kind=st.sampled_from(sorted(TREES)), steps=st.integers(1, 4))
+    def work(self, data: st.DataObject, w: int, kind: str, steps: int) -> None:
         """Up to ``steps`` of claim -> key -> commit -> reveal for one worker on one task."""
         task = data.draw(st.sampled_from(self.tasks()))
         worker, m = self.workers[w], self.env.market.functions
         _, requester, _, _ = self.job_of(task)
-        tree = CHEAT if cheat else HONEST
+        tree = TREES[kind]
         self.touched.add((task, worker.address))
         for _ in range(steps):
             status = m.getClaim(task, worker.address).call()[0]
@@ -133,6 +140,25 @@ class MarketMachine(RuleBasedStateMachine):
         call = self.env.resolver.functions.challenge(task, worker, j, claimed)
         if self.tx(self.env.verifiers[v], call):
             self.disputes.append(self.env.resolver.functions.disputeCount().call())
+
+    @precondition(lambda self: self.roots)
+    @rule(data=st.data(), who=st.integers(0, 11))
+    def slash_start(self, data: st.DataObject, who: int) -> None:
+        """Anyone proves a root's leaf 0 against the bound start (only a wrong start, revealed
+        or disputed, is slashed; any other attempt reverts)."""
+        (task, worker), tree = data.draw(st.sampled_from(sorted(self.roots.items())))
+        index = task & 0xFFFFFFFF
+        call = self.env.market.functions.slashWrongStart(
+            task, worker, tree.hashes[0], tree.proof(0), STARTS.hashes[index], STARTS.proof(index))
+        self.tx(self.accounts[who], call)
+
+    @precondition(lambda self: self.jobs)
+    @rule(data=st.data(), w=st.integers(0, 2))
+    def refuse_start(self, data: st.DataObject, w: int) -> None:
+        """A worker refuses its keyed bound start (only a keyed job's uncommitted claim, in time,
+        is released with its stake and the griefing fee; any other attempt reverts)."""
+        task = data.draw(st.sampled_from(self.tasks()))
+        self.tx(self.workers[w], self.env.market.functions.refuseStart(task))
 
     @precondition(lambda self: self.disputes)
     @rule(data=st.data())

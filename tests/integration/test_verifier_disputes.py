@@ -251,3 +251,34 @@ def test_referees_vote_unavailable_when_no_key_comes_in_time(world: World):
     for ref in referees:
         d = ref.journal.get(f"dispute:{dispute_id}").data
         assert d["duty"] == "revealed" and d["vote"] == "0x" + "00" * 32 and "no key" in d["duty_detail"]
+
+
+def test_wrong_start_is_slashed_by_a_proof_alone_on_the_real_stack(world: World):
+    """A worker that trains from another model replays fine segment by segment; the sampling
+    verifier (a low ``p``: the start check is not sampled) proves its leaf 0 is not the start
+    ``postJob`` bound and the market slashes it at once: no dispute, no committee."""
+    from adversary.cheats import WrongStart
+
+    sampler = world.service(VERIFIERS[0], p=0.05)
+    _register(world, sampler, sampling_key=True)
+    world.honest.train_and_submit(world.job, 0)
+    world.cheater.train_and_submit(world.job, 1, cheat=WrongStart(delta=1e-2))
+    market = contracts(world.w3, world.dep)["JobMarket"]
+    escrow = market.functions.getJob(world.job.job_id).call()[12]
+    _sample(world, sampler)
+    cheat_key = f"result:{world.job.task_id(1)}:{world.cheater.acct.address.lower()}"
+    honest_key = f"result:{world.job.task_id(0)}:{world.honest.acct.address.lower()}"
+    assert sampler.journal.get(honest_key).phase == "verified"
+    cheat = sampler.journal.get(cheat_key)
+    assert cheat.phase == "start_slashed", cheat.data
+    assert cheat.data["wrong_start"]["bound"] != cheat.data["wrong_start"]["started"]
+    assert market.functions.getClaim(world.job.task_id(1), world.cheater.acct.address).call()[0] == 7  # Ended
+    bounty = STAKE // 2  # WRONG_START_BOUNTY_BPS
+    [proven] = market.events.WrongStartProven().get_logs(from_block=0)
+    assert (proven["args"]["prover"], proven["args"]["bounty"]) == (sampler.chain.address, bounty)
+    # the rest to the protocol (the owner), none to the requester who bound the start
+    assert market.functions.getJob(world.job.job_id).call()[12] == escrow
+    assert market.functions.owed(market.functions.owner().call()).call() == STAKE - bounty
+    resolver = contracts(world.w3, world.dep)["DisputeResolver"]
+    assert resolver.functions.disputeCount().call() == 0  # no dispute was needed
+    assert market.functions.liabilities().call() == balance(world.w3, world.dep, market.address)

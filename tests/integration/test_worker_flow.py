@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from eth_utils import keccak
 from sklearn.datasets import load_digits
 from web3.logs import DISCARD
 
@@ -33,6 +34,7 @@ from veritrain.jobdoc import JobDocument, ShardRef, new_nonce, worker_key_contex
 from veritrain.journal import Journal
 from veritrain.manifest import load as load_manifest
 from veritrain.spec import JobSpec, load_spec
+from veritrain.starts import BoundStarts
 from veritrain.storage import IpfsStorage
 from veritrain.tasks import task_id_of
 from worker.keystore import create_keystore
@@ -69,7 +71,8 @@ class Requester:
 
     def __init__(self, w3: Any, dep: Any, storage: IpfsStorage, spec: JobSpec, *, reward: int = 10 * TOKEN,
                  stake: int = 5 * TOKEN, griefing: int = 2 * TOKEN, key_window: int = 600,
-                 challenge_window: int = 2, redundancy: int = 1, lie_about_shards: bool = False) -> None:
+                 challenge_window: int = 2, redundancy: int = 1, lie_about_shards: bool = False,
+                 bogus_starts: bool = False) -> None:
         self.w3, self.storage, self.spec = w3, storage, spec
         self.acct = dev_account(REQUESTER)
         self.market = w3.eth.contract(address=dep.address("JobMarket"), abi=abi("JobMarket"))
@@ -100,7 +103,8 @@ class Requester:
         slots = spec.num_shards * spec.rounds * redundancy
         _send(w3, self.acct, token.functions.approve(self.market.address, slots * reward))
         params = (self.spec_cid, self.doc.shards_root(), spec.num_shards * spec.rounds, redundancy,
-                  spec.num_checkpoints, reward, stake, griefing, 0, key_window, 3600, 600, challenge_window)
+                  spec.num_checkpoints, reward, stake, griefing, 0, key_window, 3600, 600, challenge_window,
+                  keccak(b"bogus") if bogus_starts else BoundStarts.of(self.doc).root, False)
         receipt = _send(w3, self.acct, self.market.functions.postJob(params))
         self.job_id = self.market.events.JobPosted().process_receipt(receipt, errors=DISCARD)[0].args.jobId
         self.answered: set[tuple[int, str]] = set()
@@ -397,5 +401,24 @@ def test_shard_failing_its_integrity_check_fails_the_task_with_a_reason(stack: d
         assert "shard 0" in reason and "promises" in reason and "cannot be trained" in reason
         assert not (worker.task_dir(task_id) / "shard.enc").exists()  # nothing unverified kept
         assert not (worker.task_dir(task_id) / "ckpt").exists()  # and nothing trained
+    finally:
+        worker.close()
+
+
+def test_a_job_with_bogus_bound_starts_is_refused_before_claiming(stack: dict[str, Any]) -> None:
+    """The requester's attack: it binds starts that are not its document's, so an honest worker
+    that starts where the document says could be slashed by proof (and the stake collected).
+    Round-0 starts are public: the worker computes them and never claims such a job, so it
+    has nothing at stake. Fails without the worker's start check (it would claim and train)."""
+    req = Requester(stack["w3"], stack["dep"], stack["storage"], make_spec(), bogus_starts=True)
+    said: list[str] = []
+    worker = Worker(settings_for(stack, "w3b"), dev_account(3), say=said.append)
+    try:
+        before = worker.chain.balance()
+        summary = run_with_requester(worker, req, once=True)
+        assert summary.taken == [] and summary.phases == {}
+        assert worker.chain.balance() == before and worker.chain.owed() == 0  # no stake ever locked
+        assert not req.market.events.TaskClaimed().get_logs(from_block=req.from_block)
+        assert any("bound starts" in line for line in said), said  # the operator is told why
     finally:
         worker.close()

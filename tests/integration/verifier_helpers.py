@@ -35,6 +35,7 @@ from veritrain.jobdoc import (
 )
 from veritrain.manifest import Manifest
 from veritrain.spec import JobSpec, load_spec
+from veritrain.starts import BoundStarts
 from veritrain.storage import Storage
 from veritrain.tasks import task_id_of
 from veritrain.training.sinks import MemorySink
@@ -125,7 +126,7 @@ class Requester:
         market = self.c["JobMarket"]
         send(self.w3, self.acct, self.c["DevToken"].functions.approve(market.address, escrow))
         params = (spec_cid, doc.shards_root(), tasks, spec.redundancy, spec.num_checkpoints, REWARD, STAKE,
-                  REWARD // 10, pool, 600, 3600, 600, challenge_window)
+                  REWARD // 10, pool, 600, 3600, 600, challenge_window, BoundStarts.of(doc).root, False)
         send(self.w3, self.acct, market.functions.postJob(params))
         job_id = market.functions.jobCount().call()
         return Job(job_id, doc, spec_cid, key, shards)

@@ -22,7 +22,8 @@ def test_view_fields_follow_the_abi(view, contract, fn, extra) -> None:  # type:
 
 
 def test_views_convert_raw_tuples() -> None:
-    job = Job.of(("0xR", 2, 1, 5, 10, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, b"\x01" * 32, "bafy"))
+    job = Job.of(("0xR", 2, 1, 5, 10, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, b"\x01" * 32, b"\x02" * 32, True,
+                  "bafy"))
     assert job.status is JobStatus.OPEN and job.spec_cid == "bafy" and job.shards_root == b"\x01" * 32
     claim = Claim.of((2, 10, 20, 30, b"c" * 32, b"r" * 32, 0))
     assert claim.status is ClaimStatus.KEY_DELIVERED and claim.status.label == "KeyDelivered"

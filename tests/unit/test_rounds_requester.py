@@ -31,6 +31,7 @@ from veritrain.jobdoc import (
     initial_model_binding,
 )
 from veritrain.spec import load_spec
+from veritrain.starts import BoundStarts
 from veritrain.storage import MemoryStorage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +96,7 @@ class FakeMarket:
                     process_receipt=lambda r, errors: [{"args": {"refunded": r["refund"]}}])))
 
         self.market = Contract()
+        self.registry = SimpleNamespace(poolSize=lambda: 3)  # the verifiers the stake bound counts
         self.token = SimpleNamespace(allowance=lambda owner, spender: 10**30, balanceOf=lambda a: 50,
                                      decimals=lambda: 1, symbol=lambda: "VTD")
 
@@ -125,9 +127,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     def verify_round(job: Any, rj: Any, **kw: Any) -> RoundOutcome:  # every round "done", a distinct model
         verified.append(rj.round)
-        w = np.full((2, 3), rj.round + 1, np.float32)
-        return RoundOutcome(rj.round, rj.job_id, [], [10, 20],
-                            CheckpointState(meta={}, tensors={"model/w": w}), bytes([rj.round]) * 32)
+        aggregate = CheckpointState(meta={}, tensors=_model(spec, rj.round + 1))
+        return RoundOutcome(rj.round, rj.job_id, [], [10, 20], aggregate, bytes([rj.round]) * 32)
 
     monkeypatch.setattr(fetch, "verify_round", verify_round)
     done = {"value": True}
@@ -140,6 +141,17 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
                            new_job=new_job, verified=verified, done=done)
 
 
+def _model(spec: Any, value: float) -> dict[str, np.ndarray]:
+    """The spec's model with every parameter set to ``value`` (a round's stand-in aggregate)."""
+    from veritrain.training import state
+
+    live = state.initial(spec, JobDocument.create(spec, [ShardRef(index=i, cid=f"bafy{i}", sha256=f"{i:064x}",
+                                                                  size=10, examples=10) for i in range(2)],
+                                                  b"n" * 16).task_key(0))
+    params = live.model.state_dict().items()
+    return {f"model/{k}": np.full(tuple(v.shape), value, np.float32) for k, v in params}
+
+
 def test_round_1_is_posted_from_round_0s_aggregate_with_one_copy_per_shard(setup: Any) -> None:
     job = setup.new_job()
     assert RoundDriver(job).advance() == 2
@@ -150,7 +162,9 @@ def test_round_1_is_posted_from_round_0s_aggregate_with_one_copy_per_shard(setup
     assert doc1.round == 1 and doc1.binding == setup.doc.binding and doc1.shards == setup.doc.shards
     [params] = setup.market.posts
     assert params[0] == r1.doc_cid and params[1] == doc1.shards_root() and params[2] == 2  # num_shards tasks
-    want = encode_initial_model(setup.spec, doc1.binding, 1, {"model/w": np.full((2, 3), 1, np.float32)})
+    want = encode_initial_model(setup.spec, doc1.binding, 1, _model(setup.spec, 1))
+    # postJob binds every task's start: h_0 from round 0's aggregate, not the seeded model
+    assert params[13] == BoundStarts.of(doc1, want).root != BoundStarts.of(setup.doc).root
     assert doc1.initial_model is not None and doc1.initial_model.digest == hashlib.sha256(want).hexdigest()
     for s in range(2):  # each copy opens with its shard's key only
         ref = doc1.initial_model.copy_for(s)
@@ -158,7 +172,7 @@ def test_round_1_is_posted_from_round_0s_aggregate_with_one_copy_per_shard(setup
         assert hashlib.sha256(ct).hexdigest() == ref.sha256
         plain = crypto.decrypt_bytes(ct, crypto.shard_key(setup.key, doc1.binding, s),
                                      job_id=initial_model_binding(doc1.binding, 1), shard_index=s)
-        assert plain == want and set(decode_initial_model(doc1, plain)) == {"model/w"}
+        assert plain == want and set(decode_initial_model(doc1, plain)) == set(_model(setup.spec, 1))
     assert [rj.job_id for rj in job.rounds] == [1, 2]
     assert job.task_ids == [1 << 32, 1 << 32 | 1, 2 << 32, 2 << 32 | 1]
 

@@ -30,6 +30,7 @@ from veritrain.jobdoc import (
     worker_key_context,
 )
 from veritrain.spec import TaskKey, load_spec
+from veritrain.starts import BoundStarts
 from veritrain.storage import MemoryStorage
 from worker import loop, tasks
 from worker.settings import WorkerSettings
@@ -37,6 +38,14 @@ from worker.settings import WorkerSettings
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = dev_account(5)
 TASK = (9 << 32) | 1  # round job 9, shard 1
+
+
+def _model(spec: Any, doc: JobDocument, value: float) -> dict[str, np.ndarray]:
+    """The spec's model with every parameter set to ``value`` (a stand-in aggregate)."""
+    from veritrain.training import state
+
+    params = state.initial(spec, doc.task_key(0)).model.state_dict().items()
+    return {f"model/{k}": np.full(tuple(v.shape), value, np.float32) for k, v in params}
 
 
 class Round:
@@ -58,7 +67,7 @@ class Round:
             shard_refs.append(ShardRef(index=i, cid=self.storage.put_bytes(ct),
                                        sha256=hashlib.sha256(ct).hexdigest(), size=len(ct), examples=12))
         doc0 = JobDocument.create(self.spec, shard_refs, nonce)
-        tensors = {"model/w": rng.random((3, 4)).astype(np.float32)}
+        tensors = _model(self.spec, doc0, 0.5)  # a real model of the spec: its h_0 is computable
         self.plain = encode_initial_model(self.spec, binding, 1, tensors)
         copies = []
         for i in range(2):
@@ -118,8 +127,11 @@ def worker(tmp_path: Path) -> Any:
     w.close()
 
 
-def _run(w: Any, r: Round, phase: str = loop.FETCHING) -> Any:
+def _run(w: Any, r: Round, phase: str = loop.FETCHING, starts_root: bytes | None = None) -> Any:
+    """Advance a task of ``r`` from ``phase``; the job on-chain binds ``starts_root`` (the
+    document's own starts by default)."""
     w.storage = r.storage
+    w.chain.job_state.starts_root = starts_root or BoundStarts.of(r.doc, r.plain).root
     it = item(w, phase, task_id=TASK, job_id=9, task_index=1, spec_cid=r.doc_cid, envelope=r.envelope())
     while it.phase not in loop.TERMINAL and it.phase != loop.UPLOADING and w.advance(it):
         it = w.journal.get(it.key)
@@ -143,3 +155,29 @@ def test_a_bad_initial_model_fails_the_task_with_one_reason(worker: Any, bad: di
     it = _run(worker, Round(**bad))
     assert it.phase == loop.FAILED and reason in it.data["reason"] and "initial model" in it.data["reason"]
     assert worker.calls == []  # nothing trained
+
+
+def test_a_bogus_keyed_start_is_refused_not_trained_from(worker: Any) -> None:
+    """The requester's attack on round r > 0: it binds starts that are not the starts of the
+    aggregate its key opens, so a worker starting where the document says would be slashed.
+    The worker checks after the key and refuses the task on-chain (stake and costs back) before
+    training or committing. Fails without the check (the task would train, then be slashed)."""
+    r = Round()
+    bogus = BoundStarts.of(r.doc.model_copy(update={"round": 0, "initial_model": None})).root
+    it = _run(worker, r, starts_root=bogus)
+    assert it.phase == loop.ABANDONED and "bound starts" in it.data["reason"]
+    assert [(c.name, c.args) for c in worker.chain.sent] == [("refuseStart", (TASK,))]
+    assert worker.calls == []  # nothing trained, nothing committed
+
+
+def test_round_0_starts_are_checked_before_claiming() -> None:
+    """Round 0: the starts follow from the public document, so a job that binds others is one
+    to stay away from (the offer carries the problem and the policy skips it)."""
+    r = Round()
+    doc0 = r.doc.model_copy(update={"round": 0, "initial_model": None})
+    job = SimpleNamespace(shards_root=doc0.shards_root(), checkpoint_count=r.spec.num_checkpoints,
+                          task_count=2, starts_root=BoundStarts.of(doc0).root)
+    assert tasks.job_problems(doc0, job) == []  # type: ignore[arg-type]
+    bogus = SimpleNamespace(**{**job.__dict__, "starts_root": BoundStarts.of(r.doc, r.plain).root})
+    [problem] = tasks.job_problems(doc0, bogus)  # type: ignore[arg-type]
+    assert "bound starts" in problem and "would be slashed" in problem

@@ -17,6 +17,7 @@ from veritrain.errors import ManifestError, ReplayProfileError
 from veritrain.jobdoc import InitialModelRef, JobDocument, ModelCopyRef, ShardRef, checkpoint_binding
 from veritrain.manifest import Manifest
 from veritrain.spec import TaskKey, load_spec
+from veritrain.starts import BoundStarts
 from veritrain.storage import MemoryStorage
 from veritrain.training.engine import train_task
 from veritrain.training.sinks import MemorySink
@@ -134,8 +135,10 @@ class _FakeChain:
     address = "0x" + "cd" * 20
     chain_id = 31337
 
-    def __init__(self) -> None:
+    def __init__(self, starts_root: bytes = b"") -> None:
         self.sent: list[tuple] = []
+        self.starts_root = starts_root  # the job's bound starts (JobMarket.getJob)
+        self.slashed: list[tuple] = []
 
     def timestamp(self) -> int:
         return 1_000
@@ -152,7 +155,11 @@ class _FakeChain:
     def job(self, job_id: int):  # type: ignore[no-untyped-def]
         from types import SimpleNamespace
 
-        return SimpleNamespace(checkpoint_count=3)
+        return SimpleNamespace(checkpoint_count=3, starts_root=self.starts_root)
+
+    def slash_wrong_start(self, task_id, worker, args):  # type: ignore[no-untyped-def]
+        self.slashed.append((task_id, worker, *args))
+        return {"transactionHash": b"\x22" * 32}
 
     def dispute_id_from(self, receipt):  # type: ignore[no-untyped-def]
         return 7
@@ -181,7 +188,7 @@ def test_watcher_challenges_a_result_whose_checkpoints_cannot_be_opened(tmp_path
     for cid in (doc.shards[0].cid, spec_cid):
         withheld.put_bytes(storage.get_bytes(cid))
     manifest_cid = withheld.put_bytes(m.canonical_json())
-    journal, chain = Journal(tmp_path / "j.sqlite"), _FakeChain()
+    journal, chain = Journal(tmp_path / "j.sqlite"), _FakeChain(BoundStarts.of(doc).root)
     journal.put("result:1:w", "seen", task_id=TASK_ID, worker=WORKER, spec_cid=spec_cid,
                 manifest_cid=manifest_cid, root=m.root, challenge_deadline=2_000)
     config = WatchConfig(p=1.0, secret=b"s" * 32)
@@ -214,3 +221,32 @@ def test_watcher_challenges_a_root_whose_manifest_never_resolves_without_proofs(
     assert w.process(journal.get("result:1:w")) == "challenged"  # type: ignore[arg-type]
     assert chain.sent == [(TASK_ID, WORKER, 0, bytes.fromhex(WITHHELD_CLAIM[2:]))]
     assert chain.functions == ["challenge"]  # the unproven entry point: the worker must answer
+
+
+def test_watcher_slashes_a_wrong_start_by_proof_without_sampling(tmp_path: Path) -> None:
+    """Issue 22: a result that replays fine but starts off the bound h_0 is slashed with two
+    proofs (the worker's leaf 0, the bound leaf), even at a p that samples no segment of it."""
+    from adversary.cheats import WrongStart
+    from verifier.watcher import WatchConfig, Watcher
+    from veritrain import merkle
+    from veritrain.jobdoc import binding_for
+    from veritrain.journal import Journal
+
+    job_key = crypto.generate_data_key()
+    shard_key = crypto.shard_key(job_key, binding_for(_spec(), b"n" * 16), 0)
+    storage, doc, m, _ = _job(cheat=WrongStart(), key=shard_key)
+    starts = BoundStarts.of(doc)
+    manifest_cid = storage.put_bytes(m.canonical_json())
+    journal, chain = Journal(tmp_path / "j.sqlite"), _FakeChain(starts.root)
+    journal.put("result:1:w", "seen", task_id=TASK_ID, worker=WORKER, spec_cid=m.spec_cid,
+                manifest_cid=manifest_cid, root=m.root, challenge_deadline=2_000)
+    config = WatchConfig(p=1e-9, secret=b"s" * 32)
+    w = Watcher(chain, journal, SegmentReplayer(storage), _Keys(job_key), config)
+    assert w.process(journal.get("result:1:w")) == "start_slashed"  # type: ignore[arg-type]
+    [(task, worker, started, started_proof, bound, bound_proof)] = chain.slashed
+    assert (task, worker, started, bound) == (TASK_ID, WORKER, m.hash_bytes(0), starts.hashes[0])
+    assert started != bound and chain.sent == []  # no segment challenge, no committee
+    assert merkle.verify(m.root, 0, started, started_proof)
+    assert merkle.verify(starts.root, 0, bound, bound_proof)
+    _, _, honest, _ = _job(key=shard_key)  # an honest result of the task starts where bound
+    assert honest.hash_bytes(0) == starts.hashes[0]

@@ -210,6 +210,13 @@ class JobMarket(Facade):
     def finalize(self, task_id: int, worker: str) -> Tx:
         return self._tx("finalize", task_id, worker)
 
+    def slashWrongStart(self, task_id: int, worker: str, started: bytes, started_proof: list[bytes],  # noqa: N802
+                        bound: bytes, bound_proof: list[bytes]) -> Tx:
+        return self._tx("slashWrongStart", task_id, worker, started, started_proof, bound, bound_proof)
+
+    def refuseStart(self, task_id: int) -> Tx:  # noqa: N802
+        return self._tx("refuseStart", task_id)
+
     def withdraw(self) -> Tx:
         return self._tx("withdraw")
 
@@ -273,6 +280,9 @@ class VerifierRegistry(Facade):
 
     def minStake(self) -> int:  # noqa: N802
         return int(self._call("minStake"))
+
+    def poolSize(self) -> int:  # noqa: N802
+        return int(self._call("poolSize"))
 
     def register(self, pub_key: bytes, stake: int) -> Tx:
         return self._tx("register", pub_key, stake)

@@ -65,6 +65,8 @@ class Job(_View):  # JobMarket.getJob
     settled_slots: int
     status: JobStatus
     shards_root: bytes
+    starts_root: bytes
+    starts_keyed: bool
     spec_cid: str
 
 
