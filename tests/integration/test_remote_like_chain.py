@@ -480,7 +480,7 @@ def test_a_reorg_drops_a_claim_a_key_delivery_and_a_reveal_and_each_is_sent_agai
     pool = 10 * 10**18
     req.token.approve(req.market.address, reward + pool).send()
     req.market.postJob(("bafy-spec", b"\x01" * 32, 1, 1, 6, reward, stake, reward // 10, pool,
-                        600, 3600, 600, 3600)).send()
+                        600, 3600, 600, 3600, b"\x02" * 32, False)).send()
     job_id = req.market.jobCount()
     task = task_id_of(job_id, 0)
     wrk.token.approve(wrk.market.address, stake).send()

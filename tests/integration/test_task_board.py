@@ -31,7 +31,7 @@ REQUESTER, RIVAL = 1, 3
 
 def _job(task_count: int) -> tuple[Any, ...]:
     return ("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", b"\x11" * 32, task_count, 1, 9,
-            1, 1, 1, 10, 100, 1000, 200, 500)
+            1, 1, 1, 10, 100, 1000, 200, 500, b"\x22" * 32, False)
 
 
 def _send(w3: Any, index: int, call: Any) -> Any:
