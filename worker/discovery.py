@@ -142,15 +142,21 @@ class TaskBoard:
 def _plain(job: Job) -> dict[str, Any]:
     d = dataclasses.asdict(job)
     d["status"] = int(job.status)
-    d["shards_root"] = "0x" + bytes(job.shards_root).hex()
+    for name in _BYTES_FIELDS:  # shards_root, starts_root: JSON has no bytes
+        d[name] = "0x" + bytes(d[name]).hex()
     return d
 
 
 def _job(d: dict[str, Any]) -> Job:
     d = dict(d)
     d["status"] = JobStatus(int(d["status"]))
-    d["shards_root"] = bytes.fromhex(str(d["shards_root"])[2:])
+    for name in _BYTES_FIELDS:
+        d[name] = bytes.fromhex(str(d[name])[2:])
     return Job(**d)
+
+
+#: The :class:`Job` fields that are ``bytes`` (hex strings in the journal).
+_BYTES_FIELDS = tuple(f.name for f in dataclasses.fields(Job) if f.type in (bytes, "bytes"))
 
 
 def job_offers(read_doc: DocReader, job_id: int, job: Job, balance: int, free: Iterable[int]) -> list[Offer]:
