@@ -61,7 +61,7 @@ def post_scored_job(chain: ScoredChain, storage: Storage, spec: JobSpec, data: D
         raise ConfigError(f"post_scored_job takes a spec with incentive: scored, not {spec.incentive!r}")
     from veritrain.training.engine import as_tensors
 
-    key = crypto.generate_data_key().key
+    key = bytes(crypto.generate_data_key())
     data_cid, data_sha = put_dataset(storage, data, key)
     doc = ScoredJobDoc(spec=spec, data_cid=data_cid, data_sha256=data_sha, examples=len(data), **doc_fields)
     doc_cid = doc.put(storage)
