@@ -55,13 +55,14 @@ class PostedScoredJob:
 
 
 def post_scored_job(chain: ScoredChain, storage: Storage, spec: JobSpec, data: Dataset, terms: ScoredTerms,
-                    **doc_fields: Any) -> PostedScoredJob:
-    """Encrypt and store ``data``, store the job document, approve the escrow and post the job."""
+                    *, data_key: bytes | None = None, **doc_fields: Any) -> PostedScoredJob:
+    """Encrypt and store ``data`` (under ``data_key``, fresh when None), store the job document,
+    approve the escrow and post the job."""
     if incentive_for(spec).name != "scored":
         raise ConfigError(f"post_scored_job takes a spec with incentive: scored, not {spec.incentive!r}")
     from veritrain.training.engine import as_tensors
 
-    key = bytes(crypto.generate_data_key())
+    key = bytes(crypto.generate_data_key()) if data_key is None else data_key
     data_cid, data_sha = put_dataset(storage, data, key)
     doc = ScoredJobDoc(spec=spec, data_cid=data_cid, data_sha256=data_sha, examples=len(data), **doc_fields)
     doc_cid = doc.put(storage)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from veritrain.errors import ChainError
 from veritrain.scored import assign, score
 from veritrain.scored.chain import Phase, ScoredChain
 from veritrain.scored.commitments import score_commitment
@@ -57,6 +58,8 @@ def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, lie: L
     """Validate every window of ``job_id`` still open for score commits; a report."""
     from veritrain.training.engine import as_tensors
 
+    print(f"validator {chain.account.address}: waiting for scored job {job_id}", flush=True)
+    chain.wait_job(job_id)
     params = chain.params(job_id)
     doc = ScoredJobDoc.get(storage, params["specCid"])
     data = get_dataset(storage, doc, key)
@@ -80,10 +83,15 @@ def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, lie: L
         if lie is not None:
             scores, copiers, model_hash = lie(scores, copiers, model_hash)
         salt = os.urandom(32)
-        chain.send("commitScores", job_id, w,
-                   score_commitment(job_id, w, scores, copiers, model_hash, me, salt))
-        chain.wait_phase(job_id, w, Phase.SCORE_REVEAL)
-        chain.send("revealScores", job_id, w, scores, copiers, model_hash, salt)
+        try:
+            chain.send("commitScores", job_id, w,
+                       score_commitment(job_id, w, scores, copiers, model_hash, me, salt))
+            chain.wait_phase(job_id, w, Phase.SCORE_REVEAL)
+            chain.send("revealScores", job_id, w, scores, copiers, model_hash, salt)
+        except ChainError as exc:  # too late for this window (a named phase error)
+            print(f"window {w}: {exc}", flush=True)
+            report["windows"][w] = {"missed": str(exc)}
+            continue
         report["windows"][w] = {"scores": scores, "copiers": copiers,
                                 "verdicts": [v.as_dict() for v in verdicts]}
         chain.wait_phase(job_id, w, Phase.SETTLEABLE)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from veritrain.errors import ChainError
 from veritrain.scored import assign
 from veritrain.scored.chain import Phase, ScoredChain
 from veritrain.scored.commitments import update_commitment
@@ -66,6 +67,8 @@ def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, strate
     """Take part in every window of ``job_id`` still open for submissions; a report."""
     from veritrain.training.engine import as_tensors
 
+    print(f"worker {chain.account.address}: waiting for scored job {job_id}", flush=True)
+    chain.wait_job(job_id)
     params = chain.params(job_id)
     doc = ScoredJobDoc.get(storage, params["specCid"])
     data = get_dataset(storage, doc, key)
@@ -91,13 +94,15 @@ def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, strate
             continue
         blob = seal_update(to_bytes(update), key, job_id, w, me)
         cid, uh, salt = storage.put_bytes(blob), update_hash(blob), os.urandom(32)
-        receipt = chain.send("submit", job_id, w, update_commitment(uh, me, salt))
-        index = chain.c.events.UpdateCommitted().process_receipt(receipt)[0]["args"]["index"]
-        chain.wait_phase(job_id, w, Phase.REVEAL)
-        if chain.phase(job_id, w) != Phase.REVEAL:
+        try:
+            receipt = chain.send("submit", job_id, w, update_commitment(uh, me, salt))
+            index = chain.c.events.UpdateCommitted().process_receipt(receipt)[0]["args"]["index"]
+            chain.wait_phase(job_id, w, Phase.REVEAL)
+            chain.send("revealUpdate", job_id, w, index, uh, salt, cid)
+        except ChainError as exc:  # too late for this window (a named phase error): try the next
+            print(f"window {w}: {exc}", flush=True)
             report["missed"].append(w)
             continue
-        chain.send("revealUpdate", job_id, w, index, uh, salt, cid)
         report["submitted"].append(w)
     last = params["windows"] - 1
     chain.wait_phase(job_id, last, Phase.SETTLEABLE)

@@ -105,18 +105,25 @@ class ScoredChain:
                                  f"in {timeout:.0f} s")
             time.sleep(poll)
 
+    def wait_job(self, job: int, *, poll: float = 0.5, timeout: float = 3600.0) -> None:
+        """Block until job ``job`` is posted (a role may start before its requester posts)."""
+        end = time.monotonic() + timeout
+        while self.job(job)["requester"] == "0x" + "0" * 40:
+            if time.monotonic() > end:
+                raise ChainError(f"scored job {job} was not posted within {timeout:.0f} s")
+            time.sleep(poll)
+
     # ------------------------------------------------------------------ writes
     def send(self, fn: str, *args: Any) -> Any:
         """Sign and send ``fn(*args)``; the receipt. A revert raises ChainError with its name."""
         call = getattr(self.c.functions, fn)(*args)
-        try:
-            call.call({"from": self.account.address})
+        try:  # the gas estimate replays the call: a revert (also one raced in since) is named
+            tx = call.build_transaction({
+                "from": self.account.address,
+                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+            })
         except Exception as exc:  # web3's ContractCustomError / ContractLogicError
             raise ChainError(f"ScoredRounds.{fn} would revert: {self.decode_error(exc)}") from None
-        tx = call.build_transaction({
-            "from": self.account.address,
-            "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
-        })
         h = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(h, poll_latency=0.05)
         if receipt["status"] != 1:
