@@ -20,8 +20,9 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// 3. Score commit: each validator (active in the {VerifierRegistry}, joined with
 ///    `validatorStake`) commits `keccak256(abi.encode(jobId, window, scores, copiers,
 ///    globalModel, validator, salt))`: one signed score per submission of the window, a bitmask
-///    of the submissions it found to copy another, and the hash of the next global model it
-///    computed by the job's aggregation rule.
+///    of the submissions it found to copy another, and the hash of the window's start model
+///    (the global model the job's aggregation rule gives from the previous window's settled
+///    scores; the initial model in window 0).
 /// 4. Score reveal: validators reveal; then anyone may `settle` the window (windows settle
 ///    in order).
 ///
@@ -29,8 +30,8 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// minority of liars moves nothing); a submission more than half of them flag as a copy scores
 /// zero and its worker loses `slashBps` of its stake; a committed but unrevealed submission
 /// scores zero and loses the same. `rewardPerWindow` is split pro rata among positive scores.
-/// The global model hash more than half the revealing validators agree on becomes the next
-/// window's start. A validator far from the aggregate (L1 distance of its scores from the
+/// The start-model hash more than half the revealing validators agree on is recorded as the
+/// job's `globalModel` (attested one window after the rule produced it). A validator far from the aggregate (L1 distance of its scores from the
 /// medians above `deviationBps` of their L1 norm plus `deviationFloor`, or a global hash
 /// against the majority), or one that committed and did not reveal, loses `slashBps` of its
 /// stake; the others share `validatorFeePerWindow` equally. Whatever is not paid (rounding,
@@ -320,7 +321,7 @@ contract ScoredRounds is ReentrancyGuardTransient {
     // ------------------------------------------------------------------ settlement
 
     /// @notice Settle `window` (the next unsettled one) after its score-reveal phase: medians,
-    /// copy verdicts, pro-rata rewards, validator fees, slashes and the next global model.
+    /// copy verdicts, pro-rata rewards, validator fees, slashes and the attested global model.
     /// Emits a {WindowSettled} event (and {SubmissionSettled}, {Slashed}, {ValidatorPaid}).
     function settle(uint256 jobId, uint256 window) external nonReentrant {
         JobParams storage p = _paramsOf(jobId);
