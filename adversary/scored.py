@@ -6,7 +6,7 @@ never import this). Workers are :data:`worker.scored.Strategy` functions, picked
 - :func:`free_rider`: random noise instead of training;
 - :func:`copier`: another worker's update (``VERITRAIN_SCORED_COPY_OF``), made off-chain
   exactly as that worker makes it (standing in for receiving its bytes) and committed after it;
-- :func:`stale`: trains from window 0's model every window (never syncs);
+- :func:`stale`: one window behind (trains from the previous window's start model);
 - :func:`data_swapper`: trains on batches assigned to someone else;
 - :func:`lying_validator`: scores every update the other way round and never flags a copy.
 """
@@ -45,8 +45,12 @@ def copier(ctx: Any) -> CompressedUpdate | None:
     return None
 
 
-def stale(ctx: Any) -> CompressedUpdate:
-    old, old_hash = ctx.models.start(0)
+def stale(ctx: Any) -> CompressedUpdate | None:
+    """One window behind: trains window w's batches from window w - 1's start model (and has
+    nothing to build on in window 0)."""
+    if ctx.window == 0:
+        return None
+    old, old_hash = ctx.models.start(ctx.window - 1)
     return _update(ctx, ctx.assigned * ctx.doc.local_epochs, start=old, start_hash=old_hash)
 
 

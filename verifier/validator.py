@@ -29,12 +29,17 @@ Lie = Callable[[list[int], int, bytes], tuple[list[int], int, bytes]]
 
 
 def score_window(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, window: int,
-                 doc: ScoredJobDoc, model: ScoredModel, models: GlobalModels, salt: str
+                 doc: ScoredJobDoc, model: ScoredModel, models: GlobalModels
                  ) -> tuple[list[int], int, list[score.Verdict]]:
-    """Scores (one per submission, in index order) and the copy bitmask for ``window``."""
+    """Scores (one per submission, in index order) and the copy bitmask for ``window``.
+
+    The held-out batches are drawn with :func:`veritrain.scored.assign.eval_salt` of the
+    revealed update hashes: every honest validator scores on the same batches (so honest
+    scores agree and a liar stands out), and no worker knew them when it committed."""
     start, start_hash = models.start(window)
     subs = chain.submissions(job_id, window)
     revealed = {r.index: r for r in chain.revealed(job_id, window)}
+    salt = assign.eval_salt([revealed[i].update_hash for i in sorted(revealed)])
     updates = []
     for i in range(len(subs)):
         r = revealed.get(i)
@@ -75,9 +80,7 @@ def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, lie: L
         if w:
             chain.wait_phase(job_id, w - 1, Phase.SETTLED)
         t0 = time.process_time()
-        sample_salt = os.urandom(16).hex()  # drawn after the window closed: no worker knew it
-        scores, copiers, verdicts = score_window(chain, storage, key, job_id, w, doc, model, models,
-                                                 sample_salt)
+        scores, copiers, verdicts = score_window(chain, storage, key, job_id, w, doc, model, models)
         model_hash = bytes.fromhex(models.start(w)[1])
         report["score_seconds"] += time.process_time() - t0
         if lie is not None:
@@ -92,6 +95,7 @@ def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, lie: L
             print(f"window {w}: {exc}", flush=True)
             report["windows"][w] = {"missed": str(exc)}
             continue
+        print(f"window {w}: scores {scores}, copies {copiers:b}", flush=True)
         report["windows"][w] = {"scores": scores, "copiers": copiers,
                                 "verdicts": [v.as_dict() for v in verdicts]}
         chain.wait_phase(job_id, w, Phase.SETTLEABLE)

@@ -104,6 +104,7 @@ def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, strate
             report["missed"].append(w)
             continue
         report["submitted"].append(w)
+        print(f"window {w}: update {index} revealed ({cid})", flush=True)
     last = params["windows"] - 1
     chain.wait_phase(job_id, last, Phase.SETTLEABLE)
     chain.settle_if_due(job_id, last)

@@ -2,13 +2,17 @@
 
 A worker's examples in window ``w`` come from ``derive_seed(seed, "scored-assign", w, address)``
 (address lower-case hex): nobody picks its own data, and anyone can recompute what a worker was
-given. A validator's held-out batches come from ``derive_seed(seed, "scored-eval", w, salt)``
-with a salt it draws after the window closed (and may reveal), so no worker knows them in advance.
+given. Validators' held-out batches come from ``derive_seed(seed, "scored-eval", w, salt)`` with
+``salt`` = :func:`eval_salt` of the window's revealed update hashes: fixed once the commits
+close, unknown to every worker when it committed (each sees only its own hash), and the same
+for every validator, so honest validators measure the same thing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
+from collections.abc import Sequence
 
 from veritrain.canon import derive_seed
 
@@ -32,3 +36,8 @@ def eval_batches(seed: int, window: int, salt: str, n_examples: int, batch_size:
                  n_batches: int) -> list[list[int]]:
     """Held-out batches a validator samples for ``window`` with its own ``salt``."""
     return _batches(derive_seed(seed, "scored-eval", window, salt), n_examples, batch_size, n_batches)
+
+
+def eval_salt(update_hashes: Sequence[bytes]) -> str:
+    """sha256 (hex) of the revealed update hashes of a window, in submission index order."""
+    return hashlib.sha256(b"".join(bytes(h) for h in update_hashes)).hexdigest()

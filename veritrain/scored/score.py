@@ -4,9 +4,9 @@ For an update (a compressed pseudo-gradient on top of the window's start model):
 - ``improvement``: relative loss drop ``(L_before - L_after) / L_before`` after adding the
   decompressed update to the start model, on the validator's held-out batches ("random") and
   on the worker's assigned batches ("assigned").
-- indicator: the update must help at least ``INDICATOR_RATIO`` times more on its assigned
-  batches than on random ones (it trained on what it was given; Templar's binary indicator,
-  decided per window, without Templar's EMA across windows).
+- indicator: the update must help at least ``INDICATOR_RATIO`` times (and ``INDICATOR_GAP``)
+  more on its assigned batches than on random ones (it trained on what it was given;
+  Templar's binary indicator, decided per window, without Templar's EMA across windows).
 - sync: the update names the start model's hash and carries probe values of it at positions
   derived from (seed, window, worker); both must match the window's start model.
 - copies: pairwise overlap of the kept (tensor, chunk, index) sets; of a pair at or above the
@@ -36,8 +36,12 @@ SCALE = 1_000_000
 COPY_THRESHOLD = 0.9
 PROBES = 8
 #: An update passes the assigned-versus-random indicator when its relative loss drop on its
-#: assigned batches is at least this multiple of its drop on random held-out batches.
+#: assigned batches is at least this multiple of its drop on random held-out batches, and
+#: exceeds it by at least ``INDICATOR_GAP`` (near a fresh model a random perturbation moves both
+#: drops by a few thousandths; training on the assigned batches moves the assigned one by
+#: several hundredths).
 INDICATOR_RATIO = 1.2
+INDICATOR_GAP = 0.01
 
 LossFn = Callable[[Mapping[str, "torch.Tensor"], Sequence[Sequence[int]]], float]
 
@@ -137,7 +141,9 @@ def final_score(random_improvement: float, assigned_improvement: float, synced: 
     raw = int(round(SCALE * max(-1.0, min(1.0, random_improvement))))
     if raw <= 0:
         return raw
-    return raw if synced and assigned_improvement >= INDICATOR_RATIO * random_improvement else 0
+    trained_on_assigned = (assigned_improvement >= INDICATOR_RATIO * random_improvement
+                           and assigned_improvement - random_improvement >= INDICATOR_GAP)
+    return raw if synced and trained_on_assigned else 0
 
 
 def verdict(loss: LossFn, start: Mapping[str, torch.Tensor], start_hash: str, update: CompressedUpdate | None,

@@ -50,6 +50,9 @@ def test_assignment_depends_on_seed_window_and_address_only() -> None:
     assert a != assign.assigned_batches(8, 3, "0xabc", 100, 10, 2)
     assert all(len(b) == 10 and len(set(b)) == 10 and max(b) < 100 for b in a)
     assert assign.eval_batches(7, 3, "s1", 100, 10, 2) != assign.eval_batches(7, 3, "s2", 100, 10, 2)
+    # the validators' salt: every revealed update hash counts, in index order
+    h1, h2 = b"\x01" * 32, b"\x02" * 32
+    assert assign.eval_salt([h1, h2]) != assign.eval_salt([h2, h1]) != assign.eval_salt([h1])
     with pytest.raises(ValueError, match="examples"):
         assign.assigned_batches(7, 3, "0xabc", 0, 10, 2)
 
@@ -148,7 +151,9 @@ def test_copies_are_found_by_index_overlap_and_the_later_one_is_flagged(world: d
 
 def test_final_score_rules() -> None:
     assert score.final_score(0.1, 0.3, True) == 100_000
-    assert score.final_score(0.1, 0.11, True) == 0  # indicator fails
+    assert score.final_score(0.1, 0.11, True) == 0  # indicator fails: not 1.2 times more
+    assert score.final_score(0.001, 0.005, True) == 0  # 5 times more, but by less than the gap
+    assert score.final_score(0.001, 0.02, True) == 1_000
     assert score.final_score(0.1, 0.3, False) == 0  # out of sync
     assert score.final_score(-0.2, 0.5, True) == -200_000  # made things worse: reported as is
     assert score.final_score(5.0, 9.0, True) == score.SCALE  # clamped
