@@ -220,6 +220,51 @@ KEYS: tuple[Key, ...] = (
         "issue 25 · bench/scale.py", "claims mined with status 0 ÷ claims, worst run", "<=0.0099"),
     Key("scale_largest_job_completed", ("scale_largest_job_completed",), "1,024 tasks (make bench-scale)",
         "issue 25 · bench/scale.py", "tasks of the largest job run to the end", ">=1024"),
+    Key(
+        "scored_honest_reward_share",
+        ("scored_honest_reward_share",),
+        "≥ 0.95",
+        "issue 21 · bench/scored.py",
+        "scored mode: share of the workers' rewards paid to honest workers (with 4 kinds of cheat planted)",
+        ">=0.95",
+    ),
+    Key(
+        "scored_reward_share_copier",
+        ("scored_reward_share_copier",),
+        "0",
+        "issue 21 · bench/scored.py",
+        "scored mode: share of the workers' rewards paid to the copier",
+        "==0",
+    ),
+    Key(
+        "scored_lying_validator_slashed",
+        ("scored_lying_validator_slashed",),
+        "true",
+        "issue 21 · bench/scored.py",
+        "scored mode: the validator that scored the other way round lost stake",
+    ),
+    Key(
+        "scored_loss_vs_central",
+        ("scored_loss_vs_central",),
+        "≤ 1.05",
+        "issue 21 · bench/scored.py",
+        "scored mode: held-out loss of the final global model ÷ the same steps trained centrally",
+        "<=1.05",
+    ),
+    Key(
+        "scored_gas_per_window",
+        ("scored_gas_per_window",),
+        "—",
+        "issue 21 · bench/scored.py",
+        "scored mode: gas of every ScoredRounds transaction of the job ÷ windows",
+    ),
+    Key(
+        "scored_validator_compute_ratio",
+        ("scored_validator_compute_ratio",),
+        "—",
+        "issue 21 · bench/scored.py",
+        "scored mode: validator CPU seconds scoring ÷ honest worker CPU seconds training",
+    ),
 )
 
 

@@ -79,9 +79,13 @@ def check_supported(spec: JobSpec) -> None:
     from veritrain.incentives import incentive_for
 
     try:
-        incentive_for(spec)
+        scheme = incentive_for(spec)
     except SpecError as exc:
         raise UnsupportedError("cannot post this job: " + "; ".join(exc.problems)) from None
+    if scheme.contract != "JobMarket":
+        raise UnsupportedError(f"cannot post this job here: Requester.post_job posts replay mode jobs to "
+                               f"JobMarket; an incentive: {scheme.name} job goes to {scheme.contract} "
+                               f"through requester.scored.post_scored_job (docs/scored.md)")
 
 
 def settle_privacy(spec: JobSpec, train: Any) -> JobSpec:

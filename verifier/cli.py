@@ -79,6 +79,34 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         typer.echo(f"last error: {s['last_error']}")
 
 
+@app.command("validate")
+def validate(
+    job_id: Annotated[int, typer.Argument(help="The scored job's id in ScoredRounds.")],
+    address: Annotated[str, typer.Option("--contract", help="ScoredRounds' address.")],
+    home: HomeOpt = None,
+) -> None:
+    """Validate a scored job (incentive: scored, docs/scored.md): score every window's updates,
+    commit and reveal the scores, settle; leave and withdraw at the end. The account must be an
+    active verifier; the job's data key comes from VERITRAIN_SCORED_JOB_KEY (hex)."""
+    import os
+
+    from web3 import HTTPProvider, Web3
+
+    from verifier.validator import run as run_validator
+    from veritrain.errors import ConfigError
+    from veritrain.scored.chain import ScoredChain
+    from veritrain.storage.ipfs import IpfsStorage
+
+    key = os.environ.get("VERITRAIN_SCORED_JOB_KEY", "")
+    if len(key) != 64:
+        raise ConfigError("set VERITRAIN_SCORED_JOB_KEY to the job's 32-byte data key in hex")
+    settings = _settings(home)
+    chain = ScoredChain(Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 60})),
+                        Web3.to_checksum_address(address), settings.load_account())
+    report = run_validator(chain, IpfsStorage(settings.ipfs_api), bytes.fromhex(key), job_id)
+    typer.echo(json.dumps(report, default=str))
+
+
 @app.command("run")
 def run(
     home: HomeOpt = None,

@@ -105,6 +105,33 @@ def run(
         typer.echo("stopped; `veritrain worker run` resumes where it left off", err=True)
 
 
+@app.command("scored")
+def scored(
+    job_id: Annotated[int, typer.Argument(help="The scored job's id in ScoredRounds.")],
+    address: Annotated[str, typer.Option("--contract", help="ScoredRounds' address.")],
+) -> None:
+    """Take part in a scored job (incentive: scored, docs/scored.md): every window still open,
+    train the assigned batches, submit, reveal; leave and withdraw at the end. The job's data
+    key comes from VERITRAIN_SCORED_JOB_KEY (hex) until scored jobs deliver keys on-chain."""
+    import os
+
+    from web3 import HTTPProvider, Web3
+
+    from veritrain.errors import ConfigError
+    from veritrain.scored.chain import ScoredChain
+    from veritrain.storage.ipfs import IpfsStorage
+    from worker.scored import run as run_scored
+
+    key = os.environ.get("VERITRAIN_SCORED_JOB_KEY", "")
+    if len(key) != 64:
+        raise ConfigError("set VERITRAIN_SCORED_JOB_KEY to the job's 32-byte data key in hex")
+    settings = _settings()
+    chain = ScoredChain(Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 60})),
+                        Web3.to_checksum_address(address), _account(settings))
+    report = run_scored(chain, IpfsStorage(settings.ipfs_api), bytes.fromhex(key), job_id)
+    typer.echo(json.dumps(report, default=str))
+
+
 @app.command("status")
 def status(as_json: JsonOpt = False) -> None:
     """Stake, tasks and their phases, earnings."""

@@ -81,5 +81,5 @@ def test_costs_and_unsupported_specs(spec) -> None:  # type: ignore[no-untyped-d
     check_supported(spec.model_copy(update={"rounds": 3}))  # one job per round
     three = job_costs(spec.model_copy(update={"rounds": 3}), 10, 5, None, 7)
     assert (three.escrow, three.total) == (2 * 10 + 7, 3 * (2 * 10 + 7))
-    with pytest.raises(UnsupportedError, match="replay mode"):
+    with pytest.raises(UnsupportedError, match="ScoredRounds through requester.scored.post_scored_job"):
         check_supported(spec.model_copy(update={"incentive": "scored"}))

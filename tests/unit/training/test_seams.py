@@ -12,7 +12,7 @@ import pytest
 
 from veritrain.checkpoint import decode
 from veritrain.errors import SpecError
-from veritrain.incentives import ReplayIncentive, incentive_for
+from veritrain.incentives import ReplayIncentive, ScoredIncentive, incentive_for
 from veritrain.spec import TaskKey
 from veritrain.training import engine, judges, registry, steps
 from veritrain.training.sinks import MemorySink
@@ -138,5 +138,9 @@ def test_incentive_scheme_is_chosen_from_the_spec(make_spec) -> None:  # type: i
     scheme = incentive_for(spec)
     assert scheme == ReplayIncentive()
     assert scheme.round_escrow(spec, reward_per_task=10, referee_fee_pool=7) == 4 * 2 * 10 + 7
-    with pytest.raises(SpecError, match="settles replay mode only, not 'scored'"):
-        incentive_for(make_spec(incentive="scored"))
+    scored = make_spec(incentive="scored", rounds=3)
+    assert incentive_for(scored) == ScoredIncentive() and incentive_for(scored).contract == "ScoredRounds"
+    # one round (window) escrows its reward and the validators' fee
+    assert incentive_for(scored).round_escrow(scored, reward_per_task=10, referee_fee_pool=7) == 17
+    with pytest.raises(SpecError, match="settles replay, scored mode only, not 'auction'"):
+        incentive_for(make_spec().model_copy(update={"incentive": "auction"}))

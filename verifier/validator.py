@@ -1,0 +1,142 @@
+"""A validator of scored jobs (docs/scored.md): join with a stake (it must be an active
+verifier in the VerifierRegistry), then in every window, once the updates are revealed, score
+each one on held-out batches it samples itself, flag copies, commit the score vector with the
+hash of the window's start model, reveal it, and settle.
+
+``lie`` lets the benchmark plant a dishonest validator (adversary/scored.py) without any
+cheating code here. Run as a process with ``python -m verifier.validator``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from veritrain.errors import ChainError
+from veritrain.scored import assign, score
+from veritrain.scored.chain import Phase, ScoredChain
+from veritrain.scored.commitments import score_commitment
+from veritrain.scored.follow import GlobalModels, fetch_update
+from veritrain.scored.job import ScoredJobDoc, get_dataset
+from veritrain.scored.train import ScoredModel
+from veritrain.storage.base import Storage
+
+#: ``lie(scores, copiers, model_hash) -> (scores, copiers, model_hash)``: what is committed.
+Lie = Callable[[list[int], int, bytes], tuple[list[int], int, bytes]]
+
+
+def score_window(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, window: int,
+                 doc: ScoredJobDoc, model: ScoredModel, models: GlobalModels
+                 ) -> tuple[list[int], int, list[score.Verdict]]:
+    """Scores (one per submission, in index order) and the copy bitmask for ``window``.
+
+    The held-out batches are drawn with :func:`veritrain.scored.assign.eval_salt` of the
+    revealed update hashes: every honest validator scores on the same batches (so honest
+    scores agree and a liar stands out), and no worker knew them when it committed."""
+    start, start_hash = models.start(window)
+    subs = chain.submissions(job_id, window)
+    revealed = {r.index: r for r in chain.revealed(job_id, window)}
+    salt = assign.eval_salt([revealed[i].update_hash for i in sorted(revealed)])
+    updates = []
+    for i in range(len(subs)):
+        r = revealed.get(i)
+        updates.append(None if r is None else
+                       fetch_update(storage, key, job_id, window, r.worker, r.cid, r.update_hash))
+    copies = score.copy_flags(updates)
+    held = assign.eval_batches(doc.spec.seed, window, salt, doc.examples, doc.eval_batch_size,
+                               doc.eval_batches)
+    verdicts = []
+    for i, (worker, *_rest) in enumerate(subs):
+        assigned = assign.assigned_batches(doc.spec.seed, window, worker, doc.examples, doc.spec.batch_size,
+                                           doc.local_batches)
+        verdicts.append(score.verdict(model.loss, start, start_hash, updates[i], seed=doc.spec.seed,
+                                      window=window, worker=worker, assigned=assigned, held_out=held,
+                                      copy=copies[i]))
+    return [v.score for v in verdicts], score.copier_mask(copies), verdicts
+
+
+def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, lie: Lie | None = None,
+        leave: bool = True) -> dict[str, Any]:
+    """Validate every window of ``job_id`` still open for score commits; a report."""
+    from veritrain.training.engine import as_tensors
+
+    print(f"validator {chain.account.address}: waiting for scored job {job_id}", flush=True)
+    chain.wait_job(job_id)
+    params = chain.params(job_id)
+    doc = ScoredJobDoc.get(storage, params["specCid"])
+    data = get_dataset(storage, doc, key)
+    model = ScoredModel(doc.spec, *as_tensors(doc.spec, data.features, data.labels))
+    models = GlobalModels(chain, storage, doc, key, job_id, model)
+    me = chain.account.address
+    chain.join(job_id, "joinAsValidator", params["validatorStake"])
+    report: dict[str, Any] = {"address": me, "score_seconds": 0.0, "windows": {}}
+    for w in range(params["windows"]):
+        if chain.phase(job_id, w) > Phase.SCORE_COMMIT:
+            continue
+        chain.wait_phase(job_id, w, Phase.SCORE_COMMIT)
+        if w:
+            chain.wait_phase(job_id, w - 1, Phase.SETTLED)
+        t0 = time.process_time()
+        scores, copiers, verdicts = score_window(chain, storage, key, job_id, w, doc, model, models)
+        model_hash = bytes.fromhex(models.start(w)[1])
+        report["score_seconds"] += time.process_time() - t0
+        if lie is not None:
+            scores, copiers, model_hash = lie(scores, copiers, model_hash)
+        salt = os.urandom(32)
+        try:
+            chain.send("commitScores", job_id, w,
+                       score_commitment(job_id, w, scores, copiers, model_hash, me, salt))
+            chain.wait_phase(job_id, w, Phase.SCORE_REVEAL)
+            chain.send("revealScores", job_id, w, scores, copiers, model_hash, salt)
+        except ChainError as exc:  # too late for this window (a named phase error)
+            print(f"window {w}: {exc}", flush=True)
+            report["windows"][w] = {"missed": str(exc)}
+            continue
+        print(f"window {w}: scores {scores}, copies {copiers:b}", flush=True)
+        report["windows"][w] = {"scores": scores, "copiers": copiers,
+                                "verdicts": [v.as_dict() for v in verdicts]}
+        chain.wait_phase(job_id, w, Phase.SETTLEABLE)
+        chain.settle_if_due(job_id, w)
+    last = params["windows"] - 1
+    chain.wait_phase(job_id, last, Phase.SETTLEABLE)
+    chain.settle_if_due(job_id, last)
+    chain.wait_phase(job_id, last, Phase.SETTLED)
+    report["stake_left"] = int(chain.c.functions.stakeOf(job_id, me).call())
+    if leave:
+        chain.send("leave", job_id)
+        report["earned"] = int(chain.c.functions.owed(me).call())
+        chain.send("withdraw")
+    report["gas"] = chain.gas_used
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m verifier.validator RPC SCORED_ADDRESS JOB_ID``; the account's key in
+    ``VERITRAIN_SCORED_ACCOUNT_KEY``, the job key in ``VERITRAIN_SCORED_JOB_KEY`` (hex), IPFS at
+    ``VERITRAIN_IPFS_API``; ``VERITRAIN_SCORED_LIE`` names a ``module:function`` :data:`Lie`.
+    Prints the report as JSON."""
+    import importlib
+    import sys
+
+    from eth_account import Account
+    from web3 import HTTPProvider, Web3
+
+    from veritrain.storage.ipfs import IpfsStorage
+
+    rpc, address, job = (argv or sys.argv[1:])[:3]
+    account = Account.from_key(os.environ["VERITRAIN_SCORED_ACCOUNT_KEY"])
+    chain = ScoredChain(Web3(HTTPProvider(rpc, request_kwargs={"timeout": 60})), address, account)
+    storage = IpfsStorage(os.environ["VERITRAIN_IPFS_API"])
+    lie: Lie | None = None
+    if name := os.environ.get("VERITRAIN_SCORED_LIE"):
+        module, fn = name.split(":")
+        lie = getattr(importlib.import_module(module), fn)
+    key = bytes.fromhex(os.environ["VERITRAIN_SCORED_JOB_KEY"])
+    print(json.dumps(run(chain, storage, key, int(job), lie=lie), default=str), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""ScoredRounds over web3: phases, submissions, settled scores, and signed sends whose reverts
+come back as :class:`~veritrain.errors.ChainError` naming the contract's custom error."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from veritrain.artifacts import artifact
+from veritrain.errors import ChainError
+
+
+class Phase(IntEnum):
+    """ScoredRounds.Phase."""
+
+    NONE = 0
+    PENDING = 1
+    SUBMIT = 2
+    REVEAL = 3
+    SCORE_COMMIT = 4
+    SCORE_REVEAL = 5
+    SETTLEABLE = 6
+    SETTLED = 7
+
+
+@dataclass(frozen=True)
+class Revealed:
+    index: int
+    worker: str
+    update_hash: bytes
+    cid: str
+
+
+@dataclass(frozen=True)
+class Settled:
+    index: int
+    worker: str
+    score: int
+    copier: bool
+    payout: int
+
+
+class ScoredChain:
+    """One ScoredRounds contract; ``account`` (a LocalAccount) signs what is sent."""
+
+    def __init__(self, w3: Any, address: str, account: Any = None) -> None:
+        self.w3, self.account = w3, account
+        self.abi = artifact("ScoredRounds")["abi"]
+        self.c = w3.eth.contract(address=address, abi=self.abi)
+        self.gas_used: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ reads
+    def params(self, job: int) -> dict[str, Any]:
+        return _named(self.c, "getParams", self.c.functions.getParams(job).call())
+
+    def job(self, job: int) -> dict[str, Any]:
+        return _named(self.c, "getJob", self.c.functions.getJob(job).call())
+
+    def phase(self, job: int, window: int) -> Phase:
+        return Phase(self.c.functions.phaseOf(job, window).call())
+
+    def window_start(self, job: int, window: int) -> int:
+        return int(self.c.functions.windowStart(job, window).call())
+
+    def submissions(self, job: int, window: int) -> list[tuple[str, bool, bytes, bytes]]:
+        return [tuple(s) for s in self.c.functions.getSubmissions(job, window).call()]  # type: ignore[misc]
+
+    def _logs(self, event: str, job: int, window: int) -> list[Any]:
+        ev = getattr(self.c.events, event)
+        return list(ev.get_logs(from_block=0, argument_filters={"jobId": job, "window": window}))
+
+    def revealed(self, job: int, window: int) -> list[Revealed]:
+        subs = self.submissions(job, window)
+        out = []
+        for e in self._logs("UpdateRevealed", job, window):
+            a = e["args"]
+            out.append(Revealed(a["index"], subs[a["index"]][0], bytes(a["updateHash"]), a["cid"]))
+        return sorted(out, key=lambda r: r.index)
+
+    def settled(self, job: int, window: int) -> list[Settled]:
+        out = [Settled(a["index"], a["worker"], a["score"], a["copier"], a["payout"])
+               for a in (e["args"] for e in self._logs("SubmissionSettled", job, window))]
+        return sorted(out, key=lambda s: s.index)
+
+    def slashed(self, job: int, window: int) -> dict[str, int]:
+        return {e["args"]["account"]: e["args"]["amount"] for e in self._logs("Slashed", job, window)}
+
+    def validator_fees(self, job: int, window: int) -> dict[str, int]:
+        return {e["args"]["validator"]: e["args"]["fee"] for e in self._logs("ValidatorPaid", job, window)}
+
+    # ------------------------------------------------------------------ time
+    def wait_phase(self, job: int, window: int, phase: Phase, *, poll: float = 0.5,
+                   timeout: float = 3600.0) -> Phase:
+        """Block until ``window`` is at ``phase`` or later; the phase reached."""
+        end = time.monotonic() + timeout
+        while True:
+            now = self.phase(job, window)
+            if now >= phase:
+                return now
+            if time.monotonic() > end:
+                raise ChainError(f"window {window} of scored job {job} did not reach {phase.name} "
+                                 f"in {timeout:.0f} s")
+            time.sleep(poll)
+
+    def wait_job(self, job: int, *, poll: float = 0.5, timeout: float = 3600.0) -> None:
+        """Block until job ``job`` is posted (a role may start before its requester posts)."""
+        end = time.monotonic() + timeout
+        while self.job(job)["requester"] == "0x" + "0" * 40:
+            if time.monotonic() > end:
+                raise ChainError(f"scored job {job} was not posted within {timeout:.0f} s")
+            time.sleep(poll)
+
+    # ------------------------------------------------------------------ writes
+    def send(self, fn: str, *args: Any) -> Any:
+        """Sign and send ``fn(*args)``; the receipt. A revert raises ChainError with its name."""
+        call = getattr(self.c.functions, fn)(*args)
+        try:  # the gas estimate replays the call: a revert (also one raced in since) is named
+            tx = call.build_transaction({
+                "from": self.account.address,
+                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+            })
+        except Exception as exc:  # web3's ContractCustomError / ContractLogicError
+            raise ChainError(f"ScoredRounds.{fn} would revert: {self.decode_error(exc)}") from None
+        h = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
+        receipt = self.w3.eth.wait_for_transaction_receipt(h, poll_latency=0.05)
+        if receipt["status"] != 1:
+            raise ChainError(f"ScoredRounds.{fn} reverted (tx {h.hex()})")
+        self.gas_used[fn] = self.gas_used.get(fn, 0) + int(receipt["gasUsed"])
+        return receipt
+
+    def settle_if_due(self, job: int, window: int) -> None:
+        """Settle ``window`` when it is due and nobody has yet (anyone may; a lost race is fine)."""
+        if window >= 0 and self.phase(job, window) == Phase.SETTLEABLE:
+            with contextlib.suppress(ChainError):  # someone else settled it first
+                self.send("settle", job, window)
+
+    def approve(self, amount: int) -> None:
+        """Let ScoredRounds pull ``amount`` of the token from the account (if it may not yet)."""
+        from veritrain.chain.facades import IERC20_ABI
+
+        me = self.account.address
+        token = self.w3.eth.contract(address=self.c.functions.token().call(), abi=IERC20_ABI)
+        if token.functions.allowance(me, self.c.address).call() < amount:
+            tx = token.functions.approve(self.c.address, amount).build_transaction(
+                {"from": me, "nonce": self.w3.eth.get_transaction_count(me, "pending")})
+            h = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
+            self.w3.eth.wait_for_transaction_receipt(h, poll_latency=0.05)
+
+    def join(self, job: int, fn: str, stake: int) -> None:
+        """``joinAsWorker`` / ``joinAsValidator`` unless joined, approving the stake first."""
+        if self.c.functions.roleOf(job, self.account.address).call() != 0:
+            return
+        self.approve(stake)
+        self.send(fn, job)
+
+    def decode_error(self, exc: Exception) -> str:
+        from eth_abi import decode
+        from eth_utils import keccak
+
+        data = getattr(exc, "data", None)
+        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+            raw = bytes.fromhex(data[2:])
+            for item in self.abi:
+                if item.get("type") != "error":
+                    continue
+                types = [i["type"] for i in item["inputs"]]
+                if keccak(text=f"{item['name']}({','.join(types)})")[:4] == raw[:4]:
+                    return f"{item['name']}{tuple(decode(types, raw[4:]))}"
+        return str(exc)
+
+
+def _named(contract: Any, fn: str, values: Any) -> dict[str, Any]:
+    item = next(i for i in contract.abi if i.get("name") == fn and i["type"] == "function")
+    names = [c["name"] for c in item["outputs"][0]["components"]]
+    return dict(zip(names, values, strict=True))

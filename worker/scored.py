@@ -1,0 +1,147 @@
+"""A worker in a scored job (docs/scored.md): join with a stake, then in every window train on
+the assigned batches from the window's start model, upload the encrypted compressed update,
+commit its hash before the window closes and reveal it after.
+
+How the update is made is a :data:`Strategy` (the honest one is :func:`honest`); the benchmark's
+cheats (adversary/scored.py) plug in there. Run as a process with ``python -m worker.scored``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from veritrain.errors import ChainError
+from veritrain.scored import assign
+from veritrain.scored.chain import Phase, ScoredChain
+from veritrain.scored.commitments import update_commitment
+from veritrain.scored.compress import CompressedUpdate, to_bytes
+from veritrain.scored.follow import GlobalModels
+from veritrain.scored.job import ScoredJobDoc, get_dataset, seal_update, update_hash
+from veritrain.scored.train import ScoredModel, make_update
+from veritrain.storage.base import Storage
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+@dataclass
+class WindowContext:
+    """What a strategy gets to make window ``window``'s update."""
+
+    job_id: int
+    window: int
+    doc: ScoredJobDoc
+    model: ScoredModel
+    models: GlobalModels
+    start: dict[str, torch.Tensor]
+    start_hash: str
+    address: str
+    chain: ScoredChain
+    storage: Storage
+
+    def batches_of(self, address: str) -> list[list[int]]:
+        return assign.assigned_batches(self.doc.spec.seed, self.window, address, self.doc.examples,
+                                       self.doc.spec.batch_size, self.doc.local_batches)
+
+    @property
+    def assigned(self) -> list[list[int]]:
+        return self.batches_of(self.address)
+
+
+Strategy = Callable[[WindowContext], "CompressedUpdate | None"]
+
+
+def honest(ctx: WindowContext) -> CompressedUpdate:
+    """Train ``local_epochs`` passes over the assigned batches from the start model."""
+    return make_update(ctx.model, ctx.start, ctx.start_hash, ctx.assigned * ctx.doc.local_epochs,
+                       window=ctx.window, worker=ctx.address, chunk=ctx.doc.chunk, k=ctx.doc.k)
+
+
+def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, strategy: Strategy = honest,
+        leave: bool = True) -> dict[str, Any]:
+    """Take part in every window of ``job_id`` still open for submissions; a report."""
+    from veritrain.training.engine import as_tensors
+
+    print(f"worker {chain.account.address}: waiting for scored job {job_id}", flush=True)
+    chain.wait_job(job_id)
+    params = chain.params(job_id)
+    doc = ScoredJobDoc.get(storage, params["specCid"])
+    data = get_dataset(storage, doc, key)
+    model = ScoredModel(doc.spec, *as_tensors(doc.spec, data.features, data.labels))
+    models = GlobalModels(chain, storage, doc, key, job_id, model)
+    me = chain.account.address
+    chain.join(job_id, "joinAsWorker", params["workerStake"])
+    report: dict[str, Any] = {"address": me, "train_seconds": 0.0, "submitted": [], "missed": []}
+    for w in range(params["windows"]):
+        if chain.phase(job_id, w) > Phase.SUBMIT:
+            report["missed"].append(w)
+            continue
+        chain.wait_phase(job_id, w, Phase.SUBMIT)
+        if w:
+            chain.settle_if_due(job_id, w - 1)
+            chain.wait_phase(job_id, w - 1, Phase.SETTLED)
+        start, start_hash = models.start(w)
+        ctx = WindowContext(job_id, w, doc, model, models, start, start_hash, me, chain, storage)
+        t0 = time.process_time()
+        update = strategy(ctx)
+        report["train_seconds"] += time.process_time() - t0
+        if update is None:
+            continue
+        blob = seal_update(to_bytes(update), key, job_id, w, me)
+        cid, uh, salt = storage.put_bytes(blob), update_hash(blob), os.urandom(32)
+        try:
+            receipt = chain.send("submit", job_id, w, update_commitment(uh, me, salt))
+            index = chain.c.events.UpdateCommitted().process_receipt(receipt)[0]["args"]["index"]
+            chain.wait_phase(job_id, w, Phase.REVEAL)
+            chain.send("revealUpdate", job_id, w, index, uh, salt, cid)
+        except ChainError as exc:  # too late for this window (a named phase error): try the next
+            print(f"window {w}: {exc}", flush=True)
+            report["missed"].append(w)
+            continue
+        report["submitted"].append(w)
+        print(f"window {w}: update {index} revealed ({cid})", flush=True)
+    last = params["windows"] - 1
+    chain.wait_phase(job_id, last, Phase.SETTLEABLE)
+    chain.settle_if_due(job_id, last)
+    chain.wait_phase(job_id, last, Phase.SETTLED)
+    if leave:
+        chain.send("leave", job_id)
+        report["earned"] = int(chain.c.functions.owed(me).call())
+        chain.send("withdraw")
+    report["gas"] = chain.gas_used
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m worker.scored RPC SCORED_ADDRESS JOB_ID`` with the account's key in
+    ``VERITRAIN_SCORED_ACCOUNT_KEY``, the job key in ``VERITRAIN_SCORED_JOB_KEY`` (hex) and
+    IPFS at ``VERITRAIN_IPFS_API``; prints the report as JSON. ``VERITRAIN_SCORED_STRATEGY``
+    names a ``module:function`` strategy (default: honest)."""
+    import importlib
+    import sys
+
+    from eth_account import Account
+    from web3 import HTTPProvider, Web3
+
+    from veritrain.storage.ipfs import IpfsStorage
+
+    rpc, address, job = (argv or sys.argv[1:])[:3]
+    account = Account.from_key(os.environ["VERITRAIN_SCORED_ACCOUNT_KEY"])
+    chain = ScoredChain(Web3(HTTPProvider(rpc, request_kwargs={"timeout": 60})), address, account)
+    storage = IpfsStorage(os.environ["VERITRAIN_IPFS_API"])
+    strategy: Strategy = honest
+    if name := os.environ.get("VERITRAIN_SCORED_STRATEGY"):
+        module, fn = name.split(":")
+        strategy = getattr(importlib.import_module(module), fn)
+    key = bytes.fromhex(os.environ["VERITRAIN_SCORED_JOB_KEY"])
+    report = run(chain, storage, key, int(job), strategy=strategy)
+    print(json.dumps(report, default=str), flush=True)
+
+
+if __name__ == "__main__":
+    main()
