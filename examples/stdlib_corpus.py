@@ -3,10 +3,11 @@
 Every machine with Python has this corpus offline. The ``.py`` files under the running
 interpreter's stdlib folder (sorted by path; tests, ``site-packages`` and ``idlelib`` left out)
 are read as bytes; whole files go to the held-out set whenever it holds less than
-``1/HOLDOUT_EVERY`` of the bytes, so held-out text comes from files the model never trained on. Each side is cut into non-overlapping windows of
-``context`` bytes: features are the bytes ``t .. t+context-1`` (int64, 0..255), labels the
-next bytes ``t+1 .. t+context`` — what ``data: {input_shape: [context], num_classes: 256,
-input_dtype: int64, targets: sequence}`` asks for (``examples/gpt-stdlib.yaml``).
+``1/HOLDOUT_EVERY`` of the bytes, so held-out text comes from files the model never trained
+on. Each side is cut into non-overlapping windows of ``context`` bytes: features are the bytes
+``t .. t+context-1`` (int64, 0..255), labels the next bytes ``t+1 .. t+context``, which is what
+``data: {input_shape: [context], num_classes: 256, input_dtype: int64, targets: sequence}``
+asks for (``examples/gpt-stdlib.yaml``).
 
     python examples/stdlib_corpus.py --context 256 --max-bytes 4000000 --out stdlib.npz
     veritrain job submit examples/gpt-stdlib.yaml --data stdlib.npz   # random 20% held out
