@@ -94,7 +94,7 @@ def run_segments(spec: JobSpec, task: TaskKey, live: state.Live, x: torch.Tensor
 def train_task(spec: JobSpec, task: TaskKey, features: Any, labels: Any, sink: CheckpointSink, *,
                progress: Progress | None = None, resume: bytes | None = None,
                initial_model: dict[str, torch.Tensor] | None = None,
-               dp_key: bytes | None = None) -> list[bytes]:
+               dp_key: bytes | None = None, strict_profile: bool = True) -> list[bytes]:
     """Train ``task`` on its shard; every checkpoint goes to ``sink``. ``dp_key``: the task's
     shard key, which a DP-SGD job derives its noise from (docs/spec/dp.md).
 
@@ -102,11 +102,13 @@ def train_task(spec: JobSpec, task: TaskKey, features: Any, labels: Any, sink: C
     ``i``, e.g. :meth:`DirectorySink.latest`), continues after it and returns
     ``h_{i+1}..h_n``. ``initial_model`` (a state_dict, e.g. last round's aggregate) replaces
     the seeded initial weights. Runs in this process: it must honour the profile
-    (:func:`profile.enter`; see ``runner.run_in_profile`` for a fresh process).
+    (:func:`profile.enter`; see ``runner.run_in_profile`` for a fresh process), or with
+    ``strict_profile=False`` only its torch version (an honest run on other settings, for
+    :mod:`veritrain.training.calibrate`).
     """
     spec.check_task(task)
     refuse_unsupported(spec, task, dp_key)
-    profile.enter(spec.replay)
+    profile.enter(spec.replay, strict=strict_profile)
     x, y = as_tensors(spec, features, labels)
     if resume is not None:
         live = state.restore(spec, task, resume, dp_key=dp_key)
