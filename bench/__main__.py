@@ -22,7 +22,7 @@ from bench.results import DEFAULT_PATH, record
 
 #: Modules under bench with a ``run(quick: bool) -> dict`` function, in run order:
 #: the in-process ones first (cheap, and their failures show early), the real stack last.
-MODULES: list[str] = ["storage", "engine", "portable", "dp", "gas", "verifier_cost", "protocol"]
+MODULES: list[str] = ["storage", "engine", "portable", "dp", "gpt", "gas", "verifier_cost", "protocol"]
 
 
 def _interrupt(signum: int, frame: object) -> None:
