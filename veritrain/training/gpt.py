@@ -18,7 +18,7 @@ import math
 import torch
 from torch import nn
 
-from veritrain.training.transformer import _Block
+from veritrain.training.transformer import Block
 
 
 class BytesGpt(nn.Module):
@@ -30,7 +30,7 @@ class BytesGpt(nn.Module):
         self.tok = nn.Embedding(vocab, d_model)
         self.pos = nn.Embedding(context, d_model)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(_Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
         self.ln = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab, bias=False)
         self.head.weight = self.tok.weight  # tied: one matrix reads and writes bytes
