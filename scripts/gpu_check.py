@@ -27,7 +27,9 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -102,6 +104,8 @@ class Check:
         import torch
 
         self.args, self.t0 = args, time.perf_counter()
+        # scratch runs stay out of --out: only the files named in bring_back travel home
+        self.scratch = Path(tempfile.mkdtemp(prefix="veritrain-gpu-check-"))
         self.simulate = bool(args.simulate_on_cpu)
         self.fig: dict[str, Any] = {"python": sys.version.split()[0], "torch": torch.__version__,
                                     "simulate_on_cpu": self.simulate, "skipped": [], "problems": []}
@@ -202,6 +206,7 @@ class Check:
               and all(v["accepted"] for v in f.get("honest", []))
               and all(not v["accepted"] for v in f.get("cheats", {}).values())
               and len(f.get("cheats", {})) == 3 and not f["problems"])
+        shutil.rmtree(self.scratch, ignore_errors=True)
         f["verdict"] = "ok" if ok else "FAILED"
         f["seconds"] = round(time.perf_counter() - self.t0, 1)
         return as_json(f)
@@ -215,7 +220,7 @@ class Check:
         runs = []
         try:
             for n in (1, 2):
-                sink = DirectorySink(self.args.out / f".run{n}")
+                sink = DirectorySink(self.scratch / f"run{n}")
                 t = time.perf_counter()
                 runs.append(engine.train_task(spec, task, x, y, sink))
                 self.sync()
@@ -225,7 +230,7 @@ class Check:
             return None
         self.fig["bitwise_repeat"] = runs[0] == runs[1]
         self.fig["checkpoints"] = len(runs[0])
-        return DirectorySink(self.args.out / ".run1")
+        return DirectorySink(self.scratch / "run1")
 
     def cross_device(self, tol: Any, task: Any, x: Any, y: Any) -> tuple[float, Any, float]:
         """GPU chain in tolerance mode; CPU replays of segments 0-1 set the bound, later segments
@@ -336,7 +341,7 @@ class Check:
         (out / "spec-exact.json").write_text(exact.canonical_json())
         (out / "spec-tolerance.json").write_text(tol.canonical_json())
         np.savez_compressed(out / "data.npz", features=x.astype(np.uint8), labels=y.astype(np.uint8))
-        self.fig["brought_back"] = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+        self.fig["brought_back"] = sorted(p.name for p in out.iterdir())
 
 
 def sha(data: bytes) -> str:

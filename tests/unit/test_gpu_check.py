@@ -68,6 +68,9 @@ def test_the_whole_check_runs_with_the_cpu_standing_in_for_the_gpu(tmp_path: Pat
     assert figures["worker_overhead_ratio"] > 0 and figures["replay_segment_ratio"] > 0
     assert {"ckpt-000000.vtck", "ckpt-000001.vtck", "spec-exact.json", "data.npz"} <= set(
         figures["brought_back"])
+    # what comes back from a lease: at most 8 plain files in $OUT itself (no scratch runs)
+    files = list(tmp_path.iterdir())
+    assert len(files) <= 8 and all(f.is_file() and f.stat().st_size < 16 << 20 for f in files)
     # what comes back replays elsewhere: segment 0 from the brought-back checkpoint 0
     from veritrain.checkpoint import checkpoint_hash
     from veritrain.spec import TaskKey, load_spec
