@@ -11,8 +11,9 @@ Python standard library's sources:
    replay rejecting it;
 5. times the engine against a plain PyTorch loop on the same GPU (``worker_overhead_ratio``)
    and a GPU segment replay against training (``replay_segment_ratio``);
-6. writes ``gpu_check.json`` and brings back the first GPU checkpoints, the spec and the data
-   under ``--out``, so a CPU replay on another machine (another torch too) can be run on them.
+6. writes ``gpu_check.json`` and brings back the first GPU checkpoints of the tolerance-mode
+   chain, both specs and the data under ``--out``, so a CPU replay on another machine (another
+   torch too, same major version) can be run on them.
 
 On a machine without CUDA it prints one line and exits 0. It needs torch and numpy; pydantic and
 rfc8785 (which the engine imports) come from ``--wheels`` (default ``.build/gpu-wheels``, made by
@@ -193,12 +194,11 @@ class Check:
         exact, tol = self.specs(context)
         task = TaskKey(round=0, shard=0)
         self.fig["profile_differences"] = profile.differences(exact.replay)
-        chain = self.guarded("bitwise", lambda: self.bitwise(exact, task, x, y))
-        if chain is not None:
-            self.guarded("bring back", lambda: self.bring_back(exact, tol, chain, x, y))
+        self.guarded("bitwise", lambda: self.bitwise(exact, task, x, y))
         cross = self.guarded("cross-device", lambda: self.cross_device(tol, task, x, y))
         if cross is not None:
             bound, tol_chain, train_s = cross
+            self.guarded("bring back", lambda: self.bring_back(exact, tol, tol_chain, x, y))
             self.guarded("cheats", lambda: self.cheats(tol, task, x, y, bound))
             self.guarded("overhead", lambda: self.overhead(tol, task, x, y, tol_chain, train_s))
         f = self.fig
@@ -211,7 +211,7 @@ class Check:
         f["seconds"] = round(time.perf_counter() - self.t0, 1)
         return as_json(f)
 
-    def bitwise(self, spec: Any, task: Any, x: Any, y: Any) -> Any:
+    def bitwise(self, spec: Any, task: Any, x: Any, y: Any) -> None:
         """Train twice on the GPU under the exact profile; the same hashes, checkpoint by checkpoint."""
         from veritrain.errors import ReplayProfileError
         from veritrain.training import engine
@@ -227,10 +227,9 @@ class Check:
                 self.fig[f"exact_train_seconds_{n}"] = elapsed(t)
         except ReplayProfileError as exc:
             self.fig["problems"].append(f"exact profile: {exc}")
-            return None
+            return
         self.fig["bitwise_repeat"] = runs[0] == runs[1]
         self.fig["checkpoints"] = len(runs[0])
-        return DirectorySink(self.scratch / "run1")
 
     def cross_device(self, tol: Any, task: Any, x: Any, y: Any) -> tuple[float, Any, float]:
         """GPU chain in tolerance mode; CPU replays of segments 0-1 set the bound, later segments
@@ -331,13 +330,14 @@ class Check:
                         replay_segment_ratio=round(replay / (train_s / n), 4),
                         params=sum(p.numel() for p in model.parameters()))
 
-    def bring_back(self, exact: Any, tol: Any, sink: Any, x: Any, y: Any) -> None:
-        """The first GPU checkpoints, both specs and the data, for a CPU replay elsewhere."""
+    def bring_back(self, exact: Any, tol: Any, chain: Any, x: Any, y: Any) -> None:
+        """The first GPU checkpoints of the tolerance-mode chain (replayable on any device with
+        the same torch major version), both specs and the data, for a CPU replay elsewhere."""
         import numpy as np
 
         out = self.args.out
-        for i in range(min(self.args.bring_back, len(sink.indices()))):
-            (out / sink.path(i).name).write_bytes(sink.read(i))
+        for i in range(min(self.args.bring_back, len(chain.items))):
+            (out / f"ckpt-{i:06d}.vtck").write_bytes(chain.data(i))
         (out / "spec-exact.json").write_text(exact.canonical_json())
         (out / "spec-tolerance.json").write_text(tol.canonical_json())
         np.savez_compressed(out / "data.npz", features=x.astype(np.uint8), labels=y.astype(np.uint8))
