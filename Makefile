@@ -77,3 +77,19 @@ bench-scale: setup  ## cost per task for N = 32, 256, 1,024 tasks, 4 and 8 worke
 clean:  ## remove local state (stack, caches); keeps .venv and node_modules
 	-$(VT) dev down
 	rm -rf .veritrain .pytest_cache .hypothesis
+
+GPU_PYTHON ?= python3
+GPU_OUT ?= $(if $(OUT),$(OUT),.veritrain/gpu-check)
+GPU_WHEELS := .build/gpu-wheels
+#: what the engine imports beyond torch and numpy, as wheels for the accelerator's Python 3.12
+GPU_WHEEL_PINS := pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 \
+  typing-inspection==0.4.5 typing-extensions==4.16.0 rfc8785==0.1.4
+
+.PHONY: gpu-check gpu-wheels
+gpu-check:  ## the CUDA path on this machine's GPU in < 8 min: one JSON + checkpoints in GPU_OUT; skips cleanly without CUDA
+	$(GPU_PYTHON) scripts/gpu_check.py --out $(GPU_OUT) --wheels $(GPU_WHEELS)
+
+gpu-wheels:  ## download the wheels gpu-check needs on a machine with no registry (Python 3.12, x86_64)
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d $(GPU_WHEELS) $(GPU_WHEEL_PINS)

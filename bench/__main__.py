@@ -22,8 +22,8 @@ from bench.results import DEFAULT_PATH, record
 
 #: Modules under bench with a ``run(quick: bool) -> dict`` function, in run order:
 #: the in-process ones first (cheap, and their failures show early), the real stack last.
-MODULES: list[str] = ["storage", "engine", "portable", "dp", "incentives", "gas", "verifier_cost", "scored",
-                      "scale", "protocol"]
+MODULES: list[str] = ["storage", "engine", "portable", "dp", "gpt", "incentives", "gas", "verifier_cost",
+                      "scored", "scale", "protocol"]
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -317,3 +317,34 @@ def list_jobs(dev_account: DevOpt = None, home: HomeOpt = None, as_json: JsonOpt
         return
     for r in rows:
         typer.echo(f"{r['job_id']}  {r['spec_cid']}")
+
+
+@app.command("calibrate")
+def calibrate(
+    spec: Annotated[Path, typer.Argument(help="The job spec (YAML or JSON).")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset: .npz, .pt, .csv or an image folder.")],
+    segments: Annotated[int, typer.Option("--segments", min=1, help="Segments of shard 0 to measure.")] = 3,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Reference thread count.")] = 1,
+    safety: Annotated[float, typer.Option("--safety", min=1.0,
+                                          help="Bound = safety x largest honest distance.")] = 10.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure honest divergence across thread counts, CPU kernel levels and this machine's GPU
+    (for a CUDA job) on shard 0 of DATA, and propose replay.tolerance.bound for the spec."""
+    from requester.data import load_dataset, split_shards
+    from veritrain.spec import load_spec
+    from veritrain.training.calibrate import Setting, calibrate_job
+
+    job_spec = load_spec(spec)
+    shard = split_shards(job_spec, load_dataset(data, job_spec))[0]
+    cal = calibrate_job(job_spec, shard.features, shard.labels, segments=segments,
+                        reference=Setting(threads=threads), safety=safety)
+    if as_json:
+        _echo_json(cal.as_dict())
+        return
+    typer.echo(f"honest chain: {cal.segments} segments ({cal.steps} steps) of shard 0 under {cal.reference}")
+    for label, ds in cal.distances.items():
+        typer.echo(f"  replayed on {label}: largest distance {max(ds):.3g}")
+    typer.echo(f"proposed bound: {cal.bound:g} ({safety:g} x {cal.largest:.3g}, at least {cal.floor:g}); "
+               "put it in the spec:")
+    typer.echo(f"  replay:\n    tolerance: {{mode: tolerance, bound: {cal.bound:g}}}")

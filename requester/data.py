@@ -25,9 +25,11 @@ __all__ = ["Dataset", "load_dataset", "split_holdout", "split_shards", "save_hol
 def load_dataset(obj: Any, spec: JobSpec) -> Dataset:
     """A dataset that fits ``spec``'s model: a path (.npz, .pt, .csv, a folder of .npy images
     with labels.csv) or a ``(features, labels)`` pair. DataError names the file and the first bad lines."""
-    if spec.data.input_dtype != "float32" or spec.data.targets != "class":
-        raise DataError("the shard format carries float32 features with one class label per example; "
-                        f"this job wants {spec.data.input_dtype} inputs with {spec.data.targets!r} targets")
+    kinds = {("float32", "class"), ("int64", "sequence")}
+    if (spec.data.input_dtype, spec.data.targets) not in kinds:
+        raise DataError("the shard format carries float32 features with one class label per example, "
+                        "or int64 tokens with one next token per position; this job wants "
+                        f"{spec.data.input_dtype} inputs with {spec.data.targets!r} targets")
     if isinstance(obj, Dataset):
         data = core.validate(obj.features, obj.labels, obj.source, **core.spec_checks(spec))
     elif isinstance(obj, tuple | list) and len(obj) == 2:

@@ -142,7 +142,10 @@ def baseline_metrics(spec: Any, held: Any) -> dict[str, Any]:
     task = TaskKey(round=0, shard=0)
     start = tstate.capture(spec, task, tstate.initial(spec, task))
     untrained = evaluate(spec, start, held.features, held.labels)
-    return {"baseline_majority_accuracy": majority, "baseline_untrained_accuracy": untrained.accuracy}
+    out = {"baseline_majority_accuracy": majority, "baseline_untrained_accuracy": untrained.accuracy}
+    if untrained.perplexity is not None:
+        out["baseline_untrained_perplexity"] = untrained.perplexity
+    return out
 
 
 def job_result(job: Any, *, require_all: bool = True) -> JobResult:
@@ -197,7 +200,8 @@ def job_result(job: Any, *, require_all: bool = True) -> JobResult:
     if r.holdout and Path(r.holdout).exists():
         from veritrain.data import load_npz
 
-        held = load_npz(Path(r.holdout))  # raw, as split off: the job's transform applies to it too
+        # raw, as split off: the job's transform applies to it too
+        held = load_npz(Path(r.holdout), sequence=spec.data.targets == "sequence")
         transform = job.round_doc(0).transform()
         if transform is not None:
             held = transform.apply_to(held)

@@ -15,9 +15,13 @@ One line-numbering convention everywhere: ``line N`` is the file's physical line
 the header included (what an editor shows); arrays (npz, pt) name ``example N``, 0-based.
 Errors list the first few bad lines (up to :data:`MAX_LISTED`), not just the first.
 
-Shard format (version 1, little-endian)::
+Shard format (little-endian; version 1 for one label per example, version 2 for one label per
+position, a language model's next tokens; docs/spec §12)::
 
     b"VTSHARD" | version u8 | n u64 | ndim u8 | dims u32 * ndim | features f32[n, *dims] | labels i64[n]
+    b"VTSHARD" | 2 | n u64 | ndim u8 | dims u32 * ndim | features f32[n, *dims] | labels i64[n, *dims]
+
+Token features travel as float32 (exact below 2^24); the task converts them to int64.
 
 No pickles anywhere: ``np.load(..., allow_pickle=False)``, ``torch.load(weights_only=True)``.
 """
@@ -43,6 +47,7 @@ MAX_LISTED = 5
 
 MAGIC = b"VTSHARD"
 VERSION = 1
+SEQUENCE_VERSION = 2  # labels of the features' shape (``data.targets: sequence``)
 _HEAD = struct.Struct("<7sBQB")
 
 
@@ -74,13 +79,17 @@ def _listed(rows: np.ndarray | list[int], name: Any, what: Any) -> str:
 
 def validate(features: Any, labels: Any, source: str, *, num_classes: int | None = None,
              feature_shape: tuple[int, ...] | None = None, row_name: Any = _example,
-             classes: tuple[str, ...] | None = None) -> Dataset:
+             classes: tuple[str, ...] | None = None, sequence: bool = False) -> Dataset:
     """Convert to float32/int64 and check everything; DataError names ``source`` and the first
-    few bad rows (``row_name(r)``: ``example r`` for arrays, ``line N`` for a CSV)."""
+    few bad rows (``row_name(r)``: ``example r`` for arrays, ``line N`` for a CSV).
+    ``sequence``: a language model's data, token features and one next-token label per
+    position (labels of the features' shape)."""
     x = np.asarray(features)
     y = np.asarray(labels)
     if x.ndim < 1 or x.shape[0] == 0:
         raise DataError(f"{source}: no examples")
+    if sequence:
+        return _validate_sequence(x, y, source, num_classes, feature_shape, row_name)
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise DataError(f"{source}: {x.shape[0]} feature rows but labels of shape {y.shape}; "
                         "need one label per row")
@@ -114,9 +123,33 @@ def validate(features: Any, labels: Any, source: str, *, num_classes: int | None
     return Dataset(np.ascontiguousarray(x), yi, source, classes)
 
 
+def _validate_sequence(x: np.ndarray, y: np.ndarray, source: str, num_classes: int | None,
+                       feature_shape: tuple[int, ...] | None, row_name: Any) -> Dataset:
+    """Token sequences: features and labels of one shape ``(n, *feature_shape)``, integers in
+    ``[0, num_classes)``; features kept as float32 (exact for tokens below 2^24)."""
+    if feature_shape is not None and tuple(x.shape[1:]) != tuple(feature_shape):
+        raise DataError(f"{source}: token rows have shape {tuple(x.shape[1:])}, "
+                        f"the model expects {tuple(feature_shape)}")
+    if y.shape != x.shape:
+        raise DataError(f"{source}: labels have shape {y.shape}; a sequence job needs one next token "
+                        f"per position, shape {x.shape}")
+    limit = num_classes if num_classes is not None else 2**24
+    for what, arr in (("features", x), ("labels", y)):
+        if not np.issubdtype(arr.dtype, np.number):
+            raise DataError(f"{source}: {what} are {arr.dtype}, not token numbers")
+        flat = arr.reshape(arr.shape[0], -1)
+        bad = np.flatnonzero(((flat != np.round(flat)) | (flat < 0) | (flat >= limit)).any(axis=1))
+        if bad.size:
+            raise DataError(f"{source}: {what} must be integer tokens in [0, {limit}): "
+                            f"{_listed(bad, row_name, lambda r: '')}")
+    return Dataset(np.ascontiguousarray(x.astype(np.float32)), np.ascontiguousarray(y.astype(np.int64)),
+                   source)
+
+
 def spec_checks(spec: JobSpec) -> dict[str, Any]:
     """The :func:`validate` checks a dataset or shard of ``spec``'s job must pass."""
-    return {"num_classes": spec.data.num_classes, "feature_shape": tuple(spec.data.input_shape)}
+    return {"num_classes": spec.data.num_classes, "feature_shape": tuple(spec.data.input_shape),
+            "sequence": spec.data.targets == "sequence"}
 
 
 def _pick(keys: Any, source: str) -> tuple[str, str]:
@@ -382,7 +415,8 @@ def encode_shard(data: Dataset) -> bytes:
     x = np.ascontiguousarray(data.features, dtype="<f4")
     y = np.ascontiguousarray(data.labels, dtype="<i8")
     dims = x.shape[1:]
-    head = _HEAD.pack(MAGIC, VERSION, x.shape[0], len(dims)) + struct.pack(f"<{len(dims)}I", *dims)
+    version = SEQUENCE_VERSION if y.ndim > 1 else VERSION
+    head = _HEAD.pack(MAGIC, version, x.shape[0], len(dims)) + struct.pack(f"<{len(dims)}I", *dims)
     return head + x.tobytes() + y.tobytes()
 
 
@@ -391,16 +425,24 @@ def decode_shard(blob: bytes, source: str = "shard", **checks: Any) -> Dataset:
     if len(blob) < _HEAD.size or blob[:7] != MAGIC:
         raise DataError(f"{source} is not a Veritrain shard (bad header)")
     _, version, n, ndim = _HEAD.unpack_from(blob)
-    if version != VERSION:
-        raise DataError(f"{source} is shard format version {version}; this build reads {VERSION}")
+    if version not in (VERSION, SEQUENCE_VERSION):
+        raise DataError(f"{source} is shard format version {version}; this build reads "
+                        f"{VERSION} and {SEQUENCE_VERSION}")
     off = _HEAD.size
     dims = struct.unpack_from(f"<{ndim}I", blob, off)
     off += 4 * ndim
     per = int(np.prod(dims)) if dims else 1
-    need = off + n * per * 4 + n * 8
+    labels = n * per if version == SEQUENCE_VERSION else n
+    need = off + n * per * 4 + labels * 8
     if len(blob) != need:
         raise DataError(f"{source} is {len(blob)} bytes, its header says {need}: truncated or padded")
+    if "sequence" in checks and (version == SEQUENCE_VERSION) != bool(checks["sequence"]):
+        want = "one label per position" if checks["sequence"] else "one label per example"
+        raise DataError(f"{source} is a shard of format version {version}; this job's data wants {want}")
+    checks = {**checks, "sequence": version == SEQUENCE_VERSION}
     # one copy into owned memory: the arrays are writable (torch refuses read-only buffers)
     x = np.frombuffer(blob, dtype="<f4", count=n * per, offset=off).reshape((n, *dims)).copy()
-    y = np.frombuffer(blob, dtype="<i8", count=n, offset=off + n * per * 4).copy()
+    y = np.frombuffer(blob, dtype="<i8", count=labels, offset=off + n * per * 4).copy()
+    if version == SEQUENCE_VERSION:
+        y = y.reshape((n, *dims))
     return validate(x, y, source, **checks)

@@ -79,11 +79,43 @@ class ToleranceSpec(_Frozen):
         return self
 
 
+class CudaProfile(_Frozen):
+    """The CUDA device class a ``replay.device: cuda`` job pins, and the settings that make CUDA
+    training repeatable on it (docs/gpu.md). The class is what torch reports on the worker:
+    ``torch.cuda.get_device_name``, ``get_device_capability``, ``torch.version.cuda`` and
+    ``torch.backends.cudnn.version()``; ``veritrain.training.devices`` reads them."""
+
+    gpu_name: str = Field(min_length=1, description="e.g. 'NVIDIA H200' (torch.cuda.get_device_name)")
+    compute_capability: str = Field(pattern=r"^\d+\.\d+$", description="e.g. '9.0'")
+    cuda_version: str = Field(pattern=r"^\d+\.\d+$", description="torch.version.cuda, e.g. '13.0'")
+    cudnn_version: int = Field(ge=1, description="torch.backends.cudnn.version(), e.g. 91000")
+    tf32: Literal[False] = Field(
+        default=False, description="TF32 for matmul and cuDNN: always off (its rounding differs "
+        "from float32 and a CPU replay could not follow it)")
+    cudnn_benchmark: Literal[False] = Field(
+        default=False, description="cuDNN autotuning: always off (it picks kernels by timing)")
+    cublas_workspace_config: str | None = Field(
+        default=":4096:8", pattern=r"^:\d+:\d+$",
+        description="CUBLAS_WORKSPACE_CONFIG, set before CUDA initialises (older torch versions "
+        "need it for deterministic cuBLAS); null = leave unset")
+    default_dtype: Literal["float32"] = "float32"
+    autocast: Literal["none", "bf16"] = Field(
+        default="none", description="mixed precision: bf16 autocast of the forward pass; off by "
+        "default (a CPU verifier replays bf16 with a much larger honest distance)")
+
+    def device_class(self) -> str:
+        """One line naming the class, e.g. ``NVIDIA H200 (sm 9.0, CUDA 13.0, cuDNN 91000)``."""
+        return (f"{self.gpu_name} (sm {self.compute_capability}, CUDA {self.cuda_version}, "
+                f"cuDNN {self.cudnn_version})")
+
+
 class ReplayProfile(_Frozen):
     """What a job pins so that replay is bitwise (docs/engine.md, toolchain.md)."""
 
     torch_version: str = Field(pattern=r"^\d+\.\d+\.\d+$", description="e.g. 2.13.0")
-    device: Literal["cpu"] = "cpu"
+    device: Literal["cpu", "cuda"] = Field(
+        default="cpu", description="cuda: train on the GPU class in ``cuda`` (schema_version 2)")
+    cuda: CudaProfile | None = Field(default=None, description="device: cuda only")
     threads: int = Field(ge=1, le=256, description="intra-op threads (torch, OMP, MKL)")
     mkl_cbwr: str | None = Field(
         default="AVX2,STRICT", description="MKL_CBWR, set before torch loads; null = unset"
@@ -105,7 +137,22 @@ class ReplayProfile(_Frozen):
     def _portable_is_exact(self) -> ReplayProfile:
         if self.mode == "portable" and self.tolerance.mode != "exact":
             raise ValueError("mode: portable replays bitwise; its tolerance.mode must be 'exact'")
+        if self.device == "cuda" and self.cuda is None:
+            raise ValueError("cuda: device cuda needs the GPU class it pins (gpu_name, "
+                             "compute_capability, cuda_version, cudnn_version; see docs/gpu.md)")
+        if self.device == "cpu" and self.cuda is not None:
+            raise ValueError("cuda: only with device: cuda")
+        if self.device == "cuda" and self.mode == "portable":
+            raise ValueError("device: portable mode already replays on any device; use device: cpu")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_cpu_cuda(self, handler: Any) -> Any:
+        """``cuda`` is left out on a CPU profile, so every CPU spec keeps its bytes and digest."""
+        out = handler(self)
+        if self.cuda is None:
+            out.pop("cuda", None)
+        return out
 
 
 class DataSpec(_Frozen):
@@ -332,6 +379,14 @@ def _cross_field_problems(raw: Mapping[str, Any]) -> list[str]:
         if newer:
             problems.append(f"schema_version: {', '.join(newer)} need "
                             f"schema_version: {LATEST_SCHEMA_VERSION}")
+    replay_raw = raw.get("replay")
+    if (isinstance(replay_raw, Mapping) and replay_raw.get("device") == "cuda"
+            and raw.get("schema_version", SCHEMA_VERSION) == 1):
+        problems.append(f"schema_version: replay.device cuda needs schema_version: {LATEST_SCHEMA_VERSION}")
+    if (isinstance(replay_raw, Mapping) and replay_raw.get("device") == "cuda" and model is not None
+            and isinstance(model.args.get("dropout"), int | float) and model.args["dropout"] > 0):
+        problems.append("model.args.dropout: a CUDA job draws dropout from the GPU's generator, "
+                        "which a checkpoint does not carry; use dropout 0 with device cuda")
     if data is not None and data.preprocessing != "none" and (data.input_dtype != "float32"
                                                               or data.targets != "class"):
         problems.append("data.preprocessing: only for float32 features with class targets")

@@ -136,10 +136,11 @@ def scored(
 def status(as_json: JsonOpt = False) -> None:
     """Stake, tasks and their phases, earnings."""
     from worker.keystore import keystore_address
-    from worker.status import status_report
+    from worker.status import devices_report, status_report
 
     settings = _settings()
     report = status_report(settings, keystore_address(settings.keystore_path))
+    report["devices"] = devices_report(settings.bitwise_gpus)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
@@ -154,6 +155,8 @@ def status(as_json: JsonOpt = False) -> None:
         typer.echo(f"  task {t['task_id']} (job {t['job_id']}): {t['phase']}{extra}")
     if not report["tasks"]:
         typer.echo("  no tasks yet")
+    for d in report["devices"]:
+        typer.echo(f"  device {d['label']}: trains {d['trains']}")
 
 
 @app.command("withdraw")

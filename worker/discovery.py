@@ -184,6 +184,8 @@ def job_offers(read_doc: DocReader, job_id: int, job: Job, balance: int, free: I
         offers.append(Offer(**common, steps=spec.steps_per_task, model=spec.model.name,
                             memory_mb=tasks.estimate_memory_mb(spec, ref),
                             torch_version=spec.replay.torch_version, cpu_isa=spec.replay.cpu_isa,
-                            device=spec.replay.device, threads=spec.replay.threads, rounds=spec.rounds,
+                            device=spec.replay.device, cuda=spec.replay.cuda,
+                            tolerance=spec.replay.tolerance.mode, threads=spec.replay.threads,
+                            rounds=spec.rounds,
                             problems=tuple(problems)))
     return offers

@@ -481,8 +481,9 @@ class Worker:
         # a race for, abandoned or timed out on is a fresh offer once it reopens (the contract
         # refuses a claim where it must); a task that failed here would fail the same way again
         known = {int(i.key.split(":")[1]) for i in self.journal.items("task:") if i.phase not in REOPENABLE}
-        offer, decisions = choose(self.offers(), self.policy(), tasks.this_machine(), exclude=known,
-                                  rank=self._rank)
+        offers = self.offers()
+        machine = tasks.this_machine(with_devices=any(getattr(o, "device", "cpu") == "cuda" for o in offers))
+        offer, decisions = choose(offers, self.policy(), machine, exclude=known, rank=self._rank)
         self._summarize_skips(decisions)
         return offer
 
@@ -509,7 +510,8 @@ class Worker:
         s = self.settings
         return Policy(min_reward_per_step=s.min_reward_per_step, allowed_models=tuple(s.allowed_models),
                       max_memory_mb=s.max_memory_mb, max_stake=s.max_stake,
-                      allow_multi_round=s.allow_multi_round)
+                      allow_multi_round=s.allow_multi_round,
+                      bitwise_gpus=None if s.bitwise_gpus is None else tuple(s.bitwise_gpus))
 
     # ------------------------------------------------------------------ money
     def withdraw(self) -> int:

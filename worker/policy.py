@@ -12,6 +12,9 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from veritrain.spec import CudaProfile
+from veritrain.training.devices import Device, matching_gpu
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -20,6 +23,9 @@ class Policy:
     max_memory_mb: int = 4096
     max_stake: int | None = None
     allow_multi_round: bool = True
+    bitwise_gpus: tuple[str, ...] | None = None
+    """GPU names whose class this worker trains bitwise (exact-mode CUDA jobs); None: every GPU
+    it has. Tolerance-mode CUDA jobs are taken on any device."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class Machine:
     torch_version: str
     cpu_isas: frozenset[str] = frozenset({"default"})
     cpus: int = 1
+    devices: tuple[Device, ...] = ()
+    """The GPUs (and the CPU) torch sees, from :func:`veritrain.training.devices.detect_isolated`."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,8 @@ class Offer:
     torch_version: str
     cpu_isa: str
     device: str = "cpu"
+    cuda: CudaProfile | None = None
+    tolerance: str = "exact"
     threads: int = 1
     rounds: int = 1
     balance: int = 0
@@ -64,8 +74,10 @@ class Decision:
         return "take" if self.take else "skip: " + "; ".join(self.reasons)
 
 
-def profile_problems(offer: Offer, machine: Machine) -> list[str]:
+def profile_problems(offer: Offer, machine: Machine, policy: Policy | None = None) -> list[str]:
     """Why this machine cannot honour the job's replay profile (empty when it can)."""
+    if offer.device == "cuda" and offer.cuda is not None:
+        return cuda_problems(offer, offer.cuda, machine, policy or Policy())
     out = []
     if offer.device != "cpu":
         out.append(f"the job needs device {offer.device!r}; this worker trains on cpu")
@@ -74,6 +86,28 @@ def profile_problems(offer: Offer, machine: Machine) -> list[str]:
     if offer.cpu_isa not in machine.cpu_isas:
         have = ", ".join(sorted(machine.cpu_isas))
         out.append(f"the job pins CPU ISA {offer.cpu_isa}; this CPU offers {have}")
+    return out
+
+
+def cuda_problems(offer: Offer, want: CudaProfile, machine: Machine, policy: Policy) -> list[str]:
+    """A CUDA job: in tolerance mode any device trains it (torch major version pinned); in exact
+    mode only a GPU of its class that the policy trains bitwise, under the pinned torch."""
+    if offer.tolerance == "tolerance":
+        if offer.torch_version.split(".")[0] != machine.torch_version.split(".")[0]:
+            return [f"the job pins torch {offer.torch_version.split('.')[0]}.x; this machine has "
+                    f"{machine.torch_version}"]
+        return []
+    out = []
+    gpu = matching_gpu(want, machine.devices)
+    gpus = [d for d in machine.devices if d.kind == "cuda"]
+    if gpu is None:
+        have = "; ".join(d.label() for d in gpus) if gpus else "no CUDA GPU"
+        out.append(f"the job trains bitwise on a CUDA GPU {want.device_class()}; this worker has {have}")
+    elif policy.bitwise_gpus is not None and gpu.name not in policy.bitwise_gpus:
+        out.append(f"the job's GPU class {want.gpu_name!r} is not among the GPUs this worker trains "
+                   f"bitwise ({', '.join(policy.bitwise_gpus) or 'none'})")
+    if offer.torch_version != machine.torch_version:
+        out.append(f"the job pins torch {offer.torch_version}; this machine has {machine.torch_version}")
     return out
 
 
@@ -93,7 +127,7 @@ def decide(offer: Offer, policy: Policy, machine: Machine) -> Decision:
                        "(VERITRAIN_WORKER_ALLOW_MULTI_ROUND=false)")
     if offer.stake > offer.balance:
         reasons.append(f"too few tokens to stake: have {offer.balance}, the job needs {offer.stake}")
-    reasons += profile_problems(offer, machine)
+    reasons += profile_problems(offer, machine, policy)
     return Decision(not reasons, tuple(reasons))
 
 

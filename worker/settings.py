@@ -45,6 +45,9 @@ class WorkerSettings(BaseSettings):
     max_stake: int | None = Field(default=None, ge=0, description="largest stake per task (wei)")
     #: Take tasks of multi-round jobs (each round starts from the previous round's aggregate).
     allow_multi_round: bool = True
+    bitwise_gpus: Annotated[list[str] | None, NoDecode] = Field(
+        default=None, description="GPU names (comma-separated) whose class this worker trains "
+        "bitwise for exact-mode CUDA jobs; unset = every GPU it has; empty = none")
 
     # -- behaviour
     #: Withdraw automatically once this much is owed (wei); 0 = only `veritrain worker withdraw`.
@@ -55,7 +58,7 @@ class WorkerSettings(BaseSettings):
     #: Seconds between checks that the task's checkpoints and manifest are still pinned.
     availability_interval: float = Field(default=60.0, gt=0)
 
-    @field_validator("allowed_models", mode="before")
+    @field_validator("allowed_models", "bitwise_gpus", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

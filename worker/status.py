@@ -48,3 +48,20 @@ def status_report(settings: WorkerSettings, address: str) -> dict[str, Any]:
             "token": {"address": chain.token.address, "symbol": fmt.symbol, "decimals": fmt.decimals},
             "balance": chain.balance(), "owed": chain.owed(), "staked": staked, "earned": earned,
             "withdrawn": withdrawn, "journal": str(path), "tasks": tasks}
+
+
+def devices_report(policy_gpus: list[str] | None = None) -> list[dict[str, Any]]:
+    """The devices this worker trains on (read in a child process: the worker never loads torch
+    itself), each with a one-line ``label`` and ``trains``: which CUDA jobs it takes there
+    (``bitwise + tolerance`` when the policy trains its class bitwise, else ``tolerance``)."""
+    from veritrain.training.devices import as_dicts, detect_isolated
+
+    out = as_dicts(detect_isolated())
+    for d in out:
+        if d["kind"] == "cpu":
+            d["trains"] = "cpu jobs (bitwise) + tolerance-mode cuda jobs"
+        elif policy_gpus is None or d["name"] in policy_gpus:
+            d["trains"] = "cuda jobs of its class (bitwise) + tolerance-mode cuda jobs"
+        else:
+            d["trains"] = "tolerance-mode cuda jobs"
+    return out

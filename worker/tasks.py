@@ -159,9 +159,12 @@ def _approx_params(spec: JobSpec) -> int:
     return 64 * width * max(8, d.num_classes) + 4_000_000
 
 
-def this_machine() -> Machine:
-    """torch version (without importing torch) and the CPU's instruction-set levels."""
+def this_machine(*, with_devices: bool = False) -> Machine:
+    """torch version (without importing torch) and the CPU's instruction-set levels; with
+    ``with_devices`` also the GPUs torch sees (read once, in a child process)."""
     from importlib.metadata import version
+
+    from veritrain.training.devices import detect_isolated
 
     flags: set[str] = set()
     try:
@@ -174,7 +177,7 @@ def this_machine() -> Machine:
     isas = {"default"} | ({"avx2"} if "avx2" in flags else set()) | (
         {"avx512"} if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags else set())
     return Machine(torch_version=version("torch").split("+")[0], cpu_isas=frozenset(isas),
-                   cpus=os.cpu_count() or 1)
+                   cpus=os.cpu_count() or 1, devices=detect_isolated() if with_devices else ())
 
 
 # ------------------------------------------------------------------------ shard

@@ -9,19 +9,17 @@ so a run resumed from any checkpoint, or a replay of segment ``j``, sees the sam
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from veritrain.checkpoint import CheckpointState, checkpoint_hash, decode, encode
+from veritrain.checkpoint import CheckpointState, decode
 from veritrain.errors import CheckpointFormatError, DataError
 from veritrain.spec import JobSpec, TaskKey
-from veritrain.training import profile, registry, state
+from veritrain.training import profile, registry, state, writer
 from veritrain.training.data_order import BatchOrder
 from veritrain.training.sinks import CheckpointSink, MemorySink
 from veritrain.training.steps import training_step_for
@@ -72,41 +70,31 @@ def train_step(live: state.Live, order: BatchOrder, x: torch.Tensor, y: torch.Te
 
 
 def run_segments(spec: JobSpec, task: TaskKey, live: state.Live, x: torch.Tensor, y: torch.Tensor,
-                 sink: CheckpointSink, *, until: int, progress: Progress | None = None) -> list[bytes]:
+                 sink: CheckpointSink, *, until: int, progress: Progress | None = None,
+                 depth: int = writer.DEFAULT_DEPTH) -> list[bytes]:
     """Train from ``live.step`` to step ``until``, emitting a checkpoint every ``k`` steps.
 
-    The state is encoded (copied) on this thread; hashing and ``sink.put`` run in order on
-    one background thread (sha256 and file writes release the GIL) while training goes on.
-    At most two checkpoints wait at a time; a sink error is raised here.
+    The training thread only snapshots the state (a clone on its device); host copy, encoding,
+    hashing and ``sink.put`` run in order on a :class:`~veritrain.training.writer.BackgroundWriter`
+    while training goes on, at most ``depth`` checkpoints in flight. A sink error is raised here.
     """
     order = order_for(spec, task, len(x))
     k, total = spec.checkpoint_interval, spec.steps_per_task
-    pending: deque[Future[bytes]] = deque()
-    hashes: list[bytes] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="veritrain-ckpt") as pool:
+    x, y = x.to(live.device), y.to(live.device)
+    with writer.BackgroundWriter(sink, depth) as out:
         while live.step < until:
             train_step(live, order, x, y)
             if progress is not None:
                 progress(live.step, total)
             if live.step % k == 0:
-                while len(pending) >= 2:
-                    hashes.append(pending.popleft().result())
-                data = encode(state.capture(spec, task, live))
-                pending.append(pool.submit(_hash_and_put, sink, live.step // k, data))
-        hashes += [f.result() for f in pending]
-    return hashes
-
-
-def _hash_and_put(sink: CheckpointSink, index: int, data: bytes) -> bytes:
-    digest = checkpoint_hash(data)
-    sink.put(index, data, digest)
-    return digest
+                out.submit(live.step // k, state.snapshot(spec, task, live).to_state)
+    return out.hashes
 
 
 def train_task(spec: JobSpec, task: TaskKey, features: Any, labels: Any, sink: CheckpointSink, *,
                progress: Progress | None = None, resume: bytes | None = None,
                initial_model: dict[str, torch.Tensor] | None = None,
-               dp_key: bytes | None = None) -> list[bytes]:
+               dp_key: bytes | None = None, strict_profile: bool = True) -> list[bytes]:
     """Train ``task`` on its shard; every checkpoint goes to ``sink``. ``dp_key``: the task's
     shard key, which a DP-SGD job derives its noise from (docs/spec/dp.md).
 
@@ -114,11 +102,13 @@ def train_task(spec: JobSpec, task: TaskKey, features: Any, labels: Any, sink: C
     ``i``, e.g. :meth:`DirectorySink.latest`), continues after it and returns
     ``h_{i+1}..h_n``. ``initial_model`` (a state_dict, e.g. last round's aggregate) replaces
     the seeded initial weights. Runs in this process: it must honour the profile
-    (:func:`profile.enter`; see ``runner.run_in_profile`` for a fresh process).
+    (:func:`profile.enter`; see ``runner.run_in_profile`` for a fresh process), or with
+    ``strict_profile=False`` only its torch version (an honest run on other settings, for
+    :mod:`veritrain.training.calibrate`).
     """
     spec.check_task(task)
     refuse_unsupported(spec, task, dp_key)
-    profile.enter(spec.replay)
+    profile.enter(spec.replay, strict=strict_profile)
     x, y = as_tensors(spec, features, labels)
     if resume is not None:
         live = state.restore(spec, task, resume, dp_key=dp_key)

@@ -34,6 +34,15 @@ def profile_env(profile: ReplayProfile, base: Mapping[str, str] | None = None) -
         env.pop("MKL_CBWR", None)
     else:
         env["MKL_CBWR"] = profile.mkl_cbwr
+    if profile.cuda is not None:  # the GPU stays visible; cuBLAS reads its workspace at CUDA init
+        env.pop("CUDA_VISIBLE_DEVICES")
+        visible = (os.environ if base is None else base).get("CUDA_VISIBLE_DEVICES")
+        if visible is not None:
+            env["CUDA_VISIBLE_DEVICES"] = visible
+        if profile.cuda.cublas_workspace_config is None:
+            env.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            env["CUBLAS_WORKSPACE_CONFIG"] = profile.cuda.cublas_workspace_config
     return env
 
 
@@ -64,11 +73,7 @@ def differences(profile: ReplayProfile, *, threads_settable: bool = True) -> lis
     import torch
 
     if profile.mode == "portable":
-        major = profile.torch_version.split(".")[0]
-        if torch_version().split(".")[0] != major:
-            return [f"torch_version: portable job wants torch {major}.x, this process has "
-                    f"{torch_version()!r}"]
-        return []
+        return major_difference(profile, "portable job")
     have = {
         "torch_version": torch_version(),
         "mkl_cbwr": os.environ.get("MKL_CBWR"),
@@ -83,8 +88,41 @@ def differences(profile: ReplayProfile, *, threads_settable: bool = True) -> lis
     }
     if threads_settable:
         wanted.pop("threads")
-    return [f"{k}: job wants {wanted[k]!r}, this process has {have[k]!r}"
-            for k in wanted if wanted[k] != have[k]]
+    found = [f"{k}: job wants {wanted[k]!r}, this process has {have[k]!r}"
+             for k in wanted if wanted[k] != have[k]]
+    return found + (cuda_differences(profile) if profile.cuda is not None else [])
+
+
+def major_difference(profile: ReplayProfile, what: str) -> list[str]:
+    major = profile.torch_version.split(".")[0]
+    if torch_version().split(".")[0] != major:
+        return [f"torch_version: {what} wants torch {major}.x, this process has {torch_version()!r}"]
+    return []
+
+
+def cuda_differences(profile: ReplayProfile) -> list[str]:
+    """What this process lacks of a CUDA profile: a GPU of the pinned class (the first visible
+    one trains) and the cuBLAS workspace setting, which must be in the environment before CUDA
+    initialises."""
+    from veritrain.training import devices
+
+    assert profile.cuda is not None
+    gpus = [d for d in devices.detect() if d.kind == "cuda"]
+    if not gpus:
+        found = [f"device: the job wants a CUDA GPU {profile.cuda.device_class()}, this process "
+                 "sees none (no CUDA device, or a CPU-only torch)"]
+    else:
+        found = devices.cuda_differences(profile.cuda, gpus[0])
+    want_ws, have_ws = profile.cuda.cublas_workspace_config, os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    if want_ws != have_ws:
+        found.append(f"cuda.cublas_workspace_config: job wants {want_ws!r}, this process has {have_ws!r}")
+    return found
+
+
+def trains_anywhere(profile: ReplayProfile) -> bool:
+    """A tolerance-mode CUDA job: any machine may train or replay it on what it has (its GPU,
+    or its CPU), within the job's calibrated bound; only the torch major version is checked."""
+    return profile.cuda is not None and profile.tolerance.mode == "tolerance"
 
 
 def enter(profile: ReplayProfile, *, strict: bool = True) -> None:
@@ -95,7 +133,11 @@ def enter(profile: ReplayProfile, *, strict: bool = True) -> None:
     """
     import torch
 
-    problems = differences(profile)
+    if trains_anywhere(profile):
+        problems = major_difference(profile, "a tolerance-mode CUDA job")
+        strict = False
+    else:
+        problems = differences(profile)
     if not strict:
         problems = [p for p in problems if p.startswith("torch_version")]
     if problems:
@@ -104,9 +146,25 @@ def enter(profile: ReplayProfile, *, strict: bool = True) -> None:
             + " (run through veritrain.training.runner.run_in_profile, which sets the environment "
             "before torch loads, or use a machine that matches)"
         )
-    if strict and profile.mode == "standard":
+    if strict and profile.mode == "standard" and profile.cuda is None:
         torch.set_num_threads(profile.threads)
     torch.use_deterministic_algorithms(profile.deterministic_algorithms)
+    if profile.cuda is not None:
+        cuda_settings(profile)
+
+
+def cuda_settings(profile: ReplayProfile) -> None:
+    """The CUDA settings of the profile that torch takes at run time: TF32 off for matmul and
+    cuDNN, cuDNN autotuning off and its deterministic kernels on, float32 by default. Harmless
+    on a machine without CUDA (a CPU replay of a tolerance-mode CUDA job)."""
+    import torch
+
+    assert profile.cuda is not None
+    torch.backends.cuda.matmul.allow_tf32 = profile.cuda.tf32
+    torch.backends.cudnn.allow_tf32 = profile.cuda.tf32
+    torch.backends.cudnn.benchmark = profile.cuda.cudnn_benchmark
+    torch.backends.cudnn.deterministic = profile.deterministic_algorithms
+    torch.set_default_dtype(torch.float32)
 
 
 def current_profile(threads: int | None = None) -> ReplayProfile:

@@ -37,6 +37,8 @@ def in_process_ok(spec: JobSpec) -> bool:
     """True when this process honours ``spec.replay`` (setting the environment if still possible)."""
     if profile.preset_environment(spec.replay):
         return True
+    if profile.trains_anywhere(spec.replay):
+        return not profile.major_difference(spec.replay, "")
     return not profile.differences(spec.replay)
 
 

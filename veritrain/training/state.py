@@ -37,6 +37,7 @@ class Live:
     optimizer: torch.optim.Optimizer
     step: int
     train_step: TrainingStep
+    device: torch.device = torch.device("cpu")
 
 
 def build_model(spec: JobSpec) -> nn.Module:
@@ -59,18 +60,24 @@ def build_optimizer(spec: JobSpec, model: nn.Module) -> torch.optim.Optimizer:
 
 
 def initial(spec: JobSpec, task: TaskKey, model_state: dict[str, torch.Tensor] | None = None, *,
-            dp_key: bytes | None = None) -> Live:
+            dp_key: bytes | None = None, device: torch.device | None = None) -> Live:
     """Step 0 of ``task``: the job's seeded initial model (or ``model_state``, e.g. an aggregate).
     ``dp_key`` (the task's shard key) is needed to train a DP-SGD job only
     (:func:`veritrain.training.steps.training_step_for`); without it the state still serves for
-    ``h_0`` and evaluation, and a step raises the refusal."""
+    ``h_0`` and evaluation, and a step raises the refusal. The weights are drawn on the CPU and
+    then moved to ``device`` (default: :func:`veritrain.training.devices.select`), so every
+    device starts from the same bits."""
+    from veritrain.training import devices
+
+    device = devices.select(spec.replay) if device is None else device
     torch.manual_seed(derive_seed(spec.seed, "init", task.round))
     model = build_model(spec)
     if model_state is not None:
         model.load_state_dict(model_state)
     torch.manual_seed(derive_seed(spec.seed, "train", task.round, task.shard))
     mode.start_task(spec, model)
-    return Live(model, build_optimizer(spec, model), 0, step_or_refusal(spec, task, dp_key))
+    model.to(device)
+    return Live(model, build_optimizer(spec, model), 0, step_or_refusal(spec, task, dp_key), device)
 
 
 def _meta(spec: JobSpec, task: TaskKey, step: int) -> dict[str, Any]:
@@ -86,18 +93,64 @@ def _meta(spec: JobSpec, task: TaskKey, step: int) -> dict[str, Any]:
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().contiguous().numpy()
+    return t.detach().cpu().contiguous().numpy()
 
 
-def capture(spec: JobSpec, task: TaskKey, live: Live) -> CheckpointState:
-    tensors = {f"model/{k}": _np(v) for k, v in live.model.state_dict().items()}
+def _tensors(live: Live) -> dict[str, torch.Tensor]:
+    """The state's tensors by checkpoint name, where they live (views, not copies)."""
+    tensors = {f"model/{k}": v.detach() for k, v in live.model.state_dict().items()}
     for idx, slots in live.optimizer.state_dict()["state"].items():
         for key, value in slots.items():
             if not isinstance(value, torch.Tensor):  # none of the zoo's optimizers keep these
                 raise TypeError(f"optimizer state {key!r} is not a tensor; cannot checkpoint it")
-            tensors[f"optim/{idx:04d}/{key}"] = _np(value)
-    tensors["rng/torch"] = _np(torch.get_rng_state())
-    return CheckpointState(meta=_meta(spec, task, live.step), tensors=tensors)
+            tensors[f"optim/{idx:04d}/{key}"] = value.detach()
+    tensors["rng/torch"] = torch.get_rng_state()
+    return tensors
+
+
+def capture(spec: JobSpec, task: TaskKey, live: Live) -> CheckpointState:
+    return CheckpointState(meta=_meta(spec, task, live.step),
+                           tensors={k: _np(v) for k, v in _tensors(live).items()})
+
+
+def snapshot(spec: JobSpec, task: TaskKey, live: Live) -> Snapshot:
+    """A copy of the state taken on the training thread, turned into a
+    :class:`CheckpointState` later on a writer thread (:mod:`veritrain.training.writer`).
+
+    On a GPU the copy is a device-to-device clone queued on the training stream (no wait for
+    the host); the writer copies it to pinned host memory on a stream of its own. On the CPU
+    it is one memory copy; encoding, hashing and the sink run on the writer."""
+    tensors = {k: v.clone() for k, v in _tensors(live).items()}
+    event = None
+    if live.device.type == "cuda":
+        event = torch.cuda.Event()
+        event.record()
+    return Snapshot(_meta(spec, task, live.step), tensors, event)
+
+
+@dataclass
+class Snapshot:
+    meta: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+    ready: Any = None  # a CUDA event recorded after the clones, or None on the CPU
+
+    def to_state(self) -> CheckpointState:
+        """The host copy (call it off the training thread)."""
+        if self.ready is None:
+            return CheckpointState(meta=self.meta, tensors={k: _np(v) for k, v in self.tensors.items()})
+        side = torch.cuda.Stream()
+        side.wait_event(self.ready)
+        host: dict[str, torch.Tensor] = {}
+        with torch.cuda.stream(side):
+            for name, t in self.tensors.items():
+                if t.device.type == "cuda":
+                    host[name] = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+                    host[name].copy_(t, non_blocking=True)
+                else:
+                    host[name] = t
+        side.synchronize()
+        self.tensors = {}  # the device copies may go back to the allocator now
+        return CheckpointState(meta=self.meta, tensors={k: _np(v) for k, v in host.items()})
 
 
 def checkpoint(spec: JobSpec, task: TaskKey, live: Live) -> tuple[bytes, bytes]:
@@ -106,7 +159,7 @@ def checkpoint(spec: JobSpec, task: TaskKey, live: Live) -> tuple[bytes, bytes]:
 
 
 def restore(spec: JobSpec, task: TaskKey, data: bytes | CheckpointState, *,
-            dp_key: bytes | None = None) -> Live:
+            dp_key: bytes | None = None, device: torch.device | None = None) -> Live:
     """Live objects from a checkpoint of this job and task; sets the global torch RNG."""
     state = decode(data) if not isinstance(data, CheckpointState) else data
     meta = state.meta
@@ -120,7 +173,7 @@ def restore(spec: JobSpec, task: TaskKey, data: bytes | CheckpointState, *,
     wrong = [k for k in expected if k != "step" and meta.get(k) != expected[k]]
     if wrong:
         raise CheckpointFormatError(f"checkpoint is not of this job and task (mismatch: {', '.join(wrong)})")
-    live = initial(spec, task, dp_key=dp_key)
+    live = initial(spec, task, dp_key=dp_key, device=device)
     t = {k: torch.from_numpy(v) for k, v in state.tensors.items()}
     model_keys = {k.removeprefix("model/") for k in t if k.startswith("model/")}
     if model_keys != set(live.model.state_dict()):

@@ -42,16 +42,29 @@ class PlainStep:
     """Forward, the model's loss, backward, one optimizer step; ``live.step`` moves on by one."""
 
     loss: Loss
+    autocast: bool = False  # bf16 autocast of the forward pass (a CUDA profile's option)
 
     def __call__(self, live: Live, order: BatchOrder, x: Any, y: Any) -> Any:
+        import torch
+
         idx = order.indices(live.step)
+        device = next(live.model.parameters()).device
+        xb, yb = batch_on(x, y, idx, device)
         live.model.train()
         live.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss(live.model(x[idx]), y[idx])
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            loss = self.loss(live.model(xb), yb)
         loss.backward()
         live.optimizer.step()
         live.step += 1
         return loss
+
+
+def batch_on(x: Any, y: Any, idx: Any, device: Any) -> tuple[Any, Any]:
+    """The batch ``idx`` of the shard, on the model's ``device`` (a no-op when already there:
+    the engine moves the shard to the device once)."""
+    idx = idx.to(x.device)
+    return x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
 
 
 @dataclass(frozen=True)
@@ -83,10 +96,14 @@ def training_step_for(spec: JobSpec, task: TaskKey | None = None,
     job is refused rather than trained with noise nobody else could replay."""
     from veritrain.training.portable.mode import loss_for
 
-    plain = PlainStep(loss_for(spec, registry.get(spec.model.name).loss))
+    cuda = spec.replay.cuda
+    plain = PlainStep(loss_for(spec, registry.get(spec.model.name).loss),
+                      autocast=cuda is not None and cuda.autocast == "bf16")
     dp = spec.privacy.dp_sgd
     if dp is None:
         return plain
+    if cuda is not None:
+        raise SpecError(["privacy.dp_sgd: DP-SGD is not available with replay.device cuda yet"])
     if dp.noise_multiplier is None:
         raise SpecError(["privacy.dp_sgd: no noise_multiplier; post the job with the requester's "
                          "post_job, which computes it from the target epsilon"])

@@ -19,7 +19,9 @@ def _softmax(x: torch.Tensor) -> torch.Tensor:
     return x.softmax(dim=-1)
 
 
-class _Block(nn.Module):
+class Block(nn.Module):
+    """One pre-norm block (explicit causal attention, GELU MLP); the GPT reuses it."""
+
     matmul: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = staticmethod(torch.matmul)
     softmax: Callable[[torch.Tensor], torch.Tensor] = staticmethod(_softmax)
 
@@ -59,7 +61,7 @@ class CharTransformer(nn.Module):
         super().__init__()
         self.tok = nn.Embedding(vocab, d_model)
         self.pos = nn.Embedding(context, d_model)
-        self.blocks = nn.ModuleList(_Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
         self.ln = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab)
         self.register_buffer(

@@ -1,4 +1,4 @@
-"""The built-in model zoo: an MLP, a small CNN and a character-level transformer LM.
+"""The built-in model zoo: an MLP, a small CNN, a character-level transformer LM and a byte-level GPT.
 
 Each model is one builder function marked with :func:`_model` (its name, its frozen argument
 model and its loss), collected in :data:`ENTRIES` for :mod:`veritrain.training.registry`.
@@ -132,3 +132,29 @@ def build_char_lm(args: CharLmArgs, data: DataShape) -> nn.Module:
         vocab=data.num_classes, context=data.input_shape[0], d_model=args.d_model,
         n_heads=args.n_heads, n_layers=args.n_layers, d_ff=args.d_ff, dropout=args.dropout,
     )
+
+
+class GptArgs(_Args):
+    d_model: int = Field(default=256, ge=8)
+    n_heads: int = Field(default=4, ge=1)
+    n_layers: int = Field(default=4, ge=1, le=24)
+    d_ff: int | None = Field(default=None, ge=8, description="default 4 x d_model")
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+    def check_data(self, data: DataShape) -> list[str]:
+        problems = _needs(data, dtype="int64", targets="sequence", rank=1, what="gpt")
+        if data.num_classes != 256:
+            problems.append("data.num_classes: the gpt reads bytes; its vocabulary is 256")
+        if self.d_model % self.n_heads:
+            problems.append("model.args.n_heads: must divide d_model")
+        return problems
+
+
+@_model("gpt", GptArgs)
+def build_gpt(args: GptArgs, data: DataShape) -> nn.Module:
+    """A byte-level GPT (:mod:`veritrain.training.gpt`): tied embeddings, GPT-2 initialisation."""
+    from veritrain.training.gpt import BytesGpt
+
+    return BytesGpt(vocab=data.num_classes, context=data.input_shape[0], d_model=args.d_model,
+                    n_heads=args.n_heads, n_layers=args.n_layers, d_ff=args.d_ff or 4 * args.d_model,
+                    dropout=args.dropout)
