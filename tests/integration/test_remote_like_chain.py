@@ -535,3 +535,21 @@ def test_a_reorg_drops_a_claim_a_key_delivery_and_a_reveal_and_each_is_sent_agai
     statuses = {r.action: r.status for r in journal.txs(f"task:{task}") if r.status == "mined"}
     assert statuses == {"claim": "mined", "commit": "mined", "reveal": "mined"}
     assert sorted(r.status for r in journal.txs(f"task:{task}", "claim")) == ["dropped", "mined"]
+
+
+def test_one_dropped_health_probe_is_not_an_outage(remote) -> None:  # type: ignore[no-untyped-def]
+    """`veritrain --network` checks the URLs before a command runs; a provider that drops one
+    connection (here every 2nd) must not make the command refuse with "no RPC URL answers"
+    (it did, in a run of `make demo-remote`, once the primary was gone)."""
+    from veritrain.netprofile import NetworkProfile, _chain_id
+
+    proc, url = _proxy(remote.url, drop_every=2)
+    try:
+        profile = NetworkProfile(name="sim", chain_id=CHAIN_ID, rpc_urls=["http://127.0.0.1:9", url])
+        assert _chain_id(url, 5) == CHAIN_ID  # request 1: answered
+        assert profile.healthy_urls(rounds=1) == []  # request 2 dropped: one round alone says none
+        assert _chain_id(url, 5) == CHAIN_ID  # request 3
+        assert profile.connect() == [url, "http://127.0.0.1:9"]  # 4 dropped, probed again: 5 answered
+        assert _stats(url)["dropped"] == 2
+    finally:
+        _stop(proc)
