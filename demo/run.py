@@ -55,6 +55,8 @@ DEFAULT_HOME = Path(".veritrain/demo")
 NETWORKS = ("local", demo_remote.NETWORK)
 #: remote-sim: seconds without blocks while the honest workers claim (their claims get stuck).
 STUCK_SECONDS = 9.0
+#: remote-sim: the job's challenge window (seconds of chain time).
+REMOTE_CHALLENGE_WINDOW = 120
 #: remote-sim: counters of the summary's ``remote`` table that must each be non-zero.
 REMOTE_MUST = ("rate_limited", "log_pages", "reorgs", "dropped_by_reorg", "resent_after_reorg",
                "failover_requests", "replaced")
@@ -607,8 +609,12 @@ def main(*, quick: bool = False, as_json: bool = False, home: Path = DEFAULT_HOM
         print(f"error: --network must be one of {', '.join(NETWORKS)}, not {network!r}", file=sys.stderr)
         return 2
     sc = QUICK if quick else FULL
-    if network != "local":  # every send waits for 3 confirmations, and the run stops twice on purpose
-        sc = Scenario(**{**sc.__dict__, "timeout": sc.timeout + 180})
+    if network != "local":
+        # every send waits for 3 confirmations and every read for the providers' limits, and the
+        # run stops twice on purpose: the challenger needs a longer window to replay and challenge
+        # (a 40 s window let a cheater's task finalize before the challenge, on a loaded machine)
+        sc = Scenario(**{**sc.__dict__, "timeout": sc.timeout + 300,
+                         "challenge_window": max(sc.challenge_window, REMOTE_CHALLENGE_WINDOW)})
     if timeout:
         sc = Scenario(**{**sc.__dict__, "timeout": timeout})
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # also when started with SIGINT ignored

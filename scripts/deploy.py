@@ -10,7 +10,9 @@ veritrain/networks/<network>.toml (local.toml: the same as veritrain.dev.deploy.
 --params FILE; it is validated before anything is sent. With ``--profile NAME`` (a Veritrain
 network profile, docs/networks.md) the parameters are the profile's (its ``params`` file), the
 chain Ape is connected to must be the profile's chain id (checked before anything is sent), the
-record waits for the profile's confirmations and is written as deployments/<profile>.json. Python
+record waits for the profile's confirmations and is written as deployments/<profile>.json. Before
+any record is written, the code at every deployed address is checked against the shipped
+artifacts (veritrain.deployments.code_problem: immutables aside, byte for byte). Python
 roles find the written file by network (veritrain.deployments.locate), or VERITRAIN_DEPLOYMENT.
 """
 
@@ -24,7 +26,7 @@ from ape import chain, project
 from ape.cli import ConnectedProviderCommand, account_option
 
 from veritrain.artifacts import same_runtime
-from veritrain.deployments import Deployment, save
+from veritrain.deployments import Deployment, code_problem, save
 from veritrain.dev.deploy import resolver_params_tuple
 from veritrain.errors import ConfigError
 from veritrain.params import NetworkParams, load_params, network_params
@@ -88,6 +90,17 @@ def _confirm(block: int, confirmations: int, timeout: float = 600.0) -> None:
     click.echo(f"{confirmations} confirmation(s) after block {block}")
 
 
+def _check_code(contracts: dict[str, str]) -> None:
+    """The code now at each address (after the confirmations) is the shipped artifact's, or no
+    record is written: the roles would otherwise speak to contracts they cannot read."""
+    problems = [p for name, address in contracts.items()
+                if (p := code_problem(name, chain.provider.get_code(address))) is not None]
+    if problems:
+        raise click.ClickException("the code on chain is not veritrain/artifacts': " + "; ".join(problems)
+                                   + " (no deployment record written)")
+    click.echo(f"the code of {', '.join(contracts)} on chain is veritrain/artifacts'")
+
+
 @click.command(cls=ConnectedProviderCommand)
 @account_option()
 @click.option("--token", default=None, help="Existing ERC-20 to use (default: deploy the DevToken).")
@@ -133,6 +146,7 @@ def cli(network, account, token, params_path, out, profile_name):  # type: ignor
         click.echo(f"{name:<17} {c.address}")
     if profile is not None and profile.confirmations:
         _confirm(chain.blocks.head.number, profile.confirmations)
+    _check_code(contracts)
     record = Deployment(
         network=record_name,
         chain_id=chain.chain_id,

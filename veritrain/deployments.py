@@ -130,3 +130,32 @@ def load(path: Path | None, rpc_url: str | None = None) -> Deployment:
         ) from None
     except ValueError as exc:
         raise ConfigError(f"deployment file {path} is malformed: {exc}") from exc
+
+
+def code_problem(name: str, code: str | bytes) -> str | None:
+    """Why the runtime ``code`` found on chain is not the shipped artifact ``name``'s, or None.
+
+    solc emits immutables as 32-byte zero words that the constructor fills, and the shipped
+    artifacts carry no immutable offsets, so: the code (metadata aside) must be as long as the
+    artifact's and differ only inside runs of at least 32 zero bytes of the artifact (where an
+    immutable sits). Any other byte that differs is other code."""
+    from veritrain.artifacts import artifact, without_metadata
+
+    want, got = without_metadata(artifact(name)["deployedBytecode"]), without_metadata(code)
+    if not got:
+        return f"{name}: no code at the address"
+    if len(got) != len(want):
+        return f"{name}: {len(got)} bytes of code, the shipped artifact has {len(want)}"
+    zero_run = [False] * len(want)
+    i = 0
+    while i < len(want):
+        j = i
+        while j < len(want) and want[j] == 0:
+            j += 1
+        if j - i >= 32:
+            zero_run[i:j] = [True] * (j - i)
+        i = max(j, i + 1)
+    bad = [k for k in range(len(want)) if got[k] != want[k] and not zero_run[k]]
+    if bad:
+        return f"{name}: the code differs from the shipped artifact at byte {bad[0]} ({len(bad)} bytes)"
+    return None

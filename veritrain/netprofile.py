@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -112,20 +113,27 @@ class NetworkProfile(BaseModel):
 
         return network_params(self.params_name)
 
-    def healthy_urls(self) -> list[str]:
+    def healthy_urls(self, rounds: int = 3) -> list[str]:
         """The RPC URLs that answer ``eth_chainId`` now, in the profile's order.
 
+        A hosted provider drops a connection now and then and rate-limits bursts, so one
+        failed probe is not an outage: when no URL answers, all are probed again, ``rounds``
+        times in all (0.5 s, then 1 s apart) before the answer is "none".
         A URL answering with another chain id is refused at once (:class:`ConfigError`):
         that is a misconfiguration, not an outage."""
         out: list[str] = []
-        for url in self.rpc_urls:
-            chain_id = _chain_id(url, self.health_timeout)
-            if chain_id is None:
-                continue
-            if chain_id != self.chain_id:
-                raise ConfigError(f"network {self.name}: the node at {url} is chain {chain_id}, "
-                                  f"not {self.chain_id}; fix rpc_urls or chain_id in the profile")
-            out.append(url)
+        for attempt in range(rounds):
+            for url in self.rpc_urls:
+                chain_id = _chain_id(url, self.health_timeout)
+                if chain_id is None:
+                    continue
+                if chain_id != self.chain_id:
+                    raise ConfigError(f"network {self.name}: the node at {url} is chain {chain_id}, "
+                                      f"not {self.chain_id}; fix rpc_urls or chain_id in the profile")
+                out.append(url)
+            if out or attempt == rounds - 1:
+                break
+            time.sleep(0.5 * 2**attempt)
         return out
 
     def connect(self) -> list[str]:
@@ -157,15 +165,23 @@ def split_urls(rpc_url: str | Sequence[str]) -> list[str]:
     return urls
 
 
-def _chain_id(url: str, timeout: float) -> int | None:
+def _chain_id(url: str, timeout: float, busy_retries: int = 3) -> int | None:
+    """``eth_chainId`` of ``url``; None if it does not answer. A rate limit (HTTP 429) means
+    the node is up but busy: asked again after a short wait, ``busy_retries`` times."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            reply = json.loads(resp.read())
-        return int(reply["result"], 16)
-    except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
-        return None
+    for attempt in range(busy_retries + 1):
+        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                reply = json.loads(resp.read())
+            return int(reply["result"], 16)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 429 or attempt == busy_retries:
+                return None
+            time.sleep(0.3 * (attempt + 1))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return None
 
 
 def builtin_local() -> NetworkProfile:

@@ -60,6 +60,10 @@ class Storage(ABC):
     def has(self, cid: str) -> bool:
         """True if the backend holds ``cid``'s root block locally (no network fetch)."""
 
+    def unpin(self, cid: str) -> None:
+        """Let ``cid`` be garbage-collected (a backend without pins refuses, never ignores)."""
+        raise StorageError(f"{self.where} cannot unpin")
+
     def _attempt(self, fn: Callable[[], T], what: str) -> T:
         """Run one whole operation; backends override this to retry transient failures."""
         return fn()
@@ -166,6 +170,9 @@ class MemoryStorage(Storage):
         if cid not in self.blobs:
             raise StorageError(f"cannot pin {cid}: it is not in {self.where}")
         self.pinned.add(cid)
+
+    def unpin(self, cid: str) -> None:
+        self.pinned.discard(check_cid(cid))
 
     def has(self, cid: str) -> bool:
         return check_cid(cid) in self.blobs

@@ -6,6 +6,12 @@ the CIDs match :mod:`veritrain.storage.cid`; every read is verified by the base 
 Transient failures (connection refused or reset, timeouts — a restarting daemon) are
 retried with exponential backoff for ``retry_seconds``, then raise StorageError naming the
 API address.
+
+Pins, as Kubo's RPC API has them: ``pin/add`` and ``pin/rm`` (``POST /api/v0/pin/add?arg=CID``,
+``.../pin/rm?arg=CID``; every add pins too). With a remote pinning service
+(:class:`veritrain.storage.pinning.PinningService`: given, or ``VERITRAIN_PINNING_ENDPOINT``
+and ``VERITRAIN_PINNING_TOKEN``), everything added or pinned is also pinned there, and
+:meth:`IpfsStorage.unpin` removes both pins.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class IpfsStorage(Storage):
         backoff: float = 0.1,
         fetch_timeout: float = 120.0,
         has_timeout: float = 1.0,
+        pinning: Any = None,
     ) -> None:
         import warnings
 
@@ -61,6 +68,10 @@ class IpfsStorage(Storage):
             raise StorageError(f"invalid IPFS API address {api!r}: {exc}; use e.g. "
                                "/ip4/127.0.0.1/tcp/5001/http") from None
         self._exc = ipfshttpclient.exceptions
+        from veritrain.storage.pinning import PinningService
+
+        #: The remote pinning service, if any (see the module doc).
+        self.pinning: PinningService | None = pinning if pinning is not None else PinningService.from_env()
 
     # ---------------------------------------------------------------------------- retry
     def _attempt(self, fn: Callable[[], T], what: str) -> T:
@@ -100,7 +111,10 @@ class IpfsStorage(Storage):
     # ----------------------------------------------------------------------- primitives
     def _add(self, chunks: Iterable[bytes]) -> str:
         data: Any = chunks if not isinstance(chunks, list) else b"".join(chunks)
-        return str(self._client.add_bytes(data, opts=ADD_OPTS))
+        cid = str(self._client.add_bytes(data, opts=ADD_OPTS))
+        if self.pinning is not None:
+            self.pinning.ensure(cid)
+        return cid
 
     def _cat(self, cid: Cid) -> Iterator[bytes]:
         opts = {"timeout": f"{self.fetch_timeout:g}s"}
@@ -110,6 +124,38 @@ class IpfsStorage(Storage):
         cid = check_cid(cid)
         self._attempt(lambda: self._client.pin.add(cid, opts={"timeout": f"{self.fetch_timeout:g}s"}),
                       f"pinning {cid}")
+        if self.pinning is not None:
+            self.pinning.ensure(cid)
+
+    def unpin(self, cid: str) -> None:
+        """Let ``cid`` be garbage-collected here (``pin/rm``; not pinned is no error) and remove
+        its remote pins."""
+        cid = check_cid(cid)
+
+        def attempt() -> None:
+            try:
+                self._client.pin.rm(cid)
+            except self._exc.ErrorResponse as exc:
+                if "not pinned" not in str(exc):
+                    raise
+
+        self._attempt(attempt, f"unpinning {cid}")
+        if self.pinning is not None:
+            self.pinning.remove_all(cid)
+
+    def pinned(self, cid: str) -> bool:
+        """Whether ``cid`` is pinned here (``pin/ls --arg CID``)."""
+        cid = check_cid(cid)
+
+        def attempt() -> bool:
+            try:  # asked for one CID, the node lists it (in its own base: js-ipfs says z...) or refuses
+                return len(self._client.pin.ls(cid)["Keys"]) == 1
+            except self._exc.ErrorResponse as exc:
+                if "not pinned" in str(exc):
+                    return False
+                raise
+
+        return self._attempt(attempt, f"listing the pin of {cid}")
 
     def has(self, cid: str) -> bool:
         cid = check_cid(cid)
