@@ -214,7 +214,8 @@ KEYS: tuple[Key, ...] = (
       for r in ("worker", "requester", "verifier")),
     *(Key(f"scale_rpc_per_task_history_ratio.{r}", ("scale_rpc_per_task_history_ratio", r),
           "≤ 1.2 (unchanged by history)", "issue 25 · bench/scale.py",
-          f"{r} RPC requests per task after 100,000 empty blocks ÷ before (fresh processes)", "<=1.2")
+          f"{r} RPC requests per task after the history phase's empty blocks ÷ before (fresh processes)",
+          "<=1.2")
       for r in ("worker", "requester", "verifier")),
     Key("scale_reverted_claims_share_max", ("scale_reverted_claims_share_max",), "< 1 % of claims",
         "issue 25 · bench/scale.py", "claims mined with status 0 ÷ claims, worst run", "<=0.0099"),
