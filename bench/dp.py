@@ -309,7 +309,9 @@ def _drive(run: Any, sampler: int, jobs: list[tuple[int, int]], workers: list[An
 
         def checked(job: int) -> bool:
             view = _task_view(run, sampler, task_id_of(job, 0))
-            return view is not None and all(len(r["checks"]) >= r["segments_total"] for r in view["results"])
+            return view is not None and all(  # segments_total is None until the manifest is read
+                r["segments_total"] is not None and len(r["checks"]) >= r["segments_total"]
+                for r in view["results"])
 
         quiet = pending and not disputes and time.monotonic() - last_warp > 5
         if quiet and all(checked(j) for j in revealed):
