@@ -285,8 +285,8 @@ def _segment_checks(run: Any, sampler: int, task_id: int) -> dict[str, int]:
 
 def _drive(run: Any, sampler: int, jobs: list[tuple[int, int]], workers: list[Any], timeout: float) -> None:
     """Mine until every job's task is finalized; advance chain time past the challenge window
-    only when the sampling verifier has replayed every segment of every revealed result and no
-    dispute is open (a warp must not finalize a result before it was checked)."""
+    only when every job's result is revealed, the sampling verifier has replayed every segment of
+    each and no dispute is open (a warp must not finalize a result before it was checked)."""
     from bench.protocol import CHALLENGE_WINDOW
     from veritrain.tasks import task_id_of
 
@@ -313,7 +313,9 @@ def _drive(run: Any, sampler: int, jobs: list[tuple[int, int]], workers: list[An
                 r["segments_total"] is not None and len(r["checks"]) >= r["segments_total"]
                 for r in view["results"])
 
-        quiet = pending and not disputes and time.monotonic() - last_warp > 5
+        # one warp once every job is revealed and checked: an earlier one would run later jobs'
+        # key and submission windows out (chain time jumps by the challenge window)
+        quiet = len(revealed) == len(jobs) and pending and not disputes and time.monotonic() - last_warp > 5
         if quiet and all(checked(j) for j in revealed):
             run.bs.warp(CHALLENGE_WINDOW + 1)
             last_warp = time.monotonic()
