@@ -1,5 +1,6 @@
-"""The privacy accountant: participation replayed from the public batch order, RDP of the
-Gaussian mechanism without subsampling amplification, and post_job's settling of the budget."""
+"""The privacy accountant: the sampled Gaussian mechanism's RDP (Poisson sampling with the rate
+of the smallest shard, composed over steps and rounds), agreeing with Opacus, and post_job's
+settling of the budget."""
 
 from __future__ import annotations
 
@@ -28,28 +29,34 @@ def spec_with(dp: dict[str, Any], **over: Any) -> JobSpec:
     return load_spec(raw)
 
 
-def test_participation_counts_every_use_of_the_worst_example() -> None:
-    # one whole epoch a round: every example once per round; 3 rounds compose to 3
-    one_epoch = spec_with({"noise_multiplier": 1.0}, batch_size=10, steps_per_task=10,
-                          checkpoint_interval=5, rounds=3, num_shards=1)
-    assert privacy.participation(one_epoch, [100]) == 3
-    # 2.5 epochs: some examples are used 3 times; a straddling batch may take one twice (4 + ...)
-    partial = spec_with({"noise_multiplier": 1.0}, batch_size=7, steps_per_task=36,
-                        checkpoint_interval=6, num_shards=1)
-    s = privacy.participation(partial, [100])
-    assert 3 <= s <= 3 + 3  # ceil(252/100) uses, at most one of them doubled (2**2 = 1 + 3)
+def test_sampling_rate_is_the_smallest_shards_and_every_round_composes() -> None:
+    spec = spec_with({"noise_multiplier": 1.0}, batch_size=10, steps_per_task=10,
+                     checkpoint_interval=5, rounds=3, num_shards=2)
+    assert privacy.sampling(spec, [100, 40]) == (0.25, 30)  # q = B / n of the 40-example shard
+    assert privacy.sampling(spec, [5, 400]) == (1.0, 30)  # a batch covering a shard: q = 1
+    with pytest.raises(SpecError, match="at least one example"):
+        privacy.sampling(spec, [100, 0])
 
 
-def test_epsilon_is_the_rdp_gaussian_bound_and_agrees_with_opacus() -> None:
-    eps = privacy.epsilon_for(2.0, 11, 1e-5)
-    rho = 11 / (2 * 2.0**2)  # zCDP of 11 Gaussian compositions: the RDP bound is tighter
-    assert eps < rho + 2 * math.sqrt(rho * math.log(1e5))
-    assert privacy.epsilon_for(4.0, 11, 1e-5) < eps < privacy.epsilon_for(1.0, 11, 1e-5)
+@pytest.mark.parametrize(("q", "sigma", "steps"), [(0.07, 1.0, 300), (0.01, 0.8, 1000),
+                                                   (0.5, 2.0, 50), (1.0, 2.0, 11)])
+def test_epsilon_is_the_sampled_gaussian_rdp_bound_and_agrees_with_opacus(q: float, sigma: float,
+                                                                          steps: int) -> None:
+    eps = privacy.epsilon_for(sigma, q, steps, 1e-5)
     rdp = pytest.importorskip("opacus.accountants.analysis.rdp")
     ref, _ = rdp.get_privacy_spent(orders=privacy.ORDERS, delta=1e-5,
-                                   rdp=rdp.compute_rdp(q=1.0, noise_multiplier=2.0, steps=11,
+                                   rdp=rdp.compute_rdp(q=q, noise_multiplier=sigma, steps=steps,
                                                        orders=privacy.ORDERS))
     assert eps == pytest.approx(ref, rel=1e-9)
+
+
+def test_subsampling_amplifies_and_more_noise_or_fewer_steps_spend_less() -> None:
+    full = privacy.epsilon_for(2.0, 1.0, 11, 1e-5)
+    rho = 11 / (2 * 2.0**2)  # zCDP of 11 Gaussian compositions: the RDP bound is tighter
+    assert full < rho + 2 * math.sqrt(rho * math.log(1e5))
+    assert privacy.epsilon_for(2.0, 0.05, 11, 1e-5) < full / 5
+    assert privacy.epsilon_for(4.0, 0.05, 200, 1e-5) < privacy.epsilon_for(2.0, 0.05, 200, 1e-5)
+    assert privacy.epsilon_for(2.0, 0.05, 100, 1e-5) < privacy.epsilon_for(2.0, 0.05, 200, 1e-5)
 
 
 def test_settle_finds_the_noise_for_a_target_and_the_epsilon_of_a_noise() -> None:
@@ -57,7 +64,8 @@ def test_settle_finds_the_noise_for_a_target_and_the_epsilon_of_a_noise() -> Non
     settled, b = privacy.settle(spec, [700, 700])
     dp = settled.privacy.dp_sgd
     assert dp is not None and dp.noise_multiplier == b.noise_multiplier and dp.epsilon == 4.0
-    assert b.epsilon <= 4.0 < privacy.epsilon_for(b.noise_multiplier * 0.99, b.participation, 1e-5)
+    assert (b.sampling_rate, b.steps) == (spec.batch_size / 700, spec.steps_per_task * spec.rounds)
+    assert b.epsilon <= 4.0 < privacy.epsilon_for(b.noise_multiplier * 0.99, b.sampling_rate, b.steps, 1e-5)
     assert settled.digest() != spec.digest()
     sigma_only, b2 = privacy.settle(spec_with({"noise_multiplier": 2.0}), [700, 700])
     assert sigma_only.privacy.dp_sgd.epsilon == pytest.approx(b2.epsilon)  # type: ignore[union-attr]

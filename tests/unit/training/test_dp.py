@@ -1,5 +1,6 @@
-"""DP-SGD in the engine: per-example clipping, noise derived from the shard key, bitwise replay
-by a key holder, and what someone without the key (or the public spec seed alone) gets."""
+"""DP-SGD in the engine: a Poisson sample and noise both derived from the shard key, per-example
+clipping, bitwise replay by a key holder, and what someone without the key (or the public spec
+seed alone) gets."""
 
 from __future__ import annotations
 
@@ -53,8 +54,9 @@ def test_dp_training_replays_bitwise_with_the_key_and_not_without_it(make_spec, 
 
 
 def test_dp_step_clips_each_example_and_adds_noise_of_the_stated_scale(make_spec, digits) -> None:  # type: ignore[no-untyped-def]
-    """With noise 0 and a tiny clip, every example's gradient is cut to C: the update of plain
-    SGD (lr, no momentum) is at most lr*C in L2, unlike the unclipped plain step's."""
+    """With noise 0 and a tiny clip, every sampled example's gradient is cut to C: the update of
+    plain SGD (lr 1, no momentum) is at most C * |sample| / (expected batch size) in L2, unlike
+    the unclipped plain step's."""
     x, y = digits[0][:200], digits[1][:200]
     sgd = {"name": "sgd", "lr": 1.0, "momentum": 0.0}
     plain = make_spec(optimizer=sgd)
@@ -68,9 +70,12 @@ def test_dp_step_clips_each_example_and_adds_noise_of_the_stated_scale(make_spec
         after = torch.cat([p.detach().flatten() for p in live.model.parameters()])
         return float((after - before).norm())
 
-    assert update(tiny, KEY) <= 1e-3 * 1.0001
+    step = steps.training_step_for(tiny, TASK, KEY)
+    assert isinstance(step, DpSgdStep)
+    sampled = len(step.sample(step.generator(0), len(x), tiny.batch_size))
+    assert update(tiny, KEY) <= 1e-3 * sampled / tiny.batch_size * 1.0001
     assert update(plain) > 1e-2
-    # noise: sigma*C per coordinate, divided by the batch size
+    # noise: sigma*C per coordinate, divided by the expected batch size q*n = batch_size
     loud = make_spec(optimizer=sgd, privacy={"dp_sgd": {"noise_multiplier": 50.0,
                                                         "max_grad_norm": 1.0, "delta": 1e-5}})
     live = state.initial(loud, TASK, dp_key=KEY)
@@ -80,6 +85,37 @@ def test_dp_step_clips_each_example_and_adds_noise_of_the_stated_scale(make_spec
     per_coord = float((after - before).std())
     expected = 50.0 * 1.0 / loud.batch_size
     assert 0.9 * expected < per_coord < 1.1 * expected
+
+
+def test_the_sample_is_poisson_and_secret_to_whoever_lacks_the_key(make_spec) -> None:  # type: ignore[no-untyped-def]
+    """The attack this stops: with the public batch order an observer of the job document knows
+    which steps used a record, so no amplification by subsampling could be claimed. A DP step's
+    batch is a Poisson sample (rate q = B/n) drawn from the shard key: the same with the key,
+    independent of the public seed, and another one under any other key."""
+    n, spec = 1000, make_spec(privacy=DP)
+    a = steps.training_step_for(spec, TASK, KEY)
+    b = steps.training_step_for(spec.model_copy(update={"seed": spec.seed + 1}), TASK, KEY)
+    other = steps.training_step_for(spec, TASK, generate_data_key())
+    assert isinstance(a, DpSgdStep) and isinstance(b, DpSgdStep) and isinstance(other, DpSgdStep)
+    sizes, overlap_public, overlap_other = [], 0, 0
+    public = engine.order_for(spec, TASK, n)
+    for t in range(200):
+        mine = a.sample(a.generator(t), n, spec.batch_size)
+        assert torch.equal(mine, b.sample(b.generator(t), n, spec.batch_size))  # the seed plays no part
+        assert torch.equal(mine, a.sample(a.generator(t), n, spec.batch_size))  # replayable
+        sizes.append(len(mine))
+        overlap_public += len(set(mine.tolist()) & set(public.indices(t).tolist()))
+        theirs = other.sample(other.generator(t), n, spec.batch_size)
+        overlap_other += len(set(mine.tolist()) & set(theirs.tolist()))
+    q = spec.batch_size / n
+    # sample sizes: Binomial(n, q): mean B, variance n q (1 - q)
+    assert abs(sum(sizes) / len(sizes) - spec.batch_size) < 4 * (n * q * (1 - q) / len(sizes)) ** 0.5
+    assert min(sizes) < spec.batch_size < max(sizes)
+    # neither the public order nor another key predicts the sample beyond chance (q * B per step)
+    chance = 200 * q * spec.batch_size
+    assert overlap_public < 2 * chance and overlap_other < 2 * chance
+    # q = 1 when the batch covers the shard: every example every step
+    assert len(a.sample(a.generator(0), spec.batch_size - 1, spec.batch_size)) == spec.batch_size - 1
 
 
 def test_the_key_crosses_to_a_fresh_replay_process(make_spec, digits) -> None:  # type: ignore[no-untyped-def]
@@ -107,3 +143,21 @@ def test_without_the_key_a_dp_task_still_has_its_start_and_evaluation_but_no_ste
     with pytest.raises(SpecError, match="needs its shard key"):
         engine.train_step(live, engine.order_for(spec, TASK, len(x)), *engine.as_tensors(spec, x, y))
     assert live.step == 0
+
+
+def test_a_step_whose_sample_is_empty_moves_the_model_by_noise_alone(make_spec, digits) -> None:  # type: ignore[no-untyped-def]
+    spec = make_spec(batch_size=1, optimizer={"name": "sgd", "lr": 1.0, "momentum": 0.0}, privacy=DP)
+    x, y = engine.as_tensors(spec, digits[0][:400], digits[1][:400])
+    step = steps.training_step_for(spec, TASK, KEY)
+    assert isinstance(step, DpSgdStep)
+    t = next(t for t in range(100) if len(step.sample(step.generator(t), len(x), 1)) == 0)
+    live = state.initial(spec, TASK, dp_key=KEY)
+    live.step = t
+    before = [p.detach().clone() for p in live.model.parameters()]
+    loss = engine.train_step(live, engine.order_for(spec, TASK, len(x)), x, y)
+    assert float(loss) == 0.0 and live.step == t + 1
+    gen = step.generator(t)
+    torch.rand(len(x), generator=gen)  # the (empty) sample's draw comes first
+    for p, b in zip(live.model.parameters(), before, strict=True):
+        noise = torch.normal(0.0, 1.0, size=p.shape, generator=gen, dtype=p.dtype)
+        assert torch.allclose(b - p.detach(), noise, atol=1e-6)  # lr 1, expected batch 1
