@@ -57,8 +57,10 @@ class Cheater:
         )
         self.acct = dev_account(index)
         self.storage = IpfsStorage(os.environ["VERITRAIN_IPFS_API"])
-        job = self.market.functions.getJob(job_id).call()
-        self.task_count, self.stake, self.spec_cid = int(job[1]), int(job[5]), str(job[17])
+        from veritrain.chain.views import Job
+
+        job = Job.of(self.market.functions.getJob(job_id).call())  # by field name, not position
+        self.task_count, self.stake, self.spec_cid = job.task_count, job.stake_per_task, job.spec_cid
         from veritrain.jobdoc import JobDocument
 
         self.doc = JobDocument.from_bytes(self.storage.get_bytes(self.spec_cid), self.spec_cid)
