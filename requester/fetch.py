@@ -78,9 +78,12 @@ def initial_model_plain(doc: JobDocument, data_key: bytes, storage: Any, shard: 
 
 
 def expected_start(doc: JobDocument, data_key: bytes, storage: Any, shard: int) -> bytes:
-    """``h_0`` of round ``doc.round``'s task on ``shard``, from the published initial model."""
+    """``h_0`` of round ``doc.round``'s task on ``shard``, from the published initial model
+    (under the job's replay profile, set while torch is unloaded, as :mod:`veritrain.starts`)."""
+    from veritrain.training.runner import in_process_ok, model_state_of
+
+    in_process_ok(doc.spec)
     from veritrain.training.engine import start_hash
-    from veritrain.training.runner import model_state_of
 
     plain = initial_model_plain(doc, data_key, storage, shard)
     return start_hash(doc.spec, doc.task_key(shard), model_state_of(plain))

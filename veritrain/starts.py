@@ -23,9 +23,15 @@ from veritrain.jobdoc import JobDocument, open_initial_model
 
 def start_hashes(doc: JobDocument, initial_model: bytes | None = None) -> list[bytes]:
     """``h_0`` of every task of ``doc``'s job, in task order. ``initial_model`` is the round's
-    published initial-model plaintext (required for ``doc.round > 0``, refused for round 0)."""
+    published initial-model plaintext (required for ``doc.round > 0``, refused for round 0).
+
+    Computed in this process under the job's replay profile: when torch has not loaded yet, the
+    profile's environment is set first, so a long-running role that checks starts before it
+    replays still replays in-process (otherwise every later replay would need a fresh process)."""
+    from veritrain.training.runner import in_process_ok, model_state_of
+
+    in_process_ok(doc.spec)  # sets the replay profile's environment while torch is unloaded
     from veritrain.training.engine import start_hash
-    from veritrain.training.runner import model_state_of
 
     if (doc.round > 0) != (initial_model is not None):
         raise SpecError([f"round {doc.round}: the bound starts need "

@@ -121,11 +121,9 @@ def start_problem(doc: JobDocument, starts_root: bytes, initial_model: bytes | N
     where the document says. Round ``r > 0``'s need ``initial_model`` (the round's plaintext,
     opened with the key): on a mismatch the worker refuses the task (``refuseStart``)."""
     from veritrain.starts import BoundStarts
-    from veritrain.training.runner import in_process_ok
 
     cached = _PUBLIC_STARTS.get(doc.binding) if initial_model is None else None
     if cached is None:
-        in_process_ok(doc.spec)  # sets the replay profile's environment while torch is unloaded
         cached = BoundStarts.of(doc, initial_model).root
         if initial_model is None:
             _PUBLIC_STARTS[doc.binding] = cached
