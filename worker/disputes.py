@@ -4,6 +4,9 @@
   manifest and every encrypted checkpoint pinned on its IPFS node, re-adding any block the
   node lost from the ciphertext kept on disk (same bytes, same CID). A referee that cannot
   fetch checkpoint ``j`` votes UNAVAILABLE, which counts against the worker.
+- **Release**: once the task is final (or slashed) no challenge can open, so the evidence,
+  checkpoints ``0..n-1``, is unpinned (the node may collect it). The manifest and the final
+  checkpoint stay pinned: they are the result the requester fetches.
 - **Referee keys**: the worker holds the data key, so it delivers the key envelope to each
   drawn referee (``deliverRefereeKey``, context :func:`veritrain.jobdoc.referee_key_context`)
   rather than depend on the requester; a referee that already has one on-chain
@@ -86,6 +89,27 @@ class DisputeDuty:
                 return readded
         self.journal.put(it.key, it.phase, available_at=time.time())
         return readded
+
+    def release(self, it: Item) -> list[str]:
+        """Unpin the task's evidence (every checkpoint but the last) now that no dispute can open;
+        returns the CIDs unpinned. Unpinning what is not pinned is no error, so a repeat after a
+        crash is harmless; a node that cannot be reached now is said, and the pins stay."""
+        cids = {int(i): cid for i, cid in it.data.get("cids", {}).items()}
+        if not cids:
+            return []
+        last = max(cids)
+        evidence = [cids[i] for i in sorted(cids) if i != last]
+        tid = it.data["task_id"]
+        try:
+            for cid in evidence:
+                self.storage.unpin(cid)
+        except StorageError as exc:
+            self.say(f"task {tid}: could not unpin its checkpoints (they stay pinned): {exc}")
+            return []
+        self.journal.put(it.key, it.phase, released_at=time.time())
+        self.say(f"task {tid}: final; unpinned {len(evidence)} checkpoints of evidence, "
+                 f"kept the manifest and the final checkpoint {cids[last]} pinned")
+        return evidence
 
     def disputes_of(self, it: Item) -> list[int]:
         """Ids of disputes over this worker's claim on the task (as accused or worker-accuser)."""

@@ -376,9 +376,11 @@ class Worker:
         if status == ClaimStatus.DISPUTED:
             return duty.handle(it)
         if status == ClaimStatus.FINALIZED:
+            duty.release(it)
             self._set(it, FINALIZED, reward=self.chain.job(TaskRecord.of(it).job_id).reward_per_task)
             return MOVED
         if status == ClaimStatus.NONE:
+            duty.release(it)
             self._set(it, SLASHED, reason="a dispute went against this result; the stake was slashed")
             return MOVED
         if self.chain.now() > self.chain.claim_of(tid).challenge_deadline:
@@ -399,6 +401,7 @@ class Worker:
         elif status != ClaimStatus.FINALIZED:
             self._set(it, WATCHING)
             return MOVED
+        self.disputes().release(it)
         self._set(it, FINALIZED, reward=self.chain.job(TaskRecord.of(it).job_id).reward_per_task)
         return MOVED
 

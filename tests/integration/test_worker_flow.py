@@ -194,6 +194,12 @@ def test_worker_completes_a_task_and_is_paid(stack: dict[str, Any]) -> None:
                                   shard_index=len(manifest.hashes) - 1)
         assert "0x" + checkpoint_hash(ck).hex() == manifest.hashes[-1]
         assert merkle.MerkleTree(manifest.hashes).root_hex == manifest.root
+        # final: the evidence is unpinned on the node; the result (manifest, last checkpoint) is not
+        ipfs = stack["storage"]
+        n = len(manifest.hashes)
+        assert [ipfs.pinned(c) for c in manifest.checkpoint_cids] == [False] * (n - 1) + [True]
+        assert ipfs.pinned(item.data["manifest_cid"])
+        assert any(f"task {task_id}: final; unpinned {n - 1} checkpoints" in x for x in lines)
         # paid: reward + stake back, then withdrawn to the wallet
         assert worker.chain.owed() == 10 * TOKEN + 5 * TOKEN
         from worker.status import status_report
