@@ -128,7 +128,9 @@ class KeyService:
 
     # ------------------------------------------------------------------------ referees
     def _referees(self) -> list[Delivery]:
-        for e in self._disputes.poll():
+        events = self._disputes.poll()
+        self._undo_disputes()
+        for e in events:
             dispute_id = int(e.args["disputeId"])
             if e.name == "DisputeOpened" and split_task_id(int(e.args["taskId"]))[0] == self.job_id:
                 self._ours[dispute_id] = int(e.args["taskId"])
@@ -153,6 +155,22 @@ class KeyService:
                 out.append(Delivery("referee", dispute_id, referee, tx_hash(receipt)))
                 log.info("delivered the key for dispute %d to referee %s", dispute_id, referee)
         return out
+
+    def _undo_disputes(self) -> None:
+        """Forget what dropped dispute events said (a reorg): a dropped draw's seats, a dropped
+        delivery (served again unless the delivery is mined again), a dropped dispute. The
+        replacing blocks' events, read in the same poll, say it again if it still holds."""
+        retracted, self._disputes.retracted = list(self._disputes.retracted), []
+        for e in retracted:
+            dispute_id = int(e.args["disputeId"])
+            if e.name == "DisputeOpened":
+                self._ours.pop(dispute_id, None)
+            elif e.name == "CommitteeDrawn":
+                self._seats.pop(dispute_id, None)
+            elif e.name == "RefereeKeyDelivered":
+                self._served.discard((dispute_id, str(e.args["referee"]).lower()))
+        if retracted:
+            log.warning("job %d: a reorg dropped %d dispute event(s); undone", self.job_id, len(retracted))
 
     # ------------------------------------------------------------------------ verifiers
     def admits(self, verifier: str) -> bool:

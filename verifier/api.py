@@ -24,7 +24,7 @@ from veritrain.tasks import split_task_id
 
 P = ResultPhase
 RESULT_PHASES = (P.SEEN, P.VERIFIED, P.CHALLENGED, P.SKIPPED, P.NO_KEY, P.UNAVAILABLE, P.UNRUNNABLE,
-                 P.MISSED, P.CHALLENGE_FAILED, P.ERROR)
+                 P.MISSED, P.CHALLENGE_FAILED, P.ERROR, P.RETRACTED)
 SEGMENT_OUTCOMES = (CheckOutcome.MATCH, CheckOutcome.MISMATCH, CheckOutcome.UNRUNNABLE,
                     CheckOutcome.UNAVAILABLE)
 DISPUTE_FIELDS = ("dispute_id", "task_id", "accused", "accuser", "segment", "accused_next", "accuser_next",

@@ -32,12 +32,15 @@ class ResultPhase(StrEnum):
     CHALLENGE_FAILED = "challenge_failed"
     NOT_NEEDED = "not_needed"
     ERROR = "error"
+    RETRACTED = "retracted"  # its reveal was dropped by a reorg: checked again once mined again
 
 
 class DisputePhase(StrEnum):
+    ANSWERING = "answering"
     DRAWING = "drawing"
     VOTING = "voting"
     SETTLED = "settled"
+    RETRACTED = "retracted"  # the chain has no such dispute after a reorg
 
 
 class Duty(StrEnum):
@@ -49,6 +52,7 @@ class Duty(StrEnum):
     REVEALED = "revealed"
     MISSED = "missed"
     UNRUNNABLE = "unrunnable"
+    RETRACTED = "retracted"  # the draw that seated this verifier was dropped by a reorg
 
 
 class Role(StrEnum):

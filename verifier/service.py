@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from verifier.chain import VerifierChain
 from verifier.keys import KeySource
+from verifier.records import DisputePhase, Duty, ResultPhase
 from verifier.referee import Referee, VotePolicy, honest
 from verifier.replay import ReplayFn, SegmentReplayer, engine_replay
 from verifier.watcher import WatchConfig, Watcher
@@ -42,6 +43,12 @@ if TYPE_CHECKING:
     from veritrain.chain.facades import Tx
 
 log = logging.getLogger("veritrain.verifier")
+#: Result phases in which this verifier sent a transaction about the result.
+ACTED = (ResultPhase.CHALLENGED, "start_slashed")
+#: A dispute item's phase for each on-chain status (after a reorg it is read from the chain).
+DISPUTE_PHASES = {DisputeStatus.NONE: DisputePhase.RETRACTED, DisputeStatus.ANSWERING: DisputePhase.ANSWERING,
+                  DisputeStatus.DRAWING: DisputePhase.DRAWING, DisputeStatus.VOTING: DisputePhase.VOTING,
+                  DisputeStatus.SETTLED: DisputePhase.SETTLED}
 #: Gas for drawCommittee sent without estimation (committees of up to 15 from a large pool).
 DRAW_GAS = 3_000_000
 
@@ -112,6 +119,7 @@ class VerifierService:
     # ------------------------------------------------------------------ events
     def ingest(self) -> int:
         events = self._market_events.poll()
+        self.undo(self._market_events)  # before the new chain's events of the same poll
         for ev in events:
             if ev.name == "ResultRevealed":
                 self._on_revealed(ev)
@@ -119,6 +127,7 @@ class VerifierService:
                 self._on_job_posted(ev)
         self.journal.set("cursor:market", self._market_events.cursor)
         devents = self._resolver_events.poll()
+        self.undo(self._resolver_events)
         for ev in devents:
             getattr(self, f"_on_{ev.name}")(ev)
         self.journal.set("cursor:resolver", self._resolver_events.cursor)
@@ -132,11 +141,67 @@ class VerifierService:
             self.journal.put(key, "wanted", spec_cid=ev.args["specCid"], requester=ev.args["requester"],
                              posted_block=ev.block_number)  # where the key's event is searched from
 
+    # ------------------------------------------------------------------ reorgs
+    def undo(self, poller: Any) -> int:
+        """Undo what the journal derived from the events a reorg dropped (the poller's
+        ``retracted``), before the replacing blocks' events are applied; returns how many.
+
+        - A dropped reveal's result, unless this verifier already acted on it (challenged or
+          slashed it), is set aside as ``retracted``: it is neither checked nor counted until its
+          reveal is mined again, then it is checked afresh with the new block's challenge
+          deadline.
+        - A dispute touched by a dropped event takes the phase the chain now gives it
+          (``retracted`` if the chain has no such dispute), and a committee seat from a dropped
+          draw is given up: only a draw on the current chain makes this verifier a referee.
+        """
+        retracted, poller.retracted = list(poller.retracted), []
+        disputes: set[int] = set()
+        for ev in retracted:
+            if ev.name == "ResultRevealed":
+                self._undo_revealed(ev)
+            elif "disputeId" in ev.args:
+                disputes.add(int(ev.args["disputeId"]))
+        for dispute_id in sorted(disputes):
+            self._resync_dispute(dispute_id, [e for e in retracted if e.args.get("disputeId") == dispute_id])
+        if retracted:
+            log.warning("a reorg dropped %d event(s) this verifier had read (blocks %d-%d); undone",
+                        len(retracted), min(e.block_number for e in retracted),
+                        max(e.block_number for e in retracted))
+        return len(retracted)
+
+    def _undo_revealed(self, ev: Any) -> None:
+        key = f"result:{int(ev.args['taskId'])}:{str(ev.args['worker']).lower()}"
+        item = self.journal.get(key)
+        if item is None or item.data.get("tx") != ev.tx_hash:
+            return  # not derived from this event
+        if item.phase in ACTED:
+            log.warning("%s: its reveal (block %d) was dropped by a reorg after this verifier %s it; "
+                        "the journaled transaction is re-sent or reverts by name", key, ev.block_number,
+                        item.phase)
+            return
+        self.journal.put(key, ResultPhase.RETRACTED, detail=f"its reveal in block {ev.block_number} was "
+                         "dropped by a reorg; checked again once it is mined again")
+
+    def _resync_dispute(self, dispute_id: int, dropped: list[Any]) -> None:
+        key = f"dispute:{dispute_id}"
+        item = self.journal.get(key)
+        if item is None:
+            return
+        status = self.chain.dispute(dispute_id).status
+        phase = DISPUTE_PHASES[status]
+        extra: dict[str, Any] = {}
+        if any(e.name == "CommitteeDrawn" for e in dropped) and status != DisputeStatus.VOTING:
+            extra.update(referees=None, duty=Duty.RETRACTED if item.data.get("duty") else None)
+        if any(e.name == "DisputeOpened" for e in dropped) and status == DisputeStatus.NONE:
+            extra.update(duty=Duty.RETRACTED if item.data.get("duty") else None)
+        self.journal.put(key, phase, reorged=[e.name for e in dropped], **extra)
+
     def _on_revealed(self, ev: Any) -> None:
         a = ev.args
         task_id, worker = int(a["taskId"]), str(a["worker"])
         key = f"result:{task_id}:{worker.lower()}"
-        if self.journal.get(key) is not None:
+        item = self.journal.get(key)
+        if item is not None and item.phase != ResultPhase.RETRACTED:
             return
         job_id = split_task_id(task_id)[0]
         self.journal.put(key, "seen", task_id=task_id, job_id=job_id, worker=worker, root=a["root"],
@@ -149,7 +214,8 @@ class VerifierService:
         role = "accuser" if str(a["accuser"]).lower() == me else (
             "accused" if str(a["accused"]).lower() == me else "observer")
         key = f"dispute:{int(a['disputeId'])}"
-        if self.journal.get(key) is None:
+        known = self.journal.get(key)
+        if known is None or known.phase == DisputePhase.RETRACTED:  # new, or opened again after a reorg
             # a challenge without proofs waits for the accused's answer (drawBlock is set then)
             answering = not a["accuserIsWorker"] and int(a["drawBlock"]) == 0
             self.journal.put(key, "answering" if answering else "drawing",
@@ -183,7 +249,7 @@ class VerifierService:
                                  "reveal_deadline": int(a["revealDeadline"])}
         if self.chain.address.lower() in {r.lower() for r in referees}:
             extra["role"] = "referee"
-            if item is None or "duty" not in item.data:
+            if item is None or item.data.get("duty") in (None, Duty.RETRACTED):  # a seat from a re-draw
                 extra["duty"] = "pending"
         self.journal.put(key, "voting", **extra)
 

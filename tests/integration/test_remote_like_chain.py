@@ -554,3 +554,70 @@ def test_one_dropped_health_probe_is_not_an_outage(remote) -> None:  # type: ign
         assert _stats(url)["dropped"] == 2
     finally:
         _stop(proc)
+
+
+def test_a_verifier_sets_aside_a_result_whose_reveal_a_reorg_dropped(remote, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The attack on a verifier that trusts what it once read: a reveal it saw is dropped by a
+    reorg. Kept as it was, the result would be checked (and could be challenged) although the
+    chain holds no such reveal, and when the worker reveals again its later challenge deadline
+    would never be read. The verifier sets the result aside, does nothing on it, and takes the
+    reveal mined again (its block, transaction and challenge deadline) as a fresh result."""
+    from eth_abi import encode
+
+    from verifier.chain import VerifierChain
+    from verifier.keys import ChainKeySource
+    from verifier.service import VerifierService
+    from veritrain import envelope
+    from veritrain.chain.facades import Contracts
+    from veritrain.chain.states import ClaimStatus
+    from veritrain.dev.deploy import deploy_local
+    from veritrain.jobdoc import worker_key_context
+    from veritrain.journal import Journal
+    from veritrain.storage import MemoryStorage
+    from veritrain.tasks import task_id_of
+
+    requester, worker, verifier = dev_account(4), dev_account(8), dev_account(7)
+    dep = deploy_local(remote.w3, dev_account(0), "sim", mint_to=[requester.address, worker.address])
+    quick = {"deployment": dep, "retry_seconds": 30, "receipt_timeout": 90}
+    req = Contracts.of(ChainClient(remote.proxy_url, requester, **quick))
+    wrk = Contracts.of(ChainClient(remote.proxy_url, worker, **quick))
+    reward, stake = 5 * 10**18, 20 * 10**18
+    req.token.approve(req.market.address, reward).send()
+    req.market.postJob(("bafy-spec", b"\x01" * 32, 1, 1, 6, reward, stake, reward // 10, 0,
+                        600, 3600, 600, 3600, b"\x02" * 32, False)).send()
+    task = task_id_of(req.market.jobCount(), 0)
+    wrk.token.approve(wrk.market.address, stake).send()
+    pub = envelope.public_key_from_private(bytes(worker.key))
+    wrk.market.claim(task, pub).send()
+    ctx = worker_key_context(CHAIN_ID, req.market.address, task, worker.address)
+    req.market.deliverKey(task, worker.address, envelope.wrap(os.urandom(32), pub, ctx)).send()
+    root, salt = b"\x07" * 32, b"\x08" * 32
+    wrk.market.commit(task, Web3.keccak(encode(["bytes32", "address", "bytes32"],
+                                               [root, worker.address, salt]))).send()
+    first = wrk.market.reveal(task, root, salt, "bafy-m").send()
+
+    chain = VerifierChain(remote.proxy_url, verifier, dep, nonce_dir=tmp_path / "nonces")
+    journal = Journal(tmp_path / "verifier.sqlite")
+    service = VerifierService(chain, MemoryStorage(), journal, ChainKeySource(chain, journal), p=1.0,
+                              secret=b"s" * 32, confirmations=0, start_block=dep.deploy_block)
+    key = f"result:{task}:{worker.address.lower()}"
+    _wait(lambda: service.ingest() is not None and journal.get(key), "the verifier reading the reveal")
+    seen = journal.get(key)
+    assert seen is not None and seen.phase == "seen" and seen.data["block"] == first["blockNumber"]
+
+    depth = remote.w3.eth.block_number - first["blockNumber"] + 1
+    assert remote.w3.provider.make_request("anvil_reorg", [depth, []]).get("error") is None
+    assert wrk.market.getClaim(task, worker.address).status == ClaimStatus.COMMITTED  # the chain forgot it
+    _wait(lambda: (service.ingest() is not None and (journal.get(key) or seen).phase == "retracted"),
+          "the verifier undoing the dropped reveal")
+    assert [i.key for i in service.watcher.pending()] == []  # nothing to check, nothing to challenge
+
+    again = wrk.market.reveal(task, root, salt, "bafy-m").send()  # the worker reveals again
+    assert again["blockNumber"] > first["blockNumber"] - 1
+    _wait(lambda: service.ingest() is not None and (journal.get(key) or seen).phase == "seen",
+          "the verifier reading the reveal mined again")
+    now = journal.get(key)
+    assert now is not None and now.data["tx"] == "0x" + bytes(again["transactionHash"]).hex()
+    assert now.data["block"] == again["blockNumber"]
+    assert now.data["challenge_deadline"] == wrk.market.getClaim(task, worker.address).challenge_deadline
+    assert [i.key for i in service.watcher.pending()] == [key]
