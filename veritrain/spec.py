@@ -191,8 +191,20 @@ class DataSpec(_Frozen):
 
 
 class EvaluationSpec(_Frozen):
-    set_cid: str | None = Field(default=None, min_length=8, description="CID of the evaluation set")
+    set_cid: str | None = Field(
+        default=None, min_length=8,
+        description="reserved, must be null: results are evaluated on the requester's held-out split")
     batch_size: int = Field(default=256, ge=1)
+
+    @model_validator(mode="after")
+    def _no_remote_set(self) -> EvaluationSpec:
+        # kept in the schema (every canonical spec carries it, so its bytes and digests stay);
+        # refused rather than silently ignored: nothing fetches such a set yet
+        if self.set_cid is not None:
+            raise ValueError("set_cid is not supported: a job's result is evaluated on the held-out "
+                             "split the requester keeps (post_job's holdout / `job submit --holdout`); "
+                             "set it to null")
+        return self
 
 
 class Deadlines(_Frozen):

@@ -133,3 +133,14 @@ def test_a_seed_or_float_without_a_canonical_json_form_is_refused() -> None:
     with pytest.raises(SpecError, match="optimizer.lr"):
         load_spec({**raw(), "optimizer": {**raw()["optimizer"], "lr": float("inf")}})
     assert load_spec({**raw(), "seed": 2**53 - 1}).seed == 2**53 - 1
+
+
+def test_an_evaluation_set_cid_is_refused_not_ignored() -> None:
+    """Nothing fetches an evaluation set by CID: a requester who names one would otherwise get
+    results evaluated on something else without a word."""
+    d = raw()
+    d["evaluation"] = {"set_cid": "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy5", "batch_size": 64}
+    found = problems(d)
+    assert len(found) == 1 and found[0].startswith("evaluation: set_cid is not supported"), found
+    d["evaluation"]["set_cid"] = None
+    assert load_spec(d).evaluation.batch_size == 64
