@@ -74,6 +74,10 @@ class VerifierService:
         m_from = int(journal.value("cursor:market", start))
         r_from = int(journal.value("cursor:resolver", start))
         self._market_events, self._resolver_events = chain.pollers(m_from, r_from, confirmations)
+        # with their remembered hashes and newest events: a reorg while this verifier was down
+        # is noticed on the first poll and undone like any other (``undo``)
+        self._market_events.resume(journal.value("poller:market"))
+        self._resolver_events.resume(journal.value("poller:resolver"))
 
     # ------------------------------------------------------------------ registration
     def ensure_registered(self, stake: int | None = None) -> str:
@@ -126,11 +130,13 @@ class VerifierService:
             elif ev.name == "JobPosted":
                 self._on_job_posted(ev)
         self.journal.set("cursor:market", self._market_events.cursor)
+        self.journal.set("poller:market", self._market_events.state())
         devents = self._resolver_events.poll()
         self.undo(self._resolver_events)
         for ev in devents:
             getattr(self, f"_on_{ev.name}")(ev)
         self.journal.set("cursor:resolver", self._resolver_events.cursor)
+        self.journal.set("poller:resolver", self._resolver_events.state())
         self.journal.set("last_block", max(self._market_events.cursor, self._resolver_events.cursor) - 1)
         return len(events) + len(devents)
 

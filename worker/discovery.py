@@ -63,7 +63,7 @@ class TaskBoard:
             from veritrain.chain.events import EventPoller
 
             poller = EventPoller(chain.client, chain.market.web3_contract, cursor,
-                                 names=[*JOB_EVENTS, *SLOT_EVENTS])
+                                 names=[*JOB_EVENTS, *SLOT_EVENTS]).resume(saved.get("poller"))
         self.poller = poller
         self.me = str(chain.address).lower()
         #: Reads since this board was made (the bench and tests look at them).
@@ -120,6 +120,7 @@ class TaskBoard:
     def _save(self) -> None:
         self.journal.set(BOARD_KEY, {
             "cursor": self.poller.cursor,
+            "poller": self.poller.state(),  # a reorg while the worker was down is still noticed
             "jobs": {str(k): _plain(j) for k, j in self.jobs.items()},
             "full": sorted(self.full),
             "mine": sorted(self.mine),

@@ -261,6 +261,30 @@ def test_a_reorg_retracts_the_events_of_dropped_blocks(remote) -> None:  # type:
     assert remote.token.functions.balanceOf(holder).call() == sum(v for _, _, v in truth)
 
 
+def test_a_reorg_while_the_reader_was_down_is_noticed_after_its_restart(remote) -> None:  # type: ignore[no-untyped-def]
+    """A role that stopped after reading an event, then restarted from its journaled cursor alone,
+    would never learn that a reorg dropped the event meanwhile (the hashes it checks were in
+    memory). Resumed from the poller's journaled state, the first poll retracts it."""
+    client = _client(remote.proxy_url)
+    holder = dev_account(6).address
+    poller = EventPoller(client, remote.token, client.block_number() + 1, names=["Transfer"])
+    receipt = _mint(client, remote.token, holder, 11)
+    _wait(poller.poll, "the mint's event")
+    saved = json.loads(json.dumps(poller.state()))  # as the journal keeps it
+    del poller  # the role stops
+
+    depth = client.block_number() - receipt["blockNumber"] + 2
+    assert remote.w3.provider.make_request("anvil_reorg", [depth, []]).get("error") is None
+    restarted = EventPoller(client, remote.token, 0, names=["Transfer"]).resume(saved)
+    cursor_only = EventPoller(client, remote.token, saved["cursor"], names=["Transfer"])
+    restarted.poll()
+    cursor_only.poll()
+    assert [(e.block_number, e.args["value"]) for e in restarted.retracted] == [(receipt["blockNumber"], 11)]
+    assert restarted.stats["reorgs"] == 1
+    assert cursor_only.retracted == [] and cursor_only.stats["reorgs"] == 0  # what journals held before
+    assert remote.token.functions.balanceOf(holder).call() == 0  # the chain indeed forgot the mint
+
+
 def test_fees_follow_the_fee_history_under_a_cap(remote) -> None:  # type: ignore[no-untyped-def]
     client = _client(remote.proxy_url)
     fees = client.price()
@@ -561,7 +585,8 @@ def test_a_verifier_sets_aside_a_result_whose_reveal_a_reorg_dropped(remote, tmp
     reorg. Kept as it was, the result would be checked (and could be challenged) although the
     chain holds no such reveal, and when the worker reveals again its later challenge deadline
     would never be read. The verifier sets the result aside, does nothing on it, and takes the
-    reveal mined again (its block, transaction and challenge deadline) as a fresh result."""
+    reveal mined again (its block, transaction and challenge deadline) as a fresh result. Here
+    the verifier is even down during the reorg: it notices from its journaled poller state."""
     from eth_abi import encode
 
     from verifier.chain import VerifierChain
@@ -606,8 +631,12 @@ def test_a_verifier_sets_aside_a_result_whose_reveal_a_reorg_dropped(remote, tmp
     assert seen is not None and seen.phase == "seen" and seen.data["block"] == first["blockNumber"]
 
     depth = remote.w3.eth.block_number - first["blockNumber"] + 1
+    # the verifier is down while the reorg happens, and restarts from its journal
+    del service
     assert remote.w3.provider.make_request("anvil_reorg", [depth, []]).get("error") is None
     assert wrk.market.getClaim(task, worker.address).status == ClaimStatus.COMMITTED  # the chain forgot it
+    service = VerifierService(chain, MemoryStorage(), journal, ChainKeySource(chain, journal), p=1.0,
+                              secret=b"s" * 32, confirmations=0, start_block=dep.deploy_block)
     _wait(lambda: (service.ingest() is not None and (journal.get(key) or seen).phase == "retracted"),
           "the verifier undoing the dropped reveal")
     assert [i.key for i in service.watcher.pending()] == []  # nothing to check, nothing to challenge

@@ -138,6 +138,29 @@ def test_a_reorg_that_drops_a_claim_gives_its_slot_back(
     assert board.free(job_id) == [0, 1, 2, 3]
 
 
+def test_a_reorg_while_the_worker_was_down_gives_the_slot_back_after_its_restart(
+        deployed: Any, proxy: CountingProxy, fresh_chain: Any, tmp_path: Path) -> None:
+    """The board restarts from its journal: with only a cursor it would never reread the dropped
+    claim's block and would keep the task full for ever (nobody claims it again)."""
+    dep, market = deployed
+    board, _ = _board(proxy, dep, tmp_path)
+    _send(fresh_chain, REQUESTER, market.functions.postJob(_job(4)))
+    board.refresh()
+    (job_id,) = board.jobs
+    from veritrain import envelope
+
+    pub = envelope.public_key_from_private(bytes(dev_account(RIVAL).key))
+    _send(fresh_chain, RIVAL, market.functions.claim(task_id_of(job_id, 2), bytes(pub)))
+    board.refresh()
+    assert 2 not in board.free(job_id)
+    board.journal.close()  # the worker stops
+    fresh_chain.provider.make_request("anvil_reorg", [1, []])
+    restarted, _ = _board(proxy, dep, tmp_path)
+    assert 2 not in restarted.free(job_id)  # as journaled
+    restarted.refresh()
+    assert restarted.free(job_id) == [0, 1, 2, 3]
+
+
 def test_a_claim_mined_after_the_winner_ends_not_claimed(
         deployed: Any, proxy: CountingProxy, fresh_chain: Any, tmp_path: Path) -> None:
     from veritrain import envelope

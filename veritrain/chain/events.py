@@ -51,7 +51,8 @@ class EventPoller:
     """Yields each matching event once, in chain order, as blocks become confirmed.
 
     ``names`` limits the event types (default: every event in the contract's ABI).
-    ``cursor`` is the next block to read; store it to resume after a restart.
+    ``cursor`` is the next block to read; store :meth:`state` to resume after a restart
+    (:meth:`resume`), reorg detection included.
     """
 
     def __init__(self, client: ChainClient, contract: Any, from_block: int, *,
@@ -83,6 +84,29 @@ class EventPoller:
         for e in wanted:
             sig = f"{e['name']}({','.join(_type(i) for i in e['inputs'])})"
             self._by_topic[bytes(Web3.keccak(text=sig))] = e["name"]
+
+    # -- resuming after a restart ----------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """What a restarted role needs to resume here *and* notice a reorg that happened while it
+        was down: the cursor, the remembered page-end hashes and the events of the newest blocks
+        (JSON-ready; journal it together with whatever was derived from the events)."""
+        return {"cursor": self.cursor, "hashes": {str(n): h for n, h in self._hashes.items()},
+                "recent": [e.model_dump(mode="json") for e in self._recent]}
+
+    def resume(self, state: Any) -> EventPoller:
+        """Continue from a :meth:`state`. The next :meth:`poll` checks the remembered hashes, so
+        events of blocks dropped meanwhile reach :attr:`retracted` as if it had never stopped. A
+        bare cursor (what journals held before) resumes without that check; None keeps
+        ``from_block``."""
+        if state is None:
+            return self
+        if isinstance(state, int):
+            self.cursor = state
+            return self
+        self.cursor = int(state["cursor"])
+        self._hashes = {int(n): str(h) for n, h in state.get("hashes", {}).items()}
+        self._recent = [Event.model_validate(e) for e in state.get("recent", [])]
+        return self
 
     def poll(self) -> list[Event]:
         """Every new event up to ``head - confirmations``; advances the cursor (after undoing a
