@@ -38,7 +38,8 @@ CHEATS = {"free_rider": 6, "copier": 7, "stale": 8, "data_swapper": 9}
 PHASES = {"submit": 60, "reveal": 20, "commit": 45, "reveal_scores": 20}
 
 
-def _spec(windows: int) -> Any:
+def scored_spec(windows: int) -> Any:
+    """The digits MLP example as a scored job of ``windows`` windows, on this machine's profile."""
     import yaml
 
     from bench.protocol import ROOT
@@ -66,13 +67,11 @@ def run(quick: bool) -> dict[str, Any]:
 def _run(bs: BenchStack, quick: bool) -> dict[str, Any]:
     import numpy as np
     import torch
-    from eth_keys import keys
     from sklearn.datasets import load_digits
 
     from requester.scored import ScoredTerms, post_scored_job
     from veritrain.data import Dataset
     from veritrain.dev.accounts import dev_account
-    from veritrain.dev.deploy import REGISTRY_MIN_STAKE, deploy_contract
     from veritrain.scored import assign
     from veritrain.scored.chain import ScoredChain
     from veritrain.scored.follow import GlobalModels
@@ -82,21 +81,13 @@ def _run(bs: BenchStack, quick: bool) -> dict[str, Any]:
 
     windows = 2 if quick else 3
     w3 = bs.w3
-    token = bs.deployment.address("DevToken")
-    registry_address = bs.deployment.address("VerifierRegistry")
-    scored = deploy_contract(w3, dev_account(DEPLOYER), "ScoredRounds", token, registry_address)
     validators = VERIFIERS[:3]
-    market, registry = bs.c["JobMarket"], bs.c["VerifierRegistry"]
-    for i in validators:
-        # the registry's stake is held by the market: approve it, then register
-        _approve(w3, dev_account(i), token, market.address, REGISTRY_MIN_STAKE * 2)
-        _send(w3, dev_account(i), registry.functions.register(
-            keys.PrivateKey(dev_account(i).key).public_key.to_bytes(), REGISTRY_MIN_STAKE * 2))
+    scored = deploy_scored(bs, validators)
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype(np.float32)
     y = y.astype(np.int64)
-    spec = _spec(windows)
+    spec = scored_spec(windows)
     storage = IpfsStorage(bs.ipfs)
     requester = ScoredChain(w3, scored.address, dev_account(REQUESTER))
     e18 = 10**18
@@ -202,6 +193,26 @@ def _run(bs: BenchStack, quick: bool) -> dict[str, Any]:
     for kind, i in CHEATS.items():
         out[f"scored_reward_share_{kind}"] = round(paid.get(dev_account(i).address, 0) / total, 4)
     return out
+
+
+def deploy_scored(bs: BenchStack, validators: tuple[int, ...]) -> Any:
+    """ScoredRounds over the stack's token and VerifierRegistry, and ``validators`` (dev account
+    indexes) registered as verifiers; the contract (web3)."""
+    from eth_keys import keys
+
+    from veritrain.dev.accounts import dev_account
+    from veritrain.dev.deploy import REGISTRY_MIN_STAKE, deploy_contract
+
+    token = bs.deployment.address("DevToken")
+    scored = deploy_contract(bs.w3, dev_account(DEPLOYER), "ScoredRounds", token,
+                             bs.deployment.address("VerifierRegistry"))
+    market, registry = bs.c["JobMarket"], bs.c["VerifierRegistry"]
+    for i in validators:
+        # the registry's stake is held by the market: approve it, then register
+        _approve(bs.w3, dev_account(i), token, market.address, REGISTRY_MIN_STAKE * 2)
+        _send(bs.w3, dev_account(i), registry.functions.register(
+            keys.PrivateKey(dev_account(i).key).public_key.to_bytes(), REGISTRY_MIN_STAKE * 2))
+    return scored
 
 
 def _mean(xs: list[float]) -> float:

@@ -20,7 +20,8 @@ from veritrain.scored import assign, score
 from veritrain.scored.chain import Phase, ScoredChain
 from veritrain.scored.commitments import score_commitment
 from veritrain.scored.follow import GlobalModels, fetch_update
-from veritrain.scored.job import ScoredJobDoc, get_dataset
+from veritrain.scored.job import ScoredJobDoc
+from veritrain.scored.session import finish, from_command_line, open_session
 from veritrain.scored.train import ScoredModel
 from veritrain.storage.base import Storage
 
@@ -61,19 +62,10 @@ def score_window(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, 
 def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, lie: Lie | None = None,
         leave: bool = True) -> dict[str, Any]:
     """Validate every window of ``job_id`` still open for score commits; a report."""
-    from veritrain.training.engine import as_tensors
-
-    print(f"validator {chain.account.address}: waiting for scored job {job_id}", flush=True)
-    chain.wait_job(job_id)
-    params = chain.params(job_id)
-    doc = ScoredJobDoc.get(storage, params["specCid"])
-    data = get_dataset(storage, doc, key)
-    model = ScoredModel(doc.spec, *as_tensors(doc.spec, data.features, data.labels))
-    models = GlobalModels(chain, storage, doc, key, job_id, model)
-    me = chain.account.address
-    chain.join(job_id, "joinAsValidator", params["validatorStake"])
+    session = open_session(chain, storage, key, job_id, role="validator")
+    doc, model, models, me = session.doc, session.model, session.models, session.address
     report: dict[str, Any] = {"address": me, "score_seconds": 0.0, "windows": {}}
-    for w in range(params["windows"]):
+    for w in range(session.windows):
         if chain.phase(job_id, w) > Phase.SCORE_COMMIT:
             continue
         chain.wait_phase(job_id, w, Phase.SCORE_COMMIT)
@@ -100,17 +92,7 @@ def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, lie: L
                                 "verdicts": [v.as_dict() for v in verdicts]}
         chain.wait_phase(job_id, w, Phase.SETTLEABLE)
         chain.settle_if_due(job_id, w)
-    last = params["windows"] - 1
-    chain.wait_phase(job_id, last, Phase.SETTLEABLE)
-    chain.settle_if_due(job_id, last)
-    chain.wait_phase(job_id, last, Phase.SETTLED)
-    report["stake_left"] = int(chain.c.functions.stakeOf(job_id, me).call())
-    if leave:
-        chain.send("leave", job_id)
-        report["earned"] = int(chain.c.functions.owed(me).call())
-        chain.send("withdraw")
-    report["gas"] = chain.gas_used
-    return report
+    return finish(chain, session, report, leave=leave)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -118,24 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     ``VERITRAIN_SCORED_ACCOUNT_KEY``, the job key in ``VERITRAIN_SCORED_JOB_KEY`` (hex), IPFS at
     ``VERITRAIN_IPFS_API``; ``VERITRAIN_SCORED_LIE`` names a ``module:function`` :data:`Lie`.
     Prints the report as JSON."""
-    import importlib
-    import sys
-
-    from eth_account import Account
-    from web3 import HTTPProvider, Web3
-
-    from veritrain.storage.ipfs import IpfsStorage
-
-    rpc, address, job = (argv or sys.argv[1:])[:3]
-    account = Account.from_key(os.environ["VERITRAIN_SCORED_ACCOUNT_KEY"])
-    chain = ScoredChain(Web3(HTTPProvider(rpc, request_kwargs={"timeout": 60})), address, account)
-    storage = IpfsStorage(os.environ["VERITRAIN_IPFS_API"])
-    lie: Lie | None = None
-    if name := os.environ.get("VERITRAIN_SCORED_LIE"):
-        module, fn = name.split(":")
-        lie = getattr(importlib.import_module(module), fn)
-    key = bytes.fromhex(os.environ["VERITRAIN_SCORED_JOB_KEY"])
-    print(json.dumps(run(chain, storage, key, int(job), lie=lie), default=str), flush=True)
+    chain, storage, key, job, lie = from_command_line(argv, "VERITRAIN_SCORED_LIE", None)
+    print(json.dumps(run(chain, storage, key, job, lie=lie), default=str), flush=True)
 
 
 if __name__ == "__main__":

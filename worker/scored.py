@@ -21,7 +21,8 @@ from veritrain.scored.chain import Phase, ScoredChain
 from veritrain.scored.commitments import update_commitment
 from veritrain.scored.compress import CompressedUpdate, to_bytes
 from veritrain.scored.follow import GlobalModels
-from veritrain.scored.job import ScoredJobDoc, get_dataset, seal_update, update_hash
+from veritrain.scored.job import ScoredJobDoc, seal_update, update_hash
+from veritrain.scored.session import finish, from_command_line, open_session
 from veritrain.scored.train import ScoredModel, make_update
 from veritrain.storage.base import Storage
 
@@ -65,19 +66,10 @@ def honest(ctx: WindowContext) -> CompressedUpdate:
 def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, strategy: Strategy = honest,
         leave: bool = True) -> dict[str, Any]:
     """Take part in every window of ``job_id`` still open for submissions; a report."""
-    from veritrain.training.engine import as_tensors
-
-    print(f"worker {chain.account.address}: waiting for scored job {job_id}", flush=True)
-    chain.wait_job(job_id)
-    params = chain.params(job_id)
-    doc = ScoredJobDoc.get(storage, params["specCid"])
-    data = get_dataset(storage, doc, key)
-    model = ScoredModel(doc.spec, *as_tensors(doc.spec, data.features, data.labels))
-    models = GlobalModels(chain, storage, doc, key, job_id, model)
-    me = chain.account.address
-    chain.join(job_id, "joinAsWorker", params["workerStake"])
+    session = open_session(chain, storage, key, job_id, role="worker")
+    doc, model, models, me = session.doc, session.model, session.models, session.address
     report: dict[str, Any] = {"address": me, "train_seconds": 0.0, "submitted": [], "missed": []}
-    for w in range(params["windows"]):
+    for w in range(session.windows):
         if chain.phase(job_id, w) > Phase.SUBMIT:
             report["missed"].append(w)
             continue
@@ -105,16 +97,7 @@ def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, strate
             continue
         report["submitted"].append(w)
         print(f"window {w}: update {index} revealed ({cid})", flush=True)
-    last = params["windows"] - 1
-    chain.wait_phase(job_id, last, Phase.SETTLEABLE)
-    chain.settle_if_due(job_id, last)
-    chain.wait_phase(job_id, last, Phase.SETTLED)
-    if leave:
-        chain.send("leave", job_id)
-        report["earned"] = int(chain.c.functions.owed(me).call())
-        chain.send("withdraw")
-    report["gas"] = chain.gas_used
-    return report
+    return finish(chain, session, report, leave=leave)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -122,25 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     ``VERITRAIN_SCORED_ACCOUNT_KEY``, the job key in ``VERITRAIN_SCORED_JOB_KEY`` (hex) and
     IPFS at ``VERITRAIN_IPFS_API``; prints the report as JSON. ``VERITRAIN_SCORED_STRATEGY``
     names a ``module:function`` strategy (default: honest)."""
-    import importlib
-    import sys
-
-    from eth_account import Account
-    from web3 import HTTPProvider, Web3
-
-    from veritrain.storage.ipfs import IpfsStorage
-
-    rpc, address, job = (argv or sys.argv[1:])[:3]
-    account = Account.from_key(os.environ["VERITRAIN_SCORED_ACCOUNT_KEY"])
-    chain = ScoredChain(Web3(HTTPProvider(rpc, request_kwargs={"timeout": 60})), address, account)
-    storage = IpfsStorage(os.environ["VERITRAIN_IPFS_API"])
-    strategy: Strategy = honest
-    if name := os.environ.get("VERITRAIN_SCORED_STRATEGY"):
-        module, fn = name.split(":")
-        strategy = getattr(importlib.import_module(module), fn)
-    key = bytes.fromhex(os.environ["VERITRAIN_SCORED_JOB_KEY"])
-    report = run(chain, storage, key, int(job), strategy=strategy)
-    print(json.dumps(report, default=str), flush=True)
+    chain, storage, key, job, strategy = from_command_line(argv, "VERITRAIN_SCORED_STRATEGY", honest)
+    print(json.dumps(run(chain, storage, key, job, strategy=strategy), default=str), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,105 @@
+"""Scored mode's roles as a person runs them (issue 21), on the real stack: two honest workers
+through ``veritrain worker scored`` (keystore, password, settings from the environment), a
+copier (the adversary's strategy through ``python -m worker.scored``) and one validator through
+``veritrain verifier validate``, each its own process, for one window of a job posted with the
+SDK's ``post_scored_job``.
+
+The attack checked: a worker that submits another's update as its own. It must be paid nothing
+and slashed, while both honest workers are paid and the contract's balance still covers what
+it owes. ``make bench`` runs the full version (3 windows, 8 workers, a lying validator).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.realstack import VERIFIERS, BenchStack, Proc
+from bench.scored import deploy_scored, scored_spec
+
+HONEST, COPIER = (2, 3), 4
+VALIDATOR = VERIFIERS[0]
+PHASES = {"submit": 45, "reveal": 15, "commit": 30, "reveal_scores": 15}
+
+
+def _report(proc: Proc) -> dict[str, Any]:
+    for line in reversed(proc.log.read_text(errors="replace").splitlines()):
+        if line.startswith("{"):
+            return dict(json.loads(line))
+    raise AssertionError(f"{proc.name} printed no report:\n{proc.tail()}")
+
+
+def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Path) -> None:
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from requester.scored import ScoredTerms, post_scored_job
+    from veritrain.chain.facades import IERC20_ABI
+    from veritrain.data import Dataset
+    from veritrain.dev.accounts import dev_account
+    from veritrain.scored.chain import ScoredChain
+    from veritrain.storage.ipfs import IpfsStorage
+
+    with BenchStack(tmp_path) as bs:
+        scored = deploy_scored(bs, (VALIDATOR,))
+        key = os.urandom(32)
+        job_id = int(scored.functions.jobCount().call()) + 1
+        cmd = [str(job_id), "--contract", scored.address]
+        procs: dict[str, Proc] = {}
+        for i in HONEST:  # the worker's own command, its key from an encrypted keystore
+            env = {**bs.worker_env(i, tmp_path / f"worker-{i}"), "VERITRAIN_SCORED_JOB_KEY": key.hex()}
+            procs[f"honest-{i}"] = bs.spawn(f"honest-{i}", [sys.executable, "-m", "veritrain.cli", "worker",
+                                                            "scored", *cmd], env)
+        copier_env = bs.env(VERITRAIN_SCORED_JOB_KEY=key.hex(),
+                            VERITRAIN_SCORED_ACCOUNT_KEY=dev_account(COPIER).key.hex(),
+                            VERITRAIN_SCORED_STRATEGY="adversary.scored:copier",
+                            VERITRAIN_SCORED_COPY_OF=dev_account(HONEST[0]).address)
+        procs["copier"] = bs.spawn("copier", [sys.executable, "-m", "worker.scored", bs.rpc, scored.address,
+                                              str(job_id)], copier_env)
+        validator_env = bs.env(VERITRAIN_SCORED_JOB_KEY=key.hex(),
+                               VERITRAIN_VERIFIER_DEV_ACCOUNT=str(VALIDATOR),
+                               VERITRAIN_VERIFIER_HOME=str(tmp_path / "validator"))
+        procs["validator"] = bs.spawn("validator", [sys.executable, "-m", "veritrain.cli", "verifier",
+                                                    "validate", *cmd], validator_env)
+        ready = time.monotonic() + 240
+        while not all("waiting for scored job" in p.tail(50) for p in procs.values()):
+            dead = {n: p.tail() for n, p in procs.items() if not p.alive()}
+            assert not dead and time.monotonic() < ready, f"a role did not start: {dead}"
+            time.sleep(1)
+
+        x, y = load_digits(return_X_y=True)
+        requester = ScoredChain(bs.w3, scored.address, dev_account(1))
+        e18 = 10**18
+        terms = ScoredTerms(reward_per_window=90 * e18, validator_fee_per_window=9 * e18,
+                            worker_stake=20 * e18, validator_stake=30 * e18,
+                            submit_window=PHASES["submit"], reveal_window=PHASES["reveal"],
+                            score_commit_window=PHASES["commit"], score_reveal_window=PHASES["reveal_scores"])
+        data = Dataset((x[:600] / 16.0).astype(np.float32), y[:600].astype(np.int64))
+        posted = post_scored_job(requester, IpfsStorage(bs.ipfs), scored_spec(1), data, terms, data_key=key)
+        assert posted.job_id == job_id
+
+        limit = time.monotonic() + sum(PHASES.values()) + 240
+        while any(p.alive() for p in procs.values()):
+            assert time.monotonic() < limit, {n: p.tail(5) for n, p in procs.items() if p.alive()}
+            time.sleep(2)
+        failed = {n: p.tail() for n, p in procs.items() if p.popen.returncode != 0}
+        assert not failed, failed
+        reports = {n: _report(p) for n, p in procs.items()}
+
+        paid = {s.worker.lower(): s.payout for s in requester.settled(job_id, 0)}
+        slashed = {k.lower(): v for k, v in requester.slashed(job_id, 0).items()}
+        honest = [dev_account(i).address.lower() for i in HONEST]
+        copier = dev_account(COPIER).address.lower()
+        assert all(paid.get(a, 0) > 0 for a in honest), paid
+        assert paid.get(copier, 0) == 0 and slashed.get(copier, 0) > 0, (paid, slashed)
+        assert all(reports[f"honest-{i}"]["submitted"] == [0] for i in HONEST)
+        assert all(int(reports[f"honest-{i}"]["earned"]) > 0 for i in HONEST)  # withdrawn by the command
+        window = reports["validator"]["windows"]["0"]
+        assert len(window["scores"]) == 3 and window["copiers"] != 0  # it flagged the copy
+        assert int(reports["validator"]["earned"]) > 0  # its fee
+        token = bs.w3.eth.contract(address=bs.deployment.address("DevToken"), abi=IERC20_ABI)
+        assert token.functions.balanceOf(scored.address).call() >= scored.functions.liabilities().call()
