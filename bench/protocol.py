@@ -149,9 +149,14 @@ class Run:
         """``veritrain job cancel``: a job the bench is done with takes no more claims. Workers
         take any open task of any job, so a reopened (slashed) task of an earlier phase's job
         would otherwise draw the next phase's workers to a job whose key service has stopped."""
+        from veritrain.chain.states import JobStatus
+        from veritrain.chain.views import Job
+
+        if Job.of(self.bs.c["JobMarket"].functions.getJob(job_id).call()).status != JobStatus.OPEN:
+            return  # already ended or closed: it takes no claims (cancelling would revert by name)
         try:
             self.bs.cli(["job", "cancel", str(job_id), "--dev-account", "1"], timeout=120)
-        except Exception as exc:  # noqa: BLE001 - e.g. already over; the phase's numbers stand
+        except Exception as exc:  # noqa: BLE001 - e.g. ended meanwhile; the phase's numbers stand
             self.notes.append(f"job {job_id}: cancel failed: {str(exc)[-300:]}")
 
     def job_events(self, job_id: int, from_block: int) -> dict[str, list[Any]]:

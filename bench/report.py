@@ -409,6 +409,7 @@ def render(results: dict[str, Any]) -> str:
         f"- mode: {'quick (tiny configuration — not representative)' if results.get('quick') else 'full'}",
         "- The machine is shared (2 cores, other work running beside the benchmark): wall times are "
         "pessimistic; ratios are measured side by side in the same run, so load hits both sides.",
+        *[f"- {note}" for note in results.get("notes", [])],
         "",
         "| key | value | target | meets | what | from |",
         "|---|---:|---|---|---|---|",
