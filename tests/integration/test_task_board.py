@@ -119,19 +119,25 @@ def test_claims_restart_and_cancel_read_only_what_changed(
     assert again.jobs == {} and again.full == set()
 
 
+def _job_with_a_rival_claim(board: TaskBoard, market: Any, fresh_chain: Any, index: int) -> int:
+    """A 4-task job posted and task ``index`` claimed by a rival, both seen by ``board``."""
+    from veritrain import envelope
+
+    _send(fresh_chain, REQUESTER, market.functions.postJob(_job(4)))
+    board.refresh()
+    (job_id,) = board.jobs
+    pub = envelope.public_key_from_private(bytes(dev_account(RIVAL).key))
+    _send(fresh_chain, RIVAL, market.functions.claim(task_id_of(job_id, index), bytes(pub)))
+    board.refresh()
+    assert index not in board.free(job_id)
+    return int(job_id)
+
+
 def test_a_reorg_that_drops_a_claim_gives_its_slot_back(
         deployed: Any, proxy: CountingProxy, fresh_chain: Any, tmp_path: Path) -> None:
     dep, market = deployed
     board, _ = _board(proxy, dep, tmp_path)
-    _send(fresh_chain, REQUESTER, market.functions.postJob(_job(4)))
-    board.refresh()
-    (job_id,) = board.jobs
-    from veritrain import envelope
-
-    pub = envelope.public_key_from_private(bytes(dev_account(RIVAL).key))
-    _send(fresh_chain, RIVAL, market.functions.claim(task_id_of(job_id, 1), bytes(pub)))
-    board.refresh()
-    assert 1 not in board.free(job_id)
+    job_id = _job_with_a_rival_claim(board, market, fresh_chain, 1)
     fresh_chain.provider.make_request("anvil_reorg", [1, []])  # the claim's block is replaced
     assert market.functions.getTask(task_id_of(job_id, 1)).call()[1] == 0  # the chain agrees
     board.refresh()
@@ -144,15 +150,7 @@ def test_a_reorg_while_the_worker_was_down_gives_the_slot_back_after_its_restart
     claim's block and would keep the task full for ever (nobody claims it again)."""
     dep, market = deployed
     board, _ = _board(proxy, dep, tmp_path)
-    _send(fresh_chain, REQUESTER, market.functions.postJob(_job(4)))
-    board.refresh()
-    (job_id,) = board.jobs
-    from veritrain import envelope
-
-    pub = envelope.public_key_from_private(bytes(dev_account(RIVAL).key))
-    _send(fresh_chain, RIVAL, market.functions.claim(task_id_of(job_id, 2), bytes(pub)))
-    board.refresh()
-    assert 2 not in board.free(job_id)
+    job_id = _job_with_a_rival_claim(board, market, fresh_chain, 2)
     board.journal.close()  # the worker stops
     fresh_chain.provider.make_request("anvil_reorg", [1, []])
     restarted, _ = _board(proxy, dep, tmp_path)
