@@ -24,6 +24,7 @@ class ResultPhase(StrEnum):
     SEEN = "seen"
     VERIFIED = "verified"
     CHALLENGED = "challenged"
+    START_SLASHED = "start_slashed"  # its h_0 was not the bound start: slashed by proof
     SKIPPED = "skipped"
     NO_KEY = "no_key"
     UNAVAILABLE = "unavailable"

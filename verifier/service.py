@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("veritrain.verifier")
 #: Result phases in which this verifier sent a transaction about the result.
-ACTED = (ResultPhase.CHALLENGED, "start_slashed")
+ACTED = (ResultPhase.CHALLENGED, ResultPhase.START_SLASHED)
 #: A dispute item's phase for each on-chain status (after a reorg it is read from the chain).
 DISPUTE_PHASES = {DisputeStatus.NONE: DisputePhase.RETRACTED, DisputeStatus.ANSWERING: DisputePhase.ANSWERING,
                   DisputeStatus.DRAWING: DisputePhase.DRAWING, DisputeStatus.VOTING: DisputePhase.VOTING,
