@@ -222,7 +222,8 @@ def remote_chain(home: Path, *, block_time: float = 1.0, chain_id: int = CHAIN_I
             started["anvil"] = subprocess.Popen(
                 [str(binary), "--port", str(anvil_port), "--host", "127.0.0.1",
                  "--block-time", f"{block_time:g}", "--chain-id", str(chain_id),
-                 "--accounts", str(DEV_ACCOUNT_COUNT), "--silent"],
+                 "--accounts", str(DEV_ACCOUNT_COUNT), "--silent",
+                 *procs.anvil_cache_args(home / "anvil-cache")],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         _wait(lambda: procs.anvil_chain_id(anvil_port) == chain_id, "anvil", started["anvil"])
         anvil_url = f"http://127.0.0.1:{anvil_port}"
@@ -247,6 +248,7 @@ def remote_chain(home: Path, *, block_time: float = 1.0, chain_id: int = CHAIN_I
             net.close()
         for proc in reversed(list(started.values())):
             _stop(proc)
+        procs.remove_anvil_cache(home / "anvil-cache")
 
 
 # --------------------------------------------------------------------------- reading the outcome

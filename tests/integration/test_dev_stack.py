@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,25 @@ def test_the_chain_keeps_time_and_ipfs_restarts_alone(home: Path) -> None:
     assert refused.returncode == 1 and "already running" in refused.stderr
     bad = run("dev", "up", "--home", str(home), "--only", "redis")
     assert bad.returncode == 1 and "choose one of anvil, ipfs" in bad.stderr
+
+
+def test_anvil_keeps_old_states_in_the_stack_and_down_removes_them(home: Path, tmp_path_factory) -> None:
+    """Anvil writes chain states past its 500 in memory to disk, by default under
+    ~/.foundry/anvil/tmp, and only a clean exit removes them: each killed Anvil of a busy run
+    left GBs there until a CI disk filled. The stack's Anvil writes into the stack, and
+    `dev down` removes what it wrote."""
+    fake_home = tmp_path_factory.mktemp("user-home")
+    env = {"HOME": str(fake_home)}
+    args = ports()
+    assert run("dev", "up", "--home", str(home), *args, "--only", "anvil", env=env).returncode == 0
+    url = f"http://127.0.0.1:{args[1]}"
+    for _ in range(7):  # 700 blocks, 100 a call
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "anvil_mine", "params": ["0x64"]})
+        req = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
+        assert "error" not in json.loads(urllib.request.urlopen(req, timeout=60).read())
+    cache = home / "dev" / "anvil-cache"
+    assert cache.is_dir() and any(cache.rglob("*")), "Anvil persisted no state past 500 blocks"
+    assert not (fake_home / ".foundry" / "anvil" / "tmp").exists() or not any(
+        (fake_home / ".foundry" / "anvil" / "tmp").iterdir())
+    assert run("dev", "down", "--home", str(home), env=env).returncode == 0
+    assert not cache.exists()

@@ -90,7 +90,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def remote() -> Iterator[SimpleNamespace]:
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """Anvil (block time 1 s, chain 11155111) with a DevToken, behind a provider proxy
     (100-block log ranges)."""
     port = procs.free_port()
@@ -98,8 +98,9 @@ def remote() -> Iterator[SimpleNamespace]:
     from veritrain.settings import StackSettings
 
     binary = str(StackSettings().node_modules / ANVIL_REL)
+    cache = tmp_path_factory.mktemp("anvil-cache")
     anvil = subprocess.Popen([binary, "--port", str(port), "--block-time", "1", "--chain-id", str(CHAIN_ID),
-                              "--host", "127.0.0.1", "--silent"])
+                              "--host", "127.0.0.1", "--silent", *procs.anvil_cache_args(cache)])
     procs_started: list[subprocess.Popen[bytes]] = [anvil]
     try:
         _wait(lambda: anvil.poll() is not None or procs.anvil_chain_id(port) == CHAIN_ID, "anvil")
@@ -113,6 +114,7 @@ def remote() -> Iterator[SimpleNamespace]:
     finally:
         for p in reversed(procs_started):
             _stop(p)
+        procs.remove_anvil_cache(cache)
 
 
 def _mine(remote: SimpleNamespace, blocks: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import time
@@ -48,6 +49,21 @@ def start_time(pid: int) -> int | None:
 def is_alive(pid: int, started: int | None) -> bool:
     now = start_time(pid)
     return now is not None and (started is None or now == started)
+
+
+def anvil_cache_args(folder: Path) -> list[str]:
+    """Anvil's ``--cache-path``: where it writes the chain's older states (those past the 500 it
+    keeps in memory). Left to itself it writes them under ``~/.foundry/anvil/tmp`` and removes
+    them only on a clean exit, which a stopped (signalled) Anvil never has: each run of a busy
+    chain left up to 5 GB there, and the suite's runs filled a CI disk. Each Anvil we start gets
+    a folder of its own instead, and whoever stops it removes the folder
+    (:func:`remove_anvil_cache`)."""
+    return ["--cache-path", str(folder)]
+
+
+def remove_anvil_cache(folder: Path) -> None:
+    """Remove an Anvil's state cache (after that Anvil has stopped)."""
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def stop_pid(pid: int, started: int | None, timeout: float = 10.0) -> bool:

@@ -72,6 +72,11 @@ class Stack:
         return self.home / "dev"
 
     @property
+    def anvil_cache(self) -> Path:
+        """Anvil's cache of older chain states (see :func:`procs.anvil_cache_args`)."""
+        return self.dev_dir / "anvil-cache"
+
+    @property
     def state_file(self) -> Path:
         return self.dev_dir / "stack.json"
 
@@ -199,6 +204,8 @@ class Stack:
         argv = [str(anvil), "--port", str(port), "--host", "127.0.0.1", "--silent"]
         argv += ["--accounts", str(DEV_ACCOUNT_COUNT)]
         argv += ["--state", str(chain_state)]
+        procs.remove_anvil_cache(self.anvil_cache)  # left by an Anvil that was killed
+        argv += procs.anvil_cache_args(self.anvil_cache)
         if self.settings.anvil_state_interval:
             argv += ["--state-interval", str(self.settings.anvil_state_interval)]
         pid, log = self._spawn("anvil", argv, dict(os.environ))
@@ -244,6 +251,8 @@ class Stack:
         if state is None:
             return []
         stopped = [s for s in state.services.values() if procs.stop_pid(s.pid, s.started)]
+        if "anvil" in state.services:
+            procs.remove_anvil_cache(self.anvil_cache)
         self.state_file.unlink(missing_ok=True)
         return stopped
 
