@@ -23,9 +23,9 @@ Keys (all prefixed ``scored_``):
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ def _run(bs: BenchStack, quick: bool) -> dict[str, Any]:
     import numpy as np
     import torch
     from sklearn.datasets import load_digits
+    from web3 import HTTPProvider, Web3
 
     from requester.scored import ScoredTerms, post_scored_job
     from veritrain.data import Dataset
@@ -96,9 +97,8 @@ def _run(bs: BenchStack, quick: bool) -> dict[str, Any]:
                         submit_window=PHASES["submit"], reveal_window=PHASES["reveal"],
                         score_commit_window=PHASES["commit"], score_reveal_window=PHASES["reveal_scores"])
     # the roles start first and wait for the job (starting nine Python processes takes longer
-    # than a submit phase on a busy machine); the key is fixed here and handed to them
-    key = os.urandom(32)
-    base_env = bs.env(VERITRAIN_SCORED_JOB_KEY=key.hex())
+    # than a submit phase on a busy machine); each gets the key on-chain once it has joined
+    base_env = bs.env()
     job_id = int(scored.functions.jobCount().call()) + 1
     argv = [bs.rpc, scored.address, str(job_id)]
     procs: dict[str, Proc] = {}
@@ -122,12 +122,20 @@ def _run(bs: BenchStack, quick: bool) -> dict[str, Any]:
         if all("waiting for scored job" in p.tail(50) for p in procs.values()):
             break
         time.sleep(1)
-    posted = post_scored_job(requester, storage, spec, Dataset(x[:TRAIN], y[:TRAIN]), terms, data_key=key)
+    posted = post_scored_job(requester, storage, spec, Dataset(x[:TRAIN], y[:TRAIN]), terms)
     assert posted.job_id == job_id, (posted.job_id, job_id)
+    stop = threading.Event()  # the requester's key service, on a connection of its own
+    desk = ScoredChain(Web3(HTTPProvider(bs.rpc, request_kwargs={"timeout": 60})), scored.address,
+                       dev_account(REQUESTER))
+    service = threading.Thread(target=desk.serve_keys, args=(job_id, posted.data_key), kwargs={"stop": stop},
+                               daemon=True)
+    service.start()
     t0 = time.perf_counter()
     limit = time.monotonic() + windows * sum(PHASES.values()) + 300
     while any(p.alive() for p in procs.values()) and time.monotonic() < limit:
         time.sleep(2)
+    stop.set()
+    service.join(30)
     failed = {n: p.tail() for n, p in procs.items() if p.alive() or p.popen.returncode != 0}
     if failed:
         raise RuntimeError(f"scored bench: processes failed or hung: {json.dumps(failed)[:4000]}")

@@ -39,6 +39,13 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// Stakes return with `leave` once every window is settled. Every payout is a pull
 /// (`withdraw`).
 ///
+/// Keys: the job's data and updates are encrypted under one data key that never goes
+/// on-chain in the clear. Joining publishes the account's public key in a {KeyRequested}
+/// event (a worker passes its own, checked against its address; a validator's is the one it
+/// registered); only the job's requester may answer, once per account, with `deliverKey`:
+/// the data key wrapped to that public key (docs/spec section 16). A stranger cannot hand a
+/// worker a key of its own making, and nobody is answered twice.
+///
 /// Money invariant: `token.balanceOf(this) >= liabilities()` = escrows + stakes + amounts owed
 /// and not withdrawn, with equality unless someone sent tokens here with a plain transfer.
 contract ScoredRounds is ReentrancyGuardTransient {
@@ -130,6 +137,7 @@ contract ScoredRounds is ReentrancyGuardTransient {
     mapping(uint256 jobId => mapping(uint256 window => mapping(address worker => bool))) private _submitted;
     mapping(uint256 jobId => mapping(uint256 window => mapping(address validator => ScoreVote))) private _votes;
     mapping(address account => uint256) private _owed;
+    mapping(uint256 jobId => mapping(address account => bool)) private _keyRequested;
     uint256 private _escrowTotal;
     uint256 private _stakeTotal;
     uint256 private _owedTotal;
@@ -149,6 +157,8 @@ contract ScoredRounds is ReentrancyGuardTransient {
         uint256 refunded);
     event Left(uint256 indexed jobId, address indexed account, uint256 stake);
     event Withdrawn(address indexed account, uint256 amount);
+    event KeyRequested(uint256 indexed jobId, address indexed account, bytes pubKey);
+    event KeyDelivered(uint256 indexed jobId, address indexed account, bytes envelope);
 
     error ScoredRoundsBadParams(string field);
     error ScoredRoundsNoJob(uint256 jobId);
@@ -166,6 +176,9 @@ contract ScoredRounds is ReentrancyGuardTransient {
     error ScoredRoundsOutOfOrder(uint256 jobId, uint256 window, uint256 next);
     error ScoredRoundsJobRunning(uint256 jobId, uint256 settled, uint256 windows);
     error ScoredRoundsNothingOwed(address account);
+    error ScoredRoundsBadPubKey(address caller, address derived);
+    error ScoredRoundsNotRequester(uint256 jobId, address caller);
+    error ScoredRoundsNoKeyRequest(uint256 jobId, address account);
 
     constructor(IERC20 token, IVerifierRegistry registry) {
         _token = token;
@@ -197,16 +210,22 @@ contract ScoredRounds is ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ joining and leaving
 
-    /// @notice Lock `workerStake` to submit updates in this job's windows.
-    /// Emits a {Joined} event.
-    function joinAsWorker(uint256 jobId) external nonReentrant {
+    /// @notice Lock `workerStake` to submit updates in this job's windows, and ask for the job's
+    /// data key: `pubKey` is the caller's 64-byte uncompressed secp256k1 key (without the 0x04
+    /// prefix), whose keccak must give the caller's address.
+    /// Emits a {Joined} and a {KeyRequested} event.
+    function joinAsWorker(uint256 jobId, bytes calldata pubKey) external nonReentrant {
         JobParams storage p = _paramsOf(jobId);
+        address derived = pubKey.length == 64 ? address(uint160(uint256(keccak256(pubKey)))) : address(0);
+        if (derived != msg.sender) revert ScoredRoundsBadPubKey(msg.sender, derived);
         _join(jobId, Role.Worker, p.workerStake);
+        _requestKey(jobId, pubKey);
     }
 
     /// @notice Lock `validatorStake` to score this job's windows (active registry verifiers only;
-    /// an address cannot be both worker and validator of one job).
-    /// Emits a {Joined} event.
+    /// an address cannot be both worker and validator of one job), and ask for the job's data
+    /// key, wrapped to the public key the validator registered.
+    /// Emits a {Joined} and a {KeyRequested} event.
     function joinAsValidator(uint256 jobId) external nonReentrant {
         JobParams storage p = _paramsOf(jobId);
         if (!_registry.isActive(msg.sender)) revert ScoredRoundsNotRegistered(msg.sender);
@@ -215,6 +234,17 @@ contract ScoredRounds is ReentrancyGuardTransient {
         j.validators += 1;
         _validators[jobId].push(msg.sender);
         _join(jobId, Role.Validator, p.validatorStake);
+        _requestKey(jobId, _registry.pubKeyOf(msg.sender));
+    }
+
+    /// @notice The job's requester answers a {KeyRequested}: `envelope` is the data key
+    /// wrapped to the public key that `account` joined with. Once per account.
+    /// Emits a {KeyDelivered} event.
+    function deliverKey(uint256 jobId, address account, bytes calldata envelope) external {
+        if (_jobs[jobId].requester != msg.sender) revert ScoredRoundsNotRequester(jobId, msg.sender);
+        if (!_keyRequested[jobId][account]) revert ScoredRoundsNoKeyRequest(jobId, account);
+        _keyRequested[jobId][account] = false;
+        emit KeyDelivered(jobId, account, envelope);
     }
 
     /// @notice Once every window is settled, credit the caller's remaining stake to its balance.
@@ -408,6 +438,11 @@ contract ScoredRounds is ReentrancyGuardTransient {
         return _stakes[jobId][account];
     }
 
+    /// @notice True while `account` has asked for the job's key and not yet been answered.
+    function keyRequested(uint256 jobId, address account) external view returns (bool) {
+        return _keyRequested[jobId][account];
+    }
+
     function owed(address account) external view returns (uint256) {
         return _owed[account];
     }
@@ -464,6 +499,11 @@ contract ScoredRounds is ReentrancyGuardTransient {
         _stakeTotal += stake;
         emit Joined(jobId, msg.sender, role, stake);
         _token.safeTransferFrom(msg.sender, address(this), stake);
+    }
+
+    function _requestKey(uint256 jobId, bytes memory pubKey) private {
+        _keyRequested[jobId][msg.sender] = true;
+        emit KeyRequested(jobId, msg.sender, pubKey);
     }
 
     function _staked(uint256 jobId, Role role, uint256 least) private view {

@@ -85,25 +85,19 @@ def validate(
     address: Annotated[str, typer.Option("--contract", help="ScoredRounds' address.")],
     home: HomeOpt = None,
 ) -> None:
-    """Validate a scored job (incentive: scored, docs/scored.md): score every window's updates,
-    commit and reveal the scores, settle; leave and withdraw at the end. The account must be an
-    active verifier; the job's data key comes from VERITRAIN_SCORED_JOB_KEY (hex)."""
-    import os
-
+    """Validate a scored job (incentive: scored, docs/scored.md): join (the account must be an
+    active verifier), wait for the requester to deliver the data key on-chain, score every
+    window's updates, commit and reveal the scores, settle; leave and withdraw at the end."""
     from web3 import HTTPProvider, Web3
 
     from verifier.validator import run as run_validator
-    from veritrain.errors import ConfigError
     from veritrain.scored.chain import ScoredChain
     from veritrain.storage.ipfs import IpfsStorage
 
-    key = os.environ.get("VERITRAIN_SCORED_JOB_KEY", "")
-    if len(key) != 64:
-        raise ConfigError("set VERITRAIN_SCORED_JOB_KEY to the job's 32-byte data key in hex")
     settings = _settings(home)
     chain = ScoredChain(Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 60})),
                         Web3.to_checksum_address(address), settings.load_account())
-    report = run_validator(chain, IpfsStorage(settings.ipfs_api), bytes.fromhex(key), job_id)
+    report = run_validator(chain, IpfsStorage(settings.ipfs_api), job_id)
     typer.echo(json.dumps(report, default=str))
 
 

@@ -59,11 +59,11 @@ def score_window(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, 
     return [v.score for v in verdicts], score.copier_mask(copies), verdicts
 
 
-def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, lie: Lie | None = None,
+def run(chain: ScoredChain, storage: Storage, job_id: int, *, lie: Lie | None = None,
         leave: bool = True) -> dict[str, Any]:
     """Validate every window of ``job_id`` still open for score commits; a report."""
-    session = open_session(chain, storage, key, job_id, role="validator")
-    doc, model, models, me = session.doc, session.model, session.models, session.address
+    session = open_session(chain, storage, job_id, role="validator")
+    doc, model, models, me, key = session.doc, session.model, session.models, session.address, session.key
     report: dict[str, Any] = {"address": me, "score_seconds": 0.0, "windows": {}}
     for w in range(session.windows):
         if chain.phase(job_id, w) > Phase.SCORE_COMMIT:
@@ -97,11 +97,11 @@ def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, lie: L
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m verifier.validator RPC SCORED_ADDRESS JOB_ID``; the account's key in
-    ``VERITRAIN_SCORED_ACCOUNT_KEY``, the job key in ``VERITRAIN_SCORED_JOB_KEY`` (hex), IPFS at
-    ``VERITRAIN_IPFS_API``; ``VERITRAIN_SCORED_LIE`` names a ``module:function`` :data:`Lie`.
+    ``VERITRAIN_SCORED_ACCOUNT_KEY``, IPFS at ``VERITRAIN_IPFS_API`` (the job's key comes
+    on-chain); ``VERITRAIN_SCORED_LIE`` names a ``module:function`` :data:`Lie`.
     Prints the report as JSON."""
-    chain, storage, key, job, lie = from_command_line(argv, "VERITRAIN_SCORED_LIE", None)
-    print(json.dumps(run(chain, storage, key, job, lie=lie), default=str), flush=True)
+    chain, storage, job, lie = from_command_line(argv, "VERITRAIN_SCORED_LIE", None)
+    print(json.dumps(run(chain, storage, job, lie=lie), default=str), flush=True)
 
 
 if __name__ == "__main__":

@@ -307,6 +307,11 @@ def verifier_key_context(chain_id: int, market: str, job_id: int, verifier: str)
     return f"veritrain/key/v1/{chain_id}/{market.lower()}/job/{job_id}/{verifier.lower()}".encode()
 
 
+def scored_key_context(chain_id: int, contract: str, job_id: int, account: str) -> bytes:
+    """Context of the envelope that gives a scored job's worker or validator its data key."""
+    return f"veritrain/key/v1/{chain_id}/{contract.lower()}/scored/{job_id}/{account.lower()}".encode()
+
+
 def checkpoint_binding(doc: JobDocument, task_id: int, worker: str) -> str:
     """The ``job_id`` checkpoints are encrypted under (``shard_index`` = checkpoint index)."""
     return f"{doc.binding}/task/{task_id}/{worker.lower()}/checkpoint"

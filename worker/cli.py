@@ -110,25 +110,19 @@ def scored(
     job_id: Annotated[int, typer.Argument(help="The scored job's id in ScoredRounds.")],
     address: Annotated[str, typer.Option("--contract", help="ScoredRounds' address.")],
 ) -> None:
-    """Take part in a scored job (incentive: scored, docs/scored.md): every window still open,
-    train the assigned batches, submit, reveal; leave and withdraw at the end. The job's data
-    key comes from VERITRAIN_SCORED_JOB_KEY (hex) until scored jobs deliver keys on-chain."""
-    import os
-
+    """Take part in a scored job (incentive: scored, docs/scored.md): join with the job's stake,
+    wait for the requester to deliver the data key on-chain, then in every window still open
+    train the assigned batches, submit, reveal; leave and withdraw at the end."""
     from web3 import HTTPProvider, Web3
 
-    from veritrain.errors import ConfigError
     from veritrain.scored.chain import ScoredChain
     from veritrain.storage.ipfs import IpfsStorage
     from worker.scored import run as run_scored
 
-    key = os.environ.get("VERITRAIN_SCORED_JOB_KEY", "")
-    if len(key) != 64:
-        raise ConfigError("set VERITRAIN_SCORED_JOB_KEY to the job's 32-byte data key in hex")
     settings = _settings()
     chain = ScoredChain(Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 60})),
                         Web3.to_checksum_address(address), _account(settings))
-    report = run_scored(chain, IpfsStorage(settings.ipfs_api), bytes.fromhex(key), job_id)
+    report = run_scored(chain, IpfsStorage(settings.ipfs_api), job_id)
     typer.echo(json.dumps(report, default=str))
 
 

@@ -63,11 +63,11 @@ def honest(ctx: WindowContext) -> CompressedUpdate:
                        window=ctx.window, worker=ctx.address, chunk=ctx.doc.chunk, k=ctx.doc.k)
 
 
-def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, strategy: Strategy = honest,
+def run(chain: ScoredChain, storage: Storage, job_id: int, *, strategy: Strategy = honest,
         leave: bool = True) -> dict[str, Any]:
     """Take part in every window of ``job_id`` still open for submissions; a report."""
-    session = open_session(chain, storage, key, job_id, role="worker")
-    doc, model, models, me = session.doc, session.model, session.models, session.address
+    session = open_session(chain, storage, job_id, role="worker")
+    doc, model, models, me, key = session.doc, session.model, session.models, session.address, session.key
     report: dict[str, Any] = {"address": me, "train_seconds": 0.0, "submitted": [], "missed": []}
     for w in range(session.windows):
         if chain.phase(job_id, w) > Phase.SUBMIT:
@@ -102,11 +102,11 @@ def run(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *, strate
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m worker.scored RPC SCORED_ADDRESS JOB_ID`` with the account's key in
-    ``VERITRAIN_SCORED_ACCOUNT_KEY``, the job key in ``VERITRAIN_SCORED_JOB_KEY`` (hex) and
-    IPFS at ``VERITRAIN_IPFS_API``; prints the report as JSON. ``VERITRAIN_SCORED_STRATEGY``
+    ``VERITRAIN_SCORED_ACCOUNT_KEY`` and IPFS at ``VERITRAIN_IPFS_API`` (the job's key comes
+    on-chain); prints the report as JSON. ``VERITRAIN_SCORED_STRATEGY``
     names a ``module:function`` strategy (default: honest)."""
-    chain, storage, key, job, strategy = from_command_line(argv, "VERITRAIN_SCORED_STRATEGY", honest)
-    print(json.dumps(run(chain, storage, key, job, strategy=strategy), default=str), flush=True)
+    chain, storage, job, strategy = from_command_line(argv, "VERITRAIN_SCORED_STRATEGY", honest)
+    print(json.dumps(run(chain, storage, job, strategy=strategy), default=str), flush=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
 from contracts.conftest import E18, MAX, Env
-from contracts.helpers import Chain, ErrorDecoder, commitment
+from contracts.helpers import Chain, ErrorDecoder, commitment, pubkey
 from veritrain.artifacts import artifact
 from veritrain.dev.deploy import deploy_contract
 
@@ -89,7 +89,7 @@ class Scored:
 
     def join_workers(self, job: int, workers: Sequence[Any]) -> None:
         for w in workers:
-            self.send(w, self.c.functions.joinAsWorker(job))
+            self.send(w, self.c.functions.joinAsWorker(job, pubkey(w)))
 
     def join_validators(self, job: int, validators: Sequence[Any]) -> None:
         for v in validators:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.conftest import E18
-from contracts.helpers import commitment
+from contracts.helpers import commitment, pubkey
 from contracts.scored_helpers import (  # noqa: F401  (fixtures)
     REVEAL,
     SCORE_COMMIT,
@@ -211,8 +211,8 @@ def test_phases_and_roles_are_enforced_by_named_errors(scored: Scored) -> None:
     w, v = s.workers, s.validators
     c = s.c.functions
     s.revert_with(s.unregistered, c.joinAsValidator(job), "ScoredRoundsNotRegistered", s.unregistered.address)
-    s.revert_with(w[0], c.joinAsWorker(job), "ScoredRoundsAlreadyJoined", job, w[0].address, 1)
-    s.revert_with(v[0], c.joinAsWorker(job), "ScoredRoundsAlreadyJoined", job, v[0].address, 2)
+    s.revert_with(w[0], c.joinAsWorker(job, pubkey(w[0])), "ScoredRoundsAlreadyJoined", job, w[0].address, 1)
+    s.revert_with(v[0], c.joinAsWorker(job, pubkey(v[0])), "ScoredRoundsAlreadyJoined", job, v[0].address, 2)
     s.revert_with(w[3], c.submit(job, 0, b"\x01" * 32), "ScoredRoundsNotStaked", job, w[3].address, 1)
     s.revert_with(w[0], c.submit(job, 1, b"\x01" * 32), "ScoredRoundsWrongPhase", job, 1, SUBMIT, 1)
     s.revert_with(w[0], c.commitScores(job, 0, b"\x01" * 32), "ScoredRoundsWrongPhase", job, 0, SCORE_COMMIT,
@@ -239,7 +239,7 @@ def test_phases_and_roles_are_enforced_by_named_errors(scored: Scored) -> None:
     s.revert_with(w[5], c.withdraw(), "ScoredRoundsNothingOwed", w[5].address)
     s.revert_with(s.requester, c.postJob(_bad(windows=0)), "ScoredRoundsBadParams", "windows")
     s.revert_with(s.requester, c.postJob(_bad(slashBps=10_001)), "ScoredRoundsBadParams", "slashBps")
-    s.revert_with(s.requester, c.joinAsWorker(99), "ScoredRoundsNoJob", 99)
+    s.revert_with(s.requester, c.joinAsWorker(99, pubkey(s.requester)), "ScoredRoundsNoJob", 99)
     # settle window 0 (the copier-free, one-validator case: the unrevealing validator's slash)
     r = s.send(s.requester, c.settle(job, 0))
     assert s.slashed(r) == {v[0].address: VSTAKE // 2}
@@ -272,3 +272,38 @@ def _bad(**overrides: Any) -> tuple[Any, ...]:
     from contracts.scored_helpers import scored_tuple
 
     return scored_tuple(**overrides)
+
+
+def test_only_the_requester_answers_a_key_request_once_to_the_joined_key(scored: Scored) -> None:
+    """The data key goes on-chain only wrapped to a public key that joined the job.
+
+    Attacks: a worker joining with someone else's public key (the requester's key service
+    would wrap the job's data key to an account that staked nothing) is refused; a stranger
+    answering a request with a key of its own making (the worker would train on, and sign
+    for, data the requester never posted) is refused; an answer to an account that never
+    joined, or a second answer, is refused."""
+    s = scored
+    job = s.post()
+    w, v, c = s.workers, s.validators, s.c.functions
+    s.revert_with(w[0], c.joinAsWorker(job, pubkey(w[1])), "ScoredRoundsBadPubKey", w[0].address,
+                  w[1].address)
+    s.revert_with(w[0], c.joinAsWorker(job, pubkey(w[0])[:63]), "ScoredRoundsBadPubKey", w[0].address,
+                  "0x" + "00" * 20)
+    r = s.send(w[0], c.joinAsWorker(job, pubkey(w[0])))
+    asked = s.chain.events(s.c, "KeyRequested", r)[0]["args"]
+    assert (asked["jobId"], asked["account"], bytes(asked["pubKey"])) == (job, w[0].address, pubkey(w[0]))
+    r = s.send(v[0], c.joinAsValidator(job))
+    asked = s.chain.events(s.c, "KeyRequested", r)[0]["args"]
+    assert bytes(asked["pubKey"]) == pubkey(v[0])  # the key it registered, not one it names now
+    assert c.keyRequested(job, w[0].address).call() and c.keyRequested(job, v[0].address).call()
+
+    s.revert_with(w[1], c.deliverKey(job, w[0].address, b"\x01" * 80), "ScoredRoundsNotRequester", job,
+                  w[1].address)
+    s.revert_with(s.requester, c.deliverKey(job, w[1].address, b"\x01" * 80), "ScoredRoundsNoKeyRequest", job,
+                  w[1].address)
+    r = s.send(s.requester, c.deliverKey(job, w[0].address, b"\x02" * 80))
+    got = s.chain.events(s.c, "KeyDelivered", r)[0]["args"]
+    assert (got["account"], bytes(got["envelope"])) == (w[0].address, b"\x02" * 80)
+    assert not c.keyRequested(job, w[0].address).call()
+    s.revert_with(s.requester, c.deliverKey(job, w[0].address, b"\x03" * 80), "ScoredRoundsNoKeyRequest", job,
+                  w[0].address)

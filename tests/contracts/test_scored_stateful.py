@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from contracts.helpers import commitment
+from contracts.helpers import commitment, pubkey
 from contracts.scored_helpers import (  # noqa: F401  (fixtures)
     PHASE_LEN,
     REVEAL,
@@ -74,7 +74,7 @@ class ScoredMachine(RuleBasedStateMachine):
             self.jobs.append((job, windows, c.getJob(job).call()[1]))
             for k, acct in enumerate(self.accounts[1:]):
                 if joins >> k & 1:
-                    self.tx(acct, c.joinAsWorker(job) if k < 3 else c.joinAsValidator(job))
+                    self.tx(acct, c.joinAsWorker(job, pubkey(acct)) if k < 3 else c.joinAsValidator(job))
 
     @rule(j=st.integers(0, 1), data=st.data())
     def play_a_window(self, j: int, data: st.DataObject) -> None:

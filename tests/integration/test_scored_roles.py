@@ -2,7 +2,8 @@
 through ``veritrain worker scored`` (keystore, password, settings from the environment), a
 copier (the adversary's strategy through ``python -m worker.scored``) and one validator through
 ``veritrain verifier validate``, each its own process, for one window of a job posted with the
-SDK's ``post_scored_job``.
+SDK's ``post_scored_job``. Every role joins, asks for the job's key on-chain and gets it from
+the requester's key service (``ScoredChain.serve_keys``), wrapped to its own public key.
 
 The attack checked: a worker that submits another's update as its own. It must be paid nothing
 and slashed, while both honest workers are paid and the contract's balance still covers what
@@ -12,8 +13,8 @@ it owes. ``make bench`` runs the full version (3 windows, 8 workers, a lying val
 from __future__ import annotations
 
 import json
-import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ def _report(proc: Proc) -> dict[str, Any]:
 def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Path) -> None:
     import numpy as np
     from sklearn.datasets import load_digits
+    from web3 import HTTPProvider, Web3
 
     from requester.scored import ScoredTerms, post_scored_job
     from veritrain.chain.facades import IERC20_ABI
@@ -46,22 +48,19 @@ def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Pa
 
     with BenchStack(tmp_path) as bs:
         scored = deploy_scored(bs, (VALIDATOR,))
-        key = os.urandom(32)
         job_id = int(scored.functions.jobCount().call()) + 1
         cmd = [str(job_id), "--contract", scored.address]
         procs: dict[str, Proc] = {}
         for i in HONEST:  # the worker's own command, its key from an encrypted keystore
-            env = {**bs.worker_env(i, tmp_path / f"worker-{i}"), "VERITRAIN_SCORED_JOB_KEY": key.hex()}
+            env = bs.worker_env(i, tmp_path / f"worker-{i}")
             procs[f"honest-{i}"] = bs.spawn(f"honest-{i}", [sys.executable, "-m", "veritrain.cli", "worker",
                                                             "scored", *cmd], env)
-        copier_env = bs.env(VERITRAIN_SCORED_JOB_KEY=key.hex(),
-                            VERITRAIN_SCORED_ACCOUNT_KEY=dev_account(COPIER).key.hex(),
+        copier_env = bs.env(VERITRAIN_SCORED_ACCOUNT_KEY=dev_account(COPIER).key.hex(),
                             VERITRAIN_SCORED_STRATEGY="adversary.scored:copier",
                             VERITRAIN_SCORED_COPY_OF=dev_account(HONEST[0]).address)
         procs["copier"] = bs.spawn("copier", [sys.executable, "-m", "worker.scored", bs.rpc, scored.address,
                                               str(job_id)], copier_env)
-        validator_env = bs.env(VERITRAIN_SCORED_JOB_KEY=key.hex(),
-                               VERITRAIN_VERIFIER_DEV_ACCOUNT=str(VALIDATOR),
+        validator_env = bs.env(VERITRAIN_VERIFIER_DEV_ACCOUNT=str(VALIDATOR),
                                VERITRAIN_VERIFIER_HOME=str(tmp_path / "validator"))
         procs["validator"] = bs.spawn("validator", [sys.executable, "-m", "veritrain.cli", "verifier",
                                                     "validate", *cmd], validator_env)
@@ -79,13 +78,22 @@ def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Pa
                             submit_window=PHASES["submit"], reveal_window=PHASES["reveal"],
                             score_commit_window=PHASES["commit"], score_reveal_window=PHASES["reveal_scores"])
         data = Dataset((x[:600] / 16.0).astype(np.float32), y[:600].astype(np.int64))
-        posted = post_scored_job(requester, IpfsStorage(bs.ipfs), scored_spec(1), data, terms, data_key=key)
+        posted = post_scored_job(requester, IpfsStorage(bs.ipfs), scored_spec(1), data, terms)
         assert posted.job_id == job_id
+        # the requester's key service: answers each role's on-chain key request
+        stop, served = threading.Event(), []
+        desk = ScoredChain(Web3(HTTPProvider(bs.rpc, request_kwargs={"timeout": 60})), scored.address,
+                           dev_account(1))
+        service = threading.Thread(target=lambda: served.append(desk.serve_keys(job_id, posted.data_key,
+                                                                                stop=stop)), daemon=True)
+        service.start()
 
         limit = time.monotonic() + sum(PHASES.values()) + 240
         while any(p.alive() for p in procs.values()):
             assert time.monotonic() < limit, {n: p.tail(5) for n, p in procs.items() if p.alive()}
             time.sleep(2)
+        stop.set()
+        service.join(30)
         failed = {n: p.tail() for n, p in procs.items() if p.popen.returncode != 0}
         assert not failed, failed
         reports = {n: _report(p) for n, p in procs.items()}
@@ -101,5 +109,11 @@ def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Pa
         window = reports["validator"]["windows"]["0"]
         assert len(window["scores"]) == 3 and window["copiers"] != 0  # it flagged the copy
         assert int(reports["validator"]["earned"]) > 0  # its fee
+        # each role got the key only wrapped to its own public key, on-chain
+        delivered = scored.events.KeyDelivered().get_logs(from_block=0, argument_filters={"jobId": job_id})
+        assert served == [4] and len(delivered) == 4
+        assert {e["args"]["account"].lower() for e in delivered} == {*honest, copier,
+                                                                      dev_account(VALIDATOR).address.lower()}
+        assert all(posted.data_key not in bytes(e["args"]["envelope"]) for e in delivered)
         token = bs.w3.eth.contract(address=bs.deployment.address("DevToken"), abi=IERC20_ABI)
         assert token.functions.balanceOf(scored.address).call() >= scored.functions.liabilities().call()

@@ -116,15 +116,22 @@ class ScoredChain:
     # ------------------------------------------------------------------ writes
     def send(self, fn: str, *args: Any) -> Any:
         """Sign and send ``fn(*args)``; the receipt. A revert raises ChainError with its name."""
+        return self._receipt(fn, self._sign(fn, args))
+
+    def _sign(self, fn: str, args: tuple[Any, ...], nonce: int | None = None) -> Any:
+        """Sign and send ``fn(*args)`` (at ``nonce``, else the next); its hash."""
         call = getattr(self.c.functions, fn)(*args)
+        me = self.account.address
         try:  # the gas estimate replays the call: a revert (also one raced in since) is named
             tx = call.build_transaction({
-                "from": self.account.address,
-                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                "from": me,
+                "nonce": self.w3.eth.get_transaction_count(me, "pending") if nonce is None else nonce,
             })
         except Exception as exc:  # web3's ContractCustomError / ContractLogicError
             raise ChainError(f"ScoredRounds.{fn} would revert: {self.decode_error(exc)}") from None
-        h = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
+        return self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
+
+    def _receipt(self, fn: str, h: Any) -> Any:
         receipt = self.w3.eth.wait_for_transaction_receipt(h, poll_latency=0.05)
         if receipt["status"] != 1:
             raise ChainError(f"ScoredRounds.{fn} reverted (tx {h.hex()})")
@@ -150,11 +157,75 @@ class ScoredChain:
             self.w3.eth.wait_for_transaction_receipt(h, poll_latency=0.05)
 
     def join(self, job: int, fn: str, stake: int) -> None:
-        """``joinAsWorker`` / ``joinAsValidator`` unless joined, approving the stake first."""
+        """``joinAsWorker`` (with the account's public key) / ``joinAsValidator`` unless joined,
+        approving the stake first. Joining asks the requester for the job's key."""
+        from veritrain.envelope import public_key_from_private
+
         if self.c.functions.roleOf(job, self.account.address).call() != 0:
             return
         self.approve(stake)
-        self.send(fn, job)
+        args = (job, public_key_from_private(bytes(self.account.key))) if fn == "joinAsWorker" else (job,)
+        self.send(fn, *args)
+
+    # ------------------------------------------------------------------ keys
+    def key_context(self, job: int, account: str) -> bytes:
+        from veritrain.jobdoc import scored_key_context
+
+        return scored_key_context(int(self.w3.eth.chain_id), self.c.address, job, account)
+
+    def wait_key(self, job: int, *, poll: float = 0.5, timeout: float = 600.0) -> bytes:
+        """The job's data key, once the requester has answered this account's request
+        (``KeyDelivered``), unwrapped with the account's key. A delivery that does not open
+        (not made for this account, job and contract) is a DecryptionError: nothing else answers."""
+        from veritrain.envelope import unwrap
+
+        me = self.account.address
+        end = time.monotonic() + timeout
+        while True:
+            got = self.c.events.KeyDelivered().get_logs(
+                from_block=0, argument_filters={"jobId": job, "account": me})
+            if got:
+                return unwrap(bytes(got[-1]["args"]["envelope"]), bytes(self.account.key),
+                              self.key_context(job, me))
+            if time.monotonic() > end:
+                raise ChainError(f"the requester of scored job {job} did not deliver the key to {me} "
+                                 f"within {timeout:.0f} s (is its key service running?)")
+            time.sleep(poll)
+
+    def deliver_keys(self, job: int, key: bytes) -> list[str]:
+        """As the job's requester: answer every open key request of ``job`` with ``key`` wrapped to
+        the public key the account joined with; the accounts answered. The answers go out
+        together (consecutive nonces), then their receipts are awaited: a block for them all."""
+        from veritrain.envelope import wrap
+
+        asked = self.c.events.KeyRequested().get_logs(from_block=0, argument_filters={"jobId": job})
+        open_ = [(e["args"]["account"], bytes(e["args"]["pubKey"])) for e in asked
+                 if self.c.functions.keyRequested(job, e["args"]["account"]).call()]
+        nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
+        sent: list[tuple[str, Any]] = []
+        for account, pub in open_:
+            envelope = wrap(key, pub, self.key_context(job, account))
+            try:
+                sent.append((account, self._sign("deliverKey", (job, account, envelope), nonce + len(sent))))
+            except ChainError as exc:
+                if "ScoredRoundsNoKeyRequest" not in str(exc):
+                    raise
+                # another instance of the requester's service answered it first
+        for _account, h in sent:
+            self._receipt("deliverKey", h)
+        return [account for account, _h in sent]
+
+    def serve_keys(self, job: int, key: bytes, *, poll: float = 1.0, stop: Any = None) -> int:
+        """Answer ``job``'s key requests until its last window is settled (or ``stop``, a
+        threading.Event, is set); how many were answered."""
+        last = int(self.params(job)["windows"]) - 1
+        count = 0
+        while not (stop is not None and stop.is_set()):
+            count += len(self.deliver_keys(job, key))
+            if self.phase(job, last) == Phase.SETTLED:
+                return count
+            time.sleep(poll)
+        return count
 
     def decode_error(self, exc: Exception) -> str:
         from eth_abi import decode

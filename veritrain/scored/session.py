@@ -1,7 +1,7 @@
 """What a scored job's worker and validator both do around their windows (docs/scored.md):
 wait for the job, open its document and data, follow its global models and join with the
 role's stake (:func:`open_session`); at the end settle the last window, leave and withdraw
-(:func:`finish`); and, run as ``python -m``, read the chain, storage, key and plug-in from the
+(:func:`finish`); and, run as ``python -m``, read the chain, storage and plug-in from the
 command line and environment (:func:`from_command_line`)."""
 
 from __future__ import annotations
@@ -31,16 +31,17 @@ class ScoredSession:
     model: ScoredModel
     models: GlobalModels
     address: str
+    key: bytes
 
     @property
     def windows(self) -> int:
         return int(self.params["windows"])
 
 
-def open_session(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, *,
-                 role: str) -> ScoredSession:
-    """Wait for job ``job_id`` (a role may start before its requester posts), open its document
-    and data with ``key``, and join it as ``role`` (``worker`` or ``validator``) with its stake."""
+def open_session(chain: ScoredChain, storage: Storage, job_id: int, *, role: str) -> ScoredSession:
+    """Wait for job ``job_id`` (a role may start before its requester posts), join it as ``role``
+    (``worker`` or ``validator``) with its stake, wait for the requester to deliver the job's
+    data key on-chain, and open the job's data with it."""
     from veritrain.training.engine import as_tensors
 
     join, stake = JOIN[role]
@@ -48,11 +49,13 @@ def open_session(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, 
     chain.wait_job(job_id)
     params = chain.params(job_id)
     doc = ScoredJobDoc.get(storage, params["specCid"])
+    chain.join(job_id, join, params[stake])
+    key = chain.wait_key(job_id)
+    print(f"{role} {chain.account.address}: joined scored job {job_id}, key delivered", flush=True)
     data = get_dataset(storage, doc, key)
     model = ScoredModel(doc.spec, *as_tensors(doc.spec, data.features, data.labels))
     models = GlobalModels(chain, storage, doc, key, job_id, model)
-    chain.join(job_id, join, params[stake])
-    return ScoredSession(job_id, params, doc, model, models, chain.account.address)
+    return ScoredSession(job_id, params, doc, model, models, chain.account.address, key)
 
 
 def finish(chain: ScoredChain, session: ScoredSession, report: dict[str, Any], *,
@@ -73,10 +76,10 @@ def finish(chain: ScoredChain, session: ScoredSession, report: dict[str, Any], *
 
 
 def from_command_line(argv: list[str] | None, plugin_env: str,
-                      default: Callable[..., Any] | None) -> tuple[ScoredChain, Storage, bytes, int, Any]:
-    """``RPC SCORED_ADDRESS JOB_ID`` with the account's key in ``VERITRAIN_SCORED_ACCOUNT_KEY``,
-    the job key in ``VERITRAIN_SCORED_JOB_KEY`` (hex) and IPFS at ``VERITRAIN_IPFS_API``; the
-    plug-in named ``module:function`` in ``plugin_env`` (else ``default``)."""
+                      default: Callable[..., Any] | None) -> tuple[ScoredChain, Storage, int, Any]:
+    """``RPC SCORED_ADDRESS JOB_ID`` with the account's key in ``VERITRAIN_SCORED_ACCOUNT_KEY``
+    and IPFS at ``VERITRAIN_IPFS_API``; the plug-in named ``module:function`` in ``plugin_env``
+    (else ``default``). The job's data key comes on-chain (:func:`open_session`)."""
     import importlib
     import sys
 
@@ -93,4 +96,4 @@ def from_command_line(argv: list[str] | None, plugin_env: str,
     if name := os.environ.get(plugin_env):
         module, fn = name.split(":")
         plugin = getattr(importlib.import_module(module), fn)
-    return chain, storage, bytes.fromhex(os.environ["VERITRAIN_SCORED_JOB_KEY"]), int(job), plugin
+    return chain, storage, int(job), plugin
