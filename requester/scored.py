@@ -2,8 +2,9 @@
 windows (participants, scores, payouts, the global model's loss) and fetch the final global
 model by the aggregation rule.
 
-The data key is generated here and returned to the caller, who hands it to the job's workers
-and validators (key delivery on-chain, as replay mode does it, is not wired for scored jobs yet).
+The data key is generated here and returned to the caller, who keeps it and answers the
+job's key requests with ``ScoredChain.serve_keys`` (each worker and validator that joins gets
+it on-chain, wrapped to its own public key; docs/spec/scored.md S2).
 """
 
 from __future__ import annotations
