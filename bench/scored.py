@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.realstack import DEPLOYER, REQUESTER, VERIFIERS, BenchStack, Proc
+from bench.realstack import REQUESTER, VERIFIERS, BenchStack, Proc
 
 TRAIN = 1500
 HONEST = (2, 3, 4, 5)
@@ -83,7 +83,7 @@ def _run(bs: BenchStack, quick: bool) -> dict[str, Any]:
     windows = 2 if quick else 3
     w3 = bs.w3
     validators = VERIFIERS[:3]
-    scored = deploy_scored(bs, validators)
+    scored = scored_rounds(bs, validators)
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype(np.float32)
@@ -203,17 +203,18 @@ def _run(bs: BenchStack, quick: bool) -> dict[str, Any]:
     return out
 
 
-def deploy_scored(bs: BenchStack, validators: tuple[int, ...]) -> Any:
-    """ScoredRounds over the stack's token and VerifierRegistry, and ``validators`` (dev account
-    indexes) registered as verifiers; the contract (web3)."""
+def scored_rounds(bs: BenchStack, validators: tuple[int, ...]) -> Any:
+    """The stack's ScoredRounds (deployed with the protocol, over its token and VerifierRegistry),
+    with ``validators`` (dev account indexes) registered as verifiers; the contract (web3)."""
     from eth_keys import keys
 
+    from veritrain.artifacts import artifact
     from veritrain.dev.accounts import dev_account
-    from veritrain.dev.deploy import REGISTRY_MIN_STAKE, deploy_contract
+    from veritrain.dev.deploy import REGISTRY_MIN_STAKE
 
     token = bs.deployment.address("DevToken")
-    scored = deploy_contract(bs.w3, dev_account(DEPLOYER), "ScoredRounds", token,
-                             bs.deployment.address("VerifierRegistry"))
+    scored = bs.w3.eth.contract(address=bs.deployment.address("ScoredRounds"),
+                                abi=artifact("ScoredRounds")["abi"])
     market, registry = bs.c["JobMarket"], bs.c["VerifierRegistry"]
     for i in validators:
         # the registry's stake is held by the market: approve it, then register

@@ -5,15 +5,16 @@
 Deploys, in order: the ERC-20 (on a local network the DevToken, minted to the dev accounts;
 elsewhere pass --token), JobMarket(token, owner), VerifierRegistry(market, minStake,
 unbondingDelay), DisputeResolver(market, registry, params), then market.setModules(registry,
-resolver). Bonds, fees, windows and committee size come from the network's parameter file,
-veritrain/networks/<network>.toml (local.toml: the same as veritrain.dev.deploy.deploy_local), or
---params FILE; it is validated before anything is sent. With ``--profile NAME`` (a Veritrain
-network profile, docs/networks.md) the parameters are the profile's (its ``params`` file), the
-chain Ape is connected to must be the profile's chain id (checked before anything is sent), the
-record waits for the profile's confirmations and is written as deployments/<profile>.json. Before
-any record is written, the code at every deployed address is checked against the shipped
-artifacts (veritrain.deployments.code_problem: immutables aside, byte for byte). Python
-roles find the written file by network (veritrain.deployments.locate), or VERITRAIN_DEPLOYMENT.
+resolver), and ScoredRounds(token, registry) for scored jobs. Bonds, fees, windows and committee
+size come from the network's parameter file, veritrain/networks/<network>.toml (local.toml: the
+same as veritrain.dev.deploy.deploy_local), or --params FILE; it is validated before anything is
+sent. With ``--profile NAME`` (a Veritrain network profile, docs/networks.md) the parameters are
+the profile's (its ``params`` file), the chain Ape is connected to must be the profile's chain
+id (checked before anything is sent), the record waits for the profile's confirmations and is
+written as deployments/<profile>.json. Before any record is written, the code at every deployed
+address is checked against the shipped artifacts (veritrain.deployments.code_problem: immutables
+aside, byte for byte). Python roles find the written file by network
+(veritrain.deployments.locate), or VERITRAIN_DEPLOYMENT.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from veritrain.dev.deploy import resolver_params_tuple
 from veritrain.errors import ConfigError
 from veritrain.params import NetworkParams, load_params, network_params
 
-NAMES = ("DevToken", "JobMarket", "VerifierRegistry", "DisputeResolver")
+NAMES = ("DevToken", "JobMarket", "VerifierRegistry", "DisputeResolver", "ScoredRounds")
 
 
 def _checked_containers() -> dict[str, Any]:
@@ -141,7 +142,9 @@ def cli(network, account, token, params_path, out, profile_name):  # type: ignor
     )
     market.setModules(registry.address, resolver.address, sender=account)
     registry.bindResolver(sender=account)
-    for name, c in (("JobMarket", market), ("VerifierRegistry", registry), ("DisputeResolver", resolver)):
+    scored = built["ScoredRounds"].deploy(token, registry.address, sender=account)
+    for name, c in (("JobMarket", market), ("VerifierRegistry", registry), ("DisputeResolver", resolver),
+                    ("ScoredRounds", scored)):
         contracts[name] = c.address
         click.echo(f"{name:<17} {c.address}")
     if profile is not None and profile.confirmations:

@@ -82,7 +82,8 @@ def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
 @app.command("validate")
 def validate(
     job_id: Annotated[int, typer.Argument(help="The scored job's id in ScoredRounds.")],
-    address: Annotated[str, typer.Option("--contract", help="ScoredRounds' address.")],
+    address: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--contract", help="ScoredRounds' address (default: the network's deployment record).")] = None,
     home: HomeOpt = None,
 ) -> None:
     """Validate a scored job (incentive: scored, docs/scored.md): join (the account must be an
@@ -91,12 +92,13 @@ def validate(
     from web3 import HTTPProvider, Web3
 
     from verifier.validator import run as run_validator
-    from veritrain.scored.chain import ScoredChain
+    from veritrain.scored.chain import ScoredChain, scored_address
     from veritrain.storage.ipfs import IpfsStorage
 
     settings = _settings(home)
-    chain = ScoredChain(Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 60})),
-                        Web3.to_checksum_address(address), settings.load_account())
+    scored = scored_address(settings.rpc_url, settings.deployment, address)
+    chain = ScoredChain(Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 60})), scored,
+                        settings.load_account())
     report = run_validator(chain, IpfsStorage(settings.ipfs_api), job_id)
     typer.echo(json.dumps(report, default=str))
 

@@ -108,20 +108,21 @@ def run(
 @app.command("scored")
 def scored(
     job_id: Annotated[int, typer.Argument(help="The scored job's id in ScoredRounds.")],
-    address: Annotated[str, typer.Option("--contract", help="ScoredRounds' address.")],
+    address: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--contract", help="ScoredRounds' address (default: the network's deployment record).")] = None,
 ) -> None:
     """Take part in a scored job (incentive: scored, docs/scored.md): join with the job's stake,
     wait for the requester to deliver the data key on-chain, then in every window still open
     train the assigned batches, submit, reveal; leave and withdraw at the end."""
     from web3 import HTTPProvider, Web3
 
-    from veritrain.scored.chain import ScoredChain
+    from veritrain.scored.chain import ScoredChain, scored_address
     from veritrain.storage.ipfs import IpfsStorage
     from worker.scored import run as run_scored
 
     settings = _settings()
     chain = ScoredChain(Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 60})),
-                        Web3.to_checksum_address(address), _account(settings))
+                        scored_address(settings.rpc_url, settings.deployment, address), _account(settings))
     report = run_scored(chain, IpfsStorage(settings.ipfs_api), job_id)
     typer.echo(json.dumps(report, default=str))
 

@@ -18,7 +18,7 @@ from veritrain.dev.accounts import dev_account
 from veritrain.dev.deploy import DEV_MINT, REGISTRY_MIN_STAKE, resolver_params_tuple
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMES = ("DevToken", "JobMarket", "VerifierRegistry", "DisputeResolver")
+NAMES = ("DevToken", "JobMarket", "VerifierRegistry", "DisputeResolver", "ScoredRounds")
 
 
 def _deploy(anvil_url: str, out: Path) -> str:
@@ -48,6 +48,9 @@ def _check_deployment(w3: Any, out: Path) -> None:
     assert tuple(resolver.functions.params().call()) == tuple(resolver_params_tuple())
     assert c["DevToken"].functions.balanceOf(dev_account(3).address).call() == DEV_MINT
     assert market.functions.liabilities().call() == 0
+    scored = c["ScoredRounds"]  # scored mode over the same token and registry
+    assert (scored.functions.token().call(), scored.functions.registry().call()) == (
+        c["DevToken"].address, registry.address)
 
 
 def test_ape_run_deploy_writes_a_wired_deployment(anvil, fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.realstack import VERIFIERS, BenchStack, Proc
-from bench.scored import deploy_scored, scored_spec
+from bench.scored import scored_rounds, scored_spec
 
 HONEST, COPIER = (2, 3), 4
 VALIDATOR = VERIFIERS[0]
@@ -47,14 +47,15 @@ def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Pa
     from veritrain.storage.ipfs import IpfsStorage
 
     with BenchStack(tmp_path) as bs:
-        scored = deploy_scored(bs, (VALIDATOR,))
+        scored = scored_rounds(bs, (VALIDATOR,))
         job_id = int(scored.functions.jobCount().call()) + 1
-        cmd = [str(job_id), "--contract", scored.address]
+        # the contract named, or found in the network's deployment record
+        cmds = {HONEST[0]: [str(job_id), "--contract", scored.address], HONEST[1]: [str(job_id)]}
         procs: dict[str, Proc] = {}
         for i in HONEST:  # the worker's own command, its key from an encrypted keystore
             env = bs.worker_env(i, tmp_path / f"worker-{i}")
             procs[f"honest-{i}"] = bs.spawn(f"honest-{i}", [sys.executable, "-m", "veritrain.cli", "worker",
-                                                            "scored", *cmd], env)
+                                                            "scored", *cmds[i]], env)
         copier_env = bs.env(VERITRAIN_SCORED_ACCOUNT_KEY=dev_account(COPIER).key.hex(),
                             VERITRAIN_SCORED_STRATEGY="adversary.scored:copier",
                             VERITRAIN_SCORED_COPY_OF=dev_account(HONEST[0]).address)
@@ -63,7 +64,7 @@ def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Pa
         validator_env = bs.env(VERITRAIN_VERIFIER_DEV_ACCOUNT=str(VALIDATOR),
                                VERITRAIN_VERIFIER_HOME=str(tmp_path / "validator"))
         procs["validator"] = bs.spawn("validator", [sys.executable, "-m", "veritrain.cli", "verifier",
-                                                    "validate", *cmd], validator_env)
+                                                    "validate", str(job_id)], validator_env)
         ready = time.monotonic() + 240
         while not all("waiting for scored job" in p.tail(50) for p in procs.values()):
             dead = {n: p.tail() for n, p in procs.items() if not p.alive()}

@@ -4,8 +4,8 @@
 the ERC-20 (``DevToken`` on local networks), ``JobMarket(token, owner)``,
 ``VerifierRegistry(market, minStake, unbondingDelay)``,
 ``DisputeResolver(market, registry, params)``, then ``market.setModules(registry, resolver)``
-and ``registry.bindResolver()``. The parameters come from the network's file
-(:mod:`veritrain.params`; local: ``LOCAL``).
+and ``registry.bindResolver()``, and ``ScoredRounds(token, registry)`` (scored mode). The
+parameters come from the network's file (:mod:`veritrain.params`; local: ``LOCAL``).
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def deploy_protocol(
     resolver_params: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Market, registry and resolver over ``token``, wired together, with ``network``'s
-    parameters (``resolver_params`` replaces some of the resolver's); name -> contract."""
+    parameters (``resolver_params`` replaces some of the resolver's), and ScoredRounds (scored
+    mode) over the same token and registry; name -> contract."""
     market = deploy_contract(w3, deployer, "JobMarket", token, deployer.address)
     registry = deploy_contract(w3, deployer, "VerifierRegistry", market.address, network.min_stake,
                                network.unbonding_delay)
@@ -91,7 +92,9 @@ def deploy_protocol(
     )
     _send(w3, deployer, market.functions.setModules(registry.address, resolver.address))
     _send(w3, deployer, registry.functions.bindResolver())
-    return {"JobMarket": market, "VerifierRegistry": registry, "DisputeResolver": resolver}
+    scored = deploy_contract(w3, deployer, "ScoredRounds", token, registry.address)
+    return {"JobMarket": market, "VerifierRegistry": registry, "DisputeResolver": resolver,
+            "ScoredRounds": scored}
 
 
 def deploy_local(

@@ -243,6 +243,18 @@ class ScoredChain:
         return str(exc)
 
 
+def scored_address(rpc_url: str, deployment: Any, given: str | None = None) -> str:
+    """ScoredRounds' address: ``given``, else the one in the network's deployment record
+    (``deployment``, a path, or found by network: :func:`veritrain.deployments.load`)."""
+    from web3 import Web3
+
+    from veritrain import deployments
+
+    if given is not None:
+        return str(Web3.to_checksum_address(given))
+    return deployments.load(deployment, rpc_url).address("ScoredRounds")
+
+
 def _named(contract: Any, fn: str, values: Any) -> dict[str, Any]:
     item = next(i for i in contract.abi if i.get("name") == fn and i["type"] == "function")
     names = [c["name"] for c in item["outputs"][0]["components"]]
