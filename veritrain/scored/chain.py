@@ -1,5 +1,7 @@
-"""ScoredRounds over web3: phases, submissions, settled scores, and signed sends whose reverts
-come back as :class:`~veritrain.errors.ChainError` naming the contract's custom error."""
+"""ScoredRounds over web3: phases, submissions, settled scores and keys. Transactions go through
+the account's :class:`~veritrain.chain.client.ChainClient` (the one way every role sends: shared
+nonces, retries, fee policy, confirmations), so a revert is the contract's named error
+(:mod:`veritrain.chain.errors`, a :class:`~veritrain.errors.ChainError`)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from enum import IntEnum
 from typing import Any
 
 from veritrain.artifacts import artifact
-from veritrain.errors import ChainError
+from veritrain.errors import ChainError, ContractRevert
 
 
 class Phase(IntEnum):
@@ -44,13 +46,23 @@ class Settled:
 
 
 class ScoredChain:
-    """One ScoredRounds contract; ``account`` (a LocalAccount) signs what is sent."""
+    """One ScoredRounds contract; ``account`` (a LocalAccount) signs what is sent, through
+    ``client`` (default: a ChainClient of its own on ``w3``'s endpoint)."""
 
-    def __init__(self, w3: Any, address: str, account: Any = None) -> None:
+    def __init__(self, w3: Any, address: str, account: Any = None, *, client: Any = None) -> None:
         self.w3, self.account = w3, account
         self.abi = artifact("ScoredRounds")["abi"]
         self.c = w3.eth.contract(address=address, abi=self.abi)
         self.gas_used: dict[str, int] = {}
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from veritrain.chain.client import ChainClient
+
+            self._client = ChainClient(self.w3.provider.endpoint_uri, self.account)
+        return self._client
 
     # ------------------------------------------------------------------ reads
     def params(self, job: int) -> dict[str, Any]:
@@ -115,33 +127,17 @@ class ScoredChain:
 
     # ------------------------------------------------------------------ writes
     def send(self, fn: str, *args: Any) -> Any:
-        """Sign and send ``fn(*args)``; the receipt. A revert raises ChainError with its name."""
-        return self._receipt(fn, self._sign(fn, args))
+        """Sign and send ``fn(*args)``; the receipt. A revert raises the contract's named error."""
+        return self._counted(fn, self.client.transact(self.c, fn, *args))
 
-    def _sign(self, fn: str, args: tuple[Any, ...], nonce: int | None = None) -> Any:
-        """Sign and send ``fn(*args)`` (at ``nonce``, else the next); its hash."""
-        call = getattr(self.c.functions, fn)(*args)
-        me = self.account.address
-        try:  # the gas estimate replays the call: a revert (also one raced in since) is named
-            tx = call.build_transaction({
-                "from": me,
-                "nonce": self.w3.eth.get_transaction_count(me, "pending") if nonce is None else nonce,
-            })
-        except Exception as exc:  # web3's ContractCustomError / ContractLogicError
-            raise ChainError(f"ScoredRounds.{fn} would revert: {self.decode_error(exc)}") from None
-        return self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
-
-    def _receipt(self, fn: str, h: Any) -> Any:
-        receipt = self.w3.eth.wait_for_transaction_receipt(h, poll_latency=0.05)
-        if receipt["status"] != 1:
-            raise ChainError(f"ScoredRounds.{fn} reverted (tx {h.hex()})")
+    def _counted(self, fn: str, receipt: Any) -> Any:
         self.gas_used[fn] = self.gas_used.get(fn, 0) + int(receipt["gasUsed"])
         return receipt
 
     def settle_if_due(self, job: int, window: int) -> None:
         """Settle ``window`` when it is due and nobody has yet (anyone may; a lost race is fine)."""
         if window >= 0 and self.phase(job, window) == Phase.SETTLEABLE:
-            with contextlib.suppress(ChainError):  # someone else settled it first
+            with contextlib.suppress(ContractRevert):  # someone else settled it first
                 self.send("settle", job, window)
 
     def approve(self, amount: int) -> None:
@@ -151,10 +147,7 @@ class ScoredChain:
         me = self.account.address
         token = self.w3.eth.contract(address=self.c.functions.token().call(), abi=IERC20_ABI)
         if token.functions.allowance(me, self.c.address).call() < amount:
-            tx = token.functions.approve(self.c.address, amount).build_transaction(
-                {"from": me, "nonce": self.w3.eth.get_transaction_count(me, "pending")})
-            h = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
-            self.w3.eth.wait_for_transaction_receipt(h, poll_latency=0.05)
+            self.client.transact(token, "approve", self.c.address, amount)
 
     def join(self, job: int, fn: str, stake: int) -> None:
         """``joinAsWorker`` (with the account's public key) / ``joinAsValidator`` unless joined,
@@ -196,23 +189,22 @@ class ScoredChain:
         """As the job's requester: answer every open key request of ``job`` with ``key`` wrapped to
         the public key the account joined with; the accounts answered. The answers go out
         together (consecutive nonces), then their receipts are awaited: a block for them all."""
+        from veritrain.chain.errors import ScoredRoundsNoKeyRequest  # type: ignore[attr-defined]
         from veritrain.envelope import wrap
 
         asked = self.c.events.KeyRequested().get_logs(from_block=0, argument_filters={"jobId": job})
         open_ = [(e["args"]["account"], bytes(e["args"]["pubKey"])) for e in asked
                  if self.c.functions.keyRequested(job, e["args"]["account"]).call()]
-        nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
-        sent: list[tuple[str, Any]] = []
+        sent = []
         for account, pub in open_:
             envelope = wrap(key, pub, self.key_context(job, account))
             try:
-                sent.append((account, self._sign("deliverKey", (job, account, envelope), nonce + len(sent))))
-            except ChainError as exc:
-                if "ScoredRoundsNoKeyRequest" not in str(exc):
-                    raise
-                # another instance of the requester's service answered it first
+                sent.append((account, self.client.transact(self.c, "deliverKey", job, account, envelope,
+                                                            wait=False)))
+            except ScoredRoundsNoKeyRequest:
+                continue  # another instance of the requester's service answered it first
         for _account, h in sent:
-            self._receipt("deliverKey", h)
+            self._counted("deliverKey", self.client.wait(h, what="deliverKey"))
         return [account for account, _h in sent]
 
     def serve_keys(self, job: int, key: bytes, *, poll: float = 1.0, stop: Any = None) -> int:
@@ -226,22 +218,6 @@ class ScoredChain:
                 return count
             time.sleep(poll)
         return count
-
-    def decode_error(self, exc: Exception) -> str:
-        from eth_abi import decode
-        from eth_utils import keccak
-
-        data = getattr(exc, "data", None)
-        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
-            raw = bytes.fromhex(data[2:])
-            for item in self.abi:
-                if item.get("type") != "error":
-                    continue
-                types = [i["type"] for i in item["inputs"]]
-                if keccak(text=f"{item['name']}({','.join(types)})")[:4] == raw[:4]:
-                    return f"{item['name']}{tuple(decode(types, raw[4:]))}"
-        return str(exc)
-
 
 def scored_address(rpc_url: str, deployment: Any, given: str | None = None) -> str:
     """ScoredRounds' address: ``given``, else the one in the network's deployment record
