@@ -148,6 +148,10 @@ def run(
     if registered != "already registered":  # the service counts base units; people read tokens
         registered = f"registered with stake {fmt(chain.stake())}"
     typer.echo(f"verifier {chain.address}: {registered}; p={settings.p}")
+    if settings.scored and not once:  # a scored job lasts its windows: not in a --once
+        from verifier.scored_jobs import scored_jobs
+
+        service.scored = scored_jobs(settings, account, deployment, journal, lambda m: typer.echo(m))
     if once:
         typer.echo(json.dumps(service.tick()))
         return

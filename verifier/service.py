@@ -78,6 +78,8 @@ class VerifierService:
         # is noticed on the first poll and undone like any other (``undo``)
         self._market_events.resume(journal.value("poller:market"))
         self._resolver_events.resume(journal.value("poller:resolver"))
+        #: Scored jobs this verifier validates beside its replay checks (verifier/scored_jobs.py).
+        self.scored: Any = None
 
     # ------------------------------------------------------------------ registration
     def ensure_registered(self, stake: int | None = None) -> str:
@@ -107,6 +109,8 @@ class VerifierService:
         counts["results"] = checked
         counts["housekeeping"] = self.housekeeping(self.chain.timestamp())
         counts["withdrawn"] = self.withdraw()
+        if self.scored is not None:
+            counts["scored"] = len(self.scored.tick())
         return counts
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:

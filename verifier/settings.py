@@ -49,6 +49,8 @@ class VerifierSettings(BaseSettings):
     full_verification_jobs: Annotated[list[int], NoDecode] = Field(default_factory=list)
     #: Stake to register with when not registered (wei of the market token); None = registry minimum.
     stake: int | None = Field(default=None, gt=0)
+    #: Validate scored jobs (incentive: scored) beside the replay checks (verifier/scored_jobs.py).
+    scored: bool = True
     #: First block to scan on a fresh journal; None = the deployment block.
     start_block: int | None = Field(default=None, ge=0)
     #: Give up on fetching a checkpoint (and vote "unavailable") after this many seconds.

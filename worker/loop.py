@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from veritrain import deployments, envelope
 from veritrain.chain.receipts import commitment
@@ -53,6 +53,9 @@ from worker.policy import Offer, Policy, choose
 from worker.settings import WorkerSettings
 from worker.task_state import BUSY, REOPENABLE, TERMINAL, TaskPhase, TaskRecord
 
+if TYPE_CHECKING:  # pragma: no cover
+    from veritrain.scored.jobs import ScoredJobs
+
 CLAIMING, AWAITING_KEY, ABANDONING = TaskPhase.CLAIMING, TaskPhase.AWAITING_KEY, TaskPhase.ABANDONING
 FETCHING, TRAINING, UPLOADING = TaskPhase.FETCHING, TaskPhase.TRAINING, TaskPhase.UPLOADING
 COMMITTING, REVEALING = TaskPhase.COMMITTING, TaskPhase.REVEALING
@@ -79,6 +82,8 @@ class Summary:
     taken: list[int] = field(default_factory=list)
     phases: dict[int, TaskPhase] = field(default_factory=dict)
     stopped: bool = False
+    #: Scored jobs (worker/scored_jobs.py) that ended while this run lasted: job id -> report.
+    scored: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 class Worker:
@@ -96,6 +101,7 @@ class Worker:
         self.progress = progress
         self.trainer: tasks.Trainer = trainer or tasks.default_trainer
         self.stop = stop or threading.Event()
+        chain_given = chain
         if chain is None:
             from worker.chain import WorkerChain
 
@@ -126,6 +132,12 @@ class Worker:
             COMMITTING: self._commit, REVEALING: self._reveal, WATCHING: self._watch,
             FINALIZING: self._finalize,
         }
+        #: Scored jobs, taken beside the replay tasks (None: turned off, or no ScoredRounds).
+        self.scored: ScoredJobs | None = None
+        if settings.scored and chain_given is None:
+            from worker.scored_jobs import scored_jobs
+
+            self.scored = scored_jobs(self)
 
     def close(self) -> None:
         self.journal.close()
@@ -568,6 +580,8 @@ class Worker:
         except StopRequested as exc:
             self.say(str(exc))
         summary.stopped = self.stop.is_set()
+        if self.scored is not None:
+            summary.scored = dict(self.scored.reports)
         for key in self._started:
             got = self.journal.get(key)
             if got is not None:
@@ -577,6 +591,8 @@ class Worker:
     def _iteration(self, summary: Summary, once: bool, max_tasks: int | None) -> str:
         """One pass: advance tasks, withdraw, maybe take an offer. "moved", "idle" or "done"."""
         moved = self.tick()
+        if self.scored is not None and not once:  # a scored job lasts its windows: not in a --once
+            self.scored.tick()
         self.maybe_withdraw()
         busy = [i for i in self.active() if i.phase in BUSY]
         want = max_tasks is None or self._taken < max_tasks

@@ -45,6 +45,9 @@ class WorkerSettings(BaseSettings):
     max_stake: int | None = Field(default=None, ge=0, description="largest stake per task (wei)")
     #: Take tasks of multi-round jobs (each round starts from the previous round's aggregate).
     allow_multi_round: bool = True
+    #: Take part in scored jobs (incentive: scored) beside replay tasks, within max_stake and
+    #: allowed_models (worker/scored_jobs.py).
+    scored: bool = True
     bitwise_gpus: Annotated[list[str] | None, NoDecode] = Field(
         default=None, description="GPU names (comma-separated) whose class this worker trains "
         "bitwise for exact-mode CUDA jobs; unset = every GPU it has; empty = none")

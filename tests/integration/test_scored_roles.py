@@ -1,9 +1,11 @@
-"""Scored mode's roles as a person runs them (issue 21), on the real stack: two honest workers
-through ``veritrain worker scored`` (keystore, password, settings from the environment), a
-copier (the adversary's strategy through ``python -m worker.scored``) and one validator through
-``veritrain verifier validate``, each its own process, for one window of a job posted with the
-SDK's ``post_scored_job``. Every role joins, asks for the job's key on-chain and gets it from
-the requester's key service (``ScoredChain.serve_keys``), wrapped to its own public key.
+"""Scored mode's roles as a person runs them (issue 21), on the real stack: an honest worker
+that is just ``veritrain worker run`` (it finds the scored job itself, beside replay work),
+another through ``veritrain worker scored JOB`` (keystore, password, settings from the
+environment), a copier (the adversary's strategy through ``python -m worker.scored``) and a
+validator that is just ``veritrain verifier run``, each its own process, for one window of a job
+posted with the SDK's ``post_scored_job``. Every role joins, asks for the job's key on-chain and
+gets it from the requester's key service (``ScoredChain.serve_keys``), wrapped to its own public
+key.
 
 The attack checked: a worker that submits another's update as its own. It must be paid nothing
 and slashed, while both honest workers are paid and the contract's balance still covers what
@@ -13,6 +15,7 @@ it owes. ``make bench`` runs the full version (3 windows, 8 workers, a lying val
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -49,24 +52,24 @@ def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Pa
     with BenchStack(tmp_path) as bs:
         scored = scored_rounds(bs, (VALIDATOR,))
         job_id = int(scored.functions.jobCount().call()) + 1
-        # the contract named, or found in the network's deployment record
-        cmds = {HONEST[0]: [str(job_id), "--contract", scored.address], HONEST[1]: [str(job_id)]}
-        procs: dict[str, Proc] = {}
-        for i in HONEST:  # the worker's own command, its key from an encrypted keystore
-            env = bs.worker_env(i, tmp_path / f"worker-{i}")
-            procs[f"honest-{i}"] = bs.spawn(f"honest-{i}", [sys.executable, "-m", "veritrain.cli", "worker",
-                                                            "scored", *cmds[i]], env)
+        # the workers' own commands, their keys from encrypted keystores: `worker run` finds the
+        # job itself; `worker scored JOB` finds ScoredRounds in the network's deployment record
+        cli = [sys.executable, "-m", "veritrain.cli"]
+        procs: dict[str, Proc] = {
+            "honest-run": bs.spawn("honest-run", [*cli, "worker", "run"],
+                                   bs.worker_env(HONEST[0], tmp_path / "worker-run")),
+            "honest-scored": bs.spawn("honest-scored", [*cli, "worker", "scored", str(job_id)],
+                                      bs.worker_env(HONEST[1], tmp_path / "worker-scored")),
+        }
         copier_env = bs.env(VERITRAIN_SCORED_ACCOUNT_KEY=dev_account(COPIER).key.hex(),
                             VERITRAIN_SCORED_STRATEGY="adversary.scored:copier",
                             VERITRAIN_SCORED_COPY_OF=dev_account(HONEST[0]).address)
         procs["copier"] = bs.spawn("copier", [sys.executable, "-m", "worker.scored", bs.rpc, scored.address,
                                               str(job_id)], copier_env)
-        validator_env = bs.env(VERITRAIN_VERIFIER_DEV_ACCOUNT=str(VALIDATOR),
-                               VERITRAIN_VERIFIER_HOME=str(tmp_path / "validator"))
-        procs["validator"] = bs.spawn("validator", [sys.executable, "-m", "veritrain.cli", "verifier",
-                                                    "validate", str(job_id)], validator_env)
+        procs["validator"] = bs.start_verifier(VALIDATOR)  # `verifier run` finds and validates the job
+        daemons = ("honest-run", "validator")
         ready = time.monotonic() + 240
-        while not all("waiting for scored job" in p.tail(50) for p in procs.values()):
+        while not all("waiting for scored job" in p.tail(50) for n, p in procs.items() if n not in daemons):
             dead = {n: p.tail() for n, p in procs.items() if not p.alive()}
             assert not dead and time.monotonic() < ready, f"a role did not start: {dead}"
             time.sleep(1)
@@ -90,14 +93,19 @@ def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Pa
         service.start()
 
         limit = time.monotonic() + sum(PHASES.values()) + 240
-        while any(p.alive() for p in procs.values()):
-            assert time.monotonic() < limit, {n: p.tail(5) for n, p in procs.items() if p.alive()}
+        done = f"scored job {job_id}: done"
+        while any(p.alive() for n, p in procs.items() if n not in daemons) or not all(
+                done in procs[n].log.read_text(errors="replace") for n in daemons):
+            dead = {n: p.tail() for n, p in procs.items() if n in daemons and not p.alive()}
+            assert not dead and time.monotonic() < limit, dead or {n: p.tail(5) for n, p in procs.items()}
             time.sleep(2)
         stop.set()
         service.join(30)
-        failed = {n: p.tail() for n, p in procs.items() if p.popen.returncode != 0}
+        failed = {n: p.tail() for n, p in procs.items() if n not in daemons and p.popen.returncode != 0}
         assert not failed, failed
-        reports = {n: _report(p) for n, p in procs.items()}
+        reports = {n: _report(p) for n, p in procs.items() if n not in daemons}
+        earned = {n: int(re.findall(rf"{done}, earned (\d+)", procs[n].log.read_text(errors="replace"))[-1])
+                  for n in daemons}
 
         paid = {s.worker.lower(): s.payout for s in requester.settled(job_id, 0)}
         slashed = {k.lower(): v for k, v in requester.slashed(job_id, 0).items()}
@@ -105,11 +113,13 @@ def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Pa
         copier = dev_account(COPIER).address.lower()
         assert all(paid.get(a, 0) > 0 for a in honest), paid
         assert paid.get(copier, 0) == 0 and slashed.get(copier, 0) > 0, (paid, slashed)
-        assert all(reports[f"honest-{i}"]["submitted"] == [0] for i in HONEST)
-        assert all(int(reports[f"honest-{i}"]["earned"]) > 0 for i in HONEST)  # withdrawn by the command
-        window = reports["validator"]["windows"]["0"]
-        assert len(window["scores"]) == 3 and window["copiers"] != 0  # it flagged the copy
-        assert int(reports["validator"]["earned"]) > 0  # its fee
+        assert reports["honest-scored"]["submitted"] == [0]
+        assert int(reports["honest-scored"]["earned"]) > 0 and earned["honest-run"] > 0  # withdrawn
+        vote = scored.events.ScoresRevealed().get_logs(
+            from_block=0, argument_filters={"jobId": job_id, "validator": dev_account(VALIDATOR).address})
+        assert len(vote) == 1 and len(vote[0]["args"]["scores"]) == 3  # it scored all three
+        assert vote[0]["args"]["copiers"] != 0  # and flagged the copy
+        assert earned["validator"] > 0  # its fee
         # each role got the key only wrapped to its own public key, on-chain
         delivered = scored.events.KeyDelivered().get_logs(from_block=0, argument_filters={"jobId": job_id})
         assert served == [4] and len(delivered) == 4

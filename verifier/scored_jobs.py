@@ -1,0 +1,27 @@
+"""``veritrain verifier run`` validates scored jobs too (incentive: scored, docs/scored.md): any
+whose last window has not yet closed its score commits and that still has a validator seat;
+each runs :func:`verifier.validator.run` in a thread of its own
+(:class:`veritrain.scored.jobs.ScoredJobs`). The verifier must be active in the registry (the
+service registers it first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from veritrain.scored.chain import Phase
+from veritrain.scored.jobs import Connect, ScoredJobs
+
+
+def scored_jobs(settings: Any, account: Any, deployment: Any, journal: Any, say: Any) -> ScoredJobs | None:
+    """For the verifier of ``settings``; None when the deployment has no ScoredRounds."""
+    from verifier.validator import run
+
+    def accept(job: int, params: dict[str, Any], connect: Connect) -> str | None:
+        chain, _storage = connect()
+        seats = int(params["maxValidators"])
+        if int(chain.job(job)["validators"]) >= seats:
+            return f"all {seats} validator seats are taken"
+        return None
+
+    return ScoredJobs.on(deployment, settings.rpc_url, account, settings.home / "nonces", settings.ipfs_api,
+                         journal, run=run, accept=accept, last_phase=Phase.SCORE_COMMIT, say=say)
