@@ -245,6 +245,18 @@ def _delivery_text(d: Any) -> str:
     return f"job key for sampling verifier {d.party} (job {d.target})"
 
 
+def _scored_keys(req: Any) -> Any:
+    """(ScoredChain, ScoredStore) of the requester, sending through its client; None when the
+    deployment has no ScoredRounds."""
+    from requester.scored import scored_store
+    from veritrain.scored.chain import ScoredChain
+
+    if "ScoredRounds" not in req.deployment.contracts:
+        return None
+    chain = ScoredChain(req.client.w3, req.deployment.address("ScoredRounds"), req.account, client=req.client)
+    return chain, scored_store(chain, req.home)
+
+
 @app.command("serve")
 def serve(
     jobs: Annotated[Optional[list[int]], typer.Option("--job", help="Serve only these jobs.")] = None,  # noqa: UP045
@@ -257,17 +269,29 @@ def serve(
     each next round of a multi-round job when the last one is final and verified, and close
     each job whose slots have all ended (its leftover escrow is withdrawn).
 
+    Scored jobs posted from here (``post_scored_job(..., home=...)``) are served too: each
+    worker and validator that joins gets the data key, wrapped to its own public key.
+
     Catches up on claims made (and rounds finished) while it was down; never delivers or
     posts twice. Stop with Ctrl-C.
     """
     from requester.rounds import RoundDriver
+    from requester.scored import serve_keys_once
     from veritrain.errors import VeritrainError
 
     req = _requester(dev_account, home)
     fmt = _tokens(req)
     services: dict[int, RoundDriver] = {}
     ended: set[int] = set()  # closed jobs: not loaded again on every pass
+    scored = _scored_keys(req)
     while True:
+        if scored is not None and not jobs:
+            try:
+                for job_id, accounts in serve_keys_once(*scored).items():
+                    for account in accounts:
+                        typer.echo(f"scored job {job_id}: data key for {account}")
+            except VeritrainError as exc:
+                typer.echo(f"scored jobs: {exc}", err=True)
         for job_id in jobs or req.store.job_ids():
             if job_id in ended:
                 continue

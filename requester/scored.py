@@ -2,16 +2,19 @@
 windows (participants, scores, payouts, the global model's loss) and fetch the final global
 model by the aggregation rule.
 
-The data key is generated here and returned to the caller, who keeps it and answers the
-job's key requests with ``ScoredChain.serve_keys`` (each worker and validator that joins gets
-it on-chain, wrapped to its own public key; docs/spec/scored.md S2).
+The data key is generated here and returned to the caller; with ``home`` it is also kept there
+(sealed to the requester's key), and ``veritrain job serve`` answers the job's key requests:
+each worker and validator that joins gets it on-chain, wrapped to its own public key
+(docs/spec/scored.md S2). ``ScoredChain.serve_keys`` does the same from the caller's process.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from requester.store import ScoredRecord, ScoredStore, seal_key, unseal_key
 from veritrain import crypto
 from veritrain.data import Dataset
 from veritrain.errors import ConfigError
@@ -55,10 +58,18 @@ class PostedScoredJob:
     initial_model: bytes
 
 
+def scored_store(chain: ScoredChain, home: Path) -> ScoredStore:
+    """The requester's records of the scored jobs it posted on ``chain``'s ScoredRounds."""
+    return ScoredStore(home, int(chain.w3.eth.chain_id), chain.c.address)
+
+
 def post_scored_job(chain: ScoredChain, storage: Storage, spec: JobSpec, data: Dataset, terms: ScoredTerms,
-                    *, data_key: bytes | None = None, **doc_fields: Any) -> PostedScoredJob:
+                    *, data_key: bytes | None = None, home: Path | None = None,
+                    **doc_fields: Any) -> PostedScoredJob:
     """Encrypt and store ``data`` (under ``data_key``, fresh when None), store the job document,
-    approve the escrow and post the job."""
+    approve the escrow and post the job. With ``home`` (the requester's home, as ``job serve``
+    reads it) the data key is kept there, sealed to the requester's own key, before the job is
+    posted: ``veritrain job serve`` then answers the job's key requests, also after a restart."""
     if incentive_for(spec).name != "scored":
         raise ConfigError(f"post_scored_job takes a spec with incentive: scored, not {spec.incentive!r}")
     from veritrain.training.engine import as_tensors
@@ -74,10 +85,36 @@ def post_scored_job(chain: ScoredChain, storage: Storage, spec: JobSpec, data: D
               terms.slash_bps, terms.reward_per_window, terms.validator_fee_per_window, terms.worker_stake,
               terms.validator_stake, terms.deviation_floor, terms.submit_window, terms.reveal_window,
               terms.score_commit_window, terms.score_reveal_window)
+    store = scored_store(chain, home) if home is not None else None
+    record = ScoredRecord(chain_id=int(chain.w3.eth.chain_id), contract=chain.c.address,
+                          requester=chain.account.address, doc_cid=doc_cid, windows=spec.rounds,
+                          sealed_key=seal_key(key, chain.account, doc_cid))
+    if store is not None:
+        store.save(record)  # pending: a crash after postJob still has the key
     chain.approve(escrow * spec.rounds)
     receipt = chain.send("postJob", params)
     job_id = chain.c.events.JobPosted().process_receipt(receipt)[0]["args"]["jobId"]
+    if store is not None:
+        store.save(record.model_copy(update={"job_id": int(job_id)}))
     return PostedScoredJob(job_id, doc_cid, key, initial)
+
+
+def serve_keys_once(chain: ScoredChain, store: ScoredStore) -> dict[int, list[str]]:
+    """One pass over the scored jobs in ``store`` whose last window is not settled: answer every
+    open key request (``chain``'s account must be their requester); job -> accounts answered."""
+    for record in store.pending():  # posted, then the poster died before writing its job id
+        mine = chain.c.events.JobPosted().get_logs(from_block=0,
+                                                   argument_filters={"requester": record.requester})
+        posted = [e for e in mine if e["args"]["specCid"] == record.doc_cid]
+        if posted:
+            store.save(record.model_copy(update={"job_id": int(posted[0]["args"]["jobId"])}))
+    answered = {}
+    for job_id in store.job_ids():
+        record = store.load(job_id)
+        if chain.phase(job_id, record.windows - 1) == Phase.SETTLED:
+            continue
+        answered[job_id] = chain.deliver_keys(job_id, unseal_key(record, chain.account))
+    return answered
 
 
 def watch(chain: ScoredChain, job_id: int, models: GlobalModels | None = None,

@@ -99,7 +99,7 @@ def seal_key(data_key: bytes, account: Any, doc_cid: str) -> str:
     return envelope.wrap(data_key, pub, _context(doc_cid)).hex()
 
 
-def unseal_key(record: JobRecord, account: Any) -> bytes:
+def unseal_key(record: JobRecord | ScoredRecord, account: Any) -> bytes:
     if account.address.lower() != record.requester.lower():
         raise ConfigError(f"job {record.job_id} was posted by {record.requester}; the account "
                           f"{account.address} cannot open its data key")
@@ -163,4 +163,64 @@ class JobStore:
         if not self.pending_dir.is_dir():
             return []
         return [JobRecord.model_validate(json.loads(p.read_text()))
+                for p in sorted(self.pending_dir.glob("*.json"))]
+
+
+class ScoredRecord(BaseModel):
+    """A scored job posted from here: what ``veritrain job serve`` needs to answer its key
+    requests after a restart (docs/scored.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = RECORD_VERSION
+    chain_id: int
+    contract: str = Field(description="the ScoredRounds address")
+    requester: str
+    job_id: int | None = None
+    doc_cid: str
+    sealed_key: str = Field(description="the data key, ECIES-wrapped to the requester's own key")
+    windows: int
+    created: float = Field(default_factory=time.time)
+
+
+class ScoredStore:
+    """Scored job records, one JSON file (0600) per job under
+    ``<home>/requester/<chain id>-<ScoredRounds>/scored/<job id>.json``; written first under
+    ``pending/<document CID>.json`` before ``postJob`` is sent, as :class:`JobStore` does, so a
+    crash between the two never loses the key of a job that did get posted."""
+
+    def __init__(self, home: Path, chain_id: int, contract: str) -> None:
+        self.root = Path(home) / "requester" / f"{chain_id}-{contract.lower()}"
+        self.jobs_dir = self.root / "scored"
+        self.pending_dir = self.root / "scored-pending"
+
+    def save(self, record: ScoredRecord) -> Path:
+        """Pending while ``record.job_id`` is None, posted once it is known."""
+        if record.job_id is None:
+            path = self.pending_dir / f"{record.doc_cid}.json"
+        else:
+            path = self.jobs_dir / f"{record.job_id}.json"
+        _write_private(path, record.model_dump_json(indent=2))
+        if record.job_id is not None:
+            (self.pending_dir / f"{record.doc_cid}.json").unlink(missing_ok=True)
+        return path
+
+    def load(self, job_id: int) -> ScoredRecord:
+        path = self.jobs_dir / f"{job_id}.json"
+        try:
+            return ScoredRecord.model_validate(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise UnknownJobError(f"no scored job {job_id} of this requester (looked for {path})") from None
+        except ValueError as exc:
+            raise ConfigError(f"scored job record {path} is damaged: {exc}") from None
+
+    def job_ids(self) -> list[int]:
+        if not self.jobs_dir.is_dir():
+            return []
+        return sorted(int(p.stem) for p in self.jobs_dir.glob("*.json") if p.stem.isdigit())
+
+    def pending(self) -> list[ScoredRecord]:
+        if not self.pending_dir.is_dir():
+            return []
+        return [ScoredRecord.model_validate(json.loads(p.read_text()))
                 for p in sorted(self.pending_dir.glob("*.json"))]

@@ -4,8 +4,8 @@ another through ``veritrain worker scored JOB`` (keystore, password, settings fr
 environment), a copier (the adversary's strategy through ``python -m worker.scored``) and a
 validator that is just ``veritrain verifier run``, each its own process, for one window of a job
 posted with the SDK's ``post_scored_job``. Every role joins, asks for the job's key on-chain and
-gets it from the requester's key service (``ScoredChain.serve_keys``), wrapped to its own public
-key.
+gets it from the requester's ``veritrain job serve`` (which found the job's key in the
+requester's home, sealed there by ``post_scored_job``), wrapped to its own public key.
 
 The attack checked: a worker that submits another's update as its own. It must be paid nothing
 and slashed, while both honest workers are paid and the contract's balance still covers what
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,6 @@ def _report(proc: Proc) -> dict[str, Any]:
 def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Path) -> None:
     import numpy as np
     from sklearn.datasets import load_digits
-    from web3 import HTTPProvider, Web3
 
     from requester.scored import ScoredTerms, post_scored_job
     from veritrain.chain.facades import IERC20_ABI
@@ -82,28 +80,24 @@ def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Pa
                             submit_window=PHASES["submit"], reveal_window=PHASES["reveal"],
                             score_commit_window=PHASES["commit"], score_reveal_window=PHASES["reveal_scores"])
         data = Dataset((x[:600] / 16.0).astype(np.float32), y[:600].astype(np.int64))
-        posted = post_scored_job(requester, IpfsStorage(bs.ipfs), scored_spec(1), data, terms)
+        home = tmp_path / "requester"
+        posted = post_scored_job(requester, IpfsStorage(bs.ipfs), scored_spec(1), data, terms, home=home)
         assert posted.job_id == job_id
-        # the requester's key service: answers each role's on-chain key request
-        stop, served = threading.Event(), []
-        desk = ScoredChain(Web3(HTTPProvider(bs.rpc, request_kwargs={"timeout": 60})), scored.address,
-                           dev_account(1))
-        service = threading.Thread(target=lambda: served.append(desk.serve_keys(job_id, posted.data_key,
-                                                                                stop=stop)), daemon=True)
-        service.start()
+        # the requester's key service answers each role's on-chain key request
+        procs["serve"] = bs.spawn("serve", [*cli, "job", "serve", "--dev-account", "1", "--home", str(home),
+                                            "--interval", "0.5"], bs.env())
+        running = (*daemons, "serve")  # these run until stopped
 
         limit = time.monotonic() + sum(PHASES.values()) + 240
         done = f"scored job {job_id}: done"
-        while any(p.alive() for n, p in procs.items() if n not in daemons) or not all(
+        while any(p.alive() for n, p in procs.items() if n not in running) or not all(
                 done in procs[n].log.read_text(errors="replace") for n in daemons):
-            dead = {n: p.tail() for n, p in procs.items() if n in daemons and not p.alive()}
+            dead = {n: p.tail() for n, p in procs.items() if n in running and not p.alive()}
             assert not dead and time.monotonic() < limit, dead or {n: p.tail(5) for n, p in procs.items()}
             time.sleep(2)
-        stop.set()
-        service.join(30)
-        failed = {n: p.tail() for n, p in procs.items() if n not in daemons and p.popen.returncode != 0}
+        failed = {n: p.tail() for n, p in procs.items() if n not in running and p.popen.returncode != 0}
         assert not failed, failed
-        reports = {n: _report(p) for n, p in procs.items() if n not in daemons}
+        reports = {n: _report(p) for n, p in procs.items() if n not in running}
         earned = {n: int(re.findall(rf"{done}, earned (\d+)", procs[n].log.read_text(errors="replace"))[-1])
                   for n in daemons}
 
@@ -122,7 +116,9 @@ def test_scored_roles_as_commands_pay_the_honest_and_slash_a_copier(tmp_path: Pa
         assert earned["validator"] > 0  # its fee
         # each role got the key only wrapped to its own public key, on-chain
         delivered = scored.events.KeyDelivered().get_logs(from_block=0, argument_filters={"jobId": job_id})
-        assert served == [4] and len(delivered) == 4
+        served = re.findall(rf"scored job {job_id}: data key for (0x[0-9a-fA-F]+)",
+                            procs["serve"].log.read_text(errors="replace"))
+        assert len(served) == len(delivered) == 4
         assert {e["args"]["account"].lower() for e in delivered} == {*honest, copier,
                                                                       dev_account(VALIDATOR).address.lower()}
         assert all(posted.data_key not in bytes(e["args"]["envelope"]) for e in delivered)
