@@ -71,8 +71,11 @@ class VerifierService:
         start = chain.deployment.deploy_block if start_block is None else start_block
         self.journal.set("address", chain.address)
         self.journal.set("p", p)
+        # the pollers' journaled states hold their cursors; a bare cursor:* key is what journals
+        # of earlier versions hold
         m_from = int(journal.value("cursor:market", start))
         r_from = int(journal.value("cursor:resolver", start))
+        self._saved: dict[str, Any] = {}
         self._market_events, self._resolver_events = chain.pollers(m_from, r_from, confirmations)
         # with their remembered hashes and newest events: a reorg while this verifier was down
         # is noticed on the first poll and undone like any other (``undo``)
@@ -133,16 +136,21 @@ class VerifierService:
                 self._on_revealed(ev)
             elif ev.name == "JobPosted":
                 self._on_job_posted(ev)
-        self.journal.set("cursor:market", self._market_events.cursor)
-        self.journal.set("poller:market", self._market_events.state())
+        self._save("poller:market", self._market_events.state())
         devents = self._resolver_events.poll()
         self.undo(self._resolver_events)
         for ev in devents:
             getattr(self, f"_on_{ev.name}")(ev)
-        self.journal.set("cursor:resolver", self._resolver_events.cursor)
-        self.journal.set("poller:resolver", self._resolver_events.state())
-        self.journal.set("last_block", max(self._market_events.cursor, self._resolver_events.cursor) - 1)
+        self._save("poller:resolver", self._resolver_events.state())
+        self._save("last_block", max(self._market_events.cursor, self._resolver_events.cursor) - 1)
         return len(events) + len(devents)
+
+    def _save(self, key: str, value: Any) -> None:
+        """Journal ``value`` under ``key`` unless it is what was journaled last: each write is a
+        synchronous SQLite commit, and on a quiet chain the pollers' state rarely changes."""
+        if self._saved.get(key) != value:
+            self.journal.set(key, value)
+            self._saved[key] = value
 
     def _on_job_posted(self, ev: Any) -> None:
         """A new job: ask for its key now (``Watcher.ask_key``), not when its first result shows."""

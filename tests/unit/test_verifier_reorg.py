@@ -113,3 +113,26 @@ def test_the_key_service_forgets_seats_and_deliveries_a_reorg_dropped() -> None:
     assert ks._referees() == []  # no seats left to serve: nothing is sent
     assert ks._seats == {} and ks._served == set() and ks._ours == {5: 1 << 32}
     assert ks._disputes.retracted == []
+
+
+def test_a_quiet_chain_costs_no_journal_write_per_tick(tmp_path: Path) -> None:
+    """The pollers' states are journaled when they change, not on every tick: each write is a
+    synchronous SQLite commit, four per tick before."""
+    service, _chain, journal = _service(tmp_path)
+    state = {"cursor": 7, "hashes": {}, "recent": []}
+    poller = SimpleNamespace(poll=lambda: [], retracted=[], cursor=7, state=lambda: dict(state))
+    service._market_events = service._resolver_events = poller  # type: ignore[assignment]
+    service._saved = {}
+    writes: list[str] = []
+    journal_set = journal.set
+    journal.set = lambda key, value: (writes.append(key), journal_set(key, value))  # type: ignore[method-assign]
+    service.ingest()
+    assert sorted(writes) == ["last_block", "poller:market", "poller:resolver"]
+    writes.clear()
+    service.ingest()
+    service.ingest()
+    assert writes == []  # nothing changed, nothing written
+    state["cursor"] = poller.cursor = 9  # a new block: its state is journaled again
+    service.ingest()
+    assert sorted(writes) == ["last_block", "poller:market", "poller:resolver"]
+    assert journal.value("last_block") == 8 and journal.value("poller:market")["cursor"] == 9
