@@ -20,6 +20,7 @@ from typing import Any
 from verifier import sampling
 from verifier.challenge import ChallengeError, build_challenge, unproven_challenge
 from verifier.keys import KeySource
+from verifier.records import ResultPhase as R
 from verifier.replay import (
     MATCH,
     MISMATCH,
@@ -54,9 +55,9 @@ WITHHELD_CLAIM = "0x" + hashlib.sha256(b"veritrain/withheld-checkpoint").hexdige
 MANIFEST_TRIES = 3
 
 #: Result phases: waiting, then one final state.
-PENDING = ("seen",)
-FINAL = ("verified", "challenged", "start_slashed", "skipped", "no_key", "unavailable", "unrunnable",
-         "missed", "challenge_failed", "error")
+PENDING = (R.SEEN,)
+FINAL = (R.VERIFIED, R.CHALLENGED, R.START_SLASHED, R.SKIPPED, R.NO_KEY, R.UNAVAILABLE, R.UNRUNNABLE,
+         R.MISSED, R.CHALLENGE_FAILED, R.ERROR)
 
 
 @dataclass
@@ -89,31 +90,31 @@ class Watcher:
             raise  # transient: retried on the next tick
         except VeritrainError as exc:
             log.warning("result %s: %s", item.key, exc)
-            self.journal.put(item.key, "error", detail=f"{type(exc).__name__}: {exc}")
-            return "error"
+            self.journal.put(item.key, R.ERROR, detail=f"{type(exc).__name__}: {exc}")
+            return R.ERROR
 
     def _process(self, item: Item) -> str:
         d = item.data
         key, task_id, worker = item.key, int(d["task_id"]), str(d["worker"])
         job_id = split_task_id(task_id)[0]
         if worker.lower() == self.chain.address.lower():
-            return self._final(key, "skipped", "own result")
+            return self._final(key, R.SKIPPED, "own result")
         if self.chain.timestamp() + self.config.margin > int(d["challenge_deadline"]):
-            return self._final(key, "missed", "challenge window closed before it could be checked")
+            return self._final(key, R.MISSED, "challenge window closed before it could be checked")
         doc = load_job_document(self.replayer.storage, d["spec_cid"])
         policy = doc.spec.verification
         if isinstance(policy.verifiers, list) and self.chain.address.lower() not in {
                 a.lower() for a in policy.verifiers}:
-            return self._final(key, "skipped", "this verifier is not on the job's verifier list")
+            return self._final(key, R.SKIPPED, "this verifier is not on the job's verifier list")
         full = policy.full_verification or job_id in self.config.full_jobs
         if self.config.p == 0 and not full:
-            return self._final(key, "skipped", "p = 0: this verifier samples nothing")
+            return self._final(key, R.SKIPPED, "p = 0: this verifier samples nothing")
         data_key = self.keys.job_key(job_id)
         if data_key is None:
             if self.keys.pending(job_id):
-                self.journal.put(key, "seen", detail=f"waiting for the data key of job {job_id}")
-                return "seen"  # asked on-chain: looked at again next tick, until the window closes
-            return self._final(key, "no_key", f"no data key for job {job_id}")
+                self.journal.put(key, R.SEEN, detail=f"waiting for the data key of job {job_id}")
+                return R.SEEN  # asked on-chain: looked at again next tick, until the window closes
+            return self._final(key, R.NO_KEY, f"no data key for job {job_id}")
         try:
             manifest = load_manifest(self.replayer.storage, d["manifest_cid"],
                                      root=bytes.fromhex(d["root"][2:]), task_id=task_id, worker=worker)
@@ -127,19 +128,19 @@ class Watcher:
         seed = sampling.task_seed(self.config.secret, self.chain.chain_id, task_id, worker,
                                   manifest.root_bytes())
         segments = sampling.choose_segments(seed, ctx.n_segments, self.config.p, full=full)
-        self.journal.put(key, "seen", segments=segments, full=full, n_segments=ctx.n_segments, checks=[])
+        self.journal.put(key, R.SEEN, segments=segments, full=full, n_segments=ctx.n_segments, checks=[])
         checks: list[dict[str, Any]] = []
         for j in segments:
             check = self.replayer.check(ctx, j)
             checks.append(check.as_dict())
-            self.journal.put(key, "seen", checks=checks)
+            self.journal.put(key, R.SEEN, checks=checks)
             if check.outcome == MISMATCH:
                 return self._challenge(key, task_id, manifest, check.j, check.replayed or "")
             if check.outcome == WITHHELD:  # unopenable evidence counts against the worker
                 return self._challenge(key, task_id, manifest, check.j, WITHHELD_CLAIM)
             if check.outcome != MATCH:
                 return self._final(key, check.outcome, check.detail)
-        return self._final(key, "verified", f"{len(segments)} of {ctx.n_segments} segments replayed")
+        return self._final(key, R.VERIFIED, f"{len(segments)} of {ctx.n_segments} segments replayed")
 
     def bound_starts(self, doc: Any, data_key: bytes, job_id: int) -> BoundStarts | None:
         """The job's bound starts, computed once per job; None (logged) when the root computed
@@ -172,8 +173,8 @@ class Watcher:
         """Slash a wrong start once (journaled like a challenge)."""
         earlier = [t for t in self.journal.txs(key, "slash_start") if t.status in ("intent", "mined")]
         if earlier and self.chain.claim_status(task_id, worker) == ClaimStatus.ENDED:
-            return self._final(key, "start_slashed", "wrong start already slashed")
-        self.journal.put(key, "seen",
+            return self._final(key, R.START_SLASHED, "wrong start already slashed")
+        self.journal.put(key, R.SEEN,
                          wrong_start={"started": "0x" + args[0].hex(), "bound": "0x" + args[2].hex()})
         tx = self.journal.tx_intent(key, "slash_start", detail="h_0 is not the bound start")
         try:
@@ -182,11 +183,11 @@ class Watcher:
             self.journal.tx_update(tx, "failed", detail=str(exc))
             if isinstance(exc, ChainError) and not isinstance(exc, ContractRevert):
                 raise
-            return self._final(key, "challenge_failed", str(exc))
+            return self._final(key, R.CHALLENGE_FAILED, str(exc))
         self.journal.tx_update(tx, "mined", tx_hash=tx_hash(receipt))
-        self.journal.put(key, "start_slashed", detail=f"h_0 0x{args[0].hex()} is not the bound start "
+        self.journal.put(key, R.START_SLASHED, detail=f"h_0 0x{args[0].hex()} is not the bound start "
                          f"0x{args[2].hex()}: slashed by proof", slash_tx=tx_hash(receipt))
-        return "start_slashed"
+        return R.START_SLASHED
 
     def ask_key(self, item: Item) -> None:
         """For a newly posted job (``vkey:<job>`` in phase ``wanted``): ask for its key now if this
@@ -225,16 +226,16 @@ class Watcher:
         proofs (the worker must answer with its leaves) once this is not a passing IPFS hiccup."""
         tries = int(item.data.get("manifest_tries", 0)) + 1
         if isinstance(exc, StorageError) and tries < MANIFEST_TRIES:
-            self.journal.put(item.key, "seen", manifest_tries=tries,
+            self.journal.put(item.key, R.SEEN, manifest_tries=tries,
                              detail=f"manifest not fetched yet: {exc}")
-            return "seen"
+            return R.SEEN
         count = self.chain.job(split_task_id(task_id)[0]).checkpoint_count
         try:
             ch = unproven_challenge(task_id, worker, 0, bytes.fromhex(WITHHELD_CLAIM[2:]),
                                     checkpoint_count=count)
         except ChallengeError as err:
             return self._final(item.key, "challenge_failed", str(err))
-        self.journal.put(item.key, "seen", manifest_tries=tries, challenge=ch.as_dict(),
+        self.journal.put(item.key, R.SEEN, manifest_tries=tries, challenge=ch.as_dict(),
                          detail=f"the result's manifest cannot be opened: {exc}")
         return self.send_challenge(item.key, ch)
 
@@ -242,8 +243,8 @@ class Watcher:
         try:
             ch = build_challenge(manifest, task_id, j, bytes.fromhex(replayed[2:]))
         except ChallengeError as exc:
-            return self._final(key, "challenge_failed", str(exc))
-        self.journal.put(key, "seen", challenge=ch.as_dict())
+            return self._final(key, R.CHALLENGE_FAILED, str(exc))
+        self.journal.put(key, R.SEEN, challenge=ch.as_dict())
         return self.send_challenge(key, ch)
 
     def _opened_by_me(self, ch: Any) -> bool:
@@ -258,15 +259,15 @@ class Watcher:
         if earlier:
             status = self.chain.claim_status(ch.task_id, ch.worker)
             if status != ClaimStatus.REVEALED and self._opened_by_me(ch):
-                return self._final(key, "challenged", f"challenge already sent (claim is {status.label})")
+                return self._final(key, R.CHALLENGED, f"challenge already sent (claim is {status.label})")
         try:
             receipt = self.chain.send(self.journal, key, "challenge", self.chain.challenge(ch),
                                       detail=f"segment {ch.j}")
         except VeritrainError as exc:  # journaled as failed by the send
             if isinstance(exc, ChainError) and not isinstance(exc, ContractRevert):
                 raise  # RPC trouble: retry next tick (the intent makes the retry check the chain)
-            return self._final(key, "challenge_failed", str(exc))
+            return self._final(key, R.CHALLENGE_FAILED, str(exc))
         dispute_id = self.chain.dispute_id_from(receipt)
-        self.journal.put(key, "challenged", detail=f"segment {ch.j} challenged", dispute_id=dispute_id,
+        self.journal.put(key, R.CHALLENGED, detail=f"segment {ch.j} challenged", dispute_id=dispute_id,
                          challenge_tx=tx_hash(receipt))
-        return "challenged"
+        return R.CHALLENGED
