@@ -16,6 +16,8 @@ several times), and the two totals the issue sets targets for:
   reveal (each its own transaction, as the verifier role sends them), settlement;
 - ``wrong_start_slash`` (reported, no target): ``slashWrongStart`` of a worker whose leaf 0 is
   not its task's bound start (two proofs over 1,025 and 8 leaves);
+- ``scored_window_total`` (reported, no target): one window of a scored job with three workers
+  and two validators, every ScoredRounds transaction of it (``scored_window``);
 - ``dispute_answered_total`` (reported, no target): the same dispute opened without proofs
   (``challenge``, data availability is the worker's burden) and the worker's ``answer`` with
   its two leaves and their proofs. ``DisputeResolver.answer`` is what an honest worker pays
@@ -272,6 +274,7 @@ def scenario(w3: Any) -> dict[str, Any]:
         "DisputeResolver",
         resolver.functions.disputeWorkers(t, workers[0].address, seg_a, workers[1].address, seg_b),
     )
+    scored = scored_window(w3, run, dep, requester, workers[:3], verifiers[:2])
     run.send(verifiers[5], "VerifierRegistry", registry.functions.deregister())
     run.warp(7 * 86_400 + 1)
     run.send(verifiers[5], "VerifierRegistry", registry.functions.withdrawStake())
@@ -285,17 +288,70 @@ def scenario(w3: Any) -> dict[str, Any]:
         "dispute_total": sum(sum(v) for v in dispute_gas.values()),
         "dispute_answered_total": sum(sum(v) for v in answered_gas.values()),
         "wrong_start_slash": run.gas["JobMarket.slashWrongStart"][0],
+        "scored_window_total": sum(scored.values()),
     }
     return {
         "functions": {k: round(mean(v)) for k, v in sorted(run.gas.items()) if not k.startswith("DevToken")},
         "task_happy_path_parts": {"postJob_share": post_share, **happy},
         "dispute_parts": {k: v for k, v in dispute_gas.items()},
         "dispute_answered_parts": {k: v for k, v in answered_gas.items()},
+        "scored_window_parts": scored,
         **totals,
         "targets": TARGETS,
         "within_targets": all(totals[k] <= TARGETS[k] for k in TARGETS),
         "scenario": {"tasks_per_job": TASKS, "checkpoints": CHECKPOINTS, "committee": RESOLVER_COMMITTEE},
     }
+
+
+def scored_window(w3: Any, run: _Runner, dep: Any, requester: Any, workers: list[Any],
+                  validators: list[Any]) -> dict[str, int]:
+    """One window of a scored job (ScoredRounds), every role's transactions: the job posted, the
+    workers and validators joined and given the key, each worker's update committed and
+    revealed, each validator's scores committed and revealed, the window settled, one worker
+    leaving and withdrawing. Gas per function, summed over the window's calls."""
+    from veritrain.artifacts import artifact
+    from veritrain.scored.commitments import score_commitment, update_commitment
+
+    c = w3.eth.contract(address=dep.address("ScoredRounds"), abi=artifact("ScoredRounds")["abi"])
+    token = w3.eth.contract(address=dep.address("DevToken"), abi=artifact("DevToken")["abi"])
+    phase = 100
+    model = keccak(b"initial model")
+    params = ("bafkreiscoredjob", model, 1, 8, 4, 2000, 5000, 100 * E18, 12 * E18, 20 * E18, 30 * E18, 10,
+              phase, phase, phase, phase)
+    before = {k: len(v) for k, v in run.gas.items()}
+    for a in (requester, *workers, *validators):
+        run.send(a, "DevToken", token.functions.approve(c.address, 2**256 - 1))
+    r = run.send(requester, "ScoredRounds", c.functions.postJob(params))
+    job = c.events.JobPosted().process_receipt(r, errors=DISCARD)[0]["args"]["jobId"]
+    for w in workers:
+        run.send(w, "ScoredRounds", c.functions.joinAsWorker(job, _pubkey(w)))
+    for v in validators:
+        run.send(v, "ScoredRounds", c.functions.joinAsValidator(job))
+    for a in (*workers, *validators):
+        run.send(requester, "ScoredRounds", c.functions.deliverKey(job, a.address, b"\x01" + b"\xee" * 93))
+    salt = b"\x07" * 32
+    hashes = [keccak(b"update" + bytes([i])) for i in range(len(workers))]
+    for w, h in zip(workers, hashes, strict=True):
+        run.send(w, "ScoredRounds", c.functions.submit(job, 0, update_commitment(h, w.address, salt)))
+    run.warp(phase)
+    for i, (w, h) in enumerate(zip(workers, hashes, strict=True)):
+        run.send(w, "ScoredRounds", c.functions.revealUpdate(job, 0, i, h, salt, f"bafyupdate{i}"))
+    run.warp(phase)
+    scores = [300, 200, 100]
+    for v in validators:
+        commit = score_commitment(job, 0, scores, 0, model, v.address, salt)
+        run.send(v, "ScoredRounds", c.functions.commitScores(job, 0, commit))
+    run.warp(phase)
+    for v in validators:
+        run.send(v, "ScoredRounds", c.functions.revealScores(job, 0, scores, 0, model, salt))
+    run.warp(phase)
+    run.send(requester, "ScoredRounds", c.functions.settle(job, 0))
+    run.send(workers[0], "ScoredRounds", c.functions.leave(job))
+    run.send(workers[0], "ScoredRounds", c.functions.withdraw())
+    assert token.functions.balanceOf(c.address).call() == c.functions.liabilities().call(), (
+        "money invariant broken in the scored window")
+    return {k: sum(v[before.get(k, 0):]) for k, v in run.gas.items()
+            if k.startswith("ScoredRounds.") and len(v) > before.get(k, 0)}
 
 
 def run(quick: bool = False) -> dict[str, Any]:
