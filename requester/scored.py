@@ -103,8 +103,7 @@ def serve_keys_once(chain: ScoredChain, store: ScoredStore) -> dict[int, list[st
     """One pass over the scored jobs in ``store`` whose last window is not settled: answer every
     open key request (``chain``'s account must be their requester); job -> accounts answered."""
     for record in store.pending():  # posted, then the poster died before writing its job id
-        mine = chain.c.events.JobPosted().get_logs(from_block=0,
-                                                   argument_filters={"requester": record.requester})
+        mine = chain.logs("JobPosted", requester=record.requester)
         posted = [e for e in mine if e["args"]["specCid"] == record.doc_cid]
         if posted:
             store.save(record.model_copy(update={"job_id": int(posted[0]["args"]["jobId"])}))

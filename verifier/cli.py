@@ -89,16 +89,13 @@ def validate(
     """Validate a scored job (incentive: scored, docs/scored.md): join (the account must be an
     active verifier), wait for the requester to deliver the data key on-chain, score every
     window's updates, commit and reveal the scores, settle; leave and withdraw at the end."""
-    from web3 import HTTPProvider, Web3
-
     from verifier.validator import run as run_validator
-    from veritrain.scored.chain import ScoredChain, scored_address
+    from veritrain.scored.chain import scored_chain
     from veritrain.storage.ipfs import IpfsStorage
 
     settings = _settings(home)
-    scored = scored_address(settings.rpc_url, settings.deployment, address)
-    chain = ScoredChain(Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 60})), scored,
-                        settings.load_account())
+    chain = scored_chain(settings.rpc_url, settings.load_account(), settings.deployment, address,
+                         nonce_dir=settings.home / "nonces")
     report = run_validator(chain, IpfsStorage(settings.ipfs_api), job_id)
     typer.echo(json.dumps(report, default=str))
 

@@ -114,15 +114,23 @@ def scored(
     """Take part in a scored job (incentive: scored, docs/scored.md): join with the job's stake,
     wait for the requester to deliver the data key on-chain, then in every window still open
     train the assigned batches, submit, reveal; leave and withdraw at the end."""
-    from web3 import HTTPProvider, Web3
-
-    from veritrain.scored.chain import ScoredChain, scored_address
+    from veritrain import deployments
+    from veritrain.errors import ConfigError
+    from veritrain.scored.chain import scored_chain
     from veritrain.storage.ipfs import IpfsStorage
     from worker.scored import run as run_scored
 
     settings = _settings()
-    chain = ScoredChain(Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 60})),
-                        scored_address(settings.rpc_url, settings.deployment, address), _account(settings))
+    account = _account(settings)
+    try:  # the nonce files `worker run` of this account uses, so both may run at once
+        dep: Any = deployments.load(settings.deployment, settings.rpc_url)
+        nonces = settings.account_dir(dep.chain_id, account.address) / "nonces"
+    except ConfigError:
+        if address is None:
+            raise
+        dep, nonces = settings.deployment, settings.home / "nonces"  # the contract is named
+    chain = scored_chain(settings.rpc_url, account, dep, address, nonce_dir=nonces,
+                         retry_seconds=settings.rpc_retry_seconds)
     report = run_scored(chain, IpfsStorage(settings.ipfs_api), job_id)
     typer.echo(json.dumps(report, default=str))
 

@@ -32,9 +32,11 @@ class FakeChain:
 
     def __init__(self, posted: dict[str, int], phases: dict[int, Phase]) -> None:
         self.account, self.phases, self.delivered = ME, phases, []
-        logs = [{"args": {"specCid": cid, "jobId": job}} for cid, job in posted.items()]
-        get_logs = type("E", (), {"get_logs": lambda _s, **kw: logs})
-        self.c = type("C", (), {"events": type("Ev", (), {"JobPosted": lambda _s: get_logs()})()})()
+        self._posted = [{"args": {"specCid": cid, "jobId": job}} for cid, job in posted.items()]
+
+    def logs(self, event: str, **filters: Any) -> list[Any]:
+        assert event == "JobPosted" and filters == {"requester": ME.address}
+        return self._posted
 
     def phase(self, job: int, window: int) -> Phase:
         return self.phases[job]

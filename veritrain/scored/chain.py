@@ -49,12 +49,18 @@ class ScoredChain:
     """One ScoredRounds contract; ``account`` (a LocalAccount) signs what is sent, through
     ``client`` (default: a ChainClient of its own on ``w3``'s endpoint)."""
 
-    def __init__(self, w3: Any, address: str, account: Any = None, *, client: Any = None) -> None:
+    def __init__(self, w3: Any, address: str, account: Any = None, *, client: Any = None,
+                 from_block: int | None = None) -> None:
         self.w3, self.account = w3, account
         self.abi = artifact("ScoredRounds")["abi"]
         self.c = w3.eth.contract(address=address, abi=self.abi)
         self.gas_used: dict[str, int] = {}
         self._client = client
+        #: First block whose events matter (the deployment's block; the client's deployment's
+        #: when not given). Events are read from it in pages the provider accepts
+        #: (``ChainClient.logs``), as a hosted RPC caps eth_getLogs ranges.
+        dep = getattr(client, "deployment", None)
+        self.from_block = from_block if from_block is not None else int(getattr(dep, "deploy_block", 0) or 0)
 
     @property
     def client(self) -> Any:
@@ -80,9 +86,12 @@ class ScoredChain:
     def submissions(self, job: int, window: int) -> list[tuple[str, bool, bytes, bytes]]:
         return [tuple(s) for s in self.c.functions.getSubmissions(job, window).call()]  # type: ignore[misc]
 
+    def logs(self, event: str, **filters: Any) -> list[Any]:
+        """Decoded ``event`` logs matching the indexed ``filters``, since :attr:`from_block`."""
+        return list(self.client.logs(getattr(self.c.events, event), self.from_block, **filters))
+
     def _logs(self, event: str, job: int, window: int) -> list[Any]:
-        ev = getattr(self.c.events, event)
-        return list(ev.get_logs(from_block=0, argument_filters={"jobId": job, "window": window}))
+        return self.logs(event, jobId=job, window=window)
 
     def revealed(self, job: int, window: int) -> list[Revealed]:
         subs = self.submissions(job, window)
@@ -175,8 +184,7 @@ class ScoredChain:
         me = self.account.address
         end = time.monotonic() + timeout
         while True:
-            got = self.c.events.KeyDelivered().get_logs(
-                from_block=0, argument_filters={"jobId": job, "account": me})
+            got = self.logs("KeyDelivered", jobId=job, account=me)
             if got:
                 return unwrap(bytes(got[-1]["args"]["envelope"]), bytes(self.account.key),
                               self.key_context(job, me))
@@ -192,7 +200,7 @@ class ScoredChain:
         from veritrain.chain.errors import ScoredRoundsNoKeyRequest  # type: ignore[attr-defined]
         from veritrain.envelope import wrap
 
-        asked = self.c.events.KeyRequested().get_logs(from_block=0, argument_filters={"jobId": job})
+        asked = self.logs("KeyRequested", jobId=job)
         open_ = [(e["args"]["account"], bytes(e["args"]["pubKey"])) for e in asked
                  if self.c.functions.keyRequested(job, e["args"]["account"]).call()]
         sent = []
@@ -219,16 +227,30 @@ class ScoredChain:
             time.sleep(poll)
         return count
 
-def scored_address(rpc_url: str, deployment: Any, given: str | None = None) -> str:
-    """ScoredRounds' address: ``given``, else the one in the network's deployment record
-    (``deployment``, a path, or found by network: :func:`veritrain.deployments.load`)."""
+def scored_chain(rpc_url: str, account: Any, deployment: Any = None, address: str | None = None, *,
+                 nonce_dir: Any = None, retry_seconds: float = 30.0) -> ScoredChain:
+    """ScoredRounds at ``address``, else the one of ``deployment`` (a Deployment, a record's path,
+    or None: the network's record, :func:`veritrain.deployments.load`), sending as ``account``
+    through a ChainClient (nonce files in ``nonce_dir``) and reading events from the deployment's
+    block."""
     from web3 import Web3
 
     from veritrain import deployments
+    from veritrain.chain.client import ChainClient
+    from veritrain.deployments import Deployment
+    from veritrain.errors import ConfigError
 
-    if given is not None:
-        return str(Web3.to_checksum_address(given))
-    return deployments.load(deployment, rpc_url).address("ScoredRounds")
+    dep = deployment
+    if not isinstance(dep, Deployment):
+        try:
+            dep = deployments.load(deployment, rpc_url)
+        except ConfigError:
+            if address is None:
+                raise
+            dep = None  # the contract is named: no record needed
+    client = ChainClient(rpc_url, account, dep, nonce_dir=nonce_dir, retry_seconds=retry_seconds)
+    target = Web3.to_checksum_address(address) if address is not None else dep.address("ScoredRounds")
+    return ScoredChain(client.w3, target, account, client=client)
 
 
 def _named(contract: Any, fn: str, values: Any) -> dict[str, Any]:

@@ -63,14 +63,13 @@ class ScoredJobs:
         record written before scored mode)."""
         if deployment is None or "ScoredRounds" not in deployment.contracts:
             return None
-        from veritrain.chain.client import ChainClient
+        from veritrain.scored.chain import scored_chain
         from veritrain.storage import IpfsStorage
 
         def connect() -> tuple[ScoredChain, Any]:
-            client = ChainClient(rpc_url, account, deployment, nonce_dir=nonces,
+            chain = scored_chain(rpc_url, account, deployment, nonce_dir=nonces,
                                  retry_seconds=rpc_retry_seconds)
-            return (ScoredChain(client.w3, deployment.address("ScoredRounds"), account, client=client),
-                    IpfsStorage(ipfs_api, retry_seconds=ipfs_retry_seconds))
+            return chain, IpfsStorage(ipfs_api, retry_seconds=ipfs_retry_seconds)
 
         chain, _ = connect()
         return cls(chain, connect, journal, run=run, accept=accept, last_phase=last_phase, say=say)
