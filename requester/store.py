@@ -20,7 +20,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,7 @@ from veritrain import envelope
 from veritrain.errors import ConfigError
 
 RECORD_VERSION = 1
+R = TypeVar("R", bound=BaseModel)
 
 
 class RoundRecord(BaseModel):
@@ -117,11 +118,32 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class JobStore:
-    def __init__(self, home: Path, chain_id: int, market: str) -> None:
-        self.root = Path(home) / "requester" / f"{chain_id}-{market.lower()}"
-        self.jobs_dir = self.root / "jobs"
-        self.pending_dir = self.root / "pending"
+class _Records(Generic[R]):
+    """Record files of one kind: ``jobs_dir/<job id>.json`` once posted, ``pending_dir/<document
+    CID>.json`` before."""
+
+    model: type[R]
+    #: Folder names under ``<home>/requester/<chain id>-<contract>/``.
+    folders: tuple[str, str] = ("jobs", "pending")
+
+    def __init__(self, home: Path, chain_id: int, contract: str) -> None:
+        self.root = Path(home) / "requester" / f"{chain_id}-{contract.lower()}"
+        self.jobs_dir, self.pending_dir = (self.root / name for name in self.folders)
+
+    def job_ids(self) -> list[int]:
+        if not self.jobs_dir.is_dir():
+            return []
+        return sorted(int(p.stem) for p in self.jobs_dir.glob("*.json") if p.stem.isdigit())
+
+    def pending(self) -> list[R]:
+        if not self.pending_dir.is_dir():
+            return []
+        return [self.model.model_validate(json.loads(p.read_text()))
+                for p in sorted(self.pending_dir.glob("*.json"))]
+
+
+class JobStore(_Records[JobRecord]):
+    model = JobRecord
 
     def path(self, job_id: int) -> Path:
         return self.jobs_dir / f"{job_id}.json"
@@ -154,16 +176,6 @@ class JobStore:
         except ValueError as exc:
             raise ConfigError(f"job record {path} is damaged: {exc}") from None
 
-    def job_ids(self) -> list[int]:
-        if not self.jobs_dir.is_dir():
-            return []
-        return sorted(int(p.stem) for p in self.jobs_dir.glob("*.json") if p.stem.isdigit())
-
-    def pending(self) -> list[JobRecord]:
-        if not self.pending_dir.is_dir():
-            return []
-        return [JobRecord.model_validate(json.loads(p.read_text()))
-                for p in sorted(self.pending_dir.glob("*.json"))]
 
 
 class ScoredRecord(BaseModel):
@@ -183,16 +195,14 @@ class ScoredRecord(BaseModel):
     created: float = Field(default_factory=time.time)
 
 
-class ScoredStore:
+class ScoredStore(_Records[ScoredRecord]):
     """Scored job records, one JSON file (0600) per job under
     ``<home>/requester/<chain id>-<ScoredRounds>/scored/<job id>.json``; written first under
     ``pending/<document CID>.json`` before ``postJob`` is sent, as :class:`JobStore` does, so a
     crash between the two never loses the key of a job that did get posted."""
 
-    def __init__(self, home: Path, chain_id: int, contract: str) -> None:
-        self.root = Path(home) / "requester" / f"{chain_id}-{contract.lower()}"
-        self.jobs_dir = self.root / "scored"
-        self.pending_dir = self.root / "scored-pending"
+    model = ScoredRecord
+    folders = ("scored", "scored-pending")
 
     def save(self, record: ScoredRecord) -> Path:
         """Pending while ``record.job_id`` is None, posted once it is known."""
@@ -214,13 +224,3 @@ class ScoredStore:
         except ValueError as exc:
             raise ConfigError(f"scored job record {path} is damaged: {exc}") from None
 
-    def job_ids(self) -> list[int]:
-        if not self.jobs_dir.is_dir():
-            return []
-        return sorted(int(p.stem) for p in self.jobs_dir.glob("*.json") if p.stem.isdigit())
-
-    def pending(self) -> list[ScoredRecord]:
-        if not self.pending_dir.is_dir():
-            return []
-        return [ScoredRecord.model_validate(json.loads(p.read_text()))
-                for p in sorted(self.pending_dir.glob("*.json"))]
