@@ -158,6 +158,8 @@ def status(as_json: JsonOpt = False) -> None:
         typer.echo(f"  task {t['task_id']} (job {t['job_id']}): {t['phase']}{extra}")
     if not report["tasks"]:
         typer.echo("  no tasks yet")
+    for job in report["scored_jobs"]:
+        typer.echo(f"  scored job {job}: taking part (`worker run` resumes it)")
     for d in report["devices"]:
         typer.echo(f"  device {d['label']}: trains {d['trains']}")
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from veritrain import deployments
 from veritrain.journal import Journal
+from veritrain.scored.jobs import TAKEN
 from worker.settings import WorkerSettings
 from worker.task_state import STAKED, TaskPhase, TaskRecord
 
@@ -25,6 +26,7 @@ def status_report(settings: WorkerSettings, address: str) -> dict[str, Any]:
     path = home / chain.market.address.lower()[2:10] / "journal.sqlite"
     tasks: list[dict[str, Any]] = []
     earned = withdrawn = staked = 0
+    scored: list[int] = []
     if path.exists():
         journal = Journal(path)
         try:
@@ -39,6 +41,7 @@ def status_report(settings: WorkerSettings, address: str) -> dict[str, Any]:
                 if phase in STAKED:
                     staked += d.stake
             withdrawn = int(journal.value("withdrawn", 0))
+            scored = list(journal.value(TAKEN, []))  # scored jobs taken by `worker run`, not ended
         finally:
             journal.close()
     from veritrain.units import TokenFormat
@@ -47,7 +50,7 @@ def status_report(settings: WorkerSettings, address: str) -> dict[str, Any]:
     return {"address": address, "chain_id": chain.chain_id, "market": chain.market.address,
             "token": {"address": chain.token.address, "symbol": fmt.symbol, "decimals": fmt.decimals},
             "balance": chain.balance(), "owed": chain.owed(), "staked": staked, "earned": earned,
-            "withdrawn": withdrawn, "journal": str(path), "tasks": tasks}
+            "withdrawn": withdrawn, "journal": str(path), "tasks": tasks, "scored_jobs": scored}
 
 
 def devices_report(policy_gpus: list[str] | None = None) -> list[dict[str, Any]]:
