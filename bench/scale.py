@@ -365,6 +365,34 @@ def details(results: dict[str, Any]) -> list[str]:
                    f"{r['reverted_claims']} | {r['key_latency_p95_s']} | {r['gas_per_task']:,} | "
                    f"{rss['worker_max']}/{rss['requester']}/{rss['verifier']} |")
     out += [f"- {n}" for n in m.get("notes", [])]
+    out += fixed_and_marginal(m.get("runs", []))
+    return out
+
+
+def fixed_and_marginal(runs: list[dict[str, Any]]) -> list[str]:
+    """Why requests per task move with N, as lines for the page: for each worker count W with
+    runs at two or more N, each role's requests of a whole job fitted as ``fixed + marginal × N``
+    (least squares over the completed runs). A positive fixed part spread over more tasks makes
+    the per-task figure fall as N grows; a per-task cost that grew with N would show as a
+    marginal rising between runs instead."""
+    out = []
+    for w in sorted({r["workers"] for r in runs}):
+        same = sorted((r for r in runs if r["workers"] == w and r["completed"] == r["tasks"]),
+                      key=lambda r: r["tasks"])
+        if len({r["tasks"] for r in same}) < 2:
+            continue
+        parts = []
+        for role in ("worker", "requester", "verifier"):
+            xs = [float(r["tasks"]) for r in same]
+            ys = [r["rpc_per_task"][role] * r["tasks"] for r in same]
+            mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+            slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+            slope /= sum((x - mx) ** 2 for x in xs)
+            trend = "falls" if same[-1]["rpc_per_task"][role] < same[0]["rpc_per_task"][role] else "rises"
+            parts.append(f"{role} {my - slope * mx:,.0f} + {slope:.1f} × N (per task it {trend} from "
+                         f"{same[0]['rpc_per_task'][role]} to {same[-1]['rpc_per_task'][role]})")
+        out.append(f"- Requests of a whole job with W = {w}, fitted as fixed + marginal × N over N = "
+                   f"{', '.join(str(r['tasks']) for r in same)}: {'; '.join(parts)}.")
     return out
 
 

@@ -68,3 +68,16 @@ def test_scale_figures_are_judged_against_issue_25_targets() -> None:
     assert ("| `scale_rpc_per_task_history_ratio.worker` | 1.3 | ≤ 1.2 (unchanged by history) | **no** |"
             in text)
     assert "| 256 | 4 | 256 | 32.0 | 100.0 | 20.0 | 30.0 |" in text and "(after history)" in text
+
+
+def test_scale_page_splits_each_roles_requests_into_fixed_and_marginal() -> None:
+    from bench.scale import fixed_and_marginal
+
+    def run(n: int, workers: int = 4) -> dict[str, object]:  # 100 requests per job + 5 per task
+        per_task = round((100 + 5 * n) / n, 6)
+        return {"tasks": n, "workers": workers, "completed": n,
+                "rpc_per_task": {"worker": per_task, "requester": per_task, "verifier": per_task}}
+
+    lines = fixed_and_marginal([run(32), run(256), run(1024), run(32, workers=8)])
+    assert len(lines) == 1 and "W = 4" in lines[0] and "N = 32, 256, 1024" in lines[0]
+    assert lines[0].count("100 + 5.0 × N") == 3 and "falls from 8.125 to 5.097656" in lines[0]
