@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from web3.logs import DISCARD
+
 from requester.store import ScoredRecord, ScoredStore, seal_key, unseal_key
 from veritrain import crypto
 from veritrain.data import Dataset
@@ -93,7 +95,7 @@ def post_scored_job(chain: ScoredChain, storage: Storage, spec: JobSpec, data: D
         store.save(record)  # pending: a crash after postJob still has the key
     chain.approve(escrow * spec.rounds)
     receipt = chain.send("postJob", params)
-    job_id = chain.c.events.JobPosted().process_receipt(receipt)[0]["args"]["jobId"]
+    job_id = chain.c.events.JobPosted().process_receipt(receipt, errors=DISCARD)[0]["args"]["jobId"]
     if store is not None:
         store.save(record.model_copy(update={"job_id": int(job_id)}))
     return PostedScoredJob(job_id, doc_cid, key, initial)

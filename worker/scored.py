@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from web3.logs import DISCARD
+
 from veritrain.errors import ChainError
 from veritrain.scored import assign
 from veritrain.scored.chain import Phase, ScoredChain
@@ -88,7 +90,8 @@ def run(chain: ScoredChain, storage: Storage, job_id: int, *, strategy: Strategy
         cid, uh, salt = storage.put_bytes(blob), update_hash(blob), os.urandom(32)
         try:
             receipt = chain.send("submit", job_id, w, update_commitment(uh, me, salt))
-            index = chain.c.events.UpdateCommitted().process_receipt(receipt)[0]["args"]["index"]
+            committed = chain.c.events.UpdateCommitted().process_receipt(receipt, errors=DISCARD)
+            index = committed[0]["args"]["index"]
             chain.wait_phase(job_id, w, Phase.REVEAL)
             chain.send("revealUpdate", job_id, w, index, uh, salt, cid)
         except ChainError as exc:  # too late for this window (a named phase error): try the next
