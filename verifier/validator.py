@@ -53,9 +53,9 @@ def score_window(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, 
     for i, (worker, *_rest) in enumerate(subs):
         assigned = assign.assigned_batches(doc.spec.seed, window, worker, doc.examples, doc.spec.batch_size,
                                            doc.local_batches)
-        verdicts.append(score.verdict(model.loss, start, start_hash, updates[i], seed=doc.spec.seed,
-                                      window=window, worker=worker, assigned=assigned, held_out=held,
-                                      copy=copies[i]))
+        verdicts.append(score.verdict(model.loss, model.losses, start, start_hash, updates[i],
+                                      seed=doc.spec.seed, window=window, worker=worker, assigned=assigned,
+                                      held_out=held, copy=copies[i]))
     return [v.score for v in verdicts], score.copier_mask(copies), verdicts
 
 

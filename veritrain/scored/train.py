@@ -53,6 +53,19 @@ class ScoredModel:
                 count += int(self.y[idx].numel())
         return total / max(1, count)
 
+    def losses(self, params: Mapping[str, torch.Tensor], indices: Sequence[int]) -> list[float]:
+        """Per-example loss of ``params`` on examples ``indices``, in order."""
+        import torch
+
+        if not indices:
+            return []
+        self.module.load_state_dict(dict(params))
+        self.module.eval()
+        with torch.no_grad():
+            idx = torch.as_tensor(list(indices), dtype=torch.int64)
+            per = self.loss_fn(self.module(self.x[idx]), self.y[idx], reduction="none")
+        return [float(v) for v in per.reshape(len(idx), -1).mean(dim=1)]
+
     def train(self, start: Mapping[str, torch.Tensor], batches: Sequence[Sequence[int]]) -> State:
         """One optimizer step per batch from ``start`` (the job's optimizer); the trained state."""
         import torch

@@ -35,7 +35,8 @@ def _update(w: dict[str, Any], addr: str, batches: list[list[int]], **kw: Any) -
 
 def _verdict(w: dict[str, Any], addr: str, u: compress.CompressedUpdate | None,
              assigned: list[list[int]]) -> score.Verdict:
-    return score.verdict(w["m"].loss, w["start"], w["hash"], u, seed=w["spec"].seed, window=0, worker=addr,
+    return score.verdict(w["m"].loss, w["m"].losses, w["start"], w["hash"], u, seed=w["spec"].seed, window=0,
+                         worker=addr,
                          assigned=assigned, held_out=w["held"])
 
 
@@ -150,16 +151,15 @@ def test_copies_are_found_by_index_overlap_and_the_later_one_is_flagged(world: d
 
 
 def test_final_score_rules() -> None:
-    assert score.final_score(0.1, 0.3, True) == 100_000
-    assert score.final_score(0.1, 0.11, True) == 0  # indicator fails: not 1.2 times more
-    assert score.final_score(0.001, 0.005, True) == 0  # 5 times more, but by less than the gap
-    assert score.final_score(0.001, 0.02, True) == 1_000
-    assert score.final_score(0.1, 0.3, False) == 0  # out of sync
-    assert score.final_score(-0.2, 0.5, True) == -200_000  # made things worse: reported as is
-    assert score.final_score(5.0, 9.0, True) == score.SCALE  # clamped
-
-
-# ---------------------------------------------------------------------------- aggregation
+    t = score.INDICATOR_T
+    assert score.final_score(0.1, 0.3, True, t) == 100_000
+    assert score.final_score(0.1, 0.11, True, t) == 0  # indicator fails: not 1.2 times more
+    assert score.final_score(0.001, 0.005, True, t) == 0  # 5 times more, but by less than the gap
+    assert score.final_score(0.001, 0.02, True, t) == 1_000
+    assert score.final_score(0.1, 0.3, True, t - 0.01) == 0  # the set means pass, the t-test does not
+    assert score.final_score(0.1, 0.3, False, t) == 0  # out of sync
+    assert score.final_score(-0.2, 0.5, True, 0.0) == -200_000  # made things worse: reported as is
+    assert score.final_score(5.0, 9.0, True, t) == score.SCALE  # clamped
 
 
 def test_next_global_takes_the_mean_of_the_top_positive_non_copies(world: dict[str, Any]) -> None:
@@ -184,3 +184,24 @@ def test_commitment_encodings() -> None:
         encode(["bytes32", "address", "bytes32"], [b"\x01" * 32, v, b"\x02" * 32])).digest()
     assert score_commitment(1, 0, [5, -1], 2, b"\x03" * 32, v, b"\x04" * 32) != score_commitment(
         1, 0, [5, -2], 2, b"\x03" * 32, v, b"\x04" * 32)
+
+
+def test_the_per_example_t_test_keeps_out_most_data_swappers_the_set_means_let_through(
+        world: dict[str, Any]) -> None:
+    """Data swappers (trained on batches assigned to someone else), 40 addresses: the two
+    set-mean rules alone let several through by chance (9 here); with the per-example t-test a
+    third of those at most (3), while every honest update still passes. (Under no training on
+    the assigned examples t is about standard normal, so t ≥ 1.5 alone passes ~7%.)"""
+    w, seed = world, world["spec"].seed
+    means_only = with_t = 0
+    for n in range(40):
+        addr = f"0x{n:040x}"
+        mine = assign.assigned_batches(seed, 0, addr, N, 32, 2)
+        other = assign.assigned_batches(seed, 0, f"0xother{n}", N, 32, 2)
+        swapped = _verdict(w, addr, _update(w, addr, other), mine)
+        means = score.final_score(swapped.random_improvement, swapped.assigned_improvement, True, 99.0)
+        means_only += means > 0
+        with_t += swapped.score > 0
+        honest = _verdict(w, addr, _update(w, addr, mine), mine)
+        assert honest.score > 0, honest
+    assert means_only >= 4 and with_t <= means_only // 3, (means_only, with_t)
