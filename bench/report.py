@@ -55,6 +55,14 @@ KEYS: tuple[Key, ...] = (
         "the bound start under an 8-task startsRoot)",
     ),
     Key(
+        "gas.scored_window_total",
+        ("gas", "scored_window_total"),
+        "— (reported)",
+        "issue 21 · bench/gas.py",
+        "gas of one scored window, 3 workers and 2 validators: post, joins, key deliveries, commits, "
+        "reveals, score commits and reveals, settle, one leave and withdraw",
+    ),
+    Key(
         "incentives.planted_detection_within_band",
         ("incentives", "planted_detection_within_band"),
         "true: each rate within its band of 1 − (1 − p)^(f·V)",
