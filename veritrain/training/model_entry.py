@@ -36,12 +36,15 @@ Builder = Callable[[Any, DataShape], Any]
 
 
 class Loss(Protocol):
-    """``loss(logits, targets, reduction)``: the training objective (a torch scalar)."""
+    """``loss(logits, targets, reduction)``: the training objective (a torch scalar); with
+    ``reduction="none"``, one loss per position, in batch order (scored mode's validators average
+    them per example)."""
 
-    def __call__(self, logits: Any, targets: Any, reduction: Literal["mean", "sum"] = "mean") -> Any: ...
+    def __call__(self, logits: Any, targets: Any,
+                 reduction: Literal["mean", "sum", "none"] = "mean") -> Any: ...
 
 
-def cross_entropy(logits: Any, targets: Any, reduction: Literal["mean", "sum"] = "mean") -> Any:
+def cross_entropy(logits: Any, targets: Any, reduction: Literal["mean", "sum", "none"] = "mean") -> Any:
     """Cross-entropy over the last dimension, every position a sample (classes and sequences)."""
     import torch.nn.functional as F
 
