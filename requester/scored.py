@@ -62,7 +62,7 @@ class PostedScoredJob:
 
 def scored_store(chain: ScoredChain, home: Path) -> ScoredStore:
     """The requester's records of the scored jobs it posted on ``chain``'s ScoredRounds."""
-    return ScoredStore(home, int(chain.w3.eth.chain_id), chain.c.address)
+    return ScoredStore(home, chain.chain_id, chain.c.address)
 
 
 def post_scored_job(chain: ScoredChain, storage: Storage, spec: JobSpec, data: Dataset, terms: ScoredTerms,
@@ -88,7 +88,7 @@ def post_scored_job(chain: ScoredChain, storage: Storage, spec: JobSpec, data: D
               terms.validator_stake, terms.deviation_floor, terms.submit_window, terms.reveal_window,
               terms.score_commit_window, terms.score_reveal_window)
     store = scored_store(chain, home) if home is not None else None
-    record = ScoredRecord(chain_id=int(chain.w3.eth.chain_id), contract=chain.c.address,
+    record = ScoredRecord(chain_id=chain.chain_id, contract=chain.c.address,
                           requester=chain.account.address, doc_cid=doc_cid, windows=spec.rounds,
                           sealed_key=seal_key(key, chain.account, doc_cid))
     if store is not None:

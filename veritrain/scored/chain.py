@@ -71,20 +71,29 @@ class ScoredChain:
         return self._client
 
     # ------------------------------------------------------------------ reads
+    def view(self, fn: str, *args: Any) -> Any:
+        """``fn(*args)`` of ScoredRounds, read through the client: a dropped connection fails over
+        and is retried (a provider outage becomes one ChainError), a revert is its named error."""
+        return self.client.call(self.c, fn, *args)
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.client.chain_id)
+
     def params(self, job: int) -> dict[str, Any]:
-        return _named(self.c, "getParams", self.c.functions.getParams(job).call())
+        return _named(self.c, "getParams", self.view("getParams", job))
 
     def job(self, job: int) -> dict[str, Any]:
-        return _named(self.c, "getJob", self.c.functions.getJob(job).call())
+        return _named(self.c, "getJob", self.view("getJob", job))
 
     def phase(self, job: int, window: int) -> Phase:
-        return Phase(self.c.functions.phaseOf(job, window).call())
+        return Phase(self.view("phaseOf", job, window))
 
     def window_start(self, job: int, window: int) -> int:
-        return int(self.c.functions.windowStart(job, window).call())
+        return int(self.view("windowStart", job, window))
 
     def submissions(self, job: int, window: int) -> list[tuple[str, bool, bytes, bytes]]:
-        return [tuple(s) for s in self.c.functions.getSubmissions(job, window).call()]  # type: ignore[misc]
+        return [tuple(s) for s in self.view("getSubmissions", job, window)]  # type: ignore[misc]
 
     def logs(self, event: str, **filters: Any) -> list[Any]:
         """Decoded ``event`` logs matching the indexed ``filters``, since :attr:`from_block`."""
@@ -154,8 +163,8 @@ class ScoredChain:
         from veritrain.chain.facades import IERC20_ABI
 
         me = self.account.address
-        token = self.w3.eth.contract(address=self.c.functions.token().call(), abi=IERC20_ABI)
-        if token.functions.allowance(me, self.c.address).call() < amount:
+        token = self.w3.eth.contract(address=self.view("token"), abi=IERC20_ABI)
+        if self.client.call(token, "allowance", me, self.c.address) < amount:
             self.client.transact(token, "approve", self.c.address, amount)
 
     def join(self, job: int, fn: str, stake: int) -> None:
@@ -163,7 +172,7 @@ class ScoredChain:
         approving the stake first. Joining asks the requester for the job's key."""
         from veritrain.envelope import public_key_from_private
 
-        if self.c.functions.roleOf(job, self.account.address).call() != 0:
+        if self.view("roleOf", job, self.account.address) != 0:
             return
         self.approve(stake)
         args = (job, public_key_from_private(bytes(self.account.key))) if fn == "joinAsWorker" else (job,)
@@ -173,7 +182,7 @@ class ScoredChain:
     def key_context(self, job: int, account: str) -> bytes:
         from veritrain.jobdoc import scored_key_context
 
-        return scored_key_context(int(self.w3.eth.chain_id), self.c.address, job, account)
+        return scored_key_context(self.chain_id, self.c.address, job, account)
 
     def wait_key(self, job: int, *, poll: float = 0.5, timeout: float = 600.0) -> bytes:
         """The job's data key, once the requester has answered this account's request
@@ -202,7 +211,7 @@ class ScoredChain:
 
         asked = self.logs("KeyRequested", jobId=job)
         open_ = [(e["args"]["account"], bytes(e["args"]["pubKey"])) for e in asked
-                 if self.c.functions.keyRequested(job, e["args"]["account"]).call()]
+                 if self.view("keyRequested", job, e["args"]["account"])]
         sent = []
         for account, pub in open_:
             envelope = wrap(key, pub, self.key_context(job, account))

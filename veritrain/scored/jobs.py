@@ -83,7 +83,7 @@ class ScoredJobs:
         if time.monotonic() - self._looked < LOOK_EVERY:
             return started
         self._looked = time.monotonic()
-        count = int(self.chain.c.functions.jobCount().call())
+        count = int(self.chain.view("jobCount"))
         first = int(self.journal.value(CURSOR, 1))
         for job in range(first, count + 1):
             why = self._refusal(job)

@@ -66,10 +66,10 @@ def finish(chain: ScoredChain, session: ScoredSession, report: dict[str, Any], *
     chain.wait_phase(job_id, last, Phase.SETTLEABLE)
     chain.settle_if_due(job_id, last)
     chain.wait_phase(job_id, last, Phase.SETTLED)
-    report["stake_left"] = int(chain.c.functions.stakeOf(job_id, me).call())
+    report["stake_left"] = int(chain.view("stakeOf", job_id, me))
     if leave:
         chain.send("leave", job_id)
-        report["earned"] = int(chain.c.functions.owed(me).call())
+        report["earned"] = int(chain.view("owed", me))
         chain.send("withdraw")
     report["gas"] = chain.gas_used
     return report
