@@ -285,6 +285,9 @@ def measure(configs: tuple[tuple[int, int], ...], work: Path, history: int) -> d
         out["idle_poll_requests"] = {"open_0": sc.idle_poll(0), f"open_{IDLE_OPEN}": sc.idle_poll(IDLE_OPEN)}
         for tasks, workers in configs:
             out["runs"].append(sc.job(tasks, workers, f"n{tasks}w{workers}"))
+        if history <= 0:
+            out["notes"] = sc.notes
+            return out
         try:  # the history phase must not cost the figures already measured
             out["after_history"]["mine_seconds"] = sc.history(history)
             out["after_history"]["blocks"] = history
@@ -403,7 +406,9 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 def main(
     full: Annotated[bool, typer.Option("--full", help="N = 32, 256, 1,024; 4 and 8 workers.")] = False,
     config: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045 - typer needs Optional here
-        "--config", help="Only these runs, TASKSxWORKERS (repeatable), e.g. 1024x4; no history.")] = None,
+        "--config", help="Only these runs, TASKSxWORKERS (repeatable), e.g. 1024x4.")] = None,
+    history: Annotated[int, typer.Option(
+        "--history", help="With --config: empty blocks to add, then the first run again (0: none).")] = 0,
     out: Annotated[Path, typer.Option("--out", help="The results file.")] = DEFAULT_PATH,
 ) -> None:
     """Run the scale benchmark and merge its keys into the results file (and, for the default
@@ -417,12 +422,14 @@ def main(
         except (ValueError, IndexError):
             typer.echo(f"error: --config takes TASKSxWORKERS (e.g. 1024x4), not {config}", err=True)
             raise typer.Exit(2) from None
-        with (tempfile.TemporaryDirectory(prefix="vt-scale-") as tmp, BenchStack(Path(tmp)) as bs,
-              CountingProxy(bs.rpc) as proxy):
-            sc = Scale(bs, proxy)
-            runs = [sc.job(n, w, f"n{n}w{w}") for n, w in configs]
-        record({"scale_extra_runs": runs}, out)
-        print(json.dumps(runs, indent=1))
+        with tempfile.TemporaryDirectory(prefix="vt-scale-") as tmp:
+            try:
+                extra = summarize(measure(configs, Path(tmp), history))
+            except BaseException:
+                _dump_logs(Path(tmp))
+                raise
+        record(extra, out)
+        print(json.dumps(extra, indent=1))
         return
     results = run(quick=False, full=full)
     record(results, out)
