@@ -152,6 +152,8 @@ def dev_up(
         return
     for svc in state.services.values():
         typer.echo(f"{svc.name:6} pid {svc.pid:<8} {svc.url}  log {svc.log}")
+    if stack.compaction is not None:
+        typer.echo(stack.compaction.line())
     if "anvil" in state.services and stack.settings.block_time > 0:
         typer.echo(f"the chain mines every transaction at once, and a block after "
                    f"{stack.settings.block_time:g} s without one, so deadlines pass as on a real chain")

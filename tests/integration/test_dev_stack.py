@@ -155,3 +155,63 @@ def test_anvil_keeps_old_states_in_the_stack_and_down_removes_them(home: Path, t
         (fake_home / ".foundry" / "anvil" / "tmp").iterdir())
     assert run("dev", "down", "--home", str(home), env=env).returncode == 0
     assert not cache.exists()
+
+
+def _call(url: str, method: str, params: list[object]) -> object:
+    reply = procs.http_post_json(url, {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, 60.0)
+    assert isinstance(reply, dict) and "error" not in reply, reply
+    return reply["result"]
+
+
+def _send(url: str, tx: dict[str, object]) -> dict[str, object]:
+    """Send from an unlocked dev account and wait for the receipt (after `anvil_mine`, Anvil
+    answers with the hash before the block is mined)."""
+    import time
+
+    tx_hash = _call(url, "eth_sendTransaction", [tx])
+    for _ in range(200):
+        receipt = _call(url, "eth_getTransactionReceipt", [tx_hash])
+        if receipt is not None:
+            assert isinstance(receipt, dict)
+            return receipt
+        time.sleep(0.05)
+    raise AssertionError(f"{tx_hash} was not mined")
+
+
+#: Init code of a contract whose runtime emits one LOG0 on every call (runtime 60006000a000).
+_LOGGER = "0x6006600c60003960066000f3" + "60006000a000"
+
+
+def test_a_restart_drops_old_empty_blocks_and_keeps_every_event(home: Path) -> None:
+    """An idle dev chain grew its state file by ~1.75 kB a block, for ever (issue 25). `dev up`
+    now drops empty blocks older than the newest 1,000 from the file before Anvil loads it; the
+    blocks with transactions stay, so every event and receipt stays readable."""
+    args = ports()
+    up = ("dev", "up", "--home", str(home), *args, "--only", "anvil", "--block-time", "0")
+    assert run(*up).returncode == 0
+    url = f"http://127.0.0.1:{args[1]}"
+    sender = _call(url, "eth_accounts", [])[0]  # type: ignore[index]
+    logger = _send(url, {"from": sender, "data": _LOGGER})["contractAddress"]
+    _send(url, {"from": sender, "to": logger})
+    for _ in range(6):  # 3,000 empty blocks
+        _call(url, "anvil_mine", ["0x1f4"])
+    _send(url, {"from": sender, "to": logger})
+    head = int(str(_call(url, "eth_blockNumber", [])), 16)
+    logs_before = _call(url, "eth_getLogs", [{"fromBlock": "0x0", "toBlock": "latest", "address": logger}])
+    assert len(logs_before) == 2  # type: ignore[arg-type]
+    assert run("dev", "down", "--home", str(home)).returncode == 0
+    state = home / "dev" / "anvil-state.json"
+    size_before = state.stat().st_size
+
+    again = run(*up)
+    assert again.returncode == 0, again.stderr
+    assert "chain state: kept" in again.stdout
+    assert state.stat().st_size < size_before / 2
+    assert int(str(_call(url, "eth_blockNumber", [])), 16) == head  # the same chain, same head
+    everything = {"fromBlock": "0x0", "toBlock": "latest", "address": logger}
+    assert _call(url, "eth_getLogs", [everything]) == logs_before
+    assert _call(url, "eth_getBlockByNumber", [hex(head // 2), False]) is None  # an old empty block: gone
+    assert _call(url, "eth_getBlockByNumber", [hex(head - 10), False]) is not None  # a recent one: kept
+    _send(url, {"from": sender, "to": logger})  # and the chain goes on
+    logs = _call(url, "eth_getLogs", [{"fromBlock": hex(head + 1), "toBlock": "latest", "address": logger}])
+    assert len(logs) == 1  # type: ignore[arg-type]

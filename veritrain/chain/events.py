@@ -127,10 +127,11 @@ class EventPoller:
             self.stats["pages"] += 1
             page = [ev for ev in (self._decode(log) for log in logs) if ev is not None]
             block_hash = self._hash(end)
-            if block_hash is None:  # the head moved back under us: a reorg; start over
+            if block_hash is None and not self._pruned(end):  # the head moved back: a reorg
                 break
             out += page
-            self._hashes[end] = block_hash
+            if block_hash is not None:
+                self._hashes[end] = block_hash
             self.cursor = end + 1
         self._recent += out
         self._forget_old()
@@ -172,15 +173,26 @@ class EventPoller:
             return None
         return "0x" + bytes(block["hash"]).hex()
 
+    def _pruned(self, number: int) -> bool:
+        """A block below the head that reads as missing was pruned, not reorged: a dev chain
+        whose old empty blocks ``dev up`` dropped (``veritrain.dev.chainstate``). A reorg that
+        shortens the chain leaves the missing block above the new head."""
+        return number <= self.client.block_number()
+
+    def _unchanged(self, number: int) -> bool:
+        """Block ``number`` still has the hash read before (or was pruned since)."""
+        now = self._hash(number)
+        return now == self._hashes[number] if now is not None else self._pruned(number)
+
     def _check_reorg(self) -> None:
         """Rewind past blocks whose hash changed since they were read."""
         if not self._hashes:
             return
         newest = max(self._hashes)
-        if self._hash(newest) == self._hashes[newest]:
+        if self._unchanged(newest):
             return
         self.stats["reorgs"] += 1
-        kept = [n for n in sorted(self._hashes, reverse=True) if self._hash(n) == self._hashes[n]]
+        kept = [n for n in sorted(self._hashes, reverse=True) if self._unchanged(n)]
         ancestor = kept[0] if kept else min(self._hashes) - 1
         for n in [n for n in self._hashes if n > ancestor]:
             del self._hashes[n]

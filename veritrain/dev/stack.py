@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from veritrain.dev import procs
+from veritrain.dev import chainstate, procs
 from veritrain.dev.accounts import DEV_ACCOUNT_COUNT
 from veritrain.errors import PortInUseError, SetupError, StackError
 from veritrain.settings import StackSettings
@@ -65,6 +65,8 @@ class Stack:
     def __init__(self, settings: StackSettings | None = None) -> None:
         self.settings = settings or StackSettings()
         self.home = self.settings.home.resolve()
+        #: What the last start of Anvil dropped from its state file (see ``chainstate``).
+        self.compaction: chainstate.Compaction | None = None
 
     # ----------------------------------------------------------------------------- paths
     @property
@@ -204,6 +206,7 @@ class Stack:
         argv = [str(anvil), "--port", str(port), "--host", "127.0.0.1", "--silent"]
         argv += ["--accounts", str(DEV_ACCOUNT_COUNT)]
         argv += ["--state", str(chain_state)]
+        self.compaction = chainstate.compact(chain_state)  # old empty blocks: issue 25
         procs.remove_anvil_cache(self.anvil_cache)  # left by an Anvil that was killed
         argv += procs.anvil_cache_args(self.anvil_cache)
         if self.settings.anvil_state_interval:

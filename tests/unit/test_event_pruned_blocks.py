@@ -1,0 +1,68 @@
+"""A dev chain whose old empty blocks `dev up` dropped (veritrain.dev.chainstate) answers null
+for them. The poller must read past them and must not take them for a reorg; a block missing
+above the head still is one (issue 25)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web3.exceptions import BlockNotFound
+
+from veritrain.chain.events import EventPoller
+
+
+class _Eth:
+    def __init__(self, chain: _Chain) -> None:
+        self.chain = chain
+
+    def get_block(self, n: int) -> dict[str, Any]:
+        if n > self.chain.head or n in self.chain.pruned:
+            raise BlockNotFound(n)
+        return {"hash": self.chain.hashes.get(n, bytes([n % 256]) * 32)}
+
+    def get_logs(self, flt: dict[str, Any]) -> list[Any]:
+        return []
+
+
+class _Chain:
+    log_range = 100
+
+    def __init__(self, head: int) -> None:
+        self.head, self.pruned, self.hashes = head, set[int](), dict[int, bytes]()
+        self.w3 = type("W3", (), {"eth": _Eth(self)})()
+
+    def block_number(self) -> int:
+        return self.head
+
+    def retry(self, fn: Any, what: str) -> Any:
+        return fn()
+
+
+class _Contract:
+    abi: list[Any] = []
+    address = "0x" + "00" * 20
+
+
+def test_the_poller_reads_past_pruned_blocks_and_does_not_see_a_reorg_in_them() -> None:
+    chain = _Chain(head=1_000)
+    chain.pruned = {n for n in range(1, 900) if n % 100 != 0} | {199, 299}  # page ends 199, 299 pruned
+    poller = EventPoller(chain, _Contract(), 0)  # type: ignore[arg-type]
+    poller.poll()
+    assert poller.cursor == 1_001  # before: stuck at block 199, the first pruned page end
+    assert poller.stats["reorgs"] == 0
+    remembered = poller.state()
+    chain.pruned |= set(range(900, 990))  # a later `dev up` prunes what the poller remembered
+    again = EventPoller(chain, _Contract(), 0).resume(remembered)  # type: ignore[arg-type]
+    again.poll()
+    assert again.stats["reorgs"] == 0 and again.cursor == 1_001 and again.retracted == []
+
+
+def test_a_block_missing_above_the_head_is_still_a_reorg() -> None:
+    chain = _Chain(head=1_000)
+    poller = EventPoller(chain, _Contract(), 0)  # type: ignore[arg-type]
+    poller.poll()
+    chain.head = 950  # the chain got shorter: the page end at 1,000 is gone
+    chain.hashes = {n: b"\xee" * 32 for n in range(900, 951)}  # and the blocks under it changed
+    poller.poll()
+    assert poller.stats["reorgs"] == 1
+    assert poller.cursor == 951
