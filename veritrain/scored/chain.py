@@ -14,6 +14,10 @@ from typing import Any
 from veritrain.artifacts import artifact
 from veritrain.errors import ChainError, ContractRevert
 
+#: Blocks read again on the next look for events (key requests and deliveries), in case the
+#: newest ones were replaced by a reorg since: reading them twice is harmless.
+REREAD = 12
+
 
 class Phase(IntEnum):
     """ScoredRounds.Phase."""
@@ -61,6 +65,10 @@ class ScoredChain:
         #: (``ChainClient.logs``), as a hosted RPC caps eth_getLogs ranges.
         dep = getattr(client, "deployment", None)
         self.from_block = from_block if from_block is not None else int(getattr(dep, "deploy_block", 0) or 0)
+        #: Key requests read so far, per job: account -> public key, and the next block to read
+        #: (so a ``job serve`` pass reads only the blocks since the last one, issue 25).
+        self._requests: dict[int, dict[str, bytes]] = {}
+        self._requests_from: dict[int, int] = {}
 
     @property
     def client(self) -> Any:
@@ -95,9 +103,12 @@ class ScoredChain:
     def submissions(self, job: int, window: int) -> list[tuple[str, bool, bytes, bytes]]:
         return [tuple(s) for s in self.view("getSubmissions", job, window)]  # type: ignore[misc]
 
-    def logs(self, event: str, **filters: Any) -> list[Any]:
-        """Decoded ``event`` logs matching the indexed ``filters``, since :attr:`from_block`."""
-        return list(self.client.logs(getattr(self.c.events, event), self.from_block, **filters))
+    def logs(self, event: str, *, since: int | None = None, until: int | None = None,
+             **filters: Any) -> list[Any]:
+        """Decoded ``event`` logs matching the indexed ``filters`` from block ``since`` (default
+        :attr:`from_block`) to ``until`` (default: the head)."""
+        start = self.from_block if since is None else since
+        return list(self.client.logs(getattr(self.c.events, event), start, until, **filters))
 
     def _logs(self, event: str, job: int, window: int) -> list[Any]:
         return self.logs(event, jobId=job, window=window)
@@ -191,12 +202,14 @@ class ScoredChain:
         from veritrain.envelope import unwrap
 
         me = self.account.address
-        end = time.monotonic() + timeout
+        end, since = time.monotonic() + timeout, self.from_block
         while True:
-            got = self.logs("KeyDelivered", jobId=job, account=me)
+            head = self.client.block_number()
+            got = self.logs("KeyDelivered", since=since, until=head, jobId=job, account=me)
             if got:
                 return unwrap(bytes(got[-1]["args"]["envelope"]), bytes(self.account.key),
                               self.key_context(job, me))
+            since = max(since, head - REREAD + 1)  # each look reads the new blocks only
             if time.monotonic() > end:
                 raise ChainError(f"the requester of scored job {job} did not deliver the key to {me} "
                                  f"within {timeout:.0f} s (is its key service running?)")
@@ -209,9 +222,15 @@ class ScoredChain:
         from veritrain.chain.errors import ScoredRoundsNoKeyRequest  # type: ignore[attr-defined]
         from veritrain.envelope import wrap
 
-        asked = self.logs("KeyRequested", jobId=job)
-        open_ = [(e["args"]["account"], bytes(e["args"]["pubKey"])) for e in asked
-                 if self.view("keyRequested", job, e["args"]["account"])]
+        head = self.client.block_number()
+        since = self._requests_from.get(job, self.from_block)
+        requests = self._requests.setdefault(job, {})
+        for e in self.logs("KeyRequested", since=since, until=head, jobId=job):
+            requests[e["args"]["account"]] = bytes(e["args"]["pubKey"])
+        self._requests_from[job] = max(since, head - REREAD + 1)
+        for account in [a for a in requests if not self.view("keyRequested", job, a)]:
+            del requests[account]  # answered (by this service or another instance of it)
+        open_ = list(requests.items())
         sent = []
         for account, pub in open_:
             envelope = wrap(key, pub, self.key_context(job, account))
