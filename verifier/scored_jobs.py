@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from veritrain.scored.chain import Phase
+from veritrain.scored.chain import Phase, ScoredChain
 from veritrain.scored.jobs import Connect, ScoredJobs
 
 
@@ -16,8 +16,7 @@ def scored_jobs(settings: Any, account: Any, deployment: Any, journal: Any, say:
     """For the verifier of ``settings``; None when the deployment has no ScoredRounds."""
     from verifier.validator import run
 
-    def accept(job: int, params: dict[str, Any], connect: Connect) -> str | None:
-        chain, _storage = connect()
+    def accept(job: int, params: dict[str, Any], chain: ScoredChain, connect: Connect) -> str | None:
         seats = int(params["maxValidators"])
         if int(chain.job(job)["validators"]) >= seats:
             return f"all {seats} validator seats are taken"

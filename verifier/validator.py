@@ -21,7 +21,7 @@ from veritrain.scored.chain import Phase, ScoredChain
 from veritrain.scored.commitments import score_commitment
 from veritrain.scored.follow import GlobalModels, fetch_update
 from veritrain.scored.job import ScoredJobDoc
-from veritrain.scored.session import finish, from_command_line, open_session
+from veritrain.scored.session import finish, from_command_line, open_session, say_line
 from veritrain.scored.train import ScoredModel
 from veritrain.storage.base import Storage
 
@@ -60,9 +60,10 @@ def score_window(chain: ScoredChain, storage: Storage, key: bytes, job_id: int, 
 
 
 def run(chain: ScoredChain, storage: Storage, job_id: int, *, lie: Lie | None = None,
-        leave: bool = True) -> dict[str, Any]:
-    """Validate every window of ``job_id`` still open for score commits; a report."""
-    session = open_session(chain, storage, job_id, role="validator")
+        leave: bool = True, say: Callable[[str], None] = say_line) -> dict[str, Any]:
+    """Validate every window of ``job_id`` still open for score commits; a report. Progress
+    lines go to ``say``."""
+    session = open_session(chain, storage, job_id, role="validator", say=say)
     doc, model, models, me, key = session.doc, session.model, session.models, session.address, session.key
     report: dict[str, Any] = {"address": me, "score_seconds": 0.0, "windows": {}}
     for w in range(session.windows):
@@ -84,10 +85,10 @@ def run(chain: ScoredChain, storage: Storage, job_id: int, *, lie: Lie | None = 
             chain.wait_phase(job_id, w, Phase.SCORE_REVEAL)
             chain.send("revealScores", job_id, w, scores, copiers, model_hash, salt)
         except ChainError as exc:  # too late for this window (a named phase error)
-            print(f"window {w}: {exc}", flush=True)
+            say(f"window {w}: {exc}")
             report["windows"][w] = {"missed": str(exc)}
             continue
-        print(f"window {w}: scores {scores}, copies {copiers:b}", flush=True)
+        say(f"window {w}: scores {scores}, copies {copiers:b}")
         report["windows"][w] = {"scores": scores, "copiers": copiers,
                                 "verdicts": [v.as_dict() for v in verdicts]}
         chain.wait_phase(job_id, w, Phase.SETTLEABLE)

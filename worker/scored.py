@@ -24,7 +24,7 @@ from veritrain.scored.commitments import update_commitment
 from veritrain.scored.compress import CompressedUpdate, to_bytes
 from veritrain.scored.follow import GlobalModels
 from veritrain.scored.job import ScoredJobDoc, seal_update, update_hash
-from veritrain.scored.session import finish, from_command_line, open_session
+from veritrain.scored.session import finish, from_command_line, open_session, say_line
 from veritrain.scored.train import ScoredModel, make_update
 from veritrain.storage.base import Storage
 
@@ -66,9 +66,10 @@ def honest(ctx: WindowContext) -> CompressedUpdate:
 
 
 def run(chain: ScoredChain, storage: Storage, job_id: int, *, strategy: Strategy = honest,
-        leave: bool = True) -> dict[str, Any]:
-    """Take part in every window of ``job_id`` still open for submissions; a report."""
-    session = open_session(chain, storage, job_id, role="worker")
+        leave: bool = True, say: Callable[[str], None] = say_line) -> dict[str, Any]:
+    """Take part in every window of ``job_id`` still open for submissions; a report. Progress
+    lines go to ``say``."""
+    session = open_session(chain, storage, job_id, role="worker", say=say)
     doc, model, models, me, key = session.doc, session.model, session.models, session.address, session.key
     report: dict[str, Any] = {"address": me, "train_seconds": 0.0, "submitted": [], "missed": []}
     for w in range(session.windows):
@@ -95,11 +96,11 @@ def run(chain: ScoredChain, storage: Storage, job_id: int, *, strategy: Strategy
             chain.wait_phase(job_id, w, Phase.REVEAL)
             chain.send("revealUpdate", job_id, w, index, uh, salt, cid)
         except ChainError as exc:  # too late for this window (a named phase error): try the next
-            print(f"window {w}: {exc}", flush=True)
+            say(f"window {w}: {exc}")
             report["missed"].append(w)
             continue
         report["submitted"].append(w)
-        print(f"window {w}: update {index} revealed ({cid})", flush=True)
+        say(f"window {w}: update {index} revealed ({cid})")
     return finish(chain, session, report, leave=leave)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from veritrain.scored.chain import Phase
+from veritrain.scored.chain import Phase, ScoredChain
 from veritrain.scored.jobs import Connect, ScoredJobs
 
 
@@ -18,7 +18,7 @@ def scored_jobs(worker: Any) -> ScoredJobs | None:
     s = worker.settings
     dep = worker.chain.deployment
 
-    def accept(job: int, params: dict[str, Any], connect: Connect) -> str | None:
+    def accept(job: int, params: dict[str, Any], chain: ScoredChain, connect: Connect) -> str | None:
         if s.max_stake is not None and int(params["workerStake"]) > s.max_stake:
             return f"worker stake {params['workerStake']} above max_stake {s.max_stake}"
         if s.allowed_models:

@@ -40,7 +40,7 @@ def _params(stake: int = 10, windows: int = 2) -> dict[str, Any]:
 
 def _jobs(tmp_path: Path, chain: FakeScored, run: Any, said: list[str],
           max_stake: int | None = None) -> ScoredJobs:
-    def accept(job: int, params: dict[str, Any], connect: Any) -> str | None:
+    def accept(job: int, params: dict[str, Any], chain: Any, connect: Any) -> str | None:
         if max_stake is not None and params["workerStake"] > max_stake:
             return f"worker stake {params['workerStake']} above max_stake {max_stake}"
         return None
@@ -84,7 +84,7 @@ def test_a_restarted_role_resumes_the_jobs_it_had_taken_and_takes_no_new_one_twi
     hold = threading.Event()
     ran: list[int] = []
 
-    def run(c: Any, s: Any, job: int) -> dict[str, Any]:
+    def run(c: Any, s: Any, job: int, say: Any) -> dict[str, Any]:
         ran.append(job)
         hold.wait(10) if job == 2 else None
         return {}
@@ -107,7 +107,7 @@ def test_a_failing_job_is_retried_then_given_up_with_its_reason(tmp_path: Path) 
     calls: list[int] = []
     said: list[str] = []
 
-    def run(c: Any, s: Any, job: int) -> dict[str, Any]:
+    def run(c: Any, s: Any, job: int, say: Any) -> dict[str, Any]:
         calls.append(job)
         raise OSError("the IPFS node is gone")
 

@@ -178,16 +178,17 @@ class ScoredChain:
         if self.client.call(token, "allowance", me, self.c.address) < amount:
             self.client.transact(token, "approve", self.c.address, amount)
 
-    def join(self, job: int, fn: str, stake: int) -> None:
-        """``joinAsWorker`` (with the account's public key) / ``joinAsValidator`` unless joined,
-        approving the stake first. Joining asks the requester for the job's key."""
+    def join(self, job: int, fn: str, stake: int, *, with_pubkey: bool) -> None:
+        """``fn`` (``joinAsWorker``, ``joinAsValidator``: ``veritrain.scored.session.JOIN``) unless
+        joined, approving the stake first; ``with_pubkey`` passes the account's public key.
+        Joining asks the requester for the job's key."""
         from veritrain.envelope import public_key_from_private
 
         if self.view("roleOf", job, self.account.address) != 0:
             return
         self.approve(stake)
-        args = (job, public_key_from_private(bytes(self.account.key))) if fn == "joinAsWorker" else (job,)
-        self.send(fn, *args)
+        key = (public_key_from_private(bytes(self.account.key)),) if with_pubkey else ()
+        self.send(fn, job, *key)
 
     # ------------------------------------------------------------------ keys
     def key_context(self, job: int, account: str) -> bytes:

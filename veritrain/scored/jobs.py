@@ -36,10 +36,13 @@ LOOK_EVERY = 10.0
 
 #: ``connect() -> (ScoredChain, Storage)``: fresh connections for one job's thread.
 Connect = Callable[[], tuple[ScoredChain, Any]]
-#: ``run(chain, storage, job) -> report``: the role's whole part in one job.
-Run = Callable[[ScoredChain, Any, int], dict[str, Any]]
-#: ``accept(job, params, connect) -> None, or why the role does not take the job``.
-Accept = Callable[[int, dict[str, Any], Connect], "str | None"]
+#: ``run(chain, storage, job, say=...) -> report``: the role's whole part in one job; its
+#: progress lines go to ``say`` (the role's own output, prefixed with the job).
+Run = Callable[..., dict[str, Any]]
+#: ``accept(job, params, chain, connect) -> None, or why the role does not take the job``;
+#: ``chain`` is the pass's own (reads need no new connection), ``connect`` gives one for
+#: what else the decision needs (the job document in IPFS).
+Accept = Callable[[int, dict[str, Any], ScoredChain, Connect], "str | None"]
 
 
 class ScoredJobs:
@@ -106,7 +109,7 @@ class ScoredJobs:
         params = self.chain.params(job)
         if self.chain.phase(job, int(params["windows"]) - 1) > self.last_phase:
             return "its last window is past the phase this role acts in"
-        return self.accept(job, params, self.connect)
+        return self.accept(job, params, self.chain, self.connect)
 
     def _start(self, job: int) -> None:
         self.say(f"scored job {job}: taking part (join, key, every open window)")
@@ -117,7 +120,7 @@ class ScoredJobs:
     def _run(self, job: int) -> None:
         try:
             chain, storage = self.connect()
-            report = self.run(chain, storage, job)
+            report = self.run(chain, storage, job, say=lambda msg: self.say(f"scored job {job}: {msg}"))
         except Exception as exc:  # this job stops here; the role's main loop goes on
             failures = int(self.journal.value(f"scored:failures:{job}", 0)) + 1
             self.journal.set(f"scored:failures:{job}", failures)

@@ -17,8 +17,20 @@ from veritrain.scored.job import ScoredJobDoc, get_dataset
 from veritrain.scored.train import ScoredModel
 from veritrain.storage.base import Storage
 
-#: role -> (the join function of ScoredRounds, the job parameter holding its stake)
-JOIN = {"worker": ("joinAsWorker", "workerStake"), "validator": ("joinAsValidator", "validatorStake")}
+
+@dataclass(frozen=True)
+class Join:
+    """How a role joins a scored job: the ScoredRounds function, the job parameter holding its
+    stake, and whether it passes its public key (a worker does; a validator's is the one it
+    registered in the VerifierRegistry)."""
+
+    fn: str
+    stake: str
+    with_pubkey: bool
+
+
+JOIN = {"worker": Join("joinAsWorker", "workerStake", True),
+        "validator": Join("joinAsValidator", "validatorStake", False)}
 
 
 @dataclass(frozen=True)
@@ -38,20 +50,26 @@ class ScoredSession:
         return int(self.params["windows"])
 
 
-def open_session(chain: ScoredChain, storage: Storage, job_id: int, *, role: str) -> ScoredSession:
+def say_line(msg: str) -> None:
+    """Where a scored role's progress goes when run alone (``python -m worker.scored``)."""
+    print(msg, flush=True)
+
+
+def open_session(chain: ScoredChain, storage: Storage, job_id: int, *, role: str,
+                 say: Callable[[str], None] = say_line) -> ScoredSession:
     """Wait for job ``job_id`` (a role may start before its requester posts), join it as ``role``
     (``worker`` or ``validator``) with its stake, wait for the requester to deliver the job's
     data key on-chain, and open the job's data with it."""
     from veritrain.training.engine import as_tensors
 
-    join, stake = JOIN[role]
-    print(f"{role} {chain.account.address}: waiting for scored job {job_id}", flush=True)
+    join = JOIN[role]
+    say(f"{role} {chain.account.address}: waiting for scored job {job_id}")
     chain.wait_job(job_id)
     params = chain.params(job_id)
     doc = ScoredJobDoc.get(storage, params["specCid"])
-    chain.join(job_id, join, params[stake])
+    chain.join(job_id, join.fn, params[join.stake], with_pubkey=join.with_pubkey)
     key = chain.wait_key(job_id)
-    print(f"{role} {chain.account.address}: joined scored job {job_id}, key delivered", flush=True)
+    say(f"{role} {chain.account.address}: joined scored job {job_id}, key delivered")
     data = get_dataset(storage, doc, key)
     model = ScoredModel(doc.spec, *as_tensors(doc.spec, data.features, data.labels))
     models = GlobalModels(chain, storage, doc, key, job_id, model)
