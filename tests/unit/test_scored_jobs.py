@@ -64,7 +64,7 @@ def test_takes_open_acceptable_jobs_once_and_says_why_it_skips_the_others(tmp_pa
                        {1: Phase.SUBMIT, 2: Phase.SUBMIT, 3: Phase.SCORE_COMMIT})
     ran: list[int] = []
     said: list[str] = []
-    jobs = _jobs(tmp_path, chain, lambda c, s, job: ran.append(job) or {"earned": 5}, said, max_stake=50)
+    jobs = _jobs(tmp_path, chain, lambda c, s, job, say: ran.append(job) or {"earned": 5}, said, max_stake=50)
     assert jobs.tick() == [1]
     _wait(jobs)
     assert ran == [1] and jobs.reports == {1: {"earned": 5}}
