@@ -51,6 +51,9 @@ class VerifierSettings(BaseSettings):
     stake: int | None = Field(default=None, gt=0)
     #: Validate scored jobs (incentive: scored) beside the replay checks (verifier/scored_jobs.py).
     scored: bool = True
+    #: Largest validator stake to put into one scored job (wei); None = any. Seats in jobs that
+    #: ask more are left to others (said once per job).
+    scored_max_stake: int | None = Field(default=None, ge=0)
     #: First block to scan on a fresh journal; None = the deployment block.
     start_block: int | None = Field(default=None, ge=0)
     #: Give up on fetching a checkpoint (and vote "unavailable") after this many seconds.

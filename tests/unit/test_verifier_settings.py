@@ -43,3 +43,22 @@ def test_secret_created_once_private(tmp_path):
     path.write_bytes(b"x")
     with pytest.raises(ConfigError, match="delete it"):
         load_secret(path)
+
+
+def test_scored_max_stake_keeps_the_verifier_out_of_jobs_that_ask_more(monkeypatch):
+    """`verifier run` stakes in scored jobs by default; an operator caps what one job may take."""
+    from verifier.scored_jobs import refusal
+
+    class Chain:
+        def job(self, job):
+            return {"validators": 1}
+
+    params = {"validatorStake": 5 * 10**18, "maxValidators": 3}
+    monkeypatch.setenv("VERITRAIN_VERIFIER_SCORED_MAX_STAKE", str(4 * 10**18))
+    capped = VerifierSettings()
+    assert capped.scored_max_stake == 4 * 10**18
+    assert "above VERITRAIN_VERIFIER_SCORED_MAX_STAKE" in refusal(capped, 7, params, Chain())
+    monkeypatch.delenv("VERITRAIN_VERIFIER_SCORED_MAX_STAKE")
+    assert refusal(VerifierSettings(), 7, params, Chain()) is None
+    full = {**params, "maxValidators": 1}
+    assert refusal(VerifierSettings(), 7, full, Chain()) == "all 1 validator seats are taken"
