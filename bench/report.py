@@ -221,6 +221,11 @@ KEYS: tuple[Key, ...] = (
           "issue 25 · bench/scale.py", f"{r} RPC requests per completed task, largest ÷ smallest over N",
           "<=1.2")
       for r in ("worker", "requester", "verifier")),
+    *(Key(f"scale_marginal_rpc_per_task_ratio.{r}", ("scale_marginal_rpc_per_task_ratio", r),
+          "≤ 1.2 (a task costs the same in any job)", "issue 25 · bench/scale.py",
+          f"{r} requests each added task cost between the two largest jobs ÷ between the two "
+          "smallest (whole-job requests differenced: the fixed part cancels)", "<=1.2")
+      for r in ("worker", "requester", "verifier")),
     *(Key(f"scale_rpc_per_task_history_ratio.{r}", ("scale_rpc_per_task_history_ratio", r),
           "≤ 1.2 (unchanged by history)", "issue 25 · bench/scale.py",
           f"{r} RPC requests per task after the history phase's empty blocks ÷ before (fresh processes)",

@@ -314,7 +314,9 @@ def summarize(m: dict[str, Any]) -> dict[str, Any]:
     history = {role: _ratio(after[role], before[role]) if role in after and before.get(role) else None
                for role in roles}
     shares = [r["reverted_claims_share"] for r in m["runs"]]
+    marginal = {role: marginal_ratio(runs, role) for role in roles}
     return {
+        "scale_marginal_rpc_per_task_ratio": marginal,
         "scale_idle_poll_requests": idle,
         "scale_idle_poll_ratio": _ratio(idle[f"open_{IDLE_OPEN}"], idle["open_0"]),
         "scale_rpc_per_task_spread": spread,
@@ -323,6 +325,26 @@ def summarize(m: dict[str, Any]) -> dict[str, Any]:
         "scale_largest_job_completed": max((r["tasks"] for r in runs), default=0),
         "scale": m,
     }
+
+
+def marginal_ratio(runs: list[dict[str, Any]], role: str) -> float | None:
+    """Whether a task costs ``role`` more requests in a larger job: over the completed runs with
+    the first run's worker count, sorted by N, the requests each added task cost between the
+    two largest jobs ÷ between the two smallest (a whole job's requests differenced, so a
+    job's fixed part cancels out). ~1 when the per-task work is independent of N; an O(N) scan
+    per task (the O(N²) job issue 25 was filed for) makes it grow with N. None with fewer than
+    three sizes."""
+    same = [r for r in runs if r["workers"] == runs[0]["workers"]] if runs else []
+    sizes = {r["tasks"]: r["rpc_per_task"][role] * r["tasks"] for r in same}
+    if len(sizes) < 3:
+        return None
+    ns = sorted(sizes)
+
+    def slope(a: int, b: int) -> float:
+        return (sizes[b] - sizes[a]) / (b - a)
+
+    low, high = slope(ns[0], ns[1]), slope(ns[-2], ns[-1])
+    return round(high / low, 3) if low > 0 else None
 
 
 def _ratio(a: float, b: float) -> float | None:

@@ -81,3 +81,18 @@ def test_scale_page_splits_each_roles_requests_into_fixed_and_marginal() -> None
     lines = fixed_and_marginal([run(32), run(256), run(1024), run(32, workers=8)])
     assert len(lines) == 1 and "W = 4" in lines[0] and "N = 32, 256, 1024" in lines[0]
     assert lines[0].count("100 + 5.0 × N") == 3 and "falls from 8.125 to 5.097656" in lines[0]
+
+
+def test_marginal_ratio_is_flat_for_a_fixed_plus_linear_cost_and_grows_for_a_quadratic_one() -> None:
+    from bench.scale import marginal_ratio
+
+    def run(n: int, total: float, workers: int = 4) -> dict[str, object]:
+        return {"tasks": n, "workers": workers, "completed": n, "rpc_per_task": {"worker": total / n}}
+
+    linear = [run(n, 1_000 + 85 * n) for n in (32, 256, 1024)]  # fixed + marginal: per task falls
+    assert marginal_ratio(linear, "worker") == 1.0
+    quadratic = [run(n, 100 * n + n * n / 2) for n in (32, 256, 1024)]  # an O(N) scan per task
+    ratio = marginal_ratio(quadratic, "worker")
+    assert ratio is not None and ratio > 2
+    assert marginal_ratio(linear[:2], "worker") is None  # two sizes say nothing about the trend
+    assert marginal_ratio([*linear, run(64, 9_999, workers=8)], "worker") == 1.0  # other W left out
