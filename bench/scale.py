@@ -438,6 +438,10 @@ def main(
     from bench import report
     from bench.results import record
 
+    if history and not config:
+        typer.echo("error: --history goes with --config (the full and quick runs fix their own history)",
+                   err=True)
+        raise typer.Exit(2)
     if config:
         try:
             configs = tuple((int(c.split("x")[0]), int(c.split("x")[1])) for c in config)

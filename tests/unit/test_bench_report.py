@@ -96,3 +96,12 @@ def test_marginal_ratio_is_flat_for_a_fixed_plus_linear_cost_and_grows_for_a_qua
     assert ratio is not None and ratio > 2
     assert marginal_ratio(linear[:2], "worker") is None  # two sizes say nothing about the trend
     assert marginal_ratio([*linear, run(64, 9_999, workers=8)], "worker") == 1.0  # other W left out
+
+
+def test_scale_history_without_config_is_refused_not_ignored() -> None:
+    from typer.testing import CliRunner
+
+    from bench.scale import app
+
+    result = CliRunner().invoke(app, ["--history", "100"])
+    assert result.exit_code == 2 and "--history goes with --config" in result.output

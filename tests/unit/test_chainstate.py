@@ -26,6 +26,7 @@ def test_compact_rewrites_the_file_and_leaves_everything_but_blocks_alone(tmp_pa
     done = chainstate.compact(path, keep_recent=100)
     assert done is not None and (done.blocks_before, done.blocks_after) == (3001, 102)
     assert done.bytes_after == path.stat().st_size < done.bytes_before
+    assert "older than the newest 100 dropped" in done.line()
     after = json.loads(path.read_text())
     del after["blocks"], state["blocks"]
     assert after == state

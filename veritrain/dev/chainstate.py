@@ -34,11 +34,12 @@ class Compaction:
     blocks_after: int
     bytes_before: int
     bytes_after: int
+    keep_recent: int
 
     def line(self) -> str:
         return (f"chain state: kept {self.blocks_after:,} of {self.blocks_before:,} blocks "
                 f"({self.bytes_before / 1e6:.1f} MB -> {self.bytes_after / 1e6:.1f} MB; "
-                f"empty blocks older than the newest {KEEP_RECENT:,} dropped)")
+                f"empty blocks older than the newest {self.keep_recent:,} dropped)")
 
 
 def _number(block: dict) -> int:
@@ -73,4 +74,4 @@ def compact(path: Path, keep_recent: int = KEEP_RECENT) -> Compaction | None:
     tmp = path.with_suffix(".compacting")
     tmp.write_bytes(text)
     os.replace(tmp, path)
-    return Compaction(before, len(kept), len(raw), len(text))
+    return Compaction(before, len(kept), len(raw), len(text), keep_recent)
