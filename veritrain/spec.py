@@ -98,7 +98,11 @@ class CudaProfile(_Frozen):
         default=":4096:8", pattern=r"^:\d+:\d+$",
         description="CUBLAS_WORKSPACE_CONFIG, set before CUDA initialises (older torch versions "
         "need it for deterministic cuBLAS); null = leave unset")
-    default_dtype: Literal["float32"] = "float32"
+    default_dtype: Literal["float32", "float64"] = Field(
+        default="float32", description="torch's default dtype: the model's weights, optimizer state "
+        "and float features. float64 makes a cross-device (tolerance-mode) replay about a billion "
+        "times closer to the worker's result, so its bound can see a single changed weight; on "
+        "Hopper GPUs float64 matmuls run about as fast as float32 with TF32 off (docs/gpu.md)")
     autocast: Literal["none", "bf16"] = Field(
         default="none", description="mixed precision: bf16 autocast of the forward pass; off by "
         "default (a CPU verifier replays bf16 with a much larger honest distance)")
@@ -142,6 +146,9 @@ class ReplayProfile(_Frozen):
                              "compute_capability, cuda_version, cudnn_version; see docs/gpu.md)")
         if self.device == "cpu" and self.cuda is not None:
             raise ValueError("cuda: only with device: cuda")
+        if self.cuda is not None and self.cuda.default_dtype == "float64" and self.cuda.autocast != "none":
+            raise ValueError("cuda.autocast: bf16 autocast undoes default_dtype float64; "
+                             "use one or the other")
         if self.device == "cuda" and self.mode == "portable":
             raise ValueError("device: portable mode already replays on any device; use device: cpu")
         return self

@@ -41,7 +41,8 @@ def as_tensors(spec: JobSpec, features: Any, labels: Any) -> tuple[torch.Tensor,
         raise DataError(f"labels have shape {tuple(y.shape)}; the job's data wants {want_y}")
     if len(x) == 0:
         raise DataError("the shard has no examples")
-    x = x.to(torch.float32 if d.input_dtype == "float32" else torch.int64).contiguous()
+    # float features in the default dtype the profile set (float32, or a CUDA job's float64)
+    x = x.to(torch.get_default_dtype() if d.input_dtype == "float32" else torch.int64).contiguous()
     y = y.to(torch.int64).contiguous()
     if d.input_dtype == "float32" and not torch.isfinite(x).all():
         raise DataError("features contain NaN or infinity")

@@ -149,14 +149,21 @@ def enter(profile: ReplayProfile, *, strict: bool = True) -> None:
     if strict and profile.mode == "standard" and profile.cuda is None:
         torch.set_num_threads(profile.threads)
     torch.use_deterministic_algorithms(profile.deterministic_algorithms)
+    # every job sets it, so a float64 job never leaks its dtype into the next job of this process
+    torch.set_default_dtype(torch.float64 if default_dtype(profile) == "float64" else torch.float32)
     if profile.cuda is not None:
         cuda_settings(profile)
 
 
+def default_dtype(profile: ReplayProfile) -> str:
+    """The profile's default dtype: float32, or what a CUDA job's ``cuda.default_dtype`` pins."""
+    return profile.cuda.default_dtype if profile.cuda is not None else "float32"
+
+
 def cuda_settings(profile: ReplayProfile) -> None:
     """The CUDA settings of the profile that torch takes at run time: TF32 off for matmul and
-    cuDNN, cuDNN autotuning off and its deterministic kernels on, float32 by default. Harmless
-    on a machine without CUDA (a CPU replay of a tolerance-mode CUDA job)."""
+    cuDNN, cuDNN autotuning off and its deterministic kernels on (:func:`enter` sets the default
+    dtype). Harmless on a machine without CUDA (a CPU replay of a tolerance-mode CUDA job)."""
     import torch
 
     assert profile.cuda is not None
@@ -164,7 +171,6 @@ def cuda_settings(profile: ReplayProfile) -> None:
     torch.backends.cudnn.allow_tf32 = profile.cuda.tf32
     torch.backends.cudnn.benchmark = profile.cuda.cudnn_benchmark
     torch.backends.cudnn.deterministic = profile.deterministic_algorithms
-    torch.set_default_dtype(torch.float32)
 
 
 def current_profile(threads: int | None = None) -> ReplayProfile:

@@ -2,7 +2,11 @@
 "worker" (this process) and verified by a "CPU verifier" in another process with another
 thread count and ATen kernel level (set before torch loads). `veritrain job calibrate` measures
 the honest divergence and proposes the bound; honest segments pass under it and the planted
-cheats (skipped step, perturbed weight, other data) are still rejected."""
+cheats (skipped step, perturbed weight, other data) are still rejected.
+
+`cuda.default_dtype: float64`: a CUDA job may train in float64, so that a verifier on another
+device replays it about a billion times closer than a float32 job and its bound can see a single
+changed weight (measured on an H200 against its CPU: docs/gpu.md)."""
 
 from __future__ import annotations
 
@@ -12,17 +16,20 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
 from adversary import cheats
 from requester.cli import app
+from veritrain.checkpoint import decode
 from veritrain.errors import SpecError
 from veritrain.spec import JobSpec, TaskKey, load_spec
-from veritrain.training import calibrate, engine
+from veritrain.training import calibrate, engine, profile
 from veritrain.training.judges import judge_for
 from veritrain.training.profile import torch_version
 from veritrain.training.sinks import MemorySink
+from veritrain.training.tolerance import distance
 
 ROOT = Path(__file__).resolve().parents[3]
 H200 = {"gpu_name": "NVIDIA H200", "compute_capability": "9.0", "cuda_version": "13.0",
@@ -84,3 +91,58 @@ def test_calibrate_refuses_segments_the_job_does_not_have(tmp_path: Path, digits
     out = CliRunner().invoke(app, ["calibrate", str(tmp_path / "spec.json"), "--data",
                                    str(tmp_path / "d.npz"), "--segments", "9"])
     assert out.exit_code != 0 and isinstance(out.exception, SpecError)
+
+
+def in_dtype(spec: JobSpec, dtype: str, bound: float = 1e-6) -> JobSpec:
+    raw = spec.model_dump(mode="json")
+    raw["replay"]["cuda"]["default_dtype"] = dtype
+    raw["replay"]["tolerance"]["bound"] = bound
+    return load_spec(raw)
+
+
+def test_a_float64_job_replays_across_settings_far_closer_and_sees_a_tiny_cheat(digits: Any) -> None:
+    x, y = digits[0][:900], digits[1][:900]
+    task = TaskKey(round=0, shard=0)
+    gaps: dict[str, float] = {}
+    for dtype in ("float32", "float64"):
+        spec = in_dtype(cuda_tolerance_spec(1.0), dtype)
+        honest, cheat = MemorySink(), MemorySink()
+        engine.train_task(spec, task, x, y, honest)
+        # a change 1,000 times smaller than the float32 cheats the other tests plant
+        cheats.dishonest_train(spec, task, x, y, cheats.PerturbWeight(1, delta=1e-6), cheat)
+        weights = {n: a for n, a in decode(honest.data(1)).tensors.items() if n.startswith("model/")}
+        assert {a.dtype for a in weights.values()} == {np.dtype(dtype)}
+        starts = [(1, honest.data(1)), (1, cheat.data(1))]
+        replayed = calibrate.run_child(spec, task, x, y, VERIFIER, "replay", starts)
+        gaps[dtype] = distance(honest.data(1), honest.data(2), replayed[0]).value
+        gaps[dtype + " cheat"] = distance(cheat.data(1), cheat.data(2), replayed[1]).value
+    assert gaps["float32"] > 0, gaps  # the stand-in verifier does differ from the worker
+    assert gaps["float64"] < gaps["float32"] * 1e-6, gaps
+    # float64: the tiny cheat stands far above the honest gap, so a calibrated bound sees it...
+    assert gaps["float64 cheat"] > 1e3 * max(gaps["float64"], 1e-15), gaps
+    # ...which in float32 it cannot: it drowns in the honest gap's order of magnitude
+    assert gaps["float32 cheat"] < 10 * gaps["float32"], gaps
+
+
+def test_the_default_dtype_is_set_by_every_job_and_never_leaks_into_the_next() -> None:
+    f64 = in_dtype(cuda_tolerance_spec(1.0), "float64")
+    profile.enter(f64.replay)
+    assert torch.get_default_dtype() == torch.float64
+    profile.enter(in_dtype(cuda_tolerance_spec(1.0), "float32").replay)
+    assert torch.get_default_dtype() == torch.float32
+    profile.enter(f64.replay)
+    cpu = f64.model_dump(mode="json")
+    cpu["replay"] = {**cpu["replay"], "device": "cpu", "tolerance": {"mode": "exact"}}
+    cpu["replay"].pop("cuda")
+    profile.enter(load_spec(cpu).replay, strict=False)
+    assert torch.get_default_dtype() == torch.float32
+
+
+def test_float64_refuses_bf16_autocast_and_other_dtypes() -> None:
+    raw = cuda_tolerance_spec(1.0).model_dump(mode="json")
+    raw["replay"]["cuda"] = {**H200, "default_dtype": "float64", "autocast": "bf16"}
+    with pytest.raises(SpecError, match="autocast"):
+        load_spec(raw)
+    raw["replay"]["cuda"] = {**H200, "default_dtype": "float16"}
+    with pytest.raises(SpecError, match="default_dtype"):
+        load_spec(raw)
