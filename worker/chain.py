@@ -79,6 +79,35 @@ class WorkerChain:
     def allowance(self) -> int:
         return self.token.allowance(self.address, self.market.address)
 
+    def pending_claims(self) -> dict[int, int]:
+        """Other workers' ``claim`` transactions waiting in the node's mempool: task id -> how many.
+
+        Read from the pending block (one request). A worker that looks here before it sends its
+        own claim does not send one that a rival's, mined first in the same block, would revert.
+        A node without a mempool view (many hosted endpoints) answers with its latest block,
+        whose claims are already counted in the task's state, or refuses: then nothing is
+        pending, and a lost race still ends cleanly as a mined revert does (worker/loop.py)."""
+        from web3.exceptions import Web3Exception
+
+        try:
+            block: Any = self.w3.eth.get_block("pending", full_transactions=True)
+            if block.get("number") is None or int(block["number"]) <= self.client.block_number():
+                return {}
+        except (Web3Exception, ValueError, OSError):
+            return {}
+        market, me = self.market.address.lower(), self.address.lower()
+        out: dict[int, int] = {}
+        for tx in block["transactions"]:
+            if str(tx.get("to") or "").lower() != market or str(tx["from"]).lower() == me:
+                continue
+            try:
+                fn, args = self.market.web3_contract.decode_function_input(tx["input"])
+            except ValueError:
+                continue
+            if fn.fn_name == "claim":
+                out[int(args["taskId"])] = out.get(int(args["taskId"]), 0) + 1
+        return out
+
     # ---------------------------------------------------------------- writes
     def send(self, fn: Tx, journal: Journal, item: str, action: str) -> Any:
         """Send one transaction, journaled (:class:`veritrain.chain.journaled.JournaledSender`);

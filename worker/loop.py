@@ -194,6 +194,8 @@ class Worker:
                 if self.chain.allowance() < d.stake:
                     self._send(it, "approve", self.chain.token.approve(
                         self.chain.market.address, d.stake))
+            if self._taken_in_mempool(d.job_id, tid):
+                return self._lost(it, "another worker's claim of its last free slot is pending")
             try:
                 self._send(it, "claim", self.chain.market.claim(tid, bytes(self.pubkey)))
             except ContractRevert as exc:
@@ -209,6 +211,15 @@ class Worker:
         c = self.chain.claim_of(tid)
         self._set(it, AWAITING_KEY, key_deadline=c.key_deadline, commit_deadline=c.commit_deadline)
         return MOVED
+
+    def _taken_in_mempool(self, job_id: int, task_id: int) -> bool:
+        """Rivals' pending claims already fill every slot of the task still free: sending ours
+        would only be a mined revert (the rival's is ahead of it in the mempool)."""
+        rivals = self.chain.pending_claims().get(task_id, 0)
+        if rivals == 0:
+            return False
+        job, t = self.chain.job(job_id), self.chain.task(task_id)
+        return t.active + t.finalized + t.closed + rivals >= job.redundancy
 
     def _race_lost(self, job_id: int, task_id: int) -> bool:
         """After a failed claim: True when this worker holds no claim and the slot is gone."""

@@ -82,6 +82,9 @@ class FakeChain:
     def allowance(self) -> int:
         return 0
 
+    def pending_claims(self) -> dict[int, int]:
+        return {}  # no rival claim waits in the mempool
+
     def task(self, task_id: int) -> Any:
         return self.task_state
 
