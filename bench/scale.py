@@ -204,13 +204,16 @@ class Scale:
     def _requests(self, label: str, done: int) -> dict[str, Any]:
         per = max(done, 1)
         by_role = {role: self.proxy.total(f"{label}.{role}") for role in ("worker", "requester", "verifier")}
-        methods: dict[str, int] = {}
+        methods: dict[str, dict[str, int]] = {"worker": {}, "requester": {}, "verifier": {}}
         for role, c in self.proxy.counts().items():
-            if role.startswith(f"{label}.worker-"):
-                for m, n in c.items():
-                    methods[m] = methods.get(m, 0) + n
+            if not role.startswith(f"{label}."):
+                continue
+            kind = role[len(label) + 1:].split("-")[0]
+            for m, n in c.items():
+                methods[kind][m] = methods[kind].get(m, 0) + n
         return {"rpc_per_task": {k: round(v / per, 1) for k, v in by_role.items()},
-                "worker_methods_per_task": {m: round(n / per, 1) for m, n in sorted(methods.items())}}
+                "methods_per_task": {kind: {m: round(n / per, 1) for m, n in sorted(ms.items())}
+                                     for kind, ms in methods.items()}}
 
     def _races(self, job_id: int, from_block: int, to_block: int, label: str, done: int) -> dict[str, Any]:
         lost = 0

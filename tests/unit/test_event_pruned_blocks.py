@@ -66,3 +66,24 @@ def test_a_block_missing_above_the_head_is_still_a_reorg() -> None:
     poller.poll()
     assert poller.stats["reorgs"] == 1
     assert poller.cursor == 951
+
+
+def test_a_catch_up_over_a_long_history_reads_block_hashes_only_near_the_head() -> None:
+    """A fresh verifier after 100,000 empty blocks spent 1.7 times the requests per task (issue 25):
+    every 2,000-block page cost a log read and a block-hash read, though hashes deeper than the
+    reorg window are forgotten at once. Now only the pages within it read a hash."""
+    chain = _Chain(head=100_000)
+    chain.log_range = 2_000
+    calls = {"get_block": 0, "get_logs": 0}
+    eth = chain.w3.eth
+    get_block, get_logs = eth.get_block, eth.get_logs
+    eth.get_block = lambda n: (calls.__setitem__("get_block", calls["get_block"] + 1), get_block(n))[1]
+    eth.get_logs = lambda f: (calls.__setitem__("get_logs", calls["get_logs"] + 1), get_logs(f))[1]
+    poller = EventPoller(chain, _Contract(), 0)  # type: ignore[arg-type]
+    poller.poll()
+    assert poller.cursor == 100_001
+    assert calls == {"get_logs": 51, "get_block": 2}  # before: 51 and 51 (2: pages ending 99,999, 100,000)
+    # a reorg near the head is still seen: the newest page end's hash was kept
+    chain.hashes = {n: b"\xee" * 32 for n in range(99_990, 100_001)}
+    poller.poll()
+    assert poller.stats["reorgs"] == 1

@@ -65,6 +65,7 @@ class EventPoller:
         self.quiet_after = quiet_after
         self._clock = clock
         self._head_seen: tuple[int, float] | None = None  # (head, when it was first seen)
+        self._raw_head = 0  # the head as last read (confirmed_head)
         self.step: int = step or int(getattr(client, "log_range", 2000))
         #: Page-end block -> its hash, for the newest pages (reorg detection).
         self._hashes: dict[int, str] = {}
@@ -126,6 +127,12 @@ class EventPoller:
                 continue
             self.stats["pages"] += 1
             page = [ev for ev in (self._decode(log) for log in logs) if ev is not None]
+            if end < self._raw_head - REORG_WINDOW:
+                # deeper than any reorg this poller undoes: its hash would be forgotten at once
+                # (_forget_old), so a catch-up across a long history reads logs alone
+                out += page
+                self.cursor = end + 1
+                continue
             block_hash = self._hash(end)
             if block_hash is None and not self._pruned(end):  # the head moved back: a reorg
                 break
@@ -210,7 +217,7 @@ class EventPoller:
     def confirmed_head(self) -> int:
         """The newest block to read: ``confirmations`` behind the head, or the head itself once
         it has stood still for ``quiet_after`` seconds."""
-        raw = self.client.block_number()
+        raw = self._raw_head = self.client.block_number()
         now = self._clock()
         if self._head_seen is None or self._head_seen[0] != raw:
             self._head_seen = (raw, now)
