@@ -15,10 +15,17 @@ class _Eth:
     def __init__(self, chain: _Chain) -> None:
         self.chain = chain
 
-    def get_block(self, n: int) -> dict[str, Any]:
+    def get_block(self, n: int | str) -> dict[str, Any]:
+        if n == "latest":
+            head = self.chain.head
+            return {"number": head, "hash": self._hash(head), "parentHash": self._hash(head - 1)}
+        assert isinstance(n, int)
         if n > self.chain.head or n in self.chain.pruned:
             raise BlockNotFound(n)
-        return {"hash": self.chain.hashes.get(n, bytes([n % 256]) * 32)}
+        return {"hash": self._hash(n)}
+
+    def _hash(self, n: int) -> bytes:
+        return self.chain.hashes.get(n, bytes([n % 256]) * 32)
 
     def get_logs(self, flt: dict[str, Any]) -> list[Any]:
         return []
@@ -82,8 +89,37 @@ def test_a_catch_up_over_a_long_history_reads_block_hashes_only_near_the_head() 
     poller = EventPoller(chain, _Contract(), 0)  # type: ignore[arg-type]
     poller.poll()
     assert poller.cursor == 100_001
-    assert calls == {"get_logs": 51, "get_block": 2}  # before: 51 and 51 (2: pages ending 99,999, 100,000)
+    # before: 51 and 51; now the latest block, and the hash of the page ending at 99,999
+    assert calls == {"get_logs": 51, "get_block": 2}
     # a reorg near the head is still seen: the newest page end's hash was kept
     chain.hashes = {n: b"\xee" * 32 for n in range(99_990, 100_001)}
     poller.poll()
     assert poller.stats["reorgs"] == 1
+
+
+def _counted(chain: _Chain) -> dict[str, int]:
+    calls = {"get_block": 0, "get_logs": 0}
+    eth = chain.w3.eth
+    get_block, get_logs = eth.get_block, eth.get_logs
+    eth.get_block = lambda n: (calls.__setitem__("get_block", calls["get_block"] + 1), get_block(n))[1]
+    eth.get_logs = lambda f: (calls.__setitem__("get_logs", calls["get_logs"] + 1), get_logs(f))[1]
+    return calls
+
+
+def test_an_idle_poll_costs_one_request_and_a_new_block_two() -> None:
+    """Every role polls on a short clock, most often finding nothing new (a job's fixed cost in
+    issue 25's figures). Unchanged latest block: one request. One block on top of it: that read
+    and one page of logs (no reorg check: the chain only grew; the page end's hash is the
+    latest's). A block replaced at the same height is still a reorg."""
+    chain = _Chain(head=1_000)
+    poller = EventPoller(chain, _Contract(), 0)  # type: ignore[arg-type]
+    poller.poll()
+    calls = _counted(chain)
+    assert poller.poll() == [] and calls == {"get_block": 1, "get_logs": 0}  # before: 2 requests
+    chain.head = 1_001
+    calls.update(get_block=0, get_logs=0)
+    poller.poll()
+    assert calls == {"get_block": 1, "get_logs": 1} and poller.cursor == 1_002  # before: 4
+    chain.hashes = {1_001: b"\xee" * 32}  # the latest block replaced by another, same height
+    poller.poll()
+    assert poller.stats["reorgs"] == 1 and poller.cursor == 1_002

@@ -65,7 +65,8 @@ class EventPoller:
         self.quiet_after = quiet_after
         self._clock = clock
         self._head_seen: tuple[int, float] | None = None  # (head, when it was first seen)
-        self._raw_head = 0  # the head as last read (confirmed_head)
+        self._raw_head = 0  # the head's number as last read
+        self._tip: str | None = None  # the latest block's hash at the last poll
         self.step: int = step or int(getattr(client, "log_range", 2000))
         #: Page-end block -> its hash, for the newest pages (reorg detection).
         self._hashes: dict[int, str] = {}
@@ -111,9 +112,18 @@ class EventPoller:
 
     def poll(self) -> list[Event]:
         """Every new event up to ``head - confirmations``; advances the cursor (after undoing a
-        reorg, see the module doc)."""
-        self._check_reorg()
-        head = self.confirmed_head()
+        reorg, see the module doc).
+
+        It reads the latest block first: when that is the block of the last poll, nothing can
+        have changed (a block's hash fixes its whole ancestry) and the poll costs that one
+        request; when its parent is the last poll's latest block the chain only grew, so the
+        reorg check is skipped. A page ending at the latest block takes its hash from it."""
+        number, tip, parent = self._latest()
+        previous, head = self._tip, self._confirmed(number)
+        if previous == tip and self.cursor > head:
+            return []
+        if previous is None or parent != previous:
+            self._check_reorg()
         out: list[Event] = []
         while self.cursor <= head:
             end = min(self.cursor + self.step - 1, head)
@@ -133,7 +143,7 @@ class EventPoller:
                 out += page
                 self.cursor = end + 1
                 continue
-            block_hash = self._hash(end)
+            block_hash = tip if end == number else self._hash(end)
             if block_hash is None and not self._pruned(end):  # the head moved back: a reorg
                 break
             out += page
@@ -142,6 +152,7 @@ class EventPoller:
             self.cursor = end + 1
         self._recent += out
         self._forget_old()
+        self._tip = tip  # only after a whole poll: one that failed checks again next time
         return out
 
     def _logs(self, start: int, end: int) -> list[Any]:
@@ -170,6 +181,12 @@ class EventPoller:
             address=log["address"], block_number=log["blockNumber"],
             tx_hash="0x" + bytes(log["transactionHash"]).hex(), log_index=log["logIndex"],
         )
+
+    def _latest(self) -> tuple[int, str, str]:
+        """(number, hash, parent hash) of the latest block."""
+        block = self.client.retry(lambda: self.client.w3.eth.get_block("latest"), "reading the latest block")
+        self._raw_head = int(block["number"])
+        return self._raw_head, "0x" + bytes(block["hash"]).hex(), "0x" + bytes(block["parentHash"]).hex()
 
     def _hash(self, number: int) -> str | None:
         from web3.exceptions import BlockNotFound
@@ -217,7 +234,10 @@ class EventPoller:
     def confirmed_head(self) -> int:
         """The newest block to read: ``confirmations`` behind the head, or the head itself once
         it has stood still for ``quiet_after`` seconds."""
-        raw = self._raw_head = self.client.block_number()
+        return self._confirmed(self.client.block_number())
+
+    def _confirmed(self, raw: int) -> int:
+        """:meth:`confirmed_head` for a head of ``raw``."""
         now = self._clock()
         if self._head_seen is None or self._head_seen[0] != raw:
             self._head_seen = (raw, now)
