@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -64,6 +65,10 @@ FINALIZED, ABANDONED, NOT_CLAIMED = TaskPhase.FINALIZED, TaskPhase.ABANDONED, Ta
 TIMED_OUT, SLASHED, FAILED = TaskPhase.TIMED_OUT, TaskPhase.SLASHED, TaskPhase.FAILED
 #: Errors that doom one task (not the worker): the task ends ``failed`` with the message.
 TASK_FATAL = (IntegrityError, DataError, ReplayProfileError, SpecError, ManifestError)
+#: A job with at most this many free slots is contended: claims for it wait a random moment.
+CONTENDED = 8
+#: The longest such wait: about a block on the chains this runs on (1-2 s).
+CLAIM_JITTER_SECONDS = 1.0
 LOST_RACE = ("JobMarketTaskFull", "JobMarketJobNotOpen", "JobMarketUnknownJob", "JobMarketWrongStatus")
 
 WAIT, MOVED = False, True
@@ -125,6 +130,7 @@ class Worker:
         self._taken = 0
         self._board: TaskBoard | None = None
         self._order = os.urandom(16)  # this worker's own order among equally good offers
+        self._jitter = random.Random(self._order)  # the waits before contended claims
         self._skips: frozenset[tuple[int, str]] = frozenset()  # the skip summary printed last
         self.phases: dict[TaskPhase, Callable[[Item], bool]] = {
             CLAIMING: self._claim, AWAITING_KEY: self._await_key, ABANDONING: self._abandon,
@@ -194,10 +200,13 @@ class Worker:
                 if self.chain.allowance() < d.stake:
                     self._send(it, "approve", self.chain.token.approve(
                         self.chain.market.address, d.stake))
-            if self._taken_in_mempool(d.job_id, tid):
-                return self._lost(it, "another worker's claim of its last free slot is pending")
+            self._spread_out(d.job_id)
             try:
-                self._send(it, "claim", self.chain.market.claim(tid, bytes(self.pubkey)))
+                # estimated first, so that the mempool is read right before the claim leaves
+                claim = self.chain.market.claim(tid, bytes(self.pubkey)).estimate()
+                if self._taken_in_mempool(d.job_id, tid):
+                    return self._lost(it, "another worker's claim of its last free slot is pending")
+                self._send(it, "claim", claim)
             except ContractRevert as exc:
                 if exc.name not in LOST_RACE:
                     raise
@@ -211,6 +220,15 @@ class Worker:
         c = self.chain.claim_of(tid)
         self._set(it, AWAITING_KEY, key_deadline=c.key_deadline, commit_deadline=c.commit_deadline)
         return MOVED
+
+    def _spread_out(self, job_id: int) -> None:
+        """With few free slots left in the job, wait a random moment first: workers woken by the
+        same block would otherwise send claims for the last slots at the same instant, too close
+        for one to see the other's in the mempool (:meth:`_taken_in_mempool`)."""
+        board = self._board
+        if board is None or job_id not in board.jobs or len(board.free(job_id)) > CONTENDED:
+            return
+        time.sleep(self._jitter.uniform(0, CLAIM_JITTER_SECONDS))
 
     def _taken_in_mempool(self, job_id: int, task_id: int) -> bool:
         """Rivals' pending claims already fill every slot of the task still free: sending ours

@@ -25,6 +25,9 @@ class Call:
     def __init__(self, name: str, *args: Any) -> None:
         self.name, self.args = name, args
 
+    def estimate(self) -> Call:
+        return self  # (a claim is estimated before the worker reads the mempool)
+
 
 class Functions:
     """A contract facade whose every method prepares a :class:`Call` (what the worker sends)."""
@@ -136,6 +139,23 @@ def test_losing_the_race_is_a_clean_refusal(worker: Any) -> None:
     got = worker.journal.get(it.key)
     assert got.phase == loop.NOT_CLAIMED and "JobMarketTaskFull" in got.data["reason"]
     assert [t.action for t in worker.journal.txs(it.key)] == ["claim"]  # no retry of a lost race
+
+
+def test_a_claim_for_one_of_a_job_s_last_free_slots_waits_a_random_moment_first(
+        worker: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers woken by one block claimed the last slots at the same instant: one claim was
+    mined as a revert (issue 25). With few free slots each waits its own random moment."""
+    from types import SimpleNamespace
+
+    waits: list[float] = []
+    monkeypatch.setattr(loop.time, "sleep", waits.append)
+    job_id = item(worker, loop.CLAIMING).data["job_id"]
+    for free in (loop.CONTENDED + 1, 2):
+        worker._board = SimpleNamespace(jobs={job_id: None}, free=lambda j, n=free: list(range(n)),
+                                        mark=lambda tid: None)
+        worker.chain.status = ClaimStatus.NONE
+        worker.advance(item(worker, loop.CLAIMING))
+    assert len(waits) == 1 and 0 <= waits[0] <= loop.CLAIM_JITTER_SECONDS  # only the contended one
 
 
 def test_salt_is_journalled_before_the_commit_and_survives_a_crash(worker: Any) -> None:

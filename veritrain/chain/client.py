@@ -241,16 +241,24 @@ class ChainClient:
         return self.send({"to": contract.address, "data": data, "value": value}, gas=gas,
                          wait=wait, what=fn, on_signed=on_signed)
 
+    def estimate(self, contract: Any, fn: str, *args: Any, value: int = 0) -> int:
+        """The gas limit :meth:`transact` would use for ``fn(*args)`` now (estimate × margin); a
+        revert raises its decoded ContractRevert."""
+        tx = {"from": self.address, "chainId": self.chain_id, "to": contract.address,
+              "data": contract.encode_abi(fn, args=list(args)), "value": value}
+        return self._gas_limit(tx, fn)
+
+    def _gas_limit(self, tx: dict[str, Any], what: str) -> int:
+        estimate = self.retry(lambda: self._reverts(lambda: self.w3.eth.estimate_gas(tx)),  # type: ignore[arg-type]
+                              f"estimating gas for {what}")
+        return int(estimate * self.gas_margin)
+
     def send(self, tx: dict[str, Any], *, gas: int | None = None, wait: bool = True,
              what: str = "transaction", on_signed: OnSigned | None = None) -> Any:
         """Estimate, sign, send. ``on_signed("0x<hash>")`` runs before the transaction leaves
         (again with the new hash if a nonce error makes it re-sign)."""
         tx = {"from": self.address, "chainId": self.chain_id, **tx}
-        if gas is None:
-            estimate = self.retry(lambda: self._reverts(lambda: self.w3.eth.estimate_gas(tx)),  # type: ignore[arg-type]
-                                  f"estimating gas for {what}")
-            gas = int(estimate * self.gas_margin)
-        tx["gas"] = gas
+        tx["gas"] = self._gas_limit(tx, what) if gas is None else gas
         tx.update(self._fee_fields())
         tx_hash = self._sign_and_send(tx, what, on_signed)
         if not wait:

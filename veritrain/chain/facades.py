@@ -13,7 +13,7 @@ The token is any ERC-20, reached through the standard interface (:data:`IERC20_A
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -56,10 +56,16 @@ class Tx:
     contract: Any  # the web3 contract
     fn: str
     args: tuple[Any, ...]
+    gas: int | None = None  # a limit fixed beforehand (:meth:`estimate`); None: estimated when sent
 
     @property
     def address(self) -> str:
         return str(self.contract.address)
+
+    def estimate(self) -> Tx:
+        """This transaction with its gas limit estimated now (a revert raises its decoded
+        ContractRevert): a caller may look at the chain between the estimate and the send."""
+        return replace(self, gas=self.client.estimate(self.contract, self.fn, *self.args))
 
     def send(self, *, gas: int | None = None, value: int = 0) -> Any:
         """Sign, broadcast, wait; the receipt (a revert raises its decoded ContractRevert)."""
@@ -67,7 +73,7 @@ class Tx:
 
     def transact(self, on_signed: OnSigned | None = None, *, gas: int | None = None) -> Any:
         """Sign and broadcast without waiting (``on_signed(hash)`` runs before it leaves); the hash."""
-        return self.client.transact(self.contract, self.fn, *self.args, gas=gas, wait=False,
+        return self.client.transact(self.contract, self.fn, *self.args, gas=gas or self.gas, wait=False,
                                     on_signed=on_signed)
 
 
