@@ -372,3 +372,8 @@ def calibrate(
     typer.echo(f"proposed bound: {cal.bound:g} ({safety:g} x {cal.largest:.3g}, at least {cal.floor:g}); "
                "put it in the spec:")
     typer.echo(f"  replay:\n    tolerance: {{mode: tolerance, bound: {cal.bound:g}}}")
+    cuda = job_spec.replay.cuda
+    if cuda is not None and cuda.default_dtype == "float32":
+        typer.echo("note: in float32 a verifier on another device cannot see a change smaller than "
+                   "about bound x the segment's update (on an H200, one weight moved by 1e-3 went "
+                   "unseen); cuda.default_dtype: float64 replays ~1e9 times closer (docs/gpu.md)")

@@ -146,3 +146,18 @@ def test_float64_refuses_bf16_autocast_and_other_dtypes() -> None:
     raw["replay"]["cuda"] = {**H200, "default_dtype": "float16"}
     with pytest.raises(SpecError, match="default_dtype"):
         load_spec(raw)
+
+
+def test_calibrate_tells_a_float32_cuda_job_what_float64_would_see(tmp_path: Path, digits: Any) -> None:
+    x, y = digits
+    np.savez(tmp_path / "d.npz", features=x, labels=y)
+    said = {}
+    for dtype in ("float32", "float64"):
+        (tmp_path / "spec.json").write_text(json.dumps(in_dtype(cuda_tolerance_spec(1.0), dtype)
+                                                       .model_dump(mode="json")))
+        out = CliRunner().invoke(app, ["calibrate", str(tmp_path / "spec.json"), "--data",
+                                       str(tmp_path / "d.npz"), "--segments", "1"])
+        assert out.exit_code == 0, out.output
+        said[dtype] = out.output
+    assert "proposed bound" in said["float32"] and "cuda.default_dtype: float64" in said["float32"]
+    assert "proposed bound" in said["float64"] and "note:" not in said["float64"]
