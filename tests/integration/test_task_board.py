@@ -183,6 +183,30 @@ def _racing_worker(fresh_chain: Any, market: Any, dep: Any, proxy: CountingProxy
     return worker, it, dev_account(RIVAL).sign_transaction(rival).raw_transaction
 
 
+def _race(fresh_chain: Any, worker: Any, it: Any, rival: bytes) -> tuple[Any, list[int]]:
+    """The rival's claim waits in the mempool while the worker advances its claim; then one block
+    is mined. The worker's journal item after it, and the statuses of that block's transactions."""
+    fresh_chain.provider.make_request("evm_setAutomine", [False])
+    try:
+        fresh_chain.eth.send_raw_transaction(rival)
+        moved: list[bool] = []
+        racer = threading.Thread(target=lambda: moved.append(worker.advance(it)))
+        racer.start()
+        deadline = time.monotonic() + 20
+        while (racer.is_alive() and time.monotonic() < deadline
+               and len(fresh_chain.eth.get_block("pending")["transactions"]) < 2):
+            time.sleep(0.05)
+        fresh_chain.provider.make_request("evm_mine", [])  # one block: the rival's claim first
+        racer.join(30)
+    finally:
+        fresh_chain.provider.make_request("evm_setAutomine", [True])
+    got = worker.journal.get(it.key)
+    worker.close()
+    assert moved == [True]
+    mined = fresh_chain.eth.get_block("latest")["transactions"]
+    return got, [fresh_chain.eth.get_transaction_receipt(h)["status"] for h in mined]
+
+
 def test_a_claim_for_a_slot_a_pending_rival_claim_takes_is_never_sent(
         deployed: Any, proxy: CountingProxy, fresh_chain: Any, tmp_path: Path) -> None:
     """8 workers on a 32-task job reverted 11 % of their claims (issue 25): near the end a rival's
@@ -192,27 +216,9 @@ def test_a_claim_for_a_slot_a_pending_rival_claim_takes_is_never_sent(
     from worker.loop import NOT_CLAIMED
 
     dep, market = deployed
-    worker, it, rival = _racing_worker(fresh_chain, market, dep, proxy, tmp_path)
-    fresh_chain.provider.make_request("evm_setAutomine", [False])
-    try:
-        fresh_chain.eth.send_raw_transaction(rival)
-        moved: list[bool] = []
-        racer = threading.Thread(target=lambda: moved.append(worker.advance(it)))
-        racer.start()
-        deadline = time.monotonic() + 20  # (before the fix, the worker's claim joins the rival's)
-        while (racer.is_alive() and time.monotonic() < deadline
-               and len(fresh_chain.eth.get_block("pending")["transactions"]) < 2):
-            time.sleep(0.05)
-        fresh_chain.provider.make_request("evm_mine", [])
-        racer.join(30)
-    finally:
-        fresh_chain.provider.make_request("evm_setAutomine", [True])
-    got = worker.journal.get(it.key)
-    worker.close()
-    assert moved == [True]
+    got, statuses = _race(fresh_chain, *_racing_worker(fresh_chain, market, dep, proxy, tmp_path))
     assert got.phase == NOT_CLAIMED and "claim of its last free slot is pending" in got.data["reason"], got
-    mined = fresh_chain.eth.get_block("latest")["transactions"]
-    assert [fresh_chain.eth.get_transaction_receipt(h)["status"] for h in mined] == [1]
+    assert statuses == [1]  # the rival's claim alone: the worker sent none
 
 
 def test_a_claim_mined_after_the_winner_ends_not_claimed(
@@ -224,26 +230,9 @@ def test_a_claim_mined_after_the_winner_ends_not_claimed(
     dep, market = deployed
     worker, it, rival = _racing_worker(fresh_chain, market, dep, proxy, tmp_path)
     worker.chain.pending_claims = dict  # type: ignore[method-assign]  # no mempool view
-    fresh_chain.provider.make_request("evm_setAutomine", [False])
-    try:
-        fresh_chain.eth.send_raw_transaction(rival)
-        moved: list[bool] = []
-        racer = threading.Thread(target=lambda: moved.append(worker.advance(it)))
-        racer.start()
-        deadline = time.monotonic() + 20
-        while len(fresh_chain.eth.get_block("pending")["transactions"]) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        fresh_chain.provider.make_request("evm_mine", [])  # both claims in one block: the rival first
-        racer.join(30)
-    finally:
-        fresh_chain.provider.make_request("evm_setAutomine", [True])
-    got = worker.journal.get(it.key)
-    worker.close()
-    assert moved == [True]
+    got, statuses = _race(fresh_chain, worker, it, rival)
     assert got.phase == NOT_CLAIMED and "took the slot first" in got.data["reason"], got
-    mined = fresh_chain.eth.get_block("latest")["transactions"]
-    receipts = [fresh_chain.eth.get_transaction_receipt(h) for h in mined]
-    assert [r["status"] for r in receipts] == [1, 0]  # the lost race was a mined revert
+    assert statuses == [1, 0]  # the lost race was a mined revert
 
 
 def test_the_requester_s_status_reads_only_what_changed_between_polls(
