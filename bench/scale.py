@@ -261,7 +261,7 @@ class Scale:
                        if (r.get("to") or "").lower() in ours)
         return gas // max(done, 1)
 
-    def history(self, blocks: int, chunk: int = 250) -> float:
+    def history(self, blocks: int, chunk: int = 100) -> float:
         """Add ``blocks`` empty blocks (in chunks: each ``anvil_mine`` call must answer in time)."""
         t0 = time.perf_counter()
         left = blocks

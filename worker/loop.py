@@ -65,6 +65,10 @@ FINALIZED, ABANDONED, NOT_CLAIMED = TaskPhase.FINALIZED, TaskPhase.ABANDONED, Ta
 TIMED_OUT, SLASHED, FAILED = TaskPhase.TIMED_OUT, TaskPhase.SLASHED, TaskPhase.FAILED
 #: Errors that doom one task (not the worker): the task ends ``failed`` with the message.
 TASK_FATAL = (IntegrityError, DataError, ReplayProfileError, SpecError, ManifestError)
+class SlotTakenInMempool(ChainError):
+    """A claim called off before it left: rivals' pending claims fill the task's free slots."""
+
+
 #: A job with at most this many free slots is contended: claims for it wait a random moment.
 CONTENDED = 8
 #: The longest such wait: about a block on the chains this runs on (1-2 s).
@@ -202,11 +206,11 @@ class Worker:
                         self.chain.market.address, d.stake))
             self._spread_out(d.job_id)
             try:
-                # estimated first, so that the mempool is read right before the claim leaves
+                # estimated first; the mempool is read after it is signed, right before it leaves
                 claim = self.chain.market.claim(tid, bytes(self.pubkey)).estimate()
-                if self._taken_in_mempool(d.job_id, tid):
-                    return self._lost(it, "another worker's claim of its last free slot is pending")
-                self._send(it, "claim", claim)
+                self._send(it, "claim", claim.checked(lambda: self._check_mempool(d.job_id, tid)))
+            except SlotTakenInMempool:
+                return self._lost(it, "another worker's claim of its last free slot is pending")
             except ContractRevert as exc:
                 if exc.name not in LOST_RACE:
                     raise
@@ -224,20 +228,21 @@ class Worker:
     def _spread_out(self, job_id: int) -> None:
         """With few free slots left in the job, wait a random moment first: workers woken by the
         same block would otherwise send claims for the last slots at the same instant, too close
-        for one to see the other's in the mempool (:meth:`_taken_in_mempool`)."""
+        for one to see the other's in the mempool (:meth:`_check_mempool`)."""
         board = self._board
         if board is None or job_id not in board.jobs or len(board.free(job_id)) > CONTENDED:
             return
         time.sleep(self._jitter.uniform(0, CLAIM_JITTER_SECONDS))
 
-    def _taken_in_mempool(self, job_id: int, task_id: int) -> bool:
-        """Rivals' pending claims already fill every slot of the task still free: sending ours
-        would only be a mined revert (the rival's is ahead of it in the mempool)."""
+    def _check_mempool(self, job_id: int, task_id: int) -> None:
+        """Raise SlotTakenInMempool when rivals' pending claims already fill every slot of the
+        task still free: sending ours would only be a mined revert (theirs are ahead of it)."""
         rivals = self.chain.pending_claims().get(task_id, 0)
         if rivals == 0:
-            return False
+            return
         job, t = self.chain.job(job_id), self.chain.task(task_id)
-        return t.active + t.finalized + t.closed + rivals >= job.redundancy
+        if t.active + t.finalized + t.closed + rivals >= job.redundancy:
+            raise SlotTakenInMempool(f"task {task_id}: {rivals} rival claim(s) pending")
 
     def _race_lost(self, job_id: int, task_id: int) -> bool:
         """After a failed claim: True when this worker holds no claim and the slot is gone."""

@@ -235,11 +235,12 @@ class ChainClient:
                           f"calling {fn}")
 
     def transact(self, contract: Any, fn: str, *args: Any, gas: int | None = None,
-                 value: int = 0, wait: bool = True, on_signed: OnSigned | None = None) -> Any:
+                 value: int = 0, wait: bool = True, on_signed: OnSigned | None = None,
+                 last_look: Callable[[], None] | None = None) -> Any:
         """Send ``fn(*args)``; returns the receipt (or the tx hash when ``wait=False``)."""
         data = contract.encode_abi(fn, args=list(args))
         return self.send({"to": contract.address, "data": data, "value": value}, gas=gas,
-                         wait=wait, what=fn, on_signed=on_signed)
+                         wait=wait, what=fn, on_signed=on_signed, last_look=last_look)
 
     def estimate(self, contract: Any, fn: str, *args: Any, value: int = 0) -> int:
         """The gas limit :meth:`transact` would use for ``fn(*args)`` now (estimate × margin); a
@@ -254,18 +255,22 @@ class ChainClient:
         return int(estimate * self.gas_margin)
 
     def send(self, tx: dict[str, Any], *, gas: int | None = None, wait: bool = True,
-             what: str = "transaction", on_signed: OnSigned | None = None) -> Any:
+             what: str = "transaction", on_signed: OnSigned | None = None,
+             last_look: Callable[[], None] | None = None) -> Any:
         """Estimate, sign, send. ``on_signed("0x<hash>")`` runs before the transaction leaves
-        (again with the new hash if a nonce error makes it re-sign)."""
+        (again with the new hash if a nonce error makes it re-sign). ``last_look()`` runs after
+        it, right before the signed bytes leave; an exception it raises stops the send (the
+        nonce stays unused)."""
         tx = {"from": self.address, "chainId": self.chain_id, **tx}
         tx["gas"] = self._gas_limit(tx, what) if gas is None else gas
         tx.update(self._fee_fields())
-        tx_hash = self._sign_and_send(tx, what, on_signed)
+        tx_hash = self._sign_and_send(tx, what, on_signed, last_look)
         if not wait:
             return tx_hash
         return self.wait(tx_hash, tx, what, on_signed)
 
-    def _sign_and_send(self, tx: dict[str, Any], what: str, on_signed: OnSigned | None = None) -> Any:
+    def _sign_and_send(self, tx: dict[str, Any], what: str, on_signed: OnSigned | None = None,
+                       last_look: Callable[[], None] | None = None) -> Any:
         for attempt in range(3):
             try:
                 with self.nonces.reserve() as nonce:
@@ -274,6 +279,8 @@ class ChainClient:
                     self._remember(bytes(signed.hash), tx)
                     if on_signed is not None:
                         on_signed("0x" + bytes(signed.hash).hex())
+                    if last_look is not None:
+                        last_look()
                     return self.retry(functools.partial(self._send_raw, signed), f"sending {what}")
             except (Web3RPCError, ValueError) as exc:
                 if attempt < 2 and any(s in str(exc).lower() for s in _NONCE_ERRORS):

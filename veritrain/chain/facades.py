@@ -13,6 +13,7 @@ The token is any ERC-20, reached through the standard interface (:data:`IERC20_A
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -57,10 +58,17 @@ class Tx:
     fn: str
     args: tuple[Any, ...]
     gas: int | None = None  # a limit fixed beforehand (:meth:`estimate`); None: estimated when sent
+    #: Runs right before the signed transaction leaves; what it raises stops the send (:meth:`checked`).
+    last_look: Callable[[], None] | None = None
 
     @property
     def address(self) -> str:
         return str(self.contract.address)
+
+    def checked(self, last_look: Callable[[], None]) -> Tx:
+        """This transaction with ``last_look()`` run right before it leaves (after it is signed
+        and journaled): a last look at the chain or mempool that may call the send off."""
+        return replace(self, last_look=last_look)
 
     def estimate(self) -> Tx:
         """This transaction with its gas limit estimated now (a revert raises its decoded
@@ -74,7 +82,7 @@ class Tx:
     def transact(self, on_signed: OnSigned | None = None, *, gas: int | None = None) -> Any:
         """Sign and broadcast without waiting (``on_signed(hash)`` runs before it leaves); the hash."""
         return self.client.transact(self.contract, self.fn, *self.args, gas=gas or self.gas, wait=False,
-                                    on_signed=on_signed)
+                                    on_signed=on_signed, last_look=self.last_look)
 
 
 class Facade:
