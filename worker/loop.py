@@ -208,7 +208,7 @@ class Worker:
             try:
                 # estimated first; the mempool is read after it is signed, right before it leaves
                 claim = self.chain.market.claim(tid, bytes(self.pubkey)).estimate()
-                self._send(it, "claim", claim.checked(lambda: self._check_mempool(d.job_id, tid)))
+                self._send(it, "claim", claim.checked(lambda: self._last_look(d.job_id, tid)))
             except SlotTakenInMempool:
                 return self._lost(it, "another worker's claim of its last free slot is pending")
             except ContractRevert as exc:
@@ -233,6 +233,14 @@ class Worker:
         if board is None or job_id not in board.jobs or len(board.free(job_id)) > CONTENDED:
             return
         time.sleep(self._jitter.uniform(0, CLAIM_JITTER_SECONDS))
+
+    def _last_look(self, job_id: int, task_id: int) -> None:
+        """Right before a signed claim leaves: simulate it on the latest state (a rival's claim
+        mined since the estimate, as on an automining chain or an L2 sequencer that includes a
+        transaction the moment it arrives, makes it revert here, by name, instead of on-chain),
+        then look at the mempool."""
+        self.chain.client.call(self.chain.market.web3_contract, "claim", task_id, bytes(self.pubkey))
+        self._check_mempool(job_id, task_id)
 
     def _check_mempool(self, job_id: int, task_id: int) -> None:
         """Raise SlotTakenInMempool when rivals' pending claims already fill every slot of the

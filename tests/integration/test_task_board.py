@@ -221,6 +221,38 @@ def test_a_claim_for_a_slot_a_pending_rival_claim_takes_is_never_sent(
     assert statuses == [1]  # the rival's claim alone: the worker sent none
 
 
+def test_a_rival_claim_mined_between_the_estimate_and_the_send_stops_the_claim(
+        deployed: Any, proxy: CountingProxy, fresh_chain: Any, tmp_path: Path) -> None:
+    """On an automining chain (the dev stack, bench runs) or an L2 sequencer a transaction is
+    included the moment it arrives: there is no mempool to look at, and 1-2 claims per 32-task
+    job were still mined as reverts, a rival's claim having landed between this worker's estimate
+    and its send. The signed claim is simulated once more right before it leaves."""
+    from veritrain.chain.facades import Tx
+    from worker.loop import NOT_CLAIMED
+
+    dep, market = deployed
+    worker, it, rival = _racing_worker(fresh_chain, market, dep, proxy, tmp_path)
+    me = worker.chain.address
+    sent_before = fresh_chain.eth.get_transaction_count(me)
+    estimate = Tx.estimate
+
+    def estimate_then_rival(self: Tx) -> Tx:
+        out = estimate(self)
+        fresh_chain.eth.send_raw_transaction(rival)  # automine: mined at once, after the estimate
+        return out
+
+    Tx.estimate = estimate_then_rival  # type: ignore[method-assign]
+    try:
+        moved = worker.advance(it)
+    finally:
+        Tx.estimate = estimate  # type: ignore[method-assign]
+    got = worker.journal.get(it.key)
+    worker.close()
+    assert moved is True
+    assert got.phase == NOT_CLAIMED and "JobMarketTaskFull" in got.data["reason"], got
+    assert fresh_chain.eth.get_transaction_count(me) == sent_before  # nothing sent, nothing reverted
+
+
 def test_a_claim_mined_after_the_winner_ends_not_claimed(
         deployed: Any, proxy: CountingProxy, fresh_chain: Any, tmp_path: Path) -> None:
     """Where the node shows no mempool (a hosted endpoint's pending block is its latest), the
