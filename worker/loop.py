@@ -65,6 +65,8 @@ FINALIZED, ABANDONED, NOT_CLAIMED = TaskPhase.FINALIZED, TaskPhase.ABANDONED, Ta
 TIMED_OUT, SLASHED, FAILED = TaskPhase.TIMED_OUT, TaskPhase.SLASHED, TaskPhase.FAILED
 #: Errors that doom one task (not the worker): the task ends ``failed`` with the message.
 TASK_FATAL = (IntegrityError, DataError, ReplayProfileError, SpecError, ManifestError)
+
+
 class SlotTakenInMempool(ChainError):
     """A claim called off before it left: rivals' pending claims fill the task's free slots."""
 
@@ -206,7 +208,8 @@ class Worker:
                         self.chain.market.address, d.stake))
             self._spread_out(d.job_id)
             try:
-                # estimated first; the mempool is read after it is signed, right before it leaves
+                # estimated first; once signed, a last look (a simulation on the latest state and
+                # the mempool) right before it leaves can still call it off
                 claim = self.chain.market.claim(tid, bytes(self.pubkey)).estimate()
                 self._send(it, "claim", claim.checked(lambda: self._last_look(d.job_id, tid)))
             except SlotTakenInMempool:
