@@ -71,6 +71,7 @@ def test_views_return_typed_values_and_writes_return_a_prepared_transaction() ->
     assert isinstance(tx, facades.Tx) and len(client.calls) == 1  # nothing sent yet
     seen: list[str] = []
     assert tx.transact(seen.append) == "0xhash"
-    assert client.calls[-1] == ("claim", (7, b"pub"), {"gas": None, "wait": False, "on_signed": seen.append})
+    assert client.calls[-1] == ("claim", (7, b"pub"), {"gas": None, "wait": False, "on_signed": seen.append,
+                                                "last_look": None})
     tx.send(gas=90_000)
     assert client.calls[-1] == ("claim", (7, b"pub"), {"gas": 90_000, "value": 0})
