@@ -49,8 +49,9 @@ class Proc:
 class BenchStack:
     """A fresh stack under ``work``; ``close()`` stops every process it started, by PID."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, anvil_args: tuple[str, ...] = ()) -> None:
         self.work = work
+        self.anvil_args = anvil_args
         self.procs: list[Proc] = []
         self.stack: Any = None
         self.t_up = 0.0
@@ -72,6 +73,7 @@ class BenchStack:
             anvil_port=procs.free_port(),
             ipfs_api_port=procs.free_port(),
             anvil_state_interval=0,
+            anvil_extra_args=self.anvil_args,
         )
         self.stack = Stack(settings)
         state = self.stack.up()

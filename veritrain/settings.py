@@ -51,6 +51,8 @@ class StackSettings(BaseSettings):
     anvil_state_interval: int = Field(default=1, ge=0)
     #: Seconds between blocks when nobody transacts (env VERITRAIN_BLOCK_TIME); 0 = automine only.
     block_time: float = Field(default=1.0, ge=0)
+    #: More Anvil flags, after the stack's own (a bench's ``--hardfork``/``--prune-history``).
+    anvil_extra_args: tuple[str, ...] = ()
 
 
 class ChainSettings(BaseSettings):

@@ -211,6 +211,7 @@ class Stack:
         argv += procs.anvil_cache_args(self.anvil_cache)
         if self.settings.anvil_state_interval:
             argv += ["--state-interval", str(self.settings.anvil_state_interval)]
+        argv += list(self.settings.anvil_extra_args)
         pid, log = self._spawn("anvil", argv, dict(os.environ))
         started = procs.start_time(pid)
         self._wait("anvil", pid, log, lambda: procs.anvil_chain_id(port))
