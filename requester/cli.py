@@ -276,8 +276,6 @@ def serve(
     posts twice. Stop with Ctrl-C.
     """
     from requester.rounds import RoundDriver
-    from requester.scored import serve_keys_once
-    from veritrain.errors import VeritrainError
 
     req = _requester(dev_account, home)
     fmt = _tokens(req)
@@ -285,40 +283,50 @@ def serve(
     ended: set[int] = set()  # closed jobs: not loaded again on every pass
     scored = _scored_keys(req)
     while True:
-        if scored is not None and not jobs:
-            try:
-                for job_id, accounts in serve_keys_once(*scored).items():
-                    for account in accounts:
-                        typer.echo(f"scored job {job_id}: data key for {account}")
-            except VeritrainError as exc:
-                typer.echo(f"scored jobs: {exc}", err=True)
-        for job_id in jobs or req.store.job_ids():
-            if job_id in ended:
-                continue
-            try:
-                if job_id not in services:
-                    driver = RoundDriver(req.job(job_id))
-                    if not jobs and driver.finished(closed_only=True):
-                        ended.add(job_id)
-                        continue  # nothing left to serve
-                    services[job_id] = driver
-                before, closed_before = len(services[job_id].posted), len(services[job_id].closed)
-                for d in services[job_id].step():
-                    typer.echo(f"job {job_id}: {_delivery_text(d)} tx {d.tx}")
-                for posted in services[job_id].posted[before:]:
-                    typer.echo(f"job {job_id}: posted the next round as on-chain job {posted}")
-                for closed, refund in services[job_id].closed[closed_before:]:
-                    typer.echo(f"job {job_id}: on-chain job {closed} ended and is closed; {fmt(refund)} "
-                               f"of escrow returned, {fmt(req.withdraw())} withdrawn")
-            except VeritrainError as exc:
-                typer.echo(f"job {job_id}: {exc}", err=True)
-        if once:
-            return
-        open_jobs = [j for j, d in services.items() if not d.finished()]
-        if jobs and not open_jobs:
-            typer.echo("every job served has ended")
-            return
+        with req.client.one_head():  # the pass's reads of the latest block: one request
+            _serve_pass(req, fmt, jobs, services, ended, scored)
+            if once:
+                return
+            if jobs and all(d.finished() for d in services.values()):
+                typer.echo("every job served has ended")
+                return
         time.sleep(interval)
+
+
+def _serve_pass(req: Any, fmt: Any, jobs: list[int] | None, services: dict[int, Any], ended: set[int],
+                scored: Any) -> None:
+    """One pass of ``job serve``: scored jobs' keys, then every job's deliveries and rounds."""
+    from requester.rounds import RoundDriver
+    from requester.scored import serve_keys_once
+    from veritrain.errors import VeritrainError
+
+    if scored is not None and not jobs:
+        try:
+            for job_id, accounts in serve_keys_once(*scored).items():
+                for account in accounts:
+                    typer.echo(f"scored job {job_id}: data key for {account}")
+        except VeritrainError as exc:
+            typer.echo(f"scored jobs: {exc}", err=True)
+    for job_id in jobs or req.store.job_ids():
+        if job_id in ended:
+            continue
+        try:
+            if job_id not in services:
+                driver = RoundDriver(req.job(job_id))
+                if not jobs and driver.finished(closed_only=True):
+                    ended.add(job_id)
+                    continue  # nothing left to serve
+                services[job_id] = driver
+            before, closed_before = len(services[job_id].posted), len(services[job_id].closed)
+            for d in services[job_id].step():
+                typer.echo(f"job {job_id}: {_delivery_text(d)} tx {d.tx}")
+            for posted in services[job_id].posted[before:]:
+                typer.echo(f"job {job_id}: posted the next round as on-chain job {posted}")
+            for closed, refund in services[job_id].closed[closed_before:]:
+                typer.echo(f"job {job_id}: on-chain job {closed} ended and is closed; {fmt(refund)} "
+                           f"of escrow returned, {fmt(req.withdraw())} withdrawn")
+        except VeritrainError as exc:
+            typer.echo(f"job {job_id}: {exc}", err=True)
 
 
 @app.command("cancel")

@@ -99,7 +99,12 @@ class VerifierService:
 
     # ------------------------------------------------------------------ loop
     def tick(self) -> dict[str, int]:
-        """One pass; returns counts of what it did (for logs and tests)."""
+        """One pass; returns counts of what it did (for logs and tests). Its reads of the latest
+        block share one request (:meth:`ChainClient.one_head`)."""
+        with self.chain.client.one_head():
+            return self._tick()
+
+    def _tick(self) -> dict[str, int]:
         counts = {"events": self.ingest()}
         now = self.chain.timestamp()
         counts["duties"] = sum(1 for item in self.referee.duties() if self.referee.step(item, now))

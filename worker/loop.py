@@ -440,7 +440,10 @@ class Worker:
             duty.release(it)
             self._set(it, SLASHED, reason="a dispute went against this result; the stake was slashed")
             return MOVED
-        if self.chain.now() > self.chain.claim_of(tid).challenge_deadline:
+        # the deadline journaled at the reveal spares a claim read per pass while it is ahead
+        journaled = TaskRecord.of(it).challenge_deadline
+        now = self.chain.now()
+        if (journaled is None or now > journaled) and now > self.chain.claim_of(tid).challenge_deadline:
             self._set(it, FINALIZING)
             return MOVED
         return WAIT
@@ -634,7 +637,15 @@ class Worker:
         return summary
 
     def _iteration(self, summary: Summary, once: bool, max_tasks: int | None) -> str:
-        """One pass: advance tasks, withdraw, maybe take an offer. "moved", "idle" or "done"."""
+        """One pass: advance tasks, withdraw, maybe take an offer. "moved", "idle" or "done".
+        Its reads of the latest block share one request (:meth:`ChainClient.one_head`)."""
+        client = getattr(self.chain, "client", None)  # a unit test's fake chain has none
+        if client is None:
+            return self._pass(summary, once, max_tasks)
+        with client.one_head():
+            return self._pass(summary, once, max_tasks)
+
+    def _pass(self, summary: Summary, once: bool, max_tasks: int | None) -> str:
         moved = self.tick()
         if self.scored is not None and not once:  # a scored job lasts its windows: not in a --once
             self.scored.tick()

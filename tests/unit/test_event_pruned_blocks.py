@@ -17,10 +17,10 @@ class _Eth:
 
     def get_block(self, n: int | str) -> dict[str, Any]:
         if n == "latest":
-            head = self.chain.head
+            head = self.chain.height
             return {"number": head, "hash": self._hash(head), "parentHash": self._hash(head - 1)}
         assert isinstance(n, int)
-        if n > self.chain.head or n in self.chain.pruned:
+        if n > self.chain.height or n in self.chain.pruned:
             raise BlockNotFound(n)
         return {"hash": self._hash(n)}
 
@@ -35,11 +35,14 @@ class _Chain:
     log_range = 100
 
     def __init__(self, head: int) -> None:
-        self.head, self.pruned, self.hashes = head, set[int](), dict[int, bytes]()
+        self.height, self.pruned, self.hashes = head, set[int](), dict[int, bytes]()
         self.w3 = type("W3", (), {"eth": _Eth(self)})()
 
     def block_number(self) -> int:
-        return self.head
+        return self.height
+
+    def head(self) -> dict[str, Any]:
+        return self.w3.eth.get_block("latest")
 
     def retry(self, fn: Any, what: str) -> Any:
         return fn()
@@ -68,7 +71,7 @@ def test_a_block_missing_above_the_head_is_still_a_reorg() -> None:
     chain = _Chain(head=1_000)
     poller = EventPoller(chain, _Contract(), 0)  # type: ignore[arg-type]
     poller.poll()
-    chain.head = 950  # the chain got shorter: the page end at 1,000 is gone
+    chain.height = 950  # the chain got shorter: the page end at 1,000 is gone
     chain.hashes = {n: b"\xee" * 32 for n in range(900, 951)}  # and the blocks under it changed
     poller.poll()
     assert poller.stats["reorgs"] == 1
@@ -116,7 +119,7 @@ def test_an_idle_poll_costs_one_request_and_a_new_block_two() -> None:
     poller.poll()
     calls = _counted(chain)
     assert poller.poll() == [] and calls == {"get_block": 1, "get_logs": 0}  # before: 2 requests
-    chain.head = 1_001
+    chain.height = 1_001
     calls.update(get_block=0, get_logs=0)
     poller.poll()
     assert calls == {"get_block": 1, "get_logs": 1} and poller.cursor == 1_002  # before: 4

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import functools
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -104,6 +106,7 @@ class ChainClient:
         self.rpc_url = ",".join(self.provider.urls)
         #: Replaced (stuck) transactions; the provider's ``stats`` count rate limits and failovers.
         self.stats = {"replaced": 0, "resent": 0}
+        self._pin = threading.local()  # one_head(): this thread's shared read of the latest block
         self.account = account
         self.address: str = account.address
         self.deployment = deployment
@@ -169,12 +172,40 @@ class ChainClient:
                               "reading the pending nonce"))
 
     def block_number(self) -> int:
+        if getattr(self._pin, "on", False):
+            return int(self.head()["number"])
         return int(self.retry(lambda: self.w3.eth.block_number, "reading the block number"))
 
     def timestamp(self) -> int:
         """Chain time: the latest block's timestamp (what the next transaction is checked against)."""
+        return int(self.head()["timestamp"])
+
+    def head(self) -> Any:
+        """The latest block (header). Inside :meth:`one_head` one read serves every reader."""
+        pin = self._pin
+        if getattr(pin, "on", False) and pin.block is not None and time.monotonic() - pin.at < pin.max_age:
+            return pin.block
         block = self.retry(lambda: self.w3.eth.get_block("latest"), "reading the latest block")
-        return int(block["timestamp"])
+        if getattr(pin, "on", False):
+            pin.block, pin.at = block, time.monotonic()
+        return block
+
+    @contextmanager
+    def one_head(self, max_age: float = 1.0) -> Iterator[None]:
+        """One pass of a role's loop: its readers of the latest block (chain time, the block
+        number, every :class:`~veritrain.chain.events.EventPoller`) share one read, instead of a
+        request each (issue 25: a verifier's pass read the latest block five times). The shared
+        read is dropped when this client sends a transaction (its block is newer) and after
+        ``max_age`` seconds (a pass that trains or waits sees time move). Per thread; nests."""
+        pin = self._pin
+        if getattr(pin, "on", False):
+            yield
+            return
+        pin.on, pin.block, pin.at, pin.max_age = True, None, 0.0, max_age
+        try:
+            yield
+        finally:
+            pin.on, pin.block = False, None
 
     def logs(self, event: Any, from_block: int, to_block: int | None = None,
              **filters: Any) -> list[Any]:
@@ -281,6 +312,7 @@ class ChainClient:
                         on_signed("0x" + bytes(signed.hash).hex())
                     if last_look is not None:
                         last_look()
+                    self._pin.block = None  # a shared head read before this transaction is stale
                     return self.retry(functools.partial(self._send_raw, signed), f"sending {what}")
             except (Web3RPCError, ValueError) as exc:
                 if attempt < 2 and any(s in str(exc).lower() for s in _NONCE_ERRORS):

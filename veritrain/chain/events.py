@@ -184,7 +184,7 @@ class EventPoller:
 
     def _latest(self) -> tuple[int, str, str]:
         """(number, hash, parent hash) of the latest block."""
-        block = self.client.retry(lambda: self.client.w3.eth.get_block("latest"), "reading the latest block")
+        block = self.client.head()
         self._raw_head = int(block["number"])
         return self._raw_head, "0x" + bytes(block["hash"]).hex(), "0x" + bytes(block["parentHash"]).hex()
 
