@@ -1,9 +1,10 @@
 """One read of the latest block per pass of a role's loop (``ChainClient.one_head``, issue 25).
 
 A verifier's pass read the latest block five times (each event poller, chain time twice, the
-block number); with one shared read a pass costs what its reads of new logs cost. Counted by the
-bench's proxy on the real Anvil. The shared read must never hide the role's own transaction:
-after it sends, the next read is fresh.
+block number); with one shared read a pass costs what its reads of new logs cost, and a new
+block whose logs bloom rules the contract out is not read at all. Counted by the bench's proxy
+on the real Anvil. The shared read must never hide the role's own transaction: after it sends,
+the next read is fresh.
 """
 
 from __future__ import annotations
@@ -63,7 +64,25 @@ def test_a_pass_reads_the_latest_block_once(fresh_chain: Any, proxy: CountingPro
     shared = _cost(proxy, "role", pinned)
     assert plain["eth_getBlockByNumber"] == 4 and plain["eth_blockNumber"] == 1  # what a pass cost
     assert shared["eth_getBlockByNumber"] == 1 and "eth_blockNumber" not in shared
-    assert shared["eth_getLogs"] == plain["eth_getLogs"] == 2  # the new block's logs are still read
+    assert "eth_getLogs" not in plain and "eth_getLogs" not in shared  # an empty block (its bloom)
+
+
+def test_a_new_block_whose_bloom_rules_the_contract_out_costs_no_log_read(
+        fresh_chain: Any, proxy: CountingProxy, tmp_path: Path) -> None:
+    watched = deploy_contract(fresh_chain, OWNER, "DevToken", OWNER.address)
+    other = deploy_contract(fresh_chain, OWNER, "DevToken", OWNER.address)
+    client = ChainClient(proxy.url("role"), OWNER, nonce_dir=tmp_path / "nonces")
+    poller = EventPoller(client, client.contract("DevToken", watched.address), client.block_number() + 1,
+                         names=["Transfer"])
+    poller.poll()
+    for token, logs_read, events in ((other, 0, 0), (watched, 1, 1)):
+        mint = client.contract("DevToken", token.address).functions.mint(OWNER.address, 5)
+        client.send({"to": token.address, "data": mint._encode_transaction_data()})
+        cost = _cost(proxy, "role", lambda: setattr(poller, "got", poller.poll()))
+        assert cost.get("eth_getLogs", 0) == logs_read  # another contract's block: not read
+        assert len(poller.got) == events  # type: ignore[attr-defined]
+    fresh_chain.provider.make_request("evm_mine", [])
+    assert "eth_getLogs" not in _cost(proxy, "role", poller.poll)  # an empty block
 
 
 def test_the_shared_read_is_dropped_when_the_role_transacts_or_it_ages(
