@@ -152,13 +152,15 @@ def test_a_claim_for_one_of_a_job_s_last_free_slots_waits_a_random_moment_first(
 
     waits: list[float] = []
     monkeypatch.setattr(loop.time, "sleep", waits.append)
+    monkeypatch.setattr(worker._jitter, "uniform", lambda low, high: high)  # the longest wait
     job_id = item(worker, loop.CLAIMING).data["job_id"]
-    for free in (loop.CONTENDED + 1, 2):
+    for free in (loop.CONTENDED + 1, loop.CONTENDED, 4, 1):
         worker._board = SimpleNamespace(jobs={job_id: None}, free=lambda j, n=free: list(range(n)),
                                         mark=lambda tid: None)
         worker.chain.status = ClaimStatus.NONE
         worker.advance(item(worker, loop.CLAIMING))
-    assert len(waits) == 1 and 0 <= waits[0] <= loop.CLAIM_JITTER_SECONDS  # only the contended one
+    # only the contended ones, and the fewer slots are left the wider the wait (to its cap)
+    assert waits == [loop.CLAIM_JITTER_SECONDS, 2 * loop.CLAIM_JITTER_SECONDS, loop.MAX_CLAIM_JITTER_SECONDS]
 
 
 def test_salt_is_journalled_before_the_commit_and_survives_a_crash(worker: Any) -> None:
