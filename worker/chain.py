@@ -79,6 +79,10 @@ class WorkerChain:
     def allowance(self) -> int:
         return self.token.allowance(self.address, self.market.address)
 
+    def simulate_claim(self, task_id: int, pubkey: bytes) -> None:
+        """Run ``claim`` on the latest state without sending it; a revert raises by name."""
+        self.client.call(self.market.web3_contract, "claim", task_id, pubkey)
+
     def pending_claims(self) -> dict[int, int]:
         """Other workers' ``claim`` transactions waiting in the node's mempool: task id -> how many.
 

@@ -250,7 +250,7 @@ class Worker:
         mined since the estimate, as on an automining chain or an L2 sequencer that includes a
         transaction the moment it arrives, makes it revert here, by name, instead of on-chain),
         then look at the mempool."""
-        self.chain.client.call(self.chain.market.web3_contract, "claim", task_id, bytes(self.pubkey))
+        self.chain.simulate_claim(task_id, bytes(self.pubkey))
         self._check_mempool(job_id, task_id)
 
     def _check_mempool(self, job_id: int, task_id: int) -> None:
