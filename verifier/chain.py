@@ -61,6 +61,10 @@ class VerifierChain:
     def timestamp(self) -> int:
         return self.client.timestamp()
 
+    def one_head(self) -> Any:
+        """A loop pass's shared read of the latest block (:meth:`ChainClient.one_head`)."""
+        return self.client.one_head()
+
     def pollers(self, market_from: int, resolver_from: int, confirmations: int) -> tuple[Any, Any]:
         from veritrain.settings import LOCAL_CHAIN_IDS
 

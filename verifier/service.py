@@ -101,7 +101,7 @@ class VerifierService:
     def tick(self) -> dict[str, int]:
         """One pass; returns counts of what it did (for logs and tests). Its reads of the latest
         block share one request (:meth:`ChainClient.one_head`)."""
-        with self.chain.client.one_head():
+        with self.chain.one_head():
             return self._tick()
 
     def _tick(self) -> dict[str, int]:

@@ -79,6 +79,10 @@ class WorkerChain:
     def allowance(self) -> int:
         return self.token.allowance(self.address, self.market.address)
 
+    def one_head(self) -> Any:
+        """A loop pass's shared read of the latest block (:meth:`ChainClient.one_head`)."""
+        return self.client.one_head()
+
     def simulate_claim(self, task_id: int, pubkey: bytes) -> None:
         """Run ``claim`` on the latest state without sending it; a revert raises by name."""
         self.client.call(self.market.web3_contract, "claim", task_id, pubkey)

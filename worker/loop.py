@@ -647,10 +647,7 @@ class Worker:
     def _iteration(self, summary: Summary, once: bool, max_tasks: int | None) -> str:
         """One pass: advance tasks, withdraw, maybe take an offer. "moved", "idle" or "done".
         Its reads of the latest block share one request (:meth:`ChainClient.one_head`)."""
-        client = getattr(self.chain, "client", None)  # a unit test's fake chain has none
-        if client is None:
-            return self._pass(summary, once, max_tasks)
-        with client.one_head():
+        with self.chain.one_head():
             return self._pass(summary, once, max_tasks)
 
     def _pass(self, summary: Summary, once: bool, max_tasks: int | None) -> str:

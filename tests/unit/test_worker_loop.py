@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -57,6 +58,9 @@ class FakeChain:
         self.fail_next: BaseException | None = None
         self.task_state = SimpleNamespace(committed=1, reveal_from=5000)
         self.job_state = SimpleNamespace(redundancy=2, reveal_window=100, reward_per_task=7)
+
+    def one_head(self) -> Any:  # one pass's shared head read: nothing to share here
+        return contextlib.nullcontext()
 
     def status_of(self, task_id: int) -> ClaimStatus:
         return self.status

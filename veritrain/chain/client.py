@@ -59,6 +59,15 @@ _NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacemen
 _RANGE_WORDS = ("block range", "range too", "range is too", "query returned more than", "too many blocks")
 
 
+class _Pin(threading.local):
+    """A thread's shared read of the latest block inside :meth:`ChainClient.one_head`."""
+
+    on = False
+    block: Any = None
+    at = 0.0
+    max_age = 1.0
+
+
 class _Dropped(Exception):
     """Neither the chain nor the node's pool has the transaction any more (a reorg took it)."""
 
@@ -106,7 +115,7 @@ class ChainClient:
         self.rpc_url = ",".join(self.provider.urls)
         #: Replaced (stuck) transactions; the provider's ``stats`` count rate limits and failovers.
         self.stats = {"replaced": 0, "resent": 0}
-        self._pin = threading.local()  # one_head(): this thread's shared read of the latest block
+        self._pin = _Pin()
         self.account = account
         self.address: str = account.address
         self.deployment = deployment
@@ -172,7 +181,7 @@ class ChainClient:
                               "reading the pending nonce"))
 
     def block_number(self) -> int:
-        if getattr(self._pin, "on", False):
+        if self._pin.on:
             return int(self.head()["number"])
         return int(self.retry(lambda: self.w3.eth.block_number, "reading the block number"))
 
@@ -183,10 +192,10 @@ class ChainClient:
     def head(self) -> Any:
         """The latest block (header). Inside :meth:`one_head` one read serves every reader."""
         pin = self._pin
-        if getattr(pin, "on", False) and pin.block is not None and time.monotonic() - pin.at < pin.max_age:
+        if pin.on and pin.block is not None and time.monotonic() - pin.at < pin.max_age:
             return pin.block
         block = self.retry(lambda: self.w3.eth.get_block("latest"), "reading the latest block")
-        if getattr(pin, "on", False):
+        if pin.on:
             pin.block, pin.at = block, time.monotonic()
         return block
 
@@ -198,7 +207,7 @@ class ChainClient:
         read is dropped when this client sends a transaction (its block is newer) and after
         ``max_age`` seconds (a pass that trains or waits sees time move). Per thread; nests."""
         pin = self._pin
-        if getattr(pin, "on", False):
+        if pin.on:
             yield
             return
         pin.on, pin.block, pin.at, pin.max_age = True, None, 0.0, max_age

@@ -82,6 +82,9 @@ class EventPoller:
         if names is not None and len(wanted) != len(set(names)):
             missing = set(names) - {e["name"] for e in wanted}
             raise ValueError(f"contract has no event(s) {sorted(missing)}")
+        address_hash = Web3.keccak(hexstr=contract.address)
+        #: The three logs-bloom bits of the contract's address (yellow paper §4.3.1).
+        self._bloom_bits = [((address_hash[i] << 8) | address_hash[i + 1]) & 2047 for i in (0, 2, 4)]
         self._by_topic: dict[bytes, str] = {}
         for e in wanted:
             sig = f"{e['name']}({','.join(_type(i) for i in e['inputs'])})"
@@ -195,17 +198,10 @@ class EventPoller:
     def _may_log(self, bloom: bytes | None) -> bool:
         """Whether the block with this logs bloom may hold a log of the contract: a quiet chain's
         new block (an empty one, or others' transactions) then costs no ``eth_getLogs``. The
-        bloom has no false negatives (yellow paper §4.3.1: three bits of keccak(address))."""
+        bloom has no false negatives."""
         if bloom is None or len(bloom) != 256:
             return True
-        from web3 import Web3
-
-        h = Web3.keccak(hexstr=self.contract.address)
-        for i in (0, 2, 4):
-            bit = ((h[i] << 8) | h[i + 1]) & 2047
-            if not bloom[255 - bit // 8] & (1 << (bit % 8)):
-                return False
-        return True
+        return all(bloom[255 - bit // 8] & (1 << (bit % 8)) for bit in self._bloom_bits)
 
     def _hash(self, number: int) -> str | None:
         from web3.exceptions import BlockNotFound
