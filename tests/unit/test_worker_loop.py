@@ -58,6 +58,7 @@ class FakeChain:
         self.fail_next: BaseException | None = None
         self.task_state = SimpleNamespace(committed=1, reveal_from=5000)
         self.job_state = SimpleNamespace(redundancy=2, reveal_window=100, reward_per_task=7)
+        self.looks: list[str] = []  # the last look's reads, in order
 
     def one_head(self) -> Any:  # one pass's shared head read: nothing to share here
         return contextlib.nullcontext()
@@ -93,7 +94,11 @@ class FakeChain:
         return 0
 
     def pending_claims(self) -> dict[int, int]:
+        self.looks.append("mempool")
         return {}  # no rival claim waits in the mempool
+
+    def simulate_claim(self, task_id: int, pubkey: bytes) -> None:
+        self.looks.append("simulation")
 
     def task(self, task_id: int) -> Any:
         return self.task_state
@@ -165,6 +170,13 @@ def test_a_claim_for_one_of_a_job_s_last_free_slots_waits_a_random_moment_first(
         worker.advance(item(worker, loop.CLAIMING))
     # only the contended ones, and the fewer slots are left the wider the wait (to its cap)
     assert waits == [loop.CLAIM_JITTER_SECONDS, 2 * loop.CLAIM_JITTER_SECONDS, loop.MAX_CLAIM_JITTER_SECONDS]
+
+
+def test_the_last_look_simulates_the_claim_last(worker: Any) -> None:
+    """Only the simulation's round trip may lie between the last look and the send: a rival's
+    claim mined in that window makes ours a mined revert (29k gas, no decoded reason)."""
+    worker._last_look(1, 1 << 32)
+    assert worker.chain.looks == ["mempool", "simulation"]
 
 
 def test_salt_is_journalled_before_the_commit_and_survives_a_crash(worker: Any) -> None:
