@@ -31,7 +31,7 @@ from verifier.replay import (
 )
 from veritrain import crypto
 from veritrain.chain.receipts import tx_hash
-from veritrain.chain.states import ClaimStatus
+from veritrain.chain.states import ClaimStatus, JobStatus
 from veritrain.errors import (
     ChainError,
     ContractRevert,
@@ -197,6 +197,10 @@ class Watcher:
         if str(item.data.get("requester", "")).lower() == self.chain.address.lower():
             self.journal.put(item.key, "not_needed", detail="own job")
             return
+        over = self._over(job_id)
+        if over:  # a fresh verifier meets every job ever posted: asking for theirs would cost a
+            self.journal.put(item.key, "not_needed", detail=over)  # transaction and a log search each
+            return
         try:
             doc = load_job_document(self.replayer.storage, item.data["spec_cid"])
         except VeritrainError as exc:
@@ -216,6 +220,16 @@ class Watcher:
             raise  # transient: retried on the next tick
         except VeritrainError as exc:  # e.g. an envelope that does not open: its results say so too
             log.warning("job %d: %s", job_id, exc)
+
+    def _over(self, job_id: int) -> str | None:
+        """Why job ``job_id`` has nothing left to check (None while it may): closed or cancelled,
+        or every slot settled (paid after its challenge window, or closed)."""
+        job = self.chain.job(job_id)
+        if job.status != JobStatus.OPEN:
+            return f"the job is {job.status.name.lower()}"
+        if job.settled_slots >= job.task_count * job.redundancy:
+            return "every slot of the job is settled"
+        return None
 
     def _final(self, key: str, phase: str, detail: str) -> str:
         self.journal.put(key, phase, detail=detail)

@@ -1,4 +1,5 @@
-"""A fresh verifier's catch-up costs RPC per job, not per result (issue 25).
+"""A fresh verifier's catch-up costs RPC per job, not per result, and nothing for finished jobs
+(issue 25).
 
 On a long chain a verifier started with an empty journal reads every ResultRevealed ever
 emitted. It used to call ``getJob`` for each one to learn the job's spec CID; 2,624 earlier
@@ -9,10 +10,15 @@ job is posted, so it is taken from the JobPosted event (or one read per job, kep
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from verifier.replay import SegmentReplayer
 from verifier.service import VerifierService
+from verifier.watcher import WatchConfig, Watcher
 from veritrain.chain.events import Event
+from veritrain.chain.states import JobStatus
+from veritrain.errors import StorageError
 from veritrain.journal import Journal
 
 ME = "0x" + "aa" * 20
@@ -76,3 +82,56 @@ def test_after_a_restart_the_journaled_posting_answers(tmp_path: Path) -> None:
     again._on_revealed(_revealed(6, 0, 12))
     assert chain.reads == []
     assert journal.get(f"result:{6 << 32}:{WORKER}").data["spec_cid"] == "posted-6"  # type: ignore[union-attr]
+
+
+class _Storage:
+    def __init__(self) -> None:
+        self.reads: list[str] = []
+
+    def get_bytes(self, cid: str) -> bytes:
+        self.reads.append(cid)
+        raise StorageError(f"{cid}: not here")
+
+
+class _Keys:
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    def job_key(self, job_id: int) -> bytes | None:
+        self.asked.append(job_id)
+        return None
+
+    def pending(self, job_id: int) -> bool:
+        return False
+
+
+class _JobChain:
+    address = ME
+
+    def __init__(self, jobs: dict[int, Any]) -> None:
+        self.jobs = jobs
+
+    def job(self, job_id: int) -> Any:
+        return self.jobs[job_id]
+
+
+def _job(status: JobStatus, settled: int) -> Any:
+    return SimpleNamespace(status=status, settled_slots=settled, task_count=4, redundancy=2)
+
+
+def test_a_job_with_nothing_left_to_check_is_not_asked_for_its_key(tmp_path: Path) -> None:
+    """Each old job's key would cost a transaction (requestVerifierKey), the requester's
+    delivery and a log search from its posting block: a fresh verifier on a chain of 1,000
+    finished jobs would ask 1,000 times."""
+    journal, storage, keys = Journal(tmp_path / "j.sqlite"), _Storage(), _Keys()
+    chain = _JobChain({1: _job(JobStatus.OPEN, 8), 2: _job(JobStatus.CLOSED, 3),
+                       3: _job(JobStatus.CANCELLED, 0), 4: _job(JobStatus.OPEN, 7)})
+    watcher = Watcher(chain, journal, SegmentReplayer(storage), keys,  # type: ignore[arg-type]
+                      WatchConfig(p=0.1, secret=b"s"))
+    for job in chain.jobs:
+        journal.put(f"vkey:{job}", "wanted", spec_cid=f"spec-{job}", requester=WORKER, posted_block=1)
+        watcher.ask_key(journal.get(f"vkey:{job}"))  # type: ignore[arg-type]
+    phases = {job: journal.get(f"vkey:{job}").phase for job in chain.jobs}  # type: ignore[union-attr]
+    assert phases == {1: "not_needed", 2: "not_needed", 3: "not_needed", 4: "wanted"}
+    assert journal.get("vkey:1").data["detail"] == "every slot of the job is settled"  # type: ignore[union-attr]
+    assert storage.reads == ["spec-4"] and keys.asked == []  # only job 4 goes on (its spec is not here yet)
