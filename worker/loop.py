@@ -141,6 +141,7 @@ class Worker:
         self._board: TaskBoard | None = None
         self._order = os.urandom(16)  # this worker's own order among equally good offers
         self._jitter = random.Random(self._order)  # the waits before contended claims
+        self._joined: set[int] = set()  # jobs this worker has tried to claim in (since it started)
         self._skips: frozenset[tuple[int, str]] = frozenset()  # the skip summary printed last
         self.phases: dict[TaskPhase, Callable[[Item], bool]] = {
             CLAIMING: self._claim, AWAITING_KEY: self._await_key, ABANDONING: self._abandon,
@@ -233,14 +234,20 @@ class Worker:
         return MOVED
 
     def _spread_out(self, job_id: int) -> None:
-        """With few free slots left in the job, wait a random moment first: workers woken by the
-        same block would otherwise send claims for the last slots at the same instant, too close
-        for one to see the other's in the mempool (:meth:`_check_mempool`)."""
+        """With few free slots left in the job, or before this worker's first claim in it, wait a
+        random moment first: workers woken by the same block (the job's posting, or the one that
+        took its last slots but these) would otherwise send claims at the same instant, too close
+        for one to see the other's (:meth:`_last_look`). A new job is the birthday problem: 8
+        workers picking among 32 tasks collide about half the time, whatever order each keeps."""
         board = self._board
         if board is None or job_id not in board.jobs:
             return
+        first = job_id not in self._joined
+        self._joined.add(job_id)
         free = len(board.free(job_id))
         if free > CONTENDED:
+            if first:
+                time.sleep(self._jitter.uniform(0, CLAIM_JITTER_SECONDS))
             return
         longest = min(MAX_CLAIM_JITTER_SECONDS, CLAIM_JITTER_SECONDS * CONTENDED / max(1, free))
         time.sleep(self._jitter.uniform(0, longest))
