@@ -323,7 +323,8 @@ def summarize(m: dict[str, Any]) -> dict[str, Any]:
     after = m["after_history"].get("run", {}).get("rpc_per_task", {})
     history = {role: _ratio(after[role], before[role]) if role in after and before.get(role) else None
                for role in roles}
-    shares = [r["reverted_claims_share"] for r in m["runs"]]
+    # every run counts, the one after the history too: a claim mined as a revert costs gas there as well
+    shares = [r["reverted_claims_share"] for r in [*m["runs"], m["after_history"].get("run")] if r]
     marginal = {role: marginal_ratio(runs, role) for role in roles}
     return {
         "scale_marginal_rpc_per_task_ratio": marginal,

@@ -56,13 +56,15 @@ def test_scale_figures_are_judged_against_issue_25_targets() -> None:
            "lost_races_per_task": 0.0, "reverted_claims": 0, "reverted_claims_share": 0.0,
            "key_latency_p95_s": 1.0, "gas_per_task": 450_000,
            "peak_rss_mb": {"worker_max": 300.0, "requester": 100.0, "verifier": 200.0}}
-    slower = {**run, "rpc_per_task": {"worker": 130.0, "requester": 20.0, "verifier": 30.0}}
+    slower = {**run, "rpc_per_task": {"worker": 130.0, "requester": 20.0, "verifier": 30.0},
+              "reverted_claims": 1, "reverted_claims_share": 0.03}
     m = {"runs": [run, {**run, "tasks": 256, "completed": 256}],
          "after_history": {"blocks": 5000, "idle_poll_requests": {"open_0": 5.0}, "run": slower},
          "idle_poll_requests": {"open_0": 5.0, f"open_{scale.IDLE_OPEN}": 5.0}, "notes": []}
     results = scale.summarize(m)
     assert results["scale_idle_poll_ratio"] == 1.0
     assert results["scale_rpc_per_task_history_ratio"]["worker"] == 1.3
+    assert results["scale_reverted_claims_share_max"] == 0.03  # the run after the history counts too
     text = report.render(results)
     assert "| `scale_idle_poll_ratio` | 1 | ≤ 1.2 (independent of open tasks) | yes |" in text
     assert ("| `scale_rpc_per_task_history_ratio.worker` | 1.3 | ≤ 1.2 (unchanged by history) | **no** |"
