@@ -258,7 +258,7 @@ class Worker:
         sequencer that includes a transaction the moment it arrives, makes it revert here, by
         name, instead of on-chain). The simulation goes last: only its one round trip lies
         between the look and the send, the window in which a rival's claim makes ours a mined
-        revert (4 of 256 claims in a bench job with 8 workers when the mempool look came second)."""
+        revert."""
         self._check_mempool(job_id, task_id)
         self.chain.simulate_claim(task_id, bytes(self.pubkey))
 
