@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[3]
 H200 = {"gpu_name": "NVIDIA H200", "compute_capability": "9.0", "cuda_version": "13.0",
         "cudnn_version": 91000}
 VERIFIER = calibrate.Setting(threads=2, cpu_isa="default")  # the CPU verifier stand-in
+WORKER = calibrate.Setting(threads=1)  # the worker stand-in: `job calibrate`'s default reference
 
 
 def cuda_tolerance_spec(bound: float, seed: int = 7) -> JobSpec:
@@ -60,10 +61,14 @@ def test_calibrate_then_a_cpu_verifier_accepts_honest_gpu_work_and_rejects_each_
     assert all(len(ds) == 3 for ds in cal["distances"].values())
     assert cal["bound"] == pytest.approx(max(10 * cal["largest"], 1e-6), rel=1e-2)
 
-    # a held-out job (other seed) posted with the calibrated bound
+    # a held-out job (other seed) posted with the calibrated bound, trained by a worker in the
+    # calibration's reference setting: in a fresh process, as a worker is, and not in this one,
+    # whose thread pool earlier tests (and their leftover threads) may have set to anything
     spec, task = cuda_tolerance_spec(cal["bound"], seed=11), TaskKey(round=0, shard=0)
     honest = MemorySink()
-    engine.train_task(spec, task, x[:900], y[:900], honest)
+    trained = calibrate.run_child(spec, task, x[:900], y[:900], WORKER, "train")
+    for j, data in enumerate(trained):
+        honest.put(j, data, b"")
     chains: dict[str, MemorySink] = {"honest": honest}
     for name, cheat in {"skip_step": cheats.SkipStep(1, offset=3),
                         "perturb_weight": cheats.PerturbWeight(1, delta=1e-3),
