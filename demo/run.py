@@ -77,6 +77,17 @@ class Scenario:
     reward: int = 10
     stake: int = 20
 
+    def caps(self) -> tuple[int, ...]:
+        """Each honest worker's ``--max-tasks``: the shards split among them, so every one is
+        paid. Uncapped, the first honest worker done could take the tasks left, the cheater's
+        reopened one among them, before a slower one claimed any (the CI saw honest-1 do all
+        three of the quick demo's tasks). The caps sum to the shards, so no task is left undone:
+        the cheater's task, reopened after its slash, is an honest worker's share too."""
+        if not 1 <= self.honest <= self.shards:
+            raise ValueError(f"{self.honest} honest workers cannot each have one of {self.shards} tasks")
+        base, extra = divmod(self.shards, self.honest)
+        return tuple(base + (i < extra) for i in range(self.honest))
+
 
 #: Measured: 4 shards x 200 SGD steps of the 64-128-64-10 MLP, FedAvg -> 0.955 held-out accuracy.
 FULL = Scenario("full", shards=4, steps=200, checkpoint_interval=20, honest=3, cheat_segment=3,
@@ -305,6 +316,7 @@ class Demo:
         self.log(f"requester posted job {self.job_id}; `veritrain job serve` delivers its keys")
 
     def start_workers(self, ch: Children, workers: list[tuple[str, str, Path]], behaviour: str) -> None:
+        caps = iter(self.sc.caps())
         for name, b, whome in workers:
             if b != behaviour:
                 continue
@@ -312,9 +324,9 @@ class Demo:
             if behaviour == "cheater":
                 argv = [self.py, "-m", "adversary", "worker", "--behaviour", "skip-step",
                         "--segment", str(self.sc.cheat_segment), "--max-tasks", "1"]
-                ch.start(name, argv, env, may_exit=True)
             else:
-                ch.start(name, self.cli("worker", "run"), env)
+                argv = self.cli("worker", "run", "--max-tasks", str(next(caps)))
+            ch.start(name, argv, env, may_exit=True)  # each exits once its --max-tasks have ended
 
     def cheater_claimed(self) -> tuple[bool, str]:
         assert self.events is not None
@@ -520,6 +532,8 @@ class Demo:
             self.start_workers(ch, workers, "honest")
         self.notes.append("the cheater starts first and claims its task before the honest workers start "
                           "(the same scenario every run)")
+        self.notes.append(f"the honest workers take at most {', '.join(map(str, sc.caps()))} tasks "
+                          "(`worker run --max-tasks`), so each is paid")
         if self.net is not None:
             self.reorg_and_failover(ch, deadline)
         self.wait_for(ch, "every task to be finalized", self.tasks_done, deadline)

@@ -136,8 +136,7 @@ class Worker:
         self.journal = Journal(self.dir / "journal.sqlite")
         self._docs: dict[str, JobDocument] = {}
         self._last_urgent = 0.0
-        self._started: set[str] = set()
-        self._taken = 0
+        self._started: set[str] = set()  # the journal keys of the tasks this run has taken or tried
         self._board: TaskBoard | None = None
         self._order = os.urandom(16)  # this worker's own order among equally good offers
         self._jitter = random.Random(self._order)  # the waits before contended claims
@@ -624,7 +623,6 @@ class Worker:
             max_tasks = 1
         summary = Summary()
         self._started = {i.key for i in self.active()}
-        self._taken = len(self._started)
         delay = self.settings.poll_interval
         try:
             while not self.stop.is_set():
@@ -659,24 +657,31 @@ class Worker:
         with self.chain.one_head():
             return self._pass(summary, once, max_tasks)
 
+    def _taken(self) -> int:
+        """The tasks this run holds or held a claim on. A claim that lost its race is not one,
+        also when the loss shows only after its transaction left (mined as a revert, or dropped by
+        a reorg while a rival's claim took the slot): a ``--max-tasks`` worker then still does
+        that many tasks."""
+        return sum(1 for key in self._started
+                   if (it := self.journal.get(key)) is not None and it.phase != NOT_CLAIMED)
+
     def _pass(self, summary: Summary, once: bool, max_tasks: int | None) -> str:
         moved = self.tick()
         if self.scored is not None and not once:  # a scored job lasts its windows: not in a --once
             self.scored.tick()
         self.maybe_withdraw()
         busy = [i for i in self.active() if i.phase in BUSY]
-        want = max_tasks is None or self._taken < max_tasks
+        taken = self._taken()
+        want = max_tasks is None or taken < max_tasks
         offer = self.pick() if want and not busy and not self.stop.is_set() else None
         if offer is not None:
             it = self.take(offer)
             self._started.add(it.key)
             summary.taken.append(offer.task_id)
             self.tick()
-            if self.journal.get(it.key).phase != NOT_CLAIMED:  # type: ignore[union-attr]
-                self._taken += 1
             return "moved"
-        if not self.active() and ((max_tasks is not None and self._taken >= max_tasks) or (once and want)):
-            if once and want and self._taken == 0:
+        if not self.active() and ((max_tasks is not None and taken >= max_tasks) or (once and want)):
+            if once and want and taken == 0:
                 self.say("no open task matches this worker's policy")
             return "done"
         return "moved" if moved else "idle"

@@ -325,3 +325,34 @@ def test_each_worker_orders_a_job_s_tasks_its_own_way(tmp_path: Path) -> None:
         assert min(offers, key=w._rank) is min(reversed(offers), key=w._rank)  # a stable order
         w.close()
     assert len(firsts) > 1  # not every worker goes for the same (lowest) task
+
+
+def test_a_claim_lost_after_it_left_does_not_count_toward_max_tasks(worker: Any, monkeypatch: Any) -> None:
+    """The demo's honest workers run with ``--max-tasks`` so each gets a task: one whose claim
+    showed as lost only after its pass (a revert mined later, a reorg that let a rival take
+    the slot) would stop one task short, and the job would never finish."""
+    tid = lambda i: (1 << 32) | i  # noqa: E731
+    offers = [SimpleNamespace(task_id=tid(i), job_id=1, task_index=i, stake=10, reward=7) for i in range(2)]
+    picked: list[int] = []
+
+    def pick() -> Any:
+        held = {int(i.key.split(":")[1]) for i in worker.journal.items("task:")
+                if i.phase != loop.NOT_CLAIMED}
+        offer = next((o for o in offers if o.task_id not in held and o.task_id not in picked), None)
+        if offer is not None:
+            picked.append(offer.task_id)
+        return offer
+
+    def take(offer: Any) -> Any:  # the claim leaves and is seen in a block
+        return worker.journal.put(f"task:{offer.task_id}", loop.AWAITING_KEY, task_id=offer.task_id)
+
+    monkeypatch.setattr(worker, "pick", pick)
+    monkeypatch.setattr(worker, "take", take)
+    monkeypatch.setattr(worker, "tick", lambda: False)
+    monkeypatch.setattr(worker, "active", lambda: [])  # nothing busy between passes
+    summary = loop.Summary()
+    assert worker._pass(summary, False, 1) == "moved" and picked == [tid(0)]
+    # a reorg drops the claim and a rival's takes the slot: the worker learns it lost the race
+    worker.journal.put(f"task:{tid(0)}", loop.NOT_CLAIMED, reason="somebody else took the slot first")
+    assert worker._pass(summary, False, 1) == "moved" and picked == [tid(0), tid(1)]
+    assert worker._pass(summary, False, 1) == "done"  # one task held: --max-tasks 1 is met
