@@ -176,6 +176,41 @@ def merkle_proof(levels: list[list[bytes]], index: int) -> list[bytes]:
     return out
 
 
+
+# ---- forced.md: forced errors ------------------------------------------------------------------
+def forced_selection(secret: bytes, snap: bytes, bps: int, redundancy: int, n: int) -> int | None:
+    """forced.md §1-2: j* when the claim is selected, else None."""
+    draw = int.from_bytes(keccak256(secret + snap), "big")
+    if snap == bytes(32) or redundancy != 1 or n < 2 or draw % 10000 >= bps:
+        return None
+    return (draw >> 128) % (n - 1)
+
+
+def forced_checkpoint(ckpt_j: bytes, ckpt_next: bytes, draw: int, bound: float | None) -> bytes:
+    """forced.md §3: checkpoint j*+1 as a selected worker publishes it."""
+    import numpy as np
+
+    _, before = decode_checkpoint(ckpt_j)
+    meta, after = decode_checkpoint(ckpt_next)
+    names = [n for n in sorted(after, key=lambda n: n.encode())
+             if n.startswith("model/") and after[n].dtype.kind == "f"]
+    spots = [(n, k) for n in names for k in range(after[n].size)]  # W, element by element
+    name, k = spots[((draw >> 64) % 2**64) % len(spots)]
+    u = math.sqrt(math.fsum(float(d) * float(d) for n in names for d in
+                            (after[n].astype(np.float64).ravel() - before[n].astype(np.float64).ravel())))
+    flat = after[name].ravel().copy()
+    t = flat.dtype.type
+    w = flat[k]
+    if not math.isfinite(float(w)):
+        raise Refused(f"{name}[{k}] is not finite: no forced checkpoint exists")
+    moved = t(float(w) + 4 * (bound or 0.0) * u)
+    if moved == w:
+        moved = np.nextafter(w, t(math.inf))
+    if not math.isfinite(float(moved)):
+        moved = np.nextafter(w, t(-math.inf))
+    flat[k] = moved
+    return encode_checkpoint(meta, {**after, name: flat.reshape(after[name].shape)})
+
 # ---- §11, §14 opening a shard's ciphertext ---------------------------------------------------
 def open_shard(doc: dict[str, Any], index: int, ciphertext: bytes, shard_key: bytes) -> bytes:
     """The plaintext of shard ``index`` from its ciphertext (as fetched by its CID) and its key."""

@@ -346,3 +346,32 @@ def test_zoo_and_optimizer_vectors(gen: ModuleType) -> None:
     assert got["optimizers"] == [
         [{"param": s["param"], "state": s["state"]} for s in case["steps"]] for case in v["optimizers"]
     ]
+
+
+def test_forced_error_vectors_in_the_package_and_the_reference(ref: ModuleType) -> None:
+    """docs/spec/forced.md: the draws, the selections and the forced checkpoints, recomputed by
+    veritrain.forced and by the reference (written from the page), byte for byte."""
+    from veritrain import forced
+
+    v = vec("forced")
+    snap = bytes.fromhex(v["snap"])
+    secrets = [bytes.fromhex(d["secret"]) for d in v["draws"]]
+    for s, d in zip(secrets, v["draws"], strict=True):
+        assert forced.seed_hash(s).hex() == d["seed_hash"] and f"{forced.draw(s, snap):064x}" == d["draw"]
+    assert any(c["selected"] for c in v["selections"]) and not all(c["selected"] for c in v["selections"])
+    for c in v["selections"]:
+        at = bytes(32) if c["snap_zero"] else snap
+        s, bps, r, n = secrets[c["secret"]], c["bps"], c["redundancy"], c["n"]
+        got = forced.select(s, at, bps=bps, redundancy=r, checkpoints=n)
+        assert (got.selected, got.segment) == (c["selected"], c["segment"])
+        assert ref.forced_selection(s, at, bps, r, n) == c["segment"]
+    start, end = bytes.fromhex(v["checkpoint_j"]), bytes.fromhex(v["checkpoint_next"])
+    published: dict[tuple[int, float | None], str] = {}
+    for f in v["forced"]:
+        d = forced.draw(secrets[f["secret"]], snap)
+        assert forced.perturb(start, end, d, f["bound"]).hex() == f["bytes"]
+        assert ref.forced_checkpoint(start, end, d, f["bound"]).hex() == f["bytes"]
+        assert decode(bytes.fromhex(f["bytes"])).meta == decode(end).meta
+        published[f["secret"], f["bound"]] = f["bytes"]
+    assert end.hex() not in published.values()
+    assert all(published[i, None] != published[i, 0.01] for i in range(len(secrets)))  # 4 bounds > 1 ulp

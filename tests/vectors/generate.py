@@ -567,6 +567,39 @@ def zoo() -> dict[str, Any]:
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
+def forced() -> dict[str, Any]:
+    """docs/spec/forced.md: draws, selections and forced checkpoints (exact and tolerance)."""
+    from veritrain import forced as fe
+    from veritrain.checkpoint import CheckpointState, encode
+
+    snap = h32("snap")
+    secrets = [h32(f"secret{i}") for i in range(4)]
+    draws = [{"secret": s.hex(), "seed_hash": fe.seed_hash(s).hex(), "draw": f"{fe.draw(s, snap):064x}"}
+             for s in secrets]
+    cases = []
+    for i, s in enumerate(secrets):
+        for bps, redundancy, n, zero in ((5000, 1, 5, False), (10000, 1, 5, False), (10000, 2, 5, False),
+                                         (10000, 1, 1, False), (10000, 1, 5, True), (0, 1, 5, False)):
+            sel = fe.select(s, bytes(32) if zero else snap, bps=bps, redundancy=redundancy, checkpoints=n)
+            cases.append({"secret": i, "snap_zero": zero, "bps": bps, "redundancy": redundancy, "n": n,
+                          "selected": sel.selected, "segment": sel.segment})
+    meta = {"format": "example", "step": 8}
+    start_t = {
+        "model/a": (np.arange(6, dtype=np.float32).reshape(2, 3) - 2) / np.float32(7),
+        "model/b": np.array([1.5, -2.25], dtype=np.float32),
+        "optim/0000/momentum_buffer": np.full((2, 3), 0.25, dtype=np.float32),
+        "rng/torch": np.arange(8, dtype=np.uint8),
+    }
+    end_t = {**start_t, "model/a": start_t["model/a"] * np.float32(0.75), "model/b": start_t["model/b"] + 0.5}
+    start, end = encode(CheckpointState(meta, start_t)), encode(CheckpointState(meta, end_t))
+    forced_ckpts = [
+        {"secret": i, "bound": bound, "bytes": fe.perturb(start, end, fe.draw(secrets[i], snap), bound).hex()}
+        for i in range(len(secrets)) for bound in (None, 0.01)
+    ]
+    return {"section": "forced.md", "snap": snap.hex(), "draws": draws, "selections": cases,
+            "checkpoint_j": start.hex(), "checkpoint_next": end.hex(), "forced": forced_ckpts}
+
+
 FILES: dict[str, Callable[[], dict[str, Any]]] = {
     "canonical_json": canonical_json,
     "jobspec": jobspec,
@@ -583,6 +616,7 @@ FILES: dict[str, Callable[[], dict[str, Any]]] = {
     "replay_profile": replay_profile,
     "zoo": zoo,
     "task": task,
+    "forced": forced,
 }
 
 
