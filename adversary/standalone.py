@@ -89,11 +89,11 @@ class Cheater:
         for index in range(self.task_count):
             tid = task_id_of(self.job_id, index)
             try:
-                self.market.functions.claim(tid, pub).call({"from": self.acct.address})
+                self.market.functions.claim(tid, pub, bytes(32)).call({"from": self.acct.address})
             except Exception:  # noqa: BLE001 - taken, closed, or not claimable: try the next
                 continue
             try:
-                self.send(self.market.functions.claim(tid, pub))
+                self.send(self.market.functions.claim(tid, pub, bytes(32)))
             except Exception:  # noqa: BLE001 - lost a race for the slot
                 continue
             return tid

@@ -174,7 +174,7 @@ def scenario(w3: Any) -> dict[str, Any]:
 
     def submit(worker: Any, task: int, layers: list[list[bytes]], reveal: bool = True) -> None:
         root = layers[-1][0]
-        run.send(worker, "JobMarket", market.functions.claim(task, _pubkey(worker)))
+        run.send(worker, "JobMarket", market.functions.claim(task, _pubkey(worker), bytes(32)))
         run.send(requester, "JobMarket", market.functions.deliverKey(task, worker.address, envelope))
         run.send(worker, "JobMarket", market.functions.commit(task, commitment(root, worker.address, salt)))
         if reveal:
@@ -247,8 +247,8 @@ def scenario(w3: Any) -> dict[str, Any]:
 
     # the remaining functions, once each
     t2, t3 = (job << 32) | 2, (job << 32) | 3
-    run.send(workers[2], "JobMarket", market.functions.claim(t2, _pubkey(workers[2])))
-    run.send(workers[3], "JobMarket", market.functions.claim(t3, _pubkey(workers[3])))
+    run.send(workers[2], "JobMarket", market.functions.claim(t2, _pubkey(workers[2]), bytes(32)))
+    run.send(workers[3], "JobMarket", market.functions.claim(t3, _pubkey(workers[3]), bytes(32)))
     run.send(requester, "JobMarket", market.functions.deliverKey(t3, workers[3].address, envelope))
     run.warp(86_400 + 3601)
     run.send(dev_account(13), "JobMarket", market.functions.abandon(t2, workers[2].address))
@@ -275,6 +275,7 @@ def scenario(w3: Any) -> dict[str, Any]:
         resolver.functions.disputeWorkers(t, workers[0].address, seg_a, workers[1].address, seg_b),
     )
     scored = scored_window(w3, run, dep, requester, workers[:3], verifiers[:2])
+    forced_parts = forced_round(w3, run, token.address, requester, workers[0], verifiers[:1])
     run.send(verifiers[5], "VerifierRegistry", registry.functions.deregister())
     run.warp(7 * 86_400 + 1)
     run.send(verifiers[5], "VerifierRegistry", registry.functions.withdrawStake())
@@ -289,13 +290,21 @@ def scenario(w3: Any) -> dict[str, Any]:
         "dispute_answered_total": sum(sum(v) for v in answered_gas.values()),
         "wrong_start_slash": run.gas["JobMarket.slashWrongStart"][0],
         "scored_window_total": sum(scored.values()),
+        # a forced error caught: the challenge and the worker's answerForced (no committee)
+        "forced_round_total": forced_parts["challenge"] + forced_parts["answerForced"],
+        # what forced errors add to every redundancy-1 task: the seed kept by claim, the seal
+        # made by deliverKey (the jackpot fee in postJob is one more storage write per job)
+        "forced_per_task_overhead": (forced_parts["claim"] - happy["claim"])
+                                    + (forced_parts["deliverKey"] - happy["deliverKey"]),
     }
     return {
-        "functions": {k: round(mean(v)) for k, v in sorted(run.gas.items()) if not k.startswith("DevToken")},
+        "functions": {k: round(mean(v)) for k, v in sorted(run.gas.items())
+                      if not k.startswith("DevToken") and "(forced)" not in k},
         "task_happy_path_parts": {"postJob_share": post_share, **happy},
         "dispute_parts": {k: v for k, v in dispute_gas.items()},
         "dispute_answered_parts": {k: v for k, v in answered_gas.items()},
         "scored_window_parts": scored,
+        "forced_round_parts": forced_parts,
         **totals,
         "targets": TARGETS,
         "within_targets": all(totals[k] <= TARGETS[k] for k in TARGETS),
@@ -352,6 +361,53 @@ def scored_window(w3: Any, run: _Runner, dep: Any, requester: Any, workers: list
         "money invariant broken in the scored window")
     return {k: sum(v[before.get(k, 0):]) for k, v in run.gas.items()
             if k.startswith("ScoredRounds.") and len(v) > before.get(k, 0)}
+
+
+def forced_round(w3: Any, run: _Runner, token: str, requester: Any, worker: Any,
+                 verifiers: list[Any]) -> dict[str, int]:
+    """A forced error caught, on a protocol deployed with forced errors on (every sealed claim
+    drawn, a 2 % jackpot fee): gas of the seeded claim, the sealing key delivery, the
+    challenge and answerForced (docs/spec/forced.md)."""
+    from veritrain import forced
+    from veritrain.artifacts import artifact
+    from veritrain.dev.accounts import dev_account
+    from veritrain.dev.deploy import REGISTRY_MIN_STAKE, deploy_protocol
+
+    protocol = deploy_protocol(w3, dev_account(0), token,
+                               resolver_params={"forcedErrorBps": 10_000, "jackpotFeeBps": 200})
+    market, resolver = protocol["JobMarket"], protocol["DisputeResolver"]
+    erc20 = w3.eth.contract(address=token, abi=artifact("DevToken")["abi"])
+    for who in (requester, worker, *verifiers):
+        run.send(who, "DevToken", erc20.functions.approve(market.address, 2**256 - 1))
+    for v in verifiers:
+        run.send(v, "VerifierRegistry(forced)", protocol["VerifierRegistry"].functions.register(
+            _pubkey(v), REGISTRY_MIN_STAKE))
+    cid = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+    honest = [keccak(b"h" + i.to_bytes(4, "big")) for i in range(CHECKPOINTS)]
+    layers = _tree(honest)
+    r = run.send(requester, "JobMarket(forced)", market.functions.postJob(_job(cid, taskCount=1)))
+    job = market.events.JobPosted().process_receipt(r, errors=DISCARD)[0]["args"]["jobId"]
+    t, secret, salt = job << 32, b"\x42" * 32, b"\x05" * 32
+    seeded = market.functions.claim(t, _pubkey(worker), forced.seed_hash(secret))
+    r = run.send(worker, "JobMarket(forced)", seeded)
+    snap = bytes(w3.eth.get_block(r["blockNumber"])["hash"])
+    envelope = b"\x04" + b"\xee" * 128
+    run.send(requester, "JobMarket(forced)", market.functions.deliverKey(t, worker.address, envelope))
+    root = layers[-1][0]
+    run.send(worker, "JobMarket(forced)", market.functions.commit(t, commitment(root, worker.address, salt)))
+    run.send(worker, "JobMarket(forced)", market.functions.reveal(t, root, salt, cid))
+    sel = forced.select(secret, snap, bps=10_000, redundancy=1, checkpoints=CHECKPOINTS - 1)
+    assert sel.selected and sel.segment is not None
+    r = run.send(verifiers[0], "DisputeResolver(forced)",
+                 resolver.functions.challenge(t, worker.address, sel.segment, b"\x77" * 32))
+    dispute = resolver.events.DisputeOpened().process_receipt(r, errors=DISCARD)[0]["args"]["disputeId"]
+    run.send(worker, "DisputeResolver(forced)", resolver.functions.answerForced(dispute, secret, snap))
+    assert erc20.functions.balanceOf(market.address).call() == market.functions.liabilities().call()
+    g = run.gas
+    return {"postJob": g["JobMarket(forced).postJob"][-1], "claim": g["JobMarket(forced).claim"][-1],
+            "deliverKey": g["JobMarket(forced).deliverKey"][-1],
+            "challenge": g["DisputeResolver(forced).challenge"][-1],
+            "answerForced": g["DisputeResolver(forced).answerForced"][-1]}
 
 
 def run(quick: bool = False) -> dict[str, Any]:

@@ -82,14 +82,16 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// @notice AccusedLost also when the accused did not answer in time (verdict None);
     /// Dismissed: no majority, or no committee could be drawn (the pool is too small);
     /// Lapsed: nobody drew the committee by the draw deadline (a challenger's bond goes to the
-    /// job's escrow; between workers nothing moves).
+    /// job's escrow; between workers nothing moves); Forced: the accused proved the result a
+    /// forced error ({answerForced}): claim released, bond back, the jackpot to the challenger.
     enum Outcome {
         None,
         AccusedLost,
         AccuserLost,
         BothLost,
         Dismissed,
-        Lapsed
+        Lapsed,
+        Forced
     }
 
     /// @notice A seat's ballot: not yet committed, committed, or revealed with what the vote
@@ -123,6 +125,8 @@ contract DisputeResolver is ReentrancyGuardTransient {
         uint16 refereeFeeBps;
         uint16 refereeSlashBps;
         uint32 responseWindow;
+        uint16 forcedErrorBps;
+        uint16 jackpotFeeBps;
     }
 
     /// @notice A dispute. `deadline` is the answer deadline while Answering, the draw deadline
@@ -174,10 +178,12 @@ contract DisputeResolver is ReentrancyGuardTransient {
     }
 
     /// @dev Dispute id counter; `live` is set at construction so the first dispute does not
-    /// pay for a zero-to-nonzero store.
+    /// pay for a zero-to-nonzero store. `openBonds`: the challenge bonds of unsettled
+    /// disputes; the rest of what the market holds for this resolver is the jackpot pool.
     struct Counter {
         uint64 count;
         bool live;
+        uint96 openBonds;
     }
 
     /// @notice The vote meaning "could not fetch checkpoint j"; always counts against the worker(s).
@@ -197,6 +203,8 @@ contract DisputeResolver is ReentrancyGuardTransient {
     uint16 private immutable _refereeFeeBps;
     uint16 private immutable _refereeSlashBps;
     uint32 private immutable _responseWindow;
+    uint16 private immutable _forcedErrorBps;
+    uint16 private immutable _jackpotFeeBps;
 
     Counter private _counter;
     mapping(uint256 disputeId => DisputeStore) private _disputes;
@@ -204,6 +212,10 @@ contract DisputeResolver is ReentrancyGuardTransient {
     mapping(uint256 disputeId => mapping(uint256 word => uint256)) private _committee;
     /// @dev A seat's vote commitment while Committed (cleared by the reveal).
     mapping(uint256 disputeId => mapping(uint256 seat => bytes32)) private _commitments;
+    /// @dev Forced-error claims (by their seal) whose jackpot was paid (once per claim): the
+    /// dispute count at the payment. A dispute opened later challenged a segment already
+    /// public as forced: it is a false challenge and its bond goes to the worker.
+    mapping(bytes32 seal => uint64 disputeCount) private _jackpotPaidAt;
 
     event DisputeOpened(
         uint256 indexed disputeId,
@@ -227,6 +239,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     event VoteRevealed(uint256 indexed disputeId, address indexed referee, bytes32 voteHash, BallotState vote);
     /// @param verdict The vote of the majority (None when dismissed).
     event DisputeSettled(uint256 indexed disputeId, Outcome outcome, BallotState verdict, uint256 refereePot);
+    event JackpotPaid(uint256 indexed disputeId, address indexed catcher, uint256 amount);
 
     error DisputeResolverInvalidParameter(string name);
     error DisputeResolverNotVerifier(address caller);
@@ -242,6 +255,9 @@ contract DisputeResolver is ReentrancyGuardTransient {
     error DisputeResolverBallotState(uint256 disputeId, address referee, BallotState state);
     error DisputeResolverCommitMismatch(uint256 disputeId, address referee);
     error DisputeResolverNotKeyHolder(uint256 disputeId, address caller);
+    error DisputeResolverBadSecret(uint256 disputeId);
+    error DisputeResolverNotSelected(uint256 disputeId);
+    error DisputeResolverNotForcedSegment(uint256 disputeId, uint256 segment, uint256 forcedSegment);
 
     /// @param market The {JobMarket} (vault; its `modules()` must name this contract).
     /// @param registry The {VerifierRegistry}; its unbonding delay must exceed
@@ -263,6 +279,11 @@ contract DisputeResolver is ReentrancyGuardTransient {
         if (uint256(params.bountyBps) + params.refereeFeeBps > _BPS || params.refereeSlashBps > _BPS) {
             revert DisputeResolverInvalidParameter("bps");
         }
+        // a fee with no forced errors would fill a pool nothing ever pays out
+        if (params.forcedErrorBps > _BPS || params.jackpotFeeBps > _BPS
+                || (params.forcedErrorBps == 0 && params.jackpotFeeBps != 0)) {
+            revert DisputeResolverInvalidParameter("forcedErrors");
+        }
         uint256 longest =
             uint256(params.responseWindow) + params.drawWindow + params.commitWindow + params.revealWindow;
         if (registry.unbondingDelay() <= longest) revert DisputeResolverInvalidParameter("unbondingDelay");
@@ -277,6 +298,8 @@ contract DisputeResolver is ReentrancyGuardTransient {
         _refereeFeeBps = params.refereeFeeBps;
         _refereeSlashBps = params.refereeSlashBps;
         _responseWindow = params.responseWindow;
+        _forcedErrorBps = params.forcedErrorBps;
+        _jackpotFeeBps = params.jackpotFeeBps;
         _counter.live = true;
     }
 
@@ -298,7 +321,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         IJobMarket.DisputedClaim memory c = _market.openDispute(taskId, worker);
         if (j + 1 >= c.checkpointCount) revert DisputeResolverSegmentOutOfRange(j, c.checkpointCount);
         uint96 bond = _challengeBond;
-        disputeId = _newId();
+        disputeId = _newId(bond);
         DisputeStore storage d = _disputes[disputeId];
         uint64 deadline = uint64(block.timestamp) + _responseWindow;
         // taskId < 2**64: job ids fit 32 bits (see {DisputeStore}); j + 1 < checkpointCount (uint32)
@@ -344,6 +367,41 @@ contract DisputeResolver is ReentrancyGuardTransient {
             (SafeCast.toUint32(deadline), uint40(drawBlock), DisputeStatus.Drawing);
         d.accusedNext = seg.hNext;
         emit DisputeAnswered(disputeId, seg.h, seg.hNext, drawBlock);
+    }
+
+    /// @notice The accused shows that the disputed result is a forced error (docs/spec/forced.md):
+    /// `secret` opens its claim's seed, `snap` is the snapshot the market sealed with it, the
+    /// draw selects the claim, and the disputed segment is `j*` or `j* + 1`. While Answering or
+    /// Drawing, before that phase's deadline. The dispute settles at once, without a committee:
+    /// the claim is released (its worker is paid as usual), the challenger's bond returns and
+    /// the first challenger answered so on this claim gets the jackpot ({jackpotFor}). A
+    /// dispute opened after that payment made `j*` public; its bond goes to the worker (else a
+    /// griefer could re-challenge every window, for free, and the worker would never be paid).
+    /// Emits {JackpotPaid} (when one is paid) and {DisputeSettled} (outcome Forced).
+    function answerForced(uint256 disputeId, bytes32 secret, bytes32 snap) external nonReentrant {
+        DisputeStore storage d = _disputes[disputeId];
+        DisputeStatus status = d.status;
+        if (status != DisputeStatus.Answering && status != DisputeStatus.Drawing) {
+            revert DisputeResolverWrongStatus(disputeId, status);
+        }
+        if (block.timestamp > d.deadline) revert DisputeResolverDeadlinePassed(disputeId, d.deadline);
+        bytes32 seal = _checkForced(disputeId, d, secret, snap);
+        (uint256 taskId, address worker, address to) = (d.taskId, d.accused, d.accuser);
+        uint64 paidAt = _jackpotPaidAt[seal];
+        uint256 amount = _challengeBond;
+        if (paidAt == 0) {
+            uint256 prize = jackpotFor(taskId >> 32); // before the bond leaves the open bonds
+            _jackpotPaidAt[seal] = _counter.count;
+            amount += prize;
+            emit JackpotPaid(disputeId, to, prize);
+        } else if (disputeId > paidAt) {
+            to = worker;
+        }
+        (d.status, d.outcome, d.drawBlockOrBallots) = (DisputeStatus.Settled, Outcome.Forced, 0);
+        _closeBond(d);
+        _market.releaseClaim(taskId, worker);
+        if (amount != 0) _market.credit(to, amount);
+        emit DisputeSettled(disputeId, Outcome.Forced, BallotState.None, 0);
     }
 
     /// @notice Anyone puts two redundant workers of one task in dispute: both revealed roots
@@ -470,6 +528,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         uint256 seats = _seatsIfSettleable(disputeId, d);
         uint40 states = d.drawBlockOrBallots;
         d.status = DisputeStatus.Settled;
+        _closeBond(d);
         (BallotState verdict, bool decided) = _tally(states, seats);
         Payout memory p = Payout(new address[](seats + 2), new uint256[](seats + 2), 0, 0, 0);
         address[] memory referees = _referees(disputeId, seats);
@@ -534,15 +593,36 @@ contract DisputeResolver is ReentrancyGuardTransient {
             _bountyBps,
             _refereeFeeBps,
             _refereeSlashBps,
-            _responseWindow
+            _responseWindow,
+            _forcedErrorBps,
+            _jackpotFeeBps
         );
     }
 
-    /// @notice Challenge bonds currently held for open disputes: the market holds exactly these
-    /// for this resolver between transactions (fees and slashed stakes pass through within
-    /// `settle`).
+    /// @notice Share of a redundancy-1 job's rewards its `postJob` adds to the jackpot pool.
+    function jackpotFeeBps() external view returns (uint16) {
+        return _jackpotFeeBps;
+    }
+
+    /// @notice The jackpot pool: what the market holds for this resolver beyond open bonds.
+    function jackpot() public view returns (uint256) {
+        return _market.heldBy(address(this)) - _counter.openBonds;
+    }
+
+    /// @notice A forced error's jackpot for job `jobId`: its reward per task times
+    /// `jackpotFeeBps / forcedErrorBps` (so the fee funds it on average), capped by the pool.
+    function jackpotFor(uint256 jobId) public view returns (uint256 amount) {
+        if (_forcedErrorBps == 0) return 0;
+        amount = (_market.rewardOf(jobId) * _jackpotFeeBps) / _forcedErrorBps;
+        uint256 pool = jackpot();
+        if (amount > pool) amount = pool;
+    }
+
+    /// @notice Challenge bonds currently held for open disputes. The market holds these and
+    /// the jackpot pool for this resolver between transactions (fees and slashed stakes pass
+    /// through within `settle`).
     function totalBonds() external view returns (uint256) {
-        return _market.heldBy(address(this));
+        return _counter.openBonds;
     }
 
     function market() external view returns (address) {
@@ -555,11 +635,41 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ internal
 
-    function _newId() private returns (uint256 disputeId) {
+    /// @dev A new dispute id; `bond` (zero between workers) joins the open bonds.
+    function _newId(uint96 bond) private returns (uint256 disputeId) {
+        Counter memory c = _counter;
         // cannot overflow: one dispute per transaction, 2**64 transactions will never happen
         unchecked {
-            disputeId = ++_counter.count;
+            disputeId = ++c.count;
         }
+        c.openBonds += bond;
+        _counter = c;
+    }
+
+    /// @dev Reverts unless `secret` and `snap` open the accused claim's seal, the draw selects
+    /// it, and the dispute's segment is `j*` or `j* + 1` (docs/spec/forced.md). Returns the seal.
+    function _checkForced(uint256 disputeId, DisputeStore storage d, bytes32 secret, bytes32 snap)
+        private
+        view
+        returns (bytes32 seal)
+    {
+        (uint256 taskId, address worker) = (d.taskId, d.accused);
+        seal = _market.sealOf(taskId, worker);
+        uint256 seed = uint256(keccak256(abi.encode(secret))) >> 64;
+        if (seal == 0 || keccak256(abi.encode(seed, snap)) != seal) revert DisputeResolverBadSecret(disputeId);
+        uint256 draw = uint256(keccak256(abi.encode(secret, snap)));
+        uint256 segments = _market.disputedClaim(taskId, worker).checkpointCount - 1;
+        if (snap == 0 || segments < 2 || draw % _BPS >= _forcedErrorBps) revert DisputeResolverNotSelected(disputeId);
+        uint256 forced = (draw >> 128) % (segments - 1);
+        uint256 j = d.segment;
+        if (j != forced && (j != forced + 1 || j > segments - 2)) {
+            revert DisputeResolverNotForcedSegment(disputeId, j, forced);
+        }
+    }
+
+    /// @dev A bonded dispute settles: its bond leaves the open bonds (paid out by the caller).
+    function _closeBond(DisputeStore storage d) private {
+        if (!d.accuserIsWorker) _counter.openBonds -= _challengeBond;
     }
 
     /// @dev For an even `j` the two leaves are siblings, so `proofNext` may be left empty: leaf
@@ -585,7 +695,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         bytes32 accuserNext,
         uint96 bond
     ) private returns (uint256 disputeId) {
-        disputeId = _newId();
+        disputeId = _newId(bond);
         DisputeStore storage d = _disputes[disputeId];
         uint64 drawBlock = uint64(block.number);
         uint64 deadline = uint64(block.timestamp) + _drawWindow;
@@ -771,6 +881,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// (no committee could be drawn: claims released, bond back).
     function _settleUndrawn(uint256 disputeId, DisputeStore storage d, Outcome outcome) private {
         (d.status, d.outcome, d.drawBlockOrBallots) = (DisputeStatus.Settled, outcome, 0);
+        _closeBond(d);
         Payout memory p = Payout(new address[](2), new uint256[](2), 0, 0, 0);
         uint256 bond = _bondOf(d);
         if (outcome == Outcome.AccusedLost) {

@@ -8,7 +8,7 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
-import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {IForcedErrors, IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 
 /// @title JobMarket
@@ -249,12 +249,19 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     address private _registry;
     // one slot: `postJob` reads the resolver (wired?) and bumps the job counter together
     address private _resolver;
-    uint96 private _jobCount;
+    uint80 private _jobCount;
+    /// @dev The resolver's `jackpotFeeBps`, read once when the modules are wired.
+    uint16 private _jackpotFeeBps;
 
     mapping(uint256 jobId => JobStore) private _jobs;
     mapping(uint256 taskId => Task) private _tasks;
     mapping(uint256 taskId => mapping(address worker => ClaimStore)) private _claims;
     mapping(address account => uint256) private _owed;
+    /// @dev Forced errors (docs/spec/forced.md), redundancy-1 jobs only: from the claim, the top
+    /// 192 bits of the worker's `seedHash` with the claim's block number in the low 64; from the
+    /// key delivery on, the seal `keccak256(abi.encode(uint256(seedHash) >> 64, snap))` with
+    /// `snap = blockhash(claimBlock)`. Zero for a claim without a seed (never selected).
+    mapping(uint256 taskId => mapping(address worker => bytes32)) private _seals;
     mapping(uint256 jobId => mapping(address verifier => VerifierKeyStatus)) private _verifierKeys;
 
     /// @dev a = escrows of every job, b = worker stakes.
@@ -369,6 +376,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         }
         _registry = registry_;
         _resolver = resolver_;
+        _jackpotFeeBps = IForcedErrors(resolver_).jackpotFeeBps();
         emit ModulesSet(registry_, resolver_);
     }
 
@@ -411,7 +419,9 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         if (p.refereeFeePool / slots > type(uint96).max) revert JobMarketInvalidParameter("refereeFeePool");
         uint256 escrow = slots * p.rewardPerTask + p.refereeFeePool;
         if (escrow > type(uint128).max) revert JobMarketInvalidParameter("escrow");
-        // cannot overflow: one job per transaction, 2**96 transactions will never happen
+        // forced errors exist in redundancy-1 jobs only: they alone pay into the jackpot pool
+        uint256 fee = p.redundancy == 1 ? (slots * p.rewardPerTask * _jackpotFeeBps) / _BPS : 0;
+        // cannot overflow: one job per transaction, 2**80 transactions will never happen
         unchecked {
             jobId = ++_jobCount;
         }
@@ -428,10 +438,11 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         (job.shardsRoot, job.startsRoot, job.startsKeyed) = (p.shardsRoot, p.startsRoot, p.startsKeyed);
         _storeCid(job, p.specCid);
         _escrowStakes.a += SafeCast.toUint120(escrow);
+        if (fee != 0) _addHeld(_resolver, fee);
         emit JobPosted(
             jobId, msg.sender, p.specCid, p.shardsRoot, p.taskCount, p.redundancy, p.checkpointCount, escrow
         );
-        _token.safeTransferFrom(msg.sender, address(this), escrow);
+        _token.safeTransferFrom(msg.sender, address(this), escrow + fee);
     }
 
     /// @notice Stop new claims on the job; the rewards of unclaimed slots and the free escrow
@@ -470,6 +481,9 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         ClaimStore storage c = _claimIn(taskId, worker, ClaimStatus.Claimed);
         if (block.timestamp > c.keyDeadline) revert JobMarketDeadlinePassed(taskId, worker, c.keyDeadline);
         c.status = ClaimStatus.KeyDelivered;
+        uint256 w = uint256(_seals[taskId][worker]);
+        // the snapshot: the claim block's hash, zero after 256 blocks (then never selected)
+        if (w != 0) _seals[taskId][worker] = keccak256(abi.encode(w >> 64, blockhash(uint64(w))));
         emit KeyDelivered(taskId, worker, envelope);
     }
 
@@ -506,8 +520,10 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
 
     /// @notice Claim a slot of task `taskId`, locking the job's `stakePerTask` (approve first).
     /// `pubKey` is the caller's 64-byte uncompressed secp256k1 key (without the 0x04 prefix);
-    /// its keccak must give the caller's address. Emits a {TaskClaimed} event.
-    function claim(uint256 taskId, bytes calldata pubKey) external nonReentrant {
+    /// its keccak must give the caller's address. `seedHash` is `keccak256(secret)` for forced
+    /// errors (docs/spec/forced.md; kept for redundancy-1 jobs; zero: never selected).
+    /// Emits a {TaskClaimed} event.
+    function claim(uint256 taskId, bytes calldata pubKey, bytes32 seedHash) external nonReentrant {
         uint256 jobId = taskId >> 32;
         JobStore storage job = _openJob(jobId);
         if (uint32(taskId) >= job.taskCount) revert JobMarketTaskOutOfRange(taskId);
@@ -527,6 +543,12 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         if (was == ClaimStatus.Ended) c.challengeDeadline = 0;
         (c.revealWindow, c.challengeWindow, c.redundancy, c.checkpointCount) =
             (job.revealWindow, job.challengeWindow, job.redundancy, job.checkpointCount);
+        // a claim replacing an ended one must not inherit its seal (an old draw would answer
+        // for a new result); a first claim without a seed has nothing to write
+        if (job.redundancy == 1 && (seedHash != 0 || was == ClaimStatus.Ended)) {
+            _seals[taskId][msg.sender] =
+                seedHash == 0 ? bytes32(0) : bytes32((uint256(seedHash) >> 64 << 64) | block.number);
+        }
         // cannot overflow: active + finalized + closed < redundancy <= type(uint16).max (checked above)
         unchecked {
             task.active += 1;
@@ -829,6 +851,16 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         c.disputes = open + 1;
         d = DisputedClaim(c.hash, c.checkpointCount);
         emit ClaimDisputed(taskId, worker);
+    }
+
+    /// @inheritdoc IJobMarket
+    function sealOf(uint256 taskId, address worker) external view returns (bytes32) {
+        return _seals[taskId][worker];
+    }
+
+    /// @inheritdoc IJobMarket
+    function rewardOf(uint256 jobId) external view returns (uint256) {
+        return _jobs[jobId].rewardPerTask;
     }
 
     /// @inheritdoc IJobMarket

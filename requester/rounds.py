@@ -218,6 +218,7 @@ class RoundDriver:
             doc = job.round_doc(entry.round)
             spec = doc.spec
             escrow = spec.num_shards * spec.redundancy * terms.reward_per_task + terms.referee_fee_pool
+            escrow += job.requester.jackpot_fee(spec, terms.reward_per_task)
             allowance = market.token.allowance(job.requester.address, market.address)
             if allowance < escrow and terms.approve:
                 entry.approve_tx = tx_hash(market.token.approve(market.address, escrow).send())

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +64,13 @@ class Costs:
     griefing_fee: int
     referee_fee_pool: int
     rounds: int = 1
+    #: per round, beyond the escrow: the jackpot pool's fee (redundancy-1 jobs, docs/spec/forced.md)
+    jackpot_fee: int = 0
 
     @property
     def total(self) -> int:
-        """What the whole job escrows over all its rounds."""
-        return self.escrow * self.rounds
+        """What the whole job pays over all its rounds: escrows and jackpot fees."""
+        return (self.escrow + self.jackpot_fee) * self.rounds
 
     def terms(self, approve: bool) -> Terms:
         return Terms(reward_per_task=self.reward_per_task, stake_per_task=self.stake_per_task,
@@ -169,11 +171,22 @@ class Requester:
             self._tokens = TokenFormat(int(token.decimals()), str(token.symbol()))
         return self._tokens
 
+    def jackpot_fee(self, spec: JobSpec, reward_per_task: int) -> int:
+        """What ``postJob`` adds to one round's escrow for the jackpot pool (this deployment's
+        ``jackpotFeeBps``; redundancy-1 jobs only)."""
+        from veritrain import forced
+
+        bps = self.market.resolver.jackpotFeeBps() if spec.redundancy == 1 else 0
+        return forced.jackpot_fee(spec.num_shards * reward_per_task, spec.redundancy, bps)
+
     def check_funds(self, costs: Costs, *, approve: bool = True) -> None:
         fmt = self.tokens()
         balance = int(self.market.token.balanceOf(self.address))
-        what = (fmt(costs.escrow) if costs.rounds == 1 else
-                f"{fmt(costs.total)} over its {costs.rounds} rounds ({fmt(costs.escrow)} per round)")
+        per_round = costs.escrow + costs.jackpot_fee
+        what = (fmt(per_round) if costs.rounds == 1 else
+                f"{fmt(costs.total)} over its {costs.rounds} rounds ({fmt(per_round)} per round)")
+        if costs.jackpot_fee:
+            what += f" (the jackpot fee of {fmt(costs.jackpot_fee)} per round included)"
         if balance < costs.total:
             raise InsufficientFundsError(
                 f"the job escrows {what} but {self.address} holds {fmt(balance)}, "
@@ -217,6 +230,7 @@ class Requester:
         spec = _spec(spec)
         check_supported(spec)
         costs = job_costs(spec, reward_per_task, stake_per_task, griefing_fee, referee_fee_pool)
+        costs = replace(costs, jackpot_fee=self.jackpot_fee(spec, reward_per_task))
         data = datamod.load_dataset(dataset, spec)
         held = datamod.load_dataset(holdout_data, spec) if holdout_data is not None else None
         if held is not None and held.classes != data.classes:
@@ -252,7 +266,7 @@ class Requester:
             record.holdout = str(datamod.save_holdout(prepared.holdout, where))
         self.store.save_pending(record)
         allowance = int(self.market.token.allowance(self.address, self.market.address))
-        if allowance < costs.escrow:  # every round's escrow at once: later rounds need no approve
+        if allowance < costs.escrow + costs.jackpot_fee:  # every round's at once: later rounds need none
             record.approve_tx = tx_hash(self.market.token.approve(self.market.address, costs.total).send())
         from veritrain.starts import BoundStarts
 

@@ -71,6 +71,9 @@ def stats(journal: Journal) -> dict[str, Any]:
             "sent": len(mine),
             "won": sum(1 for _, d in mine if d.outcome == Outcome.ACCUSED_LOST.label),
             "lost": sum(1 for _, d in mine if d.outcome == Outcome.ACCUSER_LOST.label),
+            "forced": sum(1 for _, d in mine if d.outcome == Outcome.FORCED.label),
+            "jackpots": sum(d.jackpot or 0 for _, d in mine if d.jackpot_to and d.jackpot_to.lower()
+                            == str(journal.value("address")).lower()),
             "open": sum(1 for i, _ in mine if i.phase != DisputePhase.SETTLED),
         },
         "referee": {

@@ -74,7 +74,7 @@ class VerifierChain:
         m = self.market.events(market_from, names=["JobPosted", "ResultRevealed"],
                                confirmations=confirmations, quiet_after=quiet)
         names = ["DisputeOpened", "DisputeAnswered", "DrawRescheduled", "CommitteeDrawn",
-                 "RefereeKeyDelivered", "VoteRevealed", "DisputeSettled"]
+                 "RefereeKeyDelivered", "VoteRevealed", "JackpotPaid", "DisputeSettled"]
         r = self.resolver.events(resolver_from, names=names, confirmations=confirmations, quiet_after=quiet)
         return m, r
 

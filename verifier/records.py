@@ -128,6 +128,9 @@ class DisputeRecord(_Record):
     outcome: str | None = None
     verdict: str | None = None
     referee_pot: int | None = None
+    #: a forced error's jackpot (docs/spec/forced.md), with whom it went to
+    jackpot: int | None = None
+    jackpot_to: str | None = None
     check: CheckRecord | None = None
     opened_tx: str | None = None
     settled_tx: str | None = None

@@ -306,6 +306,18 @@ class VerifierService:
             extra["my_vote"] = BallotState(int(a["vote"])).label  # what the contract made of it
         self.journal.put(key, item.phase if item else "voting", votes=votes, **extra)
 
+    def _on_JackpotPaid(self, ev: Any) -> None:  # noqa: N802
+        """A forced error caught (docs/spec/forced.md): the catcher's jackpot, in its dispute."""
+        a = ev.args
+        key = f"dispute:{int(a['disputeId'])}"
+        item = self.journal.get(key)
+        if item is None:
+            return
+        self.journal.put(key, item.phase, jackpot=int(a["amount"]), jackpot_to=str(a["catcher"]))
+        if str(a["catcher"]).lower() == self.chain.address.lower():
+            log.info("dispute %d: a forced error caught; jackpot %d (withdraw it with the verifier's "
+                     "withdraw command)", int(a["disputeId"]), int(a["amount"]))
+
     def _on_DisputeSettled(self, ev: Any) -> None:  # noqa: N802
         a = ev.args
         outcome = Outcome(int(a["outcome"])).label

@@ -78,6 +78,29 @@ def select(secret: bytes, snap: bytes, *, bps: int, redundancy: int, checkpoints
     return Selection(True, j, (j, j + 1) if j + 1 < checkpoints - 1 else (j,))
 
 
+def jackpot_fee(rewards: int, redundancy: int, fee_bps: int) -> int:
+    """What ``postJob`` takes beyond the escrow for the jackpot pool: ``fee_bps`` of the job's
+    ``rewards`` (every slot's reward) for a redundancy-1 job, nothing otherwise (as the
+    contract computes it)."""
+    return rewards * fee_bps // BPS if redundancy == 1 else 0
+
+
+def seal(seed: bytes, snap: bytes) -> bytes:
+    """The market's seal of a claim once its key is delivered:
+    ``keccak256(abi.encode(uint256(seedHash) >> 64, snap))``."""
+    top = int.from_bytes(seed, "big") >> 64
+    return keccak_256(top.to_bytes(32, "big") + snap).digest()
+
+
+def snap_of(sealed: bytes, seed: bytes, claim_block_hash: bytes) -> bytes | None:
+    """The snapshot the market sealed: the claim block's hash, or zero (the key came more than
+    256 blocks later); None when ``sealed`` is neither (no seed, or another claim's seal)."""
+    for snap in (claim_block_hash, _ZERO):
+        if sealed == seal(seed, snap):
+            return snap
+    return None
+
+
 def weight_index(d: int, count: int) -> int:
     """The flat index of the perturbed weight among ``count`` model weights."""
     if count <= 0:

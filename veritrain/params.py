@@ -54,6 +54,11 @@ class ResolverParams(_Section):
     referee_slash_bps: int = Field(ge=0, le=BPS)
     response_window: Seconds = Field(gt=0, le=UINT32_MAX, description="time an accused worker has to "
                                      "answer a challenge with its leaves and proofs")
+    forced_error_bps: int = Field(ge=0, le=BPS, description="share of redundancy-1 claims that must "
+                                  "reveal a forced error (docs/spec/forced.md)")
+    jackpot_fee_bps: int = Field(ge=0, le=BPS, description="share of a redundancy-1 job's rewards its "
+                                 "requester pays into the jackpot pool; a forced error's catcher gets "
+                                 "reward x jackpot_fee_bps / forced_error_bps")
 
     @model_validator(mode="after")
     def _contract_rules(self) -> ResolverParams:
@@ -61,6 +66,9 @@ class ResolverParams(_Section):
             raise ValueError("committee_size: must be odd (a majority must exist)")
         if self.bounty_bps + self.referee_fee_bps > BPS:
             raise ValueError(f"bounty_bps: bounty_bps + referee_fee_bps must be <= {BPS}")
+        if self.forced_error_bps == 0 and self.jackpot_fee_bps != 0:
+            raise ValueError("jackpot_fee_bps: must be 0 when forced_error_bps is 0 "
+                             "(nothing would pay it out)")
         return self
 
     @property

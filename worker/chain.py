@@ -20,6 +20,7 @@ from veritrain.chain.journaled import JournaledSender
 from veritrain.chain.states import ClaimStatus
 from veritrain.chain.views import Claim, Dispute, Job, ResolverParams, Task
 from veritrain.deployments import Deployment
+from veritrain.errors import ChainError
 from veritrain.journal import Journal
 
 
@@ -83,9 +84,17 @@ class WorkerChain:
         """A loop pass's shared read of the latest block (:meth:`ChainClient.one_head`)."""
         return self.client.one_head()
 
-    def simulate_claim(self, task_id: int, pubkey: bytes) -> None:
+    def simulate_claim(self, task_id: int, pubkey: bytes, seed_hash: bytes) -> None:
         """Run ``claim`` on the latest state without sending it; a revert raises by name."""
-        self.client.call(self.market.web3_contract, "claim", task_id, pubkey)
+        self.client.call(self.market.web3_contract, "claim", task_id, pubkey, seed_hash)
+
+    def claim_block_hash(self, task_id: int, from_block: int) -> bytes:
+        """The hash of the block holding this worker's (latest) claim of the task."""
+        logs = self.market.logs("TaskClaimed", from_block, taskId=task_id, worker=self.address)
+        if not logs:
+            raise ChainError(f"task {task_id}: no TaskClaimed event of {self.address} "
+                             f"since block {from_block}")
+        return bytes(logs[-1].blockHash)
 
     def pending_claims(self) -> dict[int, int]:
         """Other workers' ``claim`` transactions waiting in the node's mempool: task id -> how many.

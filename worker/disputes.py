@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from veritrain import envelope
+from veritrain import envelope, forced
 from veritrain import manifest as manifest_mod
 from veritrain.chain import segments
 from veritrain.chain.states import DisputeStatus
@@ -140,6 +140,13 @@ class DisputeDuty:
         rec = self.journal.get(key) or self.journal.put(key, "open", task=it.data["task_id"], served=[])
         status, now = d.status, chain.now()
         try:
+            if (status in (DisputeStatus.ANSWERING, DisputeStatus.DRAWING) and d.accused == self.address
+                    and now <= d.deadline):
+                opened = self.forced_answer(it, d.segment)
+                if opened is not None:
+                    self.say(f"dispute {dispute_id}: segment {d.segment} holds this claim's forced error; "
+                             "answering so (the challenger wins the jackpot, the claim is released)")
+                    return self._tx(key, "answer_forced", resolver.answerForced(dispute_id, *opened))
             if status == DisputeStatus.ANSWERING:
                 if now > d.deadline:
                     return self._tx(key, "settle", resolver.settle(dispute_id))
@@ -167,6 +174,17 @@ class DisputeDuty:
         except ContractRevert as exc:  # somebody else acted first, or too early: look again next tick
             self.say(f"dispute {dispute_id}: {exc}")
         return False
+
+    def forced_answer(self, it: Item, j: int) -> tuple[bytes, bytes] | None:
+        """``(secret, snap)`` for ``answerForced`` when segment ``j`` shows this claim's forced
+        error (j* or j*+1, docs/spec/forced.md); None for any other segment or claim."""
+        data = it.data
+        if data.get("forced_segment") is None:
+            return None
+        secret, snap = bytes.fromhex(data["forced_secret"]), bytes.fromhex(data["forced_snap"])
+        sel = forced.select(secret, snap, bps=self.chain.resolver_params().forced_error_bps, redundancy=1,
+                            checkpoints=len(data["hashes"]) - 1)
+        return (secret, snap) if j in sel.segments else None
 
     def answer_segment(self, it: Item, j: int) -> segments.Segment:
         """Segment ``j`` of this worker's result, with proofs, from the manifest it kept on disk."""

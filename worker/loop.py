@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from veritrain import deployments, envelope
+from veritrain import deployments, envelope, forced
 from veritrain.chain.receipts import commitment
 from veritrain.chain.states import ClaimStatus, JobStatus
+from veritrain.checkpoint import checkpoint_hash
 from veritrain.errors import (
     ChainError,
     ConfigError,
@@ -46,6 +47,7 @@ from veritrain.errors import (
 from veritrain.jobdoc import JobDocument, open_initial_model, open_shard, worker_key_context
 from veritrain.journal import Item, Journal
 from veritrain.manifest import Manifest
+from veritrain.training.judges import judge_for
 from veritrain.units import TokenFormat
 from worker import tasks
 from worker.discovery import TaskBoard
@@ -201,6 +203,10 @@ class Worker:
         d = TaskRecord.of(it)
         tid = d.task_id
         if self.chain.status_of(tid) == ClaimStatus.NONE:
+            if d.forced_secret is None:  # journaled before the claim leaves: only it opens the seed
+                it = self._record(it, forced_secret=forced.new_secret().hex())
+                d = TaskRecord.of(it)
+            seed = forced.seed_hash(bytes.fromhex(d.require("forced_secret")))
             if self.chain.pending_tx(self.journal, it.key, "claim") is None:
                 have = self.chain.balance()
                 if have < d.stake:
@@ -214,8 +220,8 @@ class Worker:
             try:
                 # estimated first; once signed, a last look (a simulation on the latest state and
                 # the mempool) right before it leaves can still call it off
-                claim = self.chain.market.claim(tid, bytes(self.pubkey)).estimate()
-                self._send(it, "claim", claim.checked(lambda: self._last_look(d.job_id, tid)))
+                claim = self.chain.market.claim(tid, bytes(self.pubkey), seed).estimate()
+                self._send(it, "claim", claim.checked(lambda: self._last_look(d.job_id, tid, seed)))
             except SlotTakenInMempool:
                 return self._lost(it, "another worker's claim of its last free slot is pending")
             except ContractRevert as exc:
@@ -251,7 +257,7 @@ class Worker:
         longest = min(MAX_CLAIM_JITTER_SECONDS, CLAIM_JITTER_SECONDS * CONTENDED / max(1, free))
         time.sleep(self._jitter.uniform(0, longest))
 
-    def _last_look(self, job_id: int, task_id: int) -> None:
+    def _last_look(self, job_id: int, task_id: int, seed: bytes) -> None:
         """Right before a signed claim leaves: look at the mempool, then simulate it on the latest
         state (a rival's claim mined since the estimate, as on an automining chain or an L2
         sequencer that includes a transaction the moment it arrives, makes it revert here, by
@@ -259,7 +265,7 @@ class Worker:
         between the look and the send, the window in which a rival's claim makes ours a mined
         revert."""
         self._check_mempool(job_id, task_id)
-        self.chain.simulate_claim(task_id, bytes(self.pubkey))
+        self.chain.simulate_claim(task_id, bytes(self.pubkey), seed)
 
     def _check_mempool(self, job_id: int, task_id: int) -> None:
         """Raise SlotTakenInMempool when rivals' pending claims already fill every slot of the
@@ -335,8 +341,30 @@ class Worker:
                 self._send(it, "refuse_start", self.chain.market.refuseStart(d.task_id))
                 self._set(it, ABANDONED, reason=f"refused the task: {problem}")
                 return MOVED
-        self._set(it, TRAINING)
+        self._set(self._forced(it), TRAINING)
         return MOVED
+
+    def _forced(self, it: Item) -> Item:
+        """Whether the claim is a forced error (docs/spec/forced.md): the market sealed the
+        snapshot when it delivered the key, so the draw is known now, to this worker alone.
+        Journaled (the snapshot and j*) before training, so a restart decides the same."""
+        d = TaskRecord.of(it)
+        if d.forced_secret is None or d.forced_snap is not None:
+            return it
+        secret = bytes.fromhex(d.forced_secret)
+        sealed = self.chain.market.sealOf(d.task_id, self.address)
+        claimed_in = self.chain.claim_block_hash(d.task_id, d.from_block)
+        snap = forced.snap_of(sealed, forced.seed_hash(secret), claimed_in)
+        if snap is None:  # no seal: a redundancy > 1 job, where results are compared instead
+            return self._record(it, forced_snap="")
+        sel = forced.select(secret, snap, bps=self.chain.resolver_params().forced_error_bps,
+                            redundancy=self.chain.job(d.job_id).redundancy,
+                            checkpoints=self.doc(d.spec_cid).spec.num_checkpoints - 1)
+        if sel.selected:
+            self.say(f"task {d.task_id}: drawn as a forced error: checkpoint {sel.segment + 1} will be "  # type: ignore[operator]
+                     "published one step wrong (docs/spec/forced.md); a verifier that catches it wins "
+                     "the jackpot, and this worker is paid as usual")
+        return self._record(it, forced_snap=snap.hex(), forced_segment=sel.segment)
 
     def _initial_model(self, it: Item, doc: JobDocument, shard: int) -> bytes:
         """Round > 0: this task's copy of the previous aggregate, fetched, opened and checked."""
@@ -365,9 +393,30 @@ class Worker:
         if len(hashes) != doc.spec.num_checkpoints:
             raise ManifestError(f"training produced {len(hashes)} checkpoints, the job wants "
                                 f"{doc.spec.num_checkpoints}")
-        losses = tasks.checkpoint_losses(doc.spec, shard_data.features, shard_data.labels, ckpts, len(hashes))
+        if d.forced_segment is not None:
+            hashes[d.forced_segment + 1] = self._publish_forced(d, doc.spec, ckpts)
+        losses = tasks.checkpoint_losses(doc.spec, shard_data.features, shard_data.labels,
+                                         ckpts, len(hashes), self._published(d, ckpts))
         self._set(it, UPLOADING, hashes=[h.hex() for h in hashes], losses=losses)
         return MOVED
+
+    def _publish_forced(self, d: TaskRecord, spec: Any, ckpts: Path) -> bytes:
+        """Write the forced checkpoint j*+1 (built from the real j* and j*+1, which stay as they
+        are: training went on from the real one) where upload takes it; its hash h_{j*+1}."""
+        j = d.require("forced_segment")
+        draw = forced.draw(bytes.fromhex(d.require("forced_secret")), bytes.fromhex(d.require("forced_snap")))
+        wrong = forced.perturb((ckpts / tasks.checkpoint_name(j)).read_bytes(),
+                               (ckpts / tasks.checkpoint_name(j + 1)).read_bytes(), draw,
+                               judge_for(spec).bound)
+        dest = self.task_dir(d.task_id) / "forced" / tasks.checkpoint_name(j + 1)
+        tasks.write_atomic(dest, wrong)
+        return checkpoint_hash(wrong)
+
+    def _published(self, d: TaskRecord, ckpts: Path) -> Callable[[int], Path]:
+        """Where checkpoint ``i`` as published lies: the forced one for j*+1, else the real one."""
+        forced_next = None if d.forced_segment is None else d.forced_segment + 1
+        forced_dir = self.task_dir(d.task_id) / "forced"
+        return lambda i: (forced_dir if i == forced_next else ckpts) / tasks.checkpoint_name(i)
 
     def _upload(self, it: Item) -> bool:
         d = TaskRecord.of(it)
@@ -375,8 +424,8 @@ class Worker:
         key, cids, hashes = self.data_key(it), dict(d.cids or {}), list(d.require("hashes"))
         for i in range(len(hashes)):
             if str(i) not in cids:
-                enc = tasks.encrypted_checkpoint(self.task_dir(tid) / "ckpt", self.task_dir(tid) / "enc", i,
-                                                 key, doc, tid, self.address)
+                enc = tasks.encrypted_checkpoint(self._published(d, self.task_dir(tid) / "ckpt")(i),
+                                                 self.task_dir(tid) / "enc", i, key, doc, tid, self.address)
                 cids[str(i)] = self.storage.put_file(enc)
                 it = self._record(it, cids=cids)
         manifest = Manifest.build(spec_cid=d.spec_cid, job_id=d.job_id, task_id=tid,

@@ -62,11 +62,18 @@ class TaskRecord(BaseModel):
     stake: int
     reward: int
     from_block: int
+    #: claiming: the forced-error secret (hex, docs/spec/forced.md), journaled before the claim
+    #: leaves (the claim commits to its hash; only this opens it)
+    forced_secret: str | None = None
     # awaiting_key
     key_deadline: int | None = None
     commit_deadline: int | None = None
     # fetching: the key envelope from KeyDelivered, 0x-hex
     envelope: str | None = None
+    #: fetching: the snapshot the market sealed at key delivery (hex; "" when the claim has no
+    #: seal: redundancy > 1) and j* when the draw made the claim a forced error
+    forced_snap: str | None = None
+    forced_segment: int | None = None
     # uploading: h_0..h_n (hex) and the CID of each uploaded checkpoint by its index
     hashes: list[str] | None = None
     cids: dict[str, str] | None = None

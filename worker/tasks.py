@@ -67,18 +67,19 @@ LOSS_EXAMPLES = 512
 
 
 def checkpoint_losses(spec: JobSpec, features: Any, labels: Any, directory: Path,
-                      count: int) -> list[float] | None:
-    """The mean loss of checkpoints ``0..count-1`` (in ``directory``) on the first
-    :data:`LOSS_EXAMPLES` examples of the task's shard: the loss curve the manifest publishes
-    (docs/spec, section 13). None when a checkpoint is not this job's model (a trainer that
-    wrote something else): the curve is optional, the result is not."""
+                      count: int, published: Callable[[int], Path] | None = None) -> list[float] | None:
+    """The mean loss of checkpoints ``0..count-1`` (in ``directory``, or where ``published(i)``
+    says: the curve is of the checkpoints the manifest lists, a forced one included, so it
+    never gives a forced error away) on the first :data:`LOSS_EXAMPLES` examples of the task's
+    shard: the loss curve the manifest publishes (docs/spec, section 13). None when a checkpoint
+    is not this job's model (a trainer that wrote something else): the curve is optional, the
+    result is not."""
     from veritrain.training.engine import evaluate
-    from veritrain.training.sinks import DirectorySink
 
-    sink = DirectorySink(directory)
+    where = published or (lambda i: directory / checkpoint_name(i))
     x, y = features[:LOSS_EXAMPLES], labels[:LOSS_EXAMPLES]
     try:
-        return [float(evaluate(spec, sink.read(i), x, y).loss) for i in range(count)]
+        return [float(evaluate(spec, where(i).read_bytes(), x, y).loss) for i in range(count)]
     except Exception:  # noqa: BLE001 - an optional curve must never cost the worker its task
         return None
 
@@ -214,12 +215,22 @@ def fetch_initial_model(storage: Storage, doc: JobDocument, shard: int, dest: Pa
 
 
 # ------------------------------------------------------------------------ checkpoints
-def encrypted_checkpoint(ckpt_dir: Path, enc_dir: Path, index: int, key: bytes, doc: JobDocument,
+def checkpoint_name(index: int) -> str:
+    """A checkpoint's file name in a task's folders (the trainer's DirectorySink writes these)."""
+    return f"ckpt-{index:06d}.vtck"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    _atomic_write(path, data)
+
+
+def encrypted_checkpoint(source: Path, enc_dir: Path, index: int, key: bytes, doc: JobDocument,
                          task_id: int, worker: str) -> Path:
-    """The encrypted form of checkpoint ``index`` on disk (made once, then reused)."""
+    """The encrypted form of checkpoint ``index`` (the plaintext at ``source``) on disk, made
+    once, then reused."""
     dest = enc_dir / f"ckpt-{index:06d}.enc"
     if not dest.exists():
-        plain = (ckpt_dir / f"ckpt-{index:06d}.vtck").read_bytes()
+        plain = source.read_bytes()
         blob = crypto.encrypt_bytes(plain, key, job_id=checkpoint_binding(doc, task_id, worker),
                                     shard_index=index)
         _atomic_write(dest, blob)

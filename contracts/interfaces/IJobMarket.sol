@@ -33,6 +33,12 @@ interface IJobMarket {
     /// claim still inside its challenge window, or a claim already disputed.
     function openDispute(uint256 taskId, address worker) external returns (DisputedClaim memory);
 
+    /// @notice A claim's forced-error seal (docs/spec/forced.md; zero without a seed).
+    function sealOf(uint256 taskId, address worker) external view returns (bytes32);
+
+    /// @notice Job `jobId`'s reward per task.
+    function rewardOf(uint256 jobId) external view returns (uint256);
+
     /// @notice The root and leaf count of a disputed claim (reverts unless Disputed).
     function disputedClaim(uint256 taskId, address worker) external view returns (DisputedClaim memory);
 
@@ -60,4 +66,11 @@ interface IJobMarket {
 
     /// @notice The ERC-20 every amount is denominated in.
     function token() external view returns (address);
+}
+
+/// @title IForcedErrors
+/// @notice What the market reads from the resolver once, when the modules are wired.
+interface IForcedErrors {
+    /// @notice Share of a redundancy-1 job's rewards `postJob` adds for the jackpot pool.
+    function jackpotFeeBps() external view returns (uint16);
 }

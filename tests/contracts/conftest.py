@@ -102,7 +102,7 @@ class Env:
         return (job_id << 32) | index
 
     def claim(self, worker: Any, task_id: int) -> Any:
-        return self.send(worker, self.market.functions.claim(task_id, pubkey(worker)))
+        return self.send(worker, self.market.functions.claim(task_id, pubkey(worker), bytes(32)))
 
     def deliver(self, task_id: int, worker: Any, requester: Any = None) -> Any:
         return self.send(

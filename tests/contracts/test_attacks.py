@@ -39,7 +39,7 @@ def test_reentrant_token_cannot_reenter_the_market(env: Env) -> None:
     assert _selector_name(env, token.functions.lastHookRevert().call()) == REENTRANCY
     again = market.functions.postJob(job_tuple())._encode_transaction_data()
     env.send(env.owner, token.functions.arm(market.address, again))
-    env.send(w, market.functions.claim((1 << 32) | 0, pubkey(w)))
+    env.send(w, market.functions.claim((1 << 32) | 0, pubkey(w), bytes(32)))
     assert _selector_name(env, token.functions.lastHookRevert().call()) == REENTRANCY
     assert market.functions.jobCount().call() == 1
     env.send(r, market.functions.cancelJob(1))

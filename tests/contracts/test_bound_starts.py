@@ -158,7 +158,7 @@ def test_a_keyed_start_is_refused_with_stake_and_costs(env: Env) -> None:
     assert env.job(job)["escrow"] == escrow - fee
     assert env.market.functions.getTask(t).call()[4] == 1  # closed
     late = env.workers[1]
-    env.revert_with(late, env.market.functions.claim(t, pubkey(late)), "JobMarketTaskFull", t)
+    env.revert_with(late, env.market.functions.claim(t, pubkey(late), bytes(32)), "JobMarketTaskFull", t)
     env.assert_solvent()
 
 

@@ -14,6 +14,9 @@ OPEN, CANCELLED, CLOSED = 1, 2, 3
 TREE = Tree(hashes(9))
 
 
+NO_SEED = bytes(32)  # a claim that is never a forced error (docs/spec/forced.md)
+
+
 def b32(name: str) -> str:
     """The field name JobMarketInvalidParameter(string) carries (a plain string since issue 14)."""
     return name
@@ -147,7 +150,7 @@ def test_happy_path_claim_key_commit_reveal_finalize_withdraw(env: Env) -> None:
     env.revert_with(w, env.market.functions.withdraw(), "JobMarketNothingOwed", w.address)
     # the slot is done: nobody else can claim it
     env.revert_with(
-        env.workers[1], env.market.functions.claim(t, pubkey(env.workers[1])), "JobMarketTaskFull", t
+        env.workers[1], env.market.functions.claim(t, pubkey(env.workers[1]), NO_SEED), "JobMarketTaskFull", t
     )
     env.assert_solvent()
 
@@ -156,25 +159,28 @@ def test_claim_reverts(env: Env) -> None:
     job = env.post_job()
     t, w, other = env.task_id(job), env.workers[0], env.workers[1]
     env.revert_with(
-        w, env.market.functions.claim(t, pubkey(other)), "JobMarketBadPubKey", w.address, other.address
+        w, env.market.functions.claim(t, pubkey(other), NO_SEED), "JobMarketBadPubKey", w.address,
+        other.address
     )
     env.revert_with(
-        w, env.market.functions.claim(t, pubkey(w)[:63]), "JobMarketBadPubKey", w.address, "0x" + "00" * 20
+        w, env.market.functions.claim(t, pubkey(w)[:63], NO_SEED), "JobMarketBadPubKey", w.address,
+        "0x" + "00" * 20
     )
     env.revert_with(
         w,
-        env.market.functions.claim(env.task_id(job, 2), pubkey(w)),
+        env.market.functions.claim(env.task_id(job, 2), pubkey(w), bytes(32)),
         "JobMarketTaskOutOfRange",
         env.task_id(job, 2),
     )
-    env.revert_with(w, env.market.functions.claim(env.task_id(9), pubkey(w)), "JobMarketUnknownJob", 9)
+    unknown = env.market.functions.claim(env.task_id(9), pubkey(w), NO_SEED)
+    env.revert_with(w, unknown, "JobMarketUnknownJob", 9)
     env.claim(w, t)
-    env.revert_with(other, env.market.functions.claim(t, pubkey(other)), "JobMarketTaskFull", t)
+    env.revert_with(other, env.market.functions.claim(t, pubkey(other), bytes(32)), "JobMarketTaskFull", t)
     job2 = env.post_job(redundancy=2)
     env.claim(w, env.task_id(job2))
     env.revert_with(
         w,
-        env.market.functions.claim(env.task_id(job2), pubkey(w)),
+        env.market.functions.claim(env.task_id(job2), pubkey(w), bytes(32)),
         "JobMarketWrongStatus",
         env.task_id(job2),
         w.address,
@@ -235,7 +241,7 @@ def test_griefing_fee_without_free_escrow_closes_the_slot(env: Env) -> None:
     assert env.owed(w) == STAKE + FEE
     assert env.market.functions.getTask(t).call()[4] == 1  # closed
     env.revert_with(
-        env.workers[1], env.market.functions.claim(t, pubkey(env.workers[1])), "JobMarketTaskFull", t
+        env.workers[1], env.market.functions.claim(t, pubkey(env.workers[1]), NO_SEED), "JobMarketTaskFull", t
     )
     r = env.send(env.outsiders[0], env.market.functions.closeJob(job))
     assert env.chain.events(env.market, "JobClosed", r)[0]["args"]["refunded"] == REWARD - FEE
@@ -378,7 +384,7 @@ def test_cancel_and_close(env: Env) -> None:
     assert env.job(job)["status"] == CANCELLED
     env.revert_with(
         env.workers[1],
-        env.market.functions.claim(env.task_id(job, 1), pubkey(env.workers[1])),
+        env.market.functions.claim(env.task_id(job, 1), pubkey(env.workers[1]), bytes(32)),
         "JobMarketJobNotOpen",
         job,
         CANCELLED,

@@ -25,6 +25,6 @@ def test_deploy_uses_the_network_file(env: Env, tmp_path: Path) -> None:
     assert registry.functions.minStake().call() == 7 * 10**18
     assert registry.functions.unbondingDelay().call() == params.unbonding_delay
     assert tuple(resolver.functions.params().call()) == (5, 42_500_000_000_000_000_000, 3600, 86400, 7200,
-                                                         5000, 2000, 1000, 3600)
+                                                         5000, 2000, 1000, 3600, 0, 0)
     # the session's protocol, deployed from the shipped local file, is untouched
     assert tuple(env.resolver.functions.params().call())[0] == network_params("local").resolver.committee_size

@@ -96,7 +96,7 @@ class MarketMachine(RuleBasedStateMachine):
         for _ in range(steps):
             status = m.getClaim(task, worker.address).call()[0]
             if status in (ClaimStatus.NONE, ENDED):
-                self.tx(worker, m.claim(task, pubkey(worker)))
+                self.tx(worker, m.claim(task, pubkey(worker), bytes(32)))
             elif status == ClaimStatus.CLAIMED:
                 self.tx(requester, m.deliverKey(task, worker.address, b"env"))
             elif status == ClaimStatus.KEY_DELIVERED:

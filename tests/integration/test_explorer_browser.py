@@ -153,7 +153,7 @@ def world(w3: Any, ipfs: Any) -> Iterator[SimpleNamespace]:
         for i, w in enumerate((honest, cheater)):
             send(w3, w, c["DevToken"].functions.approve(c["JobMarket"].address, MAX))
             pub = envelope.public_key_from_private(bytes(w.key))
-            send(w3, w, c["JobMarket"].functions.claim(job.task_id(i), pub))
+            send(w3, w, c["JobMarket"].functions.claim(job.task_id(i), pub, bytes(32)))
             requester.deliver_key(job, job.task_id(i), w)
         m_honest = _submit(w3, dep, storage, honest, job, 0, None, tmp)
         m_cheat = _submit(w3, dep, storage, cheater, job, 1, SkipStep(segment=CHEAT_SEGMENT), tmp)

@@ -523,7 +523,7 @@ def test_a_reorg_drops_a_claim_a_key_delivery_and_a_reveal_and_each_is_sent_agai
     # 1. the claim
     thread = _reorg_when_mined(remote, sent, reorged)
     pub = envelope.public_key_from_private(bytes(worker.key))
-    sender.send(journal, f"task:{task}", "claim", journaled(wrk.market.claim(task, pub)))
+    sender.send(journal, f"task:{task}", "claim", journaled(wrk.market.claim(task, pub, bytes(32))))
     thread.join(30)
     # 2. the key delivery: the requester's client waits for confirmations too
     req.market.client.confirmations = 4
@@ -615,7 +615,7 @@ def test_a_verifier_sets_aside_a_result_whose_reveal_a_reorg_dropped(remote, tmp
     task = task_id_of(req.market.jobCount(), 0)
     wrk.token.approve(wrk.market.address, stake).send()
     pub = envelope.public_key_from_private(bytes(worker.key))
-    wrk.market.claim(task, pub).send()
+    wrk.market.claim(task, pub, bytes(32)).send()
     ctx = worker_key_context(CHAIN_ID, req.market.address, task, worker.address)
     req.market.deliverKey(task, worker.address, envelope.wrap(os.urandom(32), pub, ctx)).send()
     root, salt = b"\x07" * 32, b"\x08" * 32

@@ -138,7 +138,7 @@ class TestWorker:
         task_id = task_id_of(job_id, index)
         job = self.market.getJob(job_id)
         self.token.approve(self.market.address, job[5])  # stakePerTask
-        self.market.claim(task_id, envelope.public_key_from_private(bytes(self.account.key)))
+        self.market.claim(task_id, envelope.public_key_from_private(bytes(self.account.key)), bytes(32))
         return task_id
 
     def wait_key(self, task_id: int, timeout: float = 30.0) -> bytes:

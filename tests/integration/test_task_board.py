@@ -101,7 +101,7 @@ def test_claims_restart_and_cancel_read_only_what_changed(
 
     pub = envelope.public_key_from_private(bytes(rival.key))
     for i in (3, 7):
-        _send(fresh_chain, RIVAL, market.functions.claim(task_id_of(job_id, i), bytes(pub)))
+        _send(fresh_chain, RIVAL, market.functions.claim(task_id_of(job_id, i), bytes(pub), bytes(32)))
     got = _measured(proxy, "worker", board.refresh)
     assert got.get("eth_call") == 2  # getTask for the two claimed tasks, nothing for the other 48
     assert set(range(50)) - set(board.free(job_id)) == {3, 7}
@@ -127,7 +127,7 @@ def _job_with_a_rival_claim(board: TaskBoard, market: Any, fresh_chain: Any, ind
     board.refresh()
     (job_id,) = board.jobs
     pub = envelope.public_key_from_private(bytes(dev_account(RIVAL).key))
-    _send(fresh_chain, RIVAL, market.functions.claim(task_id_of(job_id, index), bytes(pub)))
+    _send(fresh_chain, RIVAL, market.functions.claim(task_id_of(job_id, index), bytes(pub), bytes(32)))
     board.refresh()
     assert index not in board.free(job_id)
     return int(job_id)
@@ -177,7 +177,7 @@ def _racing_worker(fresh_chain: Any, market: Any, dep: Any, proxy: CountingProxy
         task_id=tid, job_id=job_id, task_index=0, spec_cid="bafy", stake=1, reward=1,
         from_block=0).model_dump(exclude_none=True))
     pub = envelope.public_key_from_private(bytes(dev_account(RIVAL).key))
-    rival = market.functions.claim(tid, bytes(pub)).build_transaction({
+    rival = market.functions.claim(tid, bytes(pub), bytes(32)).build_transaction({
         "from": dev_account(RIVAL).address, "gas": 400_000,
         "nonce": fresh_chain.eth.get_transaction_count(dev_account(RIVAL).address)})
     return worker, it, dev_account(RIVAL).sign_transaction(rival).raw_transaction
@@ -289,14 +289,14 @@ def test_the_requester_s_status_reads_only_what_changed_between_polls(
     m = Market(client, dep)
     pub = {i: bytes(envelope.public_key_from_private(bytes(dev_account(i).key))) for i in (2, RIVAL)}
     for n in range(6):
-        _send(fresh_chain, 2 if n % 2 else RIVAL, market.functions.claim(task_id_of(job_id, n),
-                                                                            pub[2 if n % 2 else RIVAL]))
+        who = 2 if n % 2 else RIVAL
+        _send(fresh_chain, who, market.functions.claim(task_id_of(job_id, n), pub[who], bytes(32)))
     trackers: dict[int, Any] = {}
     first = round_status(m, job_id, start, doc, trackers)
     assert sum(len(t.claims) for t in first.tasks) == 6 and first.tasks[0].phase == "claimed"
     idle = _measured(proxy, "requester", lambda: round_status(m, job_id, start, doc, trackers))
     assert idle.get("eth_call") == 1, idle  # getJob only: no getClaim for the six unchanged claims
-    _send(fresh_chain, RIVAL, market.functions.claim(task_id_of(job_id, 7), pub[RIVAL]))
+    _send(fresh_chain, RIVAL, market.functions.claim(task_id_of(job_id, 7), pub[RIVAL], bytes(32)))
     holder: list[Any] = []
     one = _measured(proxy, "requester", lambda: holder.append(round_status(m, job_id, start, doc, trackers)))
     assert one.get("eth_call") == 2, one  # getJob and the new claim's getClaim

@@ -124,7 +124,9 @@ class Requester:
         pool = 10 * 10**18 * tasks
         escrow = tasks * spec.redundancy * REWARD + pool
         market = self.c["JobMarket"]
-        send(self.w3, self.acct, self.c["DevToken"].functions.approve(market.address, escrow))
+        # with room for a jackpot fee (a deployment with forced errors on adds up to every reward)
+        approve = self.c["DevToken"].functions.approve(market.address, escrow + tasks * REWARD)
+        send(self.w3, self.acct, approve)
         params = (spec_cid, doc.shards_root(), tasks, spec.redundancy, spec.num_checkpoints, REWARD, STAKE,
                   REWARD // 10, pool, 600, 3600, 600, challenge_window, BoundStarts.of(doc).root, False)
         send(self.w3, self.acct, market.functions.postJob(params))
@@ -178,7 +180,7 @@ class Worker:
         market = self.c["JobMarket"]
         send(self.w3, self.acct, self.c["DevToken"].functions.approve(market.address, STAKE))
         pub = envelope.public_key_from_private(bytes(self.acct.key))
-        send(self.w3, self.acct, market.functions.claim(task_id, pub))
+        send(self.w3, self.acct, market.functions.claim(task_id, pub, bytes(32)))
 
     def train_and_submit(self, job: Job, task_index: int, cheat: Any = None) -> Manifest:
         """Train (honestly, or with ``cheat``), upload encrypted checkpoints and the manifest,

@@ -67,11 +67,11 @@ def test_views_return_typed_values_and_writes_return_a_prepared_transaction() ->
     market = _bare(facades.JobMarket, client)
     status = market.verifierKeyStatus(3, "0xv")
     assert status is VerifierKeyStatus.DELIVERED and client.calls == [("verifierKeyStatus", (3, "0xv"))]
-    tx = market.claim(7, b"pub")
+    tx = market.claim(7, b"pub", bytes(32))
     assert isinstance(tx, facades.Tx) and len(client.calls) == 1  # nothing sent yet
     seen: list[str] = []
     assert tx.transact(seen.append) == "0xhash"
-    assert client.calls[-1] == ("claim", (7, b"pub"), {"gas": None, "wait": False, "on_signed": seen.append,
-                                                "last_look": None})
+    assert client.calls[-1] == ("claim", (7, b"pub", bytes(32)), {
+        "gas": None, "wait": False, "on_signed": seen.append, "last_look": None})
     tx.send(gas=90_000)
-    assert client.calls[-1] == ("claim", (7, b"pub"), {"gas": 90_000, "value": 0})
+    assert client.calls[-1] == ("claim", (7, b"pub", bytes(32)), {"gas": 90_000, "value": 0})

@@ -25,6 +25,8 @@ bounty_bps = 4000
 referee_fee_bps = 1000
 referee_slash_bps = 500
 response_window = 40
+forced_error_bps = 100
+jackpot_fee_bps = 200
 """
 
 
@@ -37,17 +39,18 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_the_local_file_holds_the_protocol_defaults() -> None:
     local = network_params("local")
     assert local.min_stake == 100 * 10**18 and local.unbonding_delay == 7 * 24 * 3600
-    assert resolver_params_tuple() == (3, 100 * 10**18, 3600, 24 * 3600, 24 * 3600, 5_000, 2_000, 1_000, 3600)
+    assert resolver_params_tuple() == (3, 100 * 10**18, 3600, 24 * 3600, 24 * 3600, 5_000, 2_000, 1_000, 3600,
+                                       0, 0)  # forced errors off on the local network
     assert list(RESOLVER_PARAMS) == ["committeeSize", "challengeBond", "drawWindow", "commitWindow",
                                      "revealWindow", "bountyBps", "refereeFeeBps", "refereeSlashBps",
-                                     "responseWindow"]
+                                     "responseWindow", "forcedErrorBps", "jackpotFeeBps"]
     assert local.dev_token is not None and local.wei(local.dev_token.mint_per_account) == 10**6 * 10**18
 
 
 def test_a_deployers_file_sets_every_parameter_in_the_contracts_units(tmp_path: Path) -> None:
     params = load_params(_write(tmp_path, GOOD))
     assert params.min_stake == 2_500_000 and params.unbonding_delay == 1000  # 6 decimals
-    assert resolver_params_tuple(network=params) == (5, 40_000_000, 10, 20, 30, 4000, 1000, 500, 40)
+    assert resolver_params_tuple(network=params) == (5, 40_000_000, 10, 20, 30, 4000, 1000, 500, 40, 100, 200)
     assert resolver_params_tuple({"committeeSize": 7}, network=params)[0] == 7
     with pytest.raises(ValueError, match="unknown resolver parameter"):
         resolver_params_tuple({"committee": 7}, network=params)
@@ -72,6 +75,8 @@ def test_a_bad_file_lists_every_problem_with_its_path(tmp_path: Path) -> None:
         load_params(_write(tmp_path, GOOD.replace("unbonding_delay = 1000", "unbonding_delay = 60")))
     with pytest.raises(ConfigError, match="registry.min_stake: 2.0000005 tokens is not a whole number"):
         load_params(_write(tmp_path, GOOD.replace("min_stake = 2.5", "min_stake = 2.0000005")))
+    with pytest.raises(ConfigError, match="jackpot_fee_bps: must be 0 when forced_error_bps is 0"):
+        load_params(_write(tmp_path, GOOD.replace("forced_error_bps = 100", "forced_error_bps = 0")))
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_params(_write(tmp_path, "[registry\n"))
 

@@ -97,6 +97,7 @@ class FakeMarket:
 
         self.market = Contract()
         self.registry = SimpleNamespace(poolSize=lambda: 3)  # the verifiers the stake bound counts
+        self.resolver = SimpleNamespace(jackpotFeeBps=lambda: 0)  # no forced errors, no jackpot fee
         self.token = SimpleNamespace(allowance=lambda owner, spender: 10**30, balanceOf=lambda a: 50,
                                      decimals=lambda: 1, symbol=lambda: "VTD")
 
@@ -122,7 +123,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
                          terms=Terms(reward_per_task=3, stake_per_task=2, griefing_fee=0,
                                      referee_fee_pool=0)))
     requester = SimpleNamespace(market=market, storage=storage, store=store, account=ACCOUNT,
-                                address=ACCOUNT.address, deployment=SimpleNamespace(deploy_block=0))
+                                address=ACCOUNT.address, deployment=SimpleNamespace(deploy_block=0),
+                                jackpot_fee=lambda spec, reward: 0)
     verified: list[int] = []
 
     def verify_round(job: Any, rj: Any, **kw: Any) -> RoundOutcome:  # every round "done", a distinct model

@@ -64,7 +64,7 @@ def test_disputes_stats_and_degraded_health(journal):
     s = client.get("/stats").json()
     assert s["results"]["total"] == 2 and s["results"]["challenged"] == 1 and s["results"]["verified"] == 1
     assert s["segments"] == {"replayed": 3, "match": 2, "mismatch": 1, "unrunnable": 0, "unavailable": 0}
-    assert s["challenges"] == {"sent": 1, "won": 1, "lost": 0, "open": 0}
+    assert s["challenges"] == {"sent": 1, "won": 1, "lost": 0, "forced": 0, "jackpots": 0, "open": 0}
     assert s["referee"]["drawn"] == 1 and s["referee"]["revealed"] == 1
     assert s["referee"]["with_majority"] == 0  # still voting
     journal.put("dispute:2", "settled", my_vote="Against", verdict="Against")

@@ -97,7 +97,7 @@ class FakeChain:
         self.looks.append("mempool")
         return {}  # no rival claim waits in the mempool
 
-    def simulate_claim(self, task_id: int, pubkey: bytes) -> None:
+    def simulate_claim(self, task_id: int, pubkey: bytes, seed_hash: bytes) -> None:
         self.looks.append("simulation")
 
     def task(self, task_id: int) -> Any:
@@ -132,6 +132,25 @@ def test_claim_sends_approve_and_claim_once(worker: Any) -> None:
     assert worker.chain.sent[1].args[1] == bytes(worker.pubkey) and len(worker.pubkey) == 64
     got = worker.journal.get(it.key)
     assert got.phase == loop.AWAITING_KEY and got.data["key_deadline"] == 1600
+
+
+def test_the_forced_error_secret_is_journaled_before_the_claim_that_commits_to_it(worker: Any) -> None:
+    """docs/spec/forced.md: the claim carries keccak(secret); only the journaled secret opens it
+    (answerForced). A crash after the send must find the same secret, not draw a new one."""
+    it = item(worker, loop.CLAIMING)
+    sent_with: list[bytes] = []
+    send = worker.chain.send
+
+    def spy(fn: Any, journal: Any, key: str, action: str) -> Any:
+        if action == "claim":  # the secret is on disk when the claim leaves
+            sent_with.append(bytes.fromhex(journal.get(key).data["forced_secret"]))
+        return send(fn, journal, key, action)
+
+    worker.chain.send = spy
+    worker.advance(it)
+    claim = worker.chain.sent[-1]
+    assert claim.name == "claim" and claim.args[2] == keccak_256(sent_with[0]).digest()
+    assert worker.journal.get(it.key).data["forced_secret"] == sent_with[0].hex()
 
 
 def test_claim_reentered_after_a_crash_does_not_claim_again(worker: Any) -> None:
@@ -177,7 +196,7 @@ def test_a_first_claim_in_a_job_or_one_for_its_last_free_slots_waits_a_random_mo
 def test_the_last_look_simulates_the_claim_last(worker: Any) -> None:
     """Only the simulation's round trip may lie between the last look and the send: a rival's
     claim mined in that window makes ours a mined revert (29k gas, no decoded reason)."""
-    worker._last_look(1, 1 << 32)
+    worker._last_look(1, 1 << 32, bytes(32))
     assert worker.chain.looks == ["mempool", "simulation"]
 
 

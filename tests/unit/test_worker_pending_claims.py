@@ -26,7 +26,8 @@ def _chain(number: int, head: int, txs: list[dict[str, Any]]) -> Any:
 
 def _claim(sender: str, task_id: int, to: str = MARKET) -> dict[str, Any]:
     contract = Web3().eth.contract(address=MARKET, abi=artifact("JobMarket")["abi"])
-    return {"from": sender, "to": to, "input": contract.encode_abi("claim", args=[task_id, b"\x00" * 64])}
+    data = contract.encode_abi("claim", args=[task_id, b"\x00" * 64, bytes(32)])
+    return {"from": sender, "to": to, "input": data}
 
 
 def test_rivals_pending_claims_are_counted_per_task_and_mine_and_other_calls_are_not() -> None:

@@ -190,6 +190,9 @@ class JobMarket(Facade):
     def liabilities(self) -> int:
         return int(self._call("liabilities"))
 
+    def sealOf(self, task_id: int, worker: str) -> bytes:  # noqa: N802
+        return bytes(self._call("sealOf", task_id, worker))
+
     # ---- transactions
     def postJob(self, params: tuple[Any, ...]) -> Tx:  # noqa: N802 - JobParams, in ABI order
         return self._tx("postJob", params)
@@ -209,8 +212,10 @@ class JobMarket(Facade):
     def requestVerifierKey(self, job_id: int) -> Tx:  # noqa: N802
         return self._tx("requestVerifierKey", job_id)
 
-    def claim(self, task_id: int, pub_key: bytes) -> Tx:
-        return self._tx("claim", task_id, pub_key)
+    def claim(self, task_id: int, pub_key: bytes, seed_hash: bytes) -> Tx:
+        """``seed_hash``: ``keccak256(secret)`` (docs/spec/forced.md), or 32 zero bytes for a
+        claim that is never a forced error."""
+        return self._tx("claim", task_id, pub_key, seed_hash)
 
     def abandon(self, task_id: int, worker: str) -> Tx:
         return self._tx("abandon", task_id, worker)
@@ -254,6 +259,18 @@ class DisputeResolver(Facade):
     def disputeCount(self) -> int:  # noqa: N802
         return int(self._call("disputeCount"))
 
+    def jackpot(self) -> int:
+        return int(self._call("jackpot"))
+
+    def jackpotFor(self, job_id: int) -> int:  # noqa: N802
+        return int(self._call("jackpotFor", job_id))
+
+    def jackpotFeeBps(self) -> int:  # noqa: N802
+        return int(self._call("jackpotFeeBps"))
+
+    def totalBonds(self) -> int:  # noqa: N802
+        return int(self._call("totalBonds"))
+
     def challenge(self, task_id: int, worker: str, j: int, claimed_next: bytes) -> Tx:
         return self._tx("challenge", task_id, worker, j, claimed_next)
 
@@ -263,6 +280,9 @@ class DisputeResolver(Facade):
 
     def answer(self, dispute_id: int, seg: tuple[Any, ...]) -> Tx:
         return self._tx("answer", dispute_id, seg)
+
+    def answerForced(self, dispute_id: int, secret: bytes, snap: bytes) -> Tx:  # noqa: N802
+        return self._tx("answerForced", dispute_id, secret, snap)
 
     def drawCommittee(self, dispute_id: int) -> Tx:  # noqa: N802
         return self._tx("drawCommittee", dispute_id)

@@ -61,6 +61,7 @@ class Outcome(_ContractEnum):  # DisputeResolver.Outcome
     BOTH_LOST = 3
     DISMISSED = 4
     LAPSED = 5  # nobody drew the committee in time: a challenger's bond went to the job's escrow
+    FORCED = 6  # the accused showed a forced error (answerForced): released, the challenger's jackpot
 
 
 class BallotState(_ContractEnum):  # DisputeResolver.BallotState

@@ -132,6 +132,8 @@ class ResolverParams(_View):  # DisputeResolver.params
     referee_fee_bps: int
     referee_slash_bps: int
     response_window: int
+    forced_error_bps: int
+    jackpot_fee_bps: int
 
 
 def snake(name: str) -> str:

@@ -98,15 +98,16 @@ def deploy_protocol(
 
 
 def deploy_local(
-    w3: Web3, deployer: Any, network: str = "local", *, mint_to: list[str] | None = None
+    w3: Web3, deployer: Any, network: str = "local", *, mint_to: list[str] | None = None,
+    resolver_params: dict[str, int] | None = None,
 ) -> Deployment:
     """Everything a local network needs: the dev token (minted to the dev accounts) and the
-    protocol's three contracts."""
+    protocol's three contracts (``resolver_params`` replaces some of the resolver's)."""
     from veritrain.dev.accounts import dev_account
 
     start = w3.eth.block_number
     token = deploy_contract(w3, deployer, "DevToken", deployer.address)
-    contracts = deploy_protocol(w3, deployer, token.address)
+    contracts = deploy_protocol(w3, deployer, token.address, resolver_params=resolver_params)
     holders = mint_to if mint_to is not None else [dev_account(i).address for i in range(DEV_FUNDED_ACCOUNTS)]
     for holder in holders:
         _send(w3, deployer, token.functions.mint(holder, DEV_MINT))
