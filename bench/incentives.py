@@ -19,8 +19,13 @@ workers and verifiers settle with and without forced errors.
    ``p·c·R`` and earns the bounty share of a caught cheat's stake, plus, with forced errors, a
    jackpot ``J`` (from :func:`veritrain.economics.quote`) for the first catcher of a forced
    error planted in a share ``φ`` of results. Reported: the cheating rate and the verifiers'
-   participation over the second half of the run, with and without forced errors. Forced
-   errors are modelled here; the contracts do not run them yet (docs/economics.md).
+   participation over the second half of the run, with and without forced errors.
+
+3. **Forced errors caught ÷ forced errors** (docs/spec/forced.md): forced errors drawn by the
+   protocol's own selection, caught when a verifier's sampling picks segment j*
+   (:func:`_forced_detection`). The end-to-end path (a real worker publishing one, a real
+   verifier catching it and winning the jackpot, an opt-out slashed by a committee) is
+   tests/integration/test_forced_real_stack.py; its gas is ``make gas`` (``forced_round``).
 """
 
 from __future__ import annotations
@@ -55,6 +60,38 @@ def _planted_detection(planted: int, p: float, rng: random.Random) -> list[dict[
         rows.append({"f": f, "verifiers": v, "planted": planted, "caught": caught,
                      "rate": round(caught / planted, 4), "predicted": round(predicted, 4),
                      "within_band": abs(caught / planted - predicted) <= band})
+    return rows
+
+
+def _forced_detection(forced_errors: int, p: float, rng: random.Random) -> list[dict[str, Any]]:
+    """Forced errors (docs/spec/forced.md) drawn by :func:`veritrain.forced.select` from random
+    secrets and snapshots, each caught when some verifier's own sampling (the verifier's code,
+    its own secret) chooses segment j*: a replay of j* always rejects the forced checkpoint
+    (tests/unit/training/test_forced.py, exact and tolerance mode). ``caught_j_or_next`` also
+    counts j*+1, which in exact mode almost always shows it too. Predicted for j*:
+    ``1 − (1 − p)^V``."""
+    from verifier.sampling import choose_segments, task_seed
+    from veritrain import forced
+
+    rows = []
+    for v in (1, 2, 3):
+        secrets = [rng.randbytes(32) for _ in range(v)]
+        caught = either = drawn = 0
+        for i in range(forced_errors):
+            sel = forced.select(rng.randbytes(32), rng.randbytes(32), bps=forced.BPS, redundancy=1,
+                                checkpoints=N_SEGMENTS)
+            assert sel.selected and sel.segment is not None
+            drawn += 1
+            worker, root = "0x" + rng.randbytes(20).hex(), rng.randbytes(32)
+            chosen = set().union(*(choose_segments(task_seed(s, 31337, (1 << 32) | i, worker, root),
+                                                   N_SEGMENTS, p) for s in secrets))
+            caught += sel.segment in chosen
+            either += bool(chosen & set(sel.segments))
+        predicted = 1 - (1 - p) ** v
+        band = 3.3 * math.sqrt(predicted * (1 - predicted) / drawn)
+        rows.append({"verifiers": v, "forced": drawn, "caught": caught, "rate": round(caught / drawn, 4),
+                     "predicted": round(predicted, 4), "within_band": abs(caught / drawn - predicted) <= band,
+                     "caught_j_or_next": either, "rate_j_or_next": round(either / drawn, 4)})
     return rows
 
 
@@ -112,6 +149,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     rng = random.Random(22)
     planted = 60 if quick else 400
     rows = _planted_detection(planted, DEFAULT_SAMPLING_P, rng)
+    forced_rows = _forced_detection(planted, DEFAULT_SAMPLING_P, rng)
     rounds, workers, verifiers = (200, 100, 5) if quick else (1000, 200, 5)
     without = simulate(forced=False, rounds=rounds, workers=workers, verifiers=verifiers, seed=1)
     with_forced = simulate(forced=True, rounds=rounds, workers=workers, verifiers=verifiers, seed=1)
@@ -120,6 +158,10 @@ def run(quick: bool = False) -> dict[str, Any]:
         "segments": N_SEGMENTS,
         "planted_detection": rows,
         "planted_detection_within_band": all(r["within_band"] for r in rows),
+        "forced_detection": forced_rows,
+        # one verifier at the default p: forced errors caught ÷ forced errors
+        "forced_caught_over_forced": forced_rows[0]["rate"],
+        "forced_detection_within_band": all(r["within_band"] for r in forced_rows),
         "simulation": {"rounds": rounds, "workers": workers, "verifiers": verifiers,
                        "without_forced_errors": without, "with_forced_errors": with_forced},
         "cheat_rate_without_forced_errors": without["cheat_rate"],

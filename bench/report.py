@@ -55,6 +55,21 @@ KEYS: tuple[Key, ...] = (
         "the bound start under an 8-task startsRoot)",
     ),
     Key(
+        "gas.forced_round_total",
+        ("gas", "forced_round_total"),
+        "— (reported)",
+        "issue 22 · bench/gas.py",
+        "gas of a forced error caught: the challenge and the worker's answerForced (no committee; "
+        "docs/spec/forced.md)",
+    ),
+    Key(
+        "gas.forced_per_task_overhead",
+        ("gas", "forced_per_task_overhead"),
+        "— (reported)",
+        "issue 22 · bench/gas.py",
+        "what forced errors add to every redundancy-1 task's claim and key delivery (the seed, the seal)",
+    ),
+    Key(
         "gas.scored_window_total",
         ("gas", "scored_window_total"),
         "— (reported)",
@@ -71,6 +86,14 @@ KEYS: tuple[Key, ...] = (
         "each rate within a 99.9% binomial band of the prediction",
     ),
     Key(
+        "incentives.forced_caught_over_forced",
+        ("incentives", "forced_caught_over_forced"),
+        "≈ p for one verifier (1 − (1 − p)^V for V)",
+        "issue 22 · bench/incentives.py",
+        "forced errors caught ÷ forced errors: drawn by the protocol's selection, caught when a "
+        "verifier's own sampling at the default p picks j* (one verifier; every V in forced_detection)",
+    ),
+    Key(
         "incentives.cheat_rate_without_forced_errors",
         ("incentives", "cheat_rate_without_forced_errors"),
         "— (reported)",
@@ -82,7 +105,8 @@ KEYS: tuple[Key, ...] = (
         ("incentives", "cheat_rate_with_forced_errors"),
         "— (reported)",
         "issue 22 · bench/incentives.py",
-        "the same with forced errors and the jackpot of docs/economics.md (modelled; not on-chain yet)",
+        "the same with forced errors and the jackpot of docs/economics.md (the model; on-chain since "
+        "session 11, docs/spec/forced.md)",
     ),
     Key(
         "incentives.verifier_participation_without_forced_errors",

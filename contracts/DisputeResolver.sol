@@ -4,7 +4,7 @@ pragma solidity 0.8.37;
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {IJobMarket, IJobMarketJobs} from "./interfaces/IJobMarket.sol";
 import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 
 /// @title DisputeResolver
@@ -94,6 +94,14 @@ contract DisputeResolver is ReentrancyGuardTransient {
         Forced
     }
 
+    /// @notice What opened a dispute: a verifier's challenge, two redundant workers, or a
+    /// verifier's opt-out challenge of a forced error's segment ({challengeOptOut}).
+    enum DisputeKind {
+        Challenge,
+        Workers,
+        OptOut
+    }
+
     /// @notice A seat's ballot: not yet committed, committed, or revealed with what the vote
     /// says (see the contract notes).
     enum BallotState {
@@ -170,7 +178,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         uint40 drawBlockOrBallots;
         DisputeStatus status;
         Outcome outcome;
-        bool accuserIsWorker;
+        DisputeKind kind;
         // slot 2
         bytes32 accusedNext;
         // slot 3, written for disputes between workers only (see {Dispute})
@@ -188,6 +196,8 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     /// @notice The vote meaning "could not fetch checkpoint j"; always counts against the worker(s).
     bytes32 public constant UNAVAILABLE = bytes32(0);
+    /// @notice {getDispute}'s `accuserNext` of an opt-out challenge ({challengeOptOut}).
+    bytes32 public constant OPT_OUT = keccak256("veritrain.forced.optOut");
     /// @notice Largest committee: each seat's ballot state takes 3 of the 40 bits in {DisputeStore}.
     uint256 public constant MAX_COMMITTEE = 13;
     uint256 private constant _BPS = 10_000;
@@ -212,6 +222,9 @@ contract DisputeResolver is ReentrancyGuardTransient {
     mapping(uint256 disputeId => mapping(uint256 word => uint256)) private _committee;
     /// @dev A seat's vote commitment while Committed (cleared by the reveal).
     mapping(uint256 disputeId => mapping(uint256 seat => bytes32)) private _commitments;
+    /// @dev An opened, selected claim's `j* + 1`, by its seal (lowest bit clear): what
+    /// {challengeOptOut} disputes. Keyed by the seal so a later claim never inherits it.
+    mapping(bytes32 seal => uint32) private _forcedAt;
     /// @dev Forced-error claims (by their seal) whose jackpot was paid (once per claim): the
     /// dispute count at the payment. A dispute opened later challenged a segment already
     /// public as forced: it is a false challenge and its bond goes to the worker.
@@ -240,6 +253,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// @param verdict The vote of the majority (None when dismissed).
     event DisputeSettled(uint256 indexed disputeId, Outcome outcome, BallotState verdict, uint256 refereePot);
     event JackpotPaid(uint256 indexed disputeId, address indexed catcher, uint256 amount);
+    event SeedOpened(uint256 indexed taskId, address indexed worker, bool selected, uint32 segment);
 
     error DisputeResolverInvalidParameter(string name);
     error DisputeResolverNotVerifier(address caller);
@@ -258,6 +272,8 @@ contract DisputeResolver is ReentrancyGuardTransient {
     error DisputeResolverBadSecret(uint256 disputeId);
     error DisputeResolverNotSelected(uint256 disputeId);
     error DisputeResolverNotForcedSegment(uint256 disputeId, uint256 segment, uint256 forcedSegment);
+    error DisputeResolverSeedOpened(uint256 taskId, address worker);
+    error DisputeResolverNotOptOut(uint256 taskId, address worker);
 
     /// @param market The {JobMarket} (vault; its `modules()` must name this contract).
     /// @param registry The {VerifierRegistry}; its unbonding delay must exceed
@@ -316,6 +332,42 @@ contract DisputeResolver is ReentrancyGuardTransient {
         nonReentrant
         returns (uint256 disputeId)
     {
+        return _challenge(taskId, worker, j, claimedNext, DisputeKind.Challenge);
+    }
+
+    /// @notice A forced job's claim opens its seed once its challenge window is over
+    /// (`secret`, and `snap` the market sealed with it; docs/spec/forced.md). Anyone holding
+    /// the secret may send it. Not selected: the claim may be finalized at once. Selected: `j*`
+    /// is now public and the claim stays open to challenge one more window, in which
+    /// {challengeOptOut} can show it published the real checkpoint instead of the forced one.
+    /// A seed never opened is timed out by the market ({JobMarket-timeout}). Emits {SeedOpened}.
+    function openSeed(uint256 taskId, address worker, bytes32 secret, bytes32 snap) external nonReentrant {
+        bytes32 seal = _market.sealOf(taskId, worker);
+        if (uint256(seal) & 1 != 0) revert DisputeResolverSeedOpened(taskId, worker);
+        uint256 count = IJobMarketJobs(address(_market)).getJob(taskId >> 32).checkpointCount;
+        (bool selected, uint256 forced) = _selection(seal, secret, snap, count - 1);
+        if (!_sealed(seal, secret, snap)) revert DisputeResolverBadSecret(0);
+        _market.openSeal(taskId, worker, selected);
+        if (selected) _forcedAt[seal] = uint32(forced + 1);
+        emit SeedOpened(taskId, worker, selected, uint32(forced));
+    }
+
+    /// @notice A registered verifier says an opened, selected claim published the real
+    /// checkpoint `j* + 1` where it had to publish the forced one (the opt-out). The dispute is
+    /// segment `j*` and runs as a challenge (answer, committee, settle) with the verdict turned
+    /// round: referees that reproduce the accused's leaf `j* + 1` (or cannot get checkpoint
+    /// `j*`) vote against it. Pulls `challengeBond`. Emits a {DisputeOpened} event whose
+    /// `accuserNext` is {OPT_OUT}.
+    function challengeOptOut(uint256 taskId, address worker) external nonReentrant returns (uint256 disputeId) {
+        uint32 at = _forcedAt[bytes32(uint256(_market.sealOf(taskId, worker)) & ~uint256(1))];
+        if (at == 0) revert DisputeResolverNotOptOut(taskId, worker);
+        return _challenge(taskId, worker, at - 1, OPT_OUT, DisputeKind.OptOut);
+    }
+
+    function _challenge(uint256 taskId, address worker, uint256 j, bytes32 claimedNext, DisputeKind kind)
+        private
+        returns (uint256 disputeId)
+    {
         if (!_registry.isActive(msg.sender)) revert DisputeResolverNotVerifier(msg.sender);
         if (worker == msg.sender) revert DisputeResolverSelfChallenge(worker);
         IJobMarket.DisputedClaim memory c = _market.openDispute(taskId, worker);
@@ -327,6 +379,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         // taskId < 2**64: job ids fit 32 bits (see {DisputeStore}); j + 1 < checkpointCount (uint32)
         (d.accused, d.taskId, d.segment) = (worker, uint64(taskId), uint32(j));
         (d.accuser, d.deadline, d.status) = (msg.sender, SafeCast.toUint32(deadline), DisputeStatus.Answering);
+        d.kind = kind;
         emit DisputeOpened(disputeId, taskId, worker, msg.sender, false, uint32(j), 0, claimedNext, bond, 0);
         if (bond != 0) _market.collect(msg.sender, bond);
     }
@@ -375,21 +428,26 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// Drawing, before that phase's deadline. The dispute settles at once, without a committee:
     /// the claim is released (its worker is paid as usual), the challenger's bond returns and
     /// the first challenger answered so on this claim gets the jackpot ({jackpotFor}). A
-    /// dispute opened after that payment made `j*` public; its bond goes to the worker (else a
-    /// griefer could re-challenge every window, for free, and the worker would never be paid).
+    /// dispute opened after that payment, or after the seed's opening, challenged a `j*`
+    /// already public; its bond goes to the worker (else a griefer could re-challenge every
+    /// window, for free, and the worker would never be paid). Not for an opt-out challenge.
     /// Emits {JackpotPaid} (when one is paid) and {DisputeSettled} (outcome Forced).
     function answerForced(uint256 disputeId, bytes32 secret, bytes32 snap) external nonReentrant {
         DisputeStore storage d = _disputes[disputeId];
         DisputeStatus status = d.status;
-        if (status != DisputeStatus.Answering && status != DisputeStatus.Drawing) {
+        if ((status != DisputeStatus.Answering && status != DisputeStatus.Drawing) || d.kind != DisputeKind.Challenge) {
             revert DisputeResolverWrongStatus(disputeId, status);
         }
         if (block.timestamp > d.deadline) revert DisputeResolverDeadlinePassed(disputeId, d.deadline);
         bytes32 seal = _checkForced(disputeId, d, secret, snap);
         (uint256 taskId, address worker, address to) = (d.taskId, d.accused, d.accuser);
+        bool opened = uint256(seal) & 1 != 0; // j* public since the opening: no jackpot
+        seal = bytes32(uint256(seal) & ~uint256(1));
         uint64 paidAt = _jackpotPaidAt[seal];
         uint256 amount = _challengeBond;
-        if (paidAt == 0) {
+        if (opened) {
+            to = worker;
+        } else if (paidAt == 0) {
             uint256 prize = jackpotFor(taskId >> 32); // before the bond leaves the open bonds
             _jackpotPaidAt[seal] = _counter.count;
             amount += prize;
@@ -460,7 +518,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// the data key wrapped to a drawn referee's public key. Emits a {RefereeKeyDelivered} event.
     function deliverRefereeKey(uint256 disputeId, address referee, bytes calldata envelope) external {
         DisputeStore storage d = _inStatus(disputeId, DisputeStatus.Voting);
-        bool holder = msg.sender == d.accused || (d.accuserIsWorker && msg.sender == d.accuser)
+        bool holder = msg.sender == d.accused || (d.kind == DisputeKind.Workers && msg.sender == d.accuser)
             || msg.sender == _market.requesterOf(uint256(d.taskId) >> 32);
         if (!holder) revert DisputeResolverNotKeyHolder(disputeId, msg.sender);
         _seatOf(disputeId, referee);
@@ -553,8 +611,9 @@ contract DisputeResolver is ReentrancyGuardTransient {
     function getDispute(uint256 disputeId) external view returns (Dispute memory r) {
         DisputeStore storage d = _disputes[disputeId];
         (r.taskId, r.accused, r.segment, r.accuser) = (d.taskId, d.accused, d.segment, d.accuser);
-        (r.deadline, r.status, r.outcome, r.accuserIsWorker) = (d.deadline, d.status, d.outcome, d.accuserIsWorker);
-        (r.accusedNext, r.accuserNext) = (d.accusedNext, d.accuserNext);
+        (r.deadline, r.status, r.outcome) = (d.deadline, d.status, d.outcome);
+        r.accuserIsWorker = d.kind == DisputeKind.Workers;
+        (r.accusedNext, r.accuserNext) = (d.accusedNext, d.kind == DisputeKind.OptOut ? OPT_OUT : d.accuserNext);
         if (r.status == DisputeStatus.Drawing) r.drawBlock = d.drawBlockOrBallots;
         if (r.status != DisputeStatus.None) r.requester = _market.requesterOf(r.taskId >> 32);
         bool held = !r.accuserIsWorker && r.status != DisputeStatus.None && r.status != DisputeStatus.Settled;
@@ -604,6 +663,11 @@ contract DisputeResolver is ReentrancyGuardTransient {
         return _jackpotFeeBps;
     }
 
+    /// @notice `forcedErrorBps` and `jackpotFeeBps` (the market reads them when wired).
+    function forcedErrorParams() external view returns (uint16, uint16) {
+        return (_forcedErrorBps, _jackpotFeeBps);
+    }
+
     /// @notice The jackpot pool: what the market holds for this resolver beyond open bonds.
     function jackpot() public view returns (uint256) {
         return _market.heldBy(address(this)) - _counter.openBonds;
@@ -613,7 +677,8 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// `jackpotFeeBps / forcedErrorBps` (so the fee funds it on average), capped by the pool.
     function jackpotFor(uint256 jobId) public view returns (uint256 amount) {
         if (_forcedErrorBps == 0) return 0;
-        amount = (_market.rewardOf(jobId) * _jackpotFeeBps) / _forcedErrorBps;
+        uint256 reward = IJobMarketJobs(address(_market)).getJob(jobId).rewardPerTask;
+        amount = (reward * _jackpotFeeBps) / _forcedErrorBps;
         uint256 pool = jackpot();
         if (amount > pool) amount = pool;
     }
@@ -655,21 +720,36 @@ contract DisputeResolver is ReentrancyGuardTransient {
     {
         (uint256 taskId, address worker) = (d.taskId, d.accused);
         seal = _market.sealOf(taskId, worker);
-        uint256 seed = uint256(keccak256(abi.encode(secret))) >> 64;
-        if (seal == 0 || keccak256(abi.encode(seed, snap)) != seal) revert DisputeResolverBadSecret(disputeId);
-        uint256 draw = uint256(keccak256(abi.encode(secret, snap)));
+        if (!_sealed(seal, secret, snap)) revert DisputeResolverBadSecret(disputeId);
         uint256 segments = _market.disputedClaim(taskId, worker).checkpointCount - 1;
-        if (snap == 0 || segments < 2 || draw % _BPS >= _forcedErrorBps) revert DisputeResolverNotSelected(disputeId);
-        uint256 forced = (draw >> 128) % (segments - 1);
+        (bool selected, uint256 forced) = _selection(seal, secret, snap, segments);
+        if (!selected) revert DisputeResolverNotSelected(disputeId);
         uint256 j = d.segment;
-        if (j != forced && (j != forced + 1 || j > segments - 2)) {
+        if (j != forced && j != forced + 1) {
             revert DisputeResolverNotForcedSegment(disputeId, j, forced);
         }
     }
 
+    /// @dev Whether `secret` and `snap` open `seal` (its lowest bit, the opened flag, aside).
+    function _sealed(bytes32 seal, bytes32 secret, bytes32 snap) private pure returns (bool) {
+        uint256 seed = uint256(keccak256(abi.encode(secret))) >> 64;
+        return seal != 0 && (uint256(keccak256(abi.encode(seed, snap))) | 1) == (uint256(seal) | 1);
+    }
+
+    /// @dev The draw of docs/spec/forced.md: selected, and `j*` (zero when not selected).
+    function _selection(bytes32, bytes32 secret, bytes32 snap, uint256 segments)
+        private
+        view
+        returns (bool selected, uint256 forced)
+    {
+        uint256 draw = uint256(keccak256(abi.encode(secret, snap)));
+        selected = snap != 0 && segments >= 2 && draw % _BPS < _forcedErrorBps;
+        if (selected) forced = (draw >> 128) % (segments - 1);
+    }
+
     /// @dev A bonded dispute settles: its bond leaves the open bonds (paid out by the caller).
     function _closeBond(DisputeStore storage d) private {
-        if (!d.accuserIsWorker) _counter.openBonds -= _challengeBond;
+        if (d.kind != DisputeKind.Workers) _counter.openBonds -= _challengeBond;
     }
 
     /// @dev For an even `j` the two leaves are siblings, so `proofNext` may be left empty: leaf
@@ -702,7 +782,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         // taskId < 2**64: job ids fit 32 bits (see {DisputeStore}); j + 1 < checkpointCount (uint32)
         (d.accused, d.taskId, d.segment) = (accused, uint64(taskId), uint32(seg.j));
         (d.accuser, d.deadline, d.drawBlockOrBallots) = (accuser, SafeCast.toUint32(deadline), uint40(drawBlock));
-        (d.status, d.accuserIsWorker) = (DisputeStatus.Drawing, accuserIsWorker);
+        (d.status, d.kind) = (DisputeStatus.Drawing, accuserIsWorker ? DisputeKind.Workers : DisputeKind.Challenge);
         d.accusedNext = seg.hNext;
         // a challenger's h_{j+1} never decides anything: the event keeps it (see {Dispute})
         if (accuserIsWorker) d.accuserNext = accuserNext;
@@ -723,10 +803,16 @@ contract DisputeResolver is ReentrancyGuardTransient {
     }
 
     /// @dev What a revealed `voteHash` says about the parties.
+    /// An opt-out challenge asks the opposite: a replay that reproduces the accused's leaf
+    /// j*+1 shows it published the real checkpoint where it had to publish a forced one, so it
+    /// counts Against the accused (as does UNAVAILABLE); any other hash is ForAccused.
     function _classify(DisputeStore storage d, bytes32 voteHash) private view returns (BallotState) {
+        DisputeKind kind = d.kind;
         if (voteHash == UNAVAILABLE) return BallotState.Against;
-        if (voteHash == d.accusedNext) return BallotState.ForAccused;
-        if (d.accuserIsWorker && voteHash == d.accuserNext) return BallotState.ForAccuser;
+        bool reproduced = voteHash == d.accusedNext;
+        if (kind == DisputeKind.OptOut) return reproduced ? BallotState.Against : BallotState.ForAccused;
+        if (reproduced) return BallotState.ForAccused;
+        if (kind == DisputeKind.Workers && voteHash == d.accuserNext) return BallotState.ForAccuser;
         return BallotState.Against;
     }
 
@@ -832,7 +918,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// @dev A verdict exists: who lost, their stakes or bond, the referee fee; the outcome.
     function _decide(DisputeStore storage d, Payout memory p, BallotState verdict) private returns (Outcome) {
         p.pot += _market.takeRefereeFee(uint256(d.taskId) >> 32);
-        bool isWorker = d.accuserIsWorker;
+        bool isWorker = d.kind == DisputeKind.Workers;
         (address accused, address accuser) = (d.accused, d.accuser);
         bool accusedLost = verdict != BallotState.ForAccused;
         bool accuserLost = isWorker ? verdict != BallotState.ForAccuser : !accusedLost;
@@ -890,7 +976,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
             p.toEscrow += p.pot;
         } else {
             _market.releaseClaim(d.taskId, d.accused);
-            if (d.accuserIsWorker) _market.releaseClaim(d.taskId, d.accuser);
+            if (d.kind == DisputeKind.Workers) _market.releaseClaim(d.taskId, d.accuser);
             else if (outcome == Outcome.Lapsed) p.toEscrow += bond;
             else _pay(p, d.accuser, bond);
         }
@@ -923,7 +1009,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     /// @dev A party that did not lose: a worker's claim is released; a challenger's bond returns.
     function _upheld(DisputeStore storage d, Payout memory p, address party, bool isWorker) private {
-        if (isWorker || d.accuserIsWorker) {
+        if (isWorker || d.kind == DisputeKind.Workers) {
             _market.releaseClaim(d.taskId, party);
         } else {
             _pay(p, party, _bondOf(d));
@@ -934,7 +1020,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// A settlement pays it out exactly once: {_upheld} returns it to a challenger that did not
     /// lose, {_forfeitBond} splits it when the challenger lost.
     function _bondOf(DisputeStore storage d) private view returns (uint256) {
-        return d.accuserIsWorker ? 0 : _challengeBond;
+        return d.kind == DisputeKind.Workers ? 0 : _challengeBond;
     }
 
     function _payMajority(Payout memory p, address[] memory referees, uint40 states, BallotState verdict)

@@ -182,6 +182,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         uint32 challengeWindow;
         uint32 checkpointCount;
         bool startsKeyed;
+        // forced errors on for this job (redundancy 1 on a network with a nonzero rate)
+        bool forced;
         // slot 1: 96 + 96 + 32 = 224 bits
         uint96 rewardPerTask;
         uint96 stakePerTask;
@@ -249,8 +251,9 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     address private _registry;
     // one slot: `postJob` reads the resolver (wired?) and bumps the job counter together
     address private _resolver;
-    uint80 private _jobCount;
-    /// @dev The resolver's `jackpotFeeBps`, read once when the modules are wired.
+    uint64 private _jobCount;
+    /// @dev The resolver's `forcedErrorBps` and `jackpotFeeBps`, read once when the modules are wired.
+    uint16 private _forcedErrorBps;
     uint16 private _jackpotFeeBps;
 
     mapping(uint256 jobId => JobStore) private _jobs;
@@ -346,6 +349,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     error JobMarketBadStartProof(uint256 taskId, address worker, bool boundSide);
     error JobMarketRightStart(uint256 taskId, address worker, bytes32 h0);
     error JobMarketStartsPublic(uint256 jobId);
+    error JobMarketSeedNotOpened(uint256 taskId, address worker);
 
     modifier onlyModule() {
         if (msg.sender != _resolver && msg.sender != _registry) revert JobMarketNotModule(msg.sender);
@@ -376,7 +380,7 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         }
         _registry = registry_;
         _resolver = resolver_;
-        _jackpotFeeBps = IForcedErrors(resolver_).jackpotFeeBps();
+        (_forcedErrorBps, _jackpotFeeBps) = IForcedErrors(resolver_).forcedErrorParams();
         emit ModulesSet(registry_, resolver_);
     }
 
@@ -420,8 +424,9 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         uint256 escrow = slots * p.rewardPerTask + p.refereeFeePool;
         if (escrow > type(uint128).max) revert JobMarketInvalidParameter("escrow");
         // forced errors exist in redundancy-1 jobs only: they alone pay into the jackpot pool
-        uint256 fee = p.redundancy == 1 ? (slots * p.rewardPerTask * _jackpotFeeBps) / _BPS : 0;
-        // cannot overflow: one job per transaction, 2**80 transactions will never happen
+        bool forced = p.redundancy == 1 && _forcedErrorBps != 0;
+        uint256 fee = forced ? (slots * p.rewardPerTask * _jackpotFeeBps) / _BPS : 0;
+        // cannot overflow: one job per transaction, 2**64 transactions will never happen
         unchecked {
             jobId = ++_jobCount;
         }
@@ -435,7 +440,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         (job.rewardPerTask, job.stakePerTask) = (p.rewardPerTask, p.stakePerTask);
         (job.escrow, job.refereeFee) = (uint128(escrow), uint96(p.refereeFeePool / slots));
         (job.requester, job.griefingFee) = (msg.sender, p.griefingFee);
-        (job.shardsRoot, job.startsRoot, job.startsKeyed) = (p.shardsRoot, p.startsRoot, p.startsKeyed);
+        (job.shardsRoot, job.startsRoot, job.startsKeyed, job.forced) =
+            (p.shardsRoot, p.startsRoot, p.startsKeyed, forced);
         _storeCid(job, p.specCid);
         _escrowStakes.a += SafeCast.toUint120(escrow);
         if (fee != 0) _addHeld(_resolver, fee);
@@ -482,8 +488,9 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         if (block.timestamp > c.keyDeadline) revert JobMarketDeadlinePassed(taskId, worker, c.keyDeadline);
         c.status = ClaimStatus.KeyDelivered;
         uint256 w = uint256(_seals[taskId][worker]);
-        // the snapshot: the claim block's hash, zero after 256 blocks (then never selected)
-        if (w != 0) _seals[taskId][worker] = keccak256(abi.encode(w >> 64, blockhash(uint64(w))));
+        // the snapshot: the claim block's hash, zero after 256 blocks (then never selected); the
+        // seal's lowest bit is cleared here and set once the seed is opened ({openSeal})
+        if (w != 0) _seals[taskId][worker] = bytes32(uint256(keccak256(abi.encode(w >> 64, blockhash(uint64(w))))) & ~uint256(1));
         emit KeyDelivered(taskId, worker, envelope);
     }
 
@@ -543,12 +550,10 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         if (was == ClaimStatus.Ended) c.challengeDeadline = 0;
         (c.revealWindow, c.challengeWindow, c.redundancy, c.checkpointCount) =
             (job.revealWindow, job.challengeWindow, job.redundancy, job.checkpointCount);
-        // a claim replacing an ended one must not inherit its seal (an old draw would answer
-        // for a new result); a first claim without a seed has nothing to write
-        if (job.redundancy == 1 && (seedHash != 0 || was == ClaimStatus.Ended)) {
-            _seals[taskId][msg.sender] =
-                seedHash == 0 ? bytes32(0) : bytes32((uint256(seedHash) >> 64 << 64) | block.number);
-        }
+        // every claim of a forced job is sealed, with the seed it gives (a zero or made-up one
+        // can never be opened, so its claim is timed out, not paid), and a new claim's seal
+        // replaces an ended claim's
+        if (job.forced) _seals[taskId][msg.sender] = bytes32((uint256(seedHash) >> 64 << 64) | block.number);
         // cannot overflow: active + finalized + closed < redundancy <= type(uint16).max (checked above)
         unchecked {
             task.active += 1;
@@ -674,11 +679,13 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
             deadline = c.commitDeadline;
         } else if (status == ClaimStatus.Committed) {
             deadline = _tasks[taskId].revealFrom + c.revealWindow;
+        } else if (status == ClaimStatus.Revealed && _unopened(taskId, worker)) {
+            deadline = c.challengeDeadline + c.revealWindow; // a forced job's seed never opened
         } else {
             revert JobMarketWrongStatus(taskId, worker, status);
         }
         if (block.timestamp <= deadline) revert JobMarketTooEarly(taskId, worker, deadline);
-        _endClaim(job, taskId, worker, status == ClaimStatus.Committed);
+        _endClaim(job, taskId, worker, status != ClaimStatus.KeyDelivered);
         uint256 stake = job.stakePerTask;
         uint256 penalty = (stake * MISSED_DEADLINE_PENALTY_BPS) / _BPS;
         job.escrow += uint128(penalty);
@@ -736,11 +743,13 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         emit ClaimSlashed(taskId, worker, stake);
     }
 
-    /// @notice Anyone may finalize a revealed claim after its challenge window: the reward and
-    /// the stake become withdrawable by the worker. Emits a {ClaimFinalized} event.
+    /// @notice Anyone may finalize a revealed claim after its challenge window (a forced job's
+    /// once its seed is opened): the reward and the stake become withdrawable by the worker.
+    /// Emits a {ClaimFinalized} event.
     function finalize(uint256 taskId, address worker) external {
         ClaimStore storage c = _claimIn(taskId, worker, ClaimStatus.Revealed);
         if (block.timestamp <= c.challengeDeadline) revert JobMarketTooEarly(taskId, worker, c.challengeDeadline);
+        if (_unopened(taskId, worker)) revert JobMarketSeedNotOpened(taskId, worker);
         c.status = ClaimStatus.Finalized;
         Task memory task = _loadTask(taskId);
         // cannot overflow: this claim was active, and active + finalized <= redundancy (uint16)
@@ -859,8 +868,11 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobMarket
-    function rewardOf(uint256 jobId) external view returns (uint256) {
-        return _jobs[jobId].rewardPerTask;
+    function openSeal(uint256 taskId, address worker, bool selected) external onlyResolver {
+        ClaimStore storage c = _claimIn(taskId, worker, ClaimStatus.Revealed);
+        if (block.timestamp <= c.challengeDeadline) revert JobMarketTooEarly(taskId, worker, c.challengeDeadline);
+        _seals[taskId][worker] |= bytes32(uint256(1));
+        if (selected) c.challengeDeadline = uint40(block.timestamp) + c.challengeWindow;
     }
 
     /// @inheritdoc IJobMarket
@@ -999,11 +1011,6 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         return _verifierKeys[jobId][verifier];
     }
 
-    /// @notice Whether the requester delivered job `jobId`'s data key to `verifier`.
-    function verifierKeyDelivered(uint256 jobId, address verifier) external view returns (bool) {
-        return _verifierKeys[jobId][verifier] == VerifierKeyStatus.Delivered;
-    }
-
     /// @notice Time after which unrevealed committed claims of `taskId` can be timed out.
     function revealDeadline(uint256 taskId) external view returns (uint64) {
         return _tasks[taskId].revealFrom + _jobs[taskId >> 32].revealWindow;
@@ -1119,6 +1126,12 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         if (job.status != JobStatus.Open) job.settledSlots += 1;
         ClaimStore storage c = _claims[taskId][worker];
         (c.status, c.hash) = (ClaimStatus.Ended, bytes32(0));
+    }
+
+    /// @dev A forced job's claim whose seed is not opened yet (its seal's lowest bit clear).
+    function _unopened(uint256 taskId, address worker) private view returns (bool) {
+        uint256 seal = uint256(_seals[taskId][worker]);
+        return seal != 0 && seal & 1 == 0;
     }
 
     function _free(JobStore storage job) private view returns (uint256) {

@@ -74,7 +74,7 @@ class VerifierChain:
         m = self.market.events(market_from, names=["JobPosted", "ResultRevealed"],
                                confirmations=confirmations, quiet_after=quiet)
         names = ["DisputeOpened", "DisputeAnswered", "DrawRescheduled", "CommitteeDrawn",
-                 "RefereeKeyDelivered", "VoteRevealed", "JackpotPaid", "DisputeSettled"]
+                 "RefereeKeyDelivered", "VoteRevealed", "JackpotPaid", "SeedOpened", "DisputeSettled"]
         r = self.resolver.events(resolver_from, names=names, confirmations=confirmations, quiet_after=quiet)
         return m, r
 
@@ -148,6 +148,14 @@ class VerifierChain:
         opener = {"challenge": self.resolver.challenge,
                   "challengeWithProof": self.resolver.challengeWithProof}
         return opener[ch.function](*ch.args())
+
+    def challenge_opt_out(self, task_id: int, worker: str) -> Tx:
+        """``challengeOptOut``: an opened forced error whose leaf j*+1 is the real checkpoint.
+        The bond is approved now."""
+        bond = self.bond()
+        if bond:
+            self.approve(bond)
+        return self.resolver.challengeOptOut(task_id, worker)
 
     def slash_wrong_start(self, task_id: int, worker: str, args: tuple[Any, ...]) -> Any:
         """``JobMarket.slashWrongStart``: ``args`` from :meth:`veritrain.starts.BoundStarts.wrong_start`."""

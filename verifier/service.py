@@ -118,6 +118,8 @@ class VerifierService:
             self.watcher.process(item)
             checked += 1
         counts["results"] = checked
+        counts["opt_outs"] = sum(1 for item in self.journal.items("optout:", phases=("pending",))
+                                 if self.watcher.check_opt_out(item) == "challenged")
         counts["housekeeping"] = self.housekeeping(self.chain.timestamp())
         counts["withdrawn"] = self.withdraw()
         if self.scored is not None:
@@ -305,6 +307,17 @@ class VerifierService:
         if str(a["referee"]).lower() == self.chain.address.lower():
             extra["my_vote"] = BallotState(int(a["vote"])).label  # what the contract made of it
         self.journal.put(key, item.phase if item else "voting", votes=votes, **extra)
+
+    def _on_SeedOpened(self, ev: Any) -> None:  # noqa: N802
+        """A forced job's claim opened its seed; a drawn one is checked for the opt-out
+        (:meth:`verifier.watcher.Watcher.check_opt_out`)."""
+        a = ev.args
+        if not a["selected"]:
+            return
+        key = f"optout:{int(a['taskId'])}:{str(a['worker']).lower()}"
+        if self.journal.get(key) is None:
+            self.journal.put(key, "pending", task_id=int(a["taskId"]), worker=str(a["worker"]),
+                             segment=int(a["segment"]), block=ev.block_number)
 
     def _on_JackpotPaid(self, ev: Any) -> None:  # noqa: N802
         """A forced error caught (docs/spec/forced.md): the catcher's jackpot, in its dispute."""

@@ -142,6 +142,48 @@ class Watcher:
                 return self._final(key, check.outcome, check.detail)
         return self._final(key, R.VERIFIED, f"{len(segments)} of {ctx.n_segments} segments replayed")
 
+    def check_opt_out(self, item: Item) -> str:
+        """An opened forced error (``SeedOpened``, drawn at segment j*; docs/spec/forced.md):
+        replay segment j* of the worker's result. Reproducing its leaf j*+1 means it published
+        the real checkpoint where it had to publish the forced one (the opt-out), which
+        ``challengeOptOut`` puts to a committee. Returns the item's final phase."""
+        d = item.data
+        task_id, worker, j = int(d["task_id"]), str(d["worker"]), int(d["segment"])
+        result = self.journal.get(f"result:{task_id}:{worker.lower()}")
+        if result is None or worker.lower() == self.chain.address.lower():
+            return self._final(item.key, "skipped", "own result" if result else "its reveal was not seen")
+        if self.journal.txs(item.key, "challenge_opt_out"):
+            return self._final(item.key, "challenged", "already challenged")
+        if self.config.p == 0:
+            return self._final(item.key, "skipped", "p = 0: this verifier checks nothing")
+        job_id = split_task_id(task_id)[0]
+        try:
+            data_key = self.keys.job_key(job_id)
+            if data_key is None:
+                return self._final(item.key, "skipped", f"no data key for job {job_id}")
+            r = result.data
+            doc = load_job_document(self.replayer.storage, r["spec_cid"])
+            manifest = load_manifest(self.replayer.storage, r["manifest_cid"],
+                                     root=bytes.fromhex(r["root"][2:]), task_id=task_id, worker=worker)
+            shard_key = crypto.shard_key(data_key, doc.binding, doc.task_key(task_id).shard)
+            check = self.replayer.check(self.replayer.context(doc, manifest, shard_key, task_id, worker), j)
+        except ChainError:
+            raise
+        except VeritrainError as exc:
+            return self._final(item.key, "error", f"{type(exc).__name__}: {exc}")
+        if check.outcome != MATCH:  # the forced checkpoint as required (or nothing to go on)
+            return self._final(item.key, "complied" if check.outcome == MISMATCH else check.outcome,
+                               check.detail)
+        try:
+            tx = self.chain.challenge_opt_out(task_id, worker)
+            self.chain.send(self.journal, item.key, "challenge_opt_out", tx, detail=f"segment {j}")
+        except VeritrainError as exc:
+            if isinstance(exc, ChainError) and not isinstance(exc, ContractRevert):
+                raise
+            return self._final(item.key, "challenge_failed", str(exc))
+        return self._final(item.key, "challenged", f"segment {j} replays to its leaf {j + 1}: the real "
+                           "checkpoint, not the forced one")
+
     def bound_starts(self, doc: Any, data_key: bytes, job_id: int) -> BoundStarts | None:
         """The job's bound starts, computed once per job; None (logged) when the root computed
         here is not the one bound on-chain (nothing this verifier could prove then)."""

@@ -33,6 +33,9 @@ BPS = 10_000
 FORCED_MARGIN = 4.0
 _U64 = (1 << 64) - 1
 _ZERO = bytes(32)
+#: ``DisputeResolver.OPT_OUT``: the ``accuserNext`` an opt-out challenge reads with (the
+#: dispute asks whether j*+1 was published real instead of forced; it is not answered forced).
+OPT_OUT = keccak_256(b"veritrain.forced.optOut").digest()
 
 
 def new_secret() -> bytes:
@@ -57,8 +60,8 @@ class Selection:
     selected: bool
     #: ``j*``: the segment whose end checkpoint ``j*+1`` is perturbed (None when not selected).
     segment: int | None = None
-    #: The disputed segments a selected worker answers as forced: ``j*`` and, when it exists
-    #: and is not the last, ``j*+1`` (replayed from the perturbed checkpoint).
+    #: The disputed segments a selected worker answers as forced: ``j*`` and ``j*+1`` (replayed
+    #: from the published checkpoint ``j*+1``; it exists, since ``j* <= n-2``).
     segments: tuple[int, ...] = ()
 
 
@@ -75,7 +78,7 @@ def select(secret: bytes, snap: bytes, *, bps: int, redundancy: int, checkpoints
     if d % BPS >= bps:
         return Selection(False)
     j = (d >> 128) % (checkpoints - 1)
-    return Selection(True, j, (j, j + 1) if j + 1 < checkpoints - 1 else (j,))
+    return Selection(True, j, (j, j + 1))
 
 
 def jackpot_fee(rewards: int, redundancy: int, fee_bps: int) -> int:
@@ -87,16 +90,24 @@ def jackpot_fee(rewards: int, redundancy: int, fee_bps: int) -> int:
 
 def seal(seed: bytes, snap: bytes) -> bytes:
     """The market's seal of a claim once its key is delivered:
-    ``keccak256(abi.encode(uint256(seedHash) >> 64, snap))``."""
+    ``keccak256(abi.encode(uint256(seedHash) >> 64, snap))`` with its lowest bit cleared (the
+    market sets that bit when the seed is opened: :func:`opened`)."""
     top = int.from_bytes(seed, "big") >> 64
-    return keccak_256(top.to_bytes(32, "big") + snap).digest()
+    digest = int.from_bytes(keccak_256(top.to_bytes(32, "big") + snap).digest(), "big")
+    return (digest & ~1).to_bytes(32, "big")
+
+
+def opened(sealed: bytes) -> bool:
+    """Whether the market marked this seal's seed opened (its lowest bit)."""
+    return bool(sealed[-1] & 1)
 
 
 def snap_of(sealed: bytes, seed: bytes, claim_block_hash: bytes) -> bytes | None:
     """The snapshot the market sealed: the claim block's hash, or zero (the key came more than
-    256 blocks later); None when ``sealed`` is neither (no seed, or another claim's seal)."""
+    256 blocks later); None when ``sealed`` is neither (no seal: not a forced job)."""
+    bare = sealed[:-1] + bytes([sealed[-1] & 0xFE])
     for snap in (claim_block_hash, _ZERO):
-        if sealed == seal(seed, snap):
+        if bare == seal(seed, snap):
             return snap
     return None
 

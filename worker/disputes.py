@@ -142,7 +142,9 @@ class DisputeDuty:
         try:
             if (status in (DisputeStatus.ANSWERING, DisputeStatus.DRAWING) and d.accused == self.address
                     and now <= d.deadline):
-                opened = self.forced_answer(it, d.segment)
+                # an opt-out challenge asks whether j*+1 is the real checkpoint: answered with
+                # the leaves, like any challenge, never as forced
+                opened = None if d.accuser_next == forced.OPT_OUT else self.forced_answer(it, d.segment)
                 if opened is not None:
                     self.say(f"dispute {dispute_id}: segment {d.segment} holds this claim's forced error; "
                              "answering so (the challenger wins the jackpot, the claim is released)")

@@ -517,6 +517,9 @@ class Worker:
         tid = TaskRecord.of(it).task_id
         status = self.chain.status_of(tid)
         if status == ClaimStatus.REVEALED:
+            if self._open_seed(it):  # drawn: one more window, in which an opt-out could be shown
+                self._set(it, WATCHING, challenge_deadline=None)
+                return MOVED
             try:
                 self._send(it, "finalize", self.chain.market.finalize(tid, self.address))
             except ContractRevert as exc:
@@ -529,6 +532,22 @@ class Worker:
         self.disputes().release(it)
         self._set(it, FINALIZED, reward=self.chain.job(TaskRecord.of(it).job_id).reward_per_task)
         return MOVED
+
+    def _open_seed(self, it: Item) -> bool:
+        """A forced job's claim opens its seed before it can be finalized (docs/spec/forced.md).
+        True when it was drawn: then the claim stays open to challenge one more window."""
+        d = TaskRecord.of(it)
+        if not d.forced_snap:  # "": no seal (not a forced job); None: a journal from before
+            return False
+        if forced.opened(self.chain.market.sealOf(d.task_id, self.address)):
+            return False
+        self._send(it, "open_seed", self.chain.resolver.openSeed(
+            d.task_id, self.address, bytes.fromhex(d.require("forced_secret")), bytes.fromhex(d.forced_snap)))
+        if d.forced_segment is None:
+            return False
+        self.say(f"task {d.task_id}: seed opened: it was drawn as a forced error at segment "
+                 f"{d.forced_segment}; paid after one more challenge window")
+        return True
 
     # ------------------------------------------------------------------ driving
     def _progress_for(self, task_id: int) -> Callable[[int, int], None]:

@@ -36,8 +36,9 @@ interface IJobMarket {
     /// @notice A claim's forced-error seal (docs/spec/forced.md; zero without a seed).
     function sealOf(uint256 taskId, address worker) external view returns (bytes32);
 
-    /// @notice Job `jobId`'s reward per task.
-    function rewardOf(uint256 jobId) external view returns (uint256);
+    /// @notice Resolver only: a forced job's claim opened its seed (revealed, past its challenge
+    /// deadline); a selected one stays open to challenge one more window (the opt-out check).
+    function openSeal(uint256 taskId, address worker, bool selected) external;
 
     /// @notice The root and leaf count of a disputed claim (reverts unless Disputed).
     function disputedClaim(uint256 taskId, address worker) external view returns (DisputedClaim memory);
@@ -71,6 +72,36 @@ interface IJobMarket {
 /// @title IForcedErrors
 /// @notice What the market reads from the resolver once, when the modules are wired.
 interface IForcedErrors {
-    /// @notice Share of a redundancy-1 job's rewards `postJob` adds for the jackpot pool.
-    function jackpotFeeBps() external view returns (uint16);
+    /// @notice The share of redundancy-1 claims drawn as forced errors, and the share of such a
+    /// job's rewards `postJob` adds for the jackpot pool (basis points).
+    function forcedErrorParams() external view returns (uint16 forcedErrorBps, uint16 jackpotFeeBps);
+}
+
+/// @title IJobMarketJobs
+/// @notice The market's job view, as the resolver reads it (the layout of `JobMarket.Job`).
+interface IJobMarketJobs {
+    struct JobView {
+        address requester;
+        uint32 taskCount;
+        uint16 redundancy;
+        uint32 checkpointCount;
+        uint96 rewardPerTask;
+        uint96 stakePerTask;
+        uint32 keyWindow;
+        uint32 submissionWindow;
+        uint96 griefingFee;
+        uint96 refereeFee;
+        uint32 revealWindow;
+        uint32 challengeWindow;
+        uint128 escrow;
+        uint32 activeClaims;
+        uint32 settledSlots;
+        uint8 status;
+        bytes32 shardsRoot;
+        bytes32 startsRoot;
+        bool startsKeyed;
+        string specCid;
+    }
+
+    function getJob(uint256 jobId) external view returns (JobView memory);
 }

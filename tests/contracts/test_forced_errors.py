@@ -15,11 +15,12 @@ import pytest
 from eth_utils import keccak
 
 from contracts.conftest import E18, MAX, Env, Tree, hashes, job_tuple, pubkey
+from contracts.test_disputes import draw, settle, vote
 from veritrain import forced
 from veritrain.deployments import Deployment
 from veritrain.dev.deploy import REGISTRY_MIN_STAKE, deploy_protocol
 
-FORCED = 6  # DisputeResolver.Outcome.Forced
+FORCED, ACCUSED_LOST, ACCUSER_LOST = 6, 1, 2  # DisputeResolver.Outcome
 REVEALED = 4  # JobMarket.ClaimStatus (getClaim's first field)
 FEE_BPS = 100  # 1 % of a redundancy-1 job's rewards into the pool
 
@@ -91,6 +92,17 @@ def test_a_caught_forced_error_pays_the_jackpot_releases_the_claim_and_the_worke
     assert fe.resolver.functions.jackpot().call() == fee - prize
     money_balances(fe)
     assert fe.claim_status(t, w) == REVEALED
+    deadline = fe.market.functions.getClaim(t, w.address).call()[3]
+    fe.revert_with(w, fe.resolver.functions.openSeed(t, w.address, secret, snap), "JobMarketTooEarly",
+                   t, w.address, deadline)  # not while results can still be challenged
+    fe.chain.warp_past(deadline)
+    fe.revert_with(fe.outsiders[0], fe.market.functions.finalize(t, w.address), "JobMarketSeedNotOpened",
+                   t, w.address)
+    r = fe.send(w, fe.resolver.functions.openSeed(t, w.address, secret, snap))
+    assert dict(fe.chain.events(fe.resolver, "SeedOpened", r)[0]["args"])["segment"] == sel.segment
+    fe.revert_with(w, fe.resolver.functions.openSeed(t, w.address, secret, snap), "DisputeResolverSeedOpened",
+                   t, w.address)
+    # selected: one more window in which anyone may say the worker opted out
     fe.chain.warp_past(fe.market.functions.getClaim(t, w.address).call()[3])
     fe.send(fe.outsiders[0], fe.market.functions.finalize(t, w.address))
     assert fe.owed(w) == 50 * E18 + 40 * E18  # paid as usual: reward and stake
@@ -112,15 +124,31 @@ def test_answer_forced_needs_the_secret_of_the_seal(env: Env) -> None:
     fe.revert_with(w, fe.resolver.functions.answerForced(d, secret, keccak(snap)), bad, d)
 
 
-def test_a_claim_without_a_seed_has_no_seal_and_cannot_be_answered_as_forced(env: Env) -> None:
+def test_a_claim_without_a_seed_is_never_paid_and_is_timed_out(env: Env) -> None:
+    """Rule: every claim of a forced job is drawn. A claim without a seed (zero, or one made up)
+    can never be opened, so it is never finalized: a worker cannot opt out of the draw."""
     fe = forced_env(env, forced_bps=10_000)
     job = fe.post_job()
     w, t = fe.workers[0], fe.task_id(job)
     fe.revealed(w, t, Tree(hashes(9)))  # claim(..., seedHash = 0)
-    assert fe.market.functions.sealOf(t, w.address).call() == bytes(32)
+    assert fe.market.functions.sealOf(t, w.address).call() != bytes(32)
     d = fe.challenge(fe.verifiers[0], t, w, 0, b"\x77" * 32)
     fe.revert_with(w, fe.resolver.functions.answerForced(d, bytes(32), bytes(32)),
                    "DisputeResolverBadSecret", d)
+    fe.answer(d, Tree(hashes(9)), sender=w)
+    fe.chain.warp(3600 * 2)
+    settle(fe, d)  # nobody drew: lapsed, the claim is released with a fresh window
+    claim = fe.market.functions.getClaim(t, w.address).call()
+    fe.chain.warp_past(claim[3])
+    fe.revert_with(fe.outsiders[0], fe.market.functions.finalize(t, w.address), "JobMarketSeedNotOpened",
+                   t, w.address)
+    fe.revert_with(fe.outsiders[0], fe.market.functions.timeout(t, w.address), "JobMarketTooEarly",
+                   t, w.address, claim[3] + 200)
+    fe.chain.warp_past(claim[3] + 200)  # the reveal window after the challenge deadline
+    r = fe.send(fe.outsiders[0], fe.market.functions.timeout(t, w.address))
+    assert fe.chain.events(fe.market, "ClaimTimedOut", r)[0]["args"]["penalty"] == 20 * E18
+    assert fe.owed(w) == 20 * E18  # half the stake back, no reward
+    money_balances(fe)
 
 
 def test_only_selected_claims_and_only_segments_j_star_and_the_next(env: Env) -> None:
@@ -150,6 +178,21 @@ def test_only_selected_claims_and_only_segments_j_star_and_the_next(env: Env) ->
                    "DisputeResolverNotForcedSegment", d, other, j)
     d2 = fe.challenge(fe.verifiers[2], t, w, j, b"\x77" * 32)
     fe.send(w, fe.resolver.functions.answerForced(d2, secret, snap))  # j* itself is answered
+    money_balances(fe)
+
+
+def test_the_last_segment_after_a_forced_checkpoint_is_answered_as_forced(env: Env) -> None:
+    """With j* = n-2 the segment after the forced checkpoint is the last one, n-1: a challenge
+    there (from the published checkpoint n-1 the replay misses the final one) must be
+    answerable, or a worker that did as told would be slashed for it."""
+    fe = forced_env(env, forced_bps=10_000)
+    job = fe.post_job(checkpointCount=3)  # n = 2 segments: j* = 0 always
+    w, t, secret = fe.workers[0], fe.task_id(job), os.urandom(32)
+    snap = seeded_result(fe, w, t, secret, Tree(hashes(3)))
+    assert forced.select(secret, snap, bps=10_000, redundancy=1, checkpoints=2).segments == (0, 1)
+    d = fe.challenge(fe.verifiers[0], t, w, 1, b"\x77" * 32)
+    r = fe.send(w, fe.resolver.functions.answerForced(d, secret, snap))
+    assert fe.chain.events(fe.resolver, "DisputeSettled", r)[0]["args"]["outcome"] == FORCED
     money_balances(fe)
 
 
@@ -187,8 +230,9 @@ def test_a_new_claim_of_the_same_worker_does_not_inherit_the_old_seal(env: Env) 
     assert fe.market.functions.sealOf(t, w.address).call() != bytes(32)
     fe.chain.warp(1000 + 100 + 1)  # past the submission window: the claim times out (Ended)
     fe.send(fe.outsiders[0], fe.market.functions.timeout(t, w.address))
-    fe.claim(w, t)  # again, without a seed
-    assert fe.market.functions.sealOf(t, w.address).call() == bytes(32)
+    old = fe.market.functions.sealOf(t, w.address).call()
+    claim_seeded(fe, w, t, os.urandom(32))  # again
+    assert fe.market.functions.sealOf(t, w.address).call() not in (old, bytes(32))
     money_balances(fe)
 
 
@@ -250,6 +294,112 @@ def test_the_jackpot_is_capped_by_the_pool_and_never_takes_a_bond(env: Env) -> N
     assert fe.owed(fe.verifiers[0]) - owed == 100 * E18 + 50 * E18
     assert fe.resolver.functions.jackpot().call() == 0
     assert fe.resolver.functions.totalBonds().call() == 100 * E18  # the other dispute's, untouched
+    money_balances(fe)
+
+
+def opened_selected(fe: Env, leaf_next_real: bool) -> tuple[int, Any, int, Tree]:
+    """A selected claim past its challenge window, its seed opened: (task, worker, j*, tree).
+    Its leaf j*+1 is the forced one, or (``leaf_next_real``) the real one: the opt-out."""
+    job = fe.post_job()
+    w, t, secret = fe.workers[0], fe.task_id(job), os.urandom(32)
+    r = claim_seeded(fe, w, t, secret)
+    snap = bytes(fe.w3.eth.get_block(r["blockNumber"])["hash"])
+    j = forced.select(secret, snap, bps=10_000, redundancy=1, checkpoints=segments(fe, job)).segment
+    assert j is not None
+    real = hashes(9)
+    published = real if leaf_next_real else [*real[:j + 1], keccak(b"forced"), *real[j + 2:]]
+    tree = Tree(published)
+    fe.deliver(t, w)
+    fe.commit(w, t, tree.root)
+    fe.reveal(w, t, tree.root)
+    fe.chain.warp_past(fe.market.functions.getClaim(t, w.address).call()[3])
+    fe.send(w, fe.resolver.functions.openSeed(t, w.address, secret, snap))
+    return t, w, j, tree
+
+
+def opt_out_dispute(fe: Env, t: int, w: Any, tree: Tree) -> tuple[int, list[Any]]:
+    r = fe.send(fe.verifiers[0], fe.resolver.functions.challengeOptOut(t, w.address))
+    d = int(fe.chain.events(fe.resolver, "DisputeOpened", r)[0]["args"]["disputeId"])
+    assert fe.dispute(d)["accuserNext"] == forced.OPT_OUT
+    fe.answer(d, tree, sender=w)  # the leaves j*, j*+1 with their proofs, as for any challenge
+    return d, draw(fe, d)
+
+
+def test_an_opted_out_worker_is_slashed_by_the_committee(env: Env) -> None:
+    """Rule: a selected claim must publish the forced checkpoint. A worker that published the
+    real one (so verifiers had nothing to find) is caught once its opening makes j* public:
+    referees that reproduce its leaf j*+1 vote against it."""
+    fe = forced_env(env, forced_bps=10_000)
+    t, w, j, tree = opened_selected(fe, leaf_next_real=True)
+    d, referees = opt_out_dispute(fe, t, w, tree)
+    assert fe.dispute(d)["segment"] == j
+    owed = fe.owed(fe.verifiers[0])
+    vote(fe, d, referees, [tree.hashes[j + 1]] * 3)  # the replay gives exactly its leaf
+    assert settle(fe, d)["outcome"] == ACCUSED_LOST
+    assert fe.claim_status(t, w) == 7  # Ended: slashed
+    assert fe.owed(fe.verifiers[0]) - owed == 100 * E18 + 40 * E18 // 2  # bond back + the bounty
+    money_balances(fe)
+
+
+def test_a_compliant_worker_keeps_its_pay_and_the_opt_out_challenger_loses_its_bond(env: Env) -> None:
+    fe = forced_env(env, forced_bps=10_000)
+    t, w, j, tree = opened_selected(fe, leaf_next_real=False)
+    d, referees = opt_out_dispute(fe, t, w, tree)
+    vote(fe, d, referees, [hashes(9)[j + 1]] * 3)  # the real h_{j*+1}: not what it published
+    assert settle(fe, d)["outcome"] == ACCUSER_LOST
+    fe.chain.warp_past(fe.market.functions.getClaim(t, w.address).call()[3])
+    fe.send(fe.outsiders[0], fe.market.functions.finalize(t, w.address))
+    assert fe.owed(w) == 50 * E18 + 40 * E18 + 80 * E18  # its pay, and the bond less the referees' share
+    money_balances(fe)
+
+
+def test_a_worker_that_withholds_checkpoint_j_star_loses_the_opt_out_dispute(env: Env) -> None:
+    """UNAVAILABLE counts against the accused here too: withholding must not win."""
+    fe = forced_env(env, forced_bps=10_000)
+    t, w, _, tree = opened_selected(fe, leaf_next_real=False)
+    d, referees = opt_out_dispute(fe, t, w, tree)
+    vote(fe, d, referees, [bytes(32)] * 3)
+    assert settle(fe, d)["outcome"] == ACCUSED_LOST
+    money_balances(fe)
+
+
+def test_no_opt_out_challenge_without_an_opened_selection(env: Env) -> None:
+    fe = forced_env(env, forced_bps=10_000)
+    job = fe.post_job()
+    w, t, secret = fe.workers[0], fe.task_id(job), os.urandom(32)
+    seeded_result(fe, w, t, secret, Tree(hashes(9)))
+    fe.revert_with(fe.verifiers[0], fe.resolver.functions.challengeOptOut(t, w.address),
+                   "DisputeResolverNotOptOut", t, w.address)  # not opened yet
+    fe2 = forced_env(env, forced_bps=1)  # 0.01 %: this claim is not selected
+    job = fe2.post_job()
+    t, secret = fe2.task_id(job), os.urandom(32)
+    snap = seeded_result(fe2, w, t, secret, Tree(hashes(9)))
+    if forced.select(secret, snap, bps=1, redundancy=1, checkpoints=8).selected:
+        pytest.skip("this claim was drawn at 0.01 %")
+    fe2.chain.warp_past(fe2.market.functions.getClaim(t, w.address).call()[3])
+    r = fe2.send(w, fe2.resolver.functions.openSeed(t, w.address, secret, snap))
+    assert fe2.chain.events(fe2.resolver, "SeedOpened", r)[0]["args"]["selected"] is False
+    fe2.revert_with(fe2.verifiers[0], fe2.resolver.functions.challengeOptOut(t, w.address),
+                    "DisputeResolverNotOptOut", t, w.address)
+    fe2.send(fe2.outsiders[0], fe2.market.functions.finalize(t, w.address))  # at once: no extra window
+    money_balances(fe2)
+
+
+def test_after_the_opening_a_challenge_of_j_star_pays_no_jackpot_and_its_bond_goes_to_the_worker(
+        env: Env) -> None:
+    """Rule: j* is public once opened; catching it then took no replay."""
+    fe = forced_env(env, forced_bps=10_000)
+    job = fe.post_job()
+    w, t, secret = fe.workers[0], fe.task_id(job), os.urandom(32)
+    snap = seeded_result(fe, w, t, secret, Tree(hashes(9)))
+    j = forced.select(secret, snap, bps=10_000, redundancy=1, checkpoints=segments(fe, job)).segment
+    fe.chain.warp_past(fe.market.functions.getClaim(t, w.address).call()[3])
+    fe.send(w, fe.resolver.functions.openSeed(t, w.address, secret, snap))
+    pool, owed = fe.resolver.functions.jackpot().call(), fe.owed(w)
+    d = fe.challenge(fe.verifiers[0], t, w, j, b"\x77" * 32)
+    r = fe.send(w, fe.resolver.functions.answerForced(d, secret, snap))
+    assert fe.chain.events(fe.resolver, "JackpotPaid", r) == []
+    assert fe.resolver.functions.jackpot().call() == pool and fe.owed(w) - owed == 100 * E18
     money_balances(fe)
 
 

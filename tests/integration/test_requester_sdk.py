@@ -16,7 +16,7 @@ from requester.aggregate import fedavg
 from requester.errors import InsufficientFundsError, ResultIntegrityError, UnknownJobError
 from requester.sdk import Requester
 from veritrain import crypto, merkle
-from veritrain.chain.states import ClaimStatus
+from veritrain.chain.states import ClaimStatus, VerifierKeyStatus
 from veritrain.checkpoint import decode
 from veritrain.dev.accounts import dev_account
 from veritrain.dev.deploy import deploy_local
@@ -304,8 +304,8 @@ def test_sampling_verifiers_get_the_job_key_by_the_jobs_policy_once(fresh_chain,
 
     m = req.market.market
     assert m.verifierKeyStatus(private.id, other.address) == 1  # still Requested
-    assert m.verifierKeyDelivered(private.id, listed.address)
-    assert m.verifierKeyDelivered(public.id, other.address)
+    assert m.verifierKeyStatus(private.id, listed.address) == VerifierKeyStatus.DELIVERED
+    assert m.verifierKeyStatus(public.id, other.address) == VerifierKeyStatus.DELIVERED
     logs = m.web3_contract.events.VerifierKeyDelivered().get_logs(from_block=0)
     assert len(logs) == 3
     for ev in logs:

@@ -184,9 +184,6 @@ class JobMarket(Facade):
     def verifierKeyStatus(self, job_id: int, verifier: str) -> VerifierKeyStatus:  # noqa: N802
         return VerifierKeyStatus(int(self._call("verifierKeyStatus", job_id, verifier)))
 
-    def verifierKeyDelivered(self, job_id: int, verifier: str) -> bool:  # noqa: N802
-        return bool(self._call("verifierKeyDelivered", job_id, verifier))
-
     def liabilities(self) -> int:
         return int(self._call("liabilities"))
 
@@ -283,6 +280,12 @@ class DisputeResolver(Facade):
 
     def answerForced(self, dispute_id: int, secret: bytes, snap: bytes) -> Tx:  # noqa: N802
         return self._tx("answerForced", dispute_id, secret, snap)
+
+    def openSeed(self, task_id: int, worker: str, secret: bytes, snap: bytes) -> Tx:  # noqa: N802
+        return self._tx("openSeed", task_id, worker, secret, snap)
+
+    def challengeOptOut(self, task_id: int, worker: str) -> Tx:  # noqa: N802
+        return self._tx("challengeOptOut", task_id, worker)
 
     def drawCommittee(self, dispute_id: int) -> Tx:  # noqa: N802
         return self._tx("drawCommittee", dispute_id)

@@ -100,7 +100,8 @@ class Claim(_View):  # JobMarket.getClaim
 @dataclass(frozen=True)
 class Dispute(_View):  # DisputeResolver.getDispute, plus its id
     """``accuser_next`` is the accusing worker's h_{j+1} in a dispute between workers
-    (``accuser_is_worker``) and zero for a verifier's challenge: the challenger's h_{j+1} is
+    (``accuser_is_worker``), ``DisputeResolver.OPT_OUT`` for an opt-out challenge
+    (docs/spec/forced.md) and zero for a verifier's challenge: the challenger's h_{j+1} is
     only in the ``DisputeOpened`` event (``accuserNext``). While ANSWERING (a challenge that
     proved nothing) ``accused_next`` is zero and ``deadline`` is the accused's answer deadline;
     ``DisputeAnswered`` carries its h_j and h_{j+1}."""

@@ -44,8 +44,7 @@ def test_the_share_selected_is_the_rate_and_j_star_never_touches_the_model() -> 
     mean, sd = trials * bps / forced.BPS, math.sqrt(trials * 0.01 * 0.99)
     assert abs(len(chosen) - mean) < 4.5 * sd
     assert {p.segment for p in chosen} == set(range(n - 1))
-    assert all(p.segments == ((p.segment, p.segment + 1) if p.segment < n - 2 else (p.segment,))
-               for p in chosen)
+    assert all(p.segments == (p.segment, p.segment + 1) and p.segment + 1 <= n - 1 for p in chosen)
     assert not any(p.selected or p.segment is not None for p in picks if p not in chosen)
 
 
