@@ -33,7 +33,7 @@ ACTIONS: dict[str, str] = {
     "DisputeAnswered": "answer", "CommitteeDrawn": "drawCommittee",
     "RefereeKeyDelivered": "deliverRefereeKey", "VoteCommitted": "commitVote",
     "VoteRevealed": "revealVote", "DisputeSettled": "settle", "VerifierRegistered": "register",
-    "VerifierDeregistered": "deregister", "StakeWithdrawn": "withdrawStake",
+    "VerifierDeregistered": "deregister", "StakeWithdrawn": "withdrawStake", "SeedOpened": "openSeed",
 }
 
 
