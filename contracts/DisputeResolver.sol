@@ -670,7 +670,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     /// @notice The jackpot pool: what the market holds for this resolver beyond open bonds.
     function jackpot() public view returns (uint256) {
-        return _market.heldBy(address(this)) - _counter.openBonds;
+        return _forcedErrorBps == 0 ? 0 : _market.heldBy(address(this)) - _counter.openBonds;
     }
 
     /// @notice A forced error's jackpot for job `jobId`: its reward per task times
@@ -687,7 +687,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     /// the jackpot pool for this resolver between transactions (fees and slashed stakes pass
     /// through within `settle`).
     function totalBonds() external view returns (uint256) {
-        return _counter.openBonds;
+        return _forcedErrorBps == 0 ? _market.heldBy(address(this)) : _counter.openBonds;
     }
 
     function market() external view returns (address) {
@@ -700,15 +700,15 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ internal
 
-    /// @dev A new dispute id; `bond` (zero between workers) joins the open bonds.
+    /// @dev A new dispute id; `bond` (zero between workers) joins the open bonds, which are
+    /// counted only where forced errors are on (they alone need the pool told apart from the
+    /// bonds), so a network without them pays nothing for it.
     function _newId(uint96 bond) private returns (uint256 disputeId) {
-        Counter memory c = _counter;
         // cannot overflow: one dispute per transaction, 2**64 transactions will never happen
         unchecked {
-            disputeId = ++c.count;
+            disputeId = ++_counter.count;
         }
-        c.openBonds += bond;
-        _counter = c;
+        if (_forcedErrorBps != 0) _counter.openBonds += bond;
     }
 
     /// @dev Reverts unless `secret` and `snap` open the accused claim's seal, the draw selects
@@ -749,7 +749,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
 
     /// @dev A bonded dispute settles: its bond leaves the open bonds (paid out by the caller).
     function _closeBond(DisputeStore storage d) private {
-        if (d.kind != DisputeKind.Workers) _counter.openBonds -= _challengeBond;
+        if (_forcedErrorBps != 0 && d.kind != DisputeKind.Workers) _counter.openBonds -= _challengeBond;
     }
 
     /// @dev For an even `j` the two leaves are siblings, so `proofNext` may be left empty: leaf
