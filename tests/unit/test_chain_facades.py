@@ -75,3 +75,13 @@ def test_views_return_typed_values_and_writes_return_a_prepared_transaction() ->
         "gas": None, "wait": False, "on_signed": seen.append, "last_look": None})
     tx.send(gas=90_000)
     assert client.calls[-1] == ("claim", (7, b"pub", bytes(32)), {"gas": 90_000, "value": 0})
+
+
+def test_the_resolver_reads_jobs_in_the_market_s_own_layout() -> None:
+    """DisputeResolver reads getJob through IJobMarketJobs (contracts/interfaces): its JobView
+    must stay JobMarket.Job, field for field, or the resolver decodes another job's rewards."""
+    def fields(name: str) -> list[tuple[str, str]]:
+        [fn] = [f for f in artifact(name)["abi"] if f.get("name") == "getJob"]
+        return [(c["name"], c["type"]) for c in fn["outputs"][0]["components"]]
+
+    assert fields("IJobMarketJobs") == fields("JobMarket")
