@@ -375,3 +375,33 @@ def test_a_claim_lost_after_it_left_does_not_count_toward_max_tasks(worker: Any,
     worker.journal.put(f"task:{tid(0)}", loop.NOT_CLAIMED, reason="somebody else took the slot first")
     assert worker._pass(summary, False, 1) == "moved" and picked == [tid(0), tid(1)]
     assert worker._pass(summary, False, 1) == "done"  # one task held: --max-tasks 1 is met
+
+
+def _finalizing(worker: Any, drawn: int | None) -> Any:
+    worker.chain.status = ClaimStatus.REVEALED
+    worker.chain.market.sealOf = lambda task_id, who: bytes(32)  # sealed, lowest bit clear: not opened
+    worker.chain.resolver = Functions()
+    worker.chain.job = lambda job_id: SimpleNamespace(reward_per_task=7)
+    return item(worker, loop.FINALIZING, forced_secret="11" * 32, forced_snap="22" * 32, forced_segment=drawn)
+
+
+def test_a_forced_job_s_claim_opens_its_seed_then_is_finalized(worker: Any) -> None:
+    """docs/spec/forced.md: finalize reverts until the seed is opened; a claim not drawn is
+    finalized right after."""
+    it = _finalizing(worker, drawn=None)
+    assert worker.advance(it)
+    assert [c.name for c in worker.chain.sent] == ["openSeed", "finalize"]
+    assert worker.chain.sent[0].args == (1 << 32, worker.address, b"\x11" * 32, b"\x22" * 32)
+    assert worker.journal.get(it.key).phase == loop.FINALIZED
+
+
+def test_a_drawn_claim_waits_one_more_window_after_opening_its_seed(worker: Any) -> None:
+    it = _finalizing(worker, drawn=2)
+    assert worker.advance(it)
+    assert [c.name for c in worker.chain.sent] == ["openSeed"]
+    got = worker.journal.get(it.key)
+    assert got.phase == loop.WATCHING and got.data["challenge_deadline"] is None  # read again from the chain
+    worker.chain.market.sealOf = lambda task_id, who: b"\x00" * 31 + b"\x01"  # opened
+    worker.journal.put(it.key, loop.FINALIZING)
+    assert worker.advance(worker.journal.get(it.key))
+    assert [c.name for c in worker.chain.sent] == ["openSeed", "finalize"]  # opened once only
