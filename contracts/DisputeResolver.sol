@@ -70,6 +70,13 @@ import {IVerifierRegistry} from "./interfaces/IVerifierRegistry.sol";
 /// words; each ballot's state takes three bits of the slot every vote reads anyway; a reveal
 /// clears its commitment (a storage refund) since the vote lives in those three bits; a
 /// settlement pays everyone with one market call ({IJobMarket-creditMany}).
+///
+/// Forced errors (docs/spec/forced.md; off when `forcedErrorBps` is 0): a redundancy-1 claim
+/// drawn by its sealed seed publishes one checkpoint wrong on purpose. Its worker answers a
+/// challenge of that segment with {answerForced} (no committee: the first such challenger gets
+/// its bond back and the jackpot, funded by a fee on every redundancy-1 job); after the
+/// challenge window it opens its seed ({openSeed}), and a drawn claim that published the real
+/// checkpoint instead can then be disputed with {challengeOptOut}.
 contract DisputeResolver is ReentrancyGuardTransient {
     enum DisputeStatus {
         None,
@@ -345,7 +352,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         bytes32 seal = _market.sealOf(taskId, worker);
         if (uint256(seal) & 1 != 0) revert DisputeResolverSeedOpened(taskId, worker);
         uint256 count = IJobMarketJobs(address(_market)).getJob(taskId >> 32).checkpointCount;
-        (bool selected, uint256 forced) = _selection(seal, secret, snap, count - 1);
+        (bool selected, uint256 forced) = _selection(secret, snap, count - 1);
         if (!_sealed(seal, secret, snap)) revert DisputeResolverBadSecret(0);
         _market.openSeal(taskId, worker, selected);
         if (selected) _forcedAt[seal] = uint32(forced + 1);
@@ -722,7 +729,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
         seal = _market.sealOf(taskId, worker);
         if (!_sealed(seal, secret, snap)) revert DisputeResolverBadSecret(disputeId);
         uint256 segments = _market.disputedClaim(taskId, worker).checkpointCount - 1;
-        (bool selected, uint256 forced) = _selection(seal, secret, snap, segments);
+        (bool selected, uint256 forced) = _selection(secret, snap, segments);
         if (!selected) revert DisputeResolverNotSelected(disputeId);
         uint256 j = d.segment;
         if (j != forced && j != forced + 1) {
@@ -737,7 +744,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     }
 
     /// @dev The draw of docs/spec/forced.md: selected, and `j*` (zero when not selected).
-    function _selection(bytes32, bytes32 secret, bytes32 snap, uint256 segments)
+    function _selection(bytes32 secret, bytes32 snap, uint256 segments)
         private
         view
         returns (bool selected, uint256 forced)

@@ -260,10 +260,11 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     mapping(uint256 taskId => Task) private _tasks;
     mapping(uint256 taskId => mapping(address worker => ClaimStore)) private _claims;
     mapping(address account => uint256) private _owed;
-    /// @dev Forced errors (docs/spec/forced.md), redundancy-1 jobs only: from the claim, the top
-    /// 192 bits of the worker's `seedHash` with the claim's block number in the low 64; from the
-    /// key delivery on, the seal `keccak256(abi.encode(uint256(seedHash) >> 64, snap))` with
-    /// `snap = blockhash(claimBlock)`. Zero for a claim without a seed (never selected).
+    /// @dev Forced errors (docs/spec/forced.md), forced jobs only (zero elsewhere): from the
+    /// claim, the top 192 bits of the worker's `seedHash` with the claim's block number in the
+    /// low 64; from the key delivery on, the seal `keccak256(abi.encode(uint256(seedHash) >> 64,
+    /// snap))`, `snap = blockhash(claimBlock)`, with its lowest bit cleared; that bit is set
+    /// once the seed is opened ({openSeal}).
     mapping(uint256 taskId => mapping(address worker => bytes32)) private _seals;
     mapping(uint256 jobId => mapping(address verifier => VerifierKeyStatus)) private _verifierKeys;
 
@@ -490,7 +491,9 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
         uint256 w = uint256(_seals[taskId][worker]);
         // the snapshot: the claim block's hash, zero after 256 blocks (then never selected); the
         // seal's lowest bit is cleared here and set once the seed is opened ({openSeal})
-        if (w != 0) _seals[taskId][worker] = bytes32(uint256(keccak256(abi.encode(w >> 64, blockhash(uint64(w))))) & ~uint256(1));
+        if (w != 0) {
+            _seals[taskId][worker] = bytes32(uint256(keccak256(abi.encode(w >> 64, blockhash(uint64(w))))) & ~uint256(1));
+        }
         emit KeyDelivered(taskId, worker, envelope);
     }
 
@@ -528,7 +531,8 @@ contract JobMarket is IJobMarket, Ownable, Pausable, ReentrancyGuardTransient {
     /// @notice Claim a slot of task `taskId`, locking the job's `stakePerTask` (approve first).
     /// `pubKey` is the caller's 64-byte uncompressed secp256k1 key (without the 0x04 prefix);
     /// its keccak must give the caller's address. `seedHash` is `keccak256(secret)` for forced
-    /// errors (docs/spec/forced.md; kept for redundancy-1 jobs; zero: never selected).
+    /// errors (docs/spec/forced.md): kept for a forced job (redundancy 1, forced errors on),
+    /// whose claims are paid only once the seed is opened; ignored otherwise.
     /// Emits a {TaskClaimed} event.
     function claim(uint256 taskId, bytes calldata pubKey, bytes32 seedHash) external nonReentrant {
         uint256 jobId = taskId >> 32;
