@@ -109,7 +109,10 @@ def metrics_text(journal: Journal) -> str:
     metric("veritrain_verifier_segments_replayed_total", "counter", "Segments replayed, by outcome.",
            [({"outcome": k}, float(v)) for k, v in s["segments"].items() if k != "replayed"])
     metric("veritrain_verifier_challenges_total", "counter", "Challenges sent, by outcome.",
-           [({"outcome": k}, float(v)) for k, v in s["challenges"].items() if k != "sent"])
+           [({"outcome": k}, float(v)) for k, v in s["challenges"].items() if k not in ("sent", "jackpots")])
+    metric("veritrain_verifier_jackpots_wei_total", "counter",
+           "Token amount won in forced errors' jackpots (docs/spec/forced.md).",
+           [({}, float(s["challenges"]["jackpots"]))])
     metric("veritrain_verifier_referee_duties_total", "counter", "Referee duties, by state.",
            [({"state": k}, float(v)) for k, v in s["referee"].items()])
     metric("veritrain_verifier_transactions_total", "counter", "Transactions, by status.",

@@ -196,7 +196,7 @@ def test_false_challenge_loses_the_bond(world: World):
     claim = market.functions.getClaim(world.job.task_id(0), world.honest.acct.address).call()
     assert claim[0] == 4  # Revealed again: released
     stats = TestClient(create_app(liar.journal)).get("/stats").json()
-    assert stats["challenges"] == {"sent": 1, "won": 0, "lost": 1, "open": 0}
+    assert stats["challenges"] == {"sent": 1, "won": 0, "lost": 1, "forced": 0, "jackpots": 0, "open": 0}
 
 
 def test_one_lying_referee_is_outvoted_and_slashed(world: World):

@@ -84,6 +84,7 @@ def test_metrics_prometheus_text(journal):
     assert 'veritrain_verifier_segments_replayed_total{outcome="mismatch"} 1' in body
     assert 'veritrain_verifier_results_total{state="challenged"} 1' in body
     assert 'veritrain_verifier_challenges_total{outcome="won"} 1' in body
+    assert 'outcome="jackpots"' not in body and "veritrain_verifier_jackpots_wei_total 0" in body
     assert "veritrain_verifier_sampling_probability 0.25" in body
     for line in body.splitlines():  # every sample line is `name{labels} value`
         if line and not line.startswith("#"):
