@@ -665,11 +665,6 @@ contract DisputeResolver is ReentrancyGuardTransient {
         );
     }
 
-    /// @notice Share of a redundancy-1 job's rewards its `postJob` adds to the jackpot pool.
-    function jackpotFeeBps() external view returns (uint16) {
-        return _jackpotFeeBps;
-    }
-
     /// @notice `forcedErrorBps` and `jackpotFeeBps` (the market reads them when wired).
     function forcedErrorParams() external view returns (uint16, uint16) {
         return (_forcedErrorBps, _jackpotFeeBps);

@@ -172,11 +172,11 @@ class Requester:
         return self._tokens
 
     def jackpot_fee(self, spec: JobSpec, reward_per_task: int) -> int:
-        """What ``postJob`` adds to one round's escrow for the jackpot pool (this deployment's
+        """What ``postJob`` adds to one round's escrow for the jackpot pool (the resolver's
         ``jackpotFeeBps``; redundancy-1 jobs only)."""
         from veritrain import forced
 
-        bps = self.market.resolver.jackpotFeeBps() if spec.redundancy == 1 else 0
+        bps = self.market.resolver.params().jackpot_fee_bps
         return forced.jackpot_fee(spec.num_shards * reward_per_task, spec.redundancy, bps)
 
     def check_funds(self, costs: Costs, *, approve: bool = True) -> None:

@@ -61,6 +61,7 @@ def stats(journal: Journal) -> dict[str, Any]:
     mine = [(i, d) for i, d in disputes if d.role == Role.ACCUSER]
     refereed = [(i, d) for i, d in disputes if d.role == Role.REFEREE]
     txs = journal.txs()
+    address = str(journal.value("address"))
     return {
         "address": journal.value("address"),
         "p": journal.value("p"),
@@ -72,8 +73,8 @@ def stats(journal: Journal) -> dict[str, Any]:
             "won": sum(1 for _, d in mine if d.outcome == Outcome.ACCUSED_LOST.label),
             "lost": sum(1 for _, d in mine if d.outcome == Outcome.ACCUSER_LOST.label),
             "forced": sum(1 for _, d in mine if d.outcome == Outcome.FORCED.label),
-            "jackpots": sum(d.jackpot or 0 for _, d in mine if d.jackpot_to and d.jackpot_to.lower()
-                            == str(journal.value("address")).lower()),
+            "jackpots": sum(d.jackpot or 0 for _, d in mine
+                            if d.jackpot_to and d.jackpot_to.lower() == address.lower()),
             "open": sum(1 for i, _ in mine if i.phase != DisputePhase.SETTLED),
         },
         "referee": {

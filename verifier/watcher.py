@@ -116,15 +116,13 @@ class Watcher:
                 return R.SEEN  # asked on-chain: looked at again next tick, until the window closes
             return self._final(key, R.NO_KEY, f"no data key for job {job_id}")
         try:
-            manifest = load_manifest(self.replayer.storage, d["manifest_cid"],
-                                     root=bytes.fromhex(d["root"][2:]), task_id=task_id, worker=worker)
+            manifest = self._manifest(d, task_id, worker)
         except (ManifestError, StorageError) as exc:
             return self._no_manifest(item, task_id, worker, exc)
         wrong = self._wrong_start(doc, data_key, task_id, manifest)
         if wrong is not None:  # a proof alone slashes it: no replay, no committee
             return self.send_wrong_start(key, task_id, worker, wrong)
-        shard_key = crypto.shard_key(data_key, doc.binding, doc.task_key(task_id).shard)
-        ctx = self.replayer.context(doc, manifest, shard_key, task_id, worker)
+        ctx = self._context(doc, manifest, data_key, task_id, worker)
         seed = sampling.task_seed(self.config.secret, self.chain.chain_id, task_id, worker,
                                   manifest.root_bytes())
         segments = sampling.choose_segments(seed, ctx.n_segments, self.config.p, full=full)
@@ -161,12 +159,9 @@ class Watcher:
             data_key = self.keys.job_key(job_id)
             if data_key is None:
                 return self._final(item.key, "skipped", f"no data key for job {job_id}")
-            r = result.data
-            doc = load_job_document(self.replayer.storage, r["spec_cid"])
-            manifest = load_manifest(self.replayer.storage, r["manifest_cid"],
-                                     root=bytes.fromhex(r["root"][2:]), task_id=task_id, worker=worker)
-            shard_key = crypto.shard_key(data_key, doc.binding, doc.task_key(task_id).shard)
-            check = self.replayer.check(self.replayer.context(doc, manifest, shard_key, task_id, worker), j)
+            doc = load_job_document(self.replayer.storage, result.data["spec_cid"])
+            manifest = self._manifest(result.data, task_id, worker)
+            check = self.replayer.check(self._context(doc, manifest, data_key, task_id, worker), j)
         except ChainError:
             raise
         except VeritrainError as exc:
@@ -183,6 +178,16 @@ class Watcher:
             return self._final(item.key, "challenge_failed", str(exc))
         return self._final(item.key, "challenged", f"segment {j} replays to its leaf {j + 1}: the real "
                            "checkpoint, not the forced one")
+
+    def _manifest(self, result: dict[str, Any], task_id: int, worker: str) -> Any:
+        """The result's manifest, checked against its revealed root."""
+        return load_manifest(self.replayer.storage, result["manifest_cid"],
+                             root=bytes.fromhex(result["root"][2:]), task_id=task_id, worker=worker)
+
+    def _context(self, doc: Any, manifest: Any, data_key: bytes, task_id: int, worker: str) -> Any:
+        """What a replay of the result needs: its task's shard key from the job's data key."""
+        shard_key = crypto.shard_key(data_key, doc.binding, doc.task_key(task_id).shard)
+        return self.replayer.context(doc, manifest, shard_key, task_id, worker)
 
     def bound_starts(self, doc: Any, data_key: bytes, job_id: int) -> BoundStarts | None:
         """The job's bound starts, computed once per job; None (logged) when the root computed

@@ -10,8 +10,9 @@ instead: one weight moved by one ulp (exact mode) or by ``FORCED_MARGIN`` times 
 tolerance bound relative to the segment's update (tolerance mode), so that only a replay of
 segment ``j*`` shows it, never a hash or a statistic of the files.
 
-Nothing here touches the chain: the contracts that store ``seed_hash`` and ``snap`` and pay the
-jackpot are not built yet (docs/economics.md, "Forced errors").
+Nothing here touches the chain: the market keeps the seal (:func:`seal`, :func:`opened`) and the
+resolver judges ``answerForced``, ``openSeed`` and ``challengeOptOut`` by the same rules
+(docs/spec/forced.md §4).
 """
 
 from __future__ import annotations

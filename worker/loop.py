@@ -48,6 +48,7 @@ from veritrain.jobdoc import JobDocument, open_initial_model, open_shard, worker
 from veritrain.journal import Item, Journal
 from veritrain.manifest import Manifest
 from veritrain.training.judges import judge_for
+from veritrain.training.sinks import DirectorySink
 from veritrain.units import TokenFormat
 from worker import tasks
 from worker.discovery import TaskBoard
@@ -357,9 +358,9 @@ class Worker:
         snap = forced.snap_of(sealed, forced.seed_hash(secret), claimed_in)
         if snap is None:  # no seal: a redundancy > 1 job, where results are compared instead
             return self._record(it, forced_snap="")
+        # a seal exists only in a forced job, whose redundancy is 1 (docs/spec/forced.md §4)
         sel = forced.select(secret, snap, bps=self.chain.resolver_params().forced_error_bps,
-                            redundancy=self.chain.job(d.job_id).redundancy,
-                            checkpoints=self.doc(d.spec_cid).spec.num_checkpoints - 1)
+                            redundancy=1, checkpoints=self.doc(d.spec_cid).spec.num_checkpoints - 1)
         if sel.selected:
             self.say(f"task {d.task_id}: drawn as a forced error: checkpoint {sel.segment + 1} will be "  # type: ignore[operator]
                      "published one step wrong (docs/spec/forced.md); a verifier that catches it wins "
@@ -395,8 +396,9 @@ class Worker:
                                 f"{doc.spec.num_checkpoints}")
         if d.forced_segment is not None:
             hashes[d.forced_segment + 1] = self._publish_forced(d, doc.spec, ckpts)
+        published = self._published(d, ckpts)
         losses = tasks.checkpoint_losses(doc.spec, shard_data.features, shard_data.labels,
-                                         ckpts, len(hashes), self._published(d, ckpts))
+                                         [published(i) for i in range(len(hashes))])
         self._set(it, UPLOADING, hashes=[h.hex() for h in hashes], losses=losses)
         return MOVED
 
@@ -405,18 +407,16 @@ class Worker:
         are: training went on from the real one) where upload takes it; its hash h_{j*+1}."""
         j = d.require("forced_segment")
         draw = forced.draw(bytes.fromhex(d.require("forced_secret")), bytes.fromhex(d.require("forced_snap")))
-        wrong = forced.perturb((ckpts / tasks.checkpoint_name(j)).read_bytes(),
-                               (ckpts / tasks.checkpoint_name(j + 1)).read_bytes(), draw,
-                               judge_for(spec).bound)
-        dest = self.task_dir(d.task_id) / "forced" / tasks.checkpoint_name(j + 1)
-        tasks.write_atomic(dest, wrong)
+        real = DirectorySink(ckpts)
+        wrong = forced.perturb(real.read(j), real.read(j + 1), draw, judge_for(spec).bound)
+        tasks.write_atomic(DirectorySink(self.task_dir(d.task_id) / "forced").path(j + 1), wrong)
         return checkpoint_hash(wrong)
 
     def _published(self, d: TaskRecord, ckpts: Path) -> Callable[[int], Path]:
         """Where checkpoint ``i`` as published lies: the forced one for j*+1, else the real one."""
         forced_next = None if d.forced_segment is None else d.forced_segment + 1
-        forced_dir = self.task_dir(d.task_id) / "forced"
-        return lambda i: (forced_dir if i == forced_next else ckpts) / tasks.checkpoint_name(i)
+        real, wrong = DirectorySink(ckpts), DirectorySink(self.task_dir(d.task_id) / "forced")
+        return lambda i: (wrong if i == forced_next else real).path(i)
 
     def _upload(self, it: Item) -> bool:
         d = TaskRecord.of(it)

@@ -66,20 +66,17 @@ def default_trainer(spec: JobSpec, task: TaskKey, features: Any, labels: Any, di
 LOSS_EXAMPLES = 512
 
 
-def checkpoint_losses(spec: JobSpec, features: Any, labels: Any, directory: Path,
-                      count: int, published: Callable[[int], Path] | None = None) -> list[float] | None:
-    """The mean loss of checkpoints ``0..count-1`` (in ``directory``, or where ``published(i)``
-    says: the curve is of the checkpoints the manifest lists, a forced one included, so it
-    never gives a forced error away) on the first :data:`LOSS_EXAMPLES` examples of the task's
-    shard: the loss curve the manifest publishes (docs/spec, section 13). None when a checkpoint
-    is not this job's model (a trainer that wrote something else): the curve is optional, the
-    result is not."""
+def checkpoint_losses(spec: JobSpec, features: Any, labels: Any, paths: list[Path]) -> list[float] | None:
+    """The mean loss of the checkpoints at ``paths`` (those the manifest lists, a forced one
+    included, so the curve never gives a forced error away) on the first
+    :data:`LOSS_EXAMPLES` examples of the task's shard: the loss curve the manifest publishes
+    (docs/spec, section 13). None when a checkpoint is not this job's model (a trainer that
+    wrote something else): the curve is optional, the result is not."""
     from veritrain.training.engine import evaluate
 
-    where = published or (lambda i: directory / checkpoint_name(i))
     x, y = features[:LOSS_EXAMPLES], labels[:LOSS_EXAMPLES]
     try:
-        return [float(evaluate(spec, where(i).read_bytes(), x, y).loss) for i in range(count)]
+        return [float(evaluate(spec, path.read_bytes(), x, y).loss) for path in paths]
     except Exception:  # noqa: BLE001 - an optional curve must never cost the worker its task
         return None
 
@@ -92,7 +89,7 @@ def load_jobdoc(storage: Storage, spec_cid: str, cache_dir: Path) -> JobDocument
         return JobDocument.from_bytes(path.read_bytes(), source=spec_cid)
     data = storage.get_bytes(spec_cid)
     doc = JobDocument.from_bytes(data, source=spec_cid)
-    _atomic_write(path, data)
+    write_atomic(path, data)
     return doc
 
 
@@ -191,7 +188,7 @@ def _fetch_checked(storage: Storage, ref: BlobRef, dest: Path, what: str) -> Pat
             f"{what} ({ref.cid}) is {len(data)} bytes with sha256 {_sha256(data)[:16]}..., "
             f"but the job document promises {ref.size} bytes with sha256 {ref.sha256[:16]}...: "
             "the requester published inconsistent data; this task cannot be trained")
-    _atomic_write(dest, data)
+    write_atomic(dest, data)
     return dest
 
 
@@ -215,15 +212,6 @@ def fetch_initial_model(storage: Storage, doc: JobDocument, shard: int, dest: Pa
 
 
 # ------------------------------------------------------------------------ checkpoints
-def checkpoint_name(index: int) -> str:
-    """A checkpoint's file name in a task's folders (the trainer's DirectorySink writes these)."""
-    return f"ckpt-{index:06d}.vtck"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    _atomic_write(path, data)
-
-
 def encrypted_checkpoint(source: Path, enc_dir: Path, index: int, key: bytes, doc: JobDocument,
                          task_id: int, worker: str) -> Path:
     """The encrypted form of checkpoint ``index`` (the plaintext at ``source``) on disk, made
@@ -233,7 +221,7 @@ def encrypted_checkpoint(source: Path, enc_dir: Path, index: int, key: bytes, do
         plain = source.read_bytes()
         blob = crypto.encrypt_bytes(plain, key, job_id=checkpoint_binding(doc, task_id, worker),
                                     shard_index=index)
-        _atomic_write(dest, blob)
+        write_atomic(dest, blob)
     return dest
 
 
@@ -241,7 +229,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:

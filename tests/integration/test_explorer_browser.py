@@ -93,7 +93,7 @@ def _submit(w3: Any, dep: Any, storage: Any, acct: Any, job: Any, index: int, ch
         hashes = train_task(spec, task, x, y, sink)
     else:
         hashes = dishonest_train(spec, task, x, y, cheat, sink)
-    losses = checkpoint_losses(spec, x, y, folder, len(hashes))
+    losses = checkpoint_losses(spec, x, y, [sink.path(i) for i in range(len(hashes))])
     assert losses is not None and len(losses) == len(hashes)
     binding = checkpoint_binding(job.doc, task_id, acct.address)
     key = job.shard_key(task_id)

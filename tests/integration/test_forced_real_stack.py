@@ -34,7 +34,7 @@ from veritrain.dev.deploy import RESOLVER_PARAMS, deploy_local
 from veritrain.journal import Journal
 from veritrain.manifest import load as load_manifest
 from veritrain.storage import IpfsStorage
-from worker import tasks
+from veritrain.training.sinks import DirectorySink
 from worker.loop import Worker
 from worker.settings import WorkerSettings
 
@@ -48,10 +48,10 @@ class OptingOut(Worker):
     """A drawn worker that publishes the real checkpoint j*+1 instead of the forced one."""
 
     def _publish_forced(self, d: Any, spec: Any, ckpts: Path) -> bytes:
-        return checkpoint_hash((ckpts / tasks.checkpoint_name(d.forced_segment + 1)).read_bytes())
+        return checkpoint_hash(DirectorySink(ckpts).read(d.forced_segment + 1))
 
     def _published(self, d: Any, ckpts: Path) -> Any:
-        return lambda i: ckpts / tasks.checkpoint_name(i)
+        return DirectorySink(ckpts).path
 
 
 class Stack:
@@ -145,7 +145,7 @@ def test_a_drawn_worker_publishes_a_forced_error_a_sampling_verifier_catches_it_
     # what the worker published at j*+1 is the forced checkpoint, built from its real ones
     m = load_manifest((worker.task_dir(t) / "manifest.json").read_bytes())
     ckpts = worker.task_dir(t) / "ckpt"
-    real = [(ckpts / tasks.checkpoint_name(i)).read_bytes() for i in range(m.n_checkpoints)]
+    real = [DirectorySink(ckpts).read(i) for i in range(m.n_checkpoints)]
     draw = forced.draw(bytes.fromhex(task.data["forced_secret"]), bytes.fromhex(task.data["forced_snap"]))
     wrong = forced.perturb(real[j], real[j + 1], draw, None)
     assert m.hash_bytes(j + 1) == hashlib.sha256(wrong).digest() != hashlib.sha256(real[j + 1]).digest()

@@ -79,14 +79,16 @@ def test_the_worker_publishes_each_checkpoints_loss_on_its_shard(tmp_path: Path)
     x, y = load_digits(return_X_y=True)
     x, y = (x / 16.0).astype(np.float32)[:200], y.astype(np.int64)[:200]
     hashes = train_task(spec, TaskKey(round=0, shard=0), x, y, DirectorySink(tmp_path / "ck"))
-    losses = checkpoint_losses(spec, x, y, tmp_path / "ck", len(hashes))
+    ck = DirectorySink(tmp_path / "ck")
+    losses = checkpoint_losses(spec, x, y, [ck.path(i) for i in range(len(hashes))])
     assert losses is not None and len(losses) == len(hashes) == 4
     last = DirectorySink(tmp_path / "ck").read(3)
     assert losses[3] == evaluate(spec, last, x[:LOSS_EXAMPLES], y[:LOSS_EXAMPLES]).loss
     assert losses[-1] < losses[0]  # training lowered the loss
     (tmp_path / "junk").mkdir()
     DirectorySink(tmp_path / "junk").put(0, b"not a checkpoint", b"\0" * 32)
-    assert checkpoint_losses(spec, x, y, tmp_path / "junk", 1) is None  # optional: no curve, no failure
+    junk = [DirectorySink(tmp_path / "junk").path(0)]
+    assert checkpoint_losses(spec, x, y, junk) is None  # optional: no curve, no failure
 
 
 def test_detection_odds_follow_the_protocols_formula() -> None:

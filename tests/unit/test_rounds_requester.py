@@ -97,7 +97,7 @@ class FakeMarket:
 
         self.market = Contract()
         self.registry = SimpleNamespace(poolSize=lambda: 3)  # the verifiers the stake bound counts
-        self.resolver = SimpleNamespace(jackpotFeeBps=lambda: 0)  # no forced errors, no jackpot fee
+        self.resolver = SimpleNamespace(params=lambda: SimpleNamespace(jackpot_fee_bps=0))  # no jackpot fee
         self.token = SimpleNamespace(allowance=lambda owner, spender: 10**30, balanceOf=lambda a: 50,
                                      decimals=lambda: 1, symbol=lambda: "VTD")
 

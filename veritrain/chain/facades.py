@@ -262,9 +262,6 @@ class DisputeResolver(Facade):
     def jackpotFor(self, job_id: int) -> int:  # noqa: N802
         return int(self._call("jackpotFor", job_id))
 
-    def jackpotFeeBps(self) -> int:  # noqa: N802
-        return int(self._call("jackpotFeeBps"))
-
     def totalBonds(self) -> int:  # noqa: N802
         return int(self._call("totalBonds"))
 
