@@ -1,7 +1,8 @@
 """Portable mode across CPU configurations, in separate processes (docs/spec/portable.md).
 
-Each process is started with its own ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` and
-``ATEN_CPU_CAPABILITY`` (set before torch loads) and trains the two reference workloads
+Each process is started with its own ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``,
+``ATEN_CPU_CAPABILITY`` and ``MKL_ENABLE_INSTRUCTIONS`` (set before torch loads; MKL picks its
+own code path apart from ATen's, and torch's CPU sqrt is MKL's) and trains the two reference workloads
 (the digits MLP and the GPT-style character LM) in both modes with
 ``python -m veritrain.training.portable.crosscheck``. Portable chains must be bitwise equal
 everywhere; the standard mode, trained the same way, is shown to differ.
@@ -29,10 +30,14 @@ def _levels() -> list[str]:
     return ["default", "avx2", "avx512"][: {"default": 1, "avx2": 2}.get(have, 3)]
 
 
-def _crosscheck(threads: int, isa: str) -> dict:  # type: ignore[type-arg]
-    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR",)}
+#: MKL's code path for each ATen kernel level (a CPU without the level gets its best below it).
+MKL_PATHS = {"default": "SSE4_2", "avx2": "AVX2", "avx512": "AVX512"}
+
+
+def _crosscheck(threads: int, isa: str, mkl: str) -> dict:  # type: ignore[type-arg]
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS")}
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), ATEN_CPU_CAPABILITY=isa,
-               PYTHONPATH=f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}")
+               MKL_ENABLE_INSTRUCTIONS=mkl, PYTHONPATH=f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}")
     cmd = [sys.executable, "-m", "veritrain.training.portable.crosscheck", "--steps", str(STEPS)]
     out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=True)
     result = json.loads(out.stdout)
@@ -42,11 +47,14 @@ def _crosscheck(threads: int, isa: str) -> dict:  # type: ignore[type-arg]
 
 @pytest.fixture(scope="module")
 def runs() -> dict[tuple[int, str], dict]:  # type: ignore[type-arg]
-    """Every kernel level at one thread, and the best level at two threads (two at a time)."""
+    """Every kernel level at one thread with MKL on the matching path, and the best level at
+    two threads with MKL on its oldest path (two at a time). Before portable mode had its own
+    sqrt, the MLP's chains differed between MKL's paths (torch's sqrt is MKL's)."""
     levels = _levels()
-    configs = [(1, isa) for isa in levels] + [(2, levels[-1])]
+    configs = [(1, isa, MKL_PATHS[isa]) for isa in levels] + [(2, levels[-1], MKL_PATHS["default"])]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(configs, pool.map(lambda c: _crosscheck(*c), configs), strict=True))
+        results = pool.map(lambda c: _crosscheck(*c), configs)
+        return {(threads, isa): r for (threads, isa, _), r in zip(configs, results, strict=True)}
 
 
 @pytest.mark.parametrize("name", ["mlp", "char_lm"])

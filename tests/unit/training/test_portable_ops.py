@@ -33,6 +33,30 @@ def test_transcendentals_stay_within_their_stated_bounds() -> None:
     assert (arith.ptanh(z).double() - torch.tanh(z.double())).abs().max().item() < 2.5e-7
 
 
+def _correct_sqrt(x: torch.Tensor) -> np.ndarray:
+    return np.sqrt(x.numpy())  # numpy's float32 sqrt is the IEEE instruction: correctly rounded
+
+
+def test_sqrt_is_correctly_rounded_even_when_the_library_sqrt_is_one_ulp_off(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """torch's CPU sqrt is MKL VML's, within one ulp and not correctly rounded (its bits moved
+    with MKL's code path and the thread split, and a portable MLP diverged on another CPU).
+    psqrt must give the correctly rounded root from any approximation within one ulp."""
+    g = torch.Generator().manual_seed(11)
+    x = torch.cat([torch.rand(200_000, generator=g) * 10.0 ** torch.randint(-30, 30, (200_000,), generator=g),
+                   torch.tensor([0.0, 2.0**-126, 1.0, 4.0, 2.0, 3.4e38, float("inf")])])
+    x = arith.flush(x.to(torch.float32))
+    assert np.array_equal(arith.psqrt(x).numpy(), _correct_sqrt(x))
+    real_sqrt = torch.sqrt
+    for shift in (-1, 1):  # one ulp low, then high, but at 0 and inf
+        def off_by_one_ulp(t: torch.Tensor, shift: int = shift) -> torch.Tensor:
+            r = real_sqrt(t).to(torch.float32)
+            moved = (r.view(torch.int32) + shift).view(torch.float32)
+            return torch.where((r > 0) & torch.isfinite(r), moved, r).to(t.dtype)
+
+        monkeypatch.setattr(torch, "sqrt", off_by_one_ulp)
+        assert np.array_equal(arith.psqrt(x).numpy(), _correct_sqrt(x)), shift
+
+
 def test_subnormals_are_flushed_to_positive_zero() -> None:
     tiny = torch.tensor([1e-40, -1e-40, -0.0, 2.0**-126, -3.0], dtype=torch.float32)
     out = arith.flush(tiny)

@@ -1,8 +1,8 @@
 """Elementwise portable arithmetic: constants, subnormal flushing, powers of two, exp/log/erf/tanh.
 
-Every function here is a fixed sequence of separate IEEE-754 float32 operations (``+ - * /``
-and ``sqrt``, each one torch kernel, so no fused multiply-add can form), comparisons, selects
-and integer bit operations. Each of those is correctly rounded or exact on every conforming
+Every function here is a fixed sequence of separate IEEE-754 float32 operations (``+ - * /``,
+each one torch kernel, so no fused multiply-add can form; ``sqrt`` is :func:`psqrt`, since
+torch's CPU sqrt is not correctly rounded), comparisons, selects and integer bit operations. Each of those is correctly rounded or exact on every conforming
 device, so the results are the same bits on any CPU kernel level, thread count or GPU.
 
 Rules followed throughout (docs/spec/portable.md):
@@ -43,6 +43,26 @@ def pow2_f64(n: torch.Tensor) -> torch.Tensor:
     """``2.0**n`` as float64 for integer ``n`` in [-1022, 1023], built from its bits (exact)."""
     bits = torch.bitwise_left_shift(n.to(torch.int64) + 1023, 52)
     return bits.view(torch.float64)
+
+
+def psqrt(x: torch.Tensor) -> torch.Tensor:
+    """sqrt(x) for float32 ``x >= 0``, correctly rounded on every device.
+
+    torch's CPU ``sqrt`` is MKL VML's (high-accuracy mode: within one ulp, not correctly
+    rounded), and its bits depend on the code path MKL picks for the CPU and on where threads
+    split the tensor. Here any approximation within one ulp is corrected: the neighbours
+    ``r ± 1 ulp`` (adjacent bit patterns) and the midpoints between them and ``r`` are formed
+    in float64, where a midpoint (at most 26 significant bits) squares exactly, and compared
+    with ``x`` exactly. No midpoint's square equals a float32, so no tie arises.
+    """
+    r = torch.sqrt(x.to(torch.float64)).to(torch.float32)  # within one float32 ulp
+    b = r.view(torch.int32)
+    up = (b + 1).view(torch.float32)
+    down = torch.where(b > 0, b - 1, b).view(torch.float32)  # sqrt(0) = 0 has no lower neighbour
+    x64, r64 = x.to(torch.float64), r.to(torch.float64)
+    mid_up = (r64 + up.to(torch.float64)) * 0.5
+    mid_down = (r64 + down.to(torch.float64)) * 0.5
+    return torch.where(mid_up * mid_up < x64, up, torch.where(mid_down * mid_down > x64, down, r))
 
 
 def recip(x: torch.Tensor) -> torch.Tensor:

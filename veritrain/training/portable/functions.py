@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from veritrain.training.portable.arith import f32, flush, perf, pexp, plog, ptanh, recip
+from veritrain.training.portable.arith import f32, flush, perf, pexp, plog, psqrt, ptanh, recip
 from veritrain.training.portable.fixed import int_to_float, pmean, pmm, psum, quantize, sum_bits
 
 
@@ -59,7 +59,7 @@ class LayerNorm(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float) -> torch.Tensor:
         xc = x - pmean(x, -1, keepdim=True)
         var = pmean(xc * xc, -1, keepdim=True)
-        rstd = recip(torch.sqrt(var + f32(eps)))
+        rstd = recip(psqrt(var + f32(eps)))
         xhat = flush(xc * rstd)
         ctx.save_for_backward(xhat, rstd, w)
         return flush(xhat * w + b)

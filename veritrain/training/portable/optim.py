@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from veritrain.training.portable.arith import f32, flush
+from veritrain.training.portable.arith import f32, flush, psqrt
 
 
 def int_pow(base: float, n: int) -> float:
@@ -94,7 +94,7 @@ class PortableAdam(torch.optim.Optimizer):
                 m = flush(state["exp_avg"] * f32(b1) + g * f32(1.0 - b1))
                 v = flush(state["exp_avg_sq"] * f32(b2) + (g * g) * f32(1.0 - b2))
                 state["exp_avg"], state["exp_avg_sq"] = m, v
-                den = torch.sqrt(v * inv_bc2) + f32(group["eps"])
+                den = psqrt(v * inv_bc2) + f32(group["eps"])
                 p.copy_(flush(p - ((m * inv_bc1) / den) * f32(lr)))
 
 
