@@ -2,8 +2,9 @@
 
 Every function here is a fixed sequence of separate IEEE-754 float32 operations (``+ - * /``,
 each one torch kernel, so no fused multiply-add can form; ``sqrt`` is :func:`psqrt`, since
-torch's CPU sqrt is not correctly rounded), comparisons, selects and integer bit operations. Each of those is correctly rounded or exact on every conforming
-device, so the results are the same bits on any CPU kernel level, thread count or GPU.
+torch's CPU sqrt is not correctly rounded), comparisons, selects and integer bit operations.
+Each of those is correctly rounded or exact on every conforming device, so the results are the
+same bits on any CPU kernel level, thread count or GPU.
 
 Rules followed throughout (docs/spec/portable.md):
 
