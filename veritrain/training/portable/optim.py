@@ -74,6 +74,7 @@ class PortableAdam(torch.optim.Optimizer):
         for group in self.param_groups:
             b1, b2 = group["betas"]
             lr, wd = group["lr"], group["weight_decay"]
+            pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (p, m·bc1, v·bc2)
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -94,8 +95,14 @@ class PortableAdam(torch.optim.Optimizer):
                 m = flush(state["exp_avg"] * f32(b1) + g * f32(1.0 - b1))
                 v = flush(state["exp_avg_sq"] * f32(b2) + (g * g) * f32(1.0 - b2))
                 state["exp_avg"], state["exp_avg_sq"] = m, v
-                den = psqrt(v * inv_bc2) + f32(group["eps"])
-                p.copy_(flush(p - ((m * inv_bc1) / den) * f32(lr)))
+                pending.append((p, m * inv_bc1, v * inv_bc2))
+            if not pending:
+                continue
+            # one elementwise root over every parameter at once (psqrt is many small kernels)
+            roots = psqrt(torch.cat([v.reshape(-1) for _, _, v in pending]))
+            for (p, m, _), root in zip(pending, roots.split([p.numel() for p, _, _ in pending]), strict=True):
+                den = root.view_as(p) + f32(group["eps"])
+                p.copy_(flush(p - (m / den) * f32(lr)))
 
 
 def build(spec_optimizer: Any, params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
