@@ -277,6 +277,7 @@ contract DisputeResolver is ReentrancyGuardTransient {
     error DisputeResolverCommitMismatch(uint256 disputeId, address referee);
     error DisputeResolverNotKeyHolder(uint256 disputeId, address caller);
     error DisputeResolverBadSecret(uint256 disputeId);
+    error DisputeResolverBadSeed(uint256 taskId, address worker);
     error DisputeResolverNotSelected(uint256 disputeId);
     error DisputeResolverNotForcedSegment(uint256 disputeId, uint256 segment, uint256 forcedSegment);
     error DisputeResolverSeedOpened(uint256 taskId, address worker);
@@ -351,9 +352,9 @@ contract DisputeResolver is ReentrancyGuardTransient {
     function openSeed(uint256 taskId, address worker, bytes32 secret, bytes32 snap) external nonReentrant {
         bytes32 seal = _market.sealOf(taskId, worker);
         if (uint256(seal) & 1 != 0) revert DisputeResolverSeedOpened(taskId, worker);
+        if (!_sealed(seal, secret, snap)) revert DisputeResolverBadSeed(taskId, worker);
         uint256 count = IJobMarketJobs(address(_market)).getJob(taskId >> 32).checkpointCount;
         (bool selected, uint256 forced) = _selection(secret, snap, count - 1);
-        if (!_sealed(seal, secret, snap)) revert DisputeResolverBadSecret(0);
         _market.openSeal(taskId, worker, selected);
         if (selected) _forcedAt[seal] = uint32(forced + 1);
         emit SeedOpened(taskId, worker, selected, uint32(forced));

@@ -61,9 +61,9 @@ def stats(journal: Journal) -> dict[str, Any]:
     mine = [(i, d) for i, d in disputes if d.role == Role.ACCUSER]
     refereed = [(i, d) for i, d in disputes if d.role == Role.REFEREE]
     txs = journal.txs()
-    address = str(journal.value("address"))
+    address = journal.value("address")
     return {
-        "address": journal.value("address"),
+        "address": address,
         "p": journal.value("p"),
         "last_block": journal.value("last_block"),
         "results": {"total": len(results), **{p: by_phase.get(p, 0) for p in RESULT_PHASES}},
@@ -74,7 +74,7 @@ def stats(journal: Journal) -> dict[str, Any]:
             "lost": sum(1 for _, d in mine if d.outcome == Outcome.ACCUSER_LOST.label),
             "forced": sum(1 for _, d in mine if d.outcome == Outcome.FORCED.label),
             "jackpots": sum(d.jackpot or 0 for _, d in mine
-                            if d.jackpot_to and d.jackpot_to.lower() == address.lower()),
+                            if d.jackpot_to and d.jackpot_to.lower() == str(address).lower()),
             "open": sum(1 for i, _ in mine if i.phase != DisputePhase.SETTLED),
         },
         "referee": {

@@ -98,6 +98,12 @@ def test_a_caught_forced_error_pays_the_jackpot_releases_the_claim_and_the_worke
     fe.chain.warp_past(deadline)
     fe.revert_with(fe.outsiders[0], fe.market.functions.finalize(t, w.address), "JobMarketSeedNotOpened",
                    t, w.address)
+    # the seal binds the secret and the snapshot: a worker cannot open it as "not selected" with
+    # a snapshot of its choosing (zero selects nothing) and skip the opt-out window, nor can a
+    # stranger open it with a made-up secret
+    for wrong_secret, wrong_snap in ((os.urandom(32), snap), (secret, bytes(32)), (secret, keccak(snap))):
+        fe.revert_with(w, fe.resolver.functions.openSeed(t, w.address, wrong_secret, wrong_snap),
+                       "DisputeResolverBadSeed", t, w.address)
     r = fe.send(w, fe.resolver.functions.openSeed(t, w.address, secret, snap))
     assert dict(fe.chain.events(fe.resolver, "SeedOpened", r)[0]["args"])["segment"] == sel.segment
     fe.revert_with(w, fe.resolver.functions.openSeed(t, w.address, secret, snap), "DisputeResolverSeedOpened",

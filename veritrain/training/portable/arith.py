@@ -56,11 +56,12 @@ def psqrt(x: torch.Tensor) -> torch.Tensor:
     in float64, where a midpoint (at most 26 significant bits) squares exactly, and compared
     with ``x`` exactly. No midpoint's square equals a float32, so no tie arises.
     """
-    r = torch.sqrt(x.to(torch.float64)).to(torch.float32)  # within one float32 ulp
+    x64 = x.to(torch.float64)
+    r = torch.sqrt(x64).to(torch.float32)  # within one float32 ulp
     b = r.view(torch.int32)
     up = (b + 1).view(torch.float32)
     down = torch.where(b > 0, b - 1, b).view(torch.float32)  # sqrt(0) = 0 has no lower neighbour
-    x64, r64 = x.to(torch.float64), r.to(torch.float64)
+    r64 = r.to(torch.float64)
     mid_up = (r64 + up.to(torch.float64)) * 0.5
     mid_down = (r64 + down.to(torch.float64)) * 0.5
     return torch.where(mid_up * mid_up < x64, up, torch.where(mid_down * mid_down > x64, down, r))
